@@ -1,0 +1,75 @@
+package topology
+
+import "net/netip"
+
+// Router is a virtual L3 device: ports with addresses, a routing table
+// (Route objects), an ARP table, filter chains around routing and optional BGP.
+type Router struct {
+	Meta
+	AdminDown bool   `json:"admin_down,omitempty"`
+	InFilter  string `json:"in_filter,omitempty"`  // chain applied after ingress, before routing
+	OutFilter string `json:"out_filter,omitempty"` // chain applied after routing, before egress
+	// ARPEntries are static IP→MAC entries (learned ones live in state tables).
+	ARPEntries []ARPEntry `json:"arp_entries,omitempty"`
+	BGP        *BGP       `json:"bgp,omitempty"`
+}
+
+// ARPEntry is a static IP→MAC binding.
+type ARPEntry struct {
+	IP  netip.Addr `json:"ip"`
+	MAC MAC        `json:"mac"`
+}
+
+// BGP holds a router's BGP settings; the agent on the host of the router's
+// uplink port runs the speaker.
+type BGP struct {
+	ASN      uint32         `json:"asn"`
+	RouterID netip.Addr     `json:"router_id,omitzero"`
+	Peers    []BGPPeer      `json:"peers,omitempty"`
+	Networks []netip.Prefix `json:"networks,omitempty"` // advertised networks
+}
+
+// BGPPeer is one BGP neighbour. Timers are in seconds; 0 means the default.
+type BGPPeer struct {
+	Address      netip.Addr `json:"address"`
+	ASN          uint32     `json:"asn"`
+	HoldTime     uint16     `json:"hold_time,omitempty"`
+	KeepAlive    uint16     `json:"keepalive,omitempty"`
+	ConnectRetry uint16     `json:"connect_retry,omitempty"`
+	Password     string     `json:"password,omitempty"` // TCP MD5 (RFC 2385)
+}
+
+func (*Router) Kind() Kind { return KindRouter }
+
+func (r *Router) Refs() []Ref {
+	return filterRefs(r.InFilter, r.OutFilter)
+}
+
+func (*Router) Unref(string, string) {}
+
+// Bridge is a virtual L2 switch: ports, a MAC table seeded from its ports and
+// learned for unknown hosts, an IP→MAC table for ARP suppression, DHCP subnets
+// (DHCPSubnet objects) and filter chains.
+type Bridge struct {
+	Meta
+	AdminDown bool   `json:"admin_down,omitempty"`
+	InFilter  string `json:"in_filter,omitempty"`
+	OutFilter string `json:"out_filter,omitempty"`
+}
+
+func (*Bridge) Kind() Kind { return KindBridge }
+
+func (b *Bridge) Refs() []Ref { return filterRefs(b.InFilter, b.OutFilter) }
+
+func (*Bridge) Unref(string, string) {}
+
+func filterRefs(in, out string) []Ref {
+	var refs []Ref
+	if in != "" {
+		refs = append(refs, Ref{Field: "in_filter", Kind: KindChain, ID: in})
+	}
+	if out != "" {
+		refs = append(refs, Ref{Field: "out_filter", Kind: KindChain, ID: out})
+	}
+	return refs
+}

@@ -1,0 +1,117 @@
+package topology
+
+import (
+	"encoding/json"
+	"sort"
+)
+
+// Reader is a read-only view of a consistent set of objects.
+type Reader interface {
+	// Get returns the object, or nil if there is none. Callers must not
+	// modify it.
+	Get(k Kind, id string) Object
+	// Referrers returns the keys of every object holding a Ref to (k, id),
+	// sorted.
+	Referrers(k Kind, id string) []ObjectKey
+	// List returns every object of kind k, sorted by id.
+	List(k Kind) []Object
+}
+
+// Index is an in-memory set of objects with a reverse reference index. It is
+// the Reader the store's cache and the tests use. It is not safe for
+// concurrent use; its owner serializes access.
+type Index struct {
+	objs map[Kind]map[string]Object
+	refs map[ObjectKey]map[ObjectKey]int // target → referrer → number of refs
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{objs: map[Kind]map[string]Object{}, refs: map[ObjectKey]map[ObjectKey]int{}}
+}
+
+// Put inserts or replaces an object.
+func (x *Index) Put(o Object) {
+	k := Key(o)
+	x.Delete(k.Kind, k.ID)
+	m := x.objs[k.Kind]
+	if m == nil {
+		m = map[string]Object{}
+		x.objs[k.Kind] = m
+	}
+	m[k.ID] = o
+	for _, r := range o.Refs() {
+		t := ObjectKey{r.Kind, r.ID}
+		rs := x.refs[t]
+		if rs == nil {
+			rs = map[ObjectKey]int{}
+			x.refs[t] = rs
+		}
+		rs[k]++
+	}
+}
+
+// Delete removes an object if present.
+func (x *Index) Delete(k Kind, id string) {
+	old := x.objs[k][id]
+	if old == nil {
+		return
+	}
+	delete(x.objs[k], id)
+	self := ObjectKey{k, id}
+	for _, r := range old.Refs() {
+		t := ObjectKey{r.Kind, r.ID}
+		if rs := x.refs[t]; rs != nil {
+			if rs[self]--; rs[self] <= 0 {
+				delete(rs, self)
+			}
+			if len(rs) == 0 {
+				delete(x.refs, t)
+			}
+		}
+	}
+}
+
+func (x *Index) Get(k Kind, id string) Object { return x.objs[k][id] }
+
+// Len returns the number of objects of kind k.
+func (x *Index) Len(k Kind) int { return len(x.objs[k]) }
+
+func (x *Index) Referrers(k Kind, id string) []ObjectKey {
+	rs := x.refs[ObjectKey{k, id}]
+	out := make([]ObjectKey, 0, len(rs))
+	for r := range rs {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func (x *Index) List(k Kind) []Object {
+	m := x.objs[k]
+	out := make([]Object, 0, len(m))
+	for _, o := range m {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetMeta().ID < out[j].GetMeta().ID })
+	return out
+}
+
+// Clone returns a deep copy of o.
+func Clone(o Object) Object {
+	b, err := json.Marshal(o)
+	if err != nil {
+		panic("topology: marshal " + err.Error()) // every object marshals
+	}
+	c := New(o.Kind())
+	if err := json.Unmarshal(b, c); err != nil {
+		panic("topology: unmarshal " + err.Error())
+	}
+	c.GetMeta().Revision = o.GetMeta().Revision
+	return c
+}
