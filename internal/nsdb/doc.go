@@ -1,0 +1,21 @@
+// Package nsdb is Canopy's network state database: a typed store of topology
+// objects on etcd (embedded by default, an external cluster when endpoints are
+// configured).
+//
+// Layout (all under Config.Prefix, default "/canopy/v1/"):
+//
+//	topo/<kind>/<id>            JSON of a topology.Object
+//	topo-seq                    bumped by every topology transaction (the write guard)
+//	state/host/<id>             lease-bound: the host's agent is alive
+//	state/port/<id>/active      lease-bound: the port is plugged on its host
+//	state/table/<kind>/<id>/<table>/<key>   lease-bound learned MAC/ARP entries
+//
+// Writers validate against an in-memory cache that mirrors topo/ (list at
+// revision R, watch from R+1) and commit with a transaction guarded on the
+// mod revision of topo-seq: a write based on a stale view fails and is retried
+// after the cache catches up. Integrity rules (references, cascades, cycles)
+// are the pure functions of package topology; this package runs them and
+// commits their result atomically.
+//
+// It must not import the API, EC2 or controller packages.
+package nsdb
