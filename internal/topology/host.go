@@ -1,6 +1,9 @@
 package topology
 
-import "net/netip"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // Host is a machine running an agent. The object is persistent; whether the
 // agent is alive is lease-bound state kept next to it by the store.
@@ -45,8 +48,8 @@ func (*TunnelZone) Kind() Kind { return KindTunnelZone }
 
 func (z *TunnelZone) Refs() []Ref {
 	refs := make([]Ref, 0, len(z.Members))
-	for _, m := range z.Members {
-		refs = append(refs, Ref{Field: "members.host_id", Kind: KindHost, ID: m.HostID, OnDelete: Clear})
+	for i, m := range z.Members {
+		refs = append(refs, Ref{Field: fmt.Sprintf("members[%d].host_id", i), Kind: KindHost, ID: m.HostID, OnDelete: Clear})
 	}
 	return refs
 }

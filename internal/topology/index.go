@@ -23,14 +23,21 @@ type Reader interface {
 type Index struct {
 	objs map[Kind]map[string]Object
 	refs map[ObjectKey]map[ObjectKey]int // target → referrer → number of refs
+	// out is what each object referenced when it was put. Delete undoes
+	// exactly that, even if the caller changed the object in place since.
+	out map[ObjectKey][]ObjectKey
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{objs: map[Kind]map[string]Object{}, refs: map[ObjectKey]map[ObjectKey]int{}}
+	return &Index{
+		objs: map[Kind]map[string]Object{},
+		refs: map[ObjectKey]map[ObjectKey]int{},
+		out:  map[ObjectKey][]ObjectKey{},
+	}
 }
 
-// Put inserts or replaces an object.
+// Put inserts or replaces an object. The index keeps o itself (no copy).
 func (x *Index) Put(o Object) {
 	k := Key(o)
 	x.Delete(k.Kind, k.ID)
@@ -40,8 +47,10 @@ func (x *Index) Put(o Object) {
 		x.objs[k.Kind] = m
 	}
 	m[k.ID] = o
+	var targets []ObjectKey
 	for _, r := range o.Refs() {
 		t := ObjectKey{r.Kind, r.ID}
+		targets = append(targets, t)
 		rs := x.refs[t]
 		if rs == nil {
 			rs = map[ObjectKey]int{}
@@ -49,18 +58,19 @@ func (x *Index) Put(o Object) {
 		}
 		rs[k]++
 	}
+	if len(targets) > 0 {
+		x.out[k] = targets
+	}
 }
 
 // Delete removes an object if present.
 func (x *Index) Delete(k Kind, id string) {
-	old := x.objs[k][id]
-	if old == nil {
+	if x.objs[k][id] == nil {
 		return
 	}
 	delete(x.objs[k], id)
 	self := ObjectKey{k, id}
-	for _, r := range old.Refs() {
-		t := ObjectKey{r.Kind, r.ID}
+	for _, t := range x.out[self] {
 		if rs := x.refs[t]; rs != nil {
 			if rs[self]--; rs[self] <= 0 {
 				delete(rs, self)
@@ -70,6 +80,7 @@ func (x *Index) Delete(k Kind, id string) {
 			}
 		}
 	}
+	delete(x.out, self)
 }
 
 func (x *Index) Get(k Kind, id string) Object { return x.objs[k][id] }

@@ -3,7 +3,6 @@ package topology
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 )
 
 // ErrConflict marks an integrity failure that depends on other objects'
@@ -84,6 +83,13 @@ func checkPort(r Reader, old Object, p *Port) error {
 		}
 	}
 	if p.HostID != "" {
+		// A port another port is linked to is interior; it cannot be bound
+		// too (Validate catches this on p itself, this catches the peer side).
+		for _, k := range r.Referrers(KindPort, p.ID) {
+			if q, ok := r.Get(k.Kind, k.ID).(*Port); ok && q.PeerID == p.ID && q.ID != p.ID {
+				return &ConflictError{"host_id", fmt.Sprintf("port %s is linked to port %s; an interior port cannot be bound", p.ID, q.ID)}
+			}
+		}
 		// (host, interface) is bound to one port at most.
 		for _, k := range r.Referrers(KindHost, p.HostID) {
 			q, ok := r.Get(k.Kind, k.ID).(*Port)
@@ -112,7 +118,9 @@ func checkRoute(r Reader, old Object, rt *Route) error {
 		if p.DeviceKind != KindRouter || p.DeviceID != rt.RouterID {
 			return fieldErr("next_hop_port", "port %s is not a port of router %s", rt.NextHopPort, rt.RouterID)
 		}
-		if rt.NextHopGateway.IsValid() && p.Address.IsValid() && !p.Address.Masked().Contains(rt.NextHopGateway) {
+		// A /32 port (an uplink) has no subnet: its gateway is reached on
+		// the link, like Linux's "onlink".
+		if rt.NextHopGateway.IsValid() && p.Address.IsValid() && p.Address.Bits() < 32 && !p.Address.Masked().Contains(rt.NextHopGateway) {
 			return fieldErr("next_hop_gateway", "%s is not in the subnet %s of port %s", rt.NextHopGateway, p.Address.Masked(), p.ID)
 		}
 	}
@@ -264,6 +272,3 @@ func PlanDelete(r Reader, k Kind, id string) (*DeletePlan, error) {
 
 // ErrNotFound marks a reference to an object that does not exist.
 var ErrNotFound = errors.New("not found")
-
-// prefixContains is a helper for validation: p contains a.
-func prefixContains(p netip.Prefix, a netip.Addr) bool { return p.Masked().Contains(a) }
