@@ -2,10 +2,15 @@ package nsdb
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 )
 
 // Errors. Every error a Store returns for bad input is one of:
@@ -26,10 +31,10 @@ type RevisionError struct {
 	Current int64 // what the store holds
 }
 
-func (e *RevisionError) Error() string   { return "revision mismatch" }
+func (e *RevisionError) Error() string {
+	return fmt.Sprintf("revision mismatch: %s is at revision %d, not %d", e.Key, e.Current, e.Want)
+}
 func (e *RevisionError) Is(t error) bool { return t == ErrConflict }
-
-var _ = errors.Is
 
 // Config says where the store lives.
 type Config struct {
@@ -43,77 +48,252 @@ type Config struct {
 	ClientURL, PeerURL string
 	// Prefix of every key (default "/canopy/v1/").
 	Prefix string
+
+	// beforeWatch, for tests, runs in the cache's watcher between its list
+	// and its watch.
+	beforeWatch func(rev int64)
+}
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.ClientURL == "" {
+		c.ClientURL = DefaultClientURL
+	}
+	if c.PeerURL == "" {
+		c.PeerURL = DefaultPeerURL
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if !strings.HasSuffix(c.Prefix, "/") {
+		c.Prefix += "/"
+	}
 }
 
 // Store is the typed topology store. It is safe for concurrent use.
 type Store struct {
-	cli *clientv3.Client
+	cli    *clientv3.Client
+	etcd   *embed.Etcd // nil with an external cluster
+	prefix string
+	cache  *cache
+
+	wmu sync.Mutex // serializes this process's writers
+
+	stop      context.CancelFunc
+	done      chan struct{} // closed when the cache's watcher has returned
+	closeOnce sync.Once
 }
 
 // Open connects to (or embeds) etcd, loads the cache and starts watching.
-func Open(ctx context.Context, cfg Config) (*Store, error) { panic("unimplemented") }
+// It returns once the cache holds the whole topology.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	s := &Store{prefix: cfg.Prefix, cache: newCache(cfg.Prefix), done: make(chan struct{})}
+	endpoints := cfg.Endpoints
+	if len(endpoints) == 0 {
+		e, err := startEmbedded(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.etcd = e
+		endpoints = []string{cfg.ClientURL}
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   endpoints,
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+		// A dead member is noticed within seconds and the client moves on.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		s.closeEtcd()
+		return nil, fmt.Errorf("etcd client: %w", err)
+	}
+	s.cli = cli
+
+	wctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	ready := make(chan struct{})
+	w := &watcher{cli: cli, prefix: cfg.Prefix + "topo", h: s.cache.handler(),
+		beforeWatch: cfg.beforeWatch, onReady: func() { close(ready) }}
+	go func() {
+		defer close(s.done)
+		_ = w.run(wctx) // returns only when Close cancels it
+	}()
+	select {
+	case <-ready:
+		return s, nil
+	case <-ctx.Done():
+		s.Close()
+		return nil, fmt.Errorf("loading the topology from etcd %v: %w", endpoints, ctx.Err())
+	}
+}
 
 // Close stops the watcher, closes the client and stops an embedded etcd.
-func (s *Store) Close() error { panic("unimplemented") }
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.stop()
+		<-s.done
+		err = s.cli.Close()
+		s.closeEtcd()
+	})
+	return err
+}
+
+func (s *Store) closeEtcd() {
+	if s.etcd != nil {
+		s.etcd.Close()
+	}
+}
 
 // Client is the etcd client (for state keys and leases).
 func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Prefix is the prefix of every key of this store.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Revision is the etcd revision the cache reflects.
+func (s *Store) Revision() int64 {
+	s.cache.mu.RLock()
+	defer s.cache.mu.RUnlock()
+	return s.cache.rev
+}
+
+// Watch runs the list-then-watch loop of the package-level Watch on the keys
+// under the store's prefix + rel (e.g. "state/table/"), until ctx is done.
+func (s *Store) Watch(ctx context.Context, rel string, h Handler) error {
+	return Watch(ctx, s.cli, s.prefix+rel, h)
+}
+
+// Read runs f on the cache as one consistent view, without copying: f must
+// not modify or keep what it reads, and must not call the Store's methods.
+// It suits read-mostly walks such as "the ports of this router"
+// (r.Referrers).
+func (s *Store) Read(f func(r topology.Reader)) {
+	s.cache.mu.RLock()
+	defer s.cache.mu.RUnlock()
+	f(s.cache.idx)
+}
 
 // Create validates o, checks its references, assigns an id (a UUID) when it
 // has none and a tunnel key to a port, and stores it. It returns the stored
 // object with its Revision.
 func (s *Store) Create(ctx context.Context, o topology.Object) (topology.Object, error) {
-	panic("unimplemented")
+	var key topology.ObjectKey
+	_, tx, err := s.txn(ctx, func(tx *Tx) error {
+		c, err := tx.Create(o)
+		if err == nil {
+			key = topology.Key(c)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return topology.Clone(tx.changes[key]), nil
 }
 
 // Update replaces an existing object. If o's Revision is non-zero it must be
 // the stored one (else *RevisionError).
 func (s *Store) Update(ctx context.Context, o topology.Object) (topology.Object, error) {
-	panic("unimplemented")
+	if o == nil {
+		return nil, &topology.FieldError{Reason: "no object"}
+	}
+	key := topology.Key(o)
+	_, tx, err := s.txn(ctx, func(tx *Tx) error {
+		_, err := tx.Update(o)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return topology.Clone(tx.changes[key]), nil
 }
 
 // Delete removes an object and, atomically, everything topology.PlanDelete
 // says goes with it. rev, when non-zero, must be the stored revision.
 func (s *Store) Delete(ctx context.Context, k topology.Kind, id string, rev int64) (*topology.DeletePlan, error) {
-	panic("unimplemented")
+	var plan *topology.DeletePlan
+	_, _, err := s.txn(ctx, func(tx *Tx) error {
+		var err error
+		plan, err = tx.Delete(k, id, rev)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return plan, nil
 }
 
 // Get returns a copy of one object (ErrNotFound if absent). Reads come from
 // the cache, which has seen at least every write this Store made.
 func (s *Store) Get(ctx context.Context, k topology.Kind, id string) (topology.Object, error) {
-	panic("unimplemented")
+	s.cache.mu.RLock()
+	o := s.cache.idx.Get(k, id)
+	if o != nil {
+		o = topology.Clone(o)
+	}
+	s.cache.mu.RUnlock()
+	if o == nil {
+		return nil, fmt.Errorf("%s %s: %w", k, id, ErrNotFound)
+	}
+	return o, nil
 }
 
 // List returns copies of every object of kind k, sorted by id.
 func (s *Store) List(ctx context.Context, k topology.Kind) ([]topology.Object, error) {
-	panic("unimplemented")
+	if !k.Valid() {
+		return nil, &topology.FieldError{Field: "kind", Reason: fmt.Sprintf("unknown kind %q", k)}
+	}
+	s.cache.mu.RLock()
+	objs := s.cache.idx.List(k)
+	s.cache.mu.RUnlock()
+	// Cloning outside the lock is safe: the cache replaces objects, it never
+	// modifies one in place.
+	for i, o := range objs {
+		objs[i] = topology.Clone(o)
+	}
+	return objs, nil
 }
 
-// Txn runs f against a consistent view and commits every change it made in
-// one etcd transaction (all or nothing). f may be run more than once if a
-// concurrent writer got there first, so it must have no other side effects.
-// It returns the revision of the commit.
-func (s *Store) Txn(ctx context.Context, f func(tx *Tx) error) (int64, error) {
-	panic("unimplemented")
+// Link links two ports (both sides, one transaction). Both must exist and
+// neither may be linked already.
+func (s *Store) Link(ctx context.Context, portID, peerID string) error {
+	_, _, err := s.txn(ctx, func(tx *Tx) error {
+		p, _ := tx.Get(topology.KindPort, portID).(*topology.Port)
+		if p == nil {
+			return fmt.Errorf("port %s: %w", portID, ErrNotFound)
+		}
+		if tx.Get(topology.KindPort, peerID) == nil {
+			return &topology.FieldError{Field: "peer_id", Reason: fmt.Sprintf("port %s does not exist", peerID)}
+		}
+		if p.PeerID != "" {
+			return &topology.ConflictError{Field: "peer_id", Reason: fmt.Sprintf("port %s is already linked to port %s", portID, p.PeerID)}
+		}
+		p.PeerID = peerID
+		_, err := tx.Update(p) // links the peer back, after checking it
+		return err
+	})
+	return err
 }
-
-// Tx is a set of changes being prepared inside Store.Txn. Each call checks
-// integrity against the view as changed so far.
-type Tx struct{}
-
-func (tx *Tx) Get(k topology.Kind, id string) topology.Object    { panic("unimplemented") }
-func (tx *Tx) List(k topology.Kind) []topology.Object            { panic("unimplemented") }
-func (tx *Tx) Create(o topology.Object) (topology.Object, error) { panic("unimplemented") }
-func (tx *Tx) Update(o topology.Object) (topology.Object, error) { panic("unimplemented") }
-func (tx *Tx) Delete(k topology.Kind, id string, rev int64) (*topology.DeletePlan, error) {
-	panic("unimplemented")
-}
-
-// Link links two ports (both sides, one transaction).
-func (s *Store) Link(ctx context.Context, portID, peerID string) error { panic("unimplemented") }
 
 // Unlink unlinks a port and its peer.
-func (s *Store) Unlink(ctx context.Context, portID string) error { panic("unimplemented") }
-
-// HostAlive reports whether the host's agent holds its liveness lease.
-func (s *Store) HostAlive(ctx context.Context, hostID string) (bool, error) { panic("unimplemented") }
+func (s *Store) Unlink(ctx context.Context, portID string) error {
+	_, _, err := s.txn(ctx, func(tx *Tx) error {
+		p, _ := tx.Get(topology.KindPort, portID).(*topology.Port)
+		if p == nil {
+			return fmt.Errorf("port %s: %w", portID, ErrNotFound)
+		}
+		if p.PeerID == "" {
+			return &topology.ConflictError{Field: "peer_id", Reason: fmt.Sprintf("port %s is not linked", portID)}
+		}
+		p.PeerID = ""
+		_, err := tx.Update(p) // unlinks the peer too
+		return err
+	})
+	return err
+}

@@ -1,0 +1,228 @@
+// Package nsdbtest starts real etcd for tests: an embedded store on free
+// loopback ports in a temporary directory, or an external cluster of etcd
+// processes (Debian's etcd-server) on loopback.
+package nsdbtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// FreeURL returns http://127.0.0.1:<port> for a port that was free a moment
+// ago. (Another process may take it before the caller binds it; callers that
+// start servers retry.)
+func FreeURL(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+// EmbeddedConfig is the config of a fresh embedded store in t's temporary
+// directory on free loopback ports.
+func EmbeddedConfig(t testing.TB) nsdb.Config {
+	t.Helper()
+	return nsdb.Config{
+		DataDir:   filepath.Join(t.TempDir(), "etcd"),
+		ClientURL: FreeURL(t),
+		PeerURL:   FreeURL(t),
+	}
+}
+
+// Open opens a store with cfg and closes it when the test ends.
+func Open(t testing.TB, cfg nsdb.Config) *nsdb.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := nsdb.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("nsdb.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// OpenEmbedded opens a fresh store with an embedded etcd. It retries with new
+// ports when a port it picked was taken meanwhile.
+func OpenEmbedded(t testing.TB) (*nsdb.Store, nsdb.Config) {
+	t.Helper()
+	var last error
+	for range 3 {
+		cfg := EmbeddedConfig(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		s, err := nsdb.Open(ctx, cfg)
+		cancel()
+		if err == nil {
+			t.Cleanup(func() { s.Close() })
+			return s, cfg
+		}
+		last = err
+	}
+	t.Fatalf("embedded store: %v", last)
+	return nil, nsdb.Config{}
+}
+
+// EtcdBinary finds the etcd server binary: $CANOPY_EXTERNAL_ETCD, then
+// /usr/bin/etcd, then $PATH. When there is none the test is skipped, except
+// in CI as root (CI=true), where it fails: CI installs etcd-server, so a
+// missing binary there is a broken setup, not a reason to test less.
+func EtcdBinary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("CANOPY_EXTERNAL_ETCD"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("CANOPY_EXTERNAL_ETCD=%s: %v", p, err)
+		}
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/etcd"); err == nil {
+		return "/usr/bin/etcd"
+	}
+	if p, err := exec.LookPath("etcd"); err == nil {
+		return p
+	}
+	msg := "no etcd binary: install Debian's etcd-server (apt-get install -y etcd-server) or set CANOPY_EXTERNAL_ETCD to an etcd binary"
+	if os.Getuid() == 0 && os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Cluster is a set of etcd processes forming one cluster on loopback.
+type Cluster struct {
+	Endpoints []string
+	procs     []*exec.Cmd
+	logs      []*bytes.Buffer
+}
+
+// StartCluster starts an n-member etcd cluster in t's temporary directory
+// and stops it when the test ends.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	bin := EtcdBinary(t)
+	var last error
+	for range 3 {
+		c, err := startCluster(t, bin, n)
+		if err == nil {
+			t.Cleanup(c.Stop)
+			return c
+		}
+		last = err
+	}
+	t.Fatalf("etcd cluster: %v", last)
+	return nil
+}
+
+func startCluster(t testing.TB, bin string, n int) (*Cluster, error) {
+	dir := t.TempDir()
+	c := &Cluster{}
+	var names, peers, clients []string
+	for i := range n {
+		names = append(names, fmt.Sprintf("m%d", i))
+		peers = append(peers, FreeURL(t))
+		clients = append(clients, FreeURL(t))
+	}
+	var initial []string
+	for i := range n {
+		initial = append(initial, names[i]+"="+peers[i])
+	}
+	for i := range n {
+		var log bytes.Buffer
+		cmd := exec.Command(bin,
+			"--name", names[i],
+			"--data-dir", filepath.Join(dir, names[i]),
+			"--listen-client-urls", clients[i], "--advertise-client-urls", clients[i],
+			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-state", "new", "--initial-cluster-token", "canopy-test",
+			// Deleting a device takes all its ports in one transaction.
+			"--max-txn-ops", fmt.Sprint(nsdb.MaxTxnOps), "--max-request-bytes", fmt.Sprint(64<<20),
+			"--logger", "zap", "--log-level", "error",
+		)
+		cmd.Stdout, cmd.Stderr = &log, &log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
+		if err := cmd.Start(); err != nil {
+			c.Stop()
+			return nil, fmt.Errorf("start %s: %w", bin, err)
+		}
+		c.procs = append(c.procs, cmd)
+		c.logs = append(c.logs, &log)
+	}
+	c.Endpoints = clients
+	if err := c.waitHealthy(30 * time.Second); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("%w\n%s", err, c.Logs())
+	}
+	return c, nil
+}
+
+// waitHealthy waits until every member answers and knows a leader.
+func (c *Cluster) waitHealthy(timeout time.Duration) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		healthy := 0
+		for _, ep := range c.Endpoints {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := cli.Status(ctx, ep)
+			cancel()
+			if err == nil && st.Leader != 0 {
+				healthy++
+			}
+		}
+		if healthy == len(c.Endpoints) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("etcd cluster %v not healthy after %s", c.Endpoints, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Logs returns what the members printed (for a failing test's message).
+func (c *Cluster) Logs() string {
+	var b strings.Builder
+	for i, l := range c.logs {
+		fmt.Fprintf(&b, "--- member %d ---\n%s\n", i, l.String())
+	}
+	return b.String()
+}
+
+// Stop terminates every member and waits for them.
+func (c *Cluster) Stop() {
+	for _, p := range c.procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range c.procs {
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+	}
+	c.procs = nil
+}
