@@ -43,7 +43,7 @@ func (r *Rule) validate(f string) error {
 			return err
 		}
 	} else if r.JumpChain != "" {
-		return fieldErr(at(f, "jump_chain"), "only a jump rule has a jump_chain, not a %s rule", r.Action)
+		return fieldErr(at(f, "jump_chain"), "only a jump rule has a jump_chain (this rule's action is %s)", r.Action)
 	}
 	if r.Action == ActionDNAT || r.Action == ActionSNAT {
 		if len(r.NATTargets) == 0 {
@@ -55,7 +55,7 @@ func (r *Rule) validate(f string) error {
 			}
 		}
 	} else if len(r.NATTargets) > 0 {
-		return fieldErr(at(f, "nat_targets"), "only dnat and snat rules have NAT targets, not a %s rule", r.Action)
+		return fieldErr(at(f, "nat_targets"), "only dnat and snat rules have NAT targets (this rule's action is %s)", r.Action)
 	}
 	return r.Condition.validate(f)
 }
