@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/google/uuid"
 )
 
 // Host is the REST form of a host: the stored object plus whether its agent
@@ -44,6 +45,7 @@ func (s *server) collectionRoutes(k topology.Kind) []route {
 					return 0, nil, err
 				}
 				o.GetMeta().Revision = 0
+				nameRules(o)
 				out, err := s.store.Create(r.Context(), o)
 				return s.answer(r.Context(), http.StatusCreated, out, err)
 			}},
@@ -61,6 +63,7 @@ func (s *server) collectionRoutes(k topology.Kind) []route {
 				if err := pathID(o.GetMeta(), r.PathValue("id")); err != nil {
 					return 0, nil, err
 				}
+				nameRules(o)
 				out, err := s.store.Update(r.Context(), o)
 				return s.answer(r.Context(), http.StatusOK, out, err)
 			}},
@@ -149,4 +152,17 @@ func (s *server) listWhere(r *http.Request, k topology.Kind, keep func(topology.
 		out = append(out, v)
 	}
 	return http.StatusOK, out, nil
+}
+
+// nameRules gives every rule of a chain that has no id a fresh one, as
+// POST /chains/{id}/rules does: rules are addressed by id, and a client
+// writing a whole chain should not have to invent them.
+func nameRules(o topology.Object) {
+	if c, ok := o.(*topology.Chain); ok {
+		for i := range c.Rules {
+			if c.Rules[i].ID == "" {
+				c.Rules[i].ID = uuid.NewString()
+			}
+		}
+	}
 }
