@@ -1,0 +1,169 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Defaults of the server role.
+const (
+	DefaultDataDir       = "/var/lib/canopy"
+	DefaultListen        = "127.0.0.1:8181"
+	DefaultEtcdClientURL = "http://127.0.0.1:2379"
+	DefaultEtcdPeerURL   = "http://127.0.0.1:2380"
+)
+
+// Config is the server's configuration: defaults, then flags, then CANOPY_*
+// environment variables for whatever the command line did not set.
+type Config struct {
+	// DataDir holds the embedded etcd (<data-dir>/etcd) and the admin token.
+	DataDir string
+	// Listen is the REST API's host:port.
+	Listen string
+	// EtcdEndpoints names an external etcd cluster; when set nothing is
+	// embedded.
+	EtcdEndpoints []string
+	// EtcdClientURL and EtcdPeerURL are those of the embedded etcd.
+	EtcdClientURL string
+	EtcdPeerURL   string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+}
+
+// DefaultConfig returns the configuration with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:       DefaultDataDir,
+		Listen:        DefaultListen,
+		EtcdClientURL: DefaultEtcdClientURL,
+		EtcdPeerURL:   DefaultEtcdPeerURL,
+		LogLevel:      "info",
+	}
+}
+
+// envNames maps each flag to its environment override.
+var envNames = map[string]string{
+	"data-dir":        "CANOPY_DATA_DIR",
+	"listen":          "CANOPY_LISTEN",
+	"etcd-endpoints":  "CANOPY_ETCD_ENDPOINTS",
+	"etcd-client-url": "CANOPY_ETCD_CLIENT_URL",
+	"etcd-peer-url":   "CANOPY_ETCD_PEER_URL",
+	"log-level":       "CANOPY_LOG_LEVEL",
+}
+
+// BindFlags registers the server flags on fs, writing into c.
+func (c *Config) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded etcd and the admin token (env CANOPY_DATA_DIR)")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "host:port of the REST API (env CANOPY_LISTEN)")
+	fs.StringSliceVar(&c.EtcdEndpoints, "etcd-endpoints", c.EtcdEndpoints, "comma-separated client URLs of an external etcd cluster; when set, no etcd is embedded (env CANOPY_ETCD_ENDPOINTS)")
+	fs.StringVar(&c.EtcdClientURL, "etcd-client-url", c.EtcdClientURL, "client URL of the embedded etcd (env CANOPY_ETCD_CLIENT_URL)")
+	fs.StringVar(&c.EtcdPeerURL, "etcd-peer-url", c.EtcdPeerURL, "peer URL of the embedded etcd (env CANOPY_ETCD_PEER_URL)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env CANOPY_LOG_LEVEL)")
+}
+
+// ApplyEnv sets every field whose flag was not given on the command line from
+// its CANOPY_* variable, if that is set. Flags win over the environment.
+func (c *Config) ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	for flag, env := range envNames {
+		v := getenv(env)
+		if v == "" || (fs != nil && fs.Changed(flag)) {
+			continue
+		}
+		switch flag {
+		case "data-dir":
+			c.DataDir = v
+		case "listen":
+			c.Listen = v
+		case "etcd-endpoints":
+			c.EtcdEndpoints = splitList(v)
+		case "etcd-client-url":
+			c.EtcdClientURL = v
+		case "etcd-peer-url":
+			c.EtcdPeerURL = v
+		case "log-level":
+			c.LogLevel = v
+		}
+	}
+	return nil
+}
+
+// LoadEnv is ApplyEnv with the process environment.
+func (c *Config) LoadEnv(fs *pflag.FlagSet) error { return c.ApplyEnv(fs, os.Getenv) }
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Validate checks the configuration and names the first bad setting.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir: must not be empty"))
+	} else if !filepath.IsAbs(c.DataDir) {
+		abs, err := filepath.Abs(c.DataDir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--data-dir: %w", err))
+		}
+		c.DataDir = abs
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen: %q is not host:port: %v", c.Listen, err))
+	} else if port == "" {
+		errs = append(errs, fmt.Errorf("--listen: %q has no port", c.Listen))
+	}
+	for _, e := range c.EtcdEndpoints {
+		if err := checkURL(e); err != nil {
+			errs = append(errs, fmt.Errorf("--etcd-endpoints: %w", err))
+		}
+	}
+	if len(c.EtcdEndpoints) == 0 {
+		if err := checkURL(c.EtcdClientURL); err != nil {
+			errs = append(errs, fmt.Errorf("--etcd-client-url: %w", err))
+		}
+		if err := checkURL(c.EtcdPeerURL); err != nil {
+			errs = append(errs, fmt.Errorf("--etcd-peer-url: %w", err))
+		}
+		if c.EtcdClientURL == c.EtcdPeerURL {
+			errs = append(errs, fmt.Errorf("--etcd-peer-url: must differ from --etcd-client-url (%s)", c.EtcdClientURL))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q: %v", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: scheme must be http or https", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: no host", s)
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		return fmt.Errorf("%q: host must be host:port", s)
+	}
+	return nil
+}
+
+// Embedded reports whether the server runs its own etcd.
+func (c *Config) Embedded() bool { return len(c.EtcdEndpoints) == 0 }

@@ -1,0 +1,119 @@
+// Package server runs the server role of the canopy binary: the network
+// state database (etcd, embedded unless an external cluster is named) and the
+// REST topology API in front of it. It owns process lifecycle only; the API
+// and the store live in their own packages.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/api"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+)
+
+// shutdownGrace bounds how long in-flight API requests may take to finish
+// once a shutdown starts.
+const shutdownGrace = 10 * time.Second
+
+// Server is a configured, not yet running, server role.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	// Ready, if set, is called once the API listens, with its address and the
+	// path of the admin token file (canopy up prints them).
+	Ready func(addr, tokenFile string)
+}
+
+// New returns a server for cfg, which must have passed Validate.
+func New(cfg Config, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{cfg: cfg, log: log}
+}
+
+// TokenFile is where the admin token of a data dir lives.
+func TokenFile(dataDir string) string { return filepath.Join(dataDir, "admin-token") }
+
+// Run opens the store, serves the API and returns when ctx is cancelled (after
+// a graceful shutdown) or when serving fails.
+func (s *Server) Run(ctx context.Context) error {
+	cfg := s.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	scfg := nsdb.Config{Endpoints: cfg.EtcdEndpoints}
+	if cfg.Embedded() {
+		scfg.DataDir = filepath.Join(cfg.DataDir, "etcd")
+		scfg.ClientURL = cfg.EtcdClientURL
+		scfg.PeerURL = cfg.EtcdPeerURL
+		s.log.Info("starting embedded etcd", "data_dir", scfg.DataDir, "client_url", cfg.EtcdClientURL, "peer_url", cfg.EtcdPeerURL)
+	} else {
+		s.log.Info("connecting to external etcd", "endpoints", cfg.EtcdEndpoints)
+	}
+	store, err := nsdb.Open(ctx, scfg)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			s.log.Warn("closing store", "err", err)
+		}
+		s.log.Info("store closed")
+	}()
+
+	token, err := api.EnsureAdminToken(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api.New(store, api.Options{Token: token, Logger: s.log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	addr := ln.Addr().String()
+	s.log.Info("REST API listening", "addr", addr, "token_file", TokenFile(cfg.DataDir))
+	if s.Ready != nil {
+		s.Ready(addr, TokenFile(cfg.DataDir))
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		s.log.Warn("API shutdown", "err", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// NewLogger returns the process logger at the configured level (text on
+// stderr, structured keys).
+func NewLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // Validate already checked it
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
