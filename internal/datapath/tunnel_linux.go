@@ -320,13 +320,23 @@ func (t *Tunnel) flush() error {
 			continue
 		case unix.EINTR:
 			continue
-		case unix.EIO:
-			// UDP GSO needs checksum offload on the egress device; without
-			// it every GSO send fails. Fall back for the following sends.
+		case unix.EIO, unix.EINVAL, unix.EMSGSIZE:
 			if tx.msgs[sent].Hdr.Controllen != 0 {
-				t.gso.Store(false)
+				// A GSO send the kernel refused: EIO when the egress cannot
+				// checksum (then GSO is off from now on), EINVAL or EMSGSIZE when a
+				// segment exceeds the path MTU. Send its datagrams one by
+				// one instead, which the kernel may fragment: an overlay
+				// frame is never silently lost to the MTU.
+				if errno == unix.EIO {
+					t.gso.Store(false)
+				}
+				if err := t.sendSplit(&tx.msgs[sent].Hdr); err != nil {
+					return err
+				}
+				sent++
+				continue
 			}
-		case unix.ECONNREFUSED, unix.EINVAL, unix.EMSGSIZE, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.ENOBUFS, unix.EPERM:
+		case unix.ECONNREFUSED, unix.ENETUNREACH, unix.EHOSTUNREACH, unix.ENOBUFS, unix.EPERM:
 			// Pitfall 3: ICMP errors of earlier sends surface here; others
 			// are per-destination. Drop this message, keep going.
 		default:
@@ -336,6 +346,38 @@ func (t *Tunnel) flush() error {
 		sent++
 	}
 	tx.n = 0
+	return nil
+}
+
+// sendSplit sends the datagrams of a refused GSO message one at a time.
+func (t *Tunnel) sendSplit(m *unix.Msghdr) error {
+	seg := int(binary.NativeEndian.Uint16(unsafe.Slice(m.Control, unix.CmsgSpace(2))[unix.CmsgLen(0):]))
+	base, total := m.Iov.Base, int(m.Iov.Len)
+	one := *m
+	one.Control, one.Controllen = nil, 0
+	var iov unix.Iovec
+	one.Iov = &iov
+	one.SetIovlen(1)
+	for off := 0; off < total; {
+		l := min(seg, total-off)
+		iov.Base = (*byte)(unsafe.Add(unsafe.Pointer(base), off))
+		iov.SetLen(l)
+		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(t.p.fd), uintptr(unsafe.Pointer(&one)), 0)
+		switch errno {
+		case 0:
+			t.Stats.TxFrames.Add(1)
+		case unix.EAGAIN:
+			if err := t.p.wait(true); err != nil {
+				return err
+			}
+			continue
+		case unix.EINTR:
+			continue
+		default:
+			t.Stats.TxDropped.Add(1)
+		}
+		off += l
+	}
 	return nil
 }
 
