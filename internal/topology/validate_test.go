@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"strings"
@@ -385,4 +386,37 @@ func TestValidateZeroValues(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzValidate decodes arbitrary JSON into every kind: Validate must never
+// panic, must fail only with a *FieldError naming a field, and must accept
+// the JSON round trip of anything it accepted.
+func FuzzValidate(f *testing.F) {
+	for _, o := range []Object{testRouter(nil), routerPort(nil), bridgePort(nil), testRoute(nil), chainWith(0, nil), testZone(nil), testDHCP(nil)} {
+		b, err := json.Marshal(o)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"rules":[{"id":"a","action":"accept","tp_dst":{"start":80,"end":20},"nw_proto":6}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, k := range Kinds {
+			o := New(k)
+			if json.Unmarshal(data, o) != nil {
+				continue
+			}
+			err := o.Validate()
+			if err != nil {
+				var fe *FieldError
+				if !errors.As(err, &fe) || fe.Field == "" || fe.Reason == "" {
+					t.Fatalf("%s: Validate() = %#v, want a *FieldError with a field and a reason", k, err)
+				}
+				continue
+			}
+			if err := Clone(o).Validate(); err != nil {
+				t.Fatalf("%s: valid object fails after a JSON round trip: %v", k, err)
+			}
+		}
+	})
 }
