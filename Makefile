@@ -1,0 +1,47 @@
+# Canopy: build, install, run and test on a Debian 12 machine (as root).
+#
+#   make up     install what is needed, build, install and start Canopy here
+#   make test   install what the tests need and run the whole suite
+
+GO       ?= go
+PREFIX   ?= /usr/local
+BIN      := bin/canopy
+# Debian packages the tests and the all-in-one use (etcd for the external
+# cluster tests, iproute2/iperf3/busybox for the network namespace tests).
+APT_PKGS := etcd-server etcd-client iproute2 iperf3 busybox ca-certificates
+
+.PHONY: all deps build install up test vet clean
+
+all: build
+
+# deps installs the Debian packages, only when one is missing (idempotent,
+# and no network use when everything is there already).
+deps:
+	@if ! command -v $(GO) >/dev/null 2>&1; then \
+		echo "Go is required (see go.mod for the version): https://go.dev/dl/" >&2; exit 1; fi
+	@missing=""; for p in $(APT_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update && apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+build:
+	$(GO) build -o $(BIN) ./cmd/canopy
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/canopy
+
+up: deps build install
+	$(PREFIX)/bin/canopy up
+
+test: deps
+	$(GO) test ./... -count=1 -timeout 25m
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
