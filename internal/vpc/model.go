@@ -1,0 +1,370 @@
+package vpc
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Tags are a resource's EC2 tags (key → value).
+type Tags map[string]string
+
+// Account is a tenant: a 12-digit account id owning resources.
+type Account struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Vpc is a virtual private cloud.
+type Vpc struct {
+	ID                 string       `json:"id"`
+	OwnerID            string       `json:"owner_id"`
+	CidrBlock          netip.Prefix `json:"cidr_block"`
+	DhcpOptionsID      string       `json:"dhcp_options_id"` // dopt-… or "default"
+	State              string       `json:"state"`           // pending | available
+	IsDefault          bool         `json:"is_default,omitempty"`
+	InstanceTenancy    string       `json:"instance_tenancy,omitempty"`
+	EnableDNSSupport   bool         `json:"enable_dns_support"`
+	EnableDNSHostnames bool         `json:"enable_dns_hostnames"`
+	Tags               Tags         `json:"tags,omitempty"`
+	// TransitIndex places the VPC's router on the transit network: its
+	// address there is the transit prefix's base + TransitIndex. The EC2
+	// server assigns it once at create (AllocTransitIndex) and never
+	// changes it, so a new VPC never moves an existing one.
+	TransitIndex int `json:"transit_index"`
+}
+
+// Subnet is a range of a VPC in one availability zone.
+type Subnet struct {
+	ID                  string       `json:"id"`
+	OwnerID             string       `json:"owner_id"`
+	VpcID               string       `json:"vpc_id"`
+	CidrBlock           netip.Prefix `json:"cidr_block"`
+	AvailabilityZone    string       `json:"availability_zone"`
+	State               string       `json:"state"` // pending | available
+	DefaultForAz        bool         `json:"default_for_az,omitempty"`
+	MapPublicIPOnLaunch bool         `json:"map_public_ip_on_launch,omitempty"`
+	Tags                Tags         `json:"tags,omitempty"`
+}
+
+// InternetGateway connects VPCs to the public network.
+type InternetGateway struct {
+	ID          string          `json:"id"`
+	OwnerID     string          `json:"owner_id"`
+	Attachments []IGWAttachment `json:"attachments,omitempty"`
+	Tags        Tags            `json:"tags,omitempty"`
+}
+
+// IGWAttachment attaches an internet gateway to a VPC. State is "available"
+// once attached, as AWS answers for VPC attachments.
+type IGWAttachment struct {
+	VpcID string `json:"vpc_id"`
+	State string `json:"state"`
+}
+
+// AttachedTo reports whether g is attached to vpcID.
+func (g *InternetGateway) AttachedTo(vpcID string) bool {
+	for _, a := range g.Attachments {
+		if a.VpcID == vpcID && a.State == StateAvailable {
+			return true
+		}
+	}
+	return false
+}
+
+// Common resource states.
+const (
+	StatePending   = "pending"
+	StateAvailable = "available"
+	StateDeleting  = "deleting"
+	StateDeleted   = "deleted"
+	StateFailed    = "failed"
+	StateInUse     = "in-use"
+	StateAttached  = "attached"
+)
+
+// RouteTable is a VPC's routing table; Associations name the subnets it
+// applies to (and Main marks the table for every other subnet).
+type RouteTable struct {
+	ID           string                  `json:"id"`
+	OwnerID      string                  `json:"owner_id"`
+	VpcID        string                  `json:"vpc_id"`
+	Routes       []Route                 `json:"routes,omitempty"`
+	Associations []RouteTableAssociation `json:"associations,omitempty"`
+	Tags         Tags                    `json:"tags,omitempty"`
+}
+
+// IsMain reports whether t is its VPC's main route table.
+func (t *RouteTable) IsMain() bool {
+	for _, a := range t.Associations {
+		if a.Main {
+			return true
+		}
+	}
+	return false
+}
+
+// Route is one entry of a route table. Exactly one target is set;
+// GatewayID is "local" for the VPC's local route.
+type Route struct {
+	DestinationCidrBlock netip.Prefix `json:"destination_cidr_block"`
+	GatewayID            string       `json:"gateway_id,omitempty"` // "local" or igw-…
+	NatGatewayID         string       `json:"nat_gateway_id,omitempty"`
+	NetworkInterfaceID   string       `json:"network_interface_id,omitempty"`
+	InstanceID           string       `json:"instance_id,omitempty"`
+	Origin               string       `json:"origin"` // CreateRouteTable | CreateRoute
+	State                string       `json:"state"`  // active | blackhole
+}
+
+// Route states and origins.
+const (
+	RouteActive           = "active"
+	RouteBlackhole        = "blackhole"
+	OriginCreateRouteTble = "CreateRouteTable"
+	OriginCreateRoute     = "CreateRoute"
+	LocalGateway          = "local"
+)
+
+// TargetKind names what a route points at.
+type TargetKind string
+
+const (
+	TargetNone      TargetKind = ""
+	TargetLocal     TargetKind = "local"
+	TargetIGW       TargetKind = "igw"
+	TargetNat       TargetKind = "nat"
+	TargetInterface TargetKind = "eni"
+	TargetInstance  TargetKind = "instance"
+)
+
+// Target returns the kind and id of the route's target, or TargetNone when
+// no target is set, and the number of targets set (more than one is an
+// InvalidParameterCombination).
+func (r *Route) Target() (TargetKind, string, int) {
+	var k TargetKind
+	var id string
+	n := 0
+	set := func(tk TargetKind, v string) {
+		if v != "" {
+			k, id = tk, v
+			n++
+		}
+	}
+	if r.GatewayID == LocalGateway {
+		set(TargetLocal, r.GatewayID)
+	} else {
+		set(TargetIGW, r.GatewayID)
+	}
+	set(TargetNat, r.NatGatewayID)
+	set(TargetInterface, r.NetworkInterfaceID)
+	set(TargetInstance, r.InstanceID)
+	return k, id, n
+}
+
+// RouteTableAssociation associates a route table with a subnet, or marks it
+// the VPC's main table (Main, no subnet).
+type RouteTableAssociation struct {
+	ID       string `json:"id"` // rtbassoc-…
+	SubnetID string `json:"subnet_id,omitempty"`
+	Main     bool   `json:"main,omitempty"`
+	State    string `json:"state"` // associated
+}
+
+// SecurityGroup is a stateful firewall applied to network interfaces.
+type SecurityGroup struct {
+	ID          string              `json:"id"`
+	OwnerID     string              `json:"owner_id"`
+	VpcID       string              `json:"vpc_id"`
+	GroupName   string              `json:"group_name"`
+	Description string              `json:"description"`
+	Ingress     []SecurityGroupRule `json:"ingress,omitempty"`
+	Egress      []SecurityGroupRule `json:"egress,omitempty"`
+	Tags        Tags                `json:"tags,omitempty"`
+}
+
+// DefaultGroupName is the name of the group every VPC is created with.
+const DefaultGroupName = "default"
+
+// SecurityGroupRule is one rule in the shape of DescribeSecurityGroupRules:
+// one source or destination (a CIDR or a group) per rule. The EC2 server
+// groups rules into IpPermissions for DescribeSecurityGroups.
+type SecurityGroupRule struct {
+	ID       string `json:"id"` // sgr-…
+	IsEgress bool   `json:"is_egress,omitempty"`
+	// IPProtocol is "-1" (all), "tcp", "udp", "icmp" or a protocol number,
+	// as NormalizeProtocol returns it.
+	IPProtocol string `json:"ip_protocol"`
+	// FromPort and ToPort are the port range for tcp/udp, or the ICMP type
+	// and code for icmp; -1 means all.
+	FromPort          int          `json:"from_port"`
+	ToPort            int          `json:"to_port"`
+	CidrIPv4          netip.Prefix `json:"cidr_ipv4,omitzero"`
+	ReferencedGroupID string       `json:"referenced_group_id,omitempty"`
+	Description       string       `json:"description,omitempty"`
+}
+
+// NetworkACL is a stateless, numbered rule list applied at subnet borders.
+type NetworkACL struct {
+	ID           string                  `json:"id"`
+	OwnerID      string                  `json:"owner_id"`
+	VpcID        string                  `json:"vpc_id"`
+	IsDefault    bool                    `json:"is_default,omitempty"`
+	Entries      []NetworkACLEntry       `json:"entries,omitempty"`
+	Associations []NetworkACLAssociation `json:"associations,omitempty"`
+	Tags         Tags                    `json:"tags,omitempty"`
+}
+
+// NetworkACLEntry is one numbered rule of one direction.
+type NetworkACLEntry struct {
+	RuleNumber int          `json:"rule_number"` // 1..32766; 32767 is the default deny
+	Egress     bool         `json:"egress,omitempty"`
+	Protocol   string       `json:"protocol"`    // "-1" or a protocol number ("6", "17", "1")
+	RuleAction string       `json:"rule_action"` // allow | deny
+	CidrBlock  netip.Prefix `json:"cidr_block"`
+	ICMPType   int          `json:"icmp_type,omitempty"` // -1 = all
+	ICMPCode   int          `json:"icmp_code,omitempty"` // -1 = all
+	PortFrom   int          `json:"port_from,omitempty"`
+	PortTo     int          `json:"port_to,omitempty"`
+}
+
+// ACL entry actions and the default rule number.
+const (
+	ACLAllow          = "allow"
+	ACLDeny           = "deny"
+	DefaultRuleNumber = 32767
+)
+
+// NetworkACLAssociation associates an ACL with a subnet. Every subnet has
+// exactly one (the VPC's default ACL unless replaced).
+type NetworkACLAssociation struct {
+	ID       string `json:"id"` // aclassoc-…
+	SubnetID string `json:"subnet_id"`
+}
+
+// NetworkInterface (ENI) is a virtual NIC in a subnet.
+type NetworkInterface struct {
+	ID               string         `json:"id"`
+	OwnerID          string         `json:"owner_id"`
+	VpcID            string         `json:"vpc_id"`
+	SubnetID         string         `json:"subnet_id"`
+	AvailabilityZone string         `json:"availability_zone"`
+	Description      string         `json:"description,omitempty"`
+	MacAddress       string         `json:"mac_address"`
+	PrivateIPs       []PrivateIP    `json:"private_ips"` // the primary first
+	Groups           []string       `json:"groups,omitempty"`
+	SourceDestCheck  bool           `json:"source_dest_check"`
+	Status           string         `json:"status"`         // available | in-use
+	InterfaceType    string         `json:"interface_type"` // interface | nat_gateway
+	RequesterManaged bool           `json:"requester_managed,omitempty"`
+	Attachment       *ENIAttachment `json:"attachment,omitempty"`
+	Tags             Tags           `json:"tags,omitempty"`
+}
+
+// Interface types.
+const (
+	InterfaceTypeInterface  = "interface"
+	InterfaceTypeNatGateway = "nat_gateway"
+)
+
+// PrimaryIP is the ENI's primary private address (invalid if it has none).
+func (e *NetworkInterface) PrimaryIP() netip.Addr {
+	for _, p := range e.PrivateIPs {
+		if p.Primary {
+			return p.Address
+		}
+	}
+	if len(e.PrivateIPs) > 0 {
+		return e.PrivateIPs[0].Address
+	}
+	return netip.Addr{}
+}
+
+// PrivateIP is one private address of an ENI.
+type PrivateIP struct {
+	Address netip.Addr `json:"address"`
+	Primary bool       `json:"primary,omitempty"`
+}
+
+// ENIAttachment attaches an ENI to an instance.
+type ENIAttachment struct {
+	ID                  string `json:"id"` // eni-attach-…
+	InstanceID          string `json:"instance_id"`
+	DeviceIndex         int    `json:"device_index"`
+	Status              string `json:"status"` // attaching | attached | detaching
+	DeleteOnTermination bool   `json:"delete_on_termination,omitempty"`
+}
+
+// Address is an elastic IP (or an auto-assigned public IP: AutoAssigned,
+// released with its interface).
+type Address struct {
+	AllocationID       string     `json:"allocation_id"`
+	OwnerID            string     `json:"owner_id"`
+	PublicIP           netip.Addr `json:"public_ip"`
+	Domain             string     `json:"domain"` // vpc
+	AutoAssigned       bool       `json:"auto_assigned,omitempty"`
+	AssociationID      string     `json:"association_id,omitempty"`
+	NetworkInterfaceID string     `json:"network_interface_id,omitempty"`
+	PrivateIPAddress   netip.Addr `json:"private_ip_address,omitzero"`
+	InstanceID         string     `json:"instance_id,omitempty"`
+	Tags               Tags       `json:"tags,omitempty"`
+}
+
+// NatGateway translates a VPC's outbound traffic to its elastic IP.
+type NatGateway struct {
+	ID                 string     `json:"id"`
+	OwnerID            string     `json:"owner_id"`
+	VpcID              string     `json:"vpc_id"`
+	SubnetID           string     `json:"subnet_id"`
+	State              string     `json:"state"` // pending | available | deleting | deleted | failed
+	ConnectivityType   string     `json:"connectivity_type"`
+	AllocationID       string     `json:"allocation_id"`
+	PublicIP           netip.Addr `json:"public_ip"`
+	PrivateIP          netip.Addr `json:"private_ip"`
+	NetworkInterfaceID string     `json:"network_interface_id"`
+	FailureCode        string     `json:"failure_code,omitempty"`
+	FailureMessage     string     `json:"failure_message,omitempty"`
+	CreateTime         time.Time  `json:"create_time,omitzero"`
+	DeleteTime         time.Time  `json:"delete_time,omitzero"`
+	Tags               Tags       `json:"tags,omitempty"`
+	// TransitIndex places the gateway's router on the transit network, like
+	// Vpc.TransitIndex (assigned once by AllocTransitIndex).
+	TransitIndex int `json:"transit_index"`
+}
+
+// DhcpOptions is a DHCP option set; Config maps a key (domain-name,
+// domain-name-servers, ntp-servers, netbios-name-servers,
+// netbios-node-type) to its values.
+type DhcpOptions struct {
+	ID      string              `json:"id"`
+	OwnerID string              `json:"owner_id"`
+	Config  map[string][]string `json:"config"`
+	Tags    Tags                `json:"tags,omitempty"`
+}
+
+// DHCP option keys and the special DNS value.
+const (
+	DhcpDomainName        = "domain-name"
+	DhcpDomainNameServers = "domain-name-servers"
+	DhcpNTPServers        = "ntp-servers"
+	DhcpNetbiosServers    = "netbios-name-servers"
+	DhcpNetbiosNodeType   = "netbios-node-type"
+	AmazonProvidedDNS     = "AmazonProvidedDNS"
+	DefaultDhcpOptions    = "default"
+)
+
+// Instance is the little of an EC2 instance the network needs: where it
+// runs. ENIs point at it through their Attachment. (Instances proper come
+// with the instance driver.)
+type Instance struct {
+	ID       string `json:"id"`
+	OwnerID  string `json:"owner_id"`
+	VpcID    string `json:"vpc_id"`
+	SubnetID string `json:"subnet_id"`
+	State    string `json:"state"` // pending | running | stopping | stopped | terminated
+	// HostID is the topology host the instance runs on ("" = not placed).
+	HostID string `json:"host_id,omitempty"`
+}
+
+// Instance states that keep its interfaces bound to its host.
+func (i *Instance) Placed() bool {
+	return i.HostID != "" && (i.State == "pending" || i.State == "running")
+}
