@@ -414,7 +414,7 @@ func (s *server) addRule(w http.ResponseWriter, r *http.Request) (int, any, erro
 		if req.Position != nil {
 			pos = *req.Position
 			if pos < 0 || pos > len(c.Rules) {
-				return &topology.FieldError{Field: "position", Reason: fmt.Sprintf("must be from 0 to %d (the chain has %d rules), got %d", len(c.Rules), len(c.Rules), pos)}
+				return &topology.FieldError{Field: "position", Reason: fmt.Sprintf("must be from 0 to %d (the number of rules in the chain), got %d", len(c.Rules), pos)}
 			}
 		}
 		c.Rules = slices.Insert(c.Rules, pos, rule)
@@ -551,8 +551,12 @@ func (s *server) addMember(w http.ResponseWriter, r *http.Request) (int, any, er
 		if tx.Get(topology.KindHost, m.HostID) == nil {
 			return &topology.FieldError{Field: "host_id", Reason: "host " + m.HostID + " does not exist"}
 		}
-		if z.MemberIndex(m.HostID) >= 0 {
-			return &topology.ConflictError{Field: "host_id", Reason: "host " + m.HostID + " is already a member of tunnel zone " + z.ID}
+		// A host tunnels from one underlay address, so it is in one zone;
+		// the store enforces this too, but names the field inside the zone.
+		for _, o := range tx.List(topology.KindTunnelZone) {
+			if o.(*topology.TunnelZone).MemberIndex(m.HostID) >= 0 {
+				return &topology.ConflictError{Field: "host_id", Reason: "host " + m.HostID + " is already a member of tunnel zone " + o.GetMeta().ID}
+			}
 		}
 		z.Members = append(z.Members, m)
 		return nil
