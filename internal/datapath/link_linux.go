@@ -11,13 +11,14 @@ import (
 type LinkConfig struct {
 	MTU int  // 0 leaves it
 	Up  bool // bring it up (false leaves the state as it is)
-	// Netns, when valid, moves the device into that namespace first. A TAP
-	// keeps working through the descriptor its opener holds (pitfall 8).
+	// Netns, when set (> 0), moves the device into that namespace first;
+	// the zero value leaves it where it is. A TAP keeps working through the
+	// descriptor its opener holds (pitfall 8).
 	Netns netns.NsHandle
 }
 
-// SetLink configures the device named name in namespace at (a closed
-// handle, netns.None(), means the current one): optionally moves it, then
+// SetLink configures the device named name in namespace at (0 or
+// netns.None() means the current one): optionally moves it, then
 // sets its MTU and brings it up, in the namespace it ends up in.
 func SetLink(at netns.NsHandle, name string, cfg LinkConfig) error {
 	h, err := netlinkHandle(at)
@@ -29,7 +30,7 @@ func SetLink(at netns.NsHandle, name string, cfg LinkConfig) error {
 	if err != nil {
 		return fmt.Errorf("link %s: %w", name, err)
 	}
-	if cfg.Netns.IsOpen() {
+	if cfg.Netns > 0 {
 		if err := h.LinkSetNsFd(l, int(cfg.Netns)); err != nil {
 			return fmt.Errorf("link %s: move to netns: %w", name, err)
 		}
@@ -55,7 +56,7 @@ func SetLink(at netns.NsHandle, name string, cfg LinkConfig) error {
 }
 
 func netlinkHandle(at netns.NsHandle) (*netlink.Handle, error) {
-	if at.IsOpen() {
+	if at > 0 {
 		h, err := netlink.NewHandleAt(at)
 		if err != nil {
 			return nil, fmt.Errorf("netlink in netns: %w", err)
