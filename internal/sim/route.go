@@ -1,0 +1,179 @@
+package sim
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/canopy-sdn/canopy/internal/flow"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/canopy-sdn/canopy/internal/topology"
+)
+
+// route is a compiled routing-table entry.
+type route struct {
+	id               string
+	tag              flow.Tag
+	typ              topology.RouteType
+	src, srcMask     uint32
+	dst, dstMask     uint32
+	port             int32 // next-hop port, none for non-normal routes
+	gw               uint32
+	weight           int
+	plen             uint8
+	implicitConnect  bool
+}
+
+// routeTable groups routes by destination prefix length, longest first, and
+// within a length by masked destination, so a lookup costs one map probe per
+// distinct prefix length present.
+type routeTable struct {
+	lens   []uint8
+	masks  []uint32
+	byDst  []map[uint32][]route // parallel to lens
+	routes int
+}
+
+func (s *Snapshot) compileRoutes(r topology.Reader, devIdx map[string]int32) {
+	per := map[int32][]route{}
+	explicit := map[int32]map[uint64]bool{} // router → dst prefix present
+	for _, o := range r.List(topology.KindRoute) {
+		rt := o.(*topology.Route)
+		di, ok := devIdx[rt.RouterID]
+		if !ok || !s.devs[di].router {
+			continue
+		}
+		c, ok := compileRoute(s, rt)
+		if !ok {
+			continue
+		}
+		per[di] = append(per[di], c)
+		if explicit[di] == nil {
+			explicit[di] = map[uint64]bool{}
+		}
+		explicit[di][uint64(c.dst)<<8|uint64(c.plen)] = true
+	}
+	// Every router port implies a connected route to its subnet and a local
+	// route to its address, as on any router; explicit routes to the same
+	// prefix take their place.
+	for i := range s.ports {
+		p := &s.ports[i]
+		d := &s.devs[p.dev]
+		if !d.router || !p.hasAddr {
+			continue
+		}
+		plen := uint8(32 - bitsZero(p.mask))
+		if !explicit[p.dev][uint64(p.addr&p.mask)<<8|uint64(plen)] {
+			per[p.dev] = append(per[p.dev], route{id: "connected:" + p.id, tag: p.tag, typ: topology.RouteNormal, dst: p.addr & p.mask, dstMask: p.mask, port: int32(i), weight: topology.DefaultRouteWeight, plen: plen, implicitConnect: true})
+		}
+		if !explicit[p.dev][uint64(p.addr)<<8|32] {
+			per[p.dev] = append(per[p.dev], route{id: "local:" + p.id, tag: p.tag, typ: topology.RouteLocal, dst: p.addr, dstMask: ^uint32(0), port: none, weight: topology.DefaultRouteWeight, plen: 32})
+		}
+	}
+	for di, rs := range per {
+		s.devs[di].routes = buildTable(rs)
+	}
+}
+
+func bitsZero(m uint32) int {
+	n := 0
+	for m&1 == 0 && n < 32 {
+		m >>= 1
+		n++
+	}
+	return n
+}
+
+func compileRoute(s *Snapshot, rt *topology.Route) (route, bool) {
+	dst, dmask, ok := prefixOf(rt.DstPrefix)
+	if !ok {
+		return route{}, false
+	}
+	src, smask, _ := prefixOf(rt.EffectiveSrc())
+	c := route{
+		id: rt.ID, tag: flow.TagOf(string(topology.KindRoute), rt.ID), typ: rt.Type,
+		src: src, srcMask: smask, dst: dst, dstMask: dmask, port: none,
+		weight: rt.EffectiveWeight(), plen: uint8(rt.DstPrefix.Bits()),
+	}
+	if c.typ == "" {
+		c.typ = topology.RouteNormal
+	}
+	if rt.NextHopGateway.Is4() {
+		c.gw = packet.U32(rt.NextHopGateway)
+	}
+	if c.typ == topology.RouteNormal {
+		pi, ok := s.portIdx[rt.NextHopPort]
+		if !ok {
+			return route{}, false
+		}
+		c.port = pi
+	}
+	return c, true
+}
+
+// buildTable sorts routes into lookup order. Within one destination, routes
+// are ordered by id so ECMP picks the same member on every host.
+func buildTable(rs []route) routeTable {
+	var t routeTable
+	slices.SortFunc(rs, func(a, b route) int {
+		if c := cmp.Compare(b.plen, a.plen); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	for _, r := range rs {
+		if n := len(t.lens); n == 0 || t.lens[n-1] != r.plen {
+			t.lens = append(t.lens, r.plen)
+			t.masks = append(t.masks, r.dstMask)
+			t.byDst = append(t.byDst, map[uint32][]route{})
+		}
+		m := t.byDst[len(t.byDst)-1]
+		m[r.dst] = append(m[r.dst], r)
+		t.routes++
+	}
+	return t
+}
+
+// lookup returns the route for (src, dst): the longest destination prefix
+// among routes whose source prefix admits src; among those, the lowest
+// weight; several routes with that weight share flows by hash (ECMP), and
+// ecmp reports that the hash decided.
+func (t *routeTable) lookup(src, dst uint32, hash uint64) (r *route, ecmp bool) {
+	for i := range t.lens {
+		cands := t.byDst[i][dst&t.masks[i]]
+		if len(cands) == 0 {
+			continue
+		}
+		best, n := -1, 0
+		for j := range cands {
+			c := &cands[j]
+			if src&c.srcMask != c.src {
+				continue
+			}
+			switch {
+			case best < 0 || c.weight < cands[best].weight:
+				best, n = j, 1
+			case c.weight == cands[best].weight:
+				n++
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		if n == 1 {
+			return &cands[best], false
+		}
+		pick := int(hash % uint64(n))
+		w := cands[best].weight
+		for j := range cands {
+			c := &cands[j]
+			if src&c.srcMask != c.src || c.weight != w {
+				continue
+			}
+			if pick == 0 {
+				return c, true
+			}
+			pick--
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,203 @@
+package sim
+
+import (
+	"net/netip"
+
+	"github.com/canopy-sdn/canopy/internal/flow"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/canopy-sdn/canopy/internal/topology"
+)
+
+// Snapshot is an immutable, pre-indexed form of the topology: ports, devices
+// and chains by small integer index, routing tables compiled for longest
+// prefix match, chains compiled for matching without allocation. Build it once
+// per topology version with NewSnapshot; share it read-only.
+type Snapshot struct {
+	ports   []port
+	devs    []device
+	chains  []chain
+	portIdx map[string]int32
+	byTag   map[flow.Tag]int32 // port tag → index (learned MAC entries name ports by tag)
+	chainIx map[string]int32
+}
+
+const none = int32(-1)
+
+type port struct {
+	id, name  string
+	tag       flow.Tag
+	zone      uint64 // conntrack/NAT zone: the stateful port group's tag, else the port's
+	dev       int32
+	down      bool
+	mac       [6]byte
+	addr      uint32 // router port address
+	mask      uint32
+	hasAddr   bool
+	ips       []uint32
+	mtu       int
+	peer      int32
+	host      string
+	exterior  bool
+	tunnelKey uint32
+	in, out   int32
+	groups    []int32 // port groups (snapshot-local ids) the port is in
+}
+
+type device struct {
+	id, name string
+	tag      flow.Tag
+	router   bool
+	down     bool
+	in, out  int32
+	ports    []int32 // sorted by port id, for deterministic floods
+
+	// bridge
+	macs   map[[6]byte]int32 // seeded MAC → port
+	ip2mac map[uint32][6]byte
+
+	// router
+	own    map[uint32]int32 // own addresses → port
+	arp    map[uint32][6]byte
+	routes routeTable
+}
+
+// NewSnapshot compiles r. Objects that reference something r does not hold
+// (a dangling chain or port id) are compiled as if the reference were unset.
+func NewSnapshot(r topology.Reader) *Snapshot {
+	s := &Snapshot{portIdx: map[string]int32{}, byTag: map[flow.Tag]int32{}, chainIx: map[string]int32{}}
+	devIdx := map[string]int32{}
+	for _, o := range r.List(topology.KindChain) {
+		s.chainIx[o.GetMeta().ID] = int32(len(s.chainIx))
+	}
+	chainOf := func(id string) int32 {
+		if i, ok := s.chainIx[id]; ok && id != "" {
+			return i
+		}
+		return none
+	}
+	for _, k := range []topology.Kind{topology.KindRouter, topology.KindBridge} {
+		for _, o := range r.List(k) {
+			m := o.GetMeta()
+			d := device{id: m.ID, name: m.Name, tag: flow.TagOf(string(k), m.ID), router: k == topology.KindRouter}
+			switch v := o.(type) {
+			case *topology.Router:
+				d.down, d.in, d.out = v.AdminDown, chainOf(v.InFilter), chainOf(v.OutFilter)
+				d.own, d.arp = map[uint32]int32{}, map[uint32][6]byte{}
+				for _, e := range v.ARPEntries {
+					d.arp[packet.U32(e.IP)] = e.MAC
+				}
+			case *topology.Bridge:
+				d.down, d.in, d.out = v.AdminDown, chainOf(v.InFilter), chainOf(v.OutFilter)
+				d.macs, d.ip2mac = map[[6]byte]int32{}, map[uint32][6]byte{}
+			}
+			devIdx[m.ID] = int32(len(s.devs))
+			s.devs = append(s.devs, d)
+		}
+	}
+	// Port groups: ids local to the snapshot; stateful ones define zones.
+	groupIdx := map[string]int32{}
+	groupsOf := map[string][]int32{}
+	zoneOf := map[string]uint64{}
+	for i, o := range r.List(topology.KindPortGroup) {
+		g := o.(*topology.PortGroup)
+		groupIdx[g.ID] = int32(i)
+		for _, p := range g.Ports {
+			groupsOf[p] = append(groupsOf[p], int32(i))
+			if g.Stateful {
+				zoneOf[p] = uint64(flow.TagOf(string(topology.KindPortGroup), g.ID))
+			}
+		}
+	}
+	for _, o := range r.List(topology.KindPort) {
+		p := o.(*topology.Port)
+		di, ok := devIdx[p.DeviceID]
+		if !ok {
+			continue
+		}
+		tag := flow.TagOf(string(topology.KindPort), p.ID)
+		sp := port{
+			id: p.ID, name: p.Name, tag: tag, zone: uint64(tag), dev: di, down: p.AdminDown, mac: p.MAC,
+			mtu: p.EffectiveMTU(), peer: none, host: p.HostID, exterior: p.Exterior(),
+			tunnelKey: p.TunnelKey, in: chainOf(p.InFilter), out: chainOf(p.OutFilter), groups: groupsOf[p.ID],
+		}
+		if z, ok := zoneOf[p.ID]; ok {
+			sp.zone = z
+		}
+		if p.Address.IsValid() && p.Address.Addr().Is4() {
+			sp.hasAddr = true
+			sp.addr = packet.U32(p.Address.Addr())
+			sp.mask = maskOf(p.Address.Bits())
+		}
+		for _, ip := range p.IPs {
+			if ip.Is4() {
+				sp.ips = append(sp.ips, packet.U32(ip))
+			}
+		}
+		idx := int32(len(s.ports))
+		s.portIdx[p.ID] = idx
+		s.byTag[tag] = idx
+		s.ports = append(s.ports, sp)
+		s.devs[di].ports = append(s.devs[di].ports, idx)
+	}
+	// Links, and the tables seeded from ports.
+	for i := range s.ports {
+		p := &s.ports[i]
+		pp := r.Get(topology.KindPort, p.id).(*topology.Port)
+		if j, ok := s.portIdx[pp.PeerID]; ok && pp.PeerID != "" && !p.exterior {
+			p.peer = j
+		}
+	}
+	for i := range s.ports {
+		p := &s.ports[i]
+		d := &s.devs[p.dev]
+		if d.router {
+			if p.hasAddr {
+				d.own[p.addr] = int32(i)
+			}
+			continue
+		}
+		// A bridge port's MAC is the host behind it; for an interior port
+		// linked to a router, the router port's MAC and address.
+		mac, ips := p.mac, p.ips
+		if p.peer != none && s.devs[s.ports[p.peer].dev].router {
+			rp := &s.ports[p.peer]
+			mac = rp.mac
+			if rp.hasAddr {
+				ips = append(ips[:len(ips):len(ips)], rp.addr)
+			}
+		}
+		if mac != ([6]byte{}) {
+			d.macs[mac] = int32(i)
+			for _, ip := range ips {
+				d.ip2mac[ip] = mac
+			}
+		}
+	}
+	s.compileRoutes(r, devIdx)
+	s.compileChains(r, groupIdx)
+	return s
+}
+
+func maskOf(bits int) uint32 {
+	if bits <= 0 {
+		return 0
+	}
+	return ^uint32(0) << (32 - bits)
+}
+
+func prefixOf(p netip.Prefix) (addr, mask uint32, ok bool) {
+	if !p.IsValid() || !p.Addr().Is4() {
+		return 0, 0, false
+	}
+	m := maskOf(p.Bits())
+	return packet.U32(p.Addr()) & m, m, true
+}
+
+// PortIndex returns the snapshot index of a port id.
+func (s *Snapshot) PortIndex(id string) (int32, bool) {
+	i, ok := s.portIdx[id]
+	return i, ok
+}
+
+// PortTag returns a port's invalidation tag.
+func (s *Snapshot) PortTag(id string) flow.Tag { return flow.TagOf(string(topology.KindPort), id) }
