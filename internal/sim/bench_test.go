@@ -61,8 +61,12 @@ func routedLab(rules int) *lab {
 	})
 	l.port("bbR", "bb", func(p *topology.Port) { p.PeerID = "rb1" })
 	l.port("ra1", "ra", func(p *topology.Port) { p.MAC, p.Address, p.PeerID = mR1, netip.MustParsePrefix("10.1.0.1/24"), "baR" })
-	l.port("ra2", "ra", func(p *topology.Port) { p.MAC, p.Address, p.PeerID = mR2, netip.MustParsePrefix("169.254.0.1/30"), "rb2" })
-	l.port("rb2", "rb", func(p *topology.Port) { p.MAC, p.Address, p.PeerID = mR3, netip.MustParsePrefix("169.254.0.2/30"), "ra2" })
+	l.port("ra2", "ra", func(p *topology.Port) {
+		p.MAC, p.Address, p.PeerID = mR2, netip.MustParsePrefix("169.254.0.1/30"), "rb2"
+	})
+	l.port("rb2", "rb", func(p *topology.Port) {
+		p.MAC, p.Address, p.PeerID = mR3, netip.MustParsePrefix("169.254.0.2/30"), "ra2"
+	})
 	l.port("rb1", "rb", func(p *topology.Port) { p.MAC, p.Address, p.PeerID = mGW, netip.MustParsePrefix("10.2.0.1/24"), "bbR" })
 	l.route("ra-to-b", "ra", "10.2.0.0/16", "ra2", "169.254.0.2")
 	l.route("rb-to-a", "rb", "10.1.0.0/16", "rb2", "169.254.0.1")

@@ -124,4 +124,3 @@ func (c *ctx) flood(d *device, in int32, p *packet.Packet) {
 		c.bridgeOut(d, in, pi, &q)
 	}
 }
-
