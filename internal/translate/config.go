@@ -1,0 +1,110 @@
+package translate
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// CloudConfig is the operator's description of the cloud's edge: gateway
+// uplinks, the public address pool and what DHCP hands out by default.
+type CloudConfig struct {
+	Gateways []Gateway `json:"gateways"`
+	// PublicPools are the ranges elastic IPs come from. The edge blackholes
+	// them, so traffic to an unassigned public address stops at the edge.
+	PublicPools []netip.Prefix `json:"public_pools,omitempty"`
+	// TransitCIDR is the link-local network joining the edge router (its
+	// first host address) and every VPC and NAT router. Default
+	// 169.254.0.0/17.
+	TransitCIDR netip.Prefix `json:"transit_cidr,omitzero"`
+	// UnderlayMTU is the MTU of the hosts' underlay network. VM-facing
+	// ports and DHCP get UnderlayMTU - VXLANOverhead. Default 1500.
+	UnderlayMTU int `json:"underlay_mtu,omitempty"`
+	// DNSServers answer for AmazonProvidedDNS.
+	DNSServers []netip.Addr `json:"dns_servers,omitempty"`
+	// DomainName is the default DHCP domain (AWS: <region>.compute.internal).
+	DomainName string `json:"domain_name,omitempty"`
+	// BGP, when set, makes the edge router speak BGP: it advertises the
+	// public pools to the peers.
+	BGP *BGPConfig `json:"bgp,omitempty"`
+}
+
+// Gateway is one uplink of the edge router: an interface on a gateway host.
+type Gateway struct {
+	HostID    string       `json:"host_id"`
+	Interface string       `json:"interface"`
+	Address   netip.Prefix `json:"address"`            // the edge's address on the physical network, e.g. 192.0.2.2/24
+	NextHop   netip.Addr   `json:"next_hop,omitzero"`  // upstream router for the default route (static routing)
+	MTU       int          `json:"mtu,omitempty"`      // of the physical link; default 1500
+	BGPPeer   *BGPPeer     `json:"bgp_peer,omitempty"` // with CloudConfig.BGP
+}
+
+// BGPConfig is the edge router's BGP speaker.
+type BGPConfig struct {
+	ASN uint32 `json:"asn"`
+}
+
+// BGPPeer is the upstream router a gateway peers with.
+type BGPPeer struct {
+	Address netip.Addr `json:"address"`
+	ASN     uint32     `json:"asn"`
+}
+
+// VXLANOverhead is what VXLAN over IPv4 adds to a frame: outer Ethernet is
+// not counted against the underlay MTU, so IPv4 20 + UDP 8 + VXLAN 8 +
+// inner Ethernet 14.
+const VXLANOverhead = 50
+
+// Defaults.
+var (
+	DefaultTransitCIDR = netip.MustParsePrefix("169.254.0.0/17")
+	DefaultDomainName  = "canopy.internal"
+)
+
+const defaultUnderlayMTU = 1500
+
+func (c CloudConfig) withDefaults() CloudConfig {
+	if !c.TransitCIDR.IsValid() {
+		c.TransitCIDR = DefaultTransitCIDR
+	}
+	if c.UnderlayMTU == 0 {
+		c.UnderlayMTU = defaultUnderlayMTU
+	}
+	if c.DomainName == "" {
+		c.DomainName = DefaultDomainName
+	}
+	return c
+}
+
+// VMMTU is the MTU of VM-facing links: the underlay's minus VXLAN.
+func (c CloudConfig) VMMTU() int { return c.withDefaults().UnderlayMTU - VXLANOverhead }
+
+// Validate checks the configuration an operator wrote.
+func (c CloudConfig) Validate() error {
+	c = c.withDefaults()
+	if c.TransitCIDR.Bits() != 17 || !c.TransitCIDR.Addr().Is4() || c.TransitCIDR.Masked() != c.TransitCIDR {
+		return fmt.Errorf("transit_cidr %s: must be an IPv4 /17 network (one address per VPC and NAT router)", c.TransitCIDR)
+	}
+	if m := c.UnderlayMTU - VXLANOverhead; m < 576 {
+		return fmt.Errorf("underlay_mtu %d: leaves %d for VMs after VXLAN, below 576", c.UnderlayMTU, m)
+	}
+	for i, g := range c.Gateways {
+		if g.HostID == "" || g.Interface == "" {
+			return fmt.Errorf("gateways[%d]: host_id and interface are required", i)
+		}
+		if !g.Address.IsValid() || !g.Address.Addr().Is4() {
+			return fmt.Errorf("gateways[%d].address: an IPv4 address with its prefix length is required", i)
+		}
+		if g.NextHop.IsValid() && !g.Address.Masked().Contains(g.NextHop) {
+			return fmt.Errorf("gateways[%d].next_hop %s: not in %s", i, g.NextHop, g.Address.Masked())
+		}
+		if g.BGPPeer != nil && c.BGP == nil {
+			return fmt.Errorf("gateways[%d].bgp_peer: needs bgp.asn", i)
+		}
+	}
+	for i, p := range c.PublicPools {
+		if !p.Addr().Is4() || p.Masked() != p {
+			return fmt.Errorf("public_pools[%d] %s: not an IPv4 network", i, p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package translate
+
+import (
+	"net/netip"
+
+	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+)
+
+// elasticIPs produces the VPC uplink's chains: a stateless 1:1 NAT per
+// associated address (DNAT public → private coming in, SNAT private →
+// public going out, port range 0..0), and the edge's /32 route for each
+// public address to this VPC's router. Anything else crossing the uplink is
+// dropped: an instance without a public address does not reach the
+// internet, as on AWS. It returns the in and out chain ids.
+func (b *builder) elasticIPs(x *vpcCtx) (string, string) {
+	v := x.v
+	in := &topology.Chain{Meta: meta(v.ID, v.ID, "uplink-in", v.ID+"/uplink-in")}
+	out := &topology.Chain{Meta: meta(v.ID, v.ID, "uplink-out", v.ID+"/uplink-out")}
+	seen := map[netip.Addr]string{}
+	for _, e := range b.st.InterfacesOf(v.ID) {
+		if e.InterfaceType == vpc.InterfaceTypeNatGateway {
+			continue // its address is the NAT gateway's, translated there
+		}
+		for _, a := range b.st.AddressesOfInterface(e.ID) {
+			priv := a.PrivateIPAddress
+			if !priv.IsValid() {
+				priv = e.PrimaryIP()
+			}
+			switch {
+			case !a.PublicIP.Is4() || !priv.Is4():
+				b.skip(a.AllocationID, "public %s or private %s is not an IPv4 address", a.PublicIP, priv)
+				continue
+			case seen[a.PublicIP] != "":
+				b.skip(a.AllocationID, "public address %s is also %s", a.PublicIP, seen[a.PublicIP])
+				continue
+			}
+			seen[a.PublicIP] = a.AllocationID
+			pub := netip.PrefixFrom(a.PublicIP, 32)
+			in.Rules = append(in.Rules, topology.Rule{
+				ID: "eip/" + a.AllocationID, Action: topology.ActionDNAT,
+				Condition:  topology.Condition{EtherType: etherIPv4, NwDst: pub},
+				NATTargets: []topology.NATTarget{{AddrFrom: priv, AddrTo: priv}},
+			})
+			out.Rules = append(out.Rules, topology.Rule{
+				ID: "eip/" + a.AllocationID, Action: topology.ActionSNAT,
+				Condition:  topology.Condition{EtherType: etherIPv4, NwSrc: netip.PrefixFrom(priv, 32)},
+				NATTargets: []topology.NATTarget{{AddrFrom: a.PublicIP, AddrTo: a.PublicIP}},
+			})
+			b.route(a.AllocationID, v.ID, "edge", ObjectID(CloudObject, "edge-router"), topology.RouteNormal,
+				netip.Prefix{}, pub, b.edgeTransitPort, x.transitAddr, 0)
+		}
+	}
+	drop := topology.Rule{ID: "no-public-address", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}}
+	in.Rules = append(in.Rules, drop)
+	out.Rules = append(out.Rules, drop)
+	b.add(in)
+	b.add(out)
+	return in.ID, out.ID
+}
+
+func natActive(n *vpc.NatGateway) bool {
+	return n.State == vpc.StateAvailable || n.State == vpc.StatePending
+}
+
+// NAT gateway port range for PAT.
+const natPortFrom, natPortTo = 1024, 65535
+
+// natGateway produces a NAT gateway's router: one port in its subnet at its
+// private address, one on the transit bridge; the uplink SNATs what comes
+// from the VPC to the gateway's public address (stateful PAT) and undoes it
+// on the way back; the edge routes the public /32 to it.
+func (b *builder) natGateway(x *vpcCtx, n *vpc.NatGateway) {
+	if !natActive(n) {
+		return
+	}
+	switch {
+	case n.TransitIndex < 2 || n.TransitIndex > vpc.MaxTransitIndex:
+		b.skip(n.ID, "transit index %d is outside 2..%d", n.TransitIndex, vpc.MaxTransitIndex)
+		return
+	case !n.PublicIP.Is4() || !n.PrivateIP.Is4():
+		b.skip(n.ID, "needs an IPv4 public and private address")
+		return
+	case x.bridges[n.SubnetID] == "":
+		b.skip(n.ID, "subnet %s is not realized", n.SubnetID)
+		return
+	}
+	sub := b.st.Subnets[n.SubnetID]
+	if !sub.CidrBlock.Contains(n.PrivateIP) || vpc.IsReserved(sub.CidrBlock, n.PrivateIP) {
+		b.skip(n.ID, "private address %s is not a usable address of %s", n.PrivateIP, sub.CidrBlock)
+		return
+	}
+	v := x.v
+	r := &topology.Router{Meta: meta(n.ID, v.ID, "router", n.ID)}
+	b.add(r)
+
+	sp := b.link(n.ID, v.ID, "subnet", n.ID+"/subnet", r.ID, x.bridges[n.SubnetID], netip.PrefixFrom(n.PrivateIP, sub.CidrBlock.Bits()), b.vmMTU)
+	if e := b.st.NetworkInterfaces[n.NetworkInterfaceID]; e != nil {
+		// The gateway answers with its interface's MAC, as DescribeNetworkInterfaces shows it.
+		if mac, err := topology.ParseMAC(e.MacAddress); err == nil && !mac.IsMulticast() && !mac.IsZero() {
+			sp.MAC = mac
+			b.objs[topology.ObjectKey{Kind: topology.KindPort, ID: sp.PeerID}].(*topology.Port).MAC = mac
+		}
+	}
+	b.connected(n.ID, v.ID, r.ID, sp)
+
+	addr := b.transitAddr(n.TransitIndex)
+	up := b.link(n.ID, v.ID, "uplink", n.ID+"/uplink", r.ID, b.transitBridge, netip.PrefixFrom(addr, b.cfg.TransitCIDR.Bits()), b.vmMTU)
+	b.connected(n.ID, v.ID, r.ID, up)
+
+	pub := netip.PrefixFrom(n.PublicIP, 32)
+	in := &topology.Chain{Meta: meta(n.ID, v.ID, "uplink-in", n.ID+"/uplink-in"), Rules: []topology.Rule{
+		{ID: "unnat", Action: topology.ActionRevSNAT, Condition: topology.Condition{EtherType: etherIPv4, NwDst: pub}},
+		{ID: "not-translated", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}},
+	}}
+	out := &topology.Chain{Meta: meta(n.ID, v.ID, "uplink-out", n.ID+"/uplink-out"), Rules: []topology.Rule{
+		{ID: "nat", Action: topology.ActionSNAT, Condition: topology.Condition{EtherType: etherIPv4, NwSrc: v.CidrBlock},
+			NATTargets: []topology.NATTarget{{AddrFrom: n.PublicIP, AddrTo: n.PublicIP, PortFrom: natPortFrom, PortTo: natPortTo}}},
+		{ID: "not-from-vpc", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}},
+	}}
+	b.add(in)
+	b.add(out)
+	up.InFilter, up.OutFilter = in.ID, out.ID
+
+	b.route(n.ID, v.ID, "default", r.ID, topology.RouteNormal, netip.Prefix{}, netip.MustParsePrefix("0.0.0.0/0"), up.ID, b.edgeTransitAddr, 0)
+	b.route(n.ID, v.ID, "vpc", r.ID, topology.RouteNormal, netip.Prefix{}, v.CidrBlock, sp.ID, vpc.Nth(sub.CidrBlock, 1), 0)
+	b.route(n.ID, v.ID, "edge", ObjectID(CloudObject, "edge-router"), topology.RouteNormal, netip.Prefix{}, pub, b.edgeTransitPort, addr, 0)
+}

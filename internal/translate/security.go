@@ -1,0 +1,265 @@
+package translate
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+)
+
+func u8(v int) *uint8 { x := uint8(v); return &x }
+
+func portRange(from, to int) *topology.PortRange {
+	return &topology.PortRange{Start: uint16(from), End: uint16(to)}
+}
+
+// l4 fills a condition's protocol, ports and ICMP fields from an EC2
+// protocol ("-1", "tcp", "udp", "icmp" or a number) and its FromPort/ToPort
+// (ports, or ICMP type/code; -1 = any).
+func l4(c *topology.Condition, proto string, from, to int) {
+	n := vpc.ProtocolNumber(proto)
+	if n < 0 {
+		return
+	}
+	c.NwProto = u8(n)
+	switch n {
+	case 6, 17:
+		if from >= 0 && to >= 0 && !(from == 0 && to == 65535) {
+			c.TpDst = portRange(from, to)
+		}
+	case 1:
+		if from >= 0 {
+			c.ICMPType = u8(from)
+			if to >= 0 {
+				c.ICMPCode = u8(to)
+			}
+		}
+	}
+}
+
+// sgRule renders one security group rule: accept what it allows. Ingress
+// rules match the source, egress rules the destination; a group reference
+// matches the private addresses of the group's members (an IP address
+// group), as AWS does.
+func (b *builder) sgRule(r *vpc.SecurityGroupRule) (topology.Rule, bool) {
+	rule := topology.Rule{ID: r.ID, Action: topology.ActionAccept}
+	rule.EtherType = etherIPv4
+	l4(&rule.Condition, r.IPProtocol, r.FromPort, r.ToPort)
+	switch {
+	case r.ReferencedGroupID != "":
+		if b.st.SecurityGroups[r.ReferencedGroupID] == nil {
+			return rule, false
+		}
+		g := ObjectID(r.ReferencedGroupID, "members")
+		if r.IsEgress {
+			rule.IPGroupDst = g
+		} else {
+			rule.IPGroupSrc = g
+		}
+	case r.CidrIPv4.IsValid():
+		if r.CidrIPv4.Bits() > 0 {
+			if r.IsEgress {
+				rule.NwDst = r.CidrIPv4.Masked()
+			} else {
+				rule.NwSrc = r.CidrIPv4.Masked()
+			}
+		}
+	default:
+		return rule, false
+	}
+	return rule, true
+}
+
+// securityGroups produces, per group, an ingress and an egress chain and
+// the IP address group of its members' private addresses.
+func (b *builder) securityGroups(v *vpc.Vpc) {
+	for _, g := range b.st.SecurityGroupsOf(v.ID) {
+		members := &topology.IPAddrGroup{Meta: meta(g.ID, v.ID, "members", g.ID+"/members")}
+		for _, e := range b.st.GroupMembers(g.ID) {
+			for _, p := range e.PrivateIPs {
+				if p.Address.Is4() {
+					members.Addresses = append(members.Addresses, p.Address)
+				}
+			}
+		}
+		slices.SortFunc(members.Addresses, netip.Addr.Compare)
+		members.Addresses = slices.Compact(members.Addresses)
+		b.add(members)
+		for _, dir := range []struct {
+			role  string
+			rules []vpc.SecurityGroupRule
+		}{{"ingress", g.Ingress}, {"egress", g.Egress}} {
+			ch := &topology.Chain{Meta: meta(g.ID, v.ID, dir.role, g.ID+"/"+dir.role)}
+			for i := range dir.rules {
+				if rule, ok := b.sgRule(&dir.rules[i]); ok {
+					ch.Rules = append(ch.Rules, rule)
+				} else {
+					b.skip(g.ID, "rule %s: no valid source or destination", dir.rules[i].ID)
+				}
+			}
+			b.add(ch)
+		}
+	}
+}
+
+// networkACLs produces, per ACL, an ingress and an egress chain of its
+// entries in rule-number order, each accept (allow) or drop (deny), ending
+// in a drop (AWS's "*" rule). It returns ACL id → [ingress, egress] chain.
+func (b *builder) networkACLs(v *vpc.Vpc) map[string][2]string {
+	out := map[string][2]string{}
+	for _, a := range b.st.NetworkACLsOf(v.ID) {
+		var ids [2]string
+		for i, egress := range []bool{false, true} {
+			role := map[bool]string{false: "ingress", true: "egress"}[egress]
+			ch := &topology.Chain{Meta: meta(a.ID, v.ID, role, a.ID+"/"+role)}
+			entries := slices.Clone(a.Entries)
+			slices.SortStableFunc(entries, func(p, q vpc.NetworkACLEntry) int { return p.RuleNumber - q.RuleNumber })
+			for _, e := range entries {
+				if e.Egress != egress {
+					continue
+				}
+				r := topology.Rule{ID: fmt.Sprintf("rule-%d", e.RuleNumber), Action: topology.ActionDrop}
+				if e.RuleAction == vpc.ACLAllow {
+					r.Action = topology.ActionAccept
+				}
+				r.EtherType = etherIPv4
+				if e.CidrBlock.IsValid() && e.CidrBlock.Bits() > 0 {
+					if egress {
+						r.NwDst = e.CidrBlock.Masked()
+					} else {
+						r.NwSrc = e.CidrBlock.Masked()
+					}
+				}
+				if vpc.ProtocolNumber(e.Protocol) == 1 {
+					l4(&r.Condition, e.Protocol, e.ICMPType, e.ICMPCode)
+				} else {
+					from, to := e.PortFrom, e.PortTo
+					if from == 0 && to == 0 {
+						from, to = -1, -1
+					}
+					l4(&r.Condition, e.Protocol, from, to)
+				}
+				if slices.ContainsFunc(ch.Rules, func(x topology.Rule) bool { return x.ID == r.ID }) {
+					b.skip(a.ID, "%s entry %d is given twice", role, e.RuleNumber)
+					continue
+				}
+				ch.Rules = append(ch.Rules, r)
+			}
+			ch.Rules = append(ch.Rules, topology.Rule{ID: "default-deny", Action: topology.ActionDrop})
+			b.add(ch)
+			ids[i] = ch.ID
+		}
+		out[a.ID] = ids
+	}
+	return out
+}
+
+// eni produces an interface's bridge port, bound to its instance's host
+// when the instance is placed, with anti-spoofing and security group
+// chains on both sides:
+//
+//	from the VM: drop a foreign source MAC; accept DHCP requests; drop ARP
+//	  claiming a foreign address; with source/dest check, drop IPv4 from a
+//	  foreign address; accept return flows; jump to each group's egress
+//	  chain; accept ARP; drop the rest.
+//	to the VM: accept DHCP replies; drop ARP for a foreign address; with
+//	  source/dest check, drop IPv4 to a foreign address; accept return
+//	  flows; jump to each group's ingress chain; accept ARP; drop the rest.
+//
+// ARP rules match the sender/target protocol address with nw_src/nw_dst,
+// the MidoNet convention the simulator follows.
+func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
+	if e.InterfaceType == vpc.InterfaceTypeNatGateway {
+		return // realized by its NAT gateway's router
+	}
+	bridge := x.bridges[e.SubnetID]
+	if bridge == "" {
+		b.skip(e.ID, "subnet %s is not realized", e.SubnetID)
+		return
+	}
+	sub := b.st.Subnets[e.SubnetID]
+	mac, err := topology.ParseMAC(e.MacAddress)
+	if err != nil || mac.IsMulticast() || mac.IsZero() {
+		b.skip(e.ID, "MAC %q is not a unicast MAC", e.MacAddress)
+		return
+	}
+	var ips []netip.Addr
+	for _, p := range e.PrivateIPs {
+		if !sub.CidrBlock.Contains(p.Address) || vpc.IsReserved(sub.CidrBlock, p.Address) {
+			b.skip(e.ID, "address %s is not a usable address of %s", p.Address, sub.CidrBlock)
+			return
+		}
+		ips = append(ips, p.Address)
+	}
+	if len(ips) == 0 {
+		b.skip(e.ID, "no private address")
+		return
+	}
+	slices.SortFunc(ips, netip.Addr.Compare)
+	own := &topology.IPAddrGroup{Meta: meta(e.ID, x.v.ID, "addresses", e.ID+"/addresses"), Addresses: slices.Compact(ips)}
+	b.add(own)
+
+	var groups []string
+	for _, g := range e.Groups {
+		if sg := b.st.SecurityGroups[g]; sg != nil && sg.VpcID == x.v.ID {
+			groups = append(groups, g)
+		} else {
+			b.skip(e.ID, "security group %s is not in %s", g, x.v.ID)
+		}
+	}
+
+	ipv4 := func(c topology.Condition) topology.Condition { c.EtherType = etherIPv4; return c }
+	udp := func(src, dst int) topology.Condition {
+		return topology.Condition{EtherType: etherIPv4, NwProto: u8(17), TpSrc: portRange(src, src), TpDst: portRange(dst, dst)}
+	}
+
+	from := &topology.Chain{Meta: meta(e.ID, x.v.ID, "from-vm", e.ID+"/from-vm")}
+	from.Rules = append(from.Rules,
+		topology.Rule{ID: "spoofed-mac", Action: topology.ActionDrop, Condition: topology.Condition{SrcMAC: mac, InvSrcMAC: true}},
+		topology.Rule{ID: "dhcp-request", Action: topology.ActionAccept, Condition: udp(68, 67)},
+		topology.Rule{ID: "spoofed-arp", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherARP, IPGroupSrc: own.ID, InvIPGroupSrc: true}},
+	)
+	if e.SourceDestCheck {
+		from.Rules = append(from.Rules, topology.Rule{ID: "spoofed-ip", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{IPGroupSrc: own.ID, InvIPGroupSrc: true})})
+	}
+	from.Rules = append(from.Rules, topology.Rule{ID: "return-flow", Action: topology.ActionAccept, Condition: topology.Condition{MatchReturnFlow: true}})
+	for _, g := range groups {
+		from.Rules = append(from.Rules, topology.Rule{ID: "sg/" + g, Action: topology.ActionJump, JumpChain: ObjectID(g, "egress")})
+	}
+	from.Rules = append(from.Rules,
+		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: topology.Condition{EtherType: etherARP}},
+		topology.Rule{ID: "default-drop", Action: topology.ActionDrop})
+	b.add(from)
+
+	to := &topology.Chain{Meta: meta(e.ID, x.v.ID, "to-vm", e.ID+"/to-vm")}
+	to.Rules = append(to.Rules,
+		topology.Rule{ID: "dhcp-reply", Action: topology.ActionAccept, Condition: udp(67, 68)},
+		topology.Rule{ID: "foreign-arp", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherARP, IPGroupDst: own.ID, InvIPGroupDst: true}},
+	)
+	if e.SourceDestCheck {
+		to.Rules = append(to.Rules, topology.Rule{ID: "foreign-ip", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{IPGroupDst: own.ID, InvIPGroupDst: true})})
+	}
+	to.Rules = append(to.Rules, topology.Rule{ID: "return-flow", Action: topology.ActionAccept, Condition: topology.Condition{MatchReturnFlow: true}})
+	for _, g := range groups {
+		to.Rules = append(to.Rules, topology.Rule{ID: "sg/" + g, Action: topology.ActionJump, JumpChain: ObjectID(g, "ingress")})
+	}
+	to.Rules = append(to.Rules,
+		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: topology.Condition{EtherType: etherARP}},
+		topology.Rule{ID: "default-drop", Action: topology.ActionDrop})
+	b.add(to)
+
+	p := &topology.Port{
+		Meta:       meta(e.ID, x.v.ID, "port", e.ID),
+		DeviceKind: topology.KindBridge, DeviceID: bridge,
+		MAC: mac, IPs: own.Addresses, MTU: b.vmMTU,
+		InFilter: from.ID, OutFilter: to.ID,
+	}
+	if a := e.Attachment; a != nil {
+		if inst := b.st.Instances[a.InstanceID]; inst != nil && inst.Placed() {
+			p.HostID, p.Interface = inst.HostID, vpc.HostInterfaceName(e.ID)
+		}
+	}
+	b.add(p)
+}

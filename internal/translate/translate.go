@@ -1,0 +1,389 @@
+package translate
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+)
+
+// Desired is the topology that realizes a VPC state.
+type Desired struct {
+	// Objects in topology.Kinds order (the order to create them in), then
+	// by id.
+	Objects []topology.Object
+	// Skipped lists VPC objects that could not be realized and why (a
+	// bad MAC, a VPC without a transit index…), for the controller to log
+	// and surface; the rest of the state is still translated.
+	Skipped []Skip
+}
+
+// Skip is a VPC object the translator left out.
+type Skip struct {
+	Object string
+	Reason string
+}
+
+// Weights of the routes a route table produces, so that for equal prefixes
+// an internet gateway wins over a NAT gateway over an interface (as in
+// Eucalyptus); a route table has one route per destination anyway.
+const (
+	weightIGW = 10
+	weightNAT = 20
+	weightENI = 30
+)
+
+// EtherTypes the chains match on.
+const (
+	etherIPv4 = 0x0800
+	etherARP  = 0x0806
+)
+
+type builder struct {
+	st    *vpc.State
+	cfg   CloudConfig
+	objs  map[topology.ObjectKey]topology.Object
+	skips []Skip
+
+	edgeTransitAddr netip.Addr
+	edgeTransitPort string
+	transitBridge   string
+	vmMTU           int
+}
+
+// Translate computes the desired topology of a VPC state.
+func Translate(st *vpc.State, cloud CloudConfig) *Desired {
+	cfg := cloud.withDefaults()
+	b := &builder{st: st, cfg: cfg, objs: map[topology.ObjectKey]topology.Object{}, vmMTU: cfg.UnderlayMTU - VXLANOverhead}
+	b.edge()
+	for _, v := range st.SortedVpcs() {
+		b.vpc(v)
+	}
+	return b.result()
+}
+
+func (b *builder) result() *Desired {
+	d := &Desired{Objects: make([]topology.Object, 0, len(b.objs)), Skipped: b.skips}
+	for _, o := range b.objs {
+		d.Objects = append(d.Objects, o)
+	}
+	order := map[topology.Kind]int{}
+	for i, k := range topology.Kinds {
+		order[k] = i
+	}
+	slices.SortFunc(d.Objects, func(x, y topology.Object) int {
+		if c := cmp.Compare(order[x.Kind()], order[y.Kind()]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.GetMeta().ID, y.GetMeta().ID)
+	})
+	slices.SortFunc(d.Skipped, func(x, y Skip) int {
+		return cmp.Or(cmp.Compare(x.Object, y.Object), cmp.Compare(x.Reason, y.Reason))
+	})
+	return d
+}
+
+func (b *builder) skip(obj, format string, args ...any) {
+	b.skips = append(b.skips, Skip{obj, fmt.Sprintf(format, args...)})
+}
+
+// meta makes the metadata of the object playing role for vpcObject.
+func meta(vpcObject, vpcID, role, name string) topology.Meta {
+	l := map[string]string{LabelOwner: OwnerValue, LabelObject: vpcObject}
+	if vpcID != "" {
+		l[LabelVPC] = vpcID
+	}
+	return topology.Meta{ID: ObjectID(vpcObject, role), Name: name, Labels: l}
+}
+
+func (b *builder) add(o topology.Object) {
+	k := topology.Key(o)
+	if _, dup := b.objs[k]; dup {
+		panic("translate: object produced twice: " + k.String() + " " + o.GetMeta().Name) // a bug in the roles
+	}
+	b.objs[k] = o
+}
+
+func (b *builder) transitAddr(index int) netip.Addr { return vpc.Nth(b.cfg.TransitCIDR, index) }
+
+// edge produces the edge router, its uplinks and the transit bridge.
+func (b *builder) edge() {
+	c := b.cfg
+	r := &topology.Router{Meta: meta(CloudObject, "", "edge-router", "edge")}
+	if c.BGP != nil {
+		r.BGP = &topology.BGP{ASN: c.BGP.ASN}
+		for _, g := range c.Gateways {
+			if g.BGPPeer != nil {
+				r.BGP.Peers = append(r.BGP.Peers, topology.BGPPeer{Address: g.BGPPeer.Address, ASN: g.BGPPeer.ASN})
+			}
+		}
+		r.BGP.Networks = append(r.BGP.Networks, c.PublicPools...)
+	}
+	b.add(r)
+
+	// The transit bridge drops IPv4 addressed to the transit network
+	// itself, so a tenant cannot reach the edge or another VPC's router
+	// by its link-local address (ARP still passes).
+	tin := &topology.Chain{Meta: meta(CloudObject, "", "transit-in", "transit-in"), Rules: []topology.Rule{{
+		ID: "no-transit-dst", Action: topology.ActionDrop,
+		Condition: topology.Condition{EtherType: etherIPv4, NwDst: c.TransitCIDR},
+	}}}
+	b.add(tin)
+	br := &topology.Bridge{Meta: meta(CloudObject, "", "transit-bridge", "transit"), InFilter: tin.ID}
+	b.add(br)
+	b.transitBridge = br.ID
+
+	b.edgeTransitAddr = b.transitAddr(1)
+	tp := b.link(CloudObject, "", "edge-transit", "edge/transit", r.ID, br.ID, netip.PrefixFrom(b.edgeTransitAddr, c.TransitCIDR.Bits()), b.vmMTU)
+	b.edgeTransitPort = tp.ID
+	b.connected(CloudObject, "", r.ID, tp)
+
+	var uplinks []string
+	for i, g := range c.Gateways {
+		role := fmt.Sprintf("uplink/%s/%s", g.HostID, g.Interface)
+		p := &topology.Port{
+			Meta:       meta(CloudObject, "", role, fmt.Sprintf("edge/uplink%d", i)),
+			DeviceKind: topology.KindRouter, DeviceID: r.ID,
+			Address: g.Address, HostID: g.HostID, Interface: g.Interface, MTU: g.MTU,
+		}
+		p.MAC = routerMAC(p.ID)
+		b.add(p)
+		uplinks = append(uplinks, p.ID)
+		b.connected(CloudObject, "", r.ID, p)
+		if g.NextHop.IsValid() {
+			b.route(CloudObject, "", role+"/default", r.ID, topology.RouteNormal, netip.Prefix{}, netip.MustParsePrefix("0.0.0.0/0"), p.ID, g.NextHop, 0)
+		}
+	}
+	if len(uplinks) > 0 {
+		// Stateful: the gateways share connection state, so return traffic
+		// may come back through any uplink.
+		b.add(&topology.PortGroup{Meta: meta(CloudObject, "", "uplinks", "edge/uplinks"), Stateful: true, Ports: uplinks})
+	}
+	for _, pool := range c.PublicPools {
+		b.route(CloudObject, "", "pool/"+pool.String(), r.ID, topology.RouteBlackhole, netip.Prefix{}, pool, "", netip.Addr{}, 0)
+	}
+}
+
+// link makes a router port on routerID linked to a new port on bridgeID;
+// it returns the router port. The links are symmetric (PeerID on both
+// sides), as the store keeps them.
+func (b *builder) link(obj, vpcID, role, name, routerID, bridgeID string, addr netip.Prefix, mtu int) *topology.Port {
+	rp := &topology.Port{
+		Meta:       meta(obj, vpcID, role+"/router-port", name),
+		DeviceKind: topology.KindRouter, DeviceID: routerID, Address: addr, MTU: mtu,
+	}
+	rp.MAC = routerMAC(rp.ID)
+	bp := &topology.Port{
+		Meta:       meta(obj, vpcID, role+"/bridge-port", name),
+		DeviceKind: topology.KindBridge, DeviceID: bridgeID,
+		// Seed the bridge's MAC and ARP tables with the router port.
+		MAC: rp.MAC, IPs: []netip.Addr{addr.Addr()}, MTU: mtu,
+	}
+	rp.PeerID, bp.PeerID = bp.ID, rp.ID
+	b.add(rp)
+	b.add(bp)
+	return rp
+}
+
+// connected adds a router port's subnet route and its local /32 route.
+func (b *builder) connected(obj, vpcID, routerID string, p *topology.Port) {
+	role := "port/" + p.ID
+	if p.Address.Bits() < 32 {
+		b.route(obj, vpcID, role+"/subnet", routerID, topology.RouteNormal, netip.Prefix{}, p.Address.Masked(), p.ID, netip.Addr{}, 0)
+	}
+	b.route(obj, vpcID, role+"/local", routerID, topology.RouteLocal, netip.Prefix{}, netip.PrefixFrom(p.Address.Addr(), 32), p.ID, netip.Addr{}, 0)
+}
+
+func (b *builder) route(obj, vpcID, role, routerID string, typ topology.RouteType, src, dst netip.Prefix, port string, gw netip.Addr, weight int) {
+	b.add(&topology.Route{
+		Meta:     meta(obj, vpcID, "route/"+role, ""),
+		RouterID: routerID, Type: typ, SrcPrefix: src, DstPrefix: dst,
+		NextHopPort: port, NextHopGateway: gw, Weight: weight,
+	})
+}
+
+// vpcCtx is what a VPC's pieces need to know about each other.
+type vpcCtx struct {
+	v           *vpc.Vpc
+	router      string
+	uplink      string
+	transitAddr netip.Addr
+	subnetPorts map[string]*topology.Port // subnet id → VPC router port
+	bridges     map[string]string         // subnet id → bridge id
+}
+
+func (b *builder) vpc(v *vpc.Vpc) {
+	if v.TransitIndex < 2 || v.TransitIndex > vpc.MaxTransitIndex {
+		b.skip(v.ID, "transit index %d is outside 2..%d", v.TransitIndex, vpc.MaxTransitIndex)
+		return
+	}
+	x := &vpcCtx{v: v, transitAddr: b.transitAddr(v.TransitIndex), subnetPorts: map[string]*topology.Port{}, bridges: map[string]string{}}
+	r := &topology.Router{Meta: meta(v.ID, v.ID, "router", v.ID)}
+	b.add(r)
+	x.router = r.ID
+
+	up := b.link(v.ID, v.ID, "uplink", v.ID+"/uplink", r.ID, b.transitBridge, netip.PrefixFrom(x.transitAddr, b.cfg.TransitCIDR.Bits()), b.vmMTU)
+	x.uplink = up.ID
+	b.connected(v.ID, v.ID, r.ID, up)
+	up.InFilter, up.OutFilter = b.elasticIPs(x)
+
+	// The VPC's local route: addresses of the VPC no subnet holds go
+	// nowhere (never out through a default route).
+	b.route(v.ID, v.ID, "local", r.ID, topology.RouteBlackhole, netip.Prefix{}, v.CidrBlock, "", netip.Addr{}, 0)
+
+	acls := b.networkACLs(v)
+	dhcp := b.dhcpSettings(v)
+	for _, s := range b.st.SubnetsOf(v.ID) {
+		b.subnet(x, s, acls, dhcp)
+	}
+	b.securityGroups(v)
+	for _, e := range b.st.InterfacesOf(v.ID) {
+		b.eni(x, e)
+	}
+	for _, n := range b.st.NatGatewaysOf(v.ID) {
+		b.natGateway(x, n)
+	}
+	for _, s := range b.st.SubnetsOf(v.ID) {
+		b.routeTable(x, s)
+	}
+}
+
+func (b *builder) subnet(x *vpcCtx, s *vpc.Subnet, acls map[string][2]string, dhcp dhcpOpts) {
+	if !s.CidrBlock.IsValid() || !x.v.CidrBlock.Contains(s.CidrBlock.Addr()) || s.CidrBlock.Bits() > 30 {
+		b.skip(s.ID, "CIDR %s is not a usable subnet of %s", s.CidrBlock, x.v.CidrBlock)
+		return
+	}
+	br := &topology.Bridge{Meta: meta(s.ID, x.v.ID, "bridge", s.ID)}
+	b.add(br)
+	x.bridges[s.ID] = br.ID
+	gw := vpc.Nth(s.CidrBlock, 1)
+	rp := b.link(s.ID, x.v.ID, "gateway", s.ID+"/gateway", x.router, br.ID, netip.PrefixFrom(gw, s.CidrBlock.Bits()), b.vmMTU)
+	x.subnetPorts[s.ID] = rp
+	b.connected(s.ID, x.v.ID, x.router, rp)
+	// The ACL sits on the subnet's border, the router port: what enters
+	// the router from the subnet leaves the subnet (egress entries), what
+	// the router sends into the subnet enters it (ingress entries).
+	if a := b.st.NetworkACLFor(s); a != nil {
+		if ch, ok := acls[a.ID]; ok {
+			rp.OutFilter, rp.InFilter = ch[0], ch[1]
+		}
+	}
+
+	d := &topology.DHCPSubnet{
+		Meta:     meta(s.ID, x.v.ID, "dhcp", s.ID),
+		BridgeID: br.ID, Subnet: s.CidrBlock, Gateway: gw, ServerAddr: gw,
+		DNSServers: dhcp.dns, DomainName: dhcp.domain, NTPServers: dhcp.ntp, MTU: b.vmMTU,
+	}
+	for _, e := range b.st.InterfacesInSubnet(s.ID) {
+		mac, err := topology.ParseMAC(e.MacAddress)
+		ip := e.PrimaryIP()
+		if err != nil || !s.CidrBlock.Contains(ip) || ip == gw || vpc.IsReserved(s.CidrBlock, ip) {
+			continue // eni() reports it
+		}
+		d.Hosts = append(d.Hosts, topology.DHCPHost{MAC: mac, IP: ip, Name: hostName(ip)})
+	}
+	slices.SortFunc(d.Hosts, func(p, q topology.DHCPHost) int { return p.IP.Compare(q.IP) })
+	d.Hosts = slices.CompactFunc(d.Hosts, func(p, q topology.DHCPHost) bool { return p.IP == q.IP || p.MAC == q.MAC })
+	b.add(d)
+}
+
+// hostName is the AWS-style private host name of an address, ip-10-0-1-5.
+func hostName(a netip.Addr) string {
+	b := a.As4()
+	return fmt.Sprintf("ip-%d-%d-%d-%d", b[0], b[1], b[2], b[3])
+}
+
+type dhcpOpts struct {
+	dns, ntp []netip.Addr
+	domain   string
+}
+
+// dhcpSettings resolves the VPC's DHCP option set ("default" = the cloud's
+// DNS servers and domain). AmazonProvidedDNS is the cloud's DNS servers, and
+// nothing when the VPC's enableDnsSupport is off.
+func (b *builder) dhcpSettings(v *vpc.Vpc) dhcpOpts {
+	o := dhcpOpts{domain: b.cfg.DomainName}
+	amazon := func() {
+		if v.EnableDNSSupport {
+			o.dns = append(o.dns, b.cfg.DNSServers...)
+		}
+	}
+	set := b.st.DhcpOptions[v.DhcpOptionsID]
+	if set == nil {
+		amazon()
+		return o
+	}
+	o.domain = ""
+	if ds := set.Config[vpc.DhcpDomainName]; len(ds) > 0 {
+		o.domain = ds[0]
+	}
+	for _, s := range set.Config[vpc.DhcpDomainNameServers] {
+		if s == vpc.AmazonProvidedDNS {
+			amazon()
+		} else if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+			o.dns = append(o.dns, a)
+		}
+	}
+	for _, s := range set.Config[vpc.DhcpNTPServers] {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+			o.ntp = append(o.ntp, a)
+		}
+	}
+	return o
+}
+
+// routeTable renders the route table of one subnet as source routes on the
+// VPC router: src = the subnet's CIDR, dst = each route's destination.
+func (b *builder) routeTable(x *vpcCtx, s *vpc.Subnet) {
+	if x.subnetPorts[s.ID] == nil {
+		return
+	}
+	t := b.st.RouteTableFor(s)
+	if t == nil {
+		return
+	}
+	for _, rt := range t.Routes {
+		kind, id, _ := rt.Target()
+		if kind == vpc.TargetLocal {
+			continue // the subnet routes and the VPC's blackhole are the local route
+		}
+		role := s.ID + "/" + rt.DestinationCidrBlock.String()
+		add := func(port string, gw netip.Addr, w int) {
+			b.route(t.ID, x.v.ID, role, x.router, topology.RouteNormal, s.CidrBlock, rt.DestinationCidrBlock, port, gw, w)
+		}
+		blackhole := func() {
+			b.route(t.ID, x.v.ID, role, x.router, topology.RouteBlackhole, s.CidrBlock, rt.DestinationCidrBlock, "", netip.Addr{}, 0)
+		}
+		if rt.State == vpc.RouteBlackhole {
+			blackhole()
+			continue
+		}
+		switch kind {
+		case vpc.TargetIGW:
+			if g := b.st.InternetGateways[id]; g != nil && g.AttachedTo(x.v.ID) {
+				add(x.uplink, b.edgeTransitAddr, weightIGW)
+				continue
+			}
+		case vpc.TargetNat:
+			if n := b.st.NatGateways[id]; n != nil && n.VpcID == x.v.ID && natActive(n) && x.subnetPorts[n.SubnetID] != nil {
+				add(x.subnetPorts[n.SubnetID].ID, n.PrivateIP, weightNAT)
+				continue
+			}
+		case vpc.TargetInterface, vpc.TargetInstance:
+			e := b.st.NetworkInterfaces[id]
+			if kind == vpc.TargetInstance {
+				e = b.st.PrimaryInterface(id)
+			}
+			if e != nil && e.VpcID == x.v.ID && x.subnetPorts[e.SubnetID] != nil && e.PrimaryIP().IsValid() {
+				add(x.subnetPorts[e.SubnetID].ID, e.PrimaryIP(), weightENI)
+				continue
+			}
+		}
+		// A target that is gone, detached or elsewhere drops the traffic,
+		// as AWS shows such a route: state blackhole.
+		blackhole()
+	}
+}
