@@ -44,7 +44,7 @@ func (c *ctx) bridge(di, in int32, p *packet.Packet) {
 			if c.tracing {
 				c.traceLookup("ip→mac %s is %s: answering", ip(p.ARPTPA), mac(m))
 			}
-			c.send(in, packet.BuildARP(packet.ARPReply, m, p.ARPTPA, p.ARPSHA, p.ARPSPA), "arp reply (bridge)")
+			c.send(in, packet.BuildARP(packet.ARPReply, m, p.ARPTPA, p.ARPSHA, p.ARPSPA), "arp reply (bridge)", true)
 			return
 		}
 	}

@@ -113,7 +113,7 @@ func (c *ctx) local(in int32, p *packet.Packet) {
 		f := c.currentFrame(p)
 		var q packet.Packet
 		q.Decode(f)
-		c.send(in, packet.BuildEchoReply(f, &q, c.snap.ports[in].mac), "icmp echo reply")
+		c.send(in, packet.BuildEchoReply(f, &q, c.snap.ports[in].mac), "icmp echo reply", true)
 		return
 	}
 	c.drop("addressed to the router")
@@ -135,7 +135,7 @@ func (c *ctx) routerARP(d *device, in int32, p *packet.Packet) {
 			return
 		}
 		c.learnARP(d, p.ARPSPA, p.ARPSHA)
-		c.send(in, packet.BuildARP(packet.ARPReply, pt.mac, pt.addr, p.ARPSHA, p.ARPSPA), "arp reply (router)")
+		c.send(in, packet.BuildARP(packet.ARPReply, pt.mac, pt.addr, p.ARPSHA, p.ARPSPA), "arp reply (router)", true)
 	case packet.ARPReply:
 		if p.EthDst != pt.mac && p.EthDst[0]&1 == 0 {
 			c.drop("ARP reply for another MAC")
@@ -192,7 +192,7 @@ func (c *ctx) resolve(d *device, out int32, nh uint32, in int32, p *packet.Packe
 		c.traceLookup("no MAC for next hop %s: ARP request", ip(nh))
 	}
 	if op.hasAddr {
-		c.send(out, packet.BuildARP(packet.ARPRequest, op.mac, op.addr, [6]byte{}, nh), "arp request")
+		c.send(out, packet.BuildARP(packet.ARPRequest, op.mac, op.addr, [6]byte{}, nh), "arp request", false)
 	}
 	c.notYet = true
 	c.res.Reason = "next hop " + ip(nh) + " unresolved"

@@ -328,8 +328,10 @@ func (c *ctx) currentFrame(p *packet.Packet) []byte {
 // send walks a packet a device generated out of port pi (toward its peer or
 // host) and records where it ends up. It allocates: generated packets are
 // the slow path.
-func (c *ctx) send(pi int32, frame []byte, reason string) {
-	c.answered++
+func (c *ctx) send(pi int32, frame []byte, reason string, answer bool) {
+	if answer {
+		c.answered++
+	}
 	if c.depth >= 2 {
 		return // an answer to an answer: stop here
 	}
@@ -381,7 +383,7 @@ func (c *ctx) icmpError(pi int32, p *packet.Packet, typ, code uint8, mtu uint16)
 	var q packet.Packet
 	q.Decode(f)
 	e := packet.BuildICMPError(f, &q, pt.mac, p.EthSrc, pt.addr, typ, code, mtu)
-	c.send(pi, e, icmpReason(typ, code))
+	c.send(pi, e, icmpReason(typ, code), false)
 }
 
 func icmpReason(typ, code uint8) string {

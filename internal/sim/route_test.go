@@ -1,0 +1,64 @@
+package sim
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/canopy-sdn/canopy/internal/topology"
+)
+
+// naiveLookup is the routing decision spelled out: every route whose source
+// and destination prefixes match; the longest destination prefix; the lowest
+// weight; ties broken by hash over the routes ordered by id.
+func naiveLookup(rs []route, src, dst uint32, hash uint64) *route {
+	var best []*route
+	for i := range rs {
+		r := &rs[i]
+		if src&r.srcMask != r.src || dst&r.dstMask != r.dst {
+			continue
+		}
+		if len(best) == 0 || r.plen > best[0].plen || r.plen == best[0].plen && r.weight < best[0].weight {
+			best = []*route{r}
+		} else if r.plen == best[0].plen && r.weight == best[0].weight {
+			best = append(best, r)
+		}
+	}
+	if len(best) == 0 {
+		return nil
+	}
+	slices.SortFunc(best, func(a, b *route) int { return cmp.Compare(a.id, b.id) })
+	return best[hash%uint64(len(best))]
+}
+
+func TestRouteLookupDifferential(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	// Addresses from a small space so that prefixes overlap often.
+	addr := func() uint32 { return 0x0a000000 | rng.Uint32()&0x0003ff0f }
+	for table := 0; table < 200; table++ {
+		var rs []route
+		n := 1 + rng.IntN(40)
+		for i := 0; i < n; i++ {
+			plen := []int{0, 8, 16, 20, 22, 24, 28, 30, 32}[rng.IntN(9)]
+			m := maskOf(plen)
+			r := route{id: fmt.Sprintf("r%03d", i), typ: topology.RouteNormal, dst: addr() & m, dstMask: m, plen: uint8(plen), weight: []int{10, 100, 100, 200}[rng.IntN(4)]}
+			if rng.IntN(3) == 0 {
+				sl := []int{8, 16, 24, 30}[rng.IntN(4)]
+				r.srcMask = maskOf(sl)
+				r.src = addr() & r.srcMask
+			}
+			rs = append(rs, r)
+		}
+		fast := buildTable(slices.Clone(rs))
+		for q := 0; q < 500; q++ {
+			src, dst, h := addr(), addr(), rng.Uint64()
+			got, _ := fast.lookup(src, dst, h)
+			want := naiveLookup(rs, src, dst, h)
+			if (got == nil) != (want == nil) || got != nil && got.id != want.id {
+				t.Fatalf("table %d: lookup(%s, %s, %d) = %v, naive %v", table, ip(src), ip(dst), h, got, want)
+			}
+		}
+	}
+}
