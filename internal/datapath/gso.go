@@ -145,6 +145,9 @@ func Segment(frame []byte, h *VnetHdr, out [][]byte, headroom int, sizes []int) 
 		if len(out) < 1 || len(sizes) < 1 {
 			return 0, ErrTooManySeg
 		}
+		if len(frame) < ethHdrLen {
+			return 0, ErrTruncated
+		}
 		if len(out[0]) < headroom+len(frame) {
 			return 0, ErrShortBuf
 		}
