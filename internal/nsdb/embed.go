@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Defaults of the embedded etcd.
@@ -29,8 +32,37 @@ const (
 	readyTimeout = 60 * time.Second
 )
 
+// embedded is an etcd server running in this process.
+type embedded struct {
+	etcd    *embed.Etcd
+	closing atomic.Bool
+}
+
+// Close stops the server. What it logs while shutting down (listeners
+// closed under it) is noise, not errors, so it is dropped.
+func (e *embedded) Close() {
+	e.closing.Store(true)
+	e.etcd.Close()
+}
+
+// quietCore passes etcd's error logs to stderr until the server is closing.
+type quietCore struct {
+	zapcore.Core
+	closing *atomic.Bool
+}
+
+func (c quietCore) With(f []zapcore.Field) zapcore.Core { return quietCore{c.Core.With(f), c.closing} }
+
+func (c quietCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.closing.Load() || !c.Enabled(e.Level) {
+		return ce
+	}
+	return ce.AddCore(e, c)
+}
+
 // startEmbedded starts a single-member etcd serving one machine.
-func startEmbedded(ctx context.Context, cfg Config) (*embed.Etcd, error) {
+func startEmbedded(ctx context.Context, cfg Config) (*embedded, error) {
+	em := &embedded{}
 	curl, err := url.Parse(cfg.ClientURL)
 	if err != nil {
 		return nil, fmt.Errorf("client url %q: %w", cfg.ClientURL, err)
@@ -58,25 +90,27 @@ func startEmbedded(ctx context.Context, cfg Config) (*embed.Etcd, error) {
 	ec.AutoCompactionRetention = "1h"
 	ec.Logger = "zap"
 	ec.LogLevel = "error"
-	ec.LogOutputs = []string{"stderr"}
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.Lock(os.Stderr), zapcore.ErrorLevel)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.New(quietCore{core, &em.closing}))
 
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd: %w", err)
 	}
+	em.etcd = e
 	t := time.NewTimer(readyTimeout)
 	defer t.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
-		return e, nil
+		return em, nil
 	case err := <-e.Err():
-		e.Close()
+		em.Close()
 		return nil, fmt.Errorf("embedded etcd: %w", err)
 	case <-t.C:
-		e.Close()
+		em.Close()
 		return nil, fmt.Errorf("embedded etcd not ready after %s", readyTimeout)
 	case <-ctx.Done():
-		e.Close()
+		em.Close()
 		return nil, fmt.Errorf("embedded etcd: %w", ctx.Err())
 	}
 }

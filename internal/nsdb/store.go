@@ -9,7 +9,6 @@ import (
 
 	"github.com/canopy-sdn/canopy/internal/topology"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
 
@@ -75,7 +74,7 @@ func (c *Config) setDefaults() {
 // Store is the typed topology store. It is safe for concurrent use.
 type Store struct {
 	cli    *clientv3.Client
-	etcd   *embed.Etcd // nil with an external cluster
+	etcd   *embedded // nil with an external cluster
 	prefix string
 	cache  *cache
 
@@ -161,6 +160,21 @@ func (s *Store) Revision() int64 {
 	s.cache.mu.RLock()
 	defer s.cache.mu.RUnlock()
 	return s.cache.rev
+}
+
+// Sync waits until the cache has every topology change committed before the
+// call, by any process: a read barrier for a reader that must see another
+// process's write.
+func (s *Store) Sync(ctx context.Context) error {
+	resp, err := s.cli.Get(ctx, s.cache.seqKey())
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	var seq int64
+	if len(resp.Kvs) > 0 {
+		seq = resp.Kvs[0].ModRevision
+	}
+	return s.cache.waitSeq(ctx, seq)
 }
 
 // Watch runs the list-then-watch loop of the package-level Watch on the keys

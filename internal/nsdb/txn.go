@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/google/uuid"
@@ -15,7 +17,7 @@ import (
 // maxAttempts bounds how often Txn re-runs f because another process
 // committed first. Each retry starts from a fresher view, so running out
 // means sustained contention, reported as a conflict.
-const maxAttempts = 20
+const maxAttempts = 50
 
 // Tx is a set of changes being prepared inside Store.Txn. Each call checks
 // integrity against the view as changed so far. A Tx is only valid inside
@@ -132,6 +134,7 @@ func (tx *Tx) Create(o topology.Object) (topology.Object, error) {
 	if (view{tx}).Get(o.Kind(), m.ID) != nil {
 		return nil, &topology.ConflictError{Field: "id", Reason: fmt.Sprintf("%s %s already exists", o.Kind(), m.ID)}
 	}
+	fillRuleIDs(o)
 	if p, ok := o.(*topology.Port); ok {
 		k, err := tx.allocKey()
 		if err != nil {
@@ -165,6 +168,7 @@ func (tx *Tx) Update(o topology.Object) (topology.Object, error) {
 		return nil, &RevisionError{Key: topology.Key(o), Want: m.Revision, Current: old.GetMeta().Revision}
 	}
 	m.Revision = old.GetMeta().Revision
+	fillRuleIDs(o)
 	if p, ok := o.(*topology.Port); ok && p.TunnelKey == 0 {
 		p.TunnelKey = old.(*topology.Port).TunnelKey
 	}
@@ -358,6 +362,14 @@ func (s *Store) txn(ctx context.Context, f func(tx *Tx) error) (int64, *Tx, erro
 		if err := s.cache.waitFor(ctx, func() bool { return s.cache.seqRev >= cur && s.cache.seqRev != seq }); err != nil {
 			return 0, nil, err
 		}
+		// Two processes in lockstep would keep colliding: a random pause,
+		// growing with the attempts, lets one of them through.
+		pause := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt+1, 20))))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		}
 	}
 	return 0, nil, &topology.ConflictError{Reason: fmt.Sprintf("gave up after %d attempts: the store is changing too fast", maxAttempts)}
 }
@@ -374,4 +386,16 @@ func checkID(id string) error {
 		}
 	}
 	return nil
+}
+
+// fillRuleIDs gives every rule of a chain without an id a fresh one, so a
+// client can add a rule without inventing an id.
+func fillRuleIDs(o topology.Object) {
+	if c, ok := o.(*topology.Chain); ok {
+		for i := range c.Rules {
+			if c.Rules[i].ID == "" {
+				c.Rules[i].ID = uuid.NewString()
+			}
+		}
+	}
 }

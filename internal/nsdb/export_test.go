@@ -1,0 +1,26 @@
+package nsdb
+
+import (
+	"context"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// WithBeforeWatch returns cfg with a hook run by the cache's watcher between
+// its list and its watch.
+func WithBeforeWatch(cfg Config, f func(rev int64)) Config {
+	cfg.beforeWatch = f
+	return cfg
+}
+
+// CacheResets is how many times the store's cache was rebuilt from a list.
+func CacheResets(s *Store) int {
+	s.cache.mu.RLock()
+	defer s.cache.mu.RUnlock()
+	return s.cache.resets
+}
+
+// WatchWithHook is Watch with a hook between each list and the watch after it.
+func WatchWithHook(ctx context.Context, cli *clientv3.Client, prefix string, h Handler, before func(rev int64)) error {
+	return (&watcher{cli: cli, prefix: prefix, h: h, beforeWatch: before}).run(ctx)
+}
