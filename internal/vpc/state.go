@@ -255,4 +255,3 @@ func (s *State) AllocTransitIndex() int {
 	}
 	return 0
 }
-

@@ -42,9 +42,6 @@ func CheckRoute(s *State, t *RouteTable, r Route, replace bool, l Limits) error 
 func checkTarget(s *State, t *RouteTable, kind TargetKind, id string) error {
 	switch kind {
 	case TargetIGW:
-		if err := ParseID(KindInternetGW, id); err != nil {
-			return errorf("InvalidGatewayID.NotFound", "The gateway ID '%s' does not exist", id)
-		}
 		g, err := s.InternetGateway(t.OwnerID, id)
 		if err != nil {
 			return errorf("InvalidGatewayID.NotFound", "The gateway ID '%s' does not exist", id)
