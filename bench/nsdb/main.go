@@ -1,0 +1,151 @@
+// Command nsdb measures watch latency on the embedded store: the time from
+// the start of a write (Store.Create of a router) to its delivery to each of
+// N concurrent watchers (p50/p99), and the write latency itself.
+//
+//	go run ./bench/nsdb [-writes 1000] [-watchers 10]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/topology"
+)
+
+func main() {
+	writes := flag.Int("writes", 1000, "objects to create")
+	watchers := flag.Int("watchers", 10, "concurrent watchers")
+	flag.Parse()
+	if err := run(*writes, *watchers); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func freeURL() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String(), nil
+}
+
+func run(writes, watchers int) error {
+	dir, err := os.MkdirTemp("", "canopy-bench-nsdb-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	curl, err := freeURL()
+	if err != nil {
+		return err
+	}
+	purl, err := freeURL()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := nsdb.Open(ctx, nsdb.Config{DataDir: filepath.Join(dir, "etcd"), ClientURL: curl, PeerURL: purl})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	var started sync.Map // router id → time its Create began
+	type watcher struct {
+		mu   sync.Mutex
+		lat  []time.Duration
+		got  int
+		done chan struct{}
+	}
+	ws := make([]*watcher, watchers)
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }() // before s.Close
+	ready := make(chan struct{}, watchers)
+	for i := range ws {
+		w := &watcher{done: make(chan struct{})}
+		ws[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.Watch(wctx, "topo/router/", nsdb.Handler{
+				Reset: func([]nsdb.KV, int64) { ready <- struct{}{} },
+				Events: func(evs []nsdb.Event, _ int64) {
+					now := time.Now()
+					w.mu.Lock()
+					defer w.mu.Unlock()
+					for _, e := range evs {
+						id := e.KV.Key[strings.LastIndexByte(e.KV.Key, '/')+1:]
+						if t0, ok := started.Load(id); ok && !e.Delete {
+							w.lat = append(w.lat, now.Sub(t0.(time.Time)))
+							if w.got++; w.got == writes {
+								close(w.done)
+							}
+						}
+					}
+				},
+			})
+		}()
+	}
+	for range watchers {
+		<-ready
+	}
+
+	var writeLat []time.Duration
+	t0 := time.Now()
+	for i := range writes {
+		// The id is chosen up front so the watchers can find the start time.
+		id := fmt.Sprintf("bench-%06d", i)
+		start := time.Now()
+		started.Store(id, start)
+		if _, err := s.Create(ctx, &topology.Router{Meta: topology.Meta{ID: id}}); err != nil {
+			return err
+		}
+		writeLat = append(writeLat, time.Since(start))
+	}
+	elapsed := time.Since(t0)
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-time.After(30 * time.Second):
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return fmt.Errorf("a watcher got %d of %d events", w.got, writes)
+		}
+	}
+	var all []time.Duration
+	for _, w := range ws {
+		w.mu.Lock()
+		all = append(all, w.lat...)
+		w.mu.Unlock()
+	}
+	fmt.Printf("nsdb watch bench: embedded etcd, %d creates (one at a time), %d watchers\n", writes, watchers)
+	fmt.Printf("  create (commit + own cache caught up): p50 %v  p99 %v  (%.0f creates/s)\n",
+		pct(writeLat, 50), pct(writeLat, 99), float64(writes)/elapsed.Seconds())
+	fmt.Printf("  write → watch delivery (%d deliveries): p50 %v  p99 %v  max %v\n",
+		len(all), pct(all, 50), pct(all, 99), pct(all, 100))
+	return nil
+}
+
+// pct is the p-th percentile (nearest rank).
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p+99)/100 - 1
+	return s[max(i, 0)].Round(time.Microsecond)
+}
