@@ -50,8 +50,12 @@ func TestConditions(t *testing.T) {
 		{"dst mac other", func(c *topology.Condition, inv bool) { c.DstMAC, c.InvDstMAC = mVM1, inv }, base, false},
 		{"nw src", func(c *topology.Condition, inv bool) { c.NwSrc, c.InvNwSrc = netip.MustParsePrefix("10.0.0.0/24"), inv }, base, true},
 		{"nw src other", func(c *topology.Condition, inv bool) { c.NwSrc, c.InvNwSrc = netip.MustParsePrefix("10.9.0.0/16"), inv }, base, false},
-		{"nw dst", func(c *topology.Condition, inv bool) { c.NwDst, c.InvNwDst = netip.MustParsePrefix("10.0.0.12/32"), inv }, base, true},
-		{"nw dst other", func(c *topology.Condition, inv bool) { c.NwDst, c.InvNwDst = netip.MustParsePrefix("10.0.0.13/32"), inv }, base, false},
+		{"nw dst", func(c *topology.Condition, inv bool) {
+			c.NwDst, c.InvNwDst = netip.MustParsePrefix("10.0.0.12/32"), inv
+		}, base, true},
+		{"nw dst other", func(c *topology.Condition, inv bool) {
+			c.NwDst, c.InvNwDst = netip.MustParsePrefix("10.0.0.13/32"), inv
+		}, base, false},
 		{"ip group src", func(c *topology.Condition, inv bool) { c.IPGroupSrc, c.InvIPGroupSrc = "ipg-vm1", inv }, base, true},
 		{"ip group src other", func(c *topology.Condition, inv bool) { c.IPGroupSrc, c.InvIPGroupSrc = "ipg-vm2", inv }, base, false},
 		{"ip group dst", func(c *topology.Condition, inv bool) { c.IPGroupDst, c.InvIPGroupDst = "ipg-vm2", inv }, base, true},
@@ -60,11 +64,21 @@ func TestConditions(t *testing.T) {
 		{"proto other", func(c *topology.Condition, inv bool) { c.NwProto, c.InvNwProto = u8(17), inv }, base, false},
 		{"tos", func(c *topology.Condition, inv bool) { c.NwTOS, c.InvNwTOS = u8(0xb8), inv }, tos, true},
 		{"tos other", func(c *topology.Condition, inv bool) { c.NwTOS, c.InvNwTOS = u8(0x10), inv }, tos, false},
-		{"tp src", func(c *topology.Condition, inv bool) { c.TpSrc, c.InvTpSrc = &topology.PortRange{Start: 1000, End: 2000}, inv }, base, true},
-		{"tp src other", func(c *topology.Condition, inv bool) { c.TpSrc, c.InvTpSrc = &topology.PortRange{Start: 1001, End: 2000}, inv }, base, false},
-		{"tp dst", func(c *topology.Condition, inv bool) { c.TpDst, c.InvTpDst = &topology.PortRange{Start: 80, End: 80}, inv }, base, true},
-		{"tp dst other", func(c *topology.Condition, inv bool) { c.TpDst, c.InvTpDst = &topology.PortRange{Start: 443, End: 443}, inv }, base, false},
-		{"tp dst on later fragment", func(c *topology.Condition, inv bool) { c.TpDst, c.InvTpDst = &topology.PortRange{Start: 0, End: 65535}, inv }, frag, false},
+		{"tp src", func(c *topology.Condition, inv bool) {
+			c.TpSrc, c.InvTpSrc = &topology.PortRange{Start: 1000, End: 2000}, inv
+		}, base, true},
+		{"tp src other", func(c *topology.Condition, inv bool) {
+			c.TpSrc, c.InvTpSrc = &topology.PortRange{Start: 1001, End: 2000}, inv
+		}, base, false},
+		{"tp dst", func(c *topology.Condition, inv bool) {
+			c.TpDst, c.InvTpDst = &topology.PortRange{Start: 80, End: 80}, inv
+		}, base, true},
+		{"tp dst other", func(c *topology.Condition, inv bool) {
+			c.TpDst, c.InvTpDst = &topology.PortRange{Start: 443, End: 443}, inv
+		}, base, false},
+		{"tp dst on later fragment", func(c *topology.Condition, inv bool) {
+			c.TpDst, c.InvTpDst = &topology.PortRange{Start: 0, End: 65535}, inv
+		}, frag, false},
 		{"icmp type", func(c *topology.Condition, inv bool) { c.ICMPType, c.InvICMPType = u8(8), inv }, pingF, true},
 		{"icmp type other", func(c *topology.Condition, inv bool) { c.ICMPType, c.InvICMPType = u8(0), inv }, pingF, false},
 		{"icmp code", func(c *topology.Condition, inv bool) { c.ICMPCode, c.InvICMPCode = u8(0), inv }, pingF, true},
