@@ -38,12 +38,12 @@ func (b *builder) elasticIPs(x *vpcCtx) (string, string) {
 			seen[a.PublicIP] = a.AllocationID
 			pub := netip.PrefixFrom(a.PublicIP, 32)
 			in.Rules = append(in.Rules, topology.Rule{
-				ID: "eip/" + a.AllocationID, Action: topology.ActionDNAT,
+				ID: a.AllocationID, Action: topology.ActionDNAT,
 				Condition:  topology.Condition{EtherType: etherIPv4, NwDst: pub},
 				NATTargets: []topology.NATTarget{{AddrFrom: priv, AddrTo: priv}},
 			})
 			out.Rules = append(out.Rules, topology.Rule{
-				ID: "eip/" + a.AllocationID, Action: topology.ActionSNAT,
+				ID: a.AllocationID, Action: topology.ActionSNAT,
 				Condition:  topology.Condition{EtherType: etherIPv4, NwSrc: netip.PrefixFrom(priv, 32)},
 				NATTargets: []topology.NATTarget{{AddrFrom: a.PublicIP, AddrTo: a.PublicIP}},
 			})
@@ -102,11 +102,11 @@ func (b *builder) natGateway(x *vpcCtx, n *vpc.NatGateway) {
 			b.objs[topology.ObjectKey{Kind: topology.KindPort, ID: sp.PeerID}].(*topology.Port).MAC = mac
 		}
 	}
-	b.connected(n.ID, v.ID, r.ID, sp)
+	b.connected(n.ID, v.ID, "subnet", r.ID, sp)
 
 	addr := b.transitAddr(n.TransitIndex)
 	up := b.link(n.ID, v.ID, "uplink", n.ID+"/uplink", r.ID, b.transitBridge, netip.PrefixFrom(addr, b.cfg.TransitCIDR.Bits()), b.vmMTU)
-	b.connected(n.ID, v.ID, r.ID, up)
+	b.connected(n.ID, v.ID, "uplink", r.ID, up)
 
 	pub := netip.PrefixFrom(n.PublicIP, 32)
 	in := &topology.Chain{Meta: meta(n.ID, v.ID, "uplink-in", n.ID+"/uplink-in"), Rules: []topology.Rule{

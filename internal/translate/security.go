@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/vpc"
@@ -92,11 +93,15 @@ func (b *builder) securityGroups(v *vpc.Vpc) {
 			rules []vpc.SecurityGroupRule
 		}{{"ingress", g.Ingress}, {"egress", g.Egress}} {
 			ch := &topology.Chain{Meta: meta(g.ID, v.ID, dir.role, g.ID+"/"+dir.role)}
-			for i := range dir.rules {
-				if rule, ok := b.sgRule(&dir.rules[i]); ok {
+			// Every rule accepts, so their order does not matter: sort them
+			// by id, so the order they were stored in does not either.
+			rules := slices.Clone(dir.rules)
+			slices.SortFunc(rules, func(p, q vpc.SecurityGroupRule) int { return strings.Compare(p.ID, q.ID) })
+			for i := range rules {
+				if rule, ok := b.sgRule(&rules[i]); ok && !slices.ContainsFunc(ch.Rules, func(x topology.Rule) bool { return x.ID == rule.ID }) {
 					ch.Rules = append(ch.Rules, rule)
 				} else {
-					b.skip(g.ID, "rule %s: no valid source or destination", dir.rules[i].ID)
+					b.skip(g.ID, "rule %q: no valid source or destination, or a duplicate id", rules[i].ID)
 				}
 			}
 			b.add(ch)
@@ -202,7 +207,8 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	b.add(own)
 
 	var groups []string
-	for _, g := range e.Groups {
+	// Jumps to groups only accept, so their order does not matter: sorted.
+	for _, g := range slices.Compact(slices.Sorted(slices.Values(e.Groups))) {
 		if sg := b.st.SecurityGroups[g]; sg != nil && sg.VpcID == x.v.ID {
 			groups = append(groups, g)
 		} else {
@@ -226,7 +232,7 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	}
 	from.Rules = append(from.Rules, topology.Rule{ID: "return-flow", Action: topology.ActionAccept, Condition: topology.Condition{MatchReturnFlow: true}})
 	for _, g := range groups {
-		from.Rules = append(from.Rules, topology.Rule{ID: "sg/" + g, Action: topology.ActionJump, JumpChain: ObjectID(g, "egress")})
+		from.Rules = append(from.Rules, topology.Rule{ID: g, Action: topology.ActionJump, JumpChain: ObjectID(g, "egress")})
 	}
 	from.Rules = append(from.Rules,
 		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: topology.Condition{EtherType: etherARP}},
@@ -243,7 +249,7 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	}
 	to.Rules = append(to.Rules, topology.Rule{ID: "return-flow", Action: topology.ActionAccept, Condition: topology.Condition{MatchReturnFlow: true}})
 	for _, g := range groups {
-		to.Rules = append(to.Rules, topology.Rule{ID: "sg/" + g, Action: topology.ActionJump, JumpChain: ObjectID(g, "ingress")})
+		to.Rules = append(to.Rules, topology.Rule{ID: g, Action: topology.ActionJump, JumpChain: ObjectID(g, "ingress")})
 	}
 	to.Rules = append(to.Rules,
 		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: topology.Condition{EtherType: etherARP}},

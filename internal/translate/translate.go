@@ -139,7 +139,7 @@ func (b *builder) edge() {
 	b.edgeTransitAddr = b.transitAddr(1)
 	tp := b.link(CloudObject, "", "edge-transit", "edge/transit", r.ID, br.ID, netip.PrefixFrom(b.edgeTransitAddr, c.TransitCIDR.Bits()), b.vmMTU)
 	b.edgeTransitPort = tp.ID
-	b.connected(CloudObject, "", r.ID, tp)
+	b.connected(CloudObject, "", "edge-transit", r.ID, tp)
 
 	var uplinks []string
 	for i, g := range c.Gateways {
@@ -152,7 +152,7 @@ func (b *builder) edge() {
 		p.MAC = routerMAC(p.ID)
 		b.add(p)
 		uplinks = append(uplinks, p.ID)
-		b.connected(CloudObject, "", r.ID, p)
+		b.connected(CloudObject, "", role, r.ID, p)
 		if g.NextHop.IsValid() {
 			b.route(CloudObject, "", role+"/default", r.ID, topology.RouteNormal, netip.Prefix{}, netip.MustParsePrefix("0.0.0.0/0"), p.ID, g.NextHop, 0)
 		}
@@ -182,15 +182,16 @@ func (b *builder) link(obj, vpcID, role, name, routerID, bridgeID string, addr n
 		// Seed the bridge's MAC and ARP tables with the router port.
 		MAC: rp.MAC, IPs: []netip.Addr{addr.Addr()}, MTU: mtu,
 	}
+	bp.Name = name + "/peer"
 	rp.PeerID, bp.PeerID = bp.ID, rp.ID
 	b.add(rp)
 	b.add(bp)
 	return rp
 }
 
-// connected adds a router port's subnet route and its local /32 route.
-func (b *builder) connected(obj, vpcID, routerID string, p *topology.Port) {
-	role := "port/" + p.ID
+// connected adds a router port's subnet route and its local /32 route;
+// role names the port among obj's objects.
+func (b *builder) connected(obj, vpcID, role, routerID string, p *topology.Port) {
 	if p.Address.Bits() < 32 {
 		b.route(obj, vpcID, role+"/subnet", routerID, topology.RouteNormal, netip.Prefix{}, p.Address.Masked(), p.ID, netip.Addr{}, 0)
 	}
@@ -199,7 +200,7 @@ func (b *builder) connected(obj, vpcID, routerID string, p *topology.Port) {
 
 func (b *builder) route(obj, vpcID, role, routerID string, typ topology.RouteType, src, dst netip.Prefix, port string, gw netip.Addr, weight int) {
 	b.add(&topology.Route{
-		Meta:     meta(obj, vpcID, "route/"+role, ""),
+		Meta:     meta(obj, vpcID, "route/"+role, obj+" "+role),
 		RouterID: routerID, Type: typ, SrcPrefix: src, DstPrefix: dst,
 		NextHopPort: port, NextHopGateway: gw, Weight: weight,
 	})
@@ -227,7 +228,7 @@ func (b *builder) vpc(v *vpc.Vpc) {
 
 	up := b.link(v.ID, v.ID, "uplink", v.ID+"/uplink", r.ID, b.transitBridge, netip.PrefixFrom(x.transitAddr, b.cfg.TransitCIDR.Bits()), b.vmMTU)
 	x.uplink = up.ID
-	b.connected(v.ID, v.ID, r.ID, up)
+	b.connected(v.ID, v.ID, "uplink", r.ID, up)
 	up.InFilter, up.OutFilter = b.elasticIPs(x)
 
 	// The VPC's local route: addresses of the VPC no subnet holds go
@@ -262,7 +263,7 @@ func (b *builder) subnet(x *vpcCtx, s *vpc.Subnet, acls map[string][2]string, dh
 	gw := vpc.Nth(s.CidrBlock, 1)
 	rp := b.link(s.ID, x.v.ID, "gateway", s.ID+"/gateway", x.router, br.ID, netip.PrefixFrom(gw, s.CidrBlock.Bits()), b.vmMTU)
 	x.subnetPorts[s.ID] = rp
-	b.connected(s.ID, x.v.ID, x.router, rp)
+	b.connected(s.ID, x.v.ID, "gateway", x.router, rp)
 	// The ACL sits on the subnet's border, the router port: what enters
 	// the router from the subnet leaves the subnet (egress entries), what
 	// the router sends into the subnet enters it (ingress entries).
