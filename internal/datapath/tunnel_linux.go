@@ -44,7 +44,9 @@ type TunnelPacket struct {
 // most 64 segments and 65,507 bytes (pitfall 2: a 64 KB segment usually
 // takes two). The kernel segments the UDP datagrams; the receiver gets
 // them coalesced by GRO and ReadBatch splits them back into inner frames,
-// which the agent writes to the destination TAP (or re-merges with Merge).
+// which the agent writes to the destination TAP one by one, each with a
+// complete checksum. Re-merging them into one GSO write (userspace GRO,
+// worth ~2× on the receiving host per datapath-notes) is not built yet.
 type Tunnel struct {
 	p     *pollFD
 	local netip.AddrPort
