@@ -230,6 +230,22 @@ func hasPort(ps []int32, p int32) bool {
 
 // matches evaluates every condition of r; each may be inverted.
 func (c *ctx) matches(r *rule, p *packet.Packet, inPort, outPort int32, zone uint64) bool {
+	// Fast rejection on the commonest plain conditions (address prefixes,
+	// protocol) before the general loop: most rules of a long chain fail here.
+	if plain := r.conds &^ r.inv; plain&(cNwSrc|cNwDst|cProto) != 0 && p.Flags&packet.FlagIPv4 != 0 {
+		if plain&cNwSrc != 0 && p.Src&r.nwSrcMask != r.nwSrc {
+			c.fields |= FieldEtherType | FieldIPSrc
+			return false
+		}
+		if plain&cNwDst != 0 && p.Dst&r.nwDstMask != r.nwDst {
+			c.fields |= FieldEtherType | FieldIPDst
+			return false
+		}
+		if plain&cProto != 0 && p.Proto != r.proto {
+			c.fields |= FieldEtherType | FieldProto
+			return false
+		}
+	}
 	for bits := r.conds; bits != 0; bits &= bits - 1 {
 		bit := bits & -bits
 		m := c.cond(r, bit, p, inPort, outPort, zone)
