@@ -23,8 +23,8 @@ func Owned(o topology.Object) bool {
 // ignored in the comparison; updates carry the current object's revision
 // and tunnel key, so the store's revision guard applies.
 //
-// Creates come in topology.Kinds order (referenced kinds first), deletes in
-// the reverse order, each then by id. Ports linked to each other are both
+// Creates and updates come in dependency order (topology.Kinds order, and
+// within a kind referenced objects first), deletes in the reverse order. Ports linked to each other are both
 // desired with their peer_id set; the controller creates the first without
 // it (the store links the pair when the second is created).
 func Diff(desired, current []topology.Object) (creates, updates, deletes []topology.Object) {
@@ -54,23 +54,49 @@ func Diff(desired, current []topology.Object) (creates, updates, deletes []topol
 			deletes = append(deletes, c)
 		}
 	}
+	creates = dependencyOrder(creates)
+	updates = dependencyOrder(updates)
+	deletes = dependencyOrder(deletes)
+	slices.Reverse(deletes)
+	return creates, updates, deletes
+}
+
+// dependencyOrder sorts objects so that each comes after the objects of
+// the set it references: by topology.Kinds order, and within a kind (chains
+// jumping to chains) referenced objects first, else by id. Linked port
+// pairs reference each other; they come by id.
+func dependencyOrder(objs []topology.Object) []topology.Object {
 	order := map[topology.Kind]int{}
 	for i, k := range topology.Kinds {
 		order[k] = i
 	}
-	byKind := func(rev bool) func(x, y topology.Object) int {
-		return func(x, y topology.Object) int {
-			c := cmp.Compare(order[x.Kind()], order[y.Kind()])
-			if rev {
-				c = -c
-			}
-			return cmp.Or(c, cmp.Compare(x.GetMeta().ID, y.GetMeta().ID))
-		}
+	slices.SortFunc(objs, func(x, y topology.Object) int {
+		return cmp.Or(cmp.Compare(order[x.Kind()], order[y.Kind()]), cmp.Compare(x.GetMeta().ID, y.GetMeta().ID))
+	})
+	in := make(map[topology.ObjectKey]topology.Object, len(objs))
+	for _, o := range objs {
+		in[topology.Key(o)] = o
 	}
-	slices.SortFunc(creates, byKind(false))
-	slices.SortFunc(updates, byKind(false))
-	slices.SortFunc(deletes, byKind(true))
-	return creates, updates, deletes
+	out := make([]topology.Object, 0, len(objs))
+	seen := make(map[topology.ObjectKey]bool, len(objs))
+	var visit func(o topology.Object)
+	visit = func(o topology.Object) {
+		k := topology.Key(o)
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		for _, r := range o.Refs() {
+			if t, ok := in[topology.ObjectKey{Kind: r.Kind, ID: r.ID}]; ok && r.Kind == o.Kind() {
+				visit(t)
+			}
+		}
+		out = append(out, o)
+	}
+	for _, o := range objs {
+		visit(o)
+	}
+	return out
 }
 
 // Equal reports whether two objects are the same but for the fields the
