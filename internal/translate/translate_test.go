@@ -199,6 +199,19 @@ var cases = map[string]func() *vpc.State{
 			Associations: []vpc.RouteTableAssociation{{ID: "rtbassoc-000000000000priv0", SubnetID: subB}}}
 		return s
 	},
+	// Two accounts with the same CIDRs and addresses: each VPC has its own
+	// router, so nothing collides.
+	"overlap": func() *vpc.State {
+		s := withSubnets(base())
+		eni(s, "eni-0000000000000ova1", subA, "02:00:00:00:07:01", true, []string{defGroup}, "10.0.1.70")
+		const other, v2, sub2 = "444455556666", "vpc-0000000000000ovb0", "subnet-0000000000000ovb0"
+		s.Accounts[other] = &vpc.Account{ID: other, Name: "other"}
+		s.Vpcs[v2] = &vpc.Vpc{ID: v2, OwnerID: other, CidrBlock: pfx("10.0.0.0/16"), DhcpOptionsID: vpc.DefaultDhcpOptions, State: vpc.StateAvailable, EnableDNSSupport: true, TransitIndex: 3}
+		s.Subnets[sub2] = &vpc.Subnet{ID: sub2, OwnerID: other, VpcID: v2, CidrBlock: pfx("10.0.1.0/24"), State: vpc.StateAvailable}
+		s.NetworkInterfaces["eni-0000000000000ovb1"] = &vpc.NetworkInterface{ID: "eni-0000000000000ovb1", OwnerID: other, VpcID: v2, SubnetID: sub2,
+			MacAddress: "02:00:00:00:07:02", PrivateIPs: []vpc.PrivateIP{{Address: ip("10.0.1.70"), Primary: true}}, SourceDestCheck: true}
+		return s
+	},
 	"dhcp-options": func() *vpc.State {
 		s := withSubnets(base())
 		s.DhcpOptions["dopt-00000000000000001"] = &vpc.DhcpOptions{ID: "dopt-00000000000000001", OwnerID: acct, Config: map[string][]string{

@@ -119,7 +119,7 @@ type Route struct {
 const (
 	RouteActive           = "active"
 	RouteBlackhole        = "blackhole"
-	OriginCreateRouteTble = "CreateRouteTable"
+	OriginCreateRouteTable = "CreateRouteTable"
 	OriginCreateRoute     = "CreateRoute"
 	LocalGateway          = "local"
 )
@@ -364,7 +364,8 @@ type Instance struct {
 	HostID string `json:"host_id,omitempty"`
 }
 
-// Instance states that keep its interfaces bound to its host.
+// Placed reports whether the instance runs somewhere: its interfaces are
+// then bound to its host.
 func (i *Instance) Placed() bool {
 	return i.HostID != "" && (i.State == "pending" || i.State == "running")
 }
