@@ -2,6 +2,7 @@ package packet
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 )
 
@@ -305,4 +306,53 @@ func (p *Packet) decodeInner(frame []byte, off, end int) {
 			p.Flags |= FlagInnerPorts
 		}
 	}
+}
+
+// String summarises the packet in one line (for traces and tests; it
+// allocates).
+func (p *Packet) String() string {
+	var b []byte
+	b = fmt.Appendf(b, "%s > %s", macStr(p.EthSrc), macStr(p.EthDst))
+	if p.Flags&FlagVLAN != 0 {
+		b = fmt.Appendf(b, " vlan %d", p.VLAN)
+	}
+	switch {
+	case p.Flags&FlagARP != 0:
+		op := "request"
+		if p.ARPOp == ARPReply {
+			op = "reply"
+		}
+		b = fmt.Appendf(b, " arp %s %s (%s) → %s (%s)", op, AddrFrom(p.ARPSPA), macStr(p.ARPSHA), AddrFrom(p.ARPTPA), macStr(p.ARPTHA))
+	case p.Flags&FlagIPv4 != 0:
+		b = fmt.Appendf(b, " ip %s > %s ttl %d", AddrFrom(p.Src), AddrFrom(p.Dst), p.TTL)
+		if p.DF {
+			b = append(b, " df"...)
+		}
+		if p.IsFragment() {
+			b = fmt.Appendf(b, " frag off %d mf %v", p.FragOff, p.MF)
+		}
+		switch {
+		case p.Flags&FlagL4 == 0:
+			b = fmt.Appendf(b, " proto %d", p.Proto)
+		case p.Proto == ProtoTCP:
+			b = fmt.Appendf(b, " tcp %d > %d flags %#02x", p.SrcPort, p.DstPort, p.TCPFlags)
+		case p.Proto == ProtoUDP:
+			b = fmt.Appendf(b, " udp %d > %d", p.SrcPort, p.DstPort)
+		case p.IsEcho():
+			b = fmt.Appendf(b, " icmp type %d id %d", p.ICMPType, p.SrcPort)
+		case p.Proto == ProtoICMP:
+			b = fmt.Appendf(b, " icmp type %d code %d", p.ICMPType, p.ICMPCode)
+			if p.Flags&FlagICMPError != 0 {
+				in := &p.Inner
+				b = fmt.Appendf(b, " [quoting proto %d %s:%d > %s:%d]", in.Proto, AddrFrom(in.Src), in.SrcPort, AddrFrom(in.Dst), in.DstPort)
+			}
+		}
+	default:
+		b = fmt.Appendf(b, " ethertype %#04x", p.EtherType)
+	}
+	return string(b)
+}
+
+func macStr(m [6]byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
 }

@@ -377,8 +377,8 @@ func (c *ctx) runChain(ci int32, p *packet.Packet, inPort, outPort int32, zone u
 			continue
 		}
 		c.tag(r.tag)
-		if c.tracing {
-			c.ruleStep(ch, i, r)
+		if c.tracing && r.action != topology.ActionRevSNAT && r.action != topology.ActionRevDNAT {
+			c.ruleStep(ch, i, r, "")
 		}
 		switch r.action {
 		case topology.ActionAccept:
@@ -401,7 +401,11 @@ func (c *ctx) runChain(ci int32, p *packet.Packet, inPort, outPort int32, zone u
 			}
 			return chainAccept, true
 		case topology.ActionRevSNAT, topology.ActionRevDNAT:
-			if c.reverseNAT(r, p, zone) {
+			applied := c.reverseNAT(r, p, zone)
+			if c.tracing {
+				c.ruleStep(ch, i, r, map[bool]string{true: "translated back", false: "no translation, continue"}[applied])
+			}
+			if applied {
 				return chainAccept, true
 			}
 		}

@@ -33,9 +33,12 @@ func (c *ctx) router(di, in int32, p *packet.Packet) {
 		c.drop("not addressed to the router port's MAC")
 		return
 	}
+	// ICMP errors quote the packet as it reached this router, before the
+	// router's own NAT rewrote it, and go back to its real sender.
+	pin := *p
 	zone := uint64(d.tag)
 	if v, _ := c.runChain(d.in, p, in, none, zone, 0); v != chainAccept {
-		c.chainDrop(v, in, p, "router in-filter")
+		c.chainDrop(v, in, &pin, "router in-filter")
 		return
 	}
 	c.fields |= FieldIPDst
@@ -52,7 +55,7 @@ func (c *ctx) router(di, in int32, p *packet.Packet) {
 		if c.tracing {
 			c.traceLookup("no route to %s", ip(p.Dst))
 		}
-		c.icmpError(in, p, packet.ICMPUnreachable, packet.ICMPCodeNet, 0)
+		c.icmpError(in, &pin, packet.ICMPUnreachable, packet.ICMPCodeNet, 0)
 		c.drop("no route")
 		return
 	}
@@ -65,7 +68,7 @@ func (c *ctx) router(di, in int32, p *packet.Packet) {
 		c.drop("blackhole route")
 		return
 	case topology.RouteReject:
-		c.icmpError(in, p, packet.ICMPUnreachable, packet.ICMPCodeAdminProh, 0)
+		c.icmpError(in, &pin, packet.ICMPUnreachable, packet.ICMPCodeAdminProh, 0)
 		c.drop("reject route")
 		return
 	case topology.RouteLocal:
@@ -74,29 +77,29 @@ func (c *ctx) router(di, in int32, p *packet.Packet) {
 	}
 	c.fields |= FieldTTL
 	if p.TTL <= 1 {
-		c.icmpError(in, p, packet.ICMPTimeExceeded, 0, 0)
+		c.icmpError(in, &pin, packet.ICMPTimeExceeded, 0, 0)
 		c.drop("TTL expired")
 		return
 	}
 	out := rt.port
 	op := &c.snap.ports[out]
-	if v, _ := c.runChain(d.out, p, in, out, zone, 0); v != chainAccept {
-		c.chainDrop(v, in, p, "router out-filter")
-		return
-	}
 	if p.DF && int(p.TotalLen) > op.mtu {
 		// Packet size is not part of a flow match: the error is answered
 		// per packet and no drop flow is cached for smaller packets.
 		c.res.Uncacheable = true
-		c.icmpError(in, p, packet.ICMPUnreachable, packet.ICMPCodeFragNeeded, uint16(op.mtu))
+		c.icmpError(in, &pin, packet.ICMPUnreachable, packet.ICMPCodeFragNeeded, uint16(op.mtu))
 		c.drop("fragmentation needed")
+		return
+	}
+	if v, _ := c.runChain(d.out, p, in, out, zone, 0); v != chainAccept {
+		c.chainDrop(v, in, &pin, "router out-filter")
 		return
 	}
 	nh := p.Dst
 	if rt.gw != 0 {
 		nh = rt.gw
 	}
-	m, ok := c.resolve(d, out, nh, in, p)
+	m, ok := c.resolve(d, out, nh, in, &pin)
 	if !ok {
 		return
 	}

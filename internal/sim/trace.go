@@ -68,8 +68,11 @@ func (c *ctx) step(k StepKind, id, name, detail string) {
 	c.res.Trace = append(c.res.Trace, Step{Kind: k, ID: id, Name: name, Detail: detail})
 }
 
-func (c *ctx) ruleStep(ch *chain, i int, r *rule) {
+func (c *ctx) ruleStep(ch *chain, i int, r *rule, note string) {
 	d := string(r.action)
+	if note != "" {
+		d += " (" + note + ")"
+	}
 	if r.action == "jump" && r.jump != none {
 		d += " to " + c.snap.chains[r.jump].nameOrID()
 	}
