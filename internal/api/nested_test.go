@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -239,5 +240,42 @@ func TestEmbeddedLists(t *testing.T) {
 	e.do("DELETE", "/ip-address-groups/"+ig+"/addresses/10.0.0.7", nil, http.StatusNoContent, nil)
 	if got := e.get(topology.KindIPGroup, ig).(*topology.IPAddrGroup).Addresses; len(got) != 1 || got[0].String() != "10.0.0.8" {
 		t.Fatalf("addresses after delete %+v", got)
+	}
+}
+
+// TestConcurrentNestedChanges shows that nested changes to an embedded list
+// are atomic read-modify-writes: concurrent inserts all survive.
+func TestConcurrentNestedChanges(t *testing.T) {
+	e := newEnv(t)
+	c := e.id("/chains", map[string]any{"name": "busy"})
+	ig := e.id("/ip-address-groups", map[string]any{"name": "busy"})
+	const n = 12
+	errs := make(chan string, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if st, b := e.raw("POST", "/chains/"+c+"/rules", map[string]any{"action": "accept", "nw_proto": 6, "tp_dst": map[string]any{"start": 1000 + i, "end": 1000 + i}}, nil); st != http.StatusCreated {
+				errs <- fmt.Sprintf("rule %d: %d %s", i, st, b)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if st, b := e.raw("POST", "/ip-address-groups/"+ig+"/addresses", map[string]any{"address": fmt.Sprintf("10.0.0.%d", i+1)}, nil); st != http.StatusCreated {
+				errs <- fmt.Sprintf("address %d: %d %s", i, st, b)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	if got := len(e.get(topology.KindChain, c).(*topology.Chain).Rules); got != n {
+		t.Errorf("chain has %d rules, want %d", got, n)
+	}
+	if got := len(e.get(topology.KindIPGroup, ig).(*topology.IPAddrGroup).Addresses); got != n {
+		t.Errorf("group has %d addresses, want %d", got, n)
 	}
 }
