@@ -117,11 +117,11 @@ type Route struct {
 
 // Route states and origins.
 const (
-	RouteActive           = "active"
-	RouteBlackhole        = "blackhole"
+	RouteActive            = "active"
+	RouteBlackhole         = "blackhole"
 	OriginCreateRouteTable = "CreateRouteTable"
-	OriginCreateRoute     = "CreateRoute"
-	LocalGateway          = "local"
+	OriginCreateRoute      = "CreateRoute"
+	LocalGateway           = "local"
 )
 
 // TargetKind names what a route points at.
