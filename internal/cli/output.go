@@ -16,7 +16,8 @@ func printJSON(w io.Writer, raw json.RawMessage) error {
 		raw = json.RawMessage("null")
 	}
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+	// Indent keeps trailing whitespace (the API ends bodies with a newline).
+	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {
 		return err
 	}
 	buf.WriteByte('\n')

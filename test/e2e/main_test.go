@@ -62,11 +62,16 @@ type server struct {
 	exited                    chan error
 	log                       *bytes.Buffer
 	starts                    int
+	endpoints                 []string // external etcd; nil = embedded
 }
 
-func newServer(t *testing.T) *server {
+func newServer(t *testing.T) *server { return newServerOn(t, nil) }
+
+// newServerOn starts a server on an external etcd cluster (endpoints), or
+// with an embedded one when endpoints is nil.
+func newServerOn(t *testing.T, endpoints []string) *server {
 	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir(),
-		api: freePort(t), etcdClient: freePort(t), etcdPeer: freePort(t)}
+		api: freePort(t), etcdClient: freePort(t), etcdPeer: freePort(t), endpoints: endpoints}
 	t.Cleanup(func() {
 		if s.cmd != nil {
 			s.kill()
@@ -93,6 +98,9 @@ func (s *server) start() {
 		"--listen", fmt.Sprintf("127.0.0.1:%d", s.api),
 		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", s.etcdClient),
 		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", s.etcdPeer))
+	if s.endpoints != nil {
+		s.cmd.Args = append(s.cmd.Args, "--etcd-endpoints", strings.Join(s.endpoints, ","))
+	}
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
