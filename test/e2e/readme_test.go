@@ -15,18 +15,26 @@ import (
 // readmeWalkthrough returns the canopy commands of the README's walk-through
 // block, each split into arguments (without the leading "canopy").
 func readmeWalkthrough(t *testing.T) [][]string {
+	cmds, _ := readmeBlock(t, "walkthrough")
+	return cmds
+}
+
+// readmeBlock returns the canopy commands between <!-- name:begin --> and
+// <!-- name:end --> in README.md, and for each whether its trailing comment
+// says the server refuses it.
+func readmeBlock(t *testing.T, name string) (cmds [][]string, refused []bool) {
 	t.Helper()
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(b), "<!-- walkthrough:begin -->")
-	block, _, ok2 := strings.Cut(rest, "<!-- walkthrough:end -->")
+	_, rest, ok := strings.Cut(string(b), "<!-- "+name+":begin -->")
+	block, _, ok2 := strings.Cut(rest, "<!-- "+name+":end -->")
 	if !ok || !ok2 {
-		t.Fatal("README.md has no walkthrough:begin/end block")
+		t.Fatalf("README.md has no %s:begin/end block", name)
 	}
-	var cmds [][]string
 	for _, line := range strings.Split(block, "\n") {
+		line, comment, _ := strings.Cut(line, "#")
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "```") || strings.HasPrefix(line, "#") {
 			continue
@@ -36,8 +44,9 @@ func readmeWalkthrough(t *testing.T) [][]string {
 			t.Fatalf("README walk-through line is not a plain canopy command: %q", line)
 		}
 		cmds = append(cmds, f[1:])
+		refused = append(refused, strings.Contains(comment, "refused"))
 	}
-	return cmds
+	return cmds, refused
 }
 
 // TestREADMEWalkthrough runs the README's walk-through verbatim: every
@@ -65,6 +74,18 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 	if lineWith(listings[1], "bridge tenant") != "" || lineWith(listings[1], "tenant-gw") == "" {
 		t.Errorf("after deleting the bridge, tenant-gw should be unlinked:\n%s", listings[1])
+	}
+
+	more, refused := readmeBlock(t, "more")
+	for i, args := range more {
+		if refused[i] {
+			s.cliFail(args...)
+			continue
+		}
+		s.cli(args...)
+	}
+	if len(more) < 5 {
+		t.Errorf("README's more block has %d commands", len(more))
 	}
 }
 
