@@ -163,7 +163,7 @@ func TestBridgingAllocatesNothing(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("known-MAC bridging allocates %v times per packet", n)
 	}
-	if r.res.Verdict != VerdictForward {
-		t.Fatalf("verdict %s", r.res.Verdict)
+	if r.res.Verdict != VerdictForward || len(r.res.Trace) != 0 {
+		t.Fatalf("verdict %s, %d trace steps without tracing", r.res.Verdict, len(r.res.Trace))
 	}
 }
