@@ -184,3 +184,23 @@ func BenchmarkNewSNATConnection(b *testing.B) {
 		}
 	}
 }
+
+// The port-forwarded backend answers a client's packet with an ICMP error:
+// it leaves with the public address outside and in the quoted header.
+func TestDNATICMPError(t *testing.T) {
+	r := natLab().runner(t)
+	in := tcp(mGW, mR3, "198.51.100.7", "192.0.2.10", 5555, 80)
+	r.expect(r.send("r3", in), VerdictForward, "vm3")
+	seen := (&packet.Spec{EthSrc: mR2, EthDst: mVM3, Src: a4("198.51.100.7"), Dst: a4("10.0.1.13"), Proto: packet.ProtoTCP, SrcPort: 5555, DstPort: 8080, TTL: 63}).Build()
+	var sp packet.Packet
+	sp.Decode(seen)
+	errF := packet.BuildICMPError(seen, &sp, mVM3, mR2, a4("10.0.1.13"), packet.ICMPUnreachable, 3, 0)
+	res := r.send("vm3", errF)
+	if res.Verdict != VerdictForward || len(res.Generated) != 1 || res.Generated[0].PortID != "r3" {
+		t.Fatalf("%s generated %v\n%s", res.Verdict, genPorts(res), FormatTrace(res.Trace))
+	}
+	g := decodeGen(res.Generated[0])
+	if g.Src != a4("192.0.2.10") || g.Dst != a4("198.51.100.7") || g.Inner.Dst != a4("192.0.2.10") || g.Inner.DstPort != 80 || g.Inner.Src != a4("198.51.100.7") || !packet.VerifyIPv4(res.Generated[0].Frame, &g) {
+		t.Fatalf("error leaves as %s", g.String())
+	}
+}

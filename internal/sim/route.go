@@ -63,7 +63,7 @@ func (s *Snapshot) compileRoutes(r topology.Reader, devIdx map[string]int32) {
 		}
 		plen := uint8(32 - bitsZero(p.mask))
 		if !explicit[p.dev][uint64(p.addr&p.mask)<<8|uint64(plen)] {
-			per[p.dev] = append(per[p.dev], route{id: "connected:" + p.id, tag: p.tag, typ: topology.RouteNormal, dst: p.addr & p.mask, dstMask: p.mask, port: int32(i), weight: topology.DefaultRouteWeight, plen: plen, implicitConnect: true})
+			per[p.dev] = append(per[p.dev], route{id: "connected:" + p.id, tag: p.tag, typ: topology.RouteNormal, dst: p.addr & p.mask, dstMask: p.mask, port: int32(i), weight: topology.DefaultRouteWeight, plen: plen})
 		}
 		if !explicit[p.dev][uint64(p.addr)<<8|32] {
 			per[p.dev] = append(per[p.dev], route{id: "local:" + p.id, tag: p.tag, typ: topology.RouteLocal, dst: p.addr, dstMask: ^uint32(0), port: none, weight: topology.DefaultRouteWeight, plen: 32})
