@@ -1,5 +1,7 @@
 package flow
 
+import "github.com/canopy-sdn/canopy/internal/packet"
+
 // Tag names something a simulation consulted — a device, port, chain, rule,
 // route, MAC or ARP entry — so that a change to it invalidates every cached
 // flow carrying the tag. It is a 64-bit FNV-1a hash: compact, comparable,
@@ -34,4 +36,13 @@ func (t Tag) Sub(kind byte, v uint64) Tag {
 		v >>= 8
 	}
 	return Tag(h)
+}
+
+// KeyTag is the tag of a connection-tracking or NAT key. A simulation that
+// looked a key up (found or not) carries it, so the agent invalidates the
+// flows that decided on the key's absence when the entry appears (a reply
+// flow cached as "not a return flow, drop" before the connection existed).
+func KeyTag(k packet.Key) Tag {
+	t := Tag(k.Zone).Sub('k', uint64(k.Src)<<32|uint64(k.Dst))
+	return t.Sub('p', uint64(k.SrcPort)<<24|uint64(k.DstPort)<<8|uint64(k.Proto))
 }

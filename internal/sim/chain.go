@@ -47,19 +47,20 @@ type rule struct {
 	// stateless: every NAT target is 0..0 (a 1:1 rewrite, no state)
 	stateless bool
 
-	inPorts, outPorts    []int32
-	inGroup, outGroup    int32
-	etherType            uint16
-	srcMAC, srcMask      [6]byte
-	dstMAC, dstMask      [6]byte
-	nwSrc, nwSrcMask     uint32
-	nwDst, nwDstMask     uint32
-	ipgSrc, ipgDst       map[uint32]struct{}
-	proto, tos           uint8
-	frag                 topology.FragmentPolicy
-	tpSrc, tpDst         topology.PortRange
-	icmpType, icmpCode   uint8
-	ipgSrcTag, ipgDstTag flow.Tag
+	inPorts, outPorts       []int32
+	inGroup, outGroup       int32
+	etherType               uint16
+	srcMAC, srcMask         [6]byte
+	dstMAC, dstMask         [6]byte
+	nwSrc, nwSrcMask        uint32
+	nwDst, nwDstMask        uint32
+	ipgSrc, ipgDst          map[uint32]struct{}
+	proto, tos              uint8
+	frag                    topology.FragmentPolicy
+	tpSrc, tpDst            topology.PortRange
+	icmpType, icmpCode      uint8
+	ipgSrcTag, ipgDstTag    flow.Tag
+	inGroupTag, outGroupTag flow.Tag
 }
 
 func (s *Snapshot) compileChains(r topology.Reader, groupIdx map[string]int32) {
@@ -114,10 +115,12 @@ func (s *Snapshot) compileRule(tr *topology.Rule, groupIdx map[string]int32, ipg
 	}
 	if c.InPortGroup != "" {
 		r.inGroup = lookupOr(groupIdx, c.InPortGroup)
+		r.inGroupTag = flow.TagOf(string(topology.KindPortGroup), c.InPortGroup)
 		set(cInGroup, c.InvInPortGroup)
 	}
 	if c.OutPortGroup != "" {
 		r.outGroup = lookupOr(groupIdx, c.OutPortGroup)
+		r.outGroupTag = flow.TagOf(string(topology.KindPortGroup), c.OutPortGroup)
 		set(cOutGroup, c.InvOutPortGroup)
 	}
 	if c.EtherType != 0 {
@@ -277,8 +280,10 @@ func (c *ctx) cond(r *rule, bit uint32, p *packet.Packet, inPort, outPort int32,
 		return hasPort(r.outPorts, outPort)
 	case cInGroup:
 		c.fields |= FieldInPort
+		c.tag(r.inGroupTag)
 		return c.inGroup(inPort, r.inGroup)
 	case cOutGroup:
+		c.tag(r.outGroupTag)
 		return c.inGroup(outPort, r.outGroup)
 	case cEtherType:
 		c.fields |= FieldEtherType

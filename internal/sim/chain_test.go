@@ -175,10 +175,17 @@ func TestConntrackSecurityGroup(t *testing.T) {
 	set(l, topology.KindPort, "vm3", func(p *topology.Port) { p.OutFilter, p.InFilter = "sg-in", "sg-out" })
 	r := l.runner(t)
 	// New inbound to port 80: dropped. To 22: accepted.
-	r.expect(r.send("vm1", tcp(mVM1, mR1, "10.0.0.11", "10.0.1.13", 5000, 80)), VerdictDrop)
+	res := r.send("vm1", tcp(mVM1, mR1, "10.0.0.11", "10.0.1.13", 5000, 80))
+	r.expect(res, VerdictDrop)
+	// The drop depended on the absence of vm3's connection from port 80:
+	// its key's tag lets the agent invalidate the drop when it appears.
+	rev := packet.Key{Zone: uint64(flow.TagOf("port", "vm3")), Src: a4("10.0.1.13"), Dst: a4("10.0.0.11"), SrcPort: 80, DstPort: 5000, Proto: packet.ProtoTCP}
+	if !containsTag(res.Tags, flow.KeyTag(rev)) {
+		t.Error("drop does not carry the conntrack key's tag")
+	}
 	r.expect(r.send("vm1", tcp(mVM1, mR1, "10.0.0.11", "10.0.1.13", 5000, 22)), VerdictForward, "vm3")
 	// vm3 opens a UDP "connection" to vm1:53; the reply is a return flow.
-	res := r.send("vm3", udp(mVM3, mR2, "10.0.1.13", "10.0.0.11", 4444, 53))
+	res = r.send("vm3", udp(mVM3, mR2, "10.0.1.13", "10.0.0.11", 4444, 53))
 	r.expect(res, VerdictForward, "vm1")
 	if len(res.Conns) != 1 {
 		t.Fatalf("conns %+v", res.Conns)

@@ -119,7 +119,9 @@ func (c *ctx) reverseNAT(r *rule, p *packet.Packet, zone uint64) bool {
 	}
 	now := c.opts.Now
 	if p.Flags&packet.FlagICMPError != 0 {
-		b, ok := c.st.ReverseNAT(kind, packet.QuotedKey(p, zone).Reverse(), now)
+		rk := packet.QuotedKey(p, zone).Reverse()
+		c.tag(flow.KeyTag(rk))
+		b, ok := c.st.ReverseNAT(kind, rk, now)
 		if !ok {
 			return false
 		}
@@ -144,7 +146,9 @@ func (c *ctx) reverseNAT(r *rule, p *packet.Packet, zone uint64) bool {
 		c.traceNAT(kind, "reverse, icmp error", p)
 		return true
 	}
-	b, ok := c.st.ReverseNAT(kind, packet.KeyOf(p, zone), now)
+	rk := packet.KeyOf(p, zone)
+	c.tag(flow.KeyTag(rk))
+	b, ok := c.st.ReverseNAT(kind, rk, now)
 	if !ok {
 		return false
 	}

@@ -151,13 +151,16 @@ func (c *ctx) direction(p *packet.Packet, zone uint64) flow.Direction {
 	}
 	now := c.opts.Now
 	if p.Flags&packet.FlagICMPError != 0 {
-		if c.st.Tracked(packet.QuotedKey(p, zone), now) {
+		qk := packet.QuotedKey(p, zone)
+		c.tag(flow.KeyTag(qk))
+		if c.st.Tracked(qk, now) {
 			c.traceConn("icmp error related to a connection, return")
 			return flow.Return
 		}
 		return flow.Forward // an error never opens a connection
 	}
 	k := packet.KeyOf(p, zone)
+	c.tag(flow.KeyTag(k.Reverse())) // the entry whose existence decides
 	if c.st.Classify(k, now) == flow.Return {
 		c.traceConn("return flow")
 		return flow.Return
