@@ -25,8 +25,9 @@ import (
 func main() {
 	writes := flag.Int("writes", 1000, "objects to create")
 	watchers := flag.Int("watchers", 10, "concurrent watchers")
+	ports := flag.Int("ports", 10000, "ports to create on one bridge, then list (0: skip)")
 	flag.Parse()
-	if err := run(*writes, *watchers); err != nil {
+	if err := run(*writes, *watchers, *ports); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -40,7 +41,7 @@ func freeURL() (string, error) {
 	return "http://" + l.Addr().String(), nil
 }
 
-func run(writes, watchers int) error {
+func run(writes, watchers, ports int) error {
 	dir, err := os.MkdirTemp("", "canopy-bench-nsdb-")
 	if err != nil {
 		return err
@@ -136,6 +137,36 @@ func run(writes, watchers int) error {
 		pct(writeLat, 50), pct(writeLat, 99), float64(writes)/elapsed.Seconds())
 	fmt.Printf("  write → watch delivery (%d deliveries): p50 %v  p99 %v  max %v\n",
 		len(all), pct(all, 50), pct(all, 99), pct(all, 100))
+	if ports > 0 {
+		return portBench(ctx, s, ports)
+	}
+	return nil
+}
+
+// portBench creates ports one at a time on one bridge through the store (no
+// HTTP), then lists them, as the store's share of the API's 10,000-port bench.
+func portBench(ctx context.Context, s *nsdb.Store, n int) error {
+	b, err := s.Create(ctx, &topology.Bridge{})
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	for i := range n {
+		p := &topology.Port{DeviceKind: topology.KindBridge, DeviceID: b.GetMeta().ID,
+			MAC: topology.MAC{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}}
+		if _, err := s.Create(ctx, p); err != nil {
+			return err
+		}
+	}
+	created := time.Since(t0)
+	t1 := time.Now()
+	list, err := s.List(ctx, topology.KindPort)
+	if err != nil {
+		return err
+	}
+	listed := time.Since(t1)
+	fmt.Printf("  %d ports created one at a time: %v (%.0f/s); List of %d ports: %v\n",
+		n, created.Round(time.Millisecond), float64(n)/created.Seconds(), len(list), listed.Round(time.Microsecond))
 	return nil
 }
 

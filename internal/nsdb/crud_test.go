@@ -516,3 +516,36 @@ func testTxnAllOrNothing(t *testing.T, open opener) {
 		}
 	}
 }
+
+// A device with more ports than etcd's default transaction limit (128
+// operations) is created and deleted in one transaction each.
+func testBigTransaction(t *testing.T, open opener) {
+	s := open()
+	var bid string
+	_, err := s.Txn(ctxT(t), func(tx *nsdb.Tx) error {
+		b, err := tx.Create(&topology.Bridge{})
+		if err != nil {
+			return err
+		}
+		bid = b.GetMeta().ID
+		for i := range 300 {
+			if _, err := tx.Create(bridgePort(b.(*topology.Bridge), i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ports, _ := s.List(ctxT(t), topology.KindPort); len(ports) != 300 {
+		t.Fatalf("%d ports", len(ports))
+	}
+	plan, err := s.Delete(ctxT(t), topology.KindBridge, bid, 0)
+	if err != nil || len(plan.Deletes) != 301 {
+		t.Fatalf("delete: %v", err)
+	}
+	if ports, _ := s.List(ctxT(t), topology.KindPort); len(ports) != 0 {
+		t.Fatalf("%d ports left", len(ports))
+	}
+}

@@ -17,5 +17,21 @@
 // are the pure functions of package topology; this package runs them and
 // commits their result atomically.
 //
+// Reads (Get, List, Read) come from the cache and return copies; a Store has
+// seen every write it made before the write returns (read-your-writes), and
+// Sync waits for every other process's earlier writes too.
+//
+// Watch is the one list-then-watch mechanism: the cache runs on it, and agents
+// use it for whatever prefix they follow. It never delivers a gap or a
+// duplicate, and re-lists by itself (Handler.Reset) after a compaction.
+//
+// State keys are bound to leases (GrantLease, KeepHostAlive): when an agent
+// stops refreshing, its liveness and learned entries expire with it.
+//
+// A Store opened with Endpoints embeds nothing and behaves the same. An
+// external cluster must allow transactions of MaxTxnOps operations
+// (etcd --max-txn-ops, and --max-request-bytes of 64 MiB): deleting a device
+// removes all its ports in one transaction.
+//
 // It must not import the API, EC2 or controller packages.
 package nsdb

@@ -71,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// openTimeout bounds Open when its context has no deadline.
+const openTimeout = 60 * time.Second
+
 // Store is the typed topology store. It is safe for concurrent use.
 type Store struct {
 	cli    *clientv3.Client
@@ -122,6 +125,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		defer close(s.done)
 		_ = w.run(wctx) // returns only when Close cancels it
 	}()
+	// Without a deadline from the caller, an unreachable etcd would make
+	// Open wait forever.
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, openTimeout)
+		defer cancel()
+	}
 	select {
 	case <-ready:
 		return s, nil

@@ -36,6 +36,7 @@ func runStoreSuite(t *testing.T, b backend) {
 		{"LinkUnlink", testLinkUnlink},
 		{"CascadesAndRefusals", testCascadesAndRefusals},
 		{"TxnAllOrNothing", testTxnAllOrNothing},
+		{"BigTransaction", testBigTransaction},
 		{"ConcurrentCounters", testConcurrentCounters},
 		{"ConcurrentDeleteVsAttach", testConcurrentDeleteVsAttach},
 		{"SecondStoreSeesWrites", testSecondStoreSeesWrites},

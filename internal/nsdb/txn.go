@@ -19,6 +19,9 @@ import (
 // means sustained contention, reported as a conflict.
 const maxAttempts = 50
 
+// cacheLagTimeout bounds the wait for the cache to show a commit.
+const cacheLagTimeout = 30 * time.Second
+
 // Tx is a set of changes being prepared inside Store.Txn. Each call checks
 // integrity against the view as changed so far. A Tx is only valid inside
 // the function given to Txn, and that function must not call the Store's
@@ -342,9 +345,14 @@ func (s *Store) txn(ctx context.Context, f func(tx *Tx) error) (int64, *Tx, erro
 		}
 		if resp.Succeeded {
 			rev := resp.Header.Revision
-			// Read-your-writes: once we return, Get sees this commit.
-			if err := s.cache.waitRev(ctx, rev); err != nil {
-				return 0, nil, err
+			// Read-your-writes: once we return, Get sees this commit. The
+			// commit is done, so a caller giving up now must not turn it
+			// into an error: the wait has its own bound.
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheLagTimeout)
+			err := s.cache.waitRev(wctx, rev)
+			cancel()
+			if err != nil {
+				return 0, nil, fmt.Errorf("committed at revision %d, but the cache did not follow: %w", rev, err)
 			}
 			for _, o := range tx.changes {
 				if o != nil {

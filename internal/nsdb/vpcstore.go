@@ -1,0 +1,440 @@
+package nsdb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/vpc"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// VPC objects live one per key, <prefix>vpc/<collection>/<id>, where
+// <collection> is the json name of the object's map in vpc.State ("vpcs",
+// "subnets", …) and the value is the JSON of the vpc struct. Every write
+// transaction also puts <prefix>vpc-seq and is guarded on its mod revision,
+// so a multi-object EC2 call (CreateVpc writes a VPC, its main route table,
+// default group and default ACL) is one atomic change and two writers never
+// interleave on a stale view.
+
+// VPCPrefix is the store-relative prefix of VPC objects.
+const VPCPrefix = "vpc/"
+
+// vpcSeqRel is the store-relative key guarding VPC writes.
+const vpcSeqRel = "vpc-seq"
+
+// vpcCollections maps a collection name to the vpc.State map field index,
+// built once from the struct's json tags so the two cannot drift apart.
+var vpcCollections = func() map[string]int {
+	m := map[string]int{}
+	t := reflect.TypeOf(vpc.State{})
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		m[name] = i
+	}
+	return m
+}()
+
+// VPCCollections returns every collection name (for tests and tools).
+func VPCCollections() []string {
+	out := make([]string, 0, len(vpcCollections))
+	for k := range vpcCollections {
+		out = append(out, k)
+	}
+	return out
+}
+
+// collectionOf returns the collection of a vpc object (*vpc.Vpc → "vpcs").
+func collectionOf(obj any) (string, error) {
+	t := reflect.TypeOf(obj)
+	st := reflect.TypeOf(vpc.State{})
+	for name, i := range vpcCollections {
+		if st.Field(i).Type.Elem() == t {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("nsdb: %T is not a VPC object", obj)
+}
+
+// stateMap returns the reflect value of st's map for a collection.
+func stateMap(st *vpc.State, coll string) (reflect.Value, bool) {
+	i, ok := vpcCollections[coll]
+	if !ok {
+		return reflect.Value{}, false
+	}
+	m := reflect.ValueOf(st).Elem().Field(i)
+	if m.IsNil() {
+		m.Set(reflect.MakeMap(m.Type()))
+	}
+	return m, true
+}
+
+// applyVPCKV applies one key (relative to the vpc/ prefix, "subnets/subnet-…")
+// to st: a put with value, a delete without.
+func applyVPCKV(st *vpc.State, rel string, value []byte, del bool) error {
+	coll, id, ok := strings.Cut(rel, "/")
+	if !ok || id == "" {
+		return fmt.Errorf("nsdb: bad VPC key %q", rel)
+	}
+	m, ok := stateMap(st, coll)
+	if !ok {
+		return fmt.Errorf("nsdb: unknown VPC collection %q", coll)
+	}
+	if del {
+		m.SetMapIndex(reflect.ValueOf(id), reflect.Value{})
+		return nil
+	}
+	obj := reflect.New(m.Type().Elem().Elem())
+	if err := json.Unmarshal(value, obj.Interface()); err != nil {
+		return fmt.Errorf("nsdb: decode %s: %w", rel, err)
+	}
+	m.SetMapIndex(reflect.ValueOf(id), obj)
+	return nil
+}
+
+// DecodeVPCState decodes listed keys into a fresh vpc.State. Keys are full
+// etcd keys; prefix is the store prefix (Store.Prefix()). Keys outside
+// <prefix>vpc/ (vpc-seq, say) are ignored; an undecodable key is an error.
+func DecodeVPCState(prefix string, kvs []KV) (*vpc.State, error) {
+	st := vpc.NewState()
+	var errs []error
+	for _, kv := range kvs {
+		rel, ok := strings.CutPrefix(kv.Key, prefix+VPCPrefix)
+		if !ok {
+			continue
+		}
+		if err := applyVPCKV(st, rel, kv.Value, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return st, errors.Join(errs...)
+}
+
+// ApplyVPCEvents applies watch events to st in place (keys outside the vpc/
+// prefix are ignored), for a reader mirroring the VPC view itself.
+func ApplyVPCEvents(prefix string, st *vpc.State, evs []Event) error {
+	var errs []error
+	for _, e := range evs {
+		rel, ok := strings.CutPrefix(e.KV.Key, prefix+VPCPrefix)
+		if !ok {
+			continue
+		}
+		if err := applyVPCKV(st, rel, e.KV.Value, e.Delete); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// VPCStore keeps the VPC objects in etcd and an in-memory mirror of them. It
+// is safe for concurrent use.
+type VPCStore struct {
+	s *Store
+
+	mu     sync.RWMutex
+	cond   *sync.Cond // signalled (under mu) on every applied change
+	st     *vpc.State
+	rev    int64 // etcd revision the mirror reflects
+	seqRev int64 // mod revision of vpc-seq in the mirror
+
+	wmu    sync.Mutex // serializes this process's writers
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// OpenVPCStore loads the VPC objects and follows their changes until Close.
+// It returns once the mirror holds everything stored.
+func OpenVPCStore(ctx context.Context, s *Store) (*VPCStore, error) {
+	v := &VPCStore{s: s, st: vpc.NewState(), done: make(chan struct{})}
+	v.cond = sync.NewCond(&v.mu)
+	wctx, cancel := context.WithCancel(context.Background())
+	v.cancel = cancel
+	ready := make(chan struct{})
+	var readyOnce sync.Once
+	seqKey := s.Prefix() + vpcSeqRel
+	h := Handler{
+		Reset: func(kvs []KV, rev int64) {
+			st, err := DecodeVPCState(s.Prefix(), kvs)
+			if err != nil {
+				slog.Error("nsdb: undecodable VPC objects skipped", "err", err)
+			}
+			var seq int64
+			for _, kv := range kvs {
+				if kv.Key == seqKey {
+					seq = kv.ModRevision
+				}
+			}
+			v.mu.Lock()
+			v.st, v.rev, v.seqRev = st, rev, seq
+			v.cond.Broadcast()
+			v.mu.Unlock()
+			readyOnce.Do(func() { close(ready) })
+		},
+		Events: func(evs []Event, rev int64) {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			// Clone-on-write: readers may hold the old state's objects, so
+			// the maps are copied and objects replaced, never mutated.
+			st := shallowCopy(v.st)
+			if err := ApplyVPCEvents(s.Prefix(), st, evs); err != nil {
+				slog.Error("nsdb: undecodable VPC change skipped", "err", err)
+			}
+			for _, e := range evs {
+				if e.KV.Key == seqKey {
+					v.seqRev = e.KV.ModRevision
+				}
+			}
+			v.st, v.rev = st, rev
+			v.cond.Broadcast()
+		},
+	}
+	go func() {
+		defer close(v.done)
+		_ = s.Watch(wctx, strings.TrimSuffix(VPCPrefix, "/"), h) // "vpc" also covers vpc-seq
+	}()
+	if _, ok := ctx.Deadline(); !ok {
+		var c context.CancelFunc
+		ctx, c = context.WithTimeout(ctx, openTimeout)
+		defer c()
+	}
+	select {
+	case <-ready:
+		return v, nil
+	case <-ctx.Done():
+		v.Close()
+		return nil, fmt.Errorf("loading the VPC objects: %w", ctx.Err())
+	}
+}
+
+// Close stops following the store.
+func (v *VPCStore) Close() {
+	v.once.Do(func() {
+		v.cancel()
+		<-v.done
+		v.mu.Lock()
+		v.cond.Broadcast()
+		v.mu.Unlock()
+	})
+}
+
+// shallowCopy copies st's maps (not the objects they point at).
+func shallowCopy(st *vpc.State) *vpc.State {
+	out := vpc.NewState()
+	src, dst := reflect.ValueOf(st).Elem(), reflect.ValueOf(out).Elem()
+	for _, i := range vpcCollections {
+		it := src.Field(i).MapRange()
+		for it.Next() {
+			dst.Field(i).SetMapIndex(it.Key(), it.Value())
+		}
+	}
+	return out
+}
+
+// Store is the underlying store.
+func (v *VPCStore) Store() *Store { return v.s }
+
+// Read runs f on the current state under a read lock. f must not modify or
+// keep what it reads.
+func (v *VPCStore) Read(f func(st *vpc.State)) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	f(v.st)
+}
+
+// Revision is the etcd revision the mirror reflects.
+func (v *VPCStore) Revision() int64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.rev
+}
+
+// VPCTx records the changes of one Update: puts and deletes of VPC objects,
+// and puts/deletes of other keys that must commit with them (the EC2 server's
+// access keys and client tokens).
+type VPCTx struct {
+	st      *vpc.State // the base state's maps (copied) with this Tx's changes applied
+	order   []string          // relative keys in first-change order
+	changes map[string][]byte // nil: delete
+}
+
+// State is the view as changed so far by this Tx (the base state with every
+// Put and Delete applied). Objects in it must not be modified in place.
+func (tx *VPCTx) State() *vpc.State { return tx.st }
+
+func (tx *VPCTx) set(rel string, val []byte) {
+	if _, ok := tx.changes[rel]; !ok {
+		tx.order = append(tx.order, rel)
+	}
+	tx.changes[rel] = val
+}
+
+// Put stores obj, a pointer to a vpc object (*vpc.Vpc, *vpc.Subnet, …),
+// under its id. The Tx keeps obj: the caller must not change it afterwards.
+func (tx *VPCTx) Put(id string, obj any) error {
+	coll, err := collectionOf(obj)
+	if err != nil {
+		return err
+	}
+	if id == "" || strings.ContainsAny(id, "/ ") {
+		return fmt.Errorf("nsdb: bad VPC object id %q", id)
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return fmt.Errorf("nsdb: encode %s/%s: %w", coll, id, err)
+	}
+	m, _ := stateMap(tx.st, coll)
+	m.SetMapIndex(reflect.ValueOf(id), reflect.ValueOf(obj))
+	tx.set(VPCPrefix+coll+"/"+id, b)
+	return nil
+}
+
+// Delete removes the object id of collection coll ("subnets", …).
+func (tx *VPCTx) Delete(coll, id string) error {
+	m, ok := stateMap(tx.st, coll)
+	if !ok {
+		return fmt.Errorf("nsdb: unknown VPC collection %q", coll)
+	}
+	m.SetMapIndex(reflect.ValueOf(id), reflect.Value{})
+	tx.set(VPCPrefix+coll+"/"+id, nil)
+	return nil
+}
+
+// PutKey puts a store-relative key outside vpc/ (say "ec2/keys/AKIA…") in the
+// same transaction.
+func (tx *VPCTx) PutKey(rel string, val []byte) error {
+	if strings.HasPrefix(rel, VPCPrefix) || rel == vpcSeqRel || strings.HasPrefix(rel, "topo") {
+		return fmt.Errorf("nsdb: PutKey %q: not a free key", rel)
+	}
+	if val == nil {
+		val = []byte{}
+	}
+	tx.set(rel, val)
+	return nil
+}
+
+// DeleteKey deletes a store-relative key outside vpc/ in the same transaction.
+func (tx *VPCTx) DeleteKey(rel string) error {
+	if strings.HasPrefix(rel, VPCPrefix) || rel == vpcSeqRel || strings.HasPrefix(rel, "topo") {
+		return fmt.Errorf("nsdb: DeleteKey %q: not a free key", rel)
+	}
+	tx.set(rel, nil)
+	return nil
+}
+
+// Changed reports whether the Tx holds any change.
+func (tx *VPCTx) Changed() bool { return len(tx.order) > 0 }
+
+// Update runs f against the current state and commits what it recorded in tx
+// as one etcd transaction guarded by vpc-seq. If another writer (this
+// process or another) committed first, f runs again on the fresher state, so
+// f must have no other side effects. An error from f commits nothing. It
+// returns once the mirror shows the commit (read-your-writes), with the
+// commit's revision (the mirror's revision when f changed nothing).
+func (v *VPCStore) Update(ctx context.Context, f func(st *vpc.State, tx *VPCTx) error) (int64, error) {
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	cli := v.s.Client()
+	prefix := v.s.Prefix()
+	seqKey := prefix + vpcSeqRel
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		v.mu.RLock()
+		base, seq, rev := v.st, v.seqRev, v.rev
+		v.mu.RUnlock()
+		tx := &VPCTx{st: shallowCopy(base), changes: map[string][]byte{}}
+		// f sees the state with its own changes applied so far.
+		if err := f(tx.st, tx); err != nil {
+			return 0, err
+		}
+		if !tx.Changed() {
+			return rev, nil
+		}
+		ops := make([]clientv3.Op, 0, len(tx.order)+1)
+		for _, rel := range tx.order {
+			if val := tx.changes[rel]; val == nil {
+				ops = append(ops, clientv3.OpDelete(prefix+rel))
+			} else {
+				ops = append(ops, clientv3.OpPut(prefix+rel, string(val)))
+			}
+		}
+		ops = append(ops, clientv3.OpPut(seqKey, strconv.FormatInt(seq+1, 10)))
+		resp, err := cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(seqKey), "=", seq)).
+			Then(ops...).
+			Else(clientv3.OpGet(seqKey)).
+			Commit()
+		if err != nil {
+			return 0, fmt.Errorf("commit VPC change: %w", err)
+		}
+		if resp.Succeeded {
+			crev := resp.Header.Revision
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheLagTimeout)
+			err := v.waitFor(wctx, func() bool { return v.rev >= crev })
+			cancel()
+			if err != nil {
+				return 0, fmt.Errorf("committed at revision %d, but the VPC mirror did not follow: %w", crev, err)
+			}
+			return crev, nil
+		}
+		var cur int64
+		if rr := resp.Responses[0].GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
+			cur = rr.Kvs[0].ModRevision
+		}
+		if err := v.waitFor(ctx, func() bool { return v.seqRev >= cur && v.seqRev != seq }); err != nil {
+			return 0, err
+		}
+		pause := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt+1, 20))))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return 0, fmt.Errorf("VPC change: gave up after %d attempts: the store is changing too fast", maxAttempts)
+}
+
+// Sync waits until the mirror has every VPC change committed before the
+// call, by any process.
+func (v *VPCStore) Sync(ctx context.Context) error {
+	resp, err := v.s.Client().Get(ctx, v.s.Prefix()+vpcSeqRel)
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	var seq int64
+	if len(resp.Kvs) > 0 {
+		seq = resp.Kvs[0].ModRevision
+	}
+	return v.waitFor(ctx, func() bool { return v.seqRev >= seq })
+}
+
+// waitFor waits until cond (evaluated under mu) holds.
+func (v *VPCStore) waitFor(ctx context.Context, cond func() bool) error {
+	stop := context.AfterFunc(ctx, func() {
+		v.mu.Lock()
+		v.cond.Broadcast()
+		v.mu.Unlock()
+	})
+	defer stop()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for !cond() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		select {
+		case <-v.done:
+			return errors.New("VPC store closed")
+		default:
+		}
+		v.cond.Wait()
+	}
+	return nil
+}
