@@ -8,7 +8,7 @@ PREFIX   ?= /usr/local
 BIN      := bin/canopy
 # Debian packages the tests and the all-in-one use (etcd for the external
 # cluster tests, iproute2/iperf3/busybox for the network namespace tests).
-APT_PKGS := etcd-server etcd-client iproute2 iperf3 busybox ca-certificates
+APT_PKGS := etcd-server etcd-client iproute2 iputils-ping iperf3 busybox ca-certificates
 
 .PHONY: all deps build install up test vet clean
 
@@ -18,7 +18,7 @@ all: build
 # and no network use when everything is there already).
 deps:
 	@if ! command -v $(GO) >/dev/null 2>&1; then \
-		echo "Go is required (see go.mod for the version): https://go.dev/dl/" >&2; exit 1; fi
+		echo "Go is required (the version in go.mod)" >&2; exit 1; fi
 	@missing=""; for p in $(APT_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
