@@ -210,6 +210,7 @@ func (s *server) table() []route {
 	for _, k := range topology.Kinds {
 		rs = append(rs, s.collectionRoutes(k)...)
 	}
+	rs = append(rs, s.traceRoutes()...)
 	return append(rs, s.nestedRoutes()...)
 }
 
