@@ -1,0 +1,258 @@
+package ec2
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+)
+
+// MaxClockSkew is how far a request's X-Amz-Date may be from the server's
+// clock, as AWS allows.
+const MaxClockSkew = 15 * time.Minute
+
+// KeyFileName is the server key's file in the data dir.
+const KeyFileName = "ec2-key"
+
+// EnsureKey returns the server key that encrypts access-key secrets at rest,
+// creating <dataDir>/ec2-key (mode 0600, 32 random bytes) on first use.
+// Every server sharing one etcd must share this file.
+func EnsureKey(dataDir string) ([]byte, error) {
+	p := filepath.Join(dataDir, KeyFileName)
+	b, err := os.ReadFile(p)
+	if err == nil {
+		k, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(k) != 32 {
+			return nil, fmt.Errorf("%s: not a base64 32-byte key", p)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) { // another process won the race
+			return EnsureKey(dataDir)
+		}
+		return nil, err
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// sealer encrypts secrets with AES-256-GCM under the server key. SigV4
+// verification needs the secret itself, so it cannot be hashed.
+type sealer struct{ aead cipher.AEAD }
+
+func newSealer(key []byte) (*sealer, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("ec2: server key must be 32 bytes, not %d", len(key))
+	}
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	a, err := cipher.NewGCM(blk)
+	if err != nil {
+		return nil, err
+	}
+	return &sealer{aead: a}, nil
+}
+
+// seal encrypts secret; the access key id is bound in as associated data, so
+// a sealed secret moved to another key's record does not open.
+func (s *sealer) seal(accessKey, secret string) string {
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return base64.StdEncoding.EncodeToString(s.aead.Seal(nonce, nonce, []byte(secret), []byte(accessKey)))
+}
+
+func (s *sealer) open(accessKey, sealed string) (string, error) {
+	b, err := base64.StdEncoding.DecodeString(sealed)
+	if err != nil || len(b) < s.aead.NonceSize() {
+		return "", errors.New("sealed secret is malformed")
+	}
+	n := s.aead.NonceSize()
+	pt, err := s.aead.Open(nil, b[:n], b[n:], []byte(accessKey))
+	if err != nil {
+		return "", errors.New("sealed secret does not open with this server key")
+	}
+	return string(pt), nil
+}
+
+// accessKeyRecord is what <prefix>ec2/keys/<access key id> holds.
+type accessKeyRecord struct {
+	AccountID    string    `json:"account_id"`
+	SealedSecret string    `json:"sealed_secret"`
+	Created      time.Time `json:"created"`
+}
+
+// keysRel is the store-relative prefix of access keys.
+const keysRel = "ec2/keys/"
+
+// credential is a verified caller.
+type credential struct {
+	AccessKey string
+	AccountID string
+	Service   string // ec2 or sts
+	Region    string
+}
+
+func authFailure(msg string) *vpc.Error {
+	return &vpc.Error{Code: "AuthFailure", Message: msg}
+}
+
+// sigParts is a parsed Authorization header.
+type sigParts struct {
+	accessKey, date, region, service string
+	signedHeaders                    string
+	signature                        string
+}
+
+func parseAuthorization(h string) (sigParts, error) {
+	var p sigParts
+	rest, ok := strings.CutPrefix(h, "AWS4-HMAC-SHA256 ")
+	if !ok {
+		return p, authFailure("AWS was not able to validate the provided access credentials (only AWS4-HMAC-SHA256 signatures are accepted)")
+	}
+	for _, f := range strings.Split(rest, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
+		switch k {
+		case "Credential":
+			c := strings.Split(v, "/")
+			if len(c) != 5 || c[4] != "aws4_request" {
+				return p, authFailure("Malformed credential scope")
+			}
+			p.accessKey, p.date, p.region, p.service = c[0], c[1], c[2], c[3]
+		case "SignedHeaders":
+			p.signedHeaders = v
+		case "Signature":
+			p.signature = v
+		}
+	}
+	if p.accessKey == "" || p.signedHeaders == "" || p.signature == "" {
+		return p, authFailure("Malformed Authorization header")
+	}
+	return p, nil
+}
+
+// verify checks r's SigV4 signature over body by signing a copy of the
+// request with aws-sdk-go-v2's signer and comparing in constant time.
+func (s *Server) verify(ctx context.Context, r *http.Request, body []byte) (*credential, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		if r.URL.Query().Get("X-Amz-Signature") != "" {
+			return nil, authFailure("Presigned (query string) requests are not supported; sign the Authorization header")
+		}
+		return nil, authFailure("The request is not signed (AWS Signature Version 4 is required)")
+	}
+	sp, err := parseAuthorization(h)
+	if err != nil {
+		return nil, err
+	}
+	amzDate := r.Header.Get("X-Amz-Date")
+	t, err := time.Parse("20060102T150405Z", amzDate)
+	if err != nil {
+		return nil, authFailure("X-Amz-Date is missing or malformed")
+	}
+	if sp.date != t.Format("20060102") {
+		return nil, authFailure("The credential scope's date does not match X-Amz-Date")
+	}
+	now := s.now()
+	if d := now.Sub(t); d > s.cfg.ClockSkew || -d > s.cfg.ClockSkew {
+		return nil, &vpc.Error{Code: "RequestExpired", Message: fmt.Sprintf("Request has expired: its time %s is more than %s from the server's time %s.", t.Format(time.RFC3339), s.cfg.ClockSkew, now.UTC().Format(time.RFC3339))}
+	}
+	rec, err := s.lookupKey(ctx, sp.accessKey)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := s.sealer.open(sp.accessKey, rec.SealedSecret)
+	if err != nil {
+		return nil, fmt.Errorf("access key %s: %w", sp.accessKey, err)
+	}
+
+	// A fresh request carrying only the signed headers.
+	u := *r.URL
+	u.Scheme, u.Host = "http", r.Host
+	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), nil)
+	if err != nil {
+		return nil, authFailure("The request URL cannot be signed")
+	}
+	req.Host = r.Host
+	for _, name := range strings.Split(sp.signedHeaders, ";") {
+		switch name {
+		case "host":
+		case "content-length":
+			req.ContentLength = int64(len(body))
+		default:
+			for _, v := range r.Header.Values(name) {
+				req.Header.Add(name, v)
+			}
+		}
+	}
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: sp.accessKey, SecretAccessKey: secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), sp.service, sp.region, t); err != nil {
+		return nil, fmt.Errorf("re-signing: %w", err)
+	}
+	want, err := parseAuthorization(req.Header.Get("Authorization"))
+	if err != nil {
+		return nil, fmt.Errorf("re-signing: %w", err)
+	}
+	okSig := subtle.ConstantTimeCompare([]byte(want.signature), []byte(sp.signature)) == 1
+	okHdr := want.signedHeaders == sp.signedHeaders
+	if !okSig || !okHdr {
+		return nil, authFailure("AWS was not able to validate the provided access credentials (the signature does not match)")
+	}
+	return &credential{AccessKey: sp.accessKey, AccountID: rec.AccountID, Service: sp.service, Region: sp.region}, nil
+}
+
+// lookupKey reads an access key's record from the store.
+func (s *Server) lookupKey(ctx context.Context, accessKey string) (*accessKeyRecord, error) {
+	if accessKey == "" || strings.ContainsAny(accessKey, "/ ") {
+		return nil, authFailure("AWS was not able to validate the provided access credentials")
+	}
+	st := s.store.Store()
+	resp, err := st.Client().Get(ctx, st.Prefix()+keysRel+accessKey)
+	if err != nil {
+		return nil, fmt.Errorf("reading access key: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, authFailure("AWS was not able to validate the provided access credentials")
+	}
+	var rec accessKeyRecord
+	if err := json.Unmarshal(resp.Kvs[0].Value, &rec); err != nil {
+		return nil, fmt.Errorf("access key %s: %w", accessKey, err)
+	}
+	return &rec, nil
+}
