@@ -1,0 +1,442 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/flow"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/sim"
+	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/google/uuid"
+	"github.com/vishvananda/netlink"
+)
+
+// Defaults.
+const (
+	DefaultStateDir = "/var/lib/canopy/agent"
+	DefaultLeaseTTL = 5 * time.Second
+	DefaultFlowTTL  = 30 * time.Second
+	DefaultDropTTL  = 5 * time.Second
+	// DefaultConnTTL is the life of a connection-tracking or NAT entry after
+	// the last simulation that used it. Active connections re-simulate at
+	// every flow expiry and so keep their entries; an idle connection lives
+	// this long, like Linux's long established-TCP timeout rather than
+	// MidoNet's fixed 60 s.
+	DefaultConnTTL = time.Hour
+)
+
+// Config is the agent's configuration.
+type Config struct {
+	Endpoints     []string   // etcd client URLs (required)
+	HostName      string     // name of this host (default: os.Hostname)
+	TunnelIP      netip.Addr // underlay address of this host (required)
+	TunnelPort    uint16     // VXLAN UDP port (default datapath.DefaultTunnelPort)
+	TunnelZone    string     // tunnel zone to join; created if absent; "" = none
+	StateDir      string     // holds host-id
+	MetricsListen string     // host:port of /metrics and /flows; "" = off
+	LeaseTTL      time.Duration
+	FlowTTL       time.Duration
+	DropTTL       time.Duration
+	ConnTTL       time.Duration
+	// MissQueue bounds each port's queue of packets waiting for a simulation.
+	MissQueue int
+	Logger    *slog.Logger
+}
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if len(c.Endpoints) == 0 {
+		return errors.New("--etcd-endpoints is required")
+	}
+	if !c.TunnelIP.IsValid() {
+		return errors.New("--tunnel-ip is required")
+	}
+	if c.HostName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("host name: %w", err)
+		}
+		c.HostName = h
+	}
+	if c.TunnelPort == 0 {
+		c.TunnelPort = datapath.DefaultTunnelPort
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.FlowTTL <= 0 {
+		c.FlowTTL = DefaultFlowTTL
+	}
+	if c.DropTTL <= 0 {
+		c.DropTTL = DefaultDropTTL
+	}
+	if c.ConnTTL <= 0 {
+		c.ConnTTL = DefaultConnTTL
+	}
+	if c.MissQueue <= 0 {
+		c.MissQueue = 64
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Agent is one running agent.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *nsdb.Store
+	hostID string
+
+	leaseMu sync.Mutex
+	lease   *nsdb.Lease
+
+	view  atomic.Pointer[view]
+	ports atomic.Pointer[portMap] // bound ports by tunnel key (copy on write)
+	bmu   sync.Mutex              // serializes binding reconciliation
+	bound map[string]*vport       // by port id; owned by reconcile (under bmu)
+
+	flows *flowTable
+
+	// The simulation goroutine owns state and tables; the tunnel reader
+	// imports remote state under simMu too.
+	simMu  sync.Mutex
+	state  *flow.State
+	tables *sim.Tables
+
+	tunnel *datapath.Tunnel
+	tunMu  sync.Mutex // one tunnel writer at a time
+	tunOne [1]datapath.TunnelPacket
+	stOne  [1]datapath.TunnelPacket
+
+	miss *missQueue
+	m    *metrics
+	wg   sync.WaitGroup
+}
+
+// view is what the packet path reads: one topology version.
+type view struct {
+	snap  *sim.Snapshot
+	gen   uint64                    // bumped with every snapshot
+	peers map[string]netip.AddrPort // host id → tunnel endpoint
+	want  map[string]binding        // ports bound to this host
+	keyOf map[string]uint32         // port id → tunnel key (bound here)
+}
+
+type binding struct {
+	iface string
+	key   uint32
+}
+
+// New validates cfg; Run does the work.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, bound: map[string]*vport{}, flows: newFlowTable(),
+		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics()}
+	a.ports.Store(&portMap{})
+	a.miss = newMissQueue()
+	return a, nil
+}
+
+// HostID reads the host id from dir/host-id, creating it on first use, so a
+// host keeps its identity across restarts.
+func HostID(dir string) (string, error) {
+	path := filepath.Join(dir, "host-id")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if _, err := uuid.Parse(id); err != nil {
+			return "", fmt.Errorf("%s: not a host id: %w", path, err)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("host id: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("host id: %w", err)
+	}
+	id := uuid.NewString()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("host id: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("host id: %w", err)
+	}
+	return id, nil
+}
+
+// Run runs the agent until ctx is done, then unplugs its ports and revokes
+// its lease (the host turns not-alive at once).
+func (a *Agent) Run(ctx context.Context) error {
+	id, err := HostID(a.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	a.hostID = id
+	a.log = a.log.With("host_id", id)
+	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	a.tunnel, err = datapath.OpenTunnel(datapath.TunnelConfig{Local: netip.AddrPortFrom(a.cfg.TunnelIP, a.cfg.TunnelPort)})
+	if err != nil {
+		return err
+	}
+	if err := a.keepAlive(ctx); err != nil {
+		a.tunnel.Close()
+		return err
+	}
+	if a.cfg.TunnelZone != "" {
+		if err := a.joinZone(ctx); err != nil {
+			a.tunnel.Close()
+			return err
+		}
+	}
+	a.log.Info("agent: up", "host", a.cfg.HostName, "tunnel", a.tunnel.Local(), "gso", a.tunnel.GSO(), "gro", a.tunnel.GRO())
+
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var srv *http.Server
+	if a.cfg.MetricsListen != "" {
+		ln, err := net.Listen("tcp", a.cfg.MetricsListen)
+		if err != nil {
+			a.tunnel.Close()
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		srv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		a.wg.Go(func() { _ = srv.Serve(ln) })
+	}
+	a.wg.Go(func() { a.runReplica(rctx) })
+	a.wg.Go(func() { a.runTunnelRx() })
+	a.wg.Go(func() { a.runSimulator(rctx) })
+	a.wg.Go(func() { a.runHousekeeping(rctx) })
+	a.wg.Go(func() { a.runLease(rctx) })
+
+	<-ctx.Done()
+	a.log.Info("agent: stopping")
+	stop()
+	a.miss.close()
+	a.bmu.Lock()
+	for id, vp := range a.bound {
+		a.unplug(id, vp)
+	}
+	a.bmu.Unlock()
+	a.tunnel.Close()
+	if srv != nil {
+		_ = srv.Close()
+	}
+	a.wg.Wait()
+	a.leaseMu.Lock()
+	if a.lease != nil {
+		rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = a.lease.Revoke(rctx)
+		cancel()
+	}
+	a.leaseMu.Unlock()
+	return nil
+}
+
+// register creates or updates this host's Host object.
+func (a *Agent) register(ctx context.Context) error {
+	ifs := hostInterfaces()
+	for attempt := 0; ; attempt++ {
+		o, err := a.store.Get(ctx, topology.KindHost, a.hostID)
+		switch {
+		case errors.Is(err, nsdb.ErrNotFound):
+			h := &topology.Host{Meta: topology.Meta{ID: a.hostID, Name: a.cfg.HostName}, Interfaces: ifs}
+			_, err = a.store.Create(ctx, h)
+		case err == nil:
+			h := o.(*topology.Host)
+			h.Name, h.Interfaces = a.cfg.HostName, ifs
+			_, err = a.store.Update(ctx, h)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, nsdb.ErrConflict) || attempt > 20 {
+			return fmt.Errorf("register host %s: %w", a.hostID, err)
+		}
+		_ = a.store.Sync(ctx)
+	}
+}
+
+// hostInterfaces lists this namespace's interfaces from netlink.
+func hostInterfaces() []topology.HostInterface {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil
+	}
+	var out []topology.HostInterface
+	for _, l := range links {
+		at := l.Attrs()
+		hi := topology.HostInterface{Name: at.Name, MTU: at.MTU}
+		if len(at.HardwareAddr) == 6 {
+			copy(hi.MAC[:], at.HardwareAddr)
+		}
+		addrs, _ := netlink.AddrList(l, netlink.FAMILY_ALL)
+		for _, ad := range addrs {
+			if p, ok := netipPrefix(ad.IPNet); ok {
+				hi.Addresses = append(hi.Addresses, p)
+			}
+		}
+		out = append(out, hi)
+	}
+	return out
+}
+
+func netipPrefix(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	ad, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(ad.Unmap(), ones), true
+}
+
+// joinZone adds this host to the named tunnel zone (creating the zone if it
+// does not exist), or updates its address there.
+func (a *Agent) joinZone(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		var zone *topology.TunnelZone
+		zs, _ := a.store.List(ctx, topology.KindTunnelZone)
+		for _, o := range zs {
+			if z := o.(*topology.TunnelZone); z.Name == a.cfg.TunnelZone || z.ID == a.cfg.TunnelZone {
+				zone = z
+				break
+			}
+		}
+		var err error
+		if zone == nil {
+			z := &topology.TunnelZone{Meta: topology.Meta{Name: a.cfg.TunnelZone}, Type: topology.TunnelVXLAN,
+				Members: []topology.TunnelZoneMember{{HostID: a.hostID, Address: a.cfg.TunnelIP}}}
+			_, err = a.store.Create(ctx, z)
+		} else {
+			i := zone.MemberIndex(a.hostID)
+			if i >= 0 && zone.Members[i].Address == a.cfg.TunnelIP {
+				return nil
+			}
+			if i >= 0 {
+				zone.Members[i].Address = a.cfg.TunnelIP
+			} else {
+				zone.Members = append(zone.Members, topology.TunnelZoneMember{HostID: a.hostID, Address: a.cfg.TunnelIP})
+			}
+			_, err = a.store.Update(ctx, zone)
+		}
+		if err == nil {
+			a.log.Info("agent: joined tunnel zone", "zone", a.cfg.TunnelZone, "address", a.cfg.TunnelIP)
+			return nil
+		}
+		if !errors.Is(err, nsdb.ErrConflict) || attempt > 20 {
+			return fmt.Errorf("join tunnel zone %s: %w", a.cfg.TunnelZone, err)
+		}
+		_ = a.store.Sync(ctx)
+		time.Sleep(time.Duration(attempt*10) * time.Millisecond)
+	}
+}
+
+// keepAlive takes the liveness lease.
+func (a *Agent) keepAlive(ctx context.Context) error {
+	l, err := a.store.KeepHostAlive(ctx, a.hostID, a.cfg.LeaseTTL)
+	if err != nil {
+		return err
+	}
+	a.leaseMu.Lock()
+	a.lease = l
+	a.leaseMu.Unlock()
+	return nil
+}
+
+// runLease takes a new lease whenever the current one is lost (etcd was
+// unreachable for longer than the TTL) and re-marks the bound ports active.
+func (a *Agent) runLease(ctx context.Context) {
+	for {
+		a.leaseMu.Lock()
+		l := a.lease
+		a.leaseMu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.Done():
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		a.log.Warn("agent: liveness lease lost, taking a new one")
+		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+			if err := a.keepAlive(ctx); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+		}
+		a.bmu.Lock()
+		for id := range a.bound {
+			a.markActive(ctx, id)
+		}
+		a.bmu.Unlock()
+	}
+}
+
+func (a *Agent) markActive(ctx context.Context, portID string) {
+	a.leaseMu.Lock()
+	l := a.lease
+	a.leaseMu.Unlock()
+	if l == nil {
+		return
+	}
+	if err := a.store.SetPortActive(ctx, portID, l); err != nil {
+		a.log.Warn("agent: marking port active", "port_id", portID, "err", err)
+	}
+}
+
+// runHousekeeping expires flows and state, and retries bindings that failed.
+func (a *Agent) runHousekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now().UnixNano()
+		a.flows.expire(now)
+		a.simMu.Lock()
+		a.state.Expire(now)
+		a.simMu.Unlock()
+		a.reconcile(ctx)
+	}
+}

@@ -1,0 +1,127 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the agent's Prometheus counters, on its own registry.
+type metrics struct {
+	reg                             *prometheus.Registry
+	rx, tx, hits, misses            *prometheus.CounterVec
+	drops                           *prometheus.CounterVec
+	sims                            *prometheus.CounterVec
+	snapshots                       prometheus.Counter
+	tunnelRx, tunnelTx, tunnelDrops prometheus.Counter
+	tunnelUnknown                   prometheus.Counter
+	stateTx, stateRx, stateBad      prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	cv := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "canopy_agent", Name: name, Help: help}, labels)
+	}
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "canopy_agent", Name: name, Help: help})
+	}
+	m := &metrics{
+		reg:           prometheus.NewRegistry(),
+		rx:            cv("port_rx_frames_total", "Frames read from a port (a GSO super-frame counts once).", "port"),
+		tx:            cv("port_tx_frames_total", "Frames written to a port.", "port"),
+		hits:          cv("port_flow_hits_total", "Frames that matched a cached flow.", "port"),
+		misses:        cv("port_flow_misses_total", "Frames that missed the flow cache.", "port"),
+		drops:         cv("port_drops_total", "Frames dropped, by reason.", "port", "reason"),
+		sims:          cv("simulations_total", "Simulations, by verdict.", "verdict"),
+		snapshots:     c("snapshots_total", "Topology snapshots built."),
+		tunnelRx:      c("tunnel_rx_frames_total", "Frames received from the tunnel."),
+		tunnelTx:      c("tunnel_tx_frames_total", "Frames sent into the tunnel."),
+		tunnelDrops:   c("tunnel_drops_total", "Frames that could not be tunnelled."),
+		tunnelUnknown: c("tunnel_unknown_key_total", "Tunnelled frames for a key no local port has."),
+		stateTx:       c("state_messages_sent_total", "Connection-state messages sent to peers."),
+		stateRx:       c("state_messages_received_total", "Connection-state messages imported."),
+		stateBad:      c("state_messages_bad_total", "Malformed connection-state messages."),
+	}
+	m.reg.MustRegister(m.rx, m.tx, m.hits, m.misses, m.drops, m.sims, m.snapshots, m.tunnelRx, m.tunnelTx,
+		m.tunnelDrops, m.tunnelUnknown, m.stateTx, m.stateRx, m.stateBad)
+	return m
+}
+
+// forget removes an unplugged port's series.
+func (m *metrics) forget(port string) {
+	for _, v := range []*prometheus.CounterVec{m.rx, m.tx, m.hits, m.misses, m.drops} {
+		v.DeletePartialMatch(prometheus.Labels{"port": port})
+	}
+}
+
+// FlowView is one cached flow as /flows shows it.
+type FlowView struct {
+	InKey     uint32   `json:"in_tunnel_key"`
+	EthSrc    string   `json:"eth_src"`
+	EthDst    string   `json:"eth_dst"`
+	EtherType uint16   `json:"eth_type"`
+	Src       string   `json:"src,omitempty"`
+	Dst       string   `json:"dst,omitempty"`
+	Proto     uint8    `json:"proto,omitempty"`
+	SrcPort   uint16   `json:"src_port,omitempty"`
+	DstPort   uint16   `json:"dst_port,omitempty"`
+	Actions   []string `json:"actions"`
+	Drop      bool     `json:"drop,omitempty"`
+	Reason    string   `json:"reason,omitempty"`
+	Hits      uint64   `json:"hits"`
+	ExpiresIn string   `json:"expires_in"`
+	Tags      int      `json:"tags"`
+}
+
+func (a *Agent) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/flows", func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		var out []FlowView
+		for _, e := range a.flows.snapshot() {
+			k := e.key
+			fv := FlowView{InKey: k.in, EthSrc: macString(k.ethSrc), EthDst: macString(k.ethDst), EtherType: k.etherType,
+				Proto: k.k.Proto, SrcPort: k.k.SrcPort, DstPort: k.k.DstPort, Drop: e.drop, Reason: e.reason,
+				Hits: e.hits.Load(), ExpiresIn: time.Duration(e.expires - now.UnixNano()).Round(time.Millisecond).String(), Tags: len(e.tags)}
+			if k.k.Src != 0 || k.k.Dst != 0 {
+				fv.Src, fv.Dst = addrString(k.k.Src), addrString(k.k.Dst)
+			}
+			fv.Actions = []string{}
+			for _, act := range e.acts {
+				fv.Actions = append(fv.Actions, act.String())
+			}
+			out = append(out, fv)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Hits > out[j].Hits })
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if a.view.Load() == nil {
+			http.Error(w, "no topology yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+func macString(m [6]byte) string {
+	const hex = "0123456789abcdef"
+	b := make([]byte, 0, 17)
+	for i, x := range m {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hex[x>>4], hex[x&15])
+	}
+	return string(b)
+}
+
+func addrString(a uint32) string { return packet.AddrFrom(a).String() }

@@ -1,0 +1,251 @@
+package agent
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/flow"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/canopy-sdn/canopy/internal/sim"
+)
+
+// execute applies a flow's actions to a frame in place and emits it.
+//
+// Frames from a TAP often carry a partial L4 checksum (NEEDS_CSUM: the field
+// holds the pseudo-header sum, not its complement). An address rewrite must
+// then update that sum, not a final checksum: complementing the field around
+// the incremental update does exactly that. A port rewrite must leave it
+// alone (the ports are summed later, with the payload).
+func (a *Agent) execute(v *view, in *vport, frame []byte, hdr *datapath.VnetHdr, pkt *packet.Packet, acts []flow.Action) {
+	csum := -1
+	if hdr.NeedsCsum() {
+		if o := int(hdr.CsumStart) + int(hdr.CsumOffset); o+2 <= len(frame) {
+			csum = o
+		}
+	}
+	for i := range acts {
+		act := &acts[i]
+		switch act.Kind {
+		case flow.SetEthSrc:
+			packet.SetEthSrc(frame, pkt, act.MAC)
+		case flow.SetEthDst:
+			packet.SetEthDst(frame, pkt, act.MAC)
+		case flow.SetIPSrc, flow.SetIPDst:
+			if csum >= 0 {
+				invert(frame[csum:])
+			}
+			if act.Kind == flow.SetIPSrc {
+				packet.SetIPSrc(frame, pkt, act.IP)
+			} else {
+				packet.SetIPDst(frame, pkt, act.IP)
+			}
+			if csum >= 0 {
+				invert(frame[csum:])
+			}
+		case flow.SetSrcPort, flow.SetDstPort:
+			var saved uint16
+			if csum >= 0 {
+				saved = binary.BigEndian.Uint16(frame[csum:])
+			}
+			if act.Kind == flow.SetSrcPort {
+				packet.SetSrcPort(frame, pkt, act.Port)
+			} else {
+				packet.SetDstPort(frame, pkt, act.Port)
+			}
+			if csum >= 0 {
+				binary.BigEndian.PutUint16(frame[csum:], saved)
+			}
+		case flow.DecTTL:
+			packet.DecTTL(frame, pkt, uint8(act.Port))
+		case flow.Output:
+			a.toLocal(in, act.Key, frame, *hdr)
+		case flow.Tunnel:
+			a.toTunnel(v, in, act.Host, act.Key, frame, *hdr)
+		case flow.Drop:
+			return
+		}
+	}
+}
+
+func invert(b []byte) { binary.BigEndian.PutUint16(b, ^binary.BigEndian.Uint16(b)) }
+
+func (a *Agent) toLocal(in *vport, key uint32, frame []byte, hdr datapath.VnetHdr) {
+	out := a.ports.Load().byKey[key]
+	if out == nil {
+		if in != nil {
+			in.dropOut.Inc()
+		}
+		return
+	}
+	out.write(frame, hdr)
+}
+
+func (a *Agent) toTunnel(v *view, in *vport, host string, key uint32, frame []byte, hdr datapath.VnetHdr) {
+	addr, ok := v.peers[host]
+	if !ok {
+		if in != nil {
+			in.dropOut.Inc()
+		} else {
+			a.m.tunnelDrops.Inc()
+		}
+		return
+	}
+	a.tunMu.Lock()
+	a.tunOne[0] = datapath.TunnelPacket{Addr: addr, VNI: key, Frame: frame, Hdr: hdr}
+	n, _ := a.tunnel.WriteBatch(a.tunOne[:])
+	a.tunOne[0].Frame = nil
+	a.tunMu.Unlock()
+	if n == 1 {
+		a.m.tunnelTx.Inc()
+	} else {
+		a.m.tunnelDrops.Inc()
+	}
+}
+
+// runTunnelRx delivers tunnelled frames to the port the VNI names, without
+// simulating (the ingress host did), and imports state messages.
+func (a *Agent) runTunnelRx() {
+	pkts := make([]datapath.TunnelPacket, 64)
+	for {
+		n, err := a.tunnel.ReadBatch(pkts)
+		if err != nil {
+			if errors.Is(err, datapath.ErrClosed) {
+				return
+			}
+			a.log.Warn("agent: tunnel read", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		pm := a.ports.Load()
+		for i := range n {
+			p := &pkts[i]
+			a.m.tunnelRx.Inc()
+			if p.VNI == StateVNI {
+				a.importState(p.Frame)
+				continue
+			}
+			vp := pm.byKey[p.VNI]
+			if vp == nil {
+				a.m.tunnelUnknown.Inc()
+				continue
+			}
+			vp.write(p.Frame, datapath.VnetHdr{})
+		}
+	}
+}
+
+// missQueue wakes the simulation goroutine.
+type missQueue struct {
+	wake chan struct{}
+	stop chan struct{}
+}
+
+func newMissQueue() *missQueue {
+	return &missQueue{wake: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
+func (q *missQueue) notify() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *missQueue) close() { close(q.stop) }
+
+// runSimulator is the one goroutine that simulates: it owns the conntrack
+// and NAT state (with the tunnel reader's imports, under simMu) and serves
+// the ports' miss queues round-robin, one packet per port per round, so a
+// port flooding new flows takes at most its share.
+func (a *Agent) runSimulator(ctx context.Context) {
+	var res sim.Result
+	var pkt packet.Packet
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.miss.stop:
+			return
+		case <-a.miss.wake:
+		}
+		for {
+			pm := a.ports.Load()
+			did := false
+			for _, vp := range pm.list {
+				select {
+				case it := <-vp.q:
+					a.simulate(vp, it, &pkt, &res)
+					vp.free <- it
+					did = true
+				default:
+				}
+			}
+			if !did {
+				break
+			}
+		}
+	}
+}
+
+func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.Result) {
+	v := a.view.Load()
+	frame := it.buf[:it.n]
+	pkt.Decode(frame)
+	il := ipLen(pkt, &it.hdr)
+	k := keyOf(vp.key, pkt, il)
+	now := time.Now().UnixNano()
+	isARP := pkt.EtherType == packet.EtherTypeARP
+	if !isARP {
+		// An earlier packet of the same flow may have installed it.
+		if e := a.flows.lookup(&k, now); e != nil {
+			if !e.drop {
+				a.execute(v, vp, frame, &it.hdr, pkt, e.acts)
+			}
+			return
+		}
+	}
+	sp := *pkt
+	if il > 0 {
+		sp.TotalLen = uint16(min(il, 0xffff))
+	}
+	opts := sim.Options{Now: now, LocalHost: a.hostID, Tables: a.tables,
+		ConnTTL: int64(a.cfg.ConnTTL), NATTTL: int64(a.cfg.ConnTTL)}
+	a.simMu.Lock()
+	sim.Simulate(v.snap, a.state, vp.id, frame, &sp, &opts, res)
+	a.tables.Learn(res.Learned)
+	a.simMu.Unlock()
+	a.m.sims.WithLabelValues(res.Verdict.String()).Inc()
+
+	if len(res.Conns) > 0 || len(res.NATs) > 0 {
+		// State first: the peer must know the connection before the
+		// first packet reaches it, or its reply would be dropped.
+		a.sendState(v, res)
+		a.flows.invalidateDrops()
+	}
+	switch res.Verdict {
+	case sim.VerdictForward:
+		if !res.Uncacheable && !isARP {
+			a.flows.install(&flowEntry{key: k, acts: slices.Clone(res.Actions), tags: slices.Clone(res.Tags),
+				expires: now + int64(a.cfg.FlowTTL)}, v.gen)
+		}
+		a.execute(v, vp, frame, &it.hdr, pkt, res.Actions)
+	case sim.VerdictDrop:
+		vp.dropFlow.Inc()
+		if !isARP {
+			a.flows.install(&flowEntry{key: k, drop: true, reason: res.Reason, tags: slices.Clone(res.Tags),
+				expires: now + int64(a.cfg.DropTTL)}, v.gen)
+		}
+	}
+	for i := range res.Generated {
+		g := &res.Generated[i]
+		if g.Host == a.hostID || g.Host == "" {
+			a.toLocal(vp, g.TunnelKey, g.Frame, datapath.VnetHdr{})
+		} else {
+			a.toTunnel(v, vp, g.Host, g.TunnelKey, g.Frame, datapath.VnetHdr{})
+		}
+	}
+}

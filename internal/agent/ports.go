@@ -1,0 +1,239 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// readBatch is how many frames one ReadBatch takes from a TAP.
+const readBatch = 16
+
+// vport is a bound port plugged into a device.
+type vport struct {
+	id    string
+	iface string
+	key   uint32
+	dev   datapath.Port
+
+	wmu sync.Mutex // one writer at a time: readers of every port write here
+	one [1]datapath.Packet
+
+	q    chan *missItem // packets waiting for a simulation
+	free chan *missItem // their buffers
+
+	rx, tx, hits, misses      prometheus.Counter
+	dropMalformed, dropQueue  prometheus.Counter
+	dropFlow, dropTx, dropOut prometheus.Counter
+
+	done chan struct{} // closed when the reader has returned
+}
+
+// missItem is a copy of a frame waiting for the simulation goroutine.
+type missItem struct {
+	buf []byte
+	n   int
+	hdr datapath.VnetHdr
+}
+
+// portMap is the set of plugged ports, replaced whole on every change so
+// the packet path reads it without a lock.
+type portMap struct {
+	byKey map[uint32]*vport
+	list  []*vport
+}
+
+func (a *Agent) newVport(id, iface string, key uint32, dev datapath.Port) *vport {
+	vp := &vport{id: id, iface: iface, key: key, dev: dev, done: make(chan struct{}),
+		q: make(chan *missItem, a.cfg.MissQueue), free: make(chan *missItem, a.cfg.MissQueue)}
+	for range a.cfg.MissQueue {
+		vp.free <- &missItem{buf: make([]byte, datapath.MaxFrame)}
+	}
+	m := a.m
+	vp.rx = m.rx.WithLabelValues(id)
+	vp.tx = m.tx.WithLabelValues(id)
+	vp.hits = m.hits.WithLabelValues(id)
+	vp.misses = m.misses.WithLabelValues(id)
+	vp.dropMalformed = m.drops.WithLabelValues(id, "malformed")
+	vp.dropQueue = m.drops.WithLabelValues(id, "miss_queue_full")
+	vp.dropFlow = m.drops.WithLabelValues(id, "flow")
+	vp.dropTx = m.drops.WithLabelValues(id, "tx_error")
+	vp.dropOut = m.drops.WithLabelValues(id, "no_egress")
+	return vp
+}
+
+// write sends one frame out of the port (towards the VM).
+func (vp *vport) write(frame []byte, hdr datapath.VnetHdr) {
+	vp.wmu.Lock()
+	vp.one[0] = datapath.Packet{Buf: frame, N: len(frame), Hdr: hdr}
+	n, _ := vp.dev.WriteBatch(vp.one[:])
+	vp.one[0].Buf = nil
+	vp.wmu.Unlock()
+	if n == 1 {
+		vp.tx.Inc()
+	} else {
+		vp.dropTx.Inc()
+	}
+}
+
+func (a *Agent) publishPorts() {
+	pm := &portMap{byKey: make(map[uint32]*vport, len(a.bound))}
+	for _, vp := range a.bound {
+		pm.byKey[vp.key] = vp
+		pm.list = append(pm.list, vp)
+	}
+	a.ports.Store(pm)
+}
+
+// reconcile makes the plugged ports match the bindings of the current view:
+// plug the new ones, unplug the gone or changed ones. It is idempotent and
+// runs after every snapshot and every second (a TAP that could not be
+// opened is retried).
+func (a *Agent) reconcile(ctx context.Context) {
+	v := a.view.Load()
+	if v == nil {
+		return
+	}
+	a.bmu.Lock()
+	defer a.bmu.Unlock()
+	changed := false
+	for id, vp := range a.bound {
+		if b, ok := v.want[id]; !ok || b.iface != vp.iface || b.key != vp.key {
+			a.unplug(id, vp)
+			changed = true
+		}
+	}
+	for id, b := range v.want {
+		if _, ok := a.bound[id]; ok {
+			continue
+		}
+		dev, err := openDevice(b.iface)
+		if err != nil {
+			a.log.Warn("agent: cannot plug port, will retry", "port_id", id, "interface", b.iface, "err", err)
+			continue
+		}
+		vp := a.newVport(id, b.iface, b.key, dev)
+		a.bound[id] = vp
+		changed = true
+		a.wg.Go(func() { a.readPort(vp) })
+		a.markActive(ctx, id)
+		a.log.Info("agent: port plugged", "port_id", id, "interface", b.iface, "tunnel_key", b.key)
+	}
+	if changed {
+		a.publishPorts()
+	}
+}
+
+// openDevice attaches to the named TAP, or creates it, and brings it up.
+func openDevice(name string) (datapath.Port, error) {
+	t, err := datapath.OpenTap(datapath.TapConfig{Name: name})
+	if err != nil {
+		return nil, err
+	}
+	if err := datapath.SetLink(0, name, datapath.LinkConfig{Up: true}); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// unplug closes a port's device and waits for its reader. Caller holds bmu.
+func (a *Agent) unplug(id string, vp *vport) {
+	delete(a.bound, id)
+	a.publishPorts()
+	vp.dev.Close()
+	<-vp.done
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := a.store.Client().Delete(ctx, a.store.Prefix()+"state/port/"+id+"/active"); err != nil {
+		a.log.Warn("agent: clearing port active", "port_id", id, "err", err)
+	}
+	a.m.forget(id)
+	a.log.Info("agent: port unplugged", "port_id", id, "interface", vp.iface)
+}
+
+// readPort is a port's reader: batched reads, then the flow cache; misses go
+// to the port's queue for the simulation goroutine.
+func (a *Agent) readPort(vp *vport) {
+	defer close(vp.done)
+	runtime.LockOSThread() // blocking reads in the kernel, not the netpoller
+	defer runtime.UnlockOSThread()
+	pkts := make([]datapath.Packet, readBatch)
+	for i := range pkts {
+		pkts[i].Buf = make([]byte, datapath.MaxFrame)
+	}
+	var pkt packet.Packet
+	for {
+		n, err := vp.dev.ReadBatch(pkts)
+		if err != nil {
+			if errors.Is(err, datapath.ErrClosed) {
+				return
+			}
+			vp.dropMalformed.Inc()
+			time.Sleep(time.Millisecond) // a failing device must not spin
+			continue
+		}
+		v := a.view.Load()
+		now := time.Now().UnixNano()
+		for i := range n {
+			a.fromPort(v, vp, &pkts[i], &pkt, now)
+		}
+	}
+}
+
+// fromPort handles one frame a VM sent.
+func (a *Agent) fromPort(v *view, vp *vport, p *datapath.Packet, pkt *packet.Packet, now int64) {
+	vp.rx.Inc()
+	frame := p.Frame()
+	pkt.Decode(frame)
+	if len(frame) < packet.EthHeaderLen || pkt.Flags&(packet.FlagTruncated|packet.FlagBadHeader) != 0 {
+		vp.dropMalformed.Inc()
+		return
+	}
+	if pkt.EtherType != packet.EtherTypeARP { // ARP is always simulated
+		k := keyOf(vp.key, pkt, ipLen(pkt, &p.Hdr))
+		if e := a.flows.lookup(&k, now); e != nil {
+			vp.hits.Inc()
+			if e.drop {
+				vp.dropFlow.Inc()
+				return
+			}
+			a.execute(v, vp, frame, &p.Hdr, pkt, e.acts)
+			return
+		}
+	}
+	vp.misses.Inc()
+	var it *missItem
+	select {
+	case it = <-vp.free:
+	default:
+		vp.dropQueue.Inc()
+		return
+	}
+	it.n = copy(it.buf, frame)
+	it.hdr = p.Hdr
+	vp.q <- it // never blocks: there are as many items as slots
+	a.miss.notify()
+}
+
+// ipLen is the IP length the simulation must judge the packet by: for a
+// GSO super-frame, that of one segment (what actually goes on a wire).
+func ipLen(p *packet.Packet, h *datapath.VnetHdr) int {
+	if p.Flags&packet.FlagIPv4 == 0 {
+		return 0
+	}
+	if !h.IsGSO() || h.GSOSize == 0 {
+		return int(p.TotalLen)
+	}
+	l4 := 8
+	if p.Proto == packet.ProtoTCP && p.Flags&packet.FlagL4 != 0 {
+		l4 = 20 // the options vary per segment; the base header is enough here
+	}
+	return p.IHL + l4 + int(h.GSOSize)
+}
