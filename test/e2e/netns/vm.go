@@ -1,0 +1,96 @@
+package netns
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// VM is a namespace holding the TAP of a bound port, configured as the
+// guest would configure its NIC.
+type VM struct {
+	l             *Lab
+	Name, NS      string
+	Host          *Host
+	Tap           string
+	Port          string // port id
+	MAC, CIDR, GW string
+	MTU           int
+}
+
+// IP is the VM's address (without the prefix length).
+func (vm *VM) IP() string { ip, _, _ := strings.Cut(vm.CIDR, "/"); return ip }
+
+// AddVM binds port (an id) to a new TAP on host h with `canopy agent
+// bind`, waits for the agent to plug it, moves the TAP into a new VM
+// namespace and gives it mac, cidr (e.g. 10.0.0.2/24) and a default route
+// via gw (none if empty). mtu 0 leaves 1500.
+func (l *Lab) AddVM(name string, h *Host, port, mac, cidr, gw string, mtu int) *VM {
+	l.t.Helper()
+	vm := &VM{l: l, Name: name, NS: l.id + "-vm-" + name, Host: h, Tap: l.id + name, Port: port,
+		MAC: mac, CIDR: cidr, GW: gw, MTU: mtu}
+	if len(vm.Tap) > 15 {
+		l.t.Fatalf("VM name %q too long for a device name", name)
+	}
+	if vm.MTU == 0 {
+		vm.MTU = 1500
+	}
+	l.mustNS(vm.NS)
+	l.vms = append(l.vms, vm)
+	l.must("ip", "-n", vm.NS, "link", "set", "lo", "up")
+	h.Bind(port, vm.Tap)
+	vm.Plug()
+	return vm
+}
+
+// Plug waits until the host's agent has the TAP up in the host namespace,
+// then moves it into the VM namespace and configures it. After an agent
+// restart the TAP is a new device (the old one went with the old agent's
+// descriptor): Plug again is what a hypervisor's re-plug does.
+func (vm *VM) Plug() {
+	l := vm.l
+	l.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := exec.Command("ip", "-n", vm.Host.NS, "-o", "link", "show", vm.Tap).CombinedOutput()
+		if err == nil && strings.Contains(string(out), ",UP") {
+			break
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("agent on %s did not plug %s within 20s:\n%s", vm.Host.Name, vm.Tap, vm.Host.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	l.must("ip", "-n", vm.Host.NS, "link", "set", vm.Tap, "netns", vm.NS)
+	l.must("ip", "-n", vm.NS, "link", "set", vm.Tap, "address", vm.MAC, "mtu", fmt.Sprint(vm.MTU), "up")
+	l.must("ip", "-n", vm.NS, "addr", "add", vm.CIDR, "dev", vm.Tap)
+	if vm.GW != "" {
+		l.must("ip", "-n", vm.NS, "route", "add", "default", "via", vm.GW)
+	}
+}
+
+// Exec runs a command inside the VM.
+func (vm *VM) Exec(args ...string) (string, error) { return vm.l.Exec(vm.NS, args...) }
+
+// Ping sends count echo requests to dst and reports whether any came back.
+func (vm *VM) Ping(dst string, count int) (string, bool) {
+	out, err := vm.Exec("ping", "-c", fmt.Sprint(count), "-i", "0.2", "-W", "1", dst)
+	return out, err == nil
+}
+
+// Background starts a command in the VM and returns a stop function.
+func (vm *VM) Background(args ...string) func() {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", vm.NS}, args...)...)
+	if err := cmd.Start(); err != nil {
+		vm.l.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	vm.l.t.Cleanup(stop)
+	return stop
+}
