@@ -77,10 +77,13 @@ func TestAgentFilter(t *testing.T) {
 	l.CLI("port", "set", r.p2, "--in-filter", "deny")
 	changed := time.Now()
 	// Traffic must have stopped within 1 s of the API answer.
+	// A probe is one echo with a 300 ms wait; the time reported is when
+	// the first unanswered probe was sent.
 	stopped := time.Duration(-1)
 	for time.Since(changed) < time.Second {
-		if _, ok := r.vm1.Ping(r.vm2.IP(), 1); !ok {
-			stopped = time.Since(changed)
+		sent := time.Since(changed)
+		if _, err := r.vm1.Exec("ping", "-c", "1", "-W", "0.3", r.vm2.IP()); err != nil {
+			stopped = sent
 			break
 		}
 	}
@@ -106,6 +109,12 @@ func TestAgentStateful(t *testing.T) {
 	r := newRouted(t, netns.Options{})
 	l := r.l
 	mustPing(t, r.vm1, r.vm2.IP())
+	// The zone of vm2's connections is its port: its in-filter tracks
+	// what vm2 opens (a forward-flow condition), its out-filter lets only
+	// the replies in.
+	l.CLI("chain", "create", "vm2-out")
+	l.CLI("chain", "rule", "add", "vm2-out", "--action", "accept", "--forward-flow")
+	l.CLI("port", "set", r.p2, "--in-filter", "vm2-out")
 	l.CLI("chain", "create", "vm2-in")
 	l.CLI("chain", "rule", "add", "vm2-in", "--action", "accept", "--return-flow")
 	l.CLI("chain", "rule", "add", "vm2-in", "--action", "drop")
