@@ -368,4 +368,3 @@ func replaceRouteTableAssociation(c *call) (*node, error) {
 	res.el("associationState").s("state", "associated")
 	return res, nil
 }
-

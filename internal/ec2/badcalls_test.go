@@ -58,7 +58,11 @@ func build(t *testing.T, c *ec2.Client) fixture {
 // TestBadCalls sends calls AWS refuses and checks each answers AWS's exact
 // code and leaves the store exactly as it was.
 func TestBadCalls(t *testing.T) {
-	e := newEnv(t, func(c *canopyec2.Config) { c.Limits.SubnetsPerVpc = 2; c.Limits.RulesPerSecurityGroup = 2; c.Limits.SecurityGroupsPerInterface = 1 })
+	e := newEnv(t, func(c *canopyec2.Config) {
+		c.Limits.SubnetsPerVpc = 2
+		c.Limits.RulesPerSecurityGroup = 2
+		c.Limits.SecurityGroupsPerInterface = 1
+	})
 	c, _ := e.account("alice")
 	f := build(t, c)
 	ctx := ctx(t)
