@@ -122,6 +122,7 @@ type Agent struct {
 	tables *sim.Tables
 
 	tunnel *datapath.Tunnel
+	tunMTU int        // MTU of the underlay interface (0: unknown)
 	tunMu  sync.Mutex // one tunnel writer at a time
 	tunOne [1]datapath.TunnelPacket
 	stOne  [1]datapath.TunnelPacket
@@ -266,6 +267,13 @@ func (a *Agent) Run(ctx context.Context) error {
 // register creates or updates this host's Host object.
 func (a *Agent) register(ctx context.Context) error {
 	ifs := hostInterfaces()
+	for _, hi := range ifs {
+		for _, ad := range hi.Addresses {
+			if ad.Addr() == a.cfg.TunnelIP {
+				a.tunMTU = hi.MTU
+			}
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		o, err := a.store.Get(ctx, topology.KindHost, a.hostID)
 		switch {

@@ -94,6 +94,9 @@ func (a *Agent) toTunnel(v *view, in *vport, host string, key uint32, frame []by
 		}
 		return
 	}
+	if hdr.IsGSO() && a.tunMTU > 0 {
+		hdr.GSOSize = clampGSO(frame, hdr, a.tunMTU)
+	}
 	a.tunMu.Lock()
 	a.tunOne[0] = datapath.TunnelPacket{Addr: addr, VNI: key, Frame: frame, Hdr: hdr}
 	n, _ := a.tunnel.WriteBatch(a.tunOne[:])
@@ -248,4 +251,26 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 			a.toTunnel(v, vp, g.Host, g.TunnelKey, g.Frame, datapath.VnetHdr{})
 		}
 	}
+}
+
+// clampGSO returns the segment size for a super-frame going into the
+// tunnel: the VM's MSS, or less when a segment plus the VXLAN overhead would
+// not fit the underlay MTU. A TCP receiver takes smaller segments as they
+// come, so the stream flows without outer fragmentation and keeps UDP GSO
+// (an MSS clamp applied where the overhead is added). Frames that are not
+// super-frames and do not fit are fragmented by the kernel (never dropped).
+func clampGSO(frame []byte, hdr datapath.VnetHdr, mtu int) uint16 {
+	l4 := int(hdr.CsumStart)
+	if l4+13 > len(frame) {
+		return hdr.GSOSize
+	}
+	hl := l4 + 8 // UDP
+	if hdr.GSOType&^datapath.GSOECN != datapath.GSOUDPL4 {
+		hl = l4 + int(frame[l4+12]>>4)*4 // TCP data offset
+	}
+	room := mtu - (datapath.TunnelOverhead - packet.EthHeaderLen) - hl
+	if room <= 0 || room >= int(hdr.GSOSize) {
+		return hdr.GSOSize
+	}
+	return uint16(room)
 }
