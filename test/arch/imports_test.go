@@ -7,7 +7,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -46,6 +50,8 @@ var agentMustNotReach = []string{"internal/api", "internal/ec2", "internal/contr
 // pkg is the part of `go list -json` output the rules need.
 type pkg struct {
 	ImportPath string
+	Dir        string
+	GoFiles    []string
 	Standard   bool
 	Imports    []string
 	Deps       []string
@@ -78,6 +84,34 @@ func TestImportRules(t *testing.T) {
 	for _, v := range violations(module, pkgs) {
 		t.Error(v)
 	}
+	for _, p := range pkgs {
+		if isCore(module, p.ImportPath) {
+			for _, v := range goStatements(p) {
+				t.Error(v)
+			}
+		}
+	}
+}
+
+// goStatements lists the go statements in a core package's non-test files:
+// the pure core starts no goroutines (DESIGN.md §2).
+func goStatements(p pkg) []string {
+	var out []string
+	fset := token.NewFileSet()
+	for _, name := range p.GoFiles {
+		f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, 0)
+		if err != nil {
+			out = append(out, p.ImportPath+": "+err.Error())
+			continue
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if g, ok := n.(*ast.GoStmt); ok {
+				out = append(out, fset.Position(g.Pos()).String()+": a go statement in the pure core (DESIGN.md §2)")
+			}
+			return true
+		})
+	}
+	return out
 }
 
 // violations applies the rules to a package list and describes each breach.
@@ -259,5 +293,18 @@ func TestRulesCatchBreaches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGoStatementsCaught checks the goroutine rule on a file that starts one.
+func TestGoStatementsCaught(t *testing.T) {
+	dir := t.TempDir()
+	src := "package p\n\nfunc f() { go func() {}() }\n\nfunc g() {}\n"
+	if err := os.WriteFile(filepath.Join(dir, "p.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := goStatements(pkg{ImportPath: "example.com/c/internal/sim", Dir: dir, GoFiles: []string{"p.go"}})
+	if len(got) != 1 || !strings.Contains(got[0], "p.go:3") {
+		t.Fatalf("goStatements = %q, want one hit at p.go:3", got)
 	}
 }
