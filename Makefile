@@ -8,7 +8,7 @@ PREFIX   ?= /usr/local
 BIN      := bin/canopy
 # Debian packages the tests and the all-in-one use (etcd for the external
 # cluster tests, iproute2/iperf3/busybox for the network namespace tests).
-APT_PKGS := etcd-server etcd-client iproute2 iputils-ping iperf3 busybox ca-certificates
+APT_PKGS := etcd-server etcd-client iproute2 iputils-ping iperf3 busybox ca-certificates awscli
 
 .PHONY: all deps build install up test vet clean
 

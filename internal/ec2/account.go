@@ -262,7 +262,10 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(v)
 	}
-	fail := func(status int, msg string) { writeJSON(status, map[string]any{"status": status, "message": msg}) }
+	// The error envelope of the REST API, so the canopy CLI reads both alike.
+	fail := func(status int, msg string) {
+		writeJSON(status, map[string]any{"error": map[string]any{"status": status, "message": msg}})
+	}
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if s.cfg.AdminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) != 1 {
 		fail(http.StatusUnauthorized, "a valid admin token is required")

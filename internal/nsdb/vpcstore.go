@@ -261,7 +261,7 @@ func (v *VPCStore) Revision() int64 {
 // and puts/deletes of other keys that must commit with them (the EC2 server's
 // access keys and client tokens).
 type VPCTx struct {
-	st      *vpc.State // the base state's maps (copied) with this Tx's changes applied
+	st      *vpc.State        // the base state's maps (copied) with this Tx's changes applied
 	order   []string          // relative keys in first-change order
 	changes map[string][]byte // nil: delete
 }

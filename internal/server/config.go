@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"github.com/canopy-sdn/canopy/internal/ec2"
 	"net"
 	"net/url"
 	"os"
@@ -35,6 +36,8 @@ type Config struct {
 	EtcdPeerURL   string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// EC2 configures the EC2 Query API endpoint (--ec2-* flags).
+	EC2 ec2.Options
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -45,6 +48,7 @@ func DefaultConfig() Config {
 		EtcdClientURL: DefaultEtcdClientURL,
 		EtcdPeerURL:   DefaultEtcdPeerURL,
 		LogLevel:      "info",
+		EC2:           ec2.DefaultOptions(),
 	}
 }
 
@@ -66,6 +70,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.EtcdClientURL, "etcd-client-url", c.EtcdClientURL, "client URL of the embedded etcd (env CANOPY_ETCD_CLIENT_URL)")
 	fs.StringVar(&c.EtcdPeerURL, "etcd-peer-url", c.EtcdPeerURL, "peer URL of the embedded etcd (env CANOPY_ETCD_PEER_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env CANOPY_LOG_LEVEL)")
+	c.EC2.BindFlags(fs)
 }
 
 // ApplyEnv sets every field whose flag was not given on the command line from
@@ -144,6 +149,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	if err := c.EC2.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/canopy-sdn/canopy/internal/ec2"
 	"log/slog"
 	"net"
 	"net/http"
@@ -87,6 +88,19 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.EC2.Enabled() {
+		ec2Ctx, stopEC2 := context.WithCancel(ctx)
+		ec2Done := make(chan struct{})
+		defer func() { stopEC2(); <-ec2Done }()
+		go func() {
+			defer close(ec2Done)
+			// The REST API keeps serving if the EC2 endpoint cannot (a
+			// taken --ec2-listen port, say): the error is logged loudly.
+			if err := ec2.Run(ec2Ctx, store, cfg.EC2, cfg.DataDir, token, s.log, nil); err != nil {
+				s.log.Error("EC2 API stopped", "err", err)
+			}
+		}()
+	}
 	addr := ln.Addr().String()
 	s.log.Info("REST API listening", "addr", addr, "token_file", TokenFile(cfg.DataDir))
 	if s.Ready != nil {

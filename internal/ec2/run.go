@@ -1,0 +1,116 @@
+package ec2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+	"github.com/spf13/pflag"
+)
+
+// Options are the `canopy server` flags of the EC2 endpoint.
+type Options struct {
+	Listen     string // host:port; "" or "off" disables the endpoint
+	Region     string
+	Zones      string // comma-separated
+	PublicPool string // CIDRs and first-last ranges, comma-separated
+	Limits     vpc.Limits
+}
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	return Options{Listen: DefaultListen, Region: "us-east-1"}
+}
+
+// BindFlags registers the EC2 flags on fs.
+func (o *Options) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Listen, "ec2-listen", o.Listen, `host:port of the EC2 Query API ("off" disables it)`)
+	fs.StringVar(&o.Region, "ec2-region", o.Region, "region name the EC2 endpoint answers for")
+	fs.StringVar(&o.Zones, "ec2-zones", o.Zones, "comma-separated availability zones (default <region>a,<region>b,<region>c)")
+	fs.StringVar(&o.PublicPool, "ec2-public-pool", o.PublicPool, "elastic IP pool: comma-separated CIDRs or first-last ranges")
+	fs.IntVar(&o.Limits.VpcsPerAccount, "ec2-limit-vpcs", 0, "VPCs per account (0: AWS's default, 5)")
+	fs.IntVar(&o.Limits.SubnetsPerVpc, "ec2-limit-subnets", 0, "subnets per VPC (0: 200)")
+	fs.IntVar(&o.Limits.RulesPerSecurityGroup, "ec2-limit-sg-rules", 0, "rules per security group and direction (0: 60)")
+	fs.IntVar(&o.Limits.SecurityGroupsPerInterface, "ec2-limit-sgs-per-eni", 0, "security groups per interface (0: 5, at most 16)")
+	fs.IntVar(&o.Limits.AddressesPerAccount, "ec2-limit-eips", 0, "elastic IPs per account (0: 5)")
+}
+
+// Enabled reports whether the endpoint should run.
+func (o *Options) Enabled() bool { return o.Listen != "" && o.Listen != "off" }
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if !o.Enabled() {
+		return nil
+	}
+	var errs []error
+	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--ec2-listen: %q is not host:port", o.Listen))
+	}
+	if _, err := ParsePool(o.PublicPool); err != nil {
+		errs = append(errs, fmt.Errorf("--ec2-public-pool: %w", err))
+	}
+	if err := o.Limits.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--ec2-limit-*: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Run serves the EC2 endpoint on o.Listen until ctx is done. The server key
+// lives in <dataDir>/ec2-key; adminToken guards the account admin API.
+// ready, if set, gets the listening address.
+func Run(ctx context.Context, store *nsdb.Store, o Options, dataDir, adminToken string, log *slog.Logger, ready func(addr string)) error {
+	key, err := EnsureKey(dataDir)
+	if err != nil {
+		return fmt.Errorf("ec2 key: %w", err)
+	}
+	pool, err := ParsePool(o.PublicPool)
+	if err != nil {
+		return err
+	}
+	var zones []string
+	for _, z := range strings.Split(o.Zones, ",") {
+		if z = strings.TrimSpace(z); z != "" {
+			zones = append(zones, z)
+		}
+	}
+	vs, err := nsdb.OpenVPCStore(ctx, store)
+	if err != nil {
+		return err
+	}
+	defer vs.Close()
+	srv, err := New(vs, Config{Region: o.Region, Zones: zones, PublicPool: pool, Limits: o.Limits, Key: key, AdminToken: adminToken, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("ec2 listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("EC2 API listening", "addr", ln.Addr().String(), "region", o.Region)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("ec2 serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
