@@ -54,6 +54,9 @@ type Config struct {
 	// MissQueue bounds each port's queue of packets waiting for a simulation.
 	MissQueue int
 	Logger    *slog.Logger
+	// OpenPort opens the device of a bound port; nil means attach to (or
+	// create) the TAP of that name. Component tests plug in-memory ports.
+	OpenPort func(iface string) (datapath.Port, error)
 }
 
 // Validate fills defaults and checks the configuration.
@@ -91,6 +94,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MissQueue <= 0 {
 		c.MissQueue = 64
+	}
+	if c.OpenPort == nil {
+		c.OpenPort = openDevice
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -210,15 +216,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.keepAlive(ctx); err != nil {
-		a.tunnel.Close()
-		return err
-	}
 	if a.cfg.TunnelZone != "" {
 		if err := a.joinZone(ctx); err != nil {
 			a.tunnel.Close()
 			return err
 		}
+	}
+	// Alive last: a host that failed to start never reads as alive.
+	if err := a.keepAlive(ctx); err != nil {
+		a.tunnel.Close()
+		return err
 	}
 	a.log.Info("agent: up", "host", a.cfg.HostName, "tunnel", a.tunnel.Local(), "gso", a.tunnel.GSO(), "gro", a.tunnel.GRO())
 
@@ -345,7 +352,10 @@ func (a *Agent) joinZone(ctx context.Context) error {
 		}
 		var err error
 		if zone == nil {
-			z := &topology.TunnelZone{Meta: topology.Meta{Name: a.cfg.TunnelZone}, Type: topology.TunnelVXLAN,
+			// The id derives from the name, so agents starting together
+			// create one zone: the second create conflicts and retries.
+			id := uuid.NewSHA1(zoneNamespace, []byte(a.cfg.TunnelZone)).String()
+			z := &topology.TunnelZone{Meta: topology.Meta{ID: id, Name: a.cfg.TunnelZone}, Type: topology.TunnelVXLAN,
 				Members: []topology.TunnelZoneMember{{HostID: a.hostID, Address: a.cfg.TunnelIP}}}
 			_, err = a.store.Create(ctx, z)
 		} else {
@@ -364,13 +374,16 @@ func (a *Agent) joinZone(ctx context.Context) error {
 			a.log.Info("agent: joined tunnel zone", "zone", a.cfg.TunnelZone, "address", a.cfg.TunnelIP)
 			return nil
 		}
-		if !errors.Is(err, nsdb.ErrConflict) || attempt > 20 {
+		if (!errors.Is(err, nsdb.ErrConflict) && zone != nil) || attempt > 20 {
 			return fmt.Errorf("join tunnel zone %s: %w", a.cfg.TunnelZone, err)
 		}
 		_ = a.store.Sync(ctx)
 		time.Sleep(time.Duration(attempt*10) * time.Millisecond)
 	}
 }
+
+// zoneNamespace is the UUID namespace of tunnel zones an agent creates.
+var zoneNamespace = uuid.MustParse("6f1c3c2e-5b0e-4d7a-9a51-3c1b2f8e7d40")
 
 // keepAlive takes the liveness lease.
 func (a *Agent) keepAlive(ctx context.Context) error {

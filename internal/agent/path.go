@@ -269,7 +269,9 @@ func clampGSO(frame []byte, hdr datapath.VnetHdr, mtu int) uint16 {
 		hl = l4 + int(frame[l4+12]>>4)*4 // TCP data offset
 	}
 	room := mtu - (datapath.TunnelOverhead - packet.EthHeaderLen) - hl
-	if room <= 0 || room >= int(hdr.GSOSize) {
+	// Below 256 bytes the underlay is misconfigured; segments that small
+	// would not help.
+	if room < 256 || room >= int(hdr.GSOSize) {
 		return hdr.GSOSize
 	}
 	return uint16(room)

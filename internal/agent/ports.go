@@ -113,7 +113,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 		if _, ok := a.bound[id]; ok {
 			continue
 		}
-		dev, err := openDevice(b.iface)
+		dev, err := a.cfg.OpenPort(b.iface)
 		if err != nil {
 			a.log.Warn("agent: cannot plug port, will retry", "port_id", id, "interface", b.iface, "err", err)
 			continue
