@@ -113,6 +113,7 @@ func (a *Agent) toTunnel(v *view, in *vport, host string, key uint32, frame []by
 // simulating (the ingress host did), and imports state messages.
 func (a *Agent) runTunnelRx() {
 	pkts := make([]datapath.TunnelPacket, 64)
+	m := newMerger()
 	for {
 		n, err := a.tunnel.ReadBatch(pkts)
 		if err != nil {
@@ -136,8 +137,14 @@ func (a *Agent) runTunnelRx() {
 				a.m.tunnelUnknown.Inc()
 				continue
 			}
-			vp.write(p.Frame, datapath.VnetHdr{})
+			if !m.add(vp, p.Frame) {
+				m.flush()
+				vp.write(p.Frame, datapath.VnetHdr{})
+			}
 		}
+		// The frames are views of the tunnel's buffers: nothing is held
+		// across reads.
+		m.flush()
 	}
 }
 
