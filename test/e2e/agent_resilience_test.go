@@ -204,3 +204,53 @@ func iperfShort(t *testing.T, c, s *netns.VM) string {
 	_ = json.Unmarshal([]byte(out), &r)
 	return fmt.Sprintf("%.2f Gbps", r.End.SumReceived.BitsPerSecond/1e9)
 }
+
+// TestAgentEtcdOutage: the server and its etcd die for a few seconds (past
+// the lease TTL). Cached flows keep forwarding meanwhile; once etcd is back
+// the agent re-lists, keeps (etcd restores leases on restart) or retakes
+// its lease so the host reads alive, and
+// applies topology changes made after the outage, without a restart
+// (issue 4, item 2).
+func TestAgentEtcdOutage(t *testing.T) {
+	r := newRouted(t, netns.Options{})
+	l := r.l
+	mustPing(t, r.vm1, r.vm2.IP())
+	stop := r.vm1.Background("ping", "-i", "0.1", r.vm2.IP()) // keeps the flows hot
+	l.KillServer()
+	down := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	if !probe(r.vm1, r.vm2.IP()) {
+		t.Error("traffic stopped with etcd down (cached flows should keep forwarding)")
+	}
+	time.Sleep(5 * time.Second) // past the 5 s lease
+	l.StartServer()
+	t.Logf("etcd outage of %v", time.Since(down).Round(time.Millisecond))
+	stop()
+	var back time.Duration
+	for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(200 * time.Millisecond) {
+		if hostAlive(t, l, r.h1.ID()) && hostAlive(t, l, r.h2.ID()) {
+			back = time.Since(start)
+			break
+		}
+	}
+	if back == 0 {
+		t.Fatal("hosts not alive again within 30 s of etcd's return")
+	}
+	t.Logf("hosts alive again %v after the server restarted", back.Round(time.Millisecond))
+	mustPing(t, r.vm1, r.vm2.IP())
+	// A change made after the outage reaches the agents' replicas.
+	l.CLI("chain", "create", "deny")
+	l.CLI("chain", "rule", "add", "deny", "--action", "drop")
+	l.CLI("port", "set", r.p2, "--in-filter", "deny")
+	waitUntil(t, "the drop filter made after the outage to apply", func() bool { return !probe(r.vm1, r.vm2.IP()) })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -109,6 +109,15 @@ func (l *Lab) startServer() {
 	l.t.Fatalf("server did not answer within 60s:\n%s", l.server.log.String())
 }
 
+// KillServer kills the server (and its embedded etcd) with SIGKILL.
+func (l *Lab) KillServer() { l.server.kill(syscall.SIGKILL) }
+
+// StartServer starts the server again on the same data and addresses.
+func (l *Lab) StartServer() {
+	l.t.Helper()
+	l.startServer()
+}
+
 // Endpoints is the etcd client URL agents use.
 func (l *Lab) Endpoints() string { return fmt.Sprintf("http://%s:%d", infraIP, etcdPort) }
 
