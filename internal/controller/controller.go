@@ -53,7 +53,7 @@ var ErrStopped = errors.New("controller stopped")
 // defaultChunk bounds the objects written in one store transaction: a full
 // resync of a large cloud is split, at partition boundaries where it can
 // be, so no transaction holds the store's cache for long.
-const defaultChunk = 2000
+const defaultChunk = 500
 
 // Backoff after a failed round.
 const (
