@@ -179,9 +179,12 @@ func (c *Controller) Stats() Stats {
 	return c.stats
 }
 
-// WaitApplied waits until the VPC objects as of revision vpcRev (the
-// revision a VPC write committed at) are realized, and returns the topology
-// revision that realizes them.
+// WaitApplied waits until the VPC objects as of revision vpcRev are
+// realized, and returns the topology revision that realizes them. vpcRev is
+// the revision a VPC write committed at (what nsdb.VPCStore.Update
+// returns): the controller's watermark advances with the VPC writes it
+// sees, so a revision no VPC write reaches waits for the next VPC write or
+// for ctx.
 func (c *Controller) WaitApplied(ctx context.Context, vpcRev int64) (int64, error) {
 	for {
 		c.mu.Lock()
