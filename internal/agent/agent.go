@@ -18,6 +18,7 @@ import (
 	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/canopy-sdn/canopy/internal/sim"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/google/uuid"
@@ -126,6 +127,9 @@ type Agent struct {
 	simMu  sync.Mutex
 	state  *flow.State
 	tables *sim.Tables
+	// What this host sent to peers, to refresh it there (under simMu).
+	exportConns map[packet.Key][]string
+	exportNATs  map[exportNAT][]string
 
 	tunnel *datapath.Tunnel
 	tunMTU int        // MTU of the underlay interface (0: unknown)
@@ -158,7 +162,8 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, bound: map[string]*vport{}, flows: newFlowTable(),
-		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics()}
+		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics(),
+		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}}
 	a.ports.Store(&portMap{})
 	a.miss = newMissQueue()
 	return a, nil
@@ -447,6 +452,7 @@ func (a *Agent) markActive(ctx context.Context, portID string) {
 func (a *Agent) runHousekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	lastRefresh := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -458,6 +464,10 @@ func (a *Agent) runHousekeeping(ctx context.Context) {
 		a.simMu.Lock()
 		a.state.Expire(now)
 		a.simMu.Unlock()
+		if time.Since(lastRefresh) > a.cfg.ConnTTL/4 {
+			lastRefresh = time.Now()
+			a.refreshExports(now)
+		}
 		a.reconcile(ctx)
 	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/binary"
+	"slices"
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/datapath"
@@ -70,39 +71,105 @@ func encodeState(res *sim.Result, ttl time.Duration) []byte {
 
 // sendState sends the new state of res to every other host the flow
 // tunnels to, before the flow's first packet: the return traffic enters
-// the virtual network there and must find the connection.
+// the virtual network there and must find the connection. It also records
+// what it exported, so refreshExports can keep it alive there.
 func (a *Agent) sendState(v *view, res *sim.Result) {
-	var msg []byte
-	var sent [4]string
-	ns := 0
+	var hosts []string
 	for _, act := range res.Actions {
-		if act.Kind != flow.Tunnel || act.Host == a.hostID {
+		if act.Kind == flow.Tunnel && act.Host != a.hostID && !slices.Contains(hosts, act.Host) {
+			hosts = append(hosts, act.Host)
+		}
+	}
+	if len(hosts) == 0 {
+		return
+	}
+	a.simMu.Lock()
+	for _, k := range res.Conns {
+		a.exportConns[k] = hosts
+	}
+	for _, n := range res.NATs {
+		a.exportNATs[exportNAT{n.Kind, n.Key}] = hosts
+	}
+	a.simMu.Unlock()
+	msg := encodeState(res, a.cfg.ConnTTL)
+	for _, h := range hosts {
+		a.sendStateTo(v, h, msg)
+	}
+}
+
+type exportNAT struct {
+	kind flow.NATKind
+	key  packet.Key
+}
+
+func (a *Agent) sendStateTo(v *view, host string, msg []byte) {
+	addr, ok := v.peers[host]
+	if !ok {
+		return
+	}
+	a.tunMu.Lock()
+	a.stOne[0] = datapath.TunnelPacket{Addr: addr, VNI: StateVNI, Frame: msg}
+	n, _ := a.tunnel.WriteBatch(a.stOne[:])
+	a.stOne[0].Frame = nil
+	a.tunMu.Unlock()
+	if n == 1 {
+		a.m.stateTx.Inc()
+	}
+}
+
+// maxStateEntries keeps one state message within a UDP datagram.
+const maxStateEntries = 2000
+
+// refreshExports re-sends the state of connections this host exported and
+// still tracks (its flows re-simulate while traffic flows, which keeps the
+// local entries alive), so the peer's copies live as long as the
+// connection does rather than for a fixed time. Entries no longer tracked
+// here are forgotten.
+func (a *Agent) refreshExports(now int64) {
+	v := a.view.Load()
+	if v == nil {
+		return
+	}
+	per := map[string]*sim.Result{}
+	res := func(h string) *sim.Result {
+		r := per[h]
+		if r == nil {
+			r = &sim.Result{}
+			per[h] = r
+		}
+		return r
+	}
+	a.simMu.Lock()
+	for k, hosts := range a.exportConns {
+		if !a.state.Tracked(k, now) {
+			delete(a.exportConns, k)
 			continue
 		}
-		dup := false
-		for _, h := range sent[:ns] {
-			dup = dup || h == act.Host
+		for _, h := range hosts {
+			r := res(h)
+			r.Conns = append(r.Conns, k)
 		}
-		if dup {
-			continue
-		}
-		if ns < len(sent) {
-			sent[ns] = act.Host
-			ns++
-		}
-		addr, ok := v.peers[act.Host]
+	}
+	for nk, hosts := range a.exportNATs {
+		b, ok := a.state.LookupNAT(nk.kind, nk.key, now)
 		if !ok {
+			delete(a.exportNATs, nk)
 			continue
 		}
-		if msg == nil {
-			msg = encodeState(res, a.cfg.ConnTTL)
+		for _, h := range hosts {
+			r := res(h)
+			r.NATs = append(r.NATs, sim.NATEntry{Kind: nk.kind, Key: nk.key, Binding: b})
 		}
-		a.tunMu.Lock()
-		a.stOne[0] = datapath.TunnelPacket{Addr: addr, VNI: StateVNI, Frame: msg}
-		n, _ := a.tunnel.WriteBatch(a.stOne[:])
-		a.tunMu.Unlock()
-		if n == 1 {
-			a.m.stateTx.Inc()
+	}
+	a.simMu.Unlock()
+	for h, r := range per {
+		for len(r.Conns) > 0 || len(r.NATs) > 0 {
+			chunk := &sim.Result{}
+			nc := min(len(r.Conns), maxStateEntries)
+			chunk.Conns, r.Conns = r.Conns[:nc], r.Conns[nc:]
+			nn := min(len(r.NATs), maxStateEntries-nc)
+			chunk.NATs, r.NATs = r.NATs[:nn], r.NATs[nn:]
+			a.sendStateTo(v, h, encodeState(chunk, a.cfg.ConnTTL))
 		}
 	}
 }

@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/canopy-sdn/canopy/internal/sim"
@@ -52,4 +54,86 @@ func FuzzImportState(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a.importState(b) // must not panic
 	})
+}
+
+func freeUDP(t *testing.T) netip.AddrPort {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// TestRefreshExports: state sent to a peer with the first packet is sent
+// again while this host still tracks the connection, and forgotten once it
+// does not (real tunnel sockets on loopback).
+func TestRefreshExports(t *testing.T) {
+	a, err := New(Config{Endpoints: []string{"http://unused"}, TunnelIP: netip.MustParseAddr("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.tunnel, err = datapath.OpenTunnel(datapath.TunnelConfig{Local: freeUDP(t)}); err != nil {
+		t.Fatal(err)
+	}
+	defer a.tunnel.Close()
+	peer := freeUDP(t)
+	rx, err := datapath.OpenTunnel(datapath.TunnelConfig{Local: peer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make(chan []byte, 16)
+	go func() {
+		pk := make([]datapath.TunnelPacket, 4)
+		for {
+			n, err := rx.ReadBatch(pk)
+			if err != nil {
+				return
+			}
+			for _, p := range pk[:n] {
+				if p.VNI == StateVNI {
+					msgs <- append([]byte(nil), p.Frame...)
+				}
+			}
+		}
+	}()
+	defer rx.Close()
+	v := &view{peers: map[string]netip.AddrPort{"h2": peer}}
+	a.view.Store(v)
+
+	now := time.Now().UnixNano()
+	conn := packet.Key{Zone: 5, Src: 1, Dst: 2, SrcPort: 1000, DstPort: 80, Proto: packet.ProtoTCP}
+	a.state.Track(conn, now+int64(time.Hour))
+	b, _ := a.state.AllocateNAT(flow.SNAT, conn, []flow.Target{{IPFrom: 9, IPTo: 9, PortFrom: 2000, PortTo: 2000}}, now, now+int64(time.Hour))
+	res := &sim.Result{Conns: []packet.Key{conn}, NATs: []sim.NATEntry{{Kind: flow.SNAT, Key: conn, Binding: b}},
+		Actions: []flow.Action{{Kind: flow.Tunnel, Host: "h2", Key: 7}}}
+	a.sendState(v, res)
+	a.refreshExports(now + int64(time.Minute))
+
+	peerAgent, _ := New(Config{Endpoints: []string{"http://unused"}, TunnelIP: netip.MustParseAddr("127.0.0.2")})
+	for i := range 2 {
+		select {
+		case m := <-msgs:
+			peerAgent.importState(m)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("state message %d never arrived", i+1)
+		}
+	}
+	if peerAgent.state.Conns() != 1 || peerAgent.state.NATs() != 1 {
+		t.Errorf("peer holds %d conns, %d NATs; want 1, 1", peerAgent.state.Conns(), peerAgent.state.NATs())
+	}
+
+	// Once the connection is gone here, nothing is refreshed any more.
+	later := now + 2*int64(time.Hour)
+	a.state.Expire(later)
+	a.refreshExports(later)
+	if len(a.exportConns) != 0 || len(a.exportNATs) != 0 {
+		t.Errorf("exports kept after the connection ended: %d conns, %d NATs", len(a.exportConns), len(a.exportNATs))
+	}
+	select {
+	case <-msgs:
+		t.Error("state of an ended connection was sent again")
+	case <-time.After(200 * time.Millisecond):
+	}
 }
