@@ -1,23 +1,41 @@
 // Package agent is `canopy agent`, the per-host role (DESIGN.md §1, §5): it
 // registers its host and keeps it alive with an etcd lease, joins its tunnel
-// zone, follows the topology (list at R, watch from R+1) into an immutable
-// sim.Snapshot swapped atomically, plugs the ports bound to this host into
-// TAP devices, and forwards their traffic: a frame is decoded once, looked up
-// in an exact-match flow cache, and on a miss simulated (sim.Simulate) on one
-// simulation goroutine fed by bounded per-port queues served round-robin; the
-// result is installed as a tagged flow and executed (header rewrites, output
-// to a local TAP, or VXLAN to the egress port's host with the egress port's
-// tunnel key as VNI). The receiving agent delivers tunnelled frames to the
-// port named by the VNI without simulating again. New connection-tracking
-// and NAT state is sent to the egress host before the data, on the reserved
-// VNI StateVNI.
+// zone, follows the topology (list at R, watch from R+1, re-list after a
+// compaction or an outage) into an immutable sim.Snapshot swapped
+// atomically, plugs the ports bound to this host into TAP devices, and
+// forwards their traffic.
+//
+// The packet path: a port's reader (one locked OS thread per port, batched
+// reads with the virtio-net header) decodes a frame once and looks it up in
+// an exact-match flow cache keyed by ingress port and header fields. A hit
+// executes the cached actions (header rewrites, output to a local TAP with
+// the offload header kept, or VXLAN to the egress port's host with the
+// egress port's tunnel key as VNI) without allocating. A miss goes to the
+// port's bounded queue; one simulation goroutine serves the queues
+// round-robin (a port flooding new flows takes its share, the excess is
+// dropped and counted), runs sim.Simulate, sends new connection and NAT
+// state to the egress host before the data (VNI StateVNI), installs the
+// flow with its tags (hard expiry; short for drops) and executes it. A
+// snapshot change invalidates the flows tagged with what changed.
+//
+// The receiving agent delivers tunnelled frames to the port named by the VNI
+// without simulating, re-merging consecutive TCP segments into one GSO
+// write (gro.go). Super-frames entering the tunnel are cut to segments that
+// fit the underlay MTU with the VXLAN overhead (an MSS clamp), so nothing
+// is fragmented or silently lost on a 1500-byte underlay.
+//
+// /metrics (Prometheus), /flows (the flow cache as JSON) and /healthz are
+// served on Config.MetricsListen.
 //
 // What it must not do: import the API, EC2 or controller packages; log per
-// packet; allocate per packet on the flow-hit path.
+// packet; allocate per packet on the flow-hit path (TestFlowHitAllocs).
 //
-// Not built yet (said so where it matters): the replica holds the whole
-// topology rather than only what this host's ports can reach; learned MAC
-// and ARP entries stay local (not published as state-table entries); a
-// packet whose next hop is unresolved is dropped after the ARP request goes
-// out rather than parked; DHCP and metadata are not answered.
+// Not built yet: the replica holds the whole topology rather than only what
+// this host's ports can reach; flows are exact-match (no wildcarding by the
+// fields a simulation read); learned MAC and ARP entries stay local (not
+// published as state-table entries); a packet whose next hop is unresolved
+// is dropped once its ARP request is out rather than parked; DHCP and
+// metadata are not answered; a TAP the agent created dies with the agent,
+// so after a crash the hypervisor re-plugs it (a TAP the hypervisor made
+// persistent is re-attached by name).
 package agent
