@@ -138,9 +138,8 @@ func createNetworkInterface(c *call) (*node, error) {
 		}
 	}
 	res := newNode("")
-	var st *vpc.State
-	c.s.store.Read(func(s *vpc.State) { st = s })
-	renderENI(res.el("networkInterface"), st, out)
+	// Rendered under the read lock: the state's maps change in place.
+	c.s.store.Read(func(st *vpc.State) { renderENI(res.el("networkInterface"), st, out) })
 	res.opt("clientToken", c.p.str("ClientToken"))
 	return res, nil
 }

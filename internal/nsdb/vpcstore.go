@@ -182,10 +182,10 @@ func OpenVPCStore(ctx context.Context, s *Store) (*VPCStore, error) {
 		Events: func(evs []Event, rev int64) {
 			v.mu.Lock()
 			defer v.mu.Unlock()
-			// Clone-on-write: readers may hold the old state's objects, so
-			// the maps are copied and objects replaced, never mutated.
-			st := shallowCopy(v.st)
-			if err := ApplyVPCEvents(s.Prefix(), st, evs); err != nil {
+			// In place, so a change costs work in proportion to the change:
+			// readers hold the read lock while they look, and objects are
+			// replaced, never mutated, so what a reader copied out stays valid.
+			if err := ApplyVPCEvents(s.Prefix(), v.st, evs); err != nil {
 				slog.Error("nsdb: undecodable VPC change skipped", "err", err)
 			}
 			for _, e := range evs {
@@ -193,7 +193,7 @@ func OpenVPCStore(ctx context.Context, s *Store) (*VPCStore, error) {
 					v.seqRev = e.KV.ModRevision
 				}
 			}
-			v.st, v.rev = st, rev
+			v.rev = rev
 			v.cond.Broadcast()
 		},
 	}
@@ -226,24 +226,13 @@ func (v *VPCStore) Close() {
 	})
 }
 
-// shallowCopy copies st's maps (not the objects they point at).
-func shallowCopy(st *vpc.State) *vpc.State {
-	out := vpc.NewState()
-	src, dst := reflect.ValueOf(st).Elem(), reflect.ValueOf(out).Elem()
-	for _, i := range vpcCollections {
-		it := src.Field(i).MapRange()
-		for it.Next() {
-			dst.Field(i).SetMapIndex(it.Key(), it.Value())
-		}
-	}
-	return out
-}
-
 // Store is the underlying store.
 func (v *VPCStore) Store() *Store { return v.s }
 
-// Read runs f on the current state under a read lock. f must not modify or
-// keep what it reads.
+// Read runs f on the current state under a read lock. f must not modify
+// what it reads, nor keep the state or its maps after it returns (they
+// change in place); keeping an object pointer is fine (objects are
+// replaced, never changed).
 func (v *VPCStore) Read(f func(st *vpc.State)) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -260,14 +249,28 @@ func (v *VPCStore) Revision() int64 {
 // VPCTx records the changes of one Update: puts and deletes of VPC objects,
 // and puts/deletes of other keys that must commit with them (the EC2 server's
 // access keys and client tokens).
+//
+// While Update's function runs it holds the mirror's write lock, and Put and
+// Delete change the mirror's maps in place, logging what they replaced; the
+// log is undone before the lock is released. So the function sees its own
+// changes, no reader ever sees an uncommitted one, and a change costs work
+// in proportion to its size, not to the number of objects stored.
 type VPCTx struct {
-	st      *vpc.State        // the base state's maps (copied) with this Tx's changes applied
+	st      *vpc.State        // the mirror's state, with this Tx's changes applied until rollback
 	order   []string          // relative keys in first-change order
 	changes map[string][]byte // nil: delete
+	undo    []undoEntry
+}
+
+// undoEntry restores one map entry: old is the zero Value when the key was
+// absent.
+type undoEntry struct {
+	m, key, old reflect.Value
 }
 
 // State is the view as changed so far by this Tx (the base state with every
-// Put and Delete applied). Objects in it must not be modified in place.
+// Put and Delete applied). Objects in it must not be modified in place, and
+// it must not be used after the Update's function returns.
 func (tx *VPCTx) State() *vpc.State { return tx.st }
 
 func (tx *VPCTx) set(rel string, val []byte) {
@@ -275,6 +278,22 @@ func (tx *VPCTx) set(rel string, val []byte) {
 		tx.order = append(tx.order, rel)
 	}
 	tx.changes[rel] = val
+}
+
+// setEntry sets (obj valid) or deletes m[id], logging the entry it replaces.
+func (tx *VPCTx) setEntry(m reflect.Value, id string, obj reflect.Value) {
+	k := reflect.ValueOf(id)
+	tx.undo = append(tx.undo, undoEntry{m: m, key: k, old: m.MapIndex(k)})
+	m.SetMapIndex(k, obj)
+}
+
+// rollback undoes every Put and Delete on the state, newest first.
+func (tx *VPCTx) rollback() {
+	for i := len(tx.undo) - 1; i >= 0; i-- {
+		u := tx.undo[i]
+		u.m.SetMapIndex(u.key, u.old)
+	}
+	tx.undo = nil
 }
 
 // Put stores obj, a pointer to a vpc object (*vpc.Vpc, *vpc.Subnet, …),
@@ -292,7 +311,7 @@ func (tx *VPCTx) Put(id string, obj any) error {
 		return fmt.Errorf("nsdb: encode %s/%s: %w", coll, id, err)
 	}
 	m, _ := stateMap(tx.st, coll)
-	m.SetMapIndex(reflect.ValueOf(id), reflect.ValueOf(obj))
+	tx.setEntry(m, id, reflect.ValueOf(obj))
 	tx.set(VPCPrefix+coll+"/"+id, b)
 	return nil
 }
@@ -303,7 +322,7 @@ func (tx *VPCTx) Delete(coll, id string) error {
 	if !ok {
 		return fmt.Errorf("nsdb: unknown VPC collection %q", coll)
 	}
-	m.SetMapIndex(reflect.ValueOf(id), reflect.Value{})
+	tx.setEntry(m, id, reflect.Value{})
 	tx.set(VPCPrefix+coll+"/"+id, nil)
 	return nil
 }
@@ -336,8 +355,9 @@ func (tx *VPCTx) Changed() bool { return len(tx.order) > 0 }
 // Update runs f against the current state and commits what it recorded in tx
 // as one etcd transaction guarded by vpc-seq. If another writer (this
 // process or another) committed first, f runs again on the fresher state, so
-// f must have no other side effects. An error from f commits nothing. It
-// returns once the mirror shows the commit (read-your-writes), with the
+// f must have no other side effects. f runs under the mirror's write lock
+// (readers wait for it), so it must be quick, do no I/O and not call Read.
+// An error from f commits nothing. It returns once the mirror shows the commit (read-your-writes), with the
 // commit's revision (the mirror's revision when f changed nothing).
 func (v *VPCStore) Update(ctx context.Context, f func(st *vpc.State, tx *VPCTx) error) (int64, error) {
 	v.wmu.Lock()
@@ -346,12 +366,9 @@ func (v *VPCStore) Update(ctx context.Context, f func(st *vpc.State, tx *VPCTx) 
 	prefix := v.s.Prefix()
 	seqKey := prefix + vpcSeqRel
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		v.mu.RLock()
-		base, seq, rev := v.st, v.seqRev, v.rev
-		v.mu.RUnlock()
-		tx := &VPCTx{st: shallowCopy(base), changes: map[string][]byte{}}
-		// f sees the state with its own changes applied so far.
-		if err := f(tx.st, tx); err != nil {
+		tx := &VPCTx{changes: map[string][]byte{}}
+		seq, rev, err := v.run(f, tx)
+		if err != nil {
 			return 0, err
 		}
 		if !tx.Changed() {
@@ -399,6 +416,17 @@ func (v *VPCStore) Update(ctx context.Context, f func(st *vpc.State, tx *VPCTx) 
 		}
 	}
 	return 0, fmt.Errorf("VPC change: gave up after %d attempts: the store is changing too fast", maxAttempts)
+}
+
+// run runs f on the mirror's state under the write lock (see VPCTx) and
+// undoes its changes before unlocking, even when f panics. It returns the
+// vpc-seq and etcd revisions f's view reflects.
+func (v *VPCStore) run(f func(st *vpc.State, tx *VPCTx) error, tx *VPCTx) (seq, rev int64, err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	defer tx.rollback()
+	tx.st = v.st
+	return v.seqRev, v.rev, f(tx.st, tx)
 }
 
 // Sync waits until the mirror has every VPC change committed before the

@@ -101,3 +101,65 @@ func fromKVs(kvs []*mvccpb.KeyValue) []nsdb.KV {
 	}
 	return out
 }
+
+// TestVPCStoreUpdateInPlace checks the in-place Update: the function sees
+// its own changes, readers never see an uncommitted one, and a failing or
+// panicking function leaves the mirror exactly as it was.
+func TestVPCStoreUpdateInPlace(t *testing.T) {
+	s, _ := nsdbtest.OpenEmbedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	v, err := nsdb.OpenVPCStore(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	orig := &vpc.Vpc{ID: "vpc-1", OwnerID: "1", CidrBlock: netip.MustParsePrefix("10.0.0.0/16")}
+	if _, err := v.Update(ctx, func(st *vpc.State, tx *nsdb.VPCTx) error { return tx.Put(orig.ID, orig) }); err != nil {
+		t.Fatal(err)
+	}
+	var before *vpc.Vpc
+	v.Read(func(st *vpc.State) { before = st.Vpcs["vpc-1"] })
+
+	// A reader started while f runs waits for f, then sees the old state.
+	seen := make(chan int, 1)
+	boom := errors.New("boom")
+	_, err = v.Update(ctx, func(st *vpc.State, tx *nsdb.VPCTx) error {
+		_ = tx.Delete("vpcs", "vpc-1")
+		_ = tx.Put("vpc-2", &vpc.Vpc{ID: "vpc-2", OwnerID: "1"})
+		_ = tx.Put("vpc-2", &vpc.Vpc{ID: "vpc-2", OwnerID: "2"}) // twice: undo restores the first state
+		if st.Vpcs["vpc-1"] != nil || st.Vpcs["vpc-2"].OwnerID != "2" || tx.State() != st {
+			t.Errorf("f does not see its own changes: %v", st.Vpcs)
+		}
+		go v.Read(func(st *vpc.State) { seen <- len(st.Vpcs) })
+		time.Sleep(20 * time.Millisecond) // give the reader time to block on the lock
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if n := <-seen; n != 1 {
+		t.Fatalf("a reader saw %d VPCs during a failing Update, want 1", n)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = v.Update(ctx, func(st *vpc.State, tx *nsdb.VPCTx) error {
+			_ = tx.Delete("vpcs", "vpc-1")
+			panic("f panics")
+		})
+	}()
+	v.Read(func(st *vpc.State) {
+		if len(st.Vpcs) != 1 || st.Vpcs["vpc-1"] != before {
+			t.Fatalf("the mirror changed after failed Updates: %v", st.Vpcs)
+		}
+	})
+	// The store is still usable (the lock was released after the panic).
+	if _, err := v.Update(ctx, func(st *vpc.State, tx *nsdb.VPCTx) error { return tx.Delete("vpcs", "vpc-1") }); err != nil {
+		t.Fatal(err)
+	}
+	v.Read(func(st *vpc.State) {
+		if len(st.Vpcs) != 0 {
+			t.Fatalf("delete not mirrored: %v", st.Vpcs)
+		}
+	})
+}
