@@ -174,7 +174,9 @@ func (s *Server) verify(ctx context.Context, r *http.Request, body []byte) (*cre
 		if r.URL.Query().Get("X-Amz-Signature") != "" {
 			return nil, authFailure("Presigned (query string) requests are not supported; sign the Authorization header")
 		}
-		return nil, authFailure("The request is not signed (AWS Signature Version 4 is required)")
+		// No credentials at all is not a failed authentication: AWS answers
+		// MissingAuthenticationToken, and clients branch on the difference.
+		return nil, &vpc.Error{Code: "MissingAuthenticationToken", Message: "The request must contain either a valid (registered) AWS access key ID or X.509 certificate (sign it with AWS Signature Version 4)."}
 	}
 	sp, err := parseAuthorization(h)
 	if err != nil {

@@ -316,7 +316,11 @@ func TestSigV4(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode < 400 || !strings.Contains(string(b), "<Code>AuthFailure</Code>") || !strings.Contains(string(b), "<RequestID>") {
+		want := "<Code>MissingAuthenticationToken</Code>" // no credentials at all
+		if tamper {
+			want = "<Code>AuthFailure</Code>" // credentials that do not verify
+		}
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), want) || !strings.Contains(string(b), "<RequestID>") {
 			t.Errorf("tamper=%v: %d %s", tamper, resp.StatusCode, b)
 		}
 	}

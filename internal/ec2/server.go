@@ -205,7 +205,7 @@ func parseParams(r *http.Request, body []byte) (params, error) {
 }
 
 // writeError answers err: a *vpc.Error with its code (HTTP 400, 412 for
-// DryRunOperation), anything else as InternalError (500, logged once here).
+// DryRunOperation, 401 for the authentication codes), anything else as InternalError (500, logged once here).
 func (s *Server) writeError(w http.ResponseWriter, reqID string, sts bool, err error) {
 	var ve *vpc.Error
 	status := http.StatusBadRequest
@@ -216,7 +216,7 @@ func (s *Server) writeError(w http.ResponseWriter, reqID string, sts bool, err e
 		switch code {
 		case "DryRunOperation":
 			status = http.StatusPreconditionFailed
-		case "AuthFailure", "RequestExpired":
+		case "AuthFailure", "RequestExpired", "MissingAuthenticationToken":
 			status = http.StatusUnauthorized
 			if sts {
 				status = http.StatusForbidden
