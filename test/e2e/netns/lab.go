@@ -38,7 +38,7 @@ const (
 
 // Lab is one set of namespaces with a server.
 type Lab struct {
-	t      *testing.T
+	t      testing.TB
 	bin    string
 	id     string // short random prefix of every namespace and device name
 	dir    string
@@ -58,7 +58,7 @@ type Options struct {
 }
 
 // New builds the underlay and the infra namespace and starts the server.
-func New(t *testing.T, bin string, o Options) *Lab {
+func New(t testing.TB, bin string, o Options) *Lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the netns lab needs root")
