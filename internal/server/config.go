@@ -3,13 +3,13 @@ package server
 import (
 	"errors"
 	"fmt"
-	"github.com/canopy-sdn/canopy/internal/ec2"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/spf13/pflag"
 )
 
@@ -38,6 +38,9 @@ type Config struct {
 	LogLevel string
 	// EC2 configures the EC2 Query API endpoint (--ec2-* flags).
 	EC2 ec2.Options
+	// CloudConfig is the path of a JSON translate.CloudConfig: the edge's
+	// gateways, public pools, underlay MTU, DNS and BGP.
+	CloudConfig string
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -60,6 +63,7 @@ var envNames = map[string]string{
 	"etcd-client-url": "CANOPY_ETCD_CLIENT_URL",
 	"etcd-peer-url":   "CANOPY_ETCD_PEER_URL",
 	"log-level":       "CANOPY_LOG_LEVEL",
+	"cloud-config":    "CANOPY_CLOUD_CONFIG",
 }
 
 // BindFlags registers the server flags on fs, writing into c.
@@ -70,6 +74,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.EtcdClientURL, "etcd-client-url", c.EtcdClientURL, "client URL of the embedded etcd (env CANOPY_ETCD_CLIENT_URL)")
 	fs.StringVar(&c.EtcdPeerURL, "etcd-peer-url", c.EtcdPeerURL, "peer URL of the embedded etcd (env CANOPY_ETCD_PEER_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env CANOPY_LOG_LEVEL)")
+	fs.StringVar(&c.CloudConfig, "cloud-config", c.CloudConfig, "JSON file describing the cloud's edge: gateways, public pools, underlay MTU, DNS, BGP (env CANOPY_CLOUD_CONFIG)")
 	c.EC2.BindFlags(fs)
 }
 
@@ -94,6 +99,8 @@ func (c *Config) ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			c.EtcdPeerURL = v
 		case "log-level":
 			c.LogLevel = v
+		case "cloud-config":
+			c.CloudConfig = v
 		}
 	}
 	return nil
@@ -151,6 +158,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", c.LogLevel))
 	}
 	if err := c.EC2.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := LoadCloudConfig(c.CloudConfig, c.EC2.PublicPool); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -1,6 +1,7 @@
 // Package server runs the server role of the canopy binary: the network
-// state database (etcd, embedded unless an external cluster is named) and the
-// REST topology API in front of it. It owns process lifecycle only; the API
+// state database (etcd, embedded unless an external cluster is named), the
+// REST topology API in front of it, the EC2 endpoint and, while this server
+// is the elected leader, the VPC→topology controller. It owns process lifecycle only; the API
 // and the store live in their own packages.
 package server
 
@@ -8,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/canopy-sdn/canopy/internal/ec2"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/api"
+	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 )
 
@@ -101,6 +102,17 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	cloud, err := LoadCloudConfig(cfg.CloudConfig, cfg.EC2.PublicPool)
+	if err != nil {
+		return err
+	}
+	ctlCtx, stopCtl := context.WithCancel(ctx)
+	ctlDone := make(chan struct{})
+	defer func() { stopCtl(); <-ctlDone }()
+	go func() {
+		defer close(ctlDone)
+		runController(ctlCtx, store, cloud, s.log)
+	}()
 	addr := ln.Addr().String()
 	s.log.Info("REST API listening", "addr", addr, "token_file", TokenFile(cfg.DataDir))
 	if s.Ready != nil {

@@ -112,7 +112,7 @@ func (b *builder) transitAddr(index int) netip.Addr { return vpc.Nth(b.cfg.Trans
 // edge produces the edge router, its uplinks and the transit bridge.
 func (b *builder) edge() {
 	c := b.cfg
-	r := &topology.Router{Meta: meta(CloudObject, "", "edge-router", "edge")}
+	r := &topology.Router{Meta: meta(CloudObject, "", "edge-router", "canopy-edge")}
 	if c.BGP != nil {
 		r.BGP = &topology.BGP{ASN: c.BGP.ASN}
 		for _, g := range c.Gateways {
@@ -127,12 +127,12 @@ func (b *builder) edge() {
 	// The transit bridge drops IPv4 addressed to the transit network
 	// itself, so a tenant cannot reach the edge or another VPC's router
 	// by its link-local address (ARP still passes).
-	tin := &topology.Chain{Meta: meta(CloudObject, "", "transit-in", "transit-in"), Rules: []topology.Rule{{
+	tin := &topology.Chain{Meta: meta(CloudObject, "", "transit-in", "canopy-transit-in"), Rules: []topology.Rule{{
 		ID: "no-transit-dst", Action: topology.ActionDrop,
 		Condition: topology.Condition{EtherType: etherIPv4, NwDst: c.TransitCIDR},
 	}}}
 	b.add(tin)
-	br := &topology.Bridge{Meta: meta(CloudObject, "", "transit-bridge", "transit"), InFilter: tin.ID}
+	br := &topology.Bridge{Meta: meta(CloudObject, "", "transit-bridge", "canopy-transit"), InFilter: tin.ID}
 	b.add(br)
 	b.transitBridge = br.ID
 

@@ -57,7 +57,7 @@ func freePort(t *testing.T) int {
 type server struct {
 	t                         *testing.T
 	dataDir, home             string
-	api, etcdClient, etcdPeer int
+	api, etcdClient, etcdPeer, ec2 int
 	cmd                       *exec.Cmd
 	exited                    chan error
 	log                       *bytes.Buffer
@@ -71,7 +71,7 @@ func newServer(t *testing.T) *server { return newServerOn(t, nil) }
 // with an embedded one when endpoints is nil.
 func newServerOn(t *testing.T, endpoints []string) *server {
 	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir(),
-		api: freePort(t), etcdClient: freePort(t), etcdPeer: freePort(t), endpoints: endpoints}
+		api: freePort(t), etcdClient: freePort(t), etcdPeer: freePort(t), ec2: freePort(t), endpoints: endpoints}
 	t.Cleanup(func() {
 		if s.cmd != nil {
 			s.kill()
@@ -97,7 +97,8 @@ func (s *server) start() {
 		"--data-dir", s.dataDir,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", s.api),
 		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", s.etcdClient),
-		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", s.etcdPeer))
+		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", s.etcdPeer),
+		"--ec2-listen", fmt.Sprintf("127.0.0.1:%d", s.ec2))
 	if s.endpoints != nil {
 		s.cmd.Args = append(s.cmd.Args, "--etcd-endpoints", strings.Join(s.endpoints, ","))
 	}

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/controller"
+	"github.com/canopy-sdn/canopy/internal/ec2"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/translate"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// LoadCloudConfig reads the operator's description of the cloud's edge
+// (gateways, public pools, MTU, DNS, BGP) from a JSON file; an empty path
+// means no gateway yet. Public pools left out of the file are those of the
+// EC2 endpoint's elastic IP pool, so the edge blackholes what it hands out.
+func LoadCloudConfig(path string, ec2Pool string) (translate.CloudConfig, error) {
+	var cc translate.CloudConfig
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cc, fmt.Errorf("--cloud-config: %w", err)
+		}
+		if err := json.Unmarshal(b, &cc); err != nil {
+			return cc, fmt.Errorf("--cloud-config %s: %w", path, err)
+		}
+	}
+	if len(cc.PublicPools) == 0 && ec2Pool != "" {
+		ranges, err := ec2.ParsePool(ec2Pool)
+		if err != nil {
+			return cc, err
+		}
+		for _, r := range ranges {
+			cc.PublicPools = append(cc.PublicPools, rangePrefixes(r.First, r.Last)...)
+		}
+	}
+	return cc, nil
+}
+
+// rangePrefixes returns the fewest prefixes covering first..last exactly.
+func rangePrefixes(first, last netip.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	a, b := u32(first), u32(last)
+	for a <= b {
+		bits := 32
+		// Grow the block while it stays aligned at a and inside the range.
+		for bits > 0 {
+			size := uint64(1) << (32 - (bits - 1))
+			if uint64(a)%size != 0 || uint64(a)+size-1 > uint64(b) {
+				break
+			}
+			bits--
+		}
+		out = append(out, netip.PrefixFrom(addr(a), bits))
+		next := uint64(a) + uint64(1)<<(32-bits)
+		if next > uint64(b) {
+			break
+		}
+		a = uint32(next)
+	}
+	return out
+}
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func addr(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// runController runs the VPC→topology controller while this server is the
+// elected leader among the servers sharing the store: with several servers
+// on one etcd cluster exactly one translates at a time, and another takes
+// over within the session TTL when it dies. It returns when ctx is done.
+func runController(ctx context.Context, store *nsdb.Store, cloud translate.CloudConfig, log *slog.Logger) {
+	key := store.Prefix() + "state/controller/leader"
+	for ctx.Err() == nil {
+		if err := leadOnce(ctx, store, key, cloud, log); err != nil && ctx.Err() == nil {
+			log.Warn("controller leadership lost; campaigning again", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func leadOnce(ctx context.Context, store *nsdb.Store, key string, cloud translate.CloudConfig, log *slog.Logger) error {
+	sess, err := concurrency.NewSession(store.Client(), concurrency.WithTTL(10), concurrency.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	defer sess.Close()
+	host, _ := os.Hostname()
+	el := concurrency.NewElection(sess, key)
+	if err := el.Campaign(ctx, fmt.Sprintf("%s/%d", host, os.Getpid())); err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	log.Info("elected controller leader")
+	c := controller.New(store, cloud, log)
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	defer c.Stop()
+	select {
+	case <-ctx.Done():
+		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = el.Resign(rctx)
+		return nil
+	case <-sess.Done():
+		return fmt.Errorf("etcd session expired")
+	}
+}
