@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +40,20 @@ func NewContext(ctx context.Context, in *Instance) context.Context {
 func FromContext(r *http.Request) (*Instance, bool) {
 	in, ok := r.Context().Value(ctxKey{}).(*Instance)
 	return in, ok && in != nil
+}
+
+// SourceResolver resolves by the connection's source address, for a caller
+// that gives every port a distinct source on the way to its listener (the
+// agent rewrites the source of metadata flows to a per-port link-local
+// address, so overlapping VPC CIDRs cannot collide).
+func SourceResolver(lookup func(netip.Addr) (*Instance, bool)) Resolver {
+	return func(r *http.Request) (*Instance, bool) {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			return nil, false
+		}
+		return lookup(ap.Addr().Unmap())
+	}
 }
 
 // Config configures a Server.
