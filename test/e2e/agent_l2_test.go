@@ -50,4 +50,15 @@ func TestAgentBridge(t *testing.T) {
 	t.Logf("cross host: ping RTT avg %.3f ms", pingRTT(t, vm1, vm3.IP(), 50))
 	t.Logf("cross host: iperf3 %.2f Gbps (h1→h2)", iperf(t, vm1, vm3, 3))
 	t.Logf("cross host: iperf3 %.2f Gbps (h2→h1)", iperf(t, vm3, vm2, 3))
+
+	// Unbind (the hypervisor hook): the agent unplugs the port; the TAP it
+	// created goes with its descriptor.
+	h2.Unbind(p3)
+	waitUntil(t, "vm3's TAP to disappear after unbind", func() bool {
+		_, err := vm3.Exec("ip", "link", "show", vm3.Tap)
+		return err != nil
+	})
+	if _, ok := vm1.Ping(vm3.IP(), 2); ok {
+		t.Error("vm3 still reachable after unbind")
+	}
 }
