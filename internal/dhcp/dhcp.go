@@ -89,7 +89,10 @@ func IsRequest(p *packet.Packet) bool {
 
 // Respond answers the DHCP request in frame (decoded into p) received on
 // port. It returns the reply frame to send back out of the same port, or nil
-// with the reason in the verdict. It never panics, whatever the frame.
+// with the reason in the verdict. A reply addressed to ff:ff:ff:ff:ff:ff (a
+// NAK, or when the client set the broadcast flag) is still for that port
+// only: it must not be flooded on the bridge. It never panics, whatever the
+// frame.
 func Respond(frame []byte, p *packet.Packet, port *Port) ([]byte, Verdict) {
 	if !IsRequest(p) {
 		return nil, NotDHCP
