@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/canopy-sdn/canopy/internal/controller"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 )
@@ -312,7 +313,7 @@ func createNatGateway(c *call) (*node, error) {
 				return err
 			}
 			out = &vpc.NatGateway{ID: newID(vpc.KindNatGateway), OwnerID: c.acct, VpcID: sub.VpcID, SubnetID: sub.ID,
-				State: vpc.StateAvailable, ConnectivityType: "public", AllocationID: a.AllocationID, PublicIP: a.PublicIP,
+				State: vpc.StatePending, ConnectivityType: "public", AllocationID: a.AllocationID, PublicIP: a.PublicIP,
 				PrivateIP: e.PrimaryIP(), NetworkInterfaceID: e.ID, CreateTime: c.s.now().UTC().Truncate(time.Second), Tags: tags, TransitIndex: idx}
 			e.InterfaceType, e.RequesterManaged, e.Status = vpc.InterfaceTypeNatGateway, true, vpc.StateInUse
 			e.Description = "Interface for NAT Gateway " + out.ID
@@ -389,7 +390,81 @@ var natResource = resource[vpc.NatGateway]{
 	tags: func(n *vpc.NatGateway) vpc.Tags { return n.Tags }, maxPage: 1000,
 }
 
+// NatDeletedRetention is how long a deleted NAT gateway stays visible (as
+// "deleted") before it disappears from DescribeNatGateways; AWS keeps them
+// for about an hour.
+const NatDeletedRetention = time.Hour
+
+// settleNatGateways moves the caller's NAT gateways along their life cycle
+// before they are described: pending → available once the controller has
+// realized the gateway in the topology (its applied watermark covers the
+// gateway's last write), and a gateway deleted more than
+// NatDeletedRetention ago is removed from the store. It runs lazily, on
+// describe, because nothing else needs the transition: the translator
+// realizes pending and available gateways alike.
+func (c *call) settleNatGateways() error {
+	if c.dryRun {
+		return nil
+	}
+	var pending, expired []string
+	cutoff := c.s.now().Add(-NatDeletedRetention)
+	c.s.store.Read(func(st *vpc.State) {
+		for _, n := range st.NatGateways {
+			switch {
+			case n.OwnerID != c.acct:
+			case n.State == vpc.StatePending:
+				pending = append(pending, n.ID)
+			case n.State == vpc.StateDeleted && !n.DeleteTime.After(cutoff):
+				expired = append(expired, n.ID)
+			}
+		}
+	})
+	var ready []string
+	if len(pending) > 0 {
+		applied, err := controller.ReadStatus(c.ctx, c.s.store.Store())
+		if err != nil {
+			return err
+		}
+		st := c.s.store.Store()
+		for _, id := range pending {
+			resp, err := st.Client().Get(c.ctx, st.Prefix()+nsdb.VPCPrefix+"nat_gateways/"+id)
+			if err != nil {
+				return fmt.Errorf("reading NAT gateway %s: %w", id, err)
+			}
+			if len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision <= applied.VPCRevision {
+				ready = append(ready, id)
+			}
+		}
+	}
+	if len(ready)+len(expired) == 0 {
+		return nil
+	}
+	_, err := c.s.store.Update(c.ctx, func(st *vpc.State, tx *nsdb.VPCTx) error {
+		for _, id := range ready {
+			if n := st.NatGateways[id]; n != nil && n.State == vpc.StatePending {
+				n = clone(n)
+				n.State = vpc.StateAvailable
+				if err := tx.Put(n.ID, n); err != nil {
+					return err
+				}
+			}
+		}
+		for _, id := range expired {
+			if n := st.NatGateways[id]; n != nil && n.State == vpc.StateDeleted {
+				if err := tx.Delete("nat_gateways", id); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return err
+}
+
 func describeNatGateways(c *call) (*node, error) {
+	if err := c.settleNatGateways(); err != nil {
+		return nil, err
+	}
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
 		ns, next, err := describe(c, st.NatGateways, natResource)

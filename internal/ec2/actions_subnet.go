@@ -277,12 +277,37 @@ func attachInternetGateway(c *call) (*node, error) {
 		}
 		g = clone(g)
 		g.Attachments = append(g.Attachments, vpc.IGWAttachment{VpcID: vid, State: vpc.StateAvailable})
+		// Routes left as blackholes by a detach of this gateway work again,
+		// as on AWS.
+		if err := setGatewayRoutes(st, tx, vid, gid, vpc.RouteActive); err != nil {
+			return err
+		}
 		return tx.Put(g.ID, g)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return returnTrue(), nil
+}
+
+// setGatewayRoutes sets the state of every route in the VPC's route tables
+// that targets gateway gid.
+func setGatewayRoutes(st *vpc.State, tx *nsdb.VPCTx, vid, gid, state string) error {
+	for _, t := range st.RouteTablesOf(vid) {
+		if !slices.ContainsFunc(t.Routes, func(r vpc.Route) bool { return r.GatewayID == gid && r.State != state }) {
+			continue
+		}
+		t2 := clone(t)
+		for i := range t2.Routes {
+			if t2.Routes[i].GatewayID == gid {
+				t2.Routes[i].State = state
+			}
+		}
+		if err := tx.Put(t2.ID, t2); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func detachInternetGateway(c *call) (*node, error) {
@@ -304,20 +329,8 @@ func detachInternetGateway(c *call) (*node, error) {
 		g = clone(g)
 		g.Attachments = slices.DeleteFunc(g.Attachments, func(a vpc.IGWAttachment) bool { return a.VpcID == vid })
 		// Routes through it stay, as blackholes, as on AWS.
-		for _, t := range st.RouteTablesOf(vid) {
-			changed := false
-			t2 := clone(t)
-			for i := range t2.Routes {
-				if t2.Routes[i].GatewayID == gid {
-					t2.Routes[i].State = vpc.RouteBlackhole
-					changed = true
-				}
-			}
-			if changed {
-				if err := tx.Put(t2.ID, t2); err != nil {
-					return err
-				}
-			}
+		if err := setGatewayRoutes(st, tx, vid, gid, vpc.RouteBlackhole); err != nil {
+			return err
 		}
 		return tx.Put(g.ID, g)
 	})
