@@ -115,7 +115,7 @@ func TestAgentMTU(t *testing.T) {
 // interface with a packet socket: short frames, IPv4 headers with a bad
 // IHL or cut short, TCP headers cut short, random bytes.
 const garbage = `
-import os, socket, struct, sys
+import os, socket, struct, sys, time
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((sys.argv[1], 0))
 src = bytes.fromhex(sys.argv[2].replace(':', ''))
@@ -136,6 +136,8 @@ for i in range(int(sys.argv[3])):
         s.send(f); n += 1
     except OSError:
         pass
+    if i % 50 == 0:
+        time.sleep(0.005)  # stay within the TAP's queue
 print(n)
 `
 
@@ -149,20 +151,24 @@ func TestAgentBadInput(t *testing.T) {
 	mustPing(t, r.vm1, r.vm2.IP())
 	malformed := `canopy_agent_port_drops_total{port="` + r.p1 + `",reason="malformed"}`
 	anyDrop := `canopy_agent_port_drops_total{port="` + r.p1 + `"`
-	before, beforeAll := r.h1.Metric(malformed), r.h1.Metric(anyDrop)
+	rx := `canopy_agent_port_rx_frames_total{port="` + r.p1 + `"}`
+	before, beforeAll, beforeRx := r.h1.Metric(malformed), r.h1.Metric(anyDrop), r.h1.Metric(rx)
 	out, err := r.vm1.Exec("python3", "-c", garbage, r.vm1.Tap, r.vm1.MAC, "2000")
 	if err != nil {
 		t.Fatalf("sending garbage: %v\n%s", err, out)
 	}
-	mustPing(t, r.vm1, r.vm2.IP())
-	after, afterAll := r.h1.Metric(malformed), r.h1.Metric(anyDrop)
+	time.Sleep(200 * time.Millisecond)
+	after, afterAll, afterRx := r.h1.Metric(malformed), r.h1.Metric(anyDrop), r.h1.Metric(rx)
+	got, dropped, bad := afterRx-beforeRx, afterAll-beforeAll, after-before
 	// Three kinds in four are cut or bad headers, dropped before the flow
 	// table; random bytes parse as some unknown EtherType and are dropped
-	// by the simulation (or, in a burst, at the full miss queue).
-	t.Logf("garbage: sent %s frames; drops counted %v, of which malformed %v", strings.TrimSpace(out), afterAll-beforeAll, after-before)
-	if after-before < 1500 || afterAll-beforeAll < 1900 { // a random frame may be flooded rather than dropped
-		t.Errorf("after 2000 bad frames: malformed drops %v → %v, all drops %v → %v", before, after, beforeAll, afterAll)
+	// by the simulation (or, in a burst, at the full miss queue). Whatever
+	// the kernel let through to the agent must be accounted as a drop.
+	t.Logf("garbage: sent %s frames, the agent read %v; drops counted %v, of which malformed %v", strings.TrimSpace(out), got, dropped, bad)
+	if got < 1000 || dropped < got-got/50 || bad < got/2 {
+		t.Errorf("garbage: read %v, dropped %v, malformed %v", got, dropped, bad)
 	}
+	mustPing(t, r.vm1, r.vm2.IP())
 
 	// A third VM on h1 floods new flows at vm2 while vm1 opens connections.
 	p3 := bridgePort(t, l, "b1", "vp3", mac(3), "10.0.1.3")
