@@ -55,14 +55,14 @@ func freePort(t *testing.T) int {
 // server is a `canopy server` process. Its ports and data dir stay the same
 // across restarts.
 type server struct {
-	t                         *testing.T
-	dataDir, home             string
+	t                              *testing.T
+	dataDir, home                  string
 	api, etcdClient, etcdPeer, ec2 int
-	cmd                       *exec.Cmd
-	exited                    chan error
-	log                       *bytes.Buffer
-	starts                    int
-	endpoints                 []string // external etcd; nil = embedded
+	cmd                            *exec.Cmd
+	exited                         chan error
+	log                            *bytes.Buffer
+	starts                         int
+	endpoints                      []string // external etcd; nil = embedded
 }
 
 func newServer(t *testing.T) *server { return newServerOn(t, nil) }
