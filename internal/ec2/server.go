@@ -180,6 +180,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(document(action+"Response", EC2Namespace, out))
 }
 
+// maxParams bounds the number of parameters of one request. Reading
+// member lists (Filter.N.…, IpPermissions.N.…) costs parameters × members,
+// so without a bound a 1 MiB body of tiny parameters would cost seconds.
+// Real calls send at most a few hundred.
+const maxParams = 5000
+
 // parseParams merges the query string and a form body. The body wins.
 func parseParams(r *http.Request, body []byte) (params, error) {
 	p := params{}
@@ -200,6 +206,9 @@ func parseParams(r *http.Request, body []byte) (params, error) {
 		if err := add(string(body)); err != nil {
 			return nil, err
 		}
+	}
+	if len(p) > maxParams {
+		return nil, &vpc.Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("The request has %d parameters; at most %d are accepted.", len(p), maxParams)}
 	}
 	return p, nil
 }
