@@ -52,6 +52,9 @@ type Config struct {
 	FlowTTL       time.Duration
 	DropTTL       time.Duration
 	ConnTTL       time.Duration
+	// NoMetadata turns the metadata service (169.254.169.254) off; frames
+	// to that address are then dropped at the port.
+	NoMetadata bool
 	// MissQueue bounds each port's queue of packets waiting for a simulation.
 	MissQueue int
 	Logger    *slog.Logger
@@ -137,6 +140,9 @@ type Agent struct {
 	tunOne [1]datapath.TunnelPacket
 	stOne  [1]datapath.TunnelPacket
 
+	vpcs *vpcMirror // VPC objects, for the metadata service
+	md   *mdRelay   // nil when the metadata service is off
+
 	miss *missQueue
 	m    *metrics
 	wg   sync.WaitGroup
@@ -149,6 +155,7 @@ type view struct {
 	peers map[string]netip.AddrPort // host id → tunnel endpoint
 	want  map[string]binding        // ports bound to this host
 	keyOf map[string]uint32         // port id → tunnel key (bound here)
+	svc   map[string]*portSvc       // port id → DHCP/metadata info (bound here)
 }
 
 type binding struct {
@@ -163,7 +170,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, bound: map[string]*vport{}, flows: newFlowTable(),
 		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics(),
-		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}}
+		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror()}
 	a.ports.Store(&portMap{})
 	a.miss = newMissQueue()
 	return a, nil
@@ -227,9 +234,18 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if !a.cfg.NoMetadata {
+		if a.md, err = a.openMetadata(); err != nil {
+			a.tunnel.Close()
+			return err
+		}
+	}
 	// Alive last: a host that failed to start never reads as alive.
 	if err := a.keepAlive(ctx); err != nil {
 		a.tunnel.Close()
+		if a.md != nil {
+			a.md.close(false)
+		}
 		return err
 	}
 	a.log.Info("agent: up", "host", a.cfg.HostName, "tunnel", a.tunnel.Local(), "gso", a.tunnel.GSO(), "gro", a.tunnel.GRO())
@@ -247,6 +263,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.wg.Go(func() { _ = srv.Serve(ln) })
 	}
 	a.wg.Go(func() { a.runReplica(rctx) })
+	a.wg.Go(func() { a.runVPCMirror(rctx) })
+	if a.md != nil {
+		a.startMetadata(a.md)
+	}
 	a.wg.Go(func() { a.runTunnelRx() })
 	a.wg.Go(func() { a.runSimulator(rctx) })
 	a.wg.Go(func() { a.runHousekeeping(rctx) })
@@ -264,6 +284,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.tunnel.Close()
 	if srv != nil {
 		_ = srv.Close()
+	}
+	if a.md != nil {
+		a.md.close(true)
 	}
 	a.wg.Wait()
 	a.leaseMu.Lock()
@@ -461,6 +484,9 @@ func (a *Agent) runHousekeeping(ctx context.Context) {
 		}
 		now := time.Now().UnixNano()
 		a.flows.expire(now)
+		if a.md != nil {
+			a.md.expire(now)
+		}
 		a.simMu.Lock()
 		a.state.Expire(now)
 		a.simMu.Unlock()

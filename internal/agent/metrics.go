@@ -21,6 +21,7 @@ type metrics struct {
 	tunnelRx, tunnelTx, tunnelDrops prometheus.Counter
 	tunnelUnknown                   prometheus.Counter
 	stateTx, stateRx, stateBad      prometheus.Counter
+	dhcp, metadata                  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -46,9 +47,12 @@ func newMetrics() *metrics {
 		stateTx:       c("state_messages_sent_total", "Connection-state messages sent to peers."),
 		stateRx:       c("state_messages_received_total", "Connection-state messages imported."),
 		stateBad:      c("state_messages_bad_total", "Malformed connection-state messages."),
+		dhcp:          cv("dhcp_requests_total", "DHCP requests from VM ports, by verdict (offer, ack, nak, ...).", "verdict"),
+		metadata: cv("metadata_frames_total", "Frames of the metadata service (169.254.169.254), by what became of them.",
+			"outcome"),
 	}
 	m.reg.MustRegister(m.rx, m.tx, m.hits, m.misses, m.drops, m.sims, m.snapshots, m.tunnelRx, m.tunnelTx,
-		m.tunnelDrops, m.tunnelUnknown, m.stateTx, m.stateRx, m.stateBad)
+		m.tunnelDrops, m.tunnelUnknown, m.stateTx, m.stateRx, m.stateBad, m.dhcp, m.metadata)
 	return m
 }
 

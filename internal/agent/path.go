@@ -21,12 +21,7 @@ import (
 // the incremental update does exactly that. A port rewrite must leave it
 // alone (the ports are summed later, with the payload).
 func (a *Agent) execute(v *view, in *vport, frame []byte, hdr *datapath.VnetHdr, pkt *packet.Packet, acts []flow.Action) {
-	csum := -1
-	if hdr.NeedsCsum() {
-		if o := int(hdr.CsumStart) + int(hdr.CsumOffset); o+2 <= len(frame) {
-			csum = o
-		}
-	}
+	csum := partialCsum(frame, hdr)
 	for i := range acts {
 		act := &acts[i]
 		switch act.Kind {
@@ -35,17 +30,7 @@ func (a *Agent) execute(v *view, in *vport, frame []byte, hdr *datapath.VnetHdr,
 		case flow.SetEthDst:
 			packet.SetEthDst(frame, pkt, act.MAC)
 		case flow.SetIPSrc, flow.SetIPDst:
-			if csum >= 0 {
-				invert(frame[csum:])
-			}
-			if act.Kind == flow.SetIPSrc {
-				packet.SetIPSrc(frame, pkt, act.IP)
-			} else {
-				packet.SetIPDst(frame, pkt, act.IP)
-			}
-			if csum >= 0 {
-				invert(frame[csum:])
-			}
+			setIP(frame, pkt, csum, act.Kind == flow.SetIPDst, act.IP)
 		case flow.SetSrcPort, flow.SetDstPort:
 			var saved uint16
 			if csum >= 0 {
@@ -72,6 +57,33 @@ func (a *Agent) execute(v *view, in *vport, frame []byte, hdr *datapath.VnetHdr,
 }
 
 func invert(b []byte) { binary.BigEndian.PutUint16(b, ^binary.BigEndian.Uint16(b)) }
+
+// partialCsum is the offset of the L4 checksum field when it holds a
+// partial (pseudo-header) sum, -1 otherwise.
+func partialCsum(frame []byte, hdr *datapath.VnetHdr) int {
+	if hdr.NeedsCsum() {
+		if o := int(hdr.CsumStart) + int(hdr.CsumOffset); o+2 <= len(frame) {
+			return o
+		}
+	}
+	return -1
+}
+
+// setIP rewrites the source (or destination) address, keeping a partial
+// checksum at csum (see execute) a partial one.
+func setIP(frame []byte, pkt *packet.Packet, csum int, dst bool, ip uint32) {
+	if csum >= 0 {
+		invert(frame[csum:])
+	}
+	if dst {
+		packet.SetIPDst(frame, pkt, ip)
+	} else {
+		packet.SetIPSrc(frame, pkt, ip)
+	}
+	if csum >= 0 {
+		invert(frame[csum:])
+	}
+}
 
 func (a *Agent) toLocal(in *vport, key uint32, frame []byte, hdr datapath.VnetHdr) {
 	out := a.ports.Load().byKey[key]

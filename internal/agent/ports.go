@@ -196,6 +196,10 @@ func (a *Agent) fromPort(v *view, vp *vport, p *datapath.Packet, pkt *packet.Pac
 		vp.dropMalformed.Inc()
 		return
 	}
+	if isService(pkt) { // DHCP, metadata: answered here, never simulated
+		a.serve(v, vp, frame, &p.Hdr, pkt)
+		return
+	}
 	if pkt.EtherType != packet.EtherTypeARP { // ARP is always simulated
 		k := keyOf(vp.key, pkt, ipLen(pkt, &p.Hdr))
 		if e := a.flows.lookup(&k, now); e != nil {

@@ -125,7 +125,8 @@ func (a *Agent) runReplica(ctx context.Context) {
 		start := time.Now()
 		r.mu.Lock()
 		snap := sim.NewSnapshot(r.idx)
-		v := &view{snap: snap, peers: map[string]netip.AddrPort{}, want: map[string]binding{}, keyOf: map[string]uint32{}}
+		v := &view{snap: snap, peers: map[string]netip.AddrPort{}, want: map[string]binding{}, keyOf: map[string]uint32{},
+			svc: map[string]*portSvc{}}
 		for _, o := range r.idx.List(topology.KindTunnelZone) {
 			for _, m := range o.(*topology.TunnelZone).Members {
 				if _, ok := v.peers[m.HostID]; !ok && m.Address.IsValid() {
@@ -141,6 +142,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 			if p.Interface != "" {
 				v.want[p.ID] = binding{iface: p.Interface, key: p.TunnelKey}
 				v.keyOf[p.ID] = p.TunnelKey
+				v.svc[p.ID] = servicesOf(r.idx, p, a.overlayMTU())
 			}
 		}
 		changed, all := r.changed, r.all

@@ -1,0 +1,128 @@
+package agent
+
+import (
+	"net/netip"
+
+	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/dhcp"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/canopy-sdn/canopy/internal/translate"
+)
+
+// Services answered at a VM's port before any flow lookup (DESIGN.md §5.6):
+// DHCP requests, ARP for the metadata address and everything sent to the
+// metadata address. None of these frames is ever simulated into the virtual
+// network or flooded; the answer goes back to the port the request came in
+// on, so a VM configures and learns only about itself.
+
+// MetadataIP is the EC2 instance metadata address.
+var MetadataIP = netip.AddrFrom4([4]byte{169, 254, 169, 254})
+
+var metadataIP32 = packet.U32(MetadataIP)
+
+// portSvc is what the services need to know about one port bound here,
+// computed with every snapshot from the topology.
+type portSvc struct {
+	dhcp dhcp.Port
+	// gwMAC is the MAC of the router port behind the port's bridge (the
+	// one holding the DHCP subnet's gateway, else the first one found): the
+	// source of metadata replies and ARP answers for 169.254.169.254, which
+	// the VM reaches through its default route.
+	gwMAC topology.MAC
+	// object is the VPC object the port realizes (an ENI id), from the
+	// translator's label, else the port's name.
+	object string
+}
+
+// servicesOf computes the service info of a bound port.
+func servicesOf(r topology.Reader, p *topology.Port, overlayMTU int) *portSvc {
+	s := &portSvc{dhcp: dhcp.Port{MAC: p.MAC, IPs: p.IPs, OverlayMTU: overlayMTU}, object: p.Labels[translate.LabelObject]}
+	if s.object == "" {
+		s.object = p.Name
+	}
+	if p.DeviceKind != topology.KindBridge {
+		return s
+	}
+	var routerPorts []*topology.Port
+	for _, ref := range r.Referrers(topology.KindBridge, p.DeviceID) {
+		switch ref.Kind {
+		case topology.KindDHCP:
+			if d, ok := r.Get(topology.KindDHCP, ref.ID).(*topology.DHCPSubnet); ok {
+				s.dhcp.Subnets = append(s.dhcp.Subnets, d)
+			}
+		case topology.KindPort:
+			bp, ok := r.Get(topology.KindPort, ref.ID).(*topology.Port)
+			if !ok || bp.DeviceID != p.DeviceID || bp.PeerID == "" {
+				continue
+			}
+			if rp, ok := r.Get(topology.KindPort, bp.PeerID).(*topology.Port); ok && rp.DeviceKind == topology.KindRouter {
+				routerPorts = append(routerPorts, rp)
+			}
+		}
+	}
+	// The server MAC is the router port owning a subnet's gateway (the
+	// address the VM will ARP for); otherwise any router port on the bridge.
+	for _, rp := range routerPorts {
+		for _, d := range s.dhcp.Subnets {
+			if !d.Disabled && d.Gateway.IsValid() && rp.Address.Addr() == d.Gateway {
+				s.gwMAC = rp.MAC
+				break
+			}
+		}
+		if !s.gwMAC.IsZero() {
+			break
+		}
+	}
+	if s.gwMAC.IsZero() && len(routerPorts) > 0 {
+		s.gwMAC = routerPorts[0].MAC
+	}
+	s.dhcp.ServerMAC = s.gwMAC
+	return s
+}
+
+// isService reports whether a decoded frame from a VM port is for a
+// service rather than the virtual network. It is on the hot path: a few
+// compares, nothing else.
+func isService(pkt *packet.Packet) bool {
+	if pkt.EtherType == packet.EtherTypeARP {
+		return pkt.ARPTPA == metadataIP32 && pkt.Flags&packet.FlagARP != 0
+	}
+	return pkt.Flags&packet.FlagIPv4 != 0 && (pkt.Dst == metadataIP32 || dhcp.IsRequest(pkt))
+}
+
+// serve answers a service frame from vp (isService said yes). It runs on
+// the port's reader.
+func (a *Agent) serve(v *view, vp *vport, frame []byte, hdr *datapath.VnetHdr, pkt *packet.Packet) {
+	svc := v.svc[vp.id]
+	switch {
+	case pkt.EtherType == packet.EtherTypeARP:
+		if pkt.ARPOp != packet.ARPRequest || svc == nil || svc.gwMAC.IsZero() {
+			a.m.metadata.WithLabelValues("arp_ignored").Inc()
+			return
+		}
+		vp.write(packet.BuildARP(packet.ARPReply, svc.gwMAC, metadataIP32, pkt.ARPSHA, pkt.ARPSPA), datapath.VnetHdr{})
+		a.m.metadata.WithLabelValues("arp_answered").Inc()
+	case pkt.Dst == metadataIP32:
+		a.toMetadata(vp, svc, frame, hdr, pkt)
+	default:
+		if svc == nil {
+			a.m.dhcp.WithLabelValues("no_port").Inc()
+			return
+		}
+		reply, verdict := dhcp.Respond(frame, pkt, &svc.dhcp)
+		a.m.dhcp.WithLabelValues(verdict.String()).Inc()
+		if reply != nil {
+			vp.write(reply, datapath.VnetHdr{})
+		}
+	}
+}
+
+// overlayMTU is the largest MTU a VM may use so that its frames fit the
+// underlay with the VXLAN overhead; 0 when the underlay MTU is unknown.
+func (a *Agent) overlayMTU() int {
+	if a.tunMTU <= 0 {
+		return 0
+	}
+	return a.tunMTU - datapath.TunnelOverhead
+}
