@@ -101,6 +101,13 @@ func findTagged(st *vpc.State, owner, id string) (*tagged, error) {
 		}
 		v = clone(v)
 		return &tagged{id, v, &v.Tags, "dhcp-options"}, nil
+	case "i":
+		v, err := st.Instance(owner, id)
+		if err != nil {
+			return nil, err
+		}
+		v = clone(v)
+		return &tagged{id, v, &v.Tags, "instance"}, nil
 	}
 	return nil, &vpc.Error{Code: "InvalidID", Message: fmt.Sprintf("The ID '%s' is not valid", id)}
 }
@@ -223,6 +230,9 @@ func describeTags(c *call) (*node, error) {
 		}
 		for _, v := range st.DhcpOptions {
 			add(v.OwnerID, v.ID, "dhcp-options", v.Tags)
+		}
+		for _, v := range st.Instances {
+			add(v.OwnerID, v.ID, "instance", v.Tags)
 		}
 		cc := *c
 		cc.acct = "" // rows were already limited to the caller

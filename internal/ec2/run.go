@@ -21,6 +21,7 @@ type Options struct {
 	Region     string
 	Zones      string // comma-separated
 	PublicPool string // CIDRs and first-last ranges, comma-separated
+	Images     string // image catalogue file (JSON); "" = DefaultImages
 	Limits     vpc.Limits
 }
 
@@ -40,6 +41,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Limits.RulesPerSecurityGroup, "ec2-limit-sg-rules", 0, "rules per security group and direction (0: 60)")
 	fs.IntVar(&o.Limits.SecurityGroupsPerInterface, "ec2-limit-sgs-per-eni", 0, "security groups per interface (0: 5, at most 16)")
 	fs.IntVar(&o.Limits.AddressesPerAccount, "ec2-limit-eips", 0, "elastic IPs per account (0: 5)")
+	fs.IntVar(&o.Limits.InstancesPerAccount, "ec2-limit-instances", 0, "instances (not terminated) per account (0: 20)")
+	fs.StringVar(&o.Images, "ec2-images", o.Images, "image catalogue: a JSON file of [{id, name, description, architecture, owner_id, owner_alias, root_size_gib}] (default: two built-in Debian 12 labels)")
 }
 
 // Enabled reports whether the endpoint should run.
@@ -59,6 +62,9 @@ func (o *Options) Validate() error {
 	}
 	if err := o.Limits.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--ec2-limit-*: %w", err))
+	}
+	if _, err := LoadImages(o.Images); err != nil {
+		errs = append(errs, fmt.Errorf("--ec2-images: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -81,15 +87,23 @@ func Run(ctx context.Context, store *nsdb.Store, o Options, dataDir, adminToken 
 			zones = append(zones, z)
 		}
 	}
+	images, err := LoadImages(o.Images)
+	if err != nil {
+		return err
+	}
 	vs, err := nsdb.OpenVPCStore(ctx, store)
 	if err != nil {
 		return err
 	}
 	defer vs.Close()
-	srv, err := New(vs, Config{Region: o.Region, Zones: zones, PublicPool: pool, Limits: o.Limits, Key: key, AdminToken: adminToken, Logger: log})
+	srv, err := New(vs, Config{Region: o.Region, Zones: zones, PublicPool: pool, Limits: o.Limits, Images: images, Key: key, AdminToken: adminToken, Logger: log})
 	if err != nil {
 		return err
 	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	defer srv.Stop()
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("ec2 listen: %w", err)

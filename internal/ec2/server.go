@@ -42,6 +42,11 @@ type Config struct {
 	// AdminToken, when set, lets the canopy CLI manage accounts through
 	// /canopy/accounts on this endpoint (Bearer token).
 	AdminToken string
+	// Images is the image catalogue (default DefaultImages).
+	Images []Image
+	// TerminatedRetention is how long a terminated instance stays visible
+	// (default TerminatedRetention).
+	TerminatedRetention time.Duration
 	// Now is the clock (default time.Now); tests freeze it.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -64,6 +69,12 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Images == nil {
+		c.Images = DefaultImages()
+	}
+	if c.TerminatedRetention == 0 {
+		c.TerminatedRetention = TerminatedRetention
+	}
 }
 
 // Server is the EC2 (and STS GetCallerIdentity) Query API over a VPCStore.
@@ -72,6 +83,7 @@ type Server struct {
 	store  *nsdb.VPCStore
 	sealer *sealer
 	log    *slog.Logger
+	life   lifecycle // the instance life cycle loop (Start/Stop)
 }
 
 // New returns the EC2 endpoint's handler.
@@ -82,6 +94,9 @@ func New(store *nsdb.VPCStore, cfg Config) (*Server, error) {
 	}
 	sl, err := newSealer(cfg.Key)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkImages(cfg.Images); err != nil {
 		return nil, err
 	}
 	return &Server{cfg: cfg, store: store, sealer: sl, log: cfg.Logger}, nil

@@ -18,6 +18,10 @@ type Limits struct {
 	NatGatewaysPerAZ           int `json:"nat_gateways_per_az"`
 	InternetGatewaysPerAccount int `json:"internet_gateways_per_account"`
 	PrivateIPsPerInterface     int `json:"private_ips_per_interface"`
+	// InstancesPerAccount bounds the instances of an account that are not
+	// terminated (AWS counts vCPUs; a count is what an operator of a small
+	// cloud can reason about).
+	InstancesPerAccount int `json:"instances_per_account"`
 }
 
 // DefaultLimits are AWS's default quotas.
@@ -36,6 +40,7 @@ func DefaultLimits() Limits {
 		NatGatewaysPerAZ:           5,
 		InternetGatewaysPerAccount: 5,
 		PrivateIPsPerInterface:     50,
+		InstancesPerAccount:        20,
 	}
 }
 
@@ -84,6 +89,7 @@ func (l *Limits) fields() []limitField {
 		{"nat_gateways_per_az", &l.NatGatewaysPerAZ},
 		{"internet_gateways_per_account", &l.InternetGatewaysPerAccount},
 		{"private_ips_per_interface", &l.PrivateIPsPerInterface},
+		{"instances_per_account", &l.InstancesPerAccount},
 	}
 }
 

@@ -351,21 +351,78 @@ const (
 	DefaultDhcpOptions    = "default"
 )
 
-// Instance is the little of an EC2 instance the network needs: where it
-// runs. ENIs point at it through their Attachment. (Instances proper come
-// with the instance driver.)
+// Instance is an EC2 instance: what it runs (image, type, user data, for
+// the metadata service), where (HostID, placed by the EC2 server's
+// scheduler) and its life cycle state. Its network interfaces point at it
+// through their Attachment; SubnetID, VpcID and PrivateIP repeat those of
+// the primary one (device index 0) as AWS shows them.
 type Instance struct {
 	ID       string `json:"id"`
 	OwnerID  string `json:"owner_id"`
 	VpcID    string `json:"vpc_id"`
 	SubnetID string `json:"subnet_id"`
-	State    string `json:"state"` // pending | running | stopping | stopped | terminated
+	// State is pending | running | shutting-down | terminated | stopping |
+	// stopped (the Instance* constants).
+	State string `json:"state"`
 	// HostID is the topology host the instance runs on ("" = not placed).
 	HostID string `json:"host_id,omitempty"`
+
+	ImageID          string     `json:"image_id,omitempty"`
+	InstanceType     string     `json:"instance_type,omitempty"`
+	PrivateIP        netip.Addr `json:"private_ip,omitzero"` // primary address of the primary interface
+	AvailabilityZone string     `json:"availability_zone,omitempty"`
+	LaunchTime       time.Time  `json:"launch_time,omitzero"`
+	// UserData is base64 as the client sent it (the metadata service
+	// decodes it).
+	UserData        string          `json:"user_data,omitempty"`
+	KeyName         string          `json:"key_name,omitempty"`
+	MetadataOptions MetadataOptions `json:"metadata_options"`
+	// StateReason explains the last transition AWS-style
+	// ("Client.UserInitiatedShutdown: User initiated shutdown").
+	StateReason string `json:"state_reason,omitempty"`
+	ClientToken string `json:"client_token,omitempty"`
+	Tags        Tags   `json:"tags,omitempty"`
+
+	// ReservationID groups the instances of one RunInstances call;
+	// AmiLaunchIndex is the instance's index in it.
+	ReservationID  string `json:"reservation_id,omitempty"`
+	AmiLaunchIndex int    `json:"ami_launch_index,omitempty"`
+	// DisableAPITermination refuses TerminateInstances;
+	// ShutdownBehavior is stop | terminate.
+	DisableAPITermination bool   `json:"disable_api_termination,omitempty"`
+	DisableAPIStop        bool   `json:"disable_api_stop,omitempty"`
+	ShutdownBehavior      string `json:"shutdown_behavior,omitempty"`
+	// RootVolumeSize is the root volume's size in GiB (no storage is
+	// provisioned: it is what DescribeVolumes shows).
+	RootVolumeSize int `json:"root_volume_size,omitempty"`
+	// Reboots counts RebootInstances calls: the instance driver restarts
+	// the instance's DHCP client when it changes.
+	Reboots int `json:"reboots,omitempty"`
+	// TerminateTime is when the instance reached terminated; it disappears
+	// a retention period later.
+	TerminateTime time.Time `json:"terminate_time,omitzero"`
 }
+
+// MetadataOptions are the instance metadata service settings of an
+// instance (RunInstances MetadataOptions.*).
+type MetadataOptions struct {
+	HttpTokens              string `json:"http_tokens,omitempty"`                 // optional | required
+	HttpPutResponseHopLimit int    `json:"http_put_response_hop_limit,omitempty"` // 1..64
+	HttpEndpoint            string `json:"http_endpoint,omitempty"`               // enabled | disabled
+}
+
+// Instance states, as AWS names them.
+const (
+	InstancePending      = "pending"
+	InstanceRunning      = "running"
+	InstanceShuttingDown = "shutting-down"
+	InstanceTerminated   = "terminated"
+	InstanceStopping     = "stopping"
+	InstanceStopped      = "stopped"
+)
 
 // Placed reports whether the instance runs somewhere: its interfaces are
 // then bound to its host.
 func (i *Instance) Placed() bool {
-	return i.HostID != "" && (i.State == "pending" || i.State == "running")
+	return i.HostID != "" && (i.State == InstancePending || i.State == InstanceRunning)
 }
