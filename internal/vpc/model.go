@@ -376,7 +376,7 @@ type Instance struct {
 	// decodes it).
 	UserData        string          `json:"user_data,omitempty"`
 	KeyName         string          `json:"key_name,omitempty"`
-	MetadataOptions MetadataOptions `json:"metadata_options"`
+	MetadataOptions MetadataOptions `json:"metadata_options,omitzero"`
 	// StateReason explains the last transition AWS-style
 	// ("Client.UserInitiatedShutdown: User initiated shutdown").
 	StateReason string `json:"state_reason,omitempty"`
