@@ -24,6 +24,25 @@
 // fit the underlay MTU with the VXLAN overhead (an MSS clamp), so nothing
 // is fragmented or silently lost on a 1500-byte underlay.
 //
+// Services are answered at the VM's port before the flow lookup (services.go,
+// DESIGN.md §5.6) and are never simulated or flooded: a DHCP request gets
+// dhcp.Respond's reply from the port's snapshot info (its MAC and addresses,
+// the DHCP subnets of its bridge, the MAC of the router port holding the
+// subnet's gateway, MTU bounded by underlay MTU − VXLAN overhead), an ARP
+// request for 169.254.169.254 is answered with that router MAC, and a frame
+// to 169.254.169.254 goes to the metadata relay (mdrelay.go): one HTTP
+// listener (internal/metadata) per agent, in a network namespace of its own
+// (canopy-md-<host id prefix>) reached through a TAP the agent holds. The
+// relay rewrites the VM's source to 10.0.0.0/8 + the port's tunnel key —
+// unique per port on this host, so overlapping VPC CIDRs stay apart and no
+// VM address needs to be routable on the host — and maps replies back to
+// the port, the VM's address and MAC, with the router MAC as source. The
+// listener resolves the source address to the port, the port to its ENI
+// (the translator's canopy.vpc-object label, else the port name) and the ENI
+// to its instance in the agent's read-only mirror of vpc/ (vpcmirror.go).
+// IMDSv2 tokens are keyed by <state-dir>/metadata-secret, so they survive a
+// restart.
+//
 // /metrics (Prometheus), /flows (the flow cache as JSON) and /healthz are
 // served on Config.MetricsListen.
 //
@@ -34,8 +53,10 @@
 // this host's ports can reach; flows are exact-match (no wildcarding by the
 // fields a simulation read); learned MAC and ARP entries stay local (not
 // published as state-table entries); a packet whose next hop is unresolved
-// is dropped once its ARP request is out rather than parked; DHCP and
-// metadata are not answered; a TAP the agent created dies with the agent,
+// is dropped once its ARP request is out rather than parked; the IMDSv2
+// PUT response hop limit (HttpPutResponseHopLimit) is not applied to the
+// replies' TTL; a killed agent leaves its metadata namespace behind until
+// it starts again (it then replaces it); a TAP the agent created dies with the agent,
 // so after a crash the hypervisor re-plugs it (a TAP the hypervisor made
 // persistent is re-attached by name).
 package agent
