@@ -334,3 +334,55 @@ func httpGet(t *testing.T, vm *datapathfake.Port, rx chan []byte, mac, gw topolo
 		send(t, vm, seg(ackF, iss+1+uint32(len(req)), rcv, nil))
 	}
 }
+
+// TestIsService: which frames from a VM port the services take.
+func TestIsService(t *testing.T) {
+	vmMAC, gw := [6]byte{2, 0, 0, 0, 0, 1}, [6]byte{2, 0, 0, 0, 0, 0xaa}
+	vm, md, other := packet.U32(netip.MustParseAddr("10.0.1.5")), packet.U32(MetadataIP), packet.U32(netip.MustParseAddr("10.0.1.6"))
+	udp := func(dst uint32, dport uint16, frag bool) []byte {
+		sp := packet.Spec{EthSrc: vmMAC, EthDst: gw, Src: vm, Dst: dst, Proto: packet.ProtoUDP, SrcPort: 68, DstPort: dport, MF: frag}
+		return sp.Build()
+	}
+	tcp := func(dst uint32, dport uint16) []byte {
+		sp := packet.Spec{EthSrc: vmMAC, EthDst: gw, Src: vm, Dst: dst, Proto: packet.ProtoTCP, SrcPort: 40000, DstPort: dport}
+		return sp.Build()
+	}
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		want  bool
+	}{
+		{"dhcp request", udp(0xffffffff, 67, false), true},
+		{"udp to 67, fragment", udp(0xffffffff, 67, true), false},
+		{"dns to a VM", udp(other, 53, false), false},
+		{"metadata http", tcp(md, 80), true},
+		{"metadata other port", tcp(md, 443), true}, // taken, then dropped: never simulated
+		{"tcp to a VM", tcp(other, 80), false},
+		{"arp for metadata", packet.BuildARP(packet.ARPRequest, vmMAC, vm, [6]byte{}, md), true},
+		{"arp for a VM", packet.BuildARP(packet.ARPRequest, vmMAC, vm, [6]byte{}, other), false},
+	} {
+		var p packet.Packet
+		p.Decode(c.frame)
+		if got := isService(&p); got != c.want {
+			t.Errorf("%s: isService = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// BenchmarkIsService is the cost the services add to every frame.
+func BenchmarkIsService(b *testing.B) {
+	sp := packet.Spec{Src: 0x0a000105, Dst: 0x0a000106, Proto: packet.ProtoTCP, SrcPort: 40000, DstPort: 5201}
+	f := sp.Build()
+	var p packet.Packet
+	p.Decode(f)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if isService(&p) {
+			n++
+		}
+	}
+	if n != 0 {
+		b.Fatal("a TCP frame between VMs taken as a service")
+	}
+}

@@ -65,7 +65,8 @@ func (m *vpcMirror) instance(eniID, domain string) (*metadata.Instance, bool) {
 		return nil, false
 	}
 	vi := st.Instances[eni.Attachment.InstanceID]
-	if vi == nil {
+	// An instance that turned its metadata endpoint off gets nothing.
+	if vi == nil || vi.MetadataOptions.HttpEndpoint == "disabled" {
 		return nil, false
 	}
 	in := &metadata.Instance{ID: vi.ID, AccountID: vi.OwnerID}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -109,8 +110,13 @@ func TestAgentDHCPMetadata(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		p := bridgePort(t, l, "b1", eni(i), mac(i), ips[i])
 		vms[i] = l.AddVM(fmt.Sprintf("vm%d", i), hosts[i], p, mac(i), ips[i]+"/24", "10.0.1.1", 0)
-		putVPCObject(t, l, h1, "instances", inst(i), &vpc.Instance{ID: inst(i), OwnerID: "111122223333", VpcID: "vpc-0e2e",
-			SubnetID: "subnet-0e2e", State: "running"})
+		vi := &vpc.Instance{ID: inst(i), OwnerID: "111122223333", VpcID: "vpc-0e2e", SubnetID: "subnet-0e2e", State: "running",
+			ImageID: "ami-0e2e", InstanceType: "t3.micro", AvailabilityZone: "us-east-1a",
+			UserData: base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("#!/bin/sh\necho vm%d\n", i)))}
+		if i == 3 {
+			vi.MetadataOptions.HttpTokens = "required"
+		}
+		putVPCObject(t, l, h1, "instances", inst(i), vi)
 		putVPCObject(t, l, h1, "network_interfaces", eni(i), &vpc.NetworkInterface{ID: eni(i), OwnerID: "111122223333",
 			VpcID: "vpc-0e2e", SubnetID: "subnet-0e2e", MacAddress: mac(i), Status: "in-use",
 			PrivateIPs: []vpc.PrivateIP{{Address: mustAddr(t, ips[i]), Primary: true}},
@@ -156,7 +162,13 @@ func TestAgentDHCPMetadata(t *testing.T) {
 		}
 		return out
 	}
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= 2; i++ {
+		if got := get(vms[i], base+"/user-data"); got != fmt.Sprintf("#!/bin/sh\necho vm%d\n", i) {
+			t.Errorf("vm%d user-data = %q", i, got)
+		}
+		if got := get(vms[i], base+"/meta-data/placement/availability-zone"); got != "us-east-1a" {
+			t.Errorf("vm%d zone = %q", i, got)
+		}
 		if got := get(vms[i], base+"/meta-data/instance-id"); got != inst(i) {
 			t.Errorf("vm%d instance-id = %q, want %q", i, got, inst(i))
 		}
@@ -172,6 +184,17 @@ func TestAgentDHCPMetadata(t *testing.T) {
 	tok := get(vms[1], "-X", "PUT", "-H", "X-aws-ec2-metadata-token-ttl-seconds: 60", base+"/api/token")
 	if got := get(vms[1], "-H", "X-aws-ec2-metadata-token: "+tok, base+"/meta-data/instance-id"); got != inst(1) {
 		t.Errorf("vm1 with a token: instance-id = %q", got)
+	}
+	// vm3 requires tokens: IMDSv1 is refused, its own token works.
+	if out, err := vms[3].Exec("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+		base+"/meta-data/instance-id"); err != nil || out != "401" {
+		t.Errorf("IMDSv1 at vm3 (tokens required): %q %v, want 401", out, err)
+	}
+	tok3 := get(vms[3], "-X", "PUT", "-H", "X-aws-ec2-metadata-token-ttl-seconds: 60", base+"/api/token")
+	for _, c := range [][2]string{{"instance-id", inst(3)}, {"local-ipv4", ips[3]}} {
+		if got := get(vms[3], "-H", "X-aws-ec2-metadata-token: "+tok3, base+"/meta-data/"+c[0]); got != c[1] {
+			t.Errorf("vm3 with its token: %s = %q, want %q", c[0], got, c[1])
+		}
 	}
 	// vm3 is behind the same agent (same listener, same token key): vm1's
 	// token is worthless there.
