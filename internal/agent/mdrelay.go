@@ -121,7 +121,7 @@ func (m *mdRelay) open() (err error) {
 			runtime.UnlockOSThread()
 		}
 	}()
-	_ = netns.DeleteNamed(m.ns)
+	removeNamedNS(m.ns)
 	ns, err := netns.NewNamed(m.ns)
 	if err != nil {
 		return err
@@ -150,6 +150,16 @@ func (m *mdRelay) open() (err error) {
 	}
 	m.tap, m.ln = tap, ln
 	return nil
+}
+
+// removeNamedNS removes a named namespace left by an earlier run. When that
+// run had a mount namespace of its own (started with `ip netns exec`, say)
+// its bind mount died with it and only the empty mount point is left, which
+// netns.DeleteNamed cannot unmount and so does not remove.
+func removeNamedNS(name string) {
+	if netns.DeleteNamed(name) != nil {
+		_ = os.Remove(filepath.Join("/var/run/netns", name))
+	}
 }
 
 // configureMetadataNS sets up the current (metadata) namespace: lo up, the
