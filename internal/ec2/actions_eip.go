@@ -35,7 +35,7 @@ func allocateAddress(c *call) (*node, error) {
 	}
 	var a *vpc.Address
 	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
-		if len(ownedIDs(st.Addresses, c.acct, func(a *vpc.Address) string { return a.OwnerID })) >= c.s.cfg.Limits.AddressesPerAccount {
+		if len(ownedIDs(elasticIPs(st), c.acct, func(a *vpc.Address) string { return a.OwnerID })) >= c.s.cfg.Limits.AddressesPerAccount {
 			return &vpc.Error{Code: vpc.CodeAddressLimitExceeded, Message: "The maximum number of addresses has been reached."}
 		}
 		ip, err := c.s.allocPublicIP(st)
@@ -123,6 +123,14 @@ func associateAddress(c *call) (*node, error) {
 			return &vpc.Error{Code: vpc.CodeResourceAlreadyAssociated, Message: fmt.Sprintf("resource %s is already associated with associate-id %s", a.AllocationID, a.AssociationID)}
 		}
 		for _, o := range st.AddressesOfInterface(e.ID) {
+			if o.AllocationID != a.AllocationID && o.PrivateIPAddress == priv && o.AutoAssigned {
+				// An instance's auto-assigned public IP makes way for the
+				// elastic IP and goes back to the pool, as on AWS.
+				if err := tx.Delete("addresses", o.AllocationID); err != nil {
+					return err
+				}
+				continue
+			}
 			if o.AllocationID != a.AllocationID && o.PrivateIPAddress == priv {
 				if !reassoc {
 					return &vpc.Error{Code: vpc.CodeResourceAlreadyAssociated, Message: fmt.Sprintf("The address %s already has elastic IP %s.", priv, o.PublicIP)}
@@ -218,7 +226,7 @@ var addrResource = resource[vpc.Address]{
 func describeAddresses(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		as, _, err := describe(c, st.Addresses, addrResource)
+		as, _, err := describe(c, elasticIPs(st), addrResource)
 		if err != nil {
 			return err
 		}

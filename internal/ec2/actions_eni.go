@@ -297,6 +297,12 @@ func attachNetworkInterface(c *call) (*node, error) {
 		if i.VpcID != e.VpcID {
 			return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: "The instance and the interface are in different VPCs."}
 		}
+		if !i.Active() {
+			return incorrectState(i.ID, i.State, "attached to")
+		}
+		if i.AvailabilityZone != "" && i.AvailabilityZone != e.AvailabilityZone {
+			return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: "The instance and the interface are in different availability zones."}
+		}
 		for _, o := range st.NetworkInterfaces {
 			if o.Attachment != nil && o.Attachment.InstanceID == inst && o.Attachment.DeviceIndex == idx {
 				return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("Instance '%s' already has an interface attached at device index '%d'.", inst, idx)}

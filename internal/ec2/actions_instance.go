@@ -985,3 +985,16 @@ func describeInstanceStatus(c *call) (*node, error) {
 	})
 	return res, err
 }
+
+// elasticIPs returns the addresses that are elastic IPs: the ones accounts
+// allocated, not the public IPs auto-assigned to instances (which AWS does
+// not list in DescribeAddresses nor count against the address limit).
+func elasticIPs(st *vpc.State) map[string]*vpc.Address {
+	out := make(map[string]*vpc.Address, len(st.Addresses))
+	for id, a := range st.Addresses {
+		if !a.AutoAssigned {
+			out[id] = a
+		}
+	}
+	return out
+}

@@ -610,3 +610,72 @@ func TestInstancePortBound(t *testing.T) {
 	must[*ec2.StopInstancesOutput](t)(e.cli.StopInstances(c, &ec2.StopInstancesInput{InstanceIds: []string{*out.Instances[0].InstanceId}}))
 	waitPort("", "")
 }
+
+// TestInstanceInterfacesAndAddresses: an instance launched with no network
+// parameters lands in the default VPC's default subnet with an
+// auto-assigned public IP (MapPublicIpOnLaunch), which DescribeAddresses
+// does not list and an elastic IP replaces; ENIs attach to and detach from
+// the instance; a route to the instance shows its id.
+func TestInstanceInterfacesAndAddresses(t *testing.T) {
+	e := newInstEnv(t, nil)
+	e.host(hostA, "", true)
+	c := ctx(t)
+	out := must[*ec2.RunInstancesOutput](t)(e.run(&ec2.RunInstancesInput{}))
+	i := out.Instances[0]
+	if i.PublicIpAddress == nil || *i.Placement.AvailabilityZone != "us-east-1a" {
+		t.Fatalf("default subnet launch: public %v zone %s", i.PublicIpAddress, *i.Placement.AvailabilityZone)
+	}
+	addrs := must[*ec2.DescribeAddressesOutput](t)(e.cli.DescribeAddresses(c, &ec2.DescribeAddressesInput{}))
+	if len(addrs.Addresses) != 0 {
+		t.Errorf("auto-assigned address listed: %+v", addrs.Addresses)
+	}
+	eip := must[*ec2.AllocateAddressOutput](t)(e.cli.AllocateAddress(c, &ec2.AllocateAddressInput{Domain: types.DomainTypeVpc}))
+	must[*ec2.AssociateAddressOutput](t)(e.cli.AssociateAddress(c, &ec2.AssociateAddressInput{AllocationId: eip.AllocationId, InstanceId: i.InstanceId}))
+	if got := e.describe(*i.InstanceId).PublicIpAddress; got == nil || *got != *eip.PublicIp {
+		t.Errorf("public IP after associating %s: %v", *eip.PublicIp, got)
+	}
+	if n := e.vpcKeys()["addresses"]; n != 1 {
+		t.Errorf("%d addresses stored, want the elastic IP only", n)
+	}
+
+	// Attach and detach a second interface in the instance's VPC and zone.
+	sub := *i.SubnetId
+	eni := must[*ec2.CreateNetworkInterfaceOutput](t)(e.cli.CreateNetworkInterface(c, &ec2.CreateNetworkInterfaceInput{SubnetId: &sub}))
+	att := must[*ec2.AttachNetworkInterfaceOutput](t)(e.cli.AttachNetworkInterface(c, &ec2.AttachNetworkInterfaceInput{
+		NetworkInterfaceId: eni.NetworkInterface.NetworkInterfaceId, InstanceId: i.InstanceId, DeviceIndex: aws.Int32(1)}))
+	if n := len(e.describe(*i.InstanceId).NetworkInterfaces); n != 2 {
+		t.Errorf("%d interfaces after attach", n)
+	}
+	must[*ec2.DetachNetworkInterfaceOutput](t)(e.cli.DetachNetworkInterface(c, &ec2.DetachNetworkInterfaceInput{AttachmentId: att.AttachmentId}))
+	if n := len(e.describe(*i.InstanceId).NetworkInterfaces); n != 1 {
+		t.Errorf("%d interfaces after detach", n)
+	}
+
+	// A route to the (single-interface) instance.
+	d := must[*ec2.DescribeRouteTablesOutput](t)(e.cli.DescribeRouteTables(c, &ec2.DescribeRouteTablesInput{Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: []string{*i.VpcId}}}}))
+	rtb := d.RouteTables[0].RouteTableId
+	must[*ec2.CreateRouteOutput](t)(e.cli.CreateRoute(c, &ec2.CreateRouteInput{RouteTableId: rtb, DestinationCidrBlock: aws.String("192.168.0.0/16"), InstanceId: i.InstanceId}))
+	d = must[*ec2.DescribeRouteTablesOutput](t)(e.cli.DescribeRouteTables(c, &ec2.DescribeRouteTablesInput{RouteTableIds: []string{*rtb}}))
+	found := false
+	for _, r := range d.RouteTables[0].Routes {
+		if r.InstanceId != nil && *r.InstanceId == *i.InstanceId {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("route to the instance not shown: %+v", d.RouteTables[0].Routes)
+	}
+
+	// Terminated instances take no interfaces.
+	must[*ec2.TerminateInstancesOutput](t)(e.cli.TerminateInstances(c, &ec2.TerminateInstancesInput{InstanceIds: []string{*i.InstanceId}}))
+	e.waitState(*i.InstanceId, types.InstanceStateNameTerminated)
+	if _, err := e.cli.AttachNetworkInterface(c, &ec2.AttachNetworkInterfaceInput{NetworkInterfaceId: eni.NetworkInterface.NetworkInterfaceId,
+		InstanceId: i.InstanceId, DeviceIndex: aws.Int32(1)}); code(err) != "IncorrectInstanceState" {
+		t.Errorf("attach to terminated: %s", code(err))
+	}
+	// The elastic IP stays allocated, disassociated with the deleted interface.
+	addrs = must[*ec2.DescribeAddressesOutput](t)(e.cli.DescribeAddresses(c, &ec2.DescribeAddressesInput{}))
+	if len(addrs.Addresses) != 1 || addrs.Addresses[0].AssociationId != nil {
+		t.Errorf("elastic IP after terminate: %+v", addrs.Addresses)
+	}
+}
