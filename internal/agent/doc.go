@@ -31,8 +31,8 @@
 // subnet's gateway, MTU bounded by underlay MTU − VXLAN overhead), an ARP
 // request for 169.254.169.254 is answered with that router MAC, and a frame
 // to 169.254.169.254 goes to the metadata relay (mdrelay.go): one HTTP
-// listener (internal/metadata) per agent, in a network namespace of its own
-// (canopy-md-<host id prefix>) reached through a TAP the agent holds. The
+// listener (internal/metadata) per agent, in an unnamed network namespace of
+// its own (it dies with the agent) reached through a TAP the agent holds. The
 // relay rewrites the VM's source to 10.0.0.0/8 + the port's tunnel key —
 // unique per port on this host, so overlapping VPC CIDRs stay apart and no
 // VM address needs to be routable on the host — and maps replies back to
@@ -55,8 +55,7 @@
 // published as state-table entries); a packet whose next hop is unresolved
 // is dropped once its ARP request is out rather than parked; the IMDSv2
 // PUT response hop limit (HttpPutResponseHopLimit) is not applied to the
-// replies' TTL; a killed agent leaves its metadata namespace behind until
-// it starts again (it then replaces it); a TAP the agent created dies with the agent,
+// replies' TTL; a TAP the agent created dies with the agent,
 // so after a crash the hypervisor re-plugs it (a TAP the hypervisor made
 // persistent is re-attached by name).
 package agent

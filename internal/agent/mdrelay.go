@@ -41,7 +41,6 @@ import (
 
 const (
 	mdDevice    = "md0"
-	mdNSPrefix  = "canopy-md-"
 	mdSrcNet    = 10 << 24 // 10.0.0.0/8: the per-port source addresses
 	mdConnIdle  = 10 * time.Minute
 	mdMaxConns  = 1 << 16
@@ -58,7 +57,7 @@ func mdSource(key uint32) uint32 { return mdSrcNet | key&datapath.MaxVNI }
 
 // mdRelay is the running relay.
 type mdRelay struct {
-	ns  string
+	ns  netns.NsHandle // the metadata namespace
 	tap datapath.Port
 	srv *http.Server
 	ln  net.Listener
@@ -86,7 +85,6 @@ type mdConn struct {
 }
 
 // openMetadata creates the metadata namespace, its TAP and the listener.
-// A namespace left by a crashed agent is replaced.
 func (a *Agent) openMetadata() (*mdRelay, error) {
 	secret, err := metadataSecret(a.cfg.StateDir)
 	if err != nil {
@@ -96,9 +94,9 @@ func (a *Agent) openMetadata() (*mdRelay, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &mdRelay{ns: mdNSPrefix + a.hostID[:8], conns: map[mdConnKey]*mdConn{}, done: make(chan struct{})}
+	m := &mdRelay{conns: map[mdConnKey]*mdConn{}, done: make(chan struct{})}
 	if err := m.open(); err != nil {
-		return nil, fmt.Errorf("metadata namespace %s: %w", m.ns, err)
+		return nil, fmt.Errorf("metadata namespace: %w", err)
 	}
 	m.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	return m, nil
@@ -121,45 +119,32 @@ func (m *mdRelay) open() (err error) {
 			runtime.UnlockOSThread()
 		}
 	}()
-	removeNamedNS(m.ns)
-	ns, err := netns.NewNamed(m.ns)
+	// Unnamed: the namespace lives exactly as long as the TAP and the
+	// listening socket inside it, so a killed agent leaves nothing behind.
+	// The handle is kept open for an operator: nsenter
+	// --net=/proc/<agent pid>/fd/<fd> enters it (the start log names both).
+	ns, err := netns.New()
 	if err != nil {
 		return err
 	}
-	ns.Close() // the name keeps it
-	defer func() {
-		if err != nil {
-			_ = netns.DeleteNamed(m.ns)
-		}
-	}()
 	tap, err := datapath.OpenTap(datapath.TapConfig{Name: mdDevice})
 	if err != nil {
+		ns.Close()
 		return err
 	}
-	defer func() {
-		if err != nil {
-			tap.Close()
-		}
-	}()
 	if err := configureMetadataNS(); err != nil {
+		tap.Close()
+		ns.Close()
 		return err
 	}
 	ln, err := net.Listen("tcp4", netip.AddrPortFrom(MetadataIP, 80).String())
 	if err != nil {
+		tap.Close()
+		ns.Close()
 		return err
 	}
-	m.tap, m.ln = tap, ln
+	m.ns, m.tap, m.ln = ns, tap, ln
 	return nil
-}
-
-// removeNamedNS removes a named namespace left by an earlier run. When that
-// run had a mount namespace of its own (started with `ip netns exec`, say)
-// its bind mount died with it and only the empty mount point is left, which
-// netns.DeleteNamed cannot unmount and so does not remove.
-func removeNamedNS(name string) {
-	if netns.DeleteNamed(name) != nil {
-		_ = os.Remove(filepath.Join("/var/run/netns", name))
-	}
 }
 
 // configureMetadataNS sets up the current (metadata) namespace: lo up, the
@@ -223,11 +208,11 @@ func metadataSecret(dir string) ([]byte, error) {
 func (a *Agent) startMetadata(m *mdRelay) {
 	a.wg.Go(func() { _ = m.srv.Serve(m.ln) })
 	a.wg.Go(func() { a.runMetadataRx(m) })
-	a.log.Info("agent: metadata service up", "netns", m.ns, "address", MetadataIP)
+	a.log.Info("agent: metadata service up", "address", MetadataIP, "netns", fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(m.ns)))
 }
 
 // close stops the listener and the reader (started is false when
-// startMetadata never ran) and removes the namespace.
+// startMetadata never ran); the namespace goes with the last of them.
 func (m *mdRelay) close(started bool) {
 	if started {
 		_ = m.srv.Close()
@@ -238,7 +223,7 @@ func (m *mdRelay) close(started bool) {
 	if started {
 		<-m.done
 	}
-	_ = netns.DeleteNamed(m.ns)
+	m.ns.Close()
 }
 
 // metadataInstance resolves a connection's source in the metadata

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -85,12 +84,6 @@ func putVPCObject(t *testing.T, l *netns.Lab, h *netns.Host, coll, id string, ob
 func TestAgentDHCPMetadata(t *testing.T) {
 	l := netns.New(t, canopyBin, netns.Options{})
 	h1, h2 := l.AddHost("h1"), l.AddHost("h2")
-	// The lab kills agents with SIGKILL; their metadata namespaces stay
-	// behind (a restarted agent would replace its own).
-	for _, h := range []*netns.Host{h1, h2} {
-		ns := "canopy-md-" + h.ID()[:8]
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-	}
 	l.CLI("router", "create", "r1")
 	l.CLI("bridge", "create", "b1")
 	rp := idOf(t, l.CLI("router", "port", "add", "r1", "--name", "rp1", "--address", "10.0.1.1/24"))
