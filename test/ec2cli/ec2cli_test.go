@@ -4,17 +4,22 @@ package ec2cli
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/canopy-sdn/canopy/internal/controller"
 	canopyec2 "github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
+	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/canopy-sdn/canopy/internal/translate"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -63,6 +68,67 @@ func TestAWSCLIBuildsAndTearsDownAVpc(t *testing.T) {
 	}
 	before := dump()
 
+	// The controller realizes the VPC objects as topology, as in canopy
+	// server. Wait until it has applied everything so far, then take the
+	// topology as it stands (the cloud's edge and the default VPC).
+	ctl := controller.New(store, translate.CloudConfig{}, nil)
+	if err := ctl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Stop()
+	applied := func() {
+		t.Helper()
+		resp, err := store.Client().Get(ctx, store.Prefix()+"vpc-seq")
+		if err != nil || len(resp.Kvs) == 0 {
+			t.Fatalf("vpc-seq: %v", err)
+		}
+		if _, err := ctl.WaitApplied(ctx, resp.Kvs[0].ModRevision); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topo := func() string {
+		var lines []string
+		for _, k := range topology.Kinds {
+			objs, err := store.List(ctx, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range objs {
+				o.GetMeta().Revision = 0
+				if p, ok := o.(*topology.Port); ok {
+					p.TunnelKey = 0
+				}
+				b, _ := json.Marshal(o)
+				lines = append(lines, string(k)+" "+string(b))
+			}
+		}
+		sort.Strings(lines)
+		return strings.Join(lines, "\n")
+	}
+	applied()
+	topoBefore := topo()
+	// While the script runs, record which VPCs the topology realizes: the
+	// script's VPC must appear there, not only in the EC2 view.
+	var mu sync.Mutex
+	vpcsSeen := map[string]bool{}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		for wr := range store.Client().Watch(wctx, store.Prefix()+"topo/router/", clientv3.WithPrefix()) {
+			for _, ev := range wr.Events {
+				var r topology.Router
+				if json.Unmarshal(ev.Kv.Value, &r) == nil && r.Labels[translate.LabelVPC] != "" {
+					mu.Lock()
+					vpcsSeen[r.Labels[translate.LabelVPC]] = true
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+
 	cmd := exec.CommandContext(ctx, "bash", "vpc.sh")
 	cmd.Env = append(os.Environ(),
 		"AWS="+awsBinary, "EC2_ENDPOINT="+hs.URL,
@@ -80,5 +146,23 @@ func TestAWSCLIBuildsAndTearsDownAVpc(t *testing.T) {
 	// its default VPC objects again.
 	if after := dump(); after != before {
 		t.Fatalf("the vpc/ prefix changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// ... and in the topology: the script's VPC was realized (a router of
+	// its own), and after the teardown the topology is what it was.
+	applied()
+	stopWatch()
+	mu.Lock()
+	realized := 0
+	for id := range vpcsSeen {
+		if !strings.Contains(before, id) { // not the default VPC
+			realized++
+		}
+	}
+	mu.Unlock()
+	if realized == 0 {
+		t.Error("no VPC router was written to the topology while the script ran")
+	}
+	if after := topo(); after != topoBefore {
+		t.Errorf("the topology changed:\nbefore:\n%s\nafter:\n%s", topoBefore, after)
 	}
 }
