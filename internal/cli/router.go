@@ -125,10 +125,10 @@ func routerCmd(a *app) *cobra.Command {
 
 // portFlags are the settings of a port on create and on `port set`.
 type portFlags struct {
-	name, mac, address, host, iface, inFilter, outFilter string
-	ips                                                  []string
-	mtu                                                  int
-	adminDown                                            bool
+	name, mac, address, inFilter, outFilter string
+	ips                                     []string
+	mtu                                     int
+	adminDown                               bool
 }
 
 func (f *portFlags) bind(c *cobra.Command) {

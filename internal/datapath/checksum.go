@@ -24,6 +24,7 @@ func csumAdd(acc uint64, b []byte) uint64 {
 		b = b[8:]
 	}
 	acc, c = bits.Add64(acc, c, 0)
+	acc += c // the end-around carry of folding the last carry in
 	if len(b) >= 4 {
 		acc, c = bits.Add64(acc, uint64(binary.BigEndian.Uint32(b)), 0)
 		acc += c

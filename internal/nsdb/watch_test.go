@@ -13,8 +13,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-func sleepTick() { time.Sleep(10 * time.Millisecond) }
-
 // recorder is a watch receiver that checks ordering as it goes.
 type recorder struct {
 	mu      sync.Mutex

@@ -11,16 +11,15 @@ import (
 
 // route is a compiled routing-table entry.
 type route struct {
-	id              string
-	tag             flow.Tag
-	typ             topology.RouteType
-	src, srcMask    uint32
-	dst, dstMask    uint32
-	port            int32 // next-hop port, none for non-normal routes
-	gw              uint32
-	weight          int
-	plen            uint8
-	implicitConnect bool
+	id           string
+	tag          flow.Tag
+	typ          topology.RouteType
+	src, srcMask uint32
+	dst, dstMask uint32
+	port         int32 // next-hop port, none for non-normal routes
+	gw           uint32
+	weight       int
+	plen         uint8
 }
 
 // routeTable groups routes by destination prefix length, longest first, and

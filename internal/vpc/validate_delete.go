@@ -95,7 +95,9 @@ func CheckDeleteRouteTable(t *RouteTable) error {
 		if a.Main {
 			return errorf(CodeDependencyViolation, "The routeTable '%s' is the main route table of %s and cannot be deleted.", t.ID, t.VpcID)
 		}
-		return dependency("routeTable", t.ID, "associated with "+a.SubnetID)
+	}
+	if len(t.Associations) > 0 {
+		return dependency("routeTable", t.ID, "associated with "+t.Associations[0].SubnetID)
 	}
 	return nil
 }

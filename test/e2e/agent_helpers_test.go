@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +94,3 @@ func iperf(t *testing.T, client, server *netns.VM, secs int, extra ...string) fl
 }
 
 func mac(i int) string { return fmt.Sprintf("02:00:00:00:00:%02x", i) }
-
-func trimLines(s string) string { return strings.TrimSpace(s) }
