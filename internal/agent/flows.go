@@ -57,21 +57,39 @@ type flowEntry struct {
 	tags    []flow.Tag
 	expires int64
 	drop    bool
+	dropGen uint64 // flowTable.dropGen at install (drop flows)
 	reason  string
 	hits    atomic.Uint64
 	key     flowKey
 }
 
 // flowTable is the exact-match flow cache. Lookups take the read lock only.
+//
+// Two things keep a new flow's cost independent of the table's size (a
+// flood of new flows fills it with hundreds of thousands):
+//   - byTag lists are append-only: a removed flow stays listed (dead: it is
+//     no longer t.m's entry for its key) until expire compacts the lists
+//     when the dead outnumber the live. A per-tag set would cost a map
+//     insert per tag per flow, and every flow of a bridge shares its tags.
+//   - invalidateDrops bumps dropGen instead of sweeping the table: a drop
+//     flow installed under an older dropGen is stale, treated as absent and
+//     swept by expire.
 type flowTable struct {
-	mu    sync.RWMutex
-	m     map[flowKey]*flowEntry
-	byTag map[flow.Tag]map[*flowEntry]struct{}
-	gen   uint64 // the snapshot generation the table is valid for
+	mu      sync.RWMutex
+	m       map[flowKey]*flowEntry
+	byTag   map[flow.Tag][]*flowEntry
+	listed  int           // entries in byTag, dead ones included
+	gen     uint64        // the snapshot generation the table is valid for
+	dropGen atomic.Uint64 // bumped by invalidateDrops
 }
 
 func newFlowTable() *flowTable {
-	return &flowTable{m: map[flowKey]*flowEntry{}, byTag: map[flow.Tag]map[*flowEntry]struct{}{}}
+	return &flowTable{m: map[flowKey]*flowEntry{}, byTag: map[flow.Tag][]*flowEntry{}}
+}
+
+// live reports whether e, found in the table, still stands at now.
+func (t *flowTable) live(e *flowEntry, now int64) bool {
+	return e.expires > now && (!e.drop || e.dropGen == t.dropGen.Load())
 }
 
 // lookup returns the live flow for k, or nil.
@@ -79,7 +97,7 @@ func (t *flowTable) lookup(k *flowKey, now int64) *flowEntry {
 	t.mu.RLock()
 	e := t.m[*k]
 	t.mu.RUnlock()
-	if e == nil || e.expires <= now {
+	if e == nil || !t.live(e, now) {
 		return nil
 	}
 	e.hits.Add(1)
@@ -95,33 +113,16 @@ func (t *flowTable) install(e *flowEntry, gen uint64) bool {
 	if gen != t.gen {
 		return false
 	}
-	if old := t.m[e.key]; old != nil {
-		t.removeLocked(old)
-	}
-	t.m[e.key] = e
+	// Read under the lock: an invalidateDrops that ran before this install
+	// (it cannot tell this simulation's drop from an older one) is then
+	// still honoured by the next one.
+	e.dropGen = t.dropGen.Load()
+	t.m[e.key] = e // a flow it replaces is left dead in the lists
 	for _, tag := range e.tags {
-		s := t.byTag[tag]
-		if s == nil {
-			s = map[*flowEntry]struct{}{}
-			t.byTag[tag] = s
-		}
-		s[e] = struct{}{}
+		t.byTag[tag] = append(t.byTag[tag], e)
 	}
+	t.listed += len(e.tags)
 	return true
-}
-
-func (t *flowTable) removeLocked(e *flowEntry) {
-	if t.m[e.key] == e {
-		delete(t.m, e.key)
-	}
-	for _, tag := range e.tags {
-		if s := t.byTag[tag]; s != nil {
-			delete(s, e)
-			if len(s) == 0 {
-				delete(t.byTag, tag)
-			}
-		}
-	}
 }
 
 // invalidate removes every flow carrying one of tags (all: every flow) and
@@ -133,55 +134,88 @@ func (t *flowTable) invalidate(tags map[flow.Tag]struct{}, all bool, gen uint64)
 	if all {
 		n := len(t.m)
 		t.m = map[flowKey]*flowEntry{}
-		t.byTag = map[flow.Tag]map[*flowEntry]struct{}{}
+		t.byTag = map[flow.Tag][]*flowEntry{}
+		t.listed = 0
 		return n
 	}
 	n := 0
 	for tag := range tags {
-		for e := range t.byTag[tag] {
-			t.removeLocked(e)
+		l := t.byTag[tag]
+		for _, e := range l {
+			if t.m[e.key] == e {
+				delete(t.m, e.key)
+				n++
+			}
+		}
+		t.listed -= len(l)
+		delete(t.byTag, tag)
+	}
+	return n
+}
+
+// invalidateDrops removes every drop flow: new connection state may have
+// turned what was dropped into a permitted return direction. O(1): the
+// drop flows installed before it turn stale (see flowTable).
+func (t *flowTable) invalidateDrops() { t.dropGen.Add(1) }
+
+// expire removes flows past their hard expiry and stale drop flows, and
+// compacts the tag lists when most of what they hold is dead.
+func (t *flowTable) expire(now int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, e := range t.m {
+		if !t.live(e, now) {
+			delete(t.m, k)
+		}
+	}
+	if t.listed <= 2*t.liveListedLocked()+1024 {
+		return
+	}
+	t.byTag = make(map[flow.Tag][]*flowEntry, len(t.byTag))
+	t.listed = 0
+	for _, e := range t.m {
+		for _, tag := range e.tags {
+			t.byTag[tag] = append(t.byTag[tag], e)
+		}
+		t.listed += len(e.tags)
+	}
+}
+
+// liveListedLocked is how many tag list entries the table's flows need.
+func (t *flowTable) liveListedLocked() int {
+	n := 0
+	for _, e := range t.m {
+		n += len(e.tags)
+	}
+	return n
+}
+
+// len is the number of flows that stand now (drop flows made stale by
+// invalidateDrops excluded).
+func (t *flowTable) len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := 0
+	g := t.dropGen.Load()
+	for _, e := range t.m {
+		if !e.drop || e.dropGen == g {
 			n++
 		}
 	}
 	return n
 }
 
-// invalidateDrops removes every drop flow: new connection state may have
-// turned what was dropped into a permitted return direction.
-func (t *flowTable) invalidateDrops() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, e := range t.m {
-		if e.drop {
-			t.removeLocked(e)
-		}
-	}
-}
-
-// expire removes flows past their hard expiry.
-func (t *flowTable) expire(now int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, e := range t.m {
-		if e.expires <= now {
-			t.removeLocked(e)
-		}
-	}
-}
-
-func (t *flowTable) len() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.m)
-}
-
-// snapshot copies the entries, for the /flows dump.
+// snapshot copies the entries, for the /flows dump (stale drop flows
+// excluded).
 func (t *flowTable) snapshot() []*flowEntry {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := make([]*flowEntry, 0, len(t.m))
+	g := t.dropGen.Load()
 	for _, e := range t.m {
-		out = append(out, e)
+		if !e.drop || e.dropGen == g {
+			out = append(out, e)
+		}
 	}
 	return out
 }

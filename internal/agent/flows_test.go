@@ -2,6 +2,7 @@ package agent
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/canopy-sdn/canopy/internal/flow"
@@ -74,13 +75,58 @@ func TestFlowTableDifferential(t *testing.T) {
 			t.Fatalf("step %d: table holds %d flows, model %d", step, ft.len(), len(naive))
 		}
 	}
-	// The tag index holds nothing the table does not.
-	for tag, s := range ft.byTag {
-		for e := range s {
-			if ft.m[e.key] != e {
-				t.Fatalf("tag %d indexes a removed flow", tag)
+	// Every flow the table holds is listed under each of its tags (or an
+	// invalidation would miss it), and compaction keeps the dead entries of
+	// the lists bounded.
+	for _, e := range ft.m {
+		for _, tag := range e.tags {
+			if !slices.Contains(ft.byTag[tag], e) {
+				t.Fatalf("flow %v not listed under its tag %d", e.key, tag)
 			}
 		}
+	}
+	ft.expire(now)
+	if live := ft.liveListedLocked(); ft.listed > 2*live+1024 {
+		t.Fatalf("tag lists hold %d entries for %d live ones after expire", ft.listed, live)
+	}
+}
+
+// TestFlowTableCompaction: flows replaced over and over leave dead entries
+// in the tag lists; expire drops them, and invalidating a tag still removes
+// exactly the live flows carrying it.
+func TestFlowTableCompaction(t *testing.T) {
+	ft := newFlowTable()
+	for i := range 10000 {
+		k := flowKey{k: packet.Key{Src: uint32(i % 10)}}
+		ft.install(&flowEntry{key: k, tags: []flow.Tag{1, flow.Tag(2 + i%10)}, expires: 100}, 0)
+	}
+	if ft.listed != 20000 {
+		t.Fatalf("listed %d, want 20000", ft.listed)
+	}
+	ft.expire(1)
+	if ft.listed != 20 || ft.len() != 10 {
+		t.Fatalf("after expire: listed %d (want 20), flows %d (want 10)", ft.listed, ft.len())
+	}
+	if n := ft.invalidate(map[flow.Tag]struct{}{1: {}}, false, 0); n != 10 || ft.len() != 0 {
+		t.Fatalf("invalidate removed %d (want 10), %d left", n, ft.len())
+	}
+}
+
+// TestInvalidateDropsKeepsLaterDrops: a drop installed after a sweep stands;
+// one installed before it does not.
+func TestInvalidateDropsKeepsLaterDrops(t *testing.T) {
+	ft := newFlowTable()
+	a, b, c := flowKey{in: 1}, flowKey{in: 2}, flowKey{in: 3}
+	ft.install(&flowEntry{key: a, drop: true, expires: 100}, 0)
+	ft.install(&flowEntry{key: c, expires: 100}, 0)
+	ft.invalidateDrops()
+	ft.install(&flowEntry{key: b, drop: true, expires: 100}, 0)
+	if ft.lookup(&a, 1) != nil || ft.lookup(&b, 1) == nil || ft.lookup(&c, 1) == nil {
+		t.Fatal("want a gone, b and c standing")
+	}
+	ft.expire(1)
+	if _, ok := ft.m[a]; ok || ft.len() != 2 {
+		t.Fatalf("expire left the stale drop (flows %d)", ft.len())
 	}
 }
 
