@@ -23,6 +23,7 @@ func agentCmd() *cobra.Command {
 	var cfg agent.Config
 	var tunnelIP, logLevel string
 	var tunnelPort uint16
+	var driver string
 	c := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the host agent: register this host, plug its bound ports, forward their traffic",
@@ -42,13 +43,9 @@ TAP or creating it) and forwards traffic between local ports and, over VXLAN on 
 			}
 			cfg.TunnelPort = tunnelPort
 			cfg.Logger = server.NewLogger(logLevel)
-			a, err := agent.New(cfg)
-			if err != nil {
-				return err
-			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return a.Run(ctx)
+			return runAgent(ctx, cfg, driver)
 		},
 	}
 	f := c.PersistentFlags()
@@ -64,6 +61,7 @@ TAP or creating it) and forwards traffic between local ports and, over VXLAN on 
 	lf.DurationVar(&cfg.FlowTTL, "flow-ttl", agent.DefaultFlowTTL, "hard expiry of cached flows")
 	lf.DurationVar(&cfg.DropTTL, "drop-ttl", agent.DefaultDropTTL, "hard expiry of cached drop flows")
 	lf.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	lf.StringVar(&driver, "instance-driver", DriverNone, "realize the EC2 instances placed on this host: netns (a network namespace per instance, with udhcpc) or none (a hypervisor hook binds their TAPs)")
 	c.AddCommand(agentBindCmd(&cfg, true), agentBindCmd(&cfg, false))
 	return c
 }

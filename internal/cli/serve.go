@@ -1,14 +1,33 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
+	"github.com/canopy-sdn/canopy/internal/agent"
+	"github.com/canopy-sdn/canopy/internal/controller"
+	"github.com/canopy-sdn/canopy/internal/ec2"
+	"github.com/canopy-sdn/canopy/internal/instance"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/server"
+	"github.com/canopy-sdn/canopy/internal/vpc"
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // runServer validates cfg and runs the server until SIGINT or SIGTERM.
@@ -42,26 +61,417 @@ Every flag can also be set by its CANOPY_* environment variable; the flag wins.`
 	return c
 }
 
+// Instance drivers of `canopy agent --instance-driver`.
+const (
+	DriverNone  = "none"
+	DriverNetns = "netns"
+)
+
+// instanceStateDir is where the netns driver of an agent keeps its records.
+func instanceStateDir(agentStateDir string) string { return filepath.Join(agentStateDir, "instances") }
+
+// runAgent runs an agent, with the netns instance driver when asked, until
+// ctx is done. The driver plugs the agent's ENI TAPs (Config.OpenPort) and
+// binds its instance state keys to the agent's host lease.
+func runAgent(ctx context.Context, cfg agent.Config, driver string) error {
+	switch driver {
+	case "", DriverNone:
+		a, err := agent.New(cfg)
+		if err != nil {
+			return err
+		}
+		return a.Run(ctx)
+	case DriverNetns:
+	default:
+		return fmt.Errorf("--instance-driver %q: want %s or %s", driver, DriverNetns, DriverNone)
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = agent.DefaultStateDir
+	}
+	hostID, err := agent.HostID(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	store, err := nsdb.Open(octx, nsdb.Config{Endpoints: cfg.Endpoints})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var a *agent.Agent
+	drv, err := instance.New(instance.Config{Store: store, HostID: hostID, StateDir: instanceStateDir(cfg.StateDir),
+		Lease: func() *nsdb.Lease { return a.Lease() }, Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	cfg.OpenPort = drv.OpenPort
+	if a, err = agent.New(cfg); err != nil {
+		return err
+	}
+	dctx, stopDriver := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- drv.Run(dctx) }()
+	err = a.Run(ctx)
+	stopDriver()
+	return errors.Join(err, <-done)
+}
+
+// upFiles are what `canopy up` keeps in its data dir.
+func upPIDFile(dataDir string) string { return filepath.Join(dataDir, "canopy-up.pid") }
+func credentialsFile(dataDir, account string) string {
+	return filepath.Join(dataDir, account+"-credentials")
+}
+
+// pidAlive reads a pid file and reports the pid if that process lives.
+func pidAlive(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, syscall.Kill(pid, 0) == nil
+}
+
 func upCmd(stdout io.Writer) *cobra.Command {
 	cfg := server.DefaultConfig()
+	cfg.LogLevel = "warn" // the terminal shows the banner; --log-level info for more
+	// Default subnets map a public IP on launch, as in AWS: the demo's
+	// public addresses come from a documentation range (RFC 5737) until
+	// --ec2-public-pool and --cloud-config name real ones.
+	cfg.EC2.PublicPool = "198.51.100.0/24"
+	var o upOptions
 	c := &cobra.Command{
 		Use:   "up",
-		Short: "Start Canopy on this machine with every default (today: the server role)",
-		Long: `Start Canopy on this machine for a first try. Today this is the server role with an
-embedded etcd and every default; later it also runs an agent and a demo VPC.`,
+		Short: "Run Canopy on this machine: server, agent and netns instances, with a demo account",
+		Long: `Run everything on this machine, as root, for a first try: the server (embedded etcd,
+REST API, EC2 endpoint, VPC controller) and an agent with the netns instance driver (an
+instance is a network namespace with a real DHCP client). It creates the EC2 account
+--account (credentials kept in <data-dir>/<account>-credentials, mode 0600), waits until its
+default VPC is realized and prints the AWS CLI settings. It stays in the foreground; Ctrl-C
+(or canopy down) stops it and removes the instances' namespaces. The next canopy up on the
+same data dir finds the account, its VPCs and its instances again and re-creates the
+namespaces of running instances.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServer(cmd, &cfg, func(addr, tokenFile string) {
-				fmt.Fprintf(stdout, `Canopy is up.
-  REST API     http://%s   (see docs/rest-api.md)
-  admin token  %s   (the CLI reads it from there as root;
-               elsewhere: export CANOPY_TOKEN=$(sudo cat %s))
-  try          canopy router create edge && canopy router list
-Stop with Ctrl-C.
-`, addr, tokenFile, tokenFile)
-			})
+			if err := cfg.LoadEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			if !cfg.EC2.Enabled() {
+				return errors.New("canopy up needs the EC2 endpoint (--ec2-listen)")
+			}
+			return runUp(cmd.Context(), &cfg, &o, stdout)
 		},
 	}
 	cfg.BindFlags(c.Flags())
+	f := c.Flags()
+	f.StringVar(&o.account, "account", "demo", "EC2 account to create (or find again)")
+	f.StringVar(&o.tunnelIP, "tunnel-ip", "127.0.0.1", "the agent's underlay address")
+	f.Uint16Var(&o.tunnelPort, "tunnel-port", 0, "the agent's VXLAN UDP port (default 6677)")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "host:port of the agent's /metrics, /flows and /healthz (default off)")
+	f.StringVar(&o.driver, "instance-driver", DriverNetns, "instance driver of the agent: netns or none")
+	return c
+}
+
+type upOptions struct {
+	account, tunnelIP, metricsListen, driver string
+	tunnelPort                               uint16
+}
+
+func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.Writer) error {
+	tunnelIP, err := netip.ParseAddr(o.tunnelIP)
+	if err != nil {
+		return fmt.Errorf("--tunnel-ip: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	pidFile := upPIDFile(cfg.DataDir)
+	if pid, ok := pidAlive(pidFile); ok && pid != os.Getpid() {
+		return fmt.Errorf("canopy up already runs on %s (pid %d); canopy down stops it", cfg.DataDir, pid)
+	}
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(pidFile)
+	log := server.NewLogger(cfg.LogLevel)
+	sigCtx, stopSignals := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+
+	// The server and the agent have their own contexts: on a signal the
+	// agent stops first (while the store still answers), then the server.
+	srvCtx, stopServer := context.WithCancel(context.Background())
+	defer stopServer()
+	ready := make(chan string, 1)
+	srvDone := make(chan error, 1)
+	s := server.New(*cfg, log)
+	s.Ready = func(addr, _ string) { ready <- addr }
+	go func() { srvDone <- s.Run(srvCtx) }()
+	var apiAddr string
+	select {
+	case apiAddr = <-ready:
+	case err := <-srvDone:
+		return fmt.Errorf("server: %w", err)
+	case <-sigCtx.Done():
+		stopServer()
+		return <-srvDone
+	}
+	endpoints := cfg.EtcdEndpoints
+	if cfg.Embedded() {
+		endpoints = []string{cfg.EtcdClientURL}
+	}
+
+	agentDir := filepath.Join(cfg.DataDir, "agent")
+	acfg := agent.Config{Endpoints: endpoints, TunnelIP: tunnelIP, TunnelPort: o.tunnelPort,
+		StateDir: agentDir, MetricsListen: o.metricsListen, Logger: log}
+	agCtx, stopAgent := context.WithCancel(context.Background())
+	defer stopAgent()
+	agDone := make(chan error, 1)
+	go func() { agDone <- runAgent(agCtx, acfg, o.driver) }()
+	shutdown := func() error {
+		stopAgent()
+		err := <-agDone
+		if o.driver == DriverNetns {
+			if _, perr := instance.Purge(instanceStateDir(agentDir)); perr != nil {
+				err = errors.Join(err, perr)
+			}
+		}
+		stopServer()
+		return errors.Join(err, <-srvDone)
+	}
+
+	info, err := upAccount(sigCtx, cfg, endpoints, o.account)
+	if err != nil {
+		return errors.Join(err, shutdown())
+	}
+	fmt.Fprintf(stdout, `Canopy is up: server, agent (instance driver %s) and account %q (%s).
+  EC2 endpoint  http://%s   (region %s)
+  REST API      http://%s   (admin token in %s)
+  data          %s   (canopy down stops this; canopy down --purge also deletes the data)
+
+Use it with the AWS CLI:
+  . %s     # or:
+  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s
+  aws --endpoint-url http://%s ec2 describe-vpcs
+  aws --endpoint-url http://%s ec2 run-instances --image-id %s --instance-type t3.micro --subnet-id %s
+An instance is a network namespace on this machine: ip netns exec ci-<last 13 hex digits of its id> ...
+Stop with Ctrl-C.
+`, o.driver, o.account, info.accountID, cfg.EC2.Listen, cfg.EC2.Region, apiAddr, server.TokenFile(cfg.DataDir), cfg.DataDir,
+		credentialsFile(cfg.DataDir, o.account), info.keyID, info.secret, cfg.EC2.Region,
+		cfg.EC2.Listen, cfg.EC2.Listen, ec2.DefaultImages()[0].ID, info.subnetID)
+
+	select {
+	case <-sigCtx.Done():
+		log.Info("canopy up: stopping")
+	case err := <-agDone:
+		agDone <- err // shutdown reads it
+		log.Error("canopy up: agent stopped", "err", err)
+	case err := <-srvDone:
+		srvDone <- err
+		log.Error("canopy up: server stopped", "err", err)
+	}
+	return shutdown()
+}
+
+// upInfo is what canopy up prints.
+type upInfo struct {
+	accountID, keyID, secret, subnetID string
+}
+
+// upAccount creates the account (or reads its kept credentials), waits until
+// its default VPC is realized by the controller and finds its first default
+// subnet.
+func upAccount(ctx context.Context, cfg *server.Config, endpoints []string, name string) (upInfo, error) {
+	var info upInfo
+	credFile := credentialsFile(cfg.DataDir, name)
+	if b, err := os.ReadFile(credFile); err == nil {
+		info = parseCredentials(string(b))
+		if info.keyID == "" || info.secret == "" || info.accountID == "" {
+			return info, fmt.Errorf("%s: no credentials in it; delete it and the account %q", credFile, name)
+		}
+	} else {
+		token, err := os.ReadFile(server.TokenFile(cfg.DataDir))
+		if err != nil {
+			return info, err
+		}
+		body, _ := json.Marshal(map[string]string{"name": name})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+cfg.EC2.Listen+"/canopy/accounts", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		req.Header.Set("Content-Type", "application/json")
+		var resp *http.Response
+		for attempt := 0; ; attempt++ { // the EC2 endpoint starts beside the REST API
+			resp, err = http.DefaultClient.Do(req.Clone(ctx))
+			if err == nil || attempt > 100 || ctx.Err() != nil {
+				break
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			return info, fmt.Errorf("create account: %w", err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return info, fmt.Errorf("create account %q: %s: %s (if it exists from an earlier canopy up whose %s was removed, delete it with canopy account delete)",
+				name, resp.Status, bytes.TrimSpace(raw), credFile)
+		}
+		var na newAccount
+		if err := json.Unmarshal(raw, &na); err != nil {
+			return info, fmt.Errorf("create account: %w", err)
+		}
+		info = upInfo{accountID: na.AccountID, keyID: na.AccessKeyID, secret: na.SecretAccessKey}
+		content := fmt.Sprintf("# canopy up: EC2 account %s (%s); source this file\nexport AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\nexport AWS_DEFAULT_REGION=%s\n",
+			name, na.AccountID, na.AccessKeyID, na.SecretAccessKey, cfg.EC2.Region)
+		if err := os.WriteFile(credFile+".tmp", []byte(content), 0o600); err != nil {
+			return info, err
+		}
+		if err := os.Rename(credFile+".tmp", credFile); err != nil {
+			return info, err
+		}
+	}
+	slog.SetDefault(slog.New(slog.DiscardHandler)) // the store client's own logs
+	store, err := nsdb.Open(ctx, nsdb.Config{Endpoints: endpoints})
+	if err != nil {
+		return info, err
+	}
+	defer store.Close()
+	// Applied once the controller's watermark passes the last VPC write.
+	resp, err := store.Client().Get(ctx, store.Prefix()+"vpc-seq")
+	if err != nil {
+		return info, err
+	}
+	var seq int64
+	if len(resp.Kvs) > 0 {
+		seq = resp.Kvs[0].ModRevision
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		a, err := controller.ReadStatus(ctx, store)
+		if err == nil && a.VPCRevision >= seq && a.VPCRevision > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return info, fmt.Errorf("the default VPC was not realized within 60 s (controller at %d, want %d)", a.VPCRevision, seq)
+		}
+		select {
+		case <-ctx.Done():
+			return info, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	lr, err := store.Client().Get(ctx, store.Prefix()+nsdb.VPCPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return info, err
+	}
+	kvs := make([]nsdb.KV, len(lr.Kvs))
+	for i, kv := range lr.Kvs {
+		kvs[i] = nsdb.KV{Key: string(kv.Key), Value: kv.Value}
+	}
+	st, err := nsdb.DecodeVPCState(store.Prefix(), kvs)
+	if err != nil {
+		return info, err
+	}
+	info.subnetID = defaultSubnet(st, info.accountID)
+	if info.subnetID == "" {
+		return info, fmt.Errorf("account %s has no default subnet", info.accountID)
+	}
+	return info, nil
+}
+
+// defaultSubnet is the account's default subnet in the first zone.
+func defaultSubnet(st *vpc.State, owner string) string {
+	var subs []*vpc.Subnet
+	for _, v := range st.Vpcs {
+		if v.OwnerID != owner || !v.IsDefault {
+			continue
+		}
+		for _, s := range st.Subnets {
+			if s.VpcID == v.ID && s.DefaultForAz {
+				subs = append(subs, s)
+			}
+		}
+	}
+	if len(subs) == 0 {
+		return ""
+	}
+	slices.SortFunc(subs, func(a, b *vpc.Subnet) int { return strings.Compare(a.AvailabilityZone, b.AvailabilityZone) })
+	return subs[0].ID
+}
+
+// parseCredentials reads a credentials file canopy up wrote.
+func parseCredentials(s string) upInfo {
+	var info upInfo
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "# canopy up: EC2 account "); ok {
+			if _, id, ok := strings.Cut(rest, "("); ok {
+				info.accountID, _, _ = strings.Cut(id, ")")
+			}
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "AWS_ACCESS_KEY_ID":
+			info.keyID = v
+		case "AWS_SECRET_ACCESS_KEY":
+			info.secret = v
+		}
+	}
+	return info
+}
+
+func downCmd(stdout io.Writer) *cobra.Command {
+	var dataDir string
+	var purge bool
+	c := &cobra.Command{
+		Use:   "down",
+		Short: "Stop a running canopy up and remove the namespaces and TAPs it made (--purge: and its data)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if v := os.Getenv("CANOPY_DATA_DIR"); v != "" && !cmd.Flags().Changed("data-dir") {
+				dataDir = v
+			}
+			if pid, ok := pidAlive(upPIDFile(dataDir)); ok {
+				fmt.Fprintf(stdout, "Stopping canopy up (pid %d)\n", pid)
+				if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+					return err
+				}
+				deadline := time.Now().Add(60 * time.Second)
+				for syscall.Kill(pid, 0) == nil {
+					if time.Now().After(deadline) {
+						return fmt.Errorf("canopy up (pid %d) did not stop within 60 s", pid)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			// What a killed canopy up left behind.
+			gone, err := instance.Purge(instanceStateDir(filepath.Join(dataDir, "agent")))
+			for _, ns := range gone {
+				fmt.Fprintf(stdout, "Removed instance namespace %s\n", ns)
+			}
+			if err != nil {
+				return err
+			}
+			if purge {
+				if err := os.RemoveAll(dataDir); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "Deleted %s\n", dataDir)
+			}
+			fmt.Fprintln(stdout, "Canopy is down.")
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dataDir, "data-dir", server.DefaultDataDir, "data dir of the canopy up to stop (env CANOPY_DATA_DIR)")
+	c.Flags().BoolVar(&purge, "purge", false, "also delete the data dir (etcd, tokens, credentials)")
 	return c
 }

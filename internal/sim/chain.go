@@ -303,11 +303,19 @@ func (c *ctx) cond(r *rule, bit uint32, p *packet.Packet, inPort, outPort int32,
 	case cIPGroupSrc:
 		c.fields |= FieldEtherType | FieldIPSrc
 		c.tag(r.ipgSrcTag)
+		if p.Flags&packet.FlagARP != 0 { // an ARP's sender address, as MidoNet matches it (anti-spoofing)
+			_, ok := r.ipgSrc[p.ARPSPA]
+			return ok
+		}
 		_, ok := r.ipgSrc[p.Src]
 		return ip && ok
 	case cIPGroupDst:
 		c.fields |= FieldEtherType | FieldIPDst
 		c.tag(r.ipgDstTag)
+		if p.Flags&packet.FlagARP != 0 { // an ARP's target address
+			_, ok := r.ipgDst[p.ARPTPA]
+			return ok
+		}
 		_, ok := r.ipgDst[p.Dst]
 		return ip && ok
 	case cProto:
