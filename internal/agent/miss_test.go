@@ -63,7 +63,7 @@ func BenchmarkMissPath(b *testing.B) {
 		sport++
 		// Rewrite the source port; the checksum does not matter here.
 		binary.BigEndian.PutUint16(it.buf[34:], sport)
-		a.simulate(in, it, &pkt, &res)
+		a.simulate(in, it, &pkt, &res, nil)
 		if sport == 0 {
 			a.flows.invalidate(nil, true, 1)
 		}

@@ -20,7 +20,10 @@ import (
 // then update that sum, not a final checksum: complementing the field around
 // the incremental update does exactly that. A port rewrite must leave it
 // alone (the ports are summed later, with the payload).
-func (a *Agent) execute(v *view, in *vport, frame []byte, hdr *datapath.VnetHdr, pkt *packet.Packet, acts []flow.Action) {
+//
+// With tb, tunnel outputs are queued there (the simulation goroutine sends
+// them in one batch); without, each is sent at once.
+func (a *Agent) execute(v *view, in *vport, frame []byte, hdr *datapath.VnetHdr, pkt *packet.Packet, acts []flow.Action, tb *tunBatch) {
 	csum := partialCsum(frame, hdr)
 	for i := range acts {
 		act := &acts[i]
@@ -49,7 +52,11 @@ func (a *Agent) execute(v *view, in *vport, frame []byte, hdr *datapath.VnetHdr,
 		case flow.Output:
 			a.toLocal(in, act.Key, frame, *hdr)
 		case flow.Tunnel:
-			a.toTunnel(v, in, act.Host, act.Key, frame, *hdr)
+			if tb != nil {
+				a.queueTunnel(tb, v, in, act.Host, act.Key, frame, *hdr)
+			} else {
+				a.toTunnel(v, in, act.Host, act.Key, frame, *hdr)
+			}
 		case flow.Drop:
 			return
 		}
@@ -96,7 +103,9 @@ func (a *Agent) toLocal(in *vport, key uint32, frame []byte, hdr datapath.VnetHd
 	out.write(frame, hdr)
 }
 
-func (a *Agent) toTunnel(v *view, in *vport, host string, key uint32, frame []byte, hdr datapath.VnetHdr) {
+// tunnelPacket addresses frame to host's tunnel endpoint; false (counted)
+// when the host is unknown.
+func (a *Agent) tunnelPacket(v *view, in *vport, host string, key uint32, frame []byte, hdr datapath.VnetHdr) (datapath.TunnelPacket, bool) {
 	addr, ok := v.peers[host]
 	if !ok {
 		if in != nil {
@@ -104,13 +113,21 @@ func (a *Agent) toTunnel(v *view, in *vport, host string, key uint32, frame []by
 		} else {
 			a.m.tunnelDrops.Inc()
 		}
-		return
+		return datapath.TunnelPacket{}, false
 	}
 	if hdr.IsGSO() && a.tunMTU > 0 {
 		hdr.GSOSize = clampGSO(frame, hdr, a.tunMTU)
 	}
+	return datapath.TunnelPacket{Addr: addr, VNI: key, Frame: frame, Hdr: hdr}, true
+}
+
+func (a *Agent) toTunnel(v *view, in *vport, host string, key uint32, frame []byte, hdr datapath.VnetHdr) {
+	p, ok := a.tunnelPacket(v, in, host, key, frame, hdr)
+	if !ok {
+		return
+	}
 	a.tunMu.Lock()
-	a.tunOne[0] = datapath.TunnelPacket{Addr: addr, VNI: key, Frame: frame, Hdr: hdr}
+	a.tunOne[0] = p
 	n, _ := a.tunnel.WriteBatch(a.tunOne[:])
 	a.tunOne[0].Frame = nil
 	a.tunMu.Unlock()
@@ -183,9 +200,15 @@ func (q *missQueue) close() { close(q.stop) }
 // and NAT state (with the tunnel reader's imports, under simMu) and serves
 // the ports' miss queues round-robin, one packet per port per round, so a
 // port flooding new flows takes at most its share.
+//
+// The packets it sends into the tunnel go out in batches (one sendmmsg for
+// up to simBatch of them, see tunBatch); their miss items go back to the
+// free lists once sent. A batch is flushed as soon as the queues are empty,
+// so a lone miss waits for nothing.
 func (a *Agent) runSimulator(ctx context.Context) {
 	var res sim.Result
 	var pkt packet.Packet
+	tb := &tunBatch{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -200,9 +223,12 @@ func (a *Agent) runSimulator(ctx context.Context) {
 			for _, vp := range pm.list {
 				select {
 				case it := <-vp.q:
-					a.simulate(vp, it, &pkt, &res)
-					vp.free <- it
+					a.simulate(vp, it, &pkt, &res, tb)
+					tb.hold(vp, it)
 					did = true
+					if len(tb.held) >= simBatch {
+						a.flushTunnel(tb)
+					}
 				default:
 				}
 			}
@@ -210,10 +236,12 @@ func (a *Agent) runSimulator(ctx context.Context) {
 				break
 			}
 		}
+		a.flushTunnel(tb)
 	}
 }
 
-func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.Result) {
+// simulate handles one miss; tunnel outputs go to tb when it is not nil.
+func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.Result, tb *tunBatch) {
 	v := a.view.Load()
 	frame := it.buf[:it.n]
 	pkt.Decode(frame)
@@ -225,7 +253,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		// An earlier packet of the same flow may have installed it.
 		if e := a.flows.lookup(&k, now); e != nil {
 			if !e.drop {
-				a.execute(v, vp, frame, &it.hdr, pkt, e.acts)
+				a.execute(v, vp, frame, &it.hdr, pkt, e.acts, tb)
 			}
 			return
 		}
@@ -254,7 +282,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 			a.flows.install(&flowEntry{key: k, acts: slices.Clone(res.Actions), tags: slices.Clone(res.Tags),
 				expires: now + int64(a.cfg.FlowTTL)}, v.gen)
 		}
-		a.execute(v, vp, frame, &it.hdr, pkt, res.Actions)
+		a.execute(v, vp, frame, &it.hdr, pkt, res.Actions, tb)
 	case sim.VerdictDrop:
 		vp.dropFlow.Inc()
 		if !isARP {

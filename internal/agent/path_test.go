@@ -60,7 +60,7 @@ func TestExecutePartialChecksum(t *testing.T) {
 	var p packet.Packet
 	p.Decode(want)
 	var none datapath.VnetHdr
-	a.execute(v, nil, want, &none, &p, acts)
+	a.execute(v, nil, want, &none, &p, acts, nil)
 	p.Decode(want)
 	if !packet.VerifyIPv4(want, &p) {
 		t.Fatal("rewritten complete frame has bad checksums")
@@ -69,7 +69,7 @@ func TestExecutePartialChecksum(t *testing.T) {
 	got := tcpFrame(300)
 	hdr := partial(got)
 	p.Decode(got)
-	a.execute(v, nil, got, &hdr, &p, acts)
+	a.execute(v, nil, got, &hdr, &p, acts, nil)
 	if err := datapath.FinishChecksum(got, &hdr); err != nil {
 		t.Fatal(err)
 	}

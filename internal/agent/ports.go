@@ -208,7 +208,7 @@ func (a *Agent) fromPort(v *view, vp *vport, p *datapath.Packet, pkt *packet.Pac
 				vp.dropFlow.Inc()
 				return
 			}
-			a.execute(v, vp, frame, &p.Hdr, pkt, e.acts)
+			a.execute(v, vp, frame, &p.Hdr, pkt, e.acts, nil)
 			return
 		}
 	}
