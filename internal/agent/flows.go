@@ -74,17 +74,33 @@ type flowEntry struct {
 //   - invalidateDrops bumps dropGen instead of sweeping the table: a drop
 //     flow installed under an older dropGen is stale, treated as absent and
 //     swept by expire.
+//   - expire visits only the flows due (a wheel of one-second buckets by
+//     hard expiry), not the whole table under the write lock: a sweep of
+//     a few hundred thousand flows stalled every lookup for milliseconds,
+//     long enough for the miss queues to overflow.
 type flowTable struct {
-	mu      sync.RWMutex
-	m       map[flowKey]*flowEntry
-	byTag   map[flow.Tag][]*flowEntry
-	listed  int           // entries in byTag, dead ones included
-	gen     uint64        // the snapshot generation the table is valid for
-	dropGen atomic.Uint64 // bumped by invalidateDrops
+	mu         sync.RWMutex
+	m          map[flowKey]*flowEntry
+	byTag      map[flow.Tag][]*flowEntry
+	listed     int                    // entries in byTag, dead ones included
+	liveListed int                    // entries in byTag that t.m's flows need
+	wheel      map[int64][]*flowEntry // by the second their flows expire in
+	gen        uint64                 // the snapshot generation the table is valid for
+	dropGen    atomic.Uint64          // bumped by invalidateDrops
 }
 
 func newFlowTable() *flowTable {
-	return &flowTable{m: map[flowKey]*flowEntry{}, byTag: map[flow.Tag][]*flowEntry{}}
+	return &flowTable{m: map[flowKey]*flowEntry{}, byTag: map[flow.Tag][]*flowEntry{}, wheel: map[int64][]*flowEntry{}}
+}
+
+// second is the wheel bucket of a flow expiring at ns: the first second
+// boundary at or after it.
+func second(ns int64) int64 { return (ns + 999_999_999) / 1_000_000_000 }
+
+// removeLocked drops e from the table (it stays, dead, in the lists).
+func (t *flowTable) removeLocked(e *flowEntry) {
+	delete(t.m, e.key)
+	t.liveListed -= len(e.tags)
 }
 
 // live reports whether e, found in the table, still stands at now.
@@ -117,11 +133,17 @@ func (t *flowTable) install(e *flowEntry, gen uint64) bool {
 	// (it cannot tell this simulation's drop from an older one) is then
 	// still honoured by the next one.
 	e.dropGen = t.dropGen.Load()
-	t.m[e.key] = e // a flow it replaces is left dead in the lists
+	if old := t.m[e.key]; old != nil {
+		t.removeLocked(old) // left dead in the lists and the wheel
+	}
+	t.m[e.key] = e
 	for _, tag := range e.tags {
 		t.byTag[tag] = append(t.byTag[tag], e)
 	}
 	t.listed += len(e.tags)
+	t.liveListed += len(e.tags)
+	s := second(e.expires)
+	t.wheel[s] = append(t.wheel[s], e)
 	return true
 }
 
@@ -135,7 +157,8 @@ func (t *flowTable) invalidate(tags map[flow.Tag]struct{}, all bool, gen uint64)
 		n := len(t.m)
 		t.m = map[flowKey]*flowEntry{}
 		t.byTag = map[flow.Tag][]*flowEntry{}
-		t.listed = 0
+		t.wheel = map[int64][]*flowEntry{}
+		t.listed, t.liveListed = 0, 0
 		return n
 	}
 	n := 0
@@ -143,7 +166,7 @@ func (t *flowTable) invalidate(tags map[flow.Tag]struct{}, all bool, gen uint64)
 		l := t.byTag[tag]
 		for _, e := range l {
 			if t.m[e.key] == e {
-				delete(t.m, e.key)
+				t.removeLocked(e)
 				n++
 			}
 		}
@@ -158,36 +181,43 @@ func (t *flowTable) invalidate(tags map[flow.Tag]struct{}, all bool, gen uint64)
 // drop flows installed before it turn stale (see flowTable).
 func (t *flowTable) invalidateDrops() { t.dropGen.Add(1) }
 
-// expire removes flows past their hard expiry and stale drop flows, and
-// compacts the tag lists when most of what they hold is dead.
+// expire removes flows past their hard expiry (stale drop flows with
+// them: their expiry is short), and compacts the tag lists when most of
+// what they hold is dead.
 func (t *flowTable) expire(now int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k, e := range t.m {
-		if !t.live(e, now) {
-			delete(t.m, k)
+	for s, l := range t.wheel {
+		if (s-1)*1_000_000_000 >= now {
+			continue // all its flows expire after now
+		}
+		keep := l[:0] // the bucket of the current second is due in part
+		for _, e := range l {
+			switch {
+			case t.m[e.key] != e: // replaced or invalidated
+			case e.expires <= now:
+				t.removeLocked(e)
+			default:
+				keep = append(keep, e)
+			}
+		}
+		if len(keep) == 0 {
+			delete(t.wheel, s)
+		} else {
+			clear(l[len(keep):])
+			t.wheel[s] = keep
 		}
 	}
-	if t.listed <= 2*t.liveListedLocked()+1024 {
+	if t.listed <= 2*t.liveListed+1024 {
 		return
 	}
 	t.byTag = make(map[flow.Tag][]*flowEntry, len(t.byTag))
-	t.listed = 0
 	for _, e := range t.m {
 		for _, tag := range e.tags {
 			t.byTag[tag] = append(t.byTag[tag], e)
 		}
-		t.listed += len(e.tags)
 	}
-}
-
-// liveListedLocked is how many tag list entries the table's flows need.
-func (t *flowTable) liveListedLocked() int {
-	n := 0
-	for _, e := range t.m {
-		n += len(e.tags)
-	}
-	return n
+	t.listed = t.liveListed
 }
 
 // len is the number of flows that stand now (drop flows made stale by
