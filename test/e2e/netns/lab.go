@@ -158,6 +158,7 @@ type Host struct {
 	stateDir string
 	agent    *proc
 	starts   int
+	driver   string // --instance-driver ("" = the agent's default)
 }
 
 // AddHost creates a host namespace on the underlay and starts its agent in
@@ -180,10 +181,14 @@ func (h *Host) Start() {
 	l := h.l
 	l.t.Helper()
 	h.starts++
-	h.agent = l.start(fmt.Sprintf("agent-%s-%d", h.Name, h.starts), h.NS, "agent",
+	args := []string{"agent",
 		"--etcd-endpoints", l.Endpoints(), "--host-name", h.Name, "--tunnel-ip", h.IP,
 		"--tunnel-zone", "tz", "--state-dir", h.stateDir,
-		"--metrics-listen", fmt.Sprintf("%s:%d", h.IP, metricsPort))
+		"--metrics-listen", fmt.Sprintf("%s:%d", h.IP, metricsPort)}
+	if h.driver != "" {
+		args = append(args, "--instance-driver", h.driver)
+	}
+	h.agent = l.start(fmt.Sprintf("agent-%s-%d", h.Name, h.starts), h.NS, args...)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := h.Get("/healthz"); err == nil {
@@ -320,7 +325,11 @@ type proc struct {
 func (l *Lab) start(name, ns string, args ...string) *proc {
 	l.t.Helper()
 	p := &proc{log: &syncBuf{}, done: make(chan struct{})}
-	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, l.bin}, args...)...)
+	// nsenter enters only the network namespace: an instance driver's
+	// namespaces (ip netns add, a bind mount under /run/netns) must be
+	// visible outside, which `ip netns exec`'s private mount namespace
+	// would prevent.
+	p.cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns, l.bin}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		l.t.Fatalf("start %s: %v", name, err)
