@@ -15,6 +15,10 @@ import (
 func TestConditions(t *testing.T) {
 	base := func() []byte { return tcp(mVM1, mVM2, "10.0.0.11", "10.0.0.12", 1000, 80) }
 	pingF := func() []byte { return ping(mVM1, mVM2, "10.0.0.11", "10.0.0.12", 5) }
+	arpF := func() []byte {
+		// a target no port holds: flooded, so the bridge's out-filter sees it
+		return packet.BuildARP(packet.ARPRequest, mVM1, a4("10.0.0.11"), [6]byte{}, a4("10.0.0.99"))
+	}
 	frag := func() []byte {
 		return (&packet.Spec{EthSrc: mVM1, EthDst: mVM2, Src: a4("10.0.0.11"), Dst: a4("10.0.0.12"), Proto: packet.ProtoTCP, FragOff: 100, Payload: make([]byte, 16)}).Build()
 	}
@@ -58,6 +62,12 @@ func TestConditions(t *testing.T) {
 		}, base, false},
 		{"ip group src", func(c *topology.Condition, inv bool) { c.IPGroupSrc, c.InvIPGroupSrc = "ipg-vm1", inv }, base, true},
 		{"ip group src other", func(c *topology.Condition, inv bool) { c.IPGroupSrc, c.InvIPGroupSrc = "ipg-vm2", inv }, base, false},
+		// An ARP's sender and target addresses match address groups (the
+		// translator's anti-spoofing rules rely on it).
+		{"ip group src arp", func(c *topology.Condition, inv bool) { c.IPGroupSrc, c.InvIPGroupSrc = "ipg-vm1", inv }, arpF, true},
+		{"ip group src arp other", func(c *topology.Condition, inv bool) { c.IPGroupSrc, c.InvIPGroupSrc = "ipg-vm2", inv }, arpF, false},
+		{"ip group dst arp", func(c *topology.Condition, inv bool) { c.IPGroupDst, c.InvIPGroupDst = "ipg-vm2", inv }, arpF, true},
+		{"ip group dst arp other", func(c *topology.Condition, inv bool) { c.IPGroupDst, c.InvIPGroupDst = "ipg-vm1", inv }, arpF, false},
 		{"ip group dst", func(c *topology.Condition, inv bool) { c.IPGroupDst, c.InvIPGroupDst = "ipg-vm2", inv }, base, true},
 		{"ip group dst other", func(c *topology.Condition, inv bool) { c.IPGroupDst, c.InvIPGroupDst = "ipg-vm1", inv }, base, false},
 		{"proto", func(c *topology.Condition, inv bool) { c.NwProto, c.InvNwProto = u8(6), inv }, base, true},
