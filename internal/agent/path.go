@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/datapath"
@@ -181,6 +182,11 @@ func (a *Agent) runTunnelRx() {
 type missQueue struct {
 	wake chan struct{}
 	stop chan struct{}
+	// run is held by whoever simulates: the simulation goroutine while it
+	// drains the queues, or a port's reader simulating a miss itself (see
+	// fromPort). Simulations stay one at a time, as if all ran on the one
+	// goroutine.
+	run sync.Mutex
 }
 
 func newMissQueue() *missQueue {
@@ -217,6 +223,7 @@ func (a *Agent) runSimulator(ctx context.Context) {
 			return
 		case <-a.miss.wake:
 		}
+		a.miss.run.Lock()
 		for {
 			pm := a.ports.Load()
 			did := false
@@ -237,6 +244,7 @@ func (a *Agent) runSimulator(ctx context.Context) {
 			}
 		}
 		a.flushTunnel(tb)
+		a.miss.run.Unlock()
 	}
 }
 

@@ -124,8 +124,9 @@ func TestFlowHitAllocs(t *testing.T) {
 	dp := datapath.Packet{Buf: frame, N: len(frame)}
 	drain := make([]datapath.Packet, 1)
 	drain[0].Buf = make([]byte, datapath.MaxFrame)
+	ins := &inlineSim{}
 	run := func() {
-		a.fromPort(v, in, &dp, &p, now)
+		a.fromPort(v, in, &dp, &p, now, ins)
 		if n, _ := outVM.ReadBatch(drain); n != 1 {
 			t.Fatal("frame not forwarded")
 		}

@@ -169,6 +169,7 @@ func (a *Agent) readPort(vp *vport) {
 		pkts[i].Buf = make([]byte, datapath.MaxFrame)
 	}
 	var pkt packet.Packet
+	in := &inlineSim{}
 	for {
 		n, err := vp.dev.ReadBatch(pkts)
 		if err != nil {
@@ -182,13 +183,16 @@ func (a *Agent) readPort(vp *vport) {
 		v := a.view.Load()
 		now := time.Now().UnixNano()
 		for i := range n {
-			a.fromPort(v, vp, &pkts[i], &pkt, now)
+			a.fromPort(v, vp, &pkts[i], &pkt, now, in)
 		}
+		// The frames are views of pkts' buffers, read into again next.
+		a.flushTunnel(&in.tb)
 	}
 }
 
-// fromPort handles one frame a VM sent.
-func (a *Agent) fromPort(v *view, vp *vport, p *datapath.Packet, pkt *packet.Packet, now int64) {
+// fromPort handles one frame a VM sent. Its tunnel output goes into in's
+// batch, sent after the read batch, in the order the frames came.
+func (a *Agent) fromPort(v *view, vp *vport, p *datapath.Packet, pkt *packet.Packet, now int64, in *inlineSim) {
 	vp.rx.Inc()
 	frame := p.Frame()
 	pkt.Decode(frame)
@@ -208,11 +212,14 @@ func (a *Agent) fromPort(v *view, vp *vport, p *datapath.Packet, pkt *packet.Pac
 				vp.dropFlow.Inc()
 				return
 			}
-			a.execute(v, vp, frame, &p.Hdr, pkt, e.acts, nil)
+			a.execute(v, vp, frame, &p.Hdr, pkt, e.acts, &in.tb)
 			return
 		}
 	}
 	vp.misses.Inc()
+	if a.simulateInline(vp, p, in) {
+		return
+	}
 	var it *missItem
 	select {
 	case it = <-vp.free:

@@ -1,6 +1,10 @@
 package agent
 
-import "github.com/canopy-sdn/canopy/internal/datapath"
+import (
+	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/canopy-sdn/canopy/internal/sim"
+)
 
 // simBatch is how many misses the simulation goroutine handles before it
 // sends what they put into the tunnel. Each send into the tunnel costs a
@@ -50,4 +54,32 @@ func (a *Agent) flushTunnel(tb *tunBatch) {
 	}
 	clear(tb.held)
 	tb.held = tb.held[:0]
+}
+
+// inlineSim is a port reader's own simulation state.
+type inlineSim struct {
+	it  missItem
+	pkt packet.Packet
+	res sim.Result
+	tb  tunBatch
+}
+
+// simulateInline simulates a miss on the reader's thread when nothing else
+// is simulating and the port has no miss waiting: the common case of a
+// handful of new flows then costs no hand-off to the simulation goroutine
+// (a wake-up and a context switch each, which under a flood of new flows
+// cost more CPU than the simulations). When the simulation goroutine is
+// busy the miss is queued as before, so a port flooding new flows still
+// gets only its share of it: a reader simulating inline competes for the
+// same lock, which Go's mutex hands over in turn once a waiter has waited
+// a millisecond.
+func (a *Agent) simulateInline(vp *vport, p *datapath.Packet, in *inlineSim) bool {
+	if len(vp.q) > 0 || !a.miss.run.TryLock() {
+		return false
+	}
+	in.it.buf, in.it.n, in.it.hdr = p.Buf, p.N, p.Hdr
+	a.simulate(vp, &in.it, &in.pkt, &in.res, &in.tb)
+	a.miss.run.Unlock()
+	in.it.buf = nil
+	return true
 }
