@@ -10,13 +10,20 @@
 // an exact-match flow cache keyed by ingress port and header fields. A hit
 // executes the cached actions (header rewrites, output to a local TAP with
 // the offload header kept, or VXLAN to the egress port's host with the
-// egress port's tunnel key as VNI) without allocating. A miss goes to the
-// port's bounded queue; one simulation goroutine serves the queues
-// round-robin (a port flooding new flows takes its share, the excess is
-// dropped and counted), runs sim.Simulate, sends new connection and NAT
-// state to the egress host before the data (VNI StateVNI), installs the
-// flow with its tags (hard expiry; short for drops) and executes it. A
-// snapshot change invalidates the flows tagged with what changed.
+// egress port's tunnel key as VNI) without allocating. A miss is simulated
+// on the reader's thread when nothing else is simulating and the port has
+// no miss queued (no hand-off: under a flood of new flows the wake-ups
+// cost more than the simulations); otherwise it goes to the port's bounded
+// queue, and one simulation goroutine serves the queues round-robin (a
+// port flooding new flows takes its share, the excess is dropped and
+// counted). Simulations run one at a time (missQueue.run): sim.Simulate,
+// new connection and NAT state sent to the egress host before the data
+// (VNI StateVNI), the flow installed with its tags (hard expiry; short for
+// drops) and executed. Tunnel output goes out in batches (one sendmmsg per
+// read batch or per round of the queues). A snapshot change invalidates the
+// flows tagged with what changed; the flow table's cost per new flow does
+// not grow with its size (append-only tag lists, an expiry wheel, drop
+// flows invalidated by a generation; flows.go).
 //
 // The receiving agent delivers tunnelled frames to the port named by the VNI
 // without simulating, re-merging consecutive TCP segments into one GSO
