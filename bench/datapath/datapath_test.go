@@ -226,7 +226,10 @@ func newFlows(b *testing.B, c *canopyLab, perfDir string) flowRates {
 			var prof chan error
 			if perfDir != "" && rate == 50000 {
 				prof = make(chan error, 3)
-				go func() { time.Sleep(300 * time.Millisecond); prof <- perfRecord("", perfDir, "all-paced50k", time.Second) }()
+				go func() {
+					time.Sleep(300 * time.Millisecond)
+					prof <- perfRecord("", perfDir, "all-paced50k", time.Second)
+				}()
 				go func() {
 					time.Sleep(300 * time.Millisecond)
 					prof <- perfRecord(h1.NS, perfDir, "h1-paced50k", time.Second)
