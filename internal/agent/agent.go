@@ -46,6 +46,7 @@ type Config struct {
 	TunnelIP      netip.Addr // underlay address of this host (required)
 	TunnelPort    uint16     // VXLAN UDP port (default datapath.DefaultTunnelPort)
 	TunnelZone    string     // tunnel zone to join; created if absent; "" = none
+	Zone          string     // availability zone served (Host label canopy.zone); "" = every zone
 	StateDir      string     // holds host-id
 	MetricsListen string     // host:port of /metrics and /flows; "" = off
 	LeaseTTL      time.Duration
@@ -314,10 +315,12 @@ func (a *Agent) register(ctx context.Context) error {
 		switch {
 		case errors.Is(err, nsdb.ErrNotFound):
 			h := &topology.Host{Meta: topology.Meta{ID: a.hostID, Name: a.cfg.HostName}, Interfaces: ifs}
+			a.setZone(h)
 			_, err = a.store.Create(ctx, h)
 		case err == nil:
 			h := o.(*topology.Host)
 			h.Name, h.Interfaces = a.cfg.HostName, ifs
+			a.setZone(h)
 			_, err = a.store.Update(ctx, h)
 		}
 		if err == nil {
@@ -328,6 +331,19 @@ func (a *Agent) register(ctx context.Context) error {
 		}
 		_ = a.store.Sync(ctx)
 	}
+}
+
+// setZone labels h with the zone this agent serves (or removes the label):
+// the operator's flag is the truth, so a host moved between zones follows.
+func (a *Agent) setZone(h *topology.Host) {
+	if a.cfg.Zone == "" {
+		delete(h.Labels, topology.LabelZone)
+		return
+	}
+	if h.Labels == nil {
+		h.Labels = map[string]string{}
+	}
+	h.Labels[topology.LabelZone] = a.cfg.Zone
 }
 
 // hostInterfaces lists this namespace's interfaces from netlink.

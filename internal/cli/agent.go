@@ -56,6 +56,8 @@ TAP or creating it) and forwards traffic between local ports and, over VXLAN on 
 	lf.StringVar(&tunnelIP, "tunnel-ip", "", "underlay address other hosts tunnel to (required)")
 	lf.Uint16Var(&tunnelPort, "tunnel-port", 0, "VXLAN UDP port (default 6677)")
 	lf.StringVar(&cfg.TunnelZone, "tunnel-zone", "", "tunnel zone to join (created if absent)")
+	lf.StringVar(&cfg.Zone, "availability-zone", "", "EC2 availability zone this host serves (default: every zone)")
+	lf.BoolVar(&cfg.NoMetadata, "no-metadata", false, "do not answer the instance metadata service at 169.254.169.254")
 	lf.StringVar(&cfg.MetricsListen, "metrics-listen", "", "host:port for /metrics, /flows and /healthz (default off)")
 	lf.DurationVar(&cfg.LeaseTTL, "lease-ttl", agent.DefaultLeaseTTL, "liveness lease TTL: a dead agent's host turns not-alive within it")
 	lf.DurationVar(&cfg.FlowTTL, "flow-ttl", agent.DefaultFlowTTL, "hard expiry of cached flows")

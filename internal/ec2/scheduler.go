@@ -11,7 +11,7 @@ import (
 
 // ZoneLabel is the label on a topology Host naming its availability zone
 // (`canopy agent --availability-zone`). A host without it serves every zone.
-const ZoneLabel = "canopy.zone"
+const ZoneLabel = topology.LabelZone
 
 // candidateHost is a host the scheduler may place an instance on: alive
 // (its agent holds its liveness lease) and registered (a topology Host, which

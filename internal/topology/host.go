@@ -20,6 +20,11 @@ type HostInterface struct {
 	Addresses []netip.Prefix `json:"addresses,omitempty"`
 }
 
+// LabelZone is the label on a Host naming the availability zone it serves;
+// the EC2 scheduler places a subnet's instances on hosts of its zone (or on
+// hosts without the label, which serve every zone).
+const LabelZone = "canopy.zone"
+
 func (*Host) Kind() Kind           { return KindHost }
 func (*Host) Refs() []Ref          { return nil }
 func (*Host) Unref(string, string) {}
