@@ -46,12 +46,24 @@ type inst struct {
 	id, ip, ns string
 }
 
-// run launches one instance and waits until it is running and its
-// namespace's eth0 holds its address.
+// run launches one instance into subnet with group sg (and address ip
+// unless empty) and waits until it is running.
 func (tn *tenant) run(subnet, sg, ip string) inst {
 	tn.t.Helper()
+	return tn.launch(subnet, []string{sg}, ip)
+}
+
+// launch launches one instance into subnet with groups (nil: the VPC's
+// default group, as in AWS) and address ip (empty: the next free one), and
+// waits until it is running: the driver reports running once the
+// namespace's eth0 holds its address.
+func (tn *tenant) launch(subnet string, groups []string, ip string) inst {
+	tn.t.Helper()
 	args := []string{"run-instances", "--image-id", "ami-0deb1a12c0ffee001", "--instance-type", "t3.micro",
-		"--subnet-id", subnet, "--security-group-ids", sg, "--query", "Instances[0].[InstanceId,PrivateIpAddress]"}
+		"--subnet-id", subnet, "--query", "Instances[0].[InstanceId,PrivateIpAddress]"}
+	if groups != nil {
+		args = append(args, append([]string{"--security-group-ids"}, groups...)...)
+	}
 	if ip != "" {
 		args = append(args, "--private-ip-address", ip)
 	}
@@ -153,16 +165,25 @@ func TestInstances(t *testing.T) {
 		}
 	}
 
-	// iperf3 across subnets (and hosts, when placed apart), port 5201 allowed.
+	// iperf3 across subnets and hosts, port 5201 allowed. a1 and a2 are on
+	// different hosts (least-loaded placement), so one of them is not on
+	// b1's host: that one is the client.
+	cl := a1
+	if on[a1.id] == on[b1.id] {
+		cl = a2
+	}
+	if on[cl.id] == nil || on[cl.id] == on[b1.id] {
+		t.Errorf("iperf3 pair %s, %s not on two hosts: %v", cl.id, b1.id, on)
+	}
 	stop := exec.Command("ip", "netns", "exec", b1.ns, "iperf3", "-s", "-1")
 	if err := stop.Start(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	out, err := nsRun(a1.ns, "iperf3", "-c", b1.ip, "-t", "2", "-J")
+	out, err := nsRun(cl.ns, "iperf3", "-c", b1.ip, "-t", "2", "-J")
 	_ = stop.Wait()
 	if err != nil {
-		t.Errorf("iperf3 %s → %s: %v\n%s", a1.id, b1.ip, err, out)
+		t.Errorf("iperf3 %s → %s: %v\n%s", cl.id, b1.ip, err, out)
 	} else {
 		var r struct {
 			End struct {
@@ -172,7 +193,7 @@ func TestInstances(t *testing.T) {
 			} `json:"end"`
 		}
 		_ = json.Unmarshal([]byte(out), &r)
-		t.Logf("iperf3 %s → %s: %.2f Gbit/s", a1.id, b1.id, r.End.SumReceived.BitsPerSecond/1e9)
+		t.Logf("iperf3 %s (%s) → %s (%s): %.2f Gbit/s", cl.id, on[cl.id].Name, b1.id, on[b1.id].Name, r.End.SumReceived.BitsPerSecond/1e9)
 		if r.End.SumReceived.BitsPerSecond <= 0 {
 			t.Errorf("iperf3 carried nothing")
 		}
@@ -222,7 +243,17 @@ func TestInstances(t *testing.T) {
 		}
 	}
 
-	// Terminate: namespace, port binding and address go; the IP is reusable.
+	// Terminate: namespace, TAP, topology port and address go; the IP is
+	// reusable. The ENI's TAP (vn<13 hex>) lives in the instance's
+	// namespace while it runs; afterwards it is nowhere on the host.
+	eni := tn.ec2("describe-instances", "--instance-ids", a2.id, "--query", "Reservations[0].Instances[0].NetworkInterfaces[0].NetworkInterfaceId")
+	tap := "vn" + eni[len(eni)-13:]
+	if _, err := nsRun(a2.ns, "ip", "link", "show", "eth0"); err != nil {
+		t.Errorf("%s has no eth0 before terminate: %v", a2.ns, err)
+	}
+	if ports := l.CLI("port", "list"); !strings.Contains(ports, eni) {
+		t.Errorf("no topology port realizes %s before terminate:\n%s", eni, ports)
+	}
 	tn.ec2("terminate-instances", "--instance-ids", a2.id)
 	waitUntil(t, a2.id+" terminated", func() bool {
 		out, _ := tn.l.AWS(tn.key, tn.secret, "ec2", "describe-instances", "--instance-ids", a2.id, "--query", "Reservations[0].Instances[0].State.Name")
@@ -231,8 +262,22 @@ func TestInstances(t *testing.T) {
 	if _, err := nsRun(a2.ns, "true"); err == nil {
 		t.Errorf("namespace %s still there after terminate", a2.ns)
 	}
+	for _, ns := range []string{on[a2.id].NS, ""} {
+		args := []string{"link", "show", tap}
+		if ns != "" {
+			args = append([]string{"-n", ns}, args...)
+		}
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err == nil {
+			t.Errorf("TAP %s still there after terminate (netns %q): %s", tap, ns, out)
+		}
+	}
 	if out := tn.ec2("describe-network-interfaces", "--filters", "Name=private-ip-address,Values="+a2.ip, "--query", "NetworkInterfaces[].NetworkInterfaceId"); out != "" {
 		t.Errorf("ENI of %s still there: %s", a2.ip, out)
+	}
+	// The controller removes the ENI's port (with its binding) from the
+	// topology: the REST API lists no port labelled with the ENI any more.
+	if !within(5*time.Second, func() bool { return !strings.Contains(l.CLI("port", "list"), eni) }) {
+		t.Errorf("topology port of %s still listed after terminate", eni)
 	}
 	again := tn.run(subA, sg, a2.ip)
 	// a1 still holds the old ENI's MAC for this address until its
