@@ -81,16 +81,52 @@ type flowEntry struct {
 type flowTable struct {
 	mu         sync.RWMutex
 	m          map[flowKey]*flowEntry
-	byTag      map[flow.Tag][]*flowEntry
-	listed     int                    // entries in byTag, dead ones included
-	liveListed int                    // entries in byTag that t.m's flows need
-	wheel      map[int64][]*flowEntry // by the second their flows expire in
-	gen        uint64                 // the snapshot generation the table is valid for
-	dropGen    atomic.Uint64          // bumped by invalidateDrops
+	byTag      map[flow.Tag]*entryList
+	listed     int                  // entries in byTag, dead ones included
+	liveListed int                  // entries in byTag that t.m's flows need
+	wheel      map[int64]*entryList // by the second their flows expire in
+	gen        uint64               // the snapshot generation the table is valid for
+	dropGen    atomic.Uint64        // bumped by invalidateDrops
 }
 
 func newFlowTable() *flowTable {
-	return &flowTable{m: map[flowKey]*flowEntry{}, byTag: map[flow.Tag][]*flowEntry{}, wheel: map[int64][]*flowEntry{}}
+	return &flowTable{m: map[flowKey]*flowEntry{}, byTag: map[flow.Tag]*entryList{}, wheel: map[int64]*entryList{}}
+}
+
+// entryList is an append-only list of flows in chunks: appending never
+// copies what is listed already. A tag every flow of a bridge carries lists
+// hundreds of thousands of flows under a flood of new ones; growing one
+// slice copied them all again and again, with write barriers while the GC
+// ran (a tenth of the agent's CPU). Chunks start small (most tags list a
+// few flows) and double up to maxChunk.
+type entryList struct {
+	chunks [][]*flowEntry
+	n      int
+}
+
+const maxChunk = 512
+
+func (l *entryList) add(e *flowEntry) {
+	if k := len(l.chunks); k == 0 || len(l.chunks[k-1]) == cap(l.chunks[k-1]) {
+		c := maxChunk
+		if k < 8 {
+			c = min(maxChunk, 4<<k)
+		}
+		l.chunks = append(l.chunks, make([]*flowEntry, 0, c))
+	}
+	k := len(l.chunks) - 1
+	l.chunks[k] = append(l.chunks[k], e)
+	l.n++
+}
+
+// addTo appends e to the list at m[k], creating it.
+func addTo[K comparable](m map[K]*entryList, k K, e *flowEntry) {
+	l := m[k]
+	if l == nil {
+		l = &entryList{}
+		m[k] = l
+	}
+	l.add(e)
 }
 
 // second is the wheel bucket of a flow expiring at ns: the first second
@@ -138,12 +174,11 @@ func (t *flowTable) install(e *flowEntry, gen uint64) bool {
 	}
 	t.m[e.key] = e
 	for _, tag := range e.tags {
-		t.byTag[tag] = append(t.byTag[tag], e)
+		addTo(t.byTag, tag, e)
 	}
 	t.listed += len(e.tags)
 	t.liveListed += len(e.tags)
-	s := second(e.expires)
-	t.wheel[s] = append(t.wheel[s], e)
+	addTo(t.wheel, second(e.expires), e)
 	return true
 }
 
@@ -156,21 +191,26 @@ func (t *flowTable) invalidate(tags map[flow.Tag]struct{}, all bool, gen uint64)
 	if all {
 		n := len(t.m)
 		t.m = map[flowKey]*flowEntry{}
-		t.byTag = map[flow.Tag][]*flowEntry{}
-		t.wheel = map[int64][]*flowEntry{}
+		t.byTag = map[flow.Tag]*entryList{}
+		t.wheel = map[int64]*entryList{}
 		t.listed, t.liveListed = 0, 0
 		return n
 	}
 	n := 0
 	for tag := range tags {
 		l := t.byTag[tag]
-		for _, e := range l {
-			if t.m[e.key] == e {
-				t.removeLocked(e)
-				n++
+		if l == nil {
+			continue
+		}
+		for _, c := range l.chunks {
+			for _, e := range c {
+				if t.m[e.key] == e {
+					t.removeLocked(e)
+					n++
+				}
 			}
 		}
-		t.listed -= len(l)
+		t.listed -= l.n
 		delete(t.byTag, tag)
 	}
 	return n
@@ -191,30 +231,31 @@ func (t *flowTable) expire(now int64) {
 		if (s-1)*1_000_000_000 >= now {
 			continue // all its flows expire after now
 		}
-		keep := l[:0] // the bucket of the current second is due in part
-		for _, e := range l {
-			switch {
-			case t.m[e.key] != e: // replaced or invalidated
-			case e.expires <= now:
-				t.removeLocked(e)
-			default:
-				keep = append(keep, e)
+		keep := &entryList{} // the bucket of the current second is due in part
+		for _, c := range l.chunks {
+			for _, e := range c {
+				switch {
+				case t.m[e.key] != e: // replaced or invalidated
+				case e.expires <= now:
+					t.removeLocked(e)
+				default:
+					keep.add(e)
+				}
 			}
 		}
-		if len(keep) == 0 {
+		if keep.n == 0 {
 			delete(t.wheel, s)
 		} else {
-			clear(l[len(keep):])
 			t.wheel[s] = keep
 		}
 	}
 	if t.listed <= 2*t.liveListed+1024 {
 		return
 	}
-	t.byTag = make(map[flow.Tag][]*flowEntry, len(t.byTag))
+	t.byTag = make(map[flow.Tag]*entryList, len(t.byTag))
 	for _, e := range t.m {
 		for _, tag := range e.tags {
-			t.byTag[tag] = append(t.byTag[tag], e)
+			addTo(t.byTag, tag, e)
 		}
 	}
 	t.listed = t.liveListed
