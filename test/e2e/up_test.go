@@ -1,0 +1,290 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readmeUp splits the README's `canopy up` walk-through (the shell lines of
+// the code blocks between <!-- up:begin --> and <!-- up:end -->) into the
+// `canopy up` command, the shell script a tenant runs in a second terminal,
+// and the `canopy down` command.
+func readmeUp(t *testing.T) (up []string, script string, down []string) {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "<!-- up:begin -->")
+	block, _, ok2 := strings.Cut(rest, "<!-- up:end -->")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no up:begin/end block")
+	}
+	var sh []string
+	inCode := false
+	for _, line := range strings.Split(block, "\n") {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+			continue
+		}
+		if !inCode || strings.TrimSpace(line) == "" {
+			continue
+		}
+		cmd, _, _ := strings.Cut(line, "#")
+		f := strings.Fields(cmd)
+		switch {
+		case len(f) >= 2 && f[0] == "canopy" && f[1] == "up":
+			up = f[1:]
+		case len(f) >= 2 && f[0] == "canopy" && f[1] == "down":
+			down = f[1:]
+		default:
+			sh = append(sh, line)
+		}
+	}
+	if up == nil || down == nil || len(sh) < 5 {
+		t.Fatalf("README up block: want canopy up, a script and canopy down; got %v, %d lines, %v", up, len(sh), down)
+	}
+	return up, strings.Join(sh, "\n") + "\n", down
+}
+
+// freeUDPPort returns a loopback UDP port nobody uses right now.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// upProc is a running `canopy up`.
+type upProc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startUp starts `canopy ARGS` (an up command) and waits until it prints
+// that it is up.
+func startUp(t *testing.T, args []string) *upProc {
+	t.Helper()
+	p := &upProc{cmd: exec.Command(canopyBin, args...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	deadline := time.After(90 * time.Second)
+	for !strings.Contains(p.out.String(), "Canopy is up") {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("canopy up exited during start: %v\n%s", err, p.out)
+		case <-deadline:
+			t.Fatalf("canopy up not up within 90 s:\n%s", p.out)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return p
+}
+
+// wait waits for the process to exit (after a canopy down) and returns its
+// exit error.
+func (p *upProc) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("canopy up still runs 30 s after canopy down:\n%s", p.out)
+		return nil
+	}
+}
+
+// TestUp runs the README's `canopy up` walk-through as written: `canopy up`
+// (with a temporary data dir and ports of its own instead of the defaults),
+// the tenant's script with bash -e (the README's data dir and EC2 endpoint
+// replaced by those), `canopy down` and `canopy up` again on the same data
+// (the instances come back), then the README's `canopy down --purge`:
+// nothing is left, neither namespace nor TAP nor data.
+func TestUp(t *testing.T) {
+	upArgs, script, downArgs := readmeUp(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	ec2Addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	flags := []string{"--data-dir", data,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--ec2-listen", ec2Addr,
+		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		"--tunnel-port", fmt.Sprint(freeUDPPort(t))}
+	up := append(append([]string{}, upArgs...), flags...)
+
+	// The only rewrite of the tenant's script: the defaults it names.
+	for _, def := range []string{"/var/lib/canopy/", "http://127.0.0.1:8788 "} {
+		if !strings.Contains(script, def) {
+			t.Fatalf("README up script does not use the default %q:\n%s", def, script)
+		}
+	}
+	script = strings.ReplaceAll(script, "/var/lib/canopy/", data+"/")
+	script = strings.ReplaceAll(script, "http://127.0.0.1:8788 ", "http://"+ec2Addr+" ")
+
+	p := startUp(t, up)
+	t.Cleanup(func() {
+		// Whatever happened: stop it and remove what it made.
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+		}
+		_ = exec.Command(canopyBin, "down", "--purge", "--data-dir", data).Run()
+		if t.Failed() {
+			t.Logf("canopy up output:\n%s", p.out)
+		}
+	})
+	t.Logf("canopy %s\n%s", strings.Join(up, " "), p.out)
+
+	// A tenant's shell: /usr/bin/aws (not a shim elsewhere on the PATH),
+	// no AWS configuration of this machine's users.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sh := exec.CommandContext(ctx, "bash", "-e", "-c", script)
+	sh.Env = []string{"PATH=" + filepath.Dir(canopyBin) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=" + dir, "LANG=C.UTF-8"}
+	outB, err := sh.CombinedOutput()
+	out := string(outB)
+	t.Logf("README script:\n%s", out)
+	if err != nil {
+		t.Fatalf("README script: %v", err)
+	}
+
+	// What it showed: two running instances with their addresses, the
+	// first one's DHCP address and MTU, a ping through the default group
+	// and the first one's own instance id from the metadata service.
+	aws := func(args ...string) string {
+		t.Helper()
+		c := exec.Command("bash", "-c", ". "+data+"/demo-credentials && exec /usr/bin/aws --endpoint-url http://"+ec2Addr+` --output text "$@"`, "aws")
+		c.Args = append(c.Args, args...)
+		c.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
+		o, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, o)
+		}
+		return strings.TrimSpace(string(o))
+	}
+	type upInst struct{ id, ip, eni string }
+	var insts []upInst
+	for _, line := range strings.Split(aws("ec2", "describe-instances", "--query", "Reservations[].Instances[].[InstanceId,PrivateIpAddress,NetworkInterfaces[0].NetworkInterfaceId]"), "\n") {
+		if f := strings.Fields(line); len(f) == 3 {
+			insts = append(insts, upInst{f[0], f[1], f[2]})
+		}
+	}
+	if len(insts) != 2 {
+		t.Fatalf("the README launches two instances; describe-instances shows %v", insts)
+	}
+	var metaID string
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "i-") && !strings.ContainsAny(line, " \t") {
+			metaID = line
+		}
+	}
+	var first upInst
+	for _, in := range insts {
+		if lineWith(out, in.id, in.ip, "running") == "" {
+			t.Errorf("the script's describe-instances does not show %s %s running", in.id, in.ip)
+		}
+		if in.id == metaID {
+			first = in
+		}
+	}
+	if first.id == "" {
+		t.Fatalf("the metadata service answered %q, not one of %v", metaID, insts)
+	}
+	if !strings.Contains(out, "inet "+first.ip+"/") || !strings.Contains(out, "mtu 1450") {
+		t.Errorf("eth0 of %s does not show %s and MTU 1450", first.id, first.ip)
+	}
+	if !strings.Contains(out, "3 received") {
+		t.Errorf("the ping between the instances did not get 3 replies")
+	}
+	nsOf := func(id string) string { return "ci-" + id[len(id)-13:] }
+	for _, in := range insts {
+		if _, err := nsRun(nsOf(in.id), "true"); err != nil {
+			t.Errorf("namespace %s of %s missing while up", nsOf(in.id), in.id)
+		}
+	}
+
+	// canopy down without --purge, canopy up again on the same data dir:
+	// the instances come back with their addresses.
+	if o, err := exec.Command(canopyBin, "down", "--data-dir", data).CombinedOutput(); err != nil {
+		t.Fatalf("canopy down: %v\n%s", err, o)
+	}
+	if err := p.wait(t); err != nil {
+		t.Errorf("canopy up exit after canopy down: %v", err)
+	}
+	for _, in := range insts {
+		if _, err := nsRun(nsOf(in.id), "true"); err == nil {
+			t.Errorf("namespace %s still there after canopy down", nsOf(in.id))
+		}
+	}
+	p = startUp(t, up)
+	if !within(30*time.Second, func() bool { return nsPing(nsOf(insts[0].id), insts[1].ip) }) {
+		t.Errorf("after canopy up again, %s cannot ping %s", insts[0].id, insts[1].ip)
+	}
+	if o, _ := nsRun(nsOf(insts[1].id), "ip", "-4", "-o", "addr", "show", "eth0"); !strings.Contains(o, "inet "+insts[1].ip+"/") {
+		t.Errorf("after canopy up again, %s has not its address %s: %s", insts[1].id, insts[1].ip, o)
+	}
+
+	// The README's canopy down --purge (its data dir: this test's).
+	down := exec.Command(canopyBin, downArgs...)
+	down.Env = append(os.Environ(), "CANOPY_DATA_DIR="+data)
+	if o, err := down.CombinedOutput(); err != nil {
+		t.Fatalf("canopy %s: %v\n%s", strings.Join(downArgs, " "), err, o)
+	}
+	if err := p.wait(t); err != nil {
+		t.Errorf("canopy up exit after canopy down --purge: %v", err)
+	}
+	for _, in := range insts {
+		if _, err := nsRun(nsOf(in.id), "true"); err == nil {
+			t.Errorf("namespace %s still there after canopy down --purge", nsOf(in.id))
+		}
+		tap := "vn" + in.eni[len(in.eni)-13:]
+		if o, err := exec.Command("ip", "link", "show", tap).CombinedOutput(); err == nil {
+			t.Errorf("TAP %s of %s still there after canopy down --purge: %s", tap, in.eni, o)
+		}
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("data dir %s still there after canopy down --purge (%v)", data, err)
+	}
+}
