@@ -3,11 +3,16 @@ package netns
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // AddInstanceHost is AddHost with the agent's netns instance driver: the
@@ -59,4 +64,42 @@ func (l *Lab) AWS(keyID, secret string, args ...string) (string, error) {
 		"AWS_DEFAULT_REGION=us-east-1", "HOME="+l.dir, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
+}
+
+// EC2Endpoint is the lab server's EC2 endpoint, reachable through
+// EC2HTTPClient (it listens on loopback in the infra namespace).
+const EC2Endpoint = "http://127.0.0.1:8788"
+
+// EC2HTTPClient is an HTTP client for SDK calls from this process to
+// EC2Endpoint: its connections are opened inside the infra namespace, so no
+// CLI process start sits in a timed call.
+func (l *Lab) EC2HTTPClient() *http.Client {
+	ns := l.infra
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type res struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() {
+			// The goroutine ends locked to its thread, so Go discards the
+			// thread: the namespace never leaks to other goroutines.
+			runtime.LockOSThread()
+			fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				ch <- res{nil, err}
+				return
+			}
+			defer unix.Close(fd)
+			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+				ch <- res{nil, err}
+				return
+			}
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			ch <- res{c, err}
+		}()
+		r := <-ch
+		return r.c, r.err
+	}
+	return &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4}, Timeout: 30 * time.Second}
 }
