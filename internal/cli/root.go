@@ -39,9 +39,12 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "canopy",
 		Short: "Canopy: an AWS-VPC-compatible software-defined network",
 		Long: `Canopy is an AWS-VPC-compatible SDN. One binary plays every role:
-  canopy server            the network state database (etcd) and the REST topology API
-  canopy up                the server with every default, for a first try
-  canopy <noun> <verb>     the operator CLI over the REST API (routers, bridges, ports, ...)`,
+  canopy server            the network state database (etcd), the REST topology API, the EC2
+                           API and the VPC controller
+  canopy agent             the per-host agent: ports on TAPs, flows, tunnels, DHCP, metadata
+  canopy up / down         everything on this machine with a demo account, for a first try
+  canopy <noun> <verb>     the operator CLI over the REST API (routers, bridges, ports, ...)
+  canopy trace             why can (or can't) A reach B`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

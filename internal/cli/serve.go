@@ -49,7 +49,7 @@ func serverCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
 	c := &cobra.Command{
 		Use:   "server",
-		Short: "Run the network state database and the REST topology API",
+		Short: "Run the network state database, the REST topology API, the EC2 API and the VPC controller",
 		Long: `Run the server role: the network state database on etcd (embedded, in <data-dir>/etcd,
 unless --etcd-endpoints names an external cluster) and the REST topology API on --listen.
 On first start it writes an admin token to <data-dir>/admin-token (mode 0600).
