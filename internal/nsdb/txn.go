@@ -30,13 +30,17 @@ type Tx struct {
 	c       *cache
 	changes map[topology.ObjectKey]topology.Object // nil value: deleted
 	order   []topology.ObjectKey                   // first-change order, for a stable commit
-	newKeys map[uint32]bool                        // tunnel keys given out in this Tx
-	freed   map[uint32]bool                        // tunnel keys of ports deleted in this Tx
+	// refs is the reverse reference index of the changed objects (target →
+	// referrers among changes), so Referrers costs the answer, not a scan
+	// of every change: a controller resync writes hundreds per Tx.
+	refs    map[topology.ObjectKey]map[topology.ObjectKey]struct{}
+	newKeys map[uint32]bool // tunnel keys given out in this Tx
+	freed   map[uint32]bool // tunnel keys of ports deleted in this Tx
 	nextKey uint32
 }
 
 func newTx(c *cache) *Tx {
-	return &Tx{c: c, changes: map[topology.ObjectKey]topology.Object{}, newKeys: map[uint32]bool{}, freed: map[uint32]bool{}, nextKey: c.maxKey}
+	return &Tx{c: c, changes: map[topology.ObjectKey]topology.Object{}, refs: map[topology.ObjectKey]map[topology.ObjectKey]struct{}{}, newKeys: map[uint32]bool{}, freed: map[uint32]bool{}, nextKey: c.maxKey}
 }
 
 // view is the topology.Reader of the cache with the Tx's changes layered on
@@ -58,16 +62,8 @@ func (v view) Referrers(k topology.Kind, id string) []topology.ObjectKey {
 			out = append(out, r)
 		}
 	}
-	for key, o := range v.tx.changes {
-		if o == nil {
-			continue
-		}
-		for _, ref := range o.Refs() {
-			if ref.Kind == k && ref.ID == id {
-				out = append(out, key)
-				break
-			}
-		}
+	for key := range v.tx.refs[topology.ObjectKey{Kind: k, ID: id}] {
+		out = append(out, key)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Kind != out[j].Kind {
@@ -113,10 +109,29 @@ func (tx *Tx) List(k topology.Kind) []topology.Object {
 }
 
 func (tx *Tx) set(key topology.ObjectKey, o topology.Object) {
-	if _, ok := tx.changes[key]; !ok {
+	old, ok := tx.changes[key]
+	if !ok {
 		tx.order = append(tx.order, key)
 	}
+	if old != nil {
+		for _, r := range old.Refs() {
+			t := topology.ObjectKey{Kind: r.Kind, ID: r.ID}
+			delete(tx.refs[t], key)
+			if len(tx.refs[t]) == 0 {
+				delete(tx.refs, t)
+			}
+		}
+	}
 	tx.changes[key] = o
+	if o != nil {
+		for _, r := range o.Refs() {
+			t := topology.ObjectKey{Kind: r.Kind, ID: r.ID}
+			if tx.refs[t] == nil {
+				tx.refs[t] = map[topology.ObjectKey]struct{}{}
+			}
+			tx.refs[t][key] = struct{}{}
+		}
+	}
 }
 
 // Create adds o (a copy of it is kept: the caller's value is not retained).
