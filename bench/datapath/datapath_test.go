@@ -4,7 +4,8 @@
 //	go test -bench Datapath -benchtime 1x -run '^$' ./bench/datapath   (as root)
 //
 // It prints single-stream iperf3 Gbps and ping RTT for a direct veth pair,
-// Canopy same-host L2 and Canopy cross-host L3 over VXLAN, with ratios to
+// Canopy same-host L2, same-host L3 (routed, as the peer's L3) and cross-host
+// L3 over VXLAN, with ratios to
 // the veth pair; the new-flow rate through the miss path (hping3 --flood,
 // and a paced SYN generator that leaves the CPU to the agents); and the time
 // from a REST change (an HTTP PUT from this process with the admin token) to
@@ -124,11 +125,11 @@ type row struct {
 }
 
 // canopyLab is vm1, vm2 on bridge b1 on host h1; vm3 on bridge b2 on h2,
-// behind router r1.
+// behind router r1; vm4 on b2 on h1 (routed on one host, as the peer's L3).
 type canopyLab struct {
-	l             *netns.Lab
-	h1, h2        *netns.Host
-	vm1, vm2, vm3 *netns.VM
+	l                  *netns.Lab
+	h1, h2             *netns.Host
+	vm1, vm2, vm3, vm4 *netns.VM
 }
 
 func newCanopyLab(b *testing.B) *canopyLab {
@@ -148,6 +149,7 @@ func newCanopyLab(b *testing.B) *canopyLab {
 	c.vm1 = l.AddVM("vm1", c.h1, port("b1", "p1", "02:00:00:00:00:01", "10.0.1.2"), "02:00:00:00:00:01", "10.0.1.2/24", "10.0.1.1", 0)
 	c.vm2 = l.AddVM("vm2", c.h1, port("b1", "p2", "02:00:00:00:00:02", "10.0.1.3"), "02:00:00:00:00:02", "10.0.1.3/24", "10.0.1.1", 0)
 	c.vm3 = l.AddVM("vm3", c.h2, port("b2", "p3", "02:00:00:00:00:03", "10.0.2.2"), "02:00:00:00:00:03", "10.0.2.2/24", "10.0.2.1", 0)
+	c.vm4 = l.AddVM("vm4", c.h1, port("b2", "p4", "02:00:00:00:00:04", "10.0.2.3"), "02:00:00:00:00:04", "10.0.2.3/24", "10.0.2.1", 0)
 	return c
 }
 
@@ -380,6 +382,7 @@ func BenchmarkDatapath(b *testing.B) {
 
 	c := newCanopyLab(b)
 	rows = append(rows, row{"Canopy same-host L2", iperf(b, c.vm1.NS, c.vm2.NS, c.vm2.IP()), ping(b, c.vm1.NS, c.vm2.IP())})
+	rows = append(rows, row{"Canopy same-host L3 (routed)", iperf(b, c.vm1.NS, c.vm4.NS, c.vm4.IP()), ping(b, c.vm1.NS, c.vm4.IP())})
 	rows = append(rows, row{"Canopy cross-host L3 over VXLAN", iperf(b, c.vm1.NS, c.vm3.NS, c.vm3.IP()), ping(b, c.vm1.NS, c.vm3.IP())})
 
 	f := newFlows(b, c, "")
@@ -395,7 +398,7 @@ func BenchmarkDatapath(b *testing.B) {
 	fmt.Printf("REST change → first packet: p50 %.1f ms, min %.1f, max %.1f (n=%d; from the PUT returning; the PUT itself p50 %.1f ms)\n",
 		lat[len(lat)/2], lat[0], lat[len(lat)-1], len(lat), put[len(put)/2])
 	b.ReportMetric(rows[1].gbps, "same-host-Gbps")
-	b.ReportMetric(rows[2].gbps, "cross-host-Gbps")
+	b.ReportMetric(rows[3].gbps, "cross-host-Gbps")
 	b.ReportMetric(f.best(), "flows/s")
 	b.ReportMetric(lat[len(lat)/2], "rest-to-packet-ms")
 }
@@ -435,4 +438,16 @@ func idOf(b *testing.B, out string) string {
 		b.Fatalf("no id in %s", out)
 	}
 	return m[1]
+}
+
+// BenchmarkPing measures only Canopy's ping RTTs (the peer's method).
+func BenchmarkPing(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Fatal("needs root (network namespaces)")
+	}
+	c := newCanopyLab(b)
+	l2, l3s, l3 := ping(b, c.vm1.NS, c.vm2.IP()), ping(b, c.vm1.NS, c.vm4.IP()), ping(b, c.vm1.NS, c.vm3.IP())
+	fmt.Printf("ping RTT: same-host L2 %.3f ms, same-host L3 %.3f ms, cross-host L3 %.3f ms\n", l2, l3s, l3)
+	b.ReportMetric(l2, "l2-rtt-ms")
+	b.ReportMetric(l3, "l3-rtt-ms")
 }
