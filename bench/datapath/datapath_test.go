@@ -1,13 +1,13 @@
 // Package datapath measures Canopy's packet path side by side with the limit
 // of this machine, in one run (issue 4, item 10):
 //
-//	go test -bench Datapath -benchtime 1x -run '^$' ./bench/datapath   (as root)
+//	go test -bench '^BenchmarkDatapath$' -benchtime 1x -run '^$' ./bench/datapath   (as root)
 //
 // It prints single-stream iperf3 Gbps and ping RTT for a direct veth pair,
-// Canopy same-host L2, same-host L3 (routed, as the peer's L3) and cross-host
-// L3 over VXLAN, with ratios to
-// the veth pair; the new-flow rate through the miss path (hping3 --flood,
-// and a paced SYN generator that leaves the CPU to the agents); and the time
+// Canopy same-host L2, same-host L3 (routed, as the peer's L3) and
+// cross-host L3 over VXLAN, with ratios to the veth pair; the new-flow rate
+// through the miss path (hping3 --flood, and a paced SYN generator that
+// leaves the CPU to the agents); and the time
 // from a REST change (an HTTP PUT from this process with the admin token) to
 // the first packet it allows. With CANOPY_BENCH_OVN=<results dir of
 // ../shared/bench/ovn/run_all.sh> it also reads the OVN peer's figures from
