@@ -14,48 +14,9 @@ import (
 
 func bridgeCmd(a *app) *cobra.Command {
 	noun := &cobra.Command{Use: "bridge", Short: "Virtual bridges, their ports and DHCP subnets"}
-	var df deviceFlags
-	create := &cobra.Command{
-		Use: "create NAME", Short: "Create a bridge", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.c()
-			if err != nil {
-				return err
-			}
-			b := &topology.Bridge{Meta: topology.Meta{Name: args[0]}}
-			if err := df.apply(cmd.Context(), cmd, c, &b.Meta, &b.AdminDown, &b.InFilter, &b.OutFilter); err != nil {
-				return err
-			}
-			raw, err := c.Send(cmd.Context(), http.MethodPost, "/bridges", b, nil)
-			if err != nil {
-				return err
-			}
-			return a.show(raw)
-		},
-	}
-	df.bind(create, false)
-	var uf deviceFlags
-	upd := &cobra.Command{
-		Use: "update BRIDGE", Short: "Change a bridge's name, filters or admin state", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.c()
-			if err != nil {
-				return err
-			}
-			if cmd.Flags().NFlag() == 0 {
-				return errNoChange
-			}
-			id, err := c.resolve(cmd.Context(), "bridges", args[0])
-			if err != nil {
-				return err
-			}
-			return update(a, cmd.Context(), c, "/bridges/"+id, func(b *topology.Bridge) error {
-				return uf.apply(cmd.Context(), cmd, c, &b.Meta, &b.AdminDown, &b.InFilter, &b.OutFilter)
-			})
-		},
-	}
-	uf.bind(upd, true)
-	noun.AddCommand(create, upd)
+	deviceVerbs(a, noun, "bridges", func(b *topology.Bridge) (*topology.Meta, *bool, *string, *string) {
+		return &b.Meta, &b.AdminDown, &b.InFilter, &b.OutFilter
+	})
 	a.crud(noun, "bridges", []string{"ID", "NAME", "STATE", "IN-FILTER", "OUT-FILTER"}, rowOf(func(b *topology.Bridge) []string {
 		return []string{b.ID, b.Name, upDown(b.AdminDown), b.InFilter, b.OutFilter}
 	}))

@@ -17,18 +17,9 @@ import (
 func chainCmd(a *app) *cobra.Command {
 	noun := &cobra.Command{Use: "chain", Short: "Rule chains (filters and NAT)"}
 	var labels map[string]string
-	create := &cobra.Command{
-		Use: "create NAME", Short: "Create an empty chain", Args: cobra.ExactArgs(1),
-		RunE: a.run(func(ctx context.Context, c *Client, args []string) error {
-			raw, err := c.Send(ctx, http.MethodPost, "/chains", &topology.Chain{Meta: topology.Meta{Name: args[0], Labels: labels}}, nil)
-			if err != nil {
-				return err
-			}
-			return a.show(raw)
-		}),
-	}
-	create.Flags().StringToStringVar(&labels, "label", nil, "labels key=value")
-	noun.AddCommand(create)
+	a.create(noun, "chains", "Create an empty chain", func(name string) (any, error) {
+		return &topology.Chain{Meta: topology.Meta{Name: name, Labels: labels}}, nil
+	}).Flags().StringToStringVar(&labels, "label", nil, "labels key=value")
 	a.crud(noun, "chains", []string{"ID", "NAME", "RULES"}, rowOf(func(ch *topology.Chain) []string {
 		return []string{ch.ID, ch.Name, strconv.Itoa(len(ch.Rules))}
 	}))

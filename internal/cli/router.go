@@ -70,48 +70,9 @@ func (f *deviceFlags) apply(ctx context.Context, cmd *cobra.Command, c *Client, 
 
 func routerCmd(a *app) *cobra.Command {
 	noun := &cobra.Command{Use: "router", Short: "Virtual routers, their ports, routes and BGP"}
-	var df deviceFlags
-	create := &cobra.Command{
-		Use: "create NAME", Short: "Create a router", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.c()
-			if err != nil {
-				return err
-			}
-			r := &topology.Router{Meta: topology.Meta{Name: args[0]}}
-			if err := df.apply(cmd.Context(), cmd, c, &r.Meta, &r.AdminDown, &r.InFilter, &r.OutFilter); err != nil {
-				return err
-			}
-			raw, err := c.Send(cmd.Context(), http.MethodPost, "/routers", r, nil)
-			if err != nil {
-				return err
-			}
-			return a.show(raw)
-		},
-	}
-	df.bind(create, false)
-	var uf deviceFlags
-	upd := &cobra.Command{
-		Use: "update ROUTER", Short: "Change a router's name, filters or admin state", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.c()
-			if err != nil {
-				return err
-			}
-			if cmd.Flags().NFlag() == 0 {
-				return errNoChange
-			}
-			id, err := c.resolve(cmd.Context(), "routers", args[0])
-			if err != nil {
-				return err
-			}
-			return update(a, cmd.Context(), c, "/routers/"+id, func(r *topology.Router) error {
-				return uf.apply(cmd.Context(), cmd, c, &r.Meta, &r.AdminDown, &r.InFilter, &r.OutFilter)
-			})
-		},
-	}
-	uf.bind(upd, true)
-	noun.AddCommand(create, upd)
+	deviceVerbs(a, noun, "routers", func(r *topology.Router) (*topology.Meta, *bool, *string, *string) {
+		return &r.Meta, &r.AdminDown, &r.InFilter, &r.OutFilter
+	})
 	a.crud(noun, "routers", []string{"ID", "NAME", "STATE", "IN-FILTER", "OUT-FILTER", "ASN"}, rowOf(func(r *topology.Router) []string {
 		asn := ""
 		if r.BGP != nil {
