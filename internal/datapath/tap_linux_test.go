@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/canopy-sdn/canopy/internal/netnstest"
 )
 
 // forward copies frames from src to dst, keeping the virtio-net header,
@@ -46,9 +48,9 @@ func forward(src, dst Port, gso *atomic.Int64) {
 // .2, and forwards between them until the test ends.
 func tapPair(t *testing.T, net int) (nsAName, nsBName string, gso *atomic.Int64) {
 	t.Helper()
-	sfx := suffix(t)
+	sfx := netnstest.Suffix(t)
 	nsAName, nsBName = "cdpa-"+sfx, "cdpb-"+sfx
-	nsA, nsB := newNetns(t, nsAName), newNetns(t, nsBName)
+	nsA, nsB := netnstest.New(t, nsAName), netnstest.New(t, nsBName)
 	gso = new(atomic.Int64)
 	var taps [2]*Tap
 	for i, ns := range []netns.NsHandle{nsA, nsB} {
@@ -61,7 +63,7 @@ func tapPair(t *testing.T, net int) (nsAName, nsBName string, gso *atomic.Int64)
 		if err := SetLink(netns.None(), name, LinkConfig{Netns: ns, MTU: 1500, Up: true}); err != nil {
 			t.Fatal(err)
 		}
-		addAddr(t, ns, name, fmt.Sprintf([]string{"10.99.%d.1/24", "10.99.%d.2/24"}[i], net))
+		netnstest.AddAddr(t, ns, name, fmt.Sprintf([]string{"10.99.%d.1/24", "10.99.%d.2/24"}[i], net))
 		taps[i] = tap
 	}
 
@@ -78,9 +80,9 @@ func tapPair(t *testing.T, net int) (nsAName, nsBName string, gso *atomic.Int64)
 }
 
 func TestTapForwarderPingAndTCP(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	nsA, nsB, gso := tapPair(t, 1)
-	run(t, nsA, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.99.1.2")
+	netnstest.Run(t, nsA, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.99.1.2")
 
 	// A TCP transfer of 8 MB from A to B, checked byte for byte.
 	hA, err := netns.GetFromName(nsA)
@@ -94,7 +96,7 @@ func TestTapForwarderPingAndTCP(t *testing.T) {
 	}
 	defer hB.Close()
 	var ln net.Listener
-	inNetns(t, hB, func() { ln, err = net.Listen("tcp4", "10.99.1.2:0") })
+	netnstest.Do(t, hB, func() { ln, err = net.Listen("tcp4", "10.99.1.2:0") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +120,7 @@ func TestTapForwarderPingAndTCP(t *testing.T) {
 		got <- s
 	}()
 	var c net.Conn
-	inNetns(t, hA, func() { c, err = net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second) })
+	netnstest.Do(t, hA, func() { c, err = net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,23 +8,25 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/canopy-sdn/canopy/internal/netnstest"
 )
 
 // tunnelPair opens a tunnel socket in each of two namespaces joined by a
 // veth pair (10.99.2.1 ↔ 10.99.2.2).
 func tunnelPair(t testing.TB, cfg TunnelConfig) (a, b *Tunnel) {
 	t.Helper()
-	sfx := suffix(t)
-	nsA, nsB := newNetns(t, "cdpta-"+sfx), newNetns(t, "cdptb-"+sfx)
-	vethPair(t, "cdva"+sfx, "cdvb"+sfx, nsA, nsB)
-	addAddr(t, nsA, "cdva"+sfx, "10.99.2.1/24")
-	addAddr(t, nsB, "cdvb"+sfx, "10.99.2.2/24")
+	sfx := netnstest.Suffix(t)
+	nsA, nsB := netnstest.New(t, "cdpta-"+sfx), netnstest.New(t, "cdptb-"+sfx)
+	netnstest.Veth(t, "cdva"+sfx, "cdvb"+sfx, nsA, nsB)
+	netnstest.AddAddr(t, nsA, "cdva"+sfx, "10.99.2.1/24")
+	netnstest.AddAddr(t, nsB, "cdvb"+sfx, "10.99.2.2/24")
 	open := func(ns netns.NsHandle, addr string) *Tunnel {
 		c := cfg
 		c.Local = netip.MustParseAddrPort(addr)
 		var tun *Tunnel
 		var err error
-		inNetns(t, ns, func() { tun, err = OpenTunnel(c) })
+		netnstest.Do(t, ns, func() { tun, err = OpenTunnel(c) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +71,7 @@ func readN(t *testing.T, tun *Tunnel, n int) []TunnelPacket {
 }
 
 func TestTunnelVNIAndFrames(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	a, b := tunnelPair(t, TunnelConfig{})
 	if a.Local().Port() != DefaultTunnelPort {
 		t.Fatalf("default port %d", a.Local().Port())
@@ -104,7 +106,7 @@ func TestTunnelVNIAndFrames(t *testing.T) {
 }
 
 func TestTunnelLargeSegment(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	for _, tc := range []struct {
 		cfg TunnelConfig
 		mss int
@@ -166,7 +168,7 @@ func TestTunnelLargeSegment(t *testing.T) {
 }
 
 func TestTunnelCloseWakesReader(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	a, _ := tunnelPair(t, TunnelConfig{})
 	done := make(chan error)
 	go func() {
@@ -188,7 +190,7 @@ func TestTunnelCloseWakesReader(t *testing.T) {
 // The per-packet path of the tunnel allocates nothing: a 64 KB segment
 // split, encapsulated, sent with GSO, received with GRO and split again.
 func TestTunnelAllocs(t *testing.T) {
-	requireRoot(t)
+	netnstest.RequireRoot(t)
 	a, b := tunnelPair(t, TunnelConfig{})
 	sf := superFrame{payload: 65000, mss: 1398, flags: 0x18}
 	f, h := sf.build()
@@ -213,7 +215,7 @@ func TestTunnelAllocs(t *testing.T) {
 }
 
 func BenchmarkTunnel64K(b *testing.B) {
-	requireRoot(b)
+	netnstest.RequireRoot(b)
 	ta, tb := tunnelPair(b, TunnelConfig{})
 	sf := superFrame{payload: 65000, mss: 1398, flags: 0x18}
 	f, h := sf.build()

@@ -7,20 +7,22 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/canopy-sdn/canopy/internal/netnstest"
 )
 
 func TestUplinkBatch(t *testing.T) {
-	requireRoot(t)
-	sfx := suffix(t)
-	nsA, nsB := newNetns(t, "cdpua-"+sfx), newNetns(t, "cdpub-"+sfx)
-	vethPair(t, "cdua"+sfx, "cdub"+sfx, nsA, nsB)
+	netnstest.RequireRoot(t)
+	sfx := netnstest.Suffix(t)
+	nsA, nsB := netnstest.New(t, "cdpua-"+sfx), netnstest.New(t, "cdpub-"+sfx)
+	netnstest.Veth(t, "cdua"+sfx, "cdub"+sfx, nsA, nsB)
 	open := func(ns netns.NsHandle, name string) *Uplink {
 		if err := SetLink(ns, name, LinkConfig{Up: true}); err != nil {
 			t.Fatal(err)
 		}
 		var u *Uplink
 		var err error
-		inNetns(t, ns, func() { u, err = OpenUplink(name) })
+		netnstest.Do(t, ns, func() { u, err = OpenUplink(name) })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,15 +3,12 @@ package dhcp
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +17,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/canopy-sdn/canopy/internal/netnstest"
 	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/canopy-sdn/canopy/internal/topology"
 )
@@ -30,25 +28,17 @@ import (
 // Respond. The client's view of the lease (what its script receives) must be
 // what the subnet configures.
 func TestUdhcpc(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
+	netnstest.RequireRoot(t)
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
 		t.Skip("busybox not installed (apt-get install busybox)")
 	}
-	var sfx [3]byte
-	rand.Read(sfx[:])
-	id := hex.EncodeToString(sfx[:])
+	id := netnstest.Suffix(t)
 	vmNS, srvNS := "cdhcp-vm-"+id, "cdhcp-srv-"+id
-	for _, ns := range []string{vmNS, srvNS} {
-		sh(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
-	// Deleting the namespaces removes the pair.
-	sh(t, "ip", "-n", vmNS, "link", "add", "eth0", "type", "veth", "peer", "name", "tap0", "netns", srvNS)
-	sh(t, "ip", "-n", vmNS, "link", "set", "eth0", "up")
-	sh(t, "ip", "-n", srvNS, "link", "set", "tap0", "up")
+	vm, srv := netnstest.New(t, vmNS), netnstest.New(t, srvNS)
+	netnstest.Veth(t, "eth0", "tap0", vm, srv)
+	netnstest.IP(t, "-n", vmNS, "link", "set", "eth0", "up")
+	netnstest.IP(t, "-n", srvNS, "link", "set", "tap0", "up")
 	vmMAC := linkMAC(t, vmNS, "eth0")
 
 	sub := &topology.DHCPSubnet{
@@ -72,7 +62,7 @@ func TestUdhcpc(t *testing.T) {
 		OverlayMTU: 1450,
 	}
 
-	fd := packetSocket(t, srvNS, "tap0")
+	fd := packetSocket(t, srv, "tap0")
 	verdicts := serve(t, fd, port)
 
 	dir := t.TempDir()
@@ -82,7 +72,7 @@ func TestUdhcpc(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", vmNS, busybox, "udhcpc",
+	out, err := netnstest.Command(ctx, vmNS, busybox, "udhcpc",
 		"-i", "eth0", "-f", "-q", "-n", "-t", "3", "-T", "1", "-s", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("udhcpc: %v\n%s", err, out)
@@ -114,20 +104,10 @@ func TestUdhcpc(t *testing.T) {
 	}
 }
 
-func sh(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %v\n%s", args, err, out)
-	}
-}
-
 func linkMAC(t *testing.T, ns, link string) topology.MAC {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/sys/class/net/"+link+"/address").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := topology.ParseMAC(strings.TrimSpace(string(out)))
+	out := netnstest.Run(t, ns, "cat", "/sys/class/net/"+link+"/address")
+	m, err := topology.ParseMAC(strings.TrimSpace(out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,46 +116,29 @@ func linkMAC(t *testing.T, ns, link string) topology.MAC {
 
 // packetSocket opens an AF_PACKET socket on link inside ns. A socket keeps
 // the namespace it was created in, so only its creation needs the switch.
-func packetSocket(t *testing.T, ns, link string) int {
+func packetSocket(t *testing.T, ns netns.NsHandle, link string) int {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic("cannot return to the original netns: " + err.Error())
+	var fd int
+	netnstest.Do(t, ns, func() {
+		ifi, err := net.InterfaceByName(link)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	ifi, err := net.InterfaceByName(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proto := uint16(unix.ETH_P_ALL)<<8 | uint16(unix.ETH_P_ALL)>>8
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index}); err != nil {
-		unix.Close(fd)
-		t.Fatal(err)
-	}
-	// A receive timeout lets the loop notice the end of the test.
-	tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		t.Fatal(err)
-	}
+		proto := uint16(unix.ETH_P_ALL)<<8 | uint16(unix.ETH_P_ALL)>>8
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index}); err != nil {
+			unix.Close(fd)
+			t.Fatal(err)
+		}
+		// A receive timeout lets the loop notice the end of the test.
+		tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			t.Fatal(err)
+		}
+	})
 	return fd
 }
 

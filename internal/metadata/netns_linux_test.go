@@ -2,19 +2,15 @@ package metadata
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/canopy-sdn/canopy/internal/netnstest"
 )
 
 // TestInstancesInNamespaces puts two "instances" in namespaces the test
@@ -22,16 +18,12 @@ import (
 // with curl (IMDSv1 and v2) and busybox wget from inside them: each gets its
 // own data, keyed by its source address.
 func TestInstancesInNamespaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
+	netnstest.RequireRoot(t)
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		t.Skip("curl not installed")
 	}
-	var sfx [3]byte
-	rand.Read(sfx[:])
-	id := hex.EncodeToString(sfx[:])
+	id := netnstest.Suffix(t)
 	srvNS := "cmd-srv-" + id
 	vms := []struct {
 		ns, ip string
@@ -40,22 +32,19 @@ func TestInstancesInNamespaces(t *testing.T) {
 		{"cmd-a-" + id, "10.99.8.10", instA()},
 		{"cmd-b-" + id, "10.99.9.10", instB()},
 	}
-	ip(t, "netns", "add", srvNS)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", srvNS).Run() })
-	ip(t, "-n", srvNS, "link", "set", "lo", "up")
-	ip(t, "-n", srvNS, "addr", "add", "169.254.169.254/32", "dev", "lo")
+	srv := netnstest.New(t, srvNS)
+	netnstest.IP(t, "-n", srvNS, "addr", "add", "169.254.169.254/32", "dev", "lo")
 	byAddr := map[netip.Addr]*Instance{}
 	for i, vm := range vms {
-		ip(t, "netns", "add", vm.ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", vm.ns).Run() })
+		h := netnstest.New(t, vm.ns)
 		gw := strings.TrimSuffix(vm.ip, ".10") + ".1"
 		peer := "vm" + string(rune('0'+i))
-		ip(t, "-n", vm.ns, "link", "add", "eth0", "type", "veth", "peer", "name", peer, "netns", srvNS)
-		ip(t, "-n", vm.ns, "addr", "add", vm.ip+"/24", "dev", "eth0")
-		ip(t, "-n", vm.ns, "link", "set", "eth0", "up")
-		ip(t, "-n", vm.ns, "route", "add", "default", "via", gw)
-		ip(t, "-n", srvNS, "addr", "add", gw+"/24", "dev", peer)
-		ip(t, "-n", srvNS, "link", "set", peer, "up")
+		netnstest.Veth(t, "eth0", peer, h, srv)
+		netnstest.IP(t, "-n", vm.ns, "addr", "add", vm.ip+"/24", "dev", "eth0")
+		netnstest.IP(t, "-n", vm.ns, "link", "set", "eth0", "up")
+		netnstest.IP(t, "-n", vm.ns, "route", "add", "default", "via", gw)
+		netnstest.IP(t, "-n", srvNS, "addr", "add", gw+"/24", "dev", peer)
+		netnstest.IP(t, "-n", srvNS, "link", "set", peer, "up")
 		byAddr[netip.MustParseAddr(vm.ip)] = vm.in
 	}
 
@@ -66,7 +55,11 @@ func TestInstancesInNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := listenIn(t, srvNS, "169.254.169.254:80")
+	var ln net.Listener
+	netnstest.Do(t, srv, func() { ln, err = net.Listen("tcp4", "169.254.169.254:80") })
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Shutdown(context.Background()) })
@@ -74,7 +67,7 @@ func TestInstancesInNamespaces(t *testing.T) {
 	run := func(ns string, args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...).Output()
+		out, err := netnstest.Command(ctx, ns, args...).Output()
 		return string(out), err
 	}
 	const base = "http://169.254.169.254/latest"
@@ -106,41 +99,4 @@ func TestInstancesInNamespaces(t *testing.T) {
 	if code != "401" {
 		t.Errorf("A's token used from B: HTTP %s, want 401", code)
 	}
-}
-
-func ip(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %v: %v\n%s", args, err, out)
-	}
-}
-
-// listenIn opens a TCP listener inside ns; the socket stays there.
-func listenIn(t *testing.T, ns, addr string) net.Listener {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic("cannot return to the original netns: " + err.Error())
-		}
-	}()
-	ln, err := net.Listen("tcp4", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
 }

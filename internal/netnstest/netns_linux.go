@@ -1,6 +1,7 @@
-package datapath
+package netnstest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -12,18 +13,17 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// The device tests build their own network namespaces and remove them in
-// t.Cleanup, so a failing test leaves nothing behind. Only 10.99.x.x
-// addresses are used, and only inside those namespaces.
-
-func requireRoot(t testing.TB) {
+// RequireRoot skips the test unless it runs as root.
+func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create network namespaces and devices")
 	}
 }
 
-func suffix(t testing.TB) string {
+// Suffix is a random suffix that keeps the names of namespaces and devices
+// of concurrent test runs apart (6 hex digits: a device name has 15 bytes).
+func Suffix(t testing.TB) string {
 	t.Helper()
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -32,9 +32,9 @@ func suffix(t testing.TB) string {
 	return hex.EncodeToString(b[:])
 }
 
-// newNetns creates a named namespace (so `ip netns exec` works in it) and
-// deletes it when the test ends.
-func newNetns(t testing.TB, name string) netns.NsHandle {
+// New creates a named namespace (so `ip netns exec` works in it) with lo
+// up, and deletes it when the test ends.
+func New(t testing.TB, name string) netns.NsHandle {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -71,8 +71,8 @@ func newNetns(t testing.TB, name string) netns.NsHandle {
 	return ns
 }
 
-// inNetns runs f on a thread switched into ns. Sockets f creates stay in ns.
-func inNetns(t testing.TB, ns netns.NsHandle, f func()) {
+// Do runs f on a thread switched into ns. Sockets f creates stay in ns.
+func Do(t testing.TB, ns netns.NsHandle, f func()) {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -92,7 +92,18 @@ func inNetns(t testing.TB, ns netns.NsHandle, f func()) {
 	f()
 }
 
-func addAddr(t testing.TB, ns netns.NsHandle, link, cidr string) {
+// Veth creates a veth pair, a in nsA and b in nsB, both down. Deleting
+// either namespace removes the pair.
+func Veth(t testing.TB, a, b string, nsA, nsB netns.NsHandle) {
+	t.Helper()
+	la := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a, Namespace: netlink.NsFd(nsA)}, PeerName: b, PeerNamespace: netlink.NsFd(nsB)}
+	if err := netlink.LinkAdd(la); err != nil {
+		t.Fatalf("veth %s/%s: %v", a, b, err)
+	}
+}
+
+// AddAddr puts cidr on link in ns and brings the link up.
+func AddAddr(t testing.TB, ns netns.NsHandle, link, cidr string) {
 	t.Helper()
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
@@ -115,19 +126,24 @@ func addAddr(t testing.TB, ns netns.NsHandle, link, cidr string) {
 	}
 }
 
-// vethPair creates a veth pair with one end in each namespace.
-func vethPair(t testing.TB, a, b string, nsA, nsB netns.NsHandle) {
+// IP runs `ip args...` and fails the test if it fails.
+func IP(t testing.TB, args ...string) {
 	t.Helper()
-	la := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a, Namespace: netlink.NsFd(nsA)}, PeerName: b, PeerNamespace: netlink.NsFd(nsB)}
-	if err := netlink.LinkAdd(la); err != nil {
-		t.Fatalf("veth %s/%s: %v", a, b, err)
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %v: %v\n%s", args, err, out)
 	}
-	// Deleting the namespaces removes the pair.
 }
 
-func run(t testing.TB, ns string, args ...string) string {
+// Command is the command args run inside the named namespace ns.
+func Command(ctx context.Context, ns string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
+}
+
+// Run runs args inside the named namespace ns and returns what it printed
+// (stdout and stderr); it fails the test if the command fails.
+func Run(t testing.TB, ns string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	out, err := Command(context.Background(), ns, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v in %s: %v\n%s", args, ns, err, out)
 	}
