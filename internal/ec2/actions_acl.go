@@ -65,7 +65,7 @@ func deleteNetworkACL(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		a, err := st.NetworkACL(c.acct, id)
 		if err != nil {
 			return err
@@ -75,10 +75,6 @@ func deleteNetworkACL(c *call) (*node, error) {
 		}
 		return tx.Delete("network_acls", id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 // aclEntryParams reads a Create/ReplaceNetworkAclEntry request.
@@ -132,7 +128,7 @@ func putACLEntry(c *call, replace bool) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		a, err := st.NetworkACL(c.acct, id)
 		if err != nil {
 			return err
@@ -150,10 +146,6 @@ func putACLEntry(c *call, replace bool) (*node, error) {
 		sortEntries(a.Entries)
 		return tx.Put(a.ID, a)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func sortEntries(es []vpc.NetworkACLEntry) {
@@ -186,7 +178,7 @@ func deleteACLEntry(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		a, err := st.NetworkACL(c.acct, id)
 		if err != nil {
 			return err
@@ -202,10 +194,6 @@ func deleteACLEntry(c *call) (*node, error) {
 		a.Entries = slices.Delete(a.Entries, i, i+1)
 		return tx.Put(a.ID, a)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 // aclAssocOf finds the caller's ACL association id: an explicit one, or a

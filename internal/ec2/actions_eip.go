@@ -165,7 +165,7 @@ func disassociateAddress(c *call) (*node, error) {
 			return nil, err
 		}
 	}
-	err := c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		for _, a := range st.Addresses {
 			if a.OwnerID != c.acct || a.AssociationID == "" || (id != "" && a.AssociationID != id) || (id == "" && a.PublicIP.String() != c.p.str("PublicIp")) {
 				continue
@@ -179,14 +179,10 @@ func disassociateAddress(c *call) (*node, error) {
 		}
 		return vpc.KindEIPAssociation.NotFoundError(id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func releaseAddress(c *call) (*node, error) {
-	err := c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		a, err := addressByParam(c, st)
 		if err != nil {
 			return err
@@ -196,10 +192,6 @@ func releaseAddress(c *call) (*node, error) {
 		}
 		return tx.Delete("addresses", a.AllocationID)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 var addrResource = resource[vpc.Address]{

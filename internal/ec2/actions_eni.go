@@ -149,7 +149,7 @@ func deleteNetworkInterface(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		e, err := st.NetworkInterface(c.acct, id)
 		if err != nil {
 			return err
@@ -167,10 +167,6 @@ func deleteNetworkInterface(c *call) (*node, error) {
 		}
 		return tx.Delete("network_interfaces", id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func eniResource(st *vpc.State) resource[vpc.NetworkInterface] {
@@ -324,7 +320,7 @@ func detachNetworkInterface(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		for _, e := range st.NetworkInterfaces {
 			if e.OwnerID == c.acct && e.Attachment != nil && e.Attachment.ID == id {
 				if e.Attachment.DeviceIndex == 0 {
@@ -337,10 +333,6 @@ func detachNetworkInterface(c *call) (*node, error) {
 		}
 		return vpc.KindENIAttachment.NotFoundError(id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func modifyNetworkInterfaceAttribute(c *call) (*node, error) {
@@ -365,7 +357,7 @@ func modifyNetworkInterfaceAttribute(c *call) (*node, error) {
 	if n != 1 {
 		return nil, &vpc.Error{Code: vpc.CodeInvalidParameterCombination, Message: "Exactly one attribute must be modified per call (SourceDestCheck, SecurityGroupId, Description, Attachment)."}
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		e, err := st.NetworkInterface(c.acct, id)
 		if err != nil {
 			return err
@@ -389,10 +381,6 @@ func modifyNetworkInterfaceAttribute(c *call) (*node, error) {
 		}
 		return tx.Put(e.ID, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func assignPrivateIPs(c *call) (*node, error) {
@@ -464,7 +452,7 @@ func unassignPrivateIPs(c *call) (*node, error) {
 	if len(addrs) == 0 {
 		return nil, &vpc.Error{Code: vpc.CodeMissingParameter, Message: "The request must contain the parameter PrivateIpAddress"}
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		e, err := st.NetworkInterface(c.acct, id)
 		if err != nil {
 			return err
@@ -491,8 +479,4 @@ func unassignPrivateIPs(c *call) (*node, error) {
 		}
 		return tx.Put(e.ID, e)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }

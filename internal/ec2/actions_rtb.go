@@ -72,7 +72,7 @@ func deleteRouteTable(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		t, err := st.RouteTable(c.acct, id)
 		if err != nil {
 			return err
@@ -82,10 +82,6 @@ func deleteRouteTable(c *call) (*node, error) {
 		}
 		return tx.Delete("route_tables", id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 var rtbResource = resource[vpc.RouteTable]{
@@ -202,7 +198,7 @@ func putRoute(c *call, replace bool) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		t, err := st.RouteTable(c.acct, id)
 		if err != nil {
 			return err
@@ -218,10 +214,6 @@ func putRoute(c *call, replace bool) (*node, error) {
 		}
 		return tx.Put(t.ID, t)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func deleteRoute(c *call) (*node, error) {
@@ -233,7 +225,7 @@ func deleteRoute(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		t, err := st.RouteTable(c.acct, id)
 		if err != nil {
 			return err
@@ -245,10 +237,6 @@ func deleteRoute(c *call) (*node, error) {
 		t.Routes = slices.DeleteFunc(t.Routes, func(x vpc.Route) bool { return x.DestinationCidrBlock == d })
 		return tx.Put(t.ID, t)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func associateRouteTable(c *call) (*node, error) {
@@ -308,7 +296,7 @@ func disassociateRouteTable(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		t, i, err := findRTBAssoc(st, c.acct, id)
 		if err != nil {
 			return err
@@ -320,10 +308,6 @@ func disassociateRouteTable(c *call) (*node, error) {
 		t.Associations = slices.Delete(t.Associations, i, i+1)
 		return tx.Put(t.ID, t)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 // replaceRouteTableAssociation moves an association (a subnet's, or the

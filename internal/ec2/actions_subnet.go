@@ -96,7 +96,7 @@ func deleteSubnet(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		sub, err := st.Subnet(c.acct, id)
 		if err != nil {
 			return err
@@ -125,10 +125,6 @@ func deleteSubnet(c *call) (*node, error) {
 		}
 		return tx.Delete("subnets", id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func subnetResource(st *vpc.State) resource[vpc.Subnet] {
@@ -202,7 +198,7 @@ func modifySubnetAttribute(c *call) (*node, error) {
 		// Terraform sends these with their default values; accept them as no-ops.
 		return returnTrue(), c.read(func(st *vpc.State) error { _, err := st.Subnet(c.acct, id); return err })
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		sub, err := st.Subnet(c.acct, id)
 		if err != nil {
 			return err
@@ -211,10 +207,6 @@ func modifySubnetAttribute(c *call) (*node, error) {
 		sub.MapPublicIPOnLaunch = *mapPublic
 		return tx.Put(sub.ID, sub)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 // Internet gateways.
@@ -263,7 +255,7 @@ func attachInternetGateway(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		g, err := st.InternetGateway(c.acct, gid)
 		if err != nil {
 			return err
@@ -284,10 +276,6 @@ func attachInternetGateway(c *call) (*node, error) {
 		}
 		return tx.Put(g.ID, g)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 // setGatewayRoutes sets the state of every route in the VPC's route tables
@@ -315,7 +303,7 @@ func detachInternetGateway(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		g, err := st.InternetGateway(c.acct, gid)
 		if err != nil {
 			return err
@@ -334,10 +322,6 @@ func detachInternetGateway(c *call) (*node, error) {
 		}
 		return tx.Put(g.ID, g)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func deleteInternetGateway(c *call) (*node, error) {
@@ -345,7 +329,7 @@ func deleteInternetGateway(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		g, err := st.InternetGateway(c.acct, gid)
 		if err != nil {
 			return err
@@ -355,10 +339,6 @@ func deleteInternetGateway(c *call) (*node, error) {
 		}
 		return tx.Delete("internet_gateways", gid)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 var igwResource = resource[vpc.InternetGateway]{

@@ -131,7 +131,7 @@ func retag(c *call, add bool) (*node, error) {
 			withValue[c.p.sub("Tag", n).str("Key")] = true
 		}
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		for _, id := range ids {
 			t, err := findTagged(tx.State(), c.acct, id)
 			if err != nil {
@@ -166,10 +166,6 @@ func retag(c *call, add bool) (*node, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func createTags(c *call) (*node, error) { return retag(c, true) }
@@ -321,7 +317,7 @@ func deleteDhcpOptions(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		d, err := st.DhcpOptionSet(c.acct, id)
 		if err != nil {
 			return err
@@ -331,10 +327,6 @@ func deleteDhcpOptions(c *call) (*node, error) {
 		}
 		return tx.Delete("dhcp_options", id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func associateDhcpOptions(c *call) (*node, error) {
@@ -351,7 +343,7 @@ func associateDhcpOptions(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		v, err := st.Vpc(c.acct, vpcID)
 		if err != nil {
 			return err
@@ -365,10 +357,6 @@ func associateDhcpOptions(c *call) (*node, error) {
 		v.DhcpOptionsID = id
 		return tx.Put(v.ID, v)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 var dhcpResource = resource[vpc.DhcpOptions]{

@@ -129,7 +129,7 @@ func deleteVpc(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		v, err := st.Vpc(c.acct, id)
 		if err != nil {
 			return err
@@ -160,10 +160,6 @@ func deleteVpc(c *call) (*node, error) {
 		}
 		return tx.Delete("vpcs", id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func vpcFields(v *vpc.Vpc) fields {
@@ -255,7 +251,7 @@ func modifyVpcAttribute(c *call) (*node, error) {
 	if metrics != nil {
 		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "enableNetworkAddressUsageMetrics is not supported."}
 	}
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		v, err := st.Vpc(c.acct, id)
 		if err != nil {
 			return err
@@ -269,10 +265,6 @@ func modifyVpcAttribute(c *call) (*node, error) {
 		}
 		return tx.Put(v.ID, v)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 func describeVpcAttribute(c *call) (*node, error) {

@@ -126,7 +126,7 @@ func modifyInstanceAttribute(c *call) (*node, error) {
 	}
 	m := ch[0]
 	boolVal := func() (bool, error) { return params{"v": m.val}.boolean("v", false) }
-	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		i, err := st.Instance(c.acct, id)
 		if err != nil {
 			return err
@@ -185,10 +185,6 @@ func modifyInstanceAttribute(c *call) (*node, error) {
 		}
 		return tx.Put(i.ID, i)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnTrue(), nil
 }
 
 // volume is an instance's root volume as DescribeVolumes shows it.

@@ -298,6 +298,15 @@ func (c *call) update(f func(st *vpc.State, tx *nsdb.VPCTx) error) error {
 	return err
 }
 
+// change runs f as the caller's change (see update) and answers
+// <return>true</return>: what most actions that only change state answer.
+func (c *call) change(f func(st *vpc.State, tx *nsdb.VPCTx) error) (*node, error) {
+	if err := c.update(f); err != nil {
+		return nil, err
+	}
+	return returnTrue(), nil
+}
+
 // read runs f on the current state; with DryRun it answers DryRunOperation.
 func (c *call) read(f func(st *vpc.State) error) error {
 	if c.dryRun {
