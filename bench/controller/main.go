@@ -23,16 +23,15 @@ import (
 	"log"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/canopy-sdn/canopy/bench/tempstore"
 	"github.com/canopy-sdn/canopy/internal/controller"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -124,15 +123,6 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
-}
-
-func freeURL() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return "http://" + l.Addr().String(), nil
 }
 
 const (
@@ -228,26 +218,13 @@ func write(ctx context.Context, s *nsdb.Store, kvs []kv) (int64, error) {
 
 func run(n, changes int) (result, error) {
 	r := result{vpcs: n}
-	dir, err := os.MkdirTemp("", "canopy-bench-controller-")
-	if err != nil {
-		return r, err
-	}
-	defer os.RemoveAll(dir)
-	curl, err := freeURL()
-	if err != nil {
-		return r, err
-	}
-	purl, err := freeURL()
-	if err != nil {
-		return r, err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	s, err := nsdb.Open(ctx, nsdb.Config{DataDir: filepath.Join(dir, "etcd"), ClientURL: curl, PeerURL: purl})
+	s, closeStore, err := tempstore.Open(ctx, "canopy-bench-controller-")
 	if err != nil {
 		return r, err
 	}
-	defer s.Close()
+	defer closeStore()
 	if _, err := s.Create(ctx, &topology.Host{Meta: topology.Meta{ID: gwHost, Name: "gateway"}}); err != nil {
 		return r, err
 	}

@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -32,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/canopy-sdn/canopy/bench/tempstore"
 	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
@@ -110,15 +110,6 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
-func freeURL() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return "http://" + l.Addr().String(), nil
-}
-
 // obj is one VPC object to store.
 type obj struct {
 	id string
@@ -174,26 +165,13 @@ func cloudObjects(n int, acct string) []obj {
 
 func run(n, calls int) (result, error) {
 	r := result{vpcs: n}
-	dir, err := os.MkdirTemp("", "canopy-bench-ec2-")
-	if err != nil {
-		return r, err
-	}
-	defer os.RemoveAll(dir)
-	curl, err := freeURL()
-	if err != nil {
-		return r, err
-	}
-	purl, err := freeURL()
-	if err != nil {
-		return r, err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	s, err := nsdb.Open(ctx, nsdb.Config{DataDir: filepath.Join(dir, "etcd"), ClientURL: curl, PeerURL: purl})
+	s, closeStore, err := tempstore.Open(ctx, "canopy-bench-ec2-")
 	if err != nil {
 		return r, err
 	}
-	defer s.Close()
+	defer closeStore()
 	vs, err := nsdb.OpenVPCStore(ctx, s)
 	if err != nil {
 		return r, err

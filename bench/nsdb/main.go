@@ -10,14 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/canopy-sdn/canopy/bench/tempstore"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/topology"
 )
@@ -32,36 +30,14 @@ func main() {
 	}
 }
 
-func freeURL() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return "http://" + l.Addr().String(), nil
-}
-
 func run(writes, watchers, ports int) error {
-	dir, err := os.MkdirTemp("", "canopy-bench-nsdb-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	curl, err := freeURL()
-	if err != nil {
-		return err
-	}
-	purl, err := freeURL()
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := nsdb.Open(ctx, nsdb.Config{DataDir: filepath.Join(dir, "etcd"), ClientURL: curl, PeerURL: purl})
+	s, closeStore, err := tempstore.Open(ctx, "canopy-bench-nsdb-")
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer closeStore()
 
 	var started sync.Map // router id → time its Create began
 	type watcher struct {
