@@ -58,7 +58,10 @@ type Config struct {
 	NoMetadata bool
 	// MissQueue bounds each port's queue of packets waiting for a simulation.
 	MissQueue int
-	Logger    *slog.Logger
+	// ParkTTL is how long a packet waits for its next hop's ARP reply
+	// (park.go); default DefaultParkTTL.
+	ParkTTL time.Duration
+	Logger  *slog.Logger
 	// OpenPort opens the device of a bound port; nil means attach to (or
 	// create) the TAP of that name. Component tests plug in-memory ports.
 	OpenPort func(iface string) (datapath.Port, error)
@@ -99,6 +102,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MissQueue <= 0 {
 		c.MissQueue = 64
+	}
+	if c.ParkTTL <= 0 {
+		c.ParkTTL = DefaultParkTTL
 	}
 	if c.OpenPort == nil {
 		c.OpenPort = openDevice
@@ -144,9 +150,10 @@ type Agent struct {
 	vpcs *vpcMirror // VPC objects, for the metadata service
 	md   *mdRelay   // nil when the metadata service is off
 
-	miss *missQueue
-	m    *metrics
-	wg   sync.WaitGroup
+	miss   *missQueue
+	parked *parkLot // under miss.run
+	m      *metrics
+	wg     sync.WaitGroup
 }
 
 // view is what the packet path reads: one topology version.
@@ -174,6 +181,7 @@ func New(cfg Config) (*Agent, error) {
 		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror()}
 	a.ports.Store(&portMap{})
 	a.miss = newMissQueue()
+	a.parked = newParkLot()
 	return a, nil
 }
 
@@ -506,6 +514,9 @@ func (a *Agent) runHousekeeping(ctx context.Context) {
 		a.simMu.Lock()
 		a.state.Expire(now)
 		a.simMu.Unlock()
+		a.miss.run.Lock()
+		a.expireParked(now)
+		a.miss.run.Unlock()
 		if time.Since(lastRefresh) > a.cfg.ConnTTL/4 {
 			lastRefresh = time.Now()
 			a.refreshExports(now)

@@ -97,6 +97,14 @@ func expect(t *testing.T, ch chan []byte, what string, match func(*packet.Packet
 
 func startAgent(t *testing.T, endpoints []string, name string, ip netip.Addr, w *wire) (string, context.CancelFunc, chan error) {
 	t.Helper()
+	_, id, cancel, done := runAgent(t, endpoints, name, ip, w, nil)
+	return id, cancel, done
+}
+
+// runAgent starts an agent with its configuration adjusted by mod (if not
+// nil) and returns it with its host id.
+func runAgent(t *testing.T, endpoints []string, name string, ip netip.Addr, w *wire, mod func(*Config)) (*Agent, string, context.CancelFunc, chan error) {
+	t.Helper()
 	dir := t.TempDir()
 	id, err := HostID(dir)
 	if err != nil {
@@ -109,8 +117,12 @@ func startAgent(t *testing.T, endpoints []string, name string, ip netip.Addr, w 
 	}
 	tport := uint16(uc.LocalAddr().(*net.UDPAddr).Port)
 	uc.Close()
-	a, err := New(Config{Endpoints: endpoints, HostName: name, TunnelIP: ip, TunnelPort: tport, StateDir: dir,
-		OpenPort: w.open, LeaseTTL: 2 * time.Second})
+	cfg := Config{Endpoints: endpoints, HostName: name, TunnelIP: ip, TunnelPort: tport, StateDir: dir,
+		OpenPort: w.open, LeaseTTL: 2 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +136,7 @@ func startAgent(t *testing.T, endpoints []string, name string, ip netip.Addr, w 
 		done <- err
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return id, cancel, done
+	return a, id, cancel, done
 }
 
 // TestAgent runs an agent on an embedded etcd with in-memory ports:

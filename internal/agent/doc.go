@@ -25,6 +25,19 @@
 // not grow with its size (append-only tag lists, an expiry wheel, drop
 // flows invalidated by a generation; flows.go).
 //
+// A simulation that answers VerdictNotYet (the next hop's MAC is unknown)
+// sends its ARP request and parks a copy of the packet, by the address
+// asked for, instead of waiting (park.go; DESIGN.md §5 step 3). The
+// simulation of the ARP reply learns the entry (Tables.Learn) and then
+// re-simulates the packets waiting for that address, in order, so the
+// first packets of a flow are delivered without the VM retransmitting.
+// Bounded: 8 per address, 256 per agent (more are dropped at once), and
+// Config.ParkTTL (3 s) after which the housekeeping tick drops them; no
+// negative entry is recorded, so the next packet asks again. Only packets
+// whose ARP request leaves through a port on this host are parked: learned
+// entries are local, so a reply arriving at another host would never
+// resume them. Counted in canopy_agent_parked_total{outcome}.
+//
 // The receiving agent delivers tunnelled frames to the port named by the VNI
 // without simulating, re-merging consecutive TCP segments into one GSO
 // write (gro.go). Super-frames entering the tunnel are cut to segments that
@@ -59,8 +72,8 @@
 // Not built yet: the replica holds the whole topology rather than only what
 // this host's ports can reach; flows are exact-match (no wildcarding by the
 // fields a simulation read); learned MAC and ARP entries stay local (not
-// published as state-table entries); a packet whose next hop is unresolved
-// is dropped once its ARP request is out rather than parked; the IMDSv2
+// published as state-table entries), so a packet whose ARP request leaves
+// through another host's port is dropped rather than parked; the IMDSv2
 // PUT response hop limit (HttpPutResponseHopLimit) is not applied to the
 // replies' TTL; a TAP the agent created dies with the agent,
 // so after a crash the hypervisor re-plugs it (a TAP the hypervisor made

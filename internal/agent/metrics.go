@@ -22,6 +22,7 @@ type metrics struct {
 	tunnelUnknown                   prometheus.Counter
 	stateTx, stateRx, stateBad      prometheus.Counter
 	dhcp, metadata                  *prometheus.CounterVec
+	parked                          *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -50,9 +51,12 @@ func newMetrics() *metrics {
 		dhcp:          cv("dhcp_requests_total", "DHCP requests from VM ports, by verdict (offer, ack, nak, ...).", "verdict"),
 		metadata: cv("metadata_frames_total", "Frames of the metadata service (169.254.169.254), by what became of them.",
 			"outcome"),
+		parked: cv("parked_total", "Packets parked for their next hop's ARP reply, by what became of them "+
+			"(resumed: re-simulated once the reply came; expired: no reply in time; overflow: not parked, the queue was full).",
+			"outcome"),
 	}
 	m.reg.MustRegister(m.rx, m.tx, m.hits, m.misses, m.drops, m.sims, m.snapshots, m.tunnelRx, m.tunnelTx,
-		m.tunnelDrops, m.tunnelUnknown, m.stateTx, m.stateRx, m.stateBad, m.dhcp, m.metadata)
+		m.tunnelDrops, m.tunnelUnknown, m.stateTx, m.stateRx, m.stateBad, m.dhcp, m.metadata, m.parked)
 	return m
 }
 

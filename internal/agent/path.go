@@ -297,6 +297,14 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 			a.flows.install(&flowEntry{key: k, drop: true, reason: res.Reason, tags: slices.Clone(res.Tags),
 				expires: now + int64(a.cfg.DropTTL)}, v.gen)
 		}
+	case sim.VerdictNotYet:
+		// No flow: the next packet of the flow must be simulated again
+		// (and parked too) until the next hop is known.
+		deadline := it.parkedUntil
+		if deadline == 0 {
+			deadline = now + int64(a.cfg.ParkTTL)
+		}
+		a.park(vp, frame, &it.hdr, res, deadline)
 	}
 	for i := range res.Generated {
 		g := &res.Generated[i]
@@ -305,6 +313,9 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		} else {
 			a.toTunnel(v, vp, g.Host, g.TunnelKey, g.Frame, datapath.VnetHdr{})
 		}
+	}
+	if len(res.Learned) > 0 {
+		a.resume(res.Learned, tb)
 	}
 }
 

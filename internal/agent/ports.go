@@ -31,6 +31,7 @@ type vport struct {
 	rx, tx, hits, misses      prometheus.Counter
 	dropMalformed, dropQueue  prometheus.Counter
 	dropFlow, dropTx, dropOut prometheus.Counter
+	dropNoARP                 prometheus.Counter // parked, never resumed (park.go)
 
 	done chan struct{} // closed when the reader has returned
 }
@@ -40,6 +41,9 @@ type missItem struct {
 	buf []byte
 	n   int
 	hdr datapath.VnetHdr
+	// parkedUntil is the deadline of a parked packet being re-simulated
+	// (park.go), kept if it has to wait again; 0 for a fresh miss.
+	parkedUntil int64
 }
 
 // portMap is the set of plugged ports, replaced whole on every change so
@@ -65,6 +69,7 @@ func (a *Agent) newVport(id, iface string, key uint32, dev datapath.Port) *vport
 	vp.dropFlow = m.drops.WithLabelValues(id, "flow")
 	vp.dropTx = m.drops.WithLabelValues(id, "tx_error")
 	vp.dropOut = m.drops.WithLabelValues(id, "no_egress")
+	vp.dropNoARP = m.drops.WithLabelValues(id, "next_hop_unresolved")
 	return vp
 }
 

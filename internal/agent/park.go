@@ -1,0 +1,148 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/canopy-sdn/canopy/internal/sim"
+)
+
+// Bounds of the parked packets (DESIGN.md §5 step 3: a packet whose next
+// hop is unresolved waits for the ARP reply instead of blocking the
+// simulation). A VM retransmits anyway; parking only saves the first
+// packets of a flow (a TCP SYN, a DNS query) a round trip of their
+// timeouts, so a few per address are enough, and the total bounds the
+// memory a flood towards unresolvable addresses can hold.
+const (
+	parkPerAddr = 8
+	parkMax     = 256
+	// DefaultParkTTL is how long a parked packet waits for its next hop's
+	// ARP reply before it is dropped (Linux's neighbour code gives up after
+	// 3 probes a second apart).
+	DefaultParkTTL = 3 * time.Second
+)
+
+// parkedPkt is a copy of a frame whose simulation answered VerdictNotYet.
+type parkedPkt struct {
+	vp       *vport
+	frame    []byte
+	hdr      datapath.VnetHdr
+	deadline int64 // Unix nanoseconds
+}
+
+// parkLot holds the parked packets by the address whose ARP reply they
+// wait for. It belongs to whoever simulates (held under missQueue.run, like
+// the simulation itself), so it takes no lock of its own.
+type parkLot struct {
+	byIP map[uint32][]parkedPkt
+	n    int
+	// ready are packets whose address was just learned, re-simulated once
+	// the simulation that learned it is done with its result.
+	ready    []parkedPkt
+	resuming bool
+	it       missItem
+	pkt      packet.Packet
+	res      sim.Result
+}
+
+func newParkLot() *parkLot { return &parkLot{byIP: map[uint32][]parkedPkt{}} }
+
+// park keeps a copy of frame until the ARP reply for the next hop the
+// simulation asked for (its ARP request in res.Generated) arrives. A
+// packet is only parked when the request leaves through a port on this
+// host: the reply is learned where it comes in, and learned entries stay
+// local, so a reply on another host would never resume it. deadline is
+// carried over when a resumed packet is parked again.
+func (a *Agent) park(vp *vport, frame []byte, hdr *datapath.VnetHdr, res *sim.Result, deadline int64) {
+	ip, ok := a.arpTarget(res)
+	if !ok {
+		return
+	}
+	l := a.parked
+	q := l.byIP[ip]
+	if len(q) >= parkPerAddr || l.n >= parkMax {
+		a.m.parked.WithLabelValues("overflow").Inc()
+		vp.dropNoARP.Inc()
+		return
+	}
+	l.byIP[ip] = append(q, parkedPkt{vp: vp, frame: append([]byte(nil), frame...), hdr: *hdr, deadline: deadline})
+	l.n++
+}
+
+// arpTarget is the address of the ARP request res sends out of a port on
+// this host.
+func (a *Agent) arpTarget(res *sim.Result) (uint32, bool) {
+	for i := range res.Generated {
+		g := &res.Generated[i]
+		if g.Host != a.hostID && g.Host != "" {
+			continue
+		}
+		var p packet.Packet
+		p.Decode(g.Frame)
+		if p.EtherType == packet.EtherTypeARP && p.ARPOp == packet.ARPRequest {
+			return p.ARPTPA, true
+		}
+	}
+	return 0, false
+}
+
+// resume re-simulates the packets waiting for the addresses res learned.
+// It runs after the simulation that learned them has used its result; a
+// resumed packet's own simulation may learn more (a bridge's MAC entry),
+// which only queues more packets for the loop already running here.
+func (a *Agent) resume(learned []sim.Learned, tb *tunBatch) {
+	l := a.parked
+	for _, e := range learned {
+		if !e.ARP || e.MAC == ([6]byte{}) {
+			continue
+		}
+		q, ok := l.byIP[e.IP]
+		if !ok {
+			continue
+		}
+		delete(l.byIP, e.IP)
+		l.n -= len(q)
+		l.ready = append(l.ready, q...)
+	}
+	if l.resuming {
+		return
+	}
+	l.resuming = true
+	for len(l.ready) > 0 {
+		p := l.ready[0]
+		l.ready[0] = parkedPkt{}
+		l.ready = l.ready[1:]
+		a.m.parked.WithLabelValues("resumed").Inc()
+		l.it = missItem{buf: p.frame, n: len(p.frame), hdr: p.hdr, parkedUntil: p.deadline}
+		a.simulate(p.vp, &l.it, &l.pkt, &l.res, tb)
+	}
+	l.ready = nil
+	l.it = missItem{}
+	l.resuming = false
+}
+
+// expireParked drops the packets whose next hop did not answer in time.
+// The router's behaviour for the address is unchanged: the next packet
+// towards it asks again.
+func (a *Agent) expireParked(now int64) {
+	l := a.parked
+	for ip, q := range l.byIP {
+		keep := q[:0]
+		for _, p := range q {
+			if p.deadline > now {
+				keep = append(keep, p)
+				continue
+			}
+			l.n--
+			a.m.parked.WithLabelValues("expired").Inc()
+			p.vp.dropNoARP.Inc()
+		}
+		clear(q[len(keep):])
+		if len(keep) == 0 {
+			delete(l.byIP, ip)
+		} else {
+			l.byIP[ip] = keep
+		}
+	}
+}
