@@ -30,6 +30,7 @@ import (
 //	vm2 10.0.1.6 (eni-2, i-2) ─┘
 type svcLab struct {
 	s          *nsdb.Store
+	agent      *Agent
 	vm1, vm2   *datapathfake.Port
 	rx1, rx2   chan []byte
 	gwMAC      topology.MAC
@@ -41,12 +42,12 @@ func newSvcLab(t *testing.T) *svcLab {
 	s, cfg := nsdbtest.OpenEmbedded(t)
 	ctx := context.Background()
 	w := newWire()
-	id, _, _ := startAgent(t, []string{cfg.ClientURL}, "a", netip.MustParseAddr("127.0.0.1"), w)
+	ag, id, _, _ := runAgent(t, []string{cfg.ClientURL}, "a", netip.MustParseAddr("127.0.0.1"), w, nil)
 	waitFor(t, "the host registered", func() bool {
 		_, err := s.Get(ctx, topology.KindHost, id)
 		return err == nil
 	})
-	l := &svcLab{s: s, gwMAC: topology.MAC{2, 0xaa, 0, 0, 0, 1}, mac1: topology.MAC{2, 0, 0, 0, 1, 5}, mac2: topology.MAC{2, 0, 0, 0, 1, 6}}
+	l := &svcLab{s: s, agent: ag, gwMAC: topology.MAC{2, 0xaa, 0, 0, 0, 1}, mac1: topology.MAC{2, 0, 0, 0, 1, 5}, mac2: topology.MAC{2, 0, 0, 0, 1, 6}}
 	create := func(o topology.Object) topology.Object {
 		t.Helper()
 		o, err := s.Create(ctx, o)
@@ -237,6 +238,13 @@ func TestMetadataAtThePort(t *testing.T) {
 			SubnetID: "subnet-1", VpcID: "vpc-1", PrivateIPs: []vpc.PrivateIP{{Address: ip, Primary: true}},
 			Attachment: &vpc.ENIAttachment{InstanceID: "i-" + n}})
 	}
+	// The agent's VPC mirror follows the store by a watch: wait until it
+	// knows both instances before asking.
+	waitFor(t, "the agent's VPC mirror has both instances", func() bool {
+		_, ok1 := l.agent.vpcs.instance("eni-1", "")
+		_, ok2 := l.agent.vpcs.instance("eni-2", "")
+		return ok1 && ok2
+	})
 	md := netip.MustParseAddr("169.254.169.254")
 	waitFor(t, "an ARP answer for 169.254.169.254", func() bool {
 		send(t, l.vm1, packet.BuildARP(packet.ARPRequest, l.mac1, packet.U32(netip.MustParseAddr("10.0.1.5")), [6]byte{}, packet.U32(md)))
@@ -384,5 +392,19 @@ func BenchmarkIsService(b *testing.B) {
 	}
 	if n != 0 {
 		b.Fatal("a TCP frame between VMs taken as a service")
+	}
+}
+
+func TestHostname(t *testing.T) {
+	ip := netip.MustParseAddr("10.0.1.5")
+	for domain, want := range map[string]string{
+		"":                           "ip-10-0-1-5",
+		"   ":                        "ip-10-0-1-5",
+		"ec2.internal":               "ip-10-0-1-5.ec2.internal",
+		"ec2.internal. corp.example": "ip-10-0-1-5.ec2.internal",
+	} {
+		if got := hostname(ip, domain); got != want {
+			t.Errorf("hostname(%q) = %q, want %q", domain, got, want)
+		}
 	}
 }

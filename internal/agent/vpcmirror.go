@@ -138,8 +138,11 @@ func interfaceOf(st *vpc.State, e *vpc.NetworkInterface) metadata.Interface {
 func hostname(ip netip.Addr, domain string) string {
 	b := ip.As4()
 	h := fmt.Sprintf("ip-%d-%d-%d-%d", b[0], b[1], b[2], b[3])
-	if domain = strings.TrimSuffix(strings.Fields(domain + " ")[0], "."); domain != "" {
-		h += "." + domain
+	// The first name of a DHCP domain list ("ec2.internal corp.example").
+	if f := strings.Fields(domain); len(f) > 0 {
+		if d := strings.TrimSuffix(f[0], "."); d != "" {
+			h += "." + d
+		}
 	}
 	return h
 }
