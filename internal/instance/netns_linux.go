@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/vishvananda/netlink"
@@ -338,6 +339,19 @@ func Purge(dir string) ([]string, error) {
 // openTap creates or attaches to a TAP in the current namespace and brings
 // it up (the agent's own way); persistent TAPs outlive this process.
 func openTap(name string, persistent bool) (datapath.Port, error) {
+	// A process forked (exec.Command elsewhere in the agent) while a TAP
+	// descriptor was open keeps the TAP attached until that child execs and
+	// its close-on-exec copy goes: TUNSETIFF answers EBUSY for that instant.
+	// Try again briefly rather than fail the port.
+	t, err := openTapOnce(name, persistent)
+	for i := 0; errors.Is(err, unix.EBUSY) && i < 50; i++ {
+		time.Sleep(10 * time.Millisecond)
+		t, err = openTapOnce(name, persistent)
+	}
+	return t, err
+}
+
+func openTapOnce(name string, persistent bool) (datapath.Port, error) {
 	if persistent {
 		if _, err := netlink.LinkByName(name); err != nil {
 			if err := makePersistentTap(name); err != nil {
