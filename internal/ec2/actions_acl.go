@@ -28,31 +28,19 @@ func createNetworkACL(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	prev, err := c.tokenTarget()
-	if err != nil {
-		return nil, err
-	}
-	var out *vpc.NetworkACL
-	if prev != "" {
-		c.s.store.Read(func(st *vpc.State) { out, _ = st.NetworkACL(c.acct, prev) })
-	}
-	if out == nil {
-		err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	out, err := createOnce(c, func(st *vpc.State, id string) (*vpc.NetworkACL, error) { return st.NetworkACL(c.acct, id) },
+		func(st *vpc.State, tx *nsdb.VPCTx) (*vpc.NetworkACL, string, error) {
 			if _, err := st.Vpc(c.acct, vpcID); err != nil {
-				return err
+				return nil, "", err
 			}
 			if len(st.NetworkACLsOf(vpcID)) >= c.s.cfg.Limits.NetworkACLsPerVpc {
-				return &vpc.Error{Code: vpc.CodeNetworkACLLimitExceeded, Message: "The maximum number of network ACLs has been reached."}
+				return nil, "", &vpc.Error{Code: vpc.CodeNetworkACLLimitExceeded, Message: "The maximum number of network ACLs has been reached."}
 			}
-			out = &vpc.NetworkACL{ID: newID(vpc.KindNetworkACL), OwnerID: c.acct, VpcID: vpcID, Entries: defaultACLEntries(false), Tags: tags}
-			if err := c.rememberToken(tx, out.ID); err != nil {
-				return err
-			}
-			return tx.Put(out.ID, out)
+			a := &vpc.NetworkACL{ID: newID(vpc.KindNetworkACL), OwnerID: c.acct, VpcID: vpcID, Entries: defaultACLEntries(false), Tags: tags}
+			return a, a.ID, tx.Put(a.ID, a)
 		})
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	res := newNode("")
 	renderACL(res.el("networkAcl"), out)

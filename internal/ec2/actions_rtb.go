@@ -29,37 +29,21 @@ func createRouteTable(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	prev, err := c.tokenTarget()
-	if err != nil {
-		return nil, err
-	}
-	var out *vpc.RouteTable
-	if prev != "" {
-		c.s.store.Read(func(st *vpc.State) {
-			if t, err := st.RouteTable(c.acct, prev); err == nil {
-				out = t
-			}
-		})
-	}
-	if out == nil {
-		err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	out, err := createOnce(c, func(st *vpc.State, id string) (*vpc.RouteTable, error) { return st.RouteTable(c.acct, id) },
+		func(st *vpc.State, tx *nsdb.VPCTx) (*vpc.RouteTable, string, error) {
 			v, err := st.Vpc(c.acct, vpcID)
 			if err != nil {
-				return err
+				return nil, "", err
 			}
 			if err := vpc.CheckCreateRouteTable(st, vpcID, c.s.cfg.Limits); err != nil {
-				return err
+				return nil, "", err
 			}
-			out = &vpc.RouteTable{ID: newID(vpc.KindRouteTable), OwnerID: c.acct, VpcID: vpcID, Tags: tags,
+			t := &vpc.RouteTable{ID: newID(vpc.KindRouteTable), OwnerID: c.acct, VpcID: vpcID, Tags: tags,
 				Routes: []vpc.Route{{DestinationCidrBlock: v.CidrBlock, GatewayID: vpc.LocalGateway, Origin: vpc.OriginCreateRouteTable, State: vpc.RouteActive}}}
-			if err := c.rememberToken(tx, out.ID); err != nil {
-				return err
-			}
-			return tx.Put(out.ID, out)
+			return t, t.ID, tx.Put(t.ID, t)
 		})
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	res := newNode("")
 	renderRouteTable(res.el("routeTable"), out)

@@ -346,6 +346,40 @@ func (c *call) tokenTarget() (string, error) {
 
 // rememberToken records, in the create's own transaction, that its
 // ClientToken made id.
+// createOnce is an idempotent create (ClientToken): a retry whose token a
+// committed create recorded answers that create's object, found by lookup;
+// otherwise create runs in one transaction, which also records the token
+// against the id create returns.
+func createOnce[T any](c *call, lookup func(st *vpc.State, id string) (*T, error), create func(st *vpc.State, tx *nsdb.VPCTx) (*T, string, error)) (*T, error) {
+	prev, err := c.tokenTarget()
+	if err != nil {
+		return nil, err
+	}
+	var out *T
+	if prev != "" {
+		c.s.store.Read(func(st *vpc.State) {
+			if o, err := lookup(st, prev); err == nil {
+				out = o
+			}
+		})
+	}
+	if out != nil {
+		return out, nil
+	}
+	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		o, id, err := create(st, tx)
+		if err != nil {
+			return err
+		}
+		out = o
+		return c.rememberToken(tx, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *call) rememberToken(tx *nsdb.VPCTx, id string) error {
 	if tok := c.p.str("ClientToken"); tok != "" {
 		return tx.PutKey(c.clientTokenKey(tok), []byte(id))
