@@ -266,26 +266,18 @@ func createNatGateway(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	prev, err := c.tokenTarget()
-	if err != nil {
-		return nil, err
-	}
-	var out *vpc.NatGateway
-	if prev != "" {
-		c.s.store.Read(func(st *vpc.State) { out, _ = st.NatGateway(c.acct, prev) })
-	}
-	if out == nil {
-		err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	out, err := createOnce(c, func(st *vpc.State, id string) (*vpc.NatGateway, error) { return st.NatGateway(c.acct, id) },
+		func(st *vpc.State, tx *nsdb.VPCTx) (*vpc.NatGateway, string, error) {
 			sub, err := st.Subnet(c.acct, subID)
 			if err != nil {
-				return err
+				return nil, "", err
 			}
 			a, err := st.Address(c.acct, allocID)
 			if err != nil {
-				return err
+				return nil, "", err
 			}
 			if err := vpc.CheckReleaseAddress(st, a); err != nil { // the same test: free for use
-				return &vpc.Error{Code: vpc.CodeResourceAlreadyAssociated, Message: fmt.Sprintf("Elastic IP address [%s] is already associated", allocID)}
+				return nil, "", &vpc.Error{Code: vpc.CodeResourceAlreadyAssociated, Message: fmt.Sprintf("Elastic IP address [%s] is already associated", allocID)}
 			}
 			n := 0
 			for _, g := range st.NatGateways {
@@ -294,25 +286,25 @@ func createNatGateway(c *call) (*node, error) {
 				}
 			}
 			if n >= c.s.cfg.Limits.NatGatewaysPerAZ {
-				return &vpc.Error{Code: vpc.CodeNatGatewayLimitExceeded, Message: "The maximum number of NAT gateways in this zone has been reached."}
+				return nil, "", &vpc.Error{Code: vpc.CodeNatGatewayLimitExceeded, Message: "The maximum number of NAT gateways in this zone has been reached."}
 			}
 			idx := st.AllocTransitIndex()
 			if idx == 0 {
-				return &vpc.Error{Code: vpc.CodeNatGatewayLimitExceeded, Message: "The cloud has no room for another NAT gateway router."}
+				return nil, "", &vpc.Error{Code: vpc.CodeNatGatewayLimitExceeded, Message: "The cloud has no room for another NAT gateway router."}
 			}
 			var explicit []netip.Addr
 			if v := c.p.str("PrivateIpAddress"); v != "" {
 				ip, err := vpc.ParseIP("privateIpAddress", v)
 				if err != nil {
-					return err
+					return nil, "", err
 				}
 				explicit = append(explicit, ip)
 			}
 			e, err := c.s.newInterface(st, c.acct, sub, explicit, 1-len(explicit), nil)
 			if err != nil {
-				return err
+				return nil, "", err
 			}
-			out = &vpc.NatGateway{ID: newID(vpc.KindNatGateway), OwnerID: c.acct, VpcID: sub.VpcID, SubnetID: sub.ID,
+			out := &vpc.NatGateway{ID: newID(vpc.KindNatGateway), OwnerID: c.acct, VpcID: sub.VpcID, SubnetID: sub.ID,
 				State: vpc.StatePending, ConnectivityType: "public", AllocationID: a.AllocationID, PublicIP: a.PublicIP,
 				PrivateIP: e.PrimaryIP(), NetworkInterfaceID: e.ID, CreateTime: c.s.now().UTC().Truncate(time.Second), Tags: tags, TransitIndex: idx}
 			e.InterfaceType, e.RequesterManaged, e.Status = vpc.InterfaceTypeNatGateway, true, vpc.StateInUse
@@ -320,22 +312,18 @@ func createNatGateway(c *call) (*node, error) {
 			e.SourceDestCheck = false
 			a = clone(a)
 			a.AssociationID, a.NetworkInterfaceID, a.PrivateIPAddress = newID(vpc.KindEIPAssociation), e.ID, e.PrimaryIP()
-			if err := c.rememberToken(tx, out.ID); err != nil {
-				return err
-			}
 			for _, o := range []struct {
 				id  string
 				obj any
 			}{{e.ID, e}, {a.AllocationID, a}, {out.ID, out}} {
 				if err := tx.Put(o.id, o.obj); err != nil {
-					return err
+					return nil, "", err
 				}
 			}
-			return nil
+			return out, out.ID, nil
 		})
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	res := newNode("")
 	renderNat(res.el("natGateway"), out)

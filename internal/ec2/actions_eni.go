@@ -100,19 +100,11 @@ func createNetworkInterface(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	prev, err := c.tokenTarget()
-	if err != nil {
-		return nil, err
-	}
-	var out *vpc.NetworkInterface
-	if prev != "" {
-		c.s.store.Read(func(st *vpc.State) { out, _ = st.NetworkInterface(c.acct, prev) })
-	}
-	if out == nil {
-		err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+	out, err := createOnce(c, func(st *vpc.State, id string) (*vpc.NetworkInterface, error) { return st.NetworkInterface(c.acct, id) },
+		func(st *vpc.State, tx *nsdb.VPCTx) (*vpc.NetworkInterface, string, error) {
 			sub, err := st.Subnet(c.acct, subID)
 			if err != nil {
-				return err
+				return nil, "", err
 			}
 			gs := groups
 			if len(gs) == 0 { // the VPC's default group, as AWS does
@@ -124,18 +116,13 @@ func createNetworkInterface(c *call) (*node, error) {
 			}
 			e, err := c.s.newInterface(st, c.acct, sub, explicit, extra, gs)
 			if err != nil {
-				return err
+				return nil, "", err
 			}
 			e.Description, e.Tags = c.p.str("Description"), tags
-			out = e
-			if err := c.rememberToken(tx, e.ID); err != nil {
-				return err
-			}
-			return tx.Put(e.ID, e)
+			return e, e.ID, tx.Put(e.ID, e)
 		})
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	res := newNode("")
 	// Rendered under the read lock: the state's maps change in place.
