@@ -124,8 +124,6 @@ const keysRel = "ec2/keys/"
 type credential struct {
 	AccessKey string
 	AccountID string
-	Service   string // ec2 or sts
-	Region    string
 }
 
 func authFailure(msg string) *vpc.Error {
@@ -166,9 +164,35 @@ func parseAuthorization(h string) (sigParts, error) {
 	return p, nil
 }
 
-// verify checks r's SigV4 signature over body by signing a copy of the
-// request with aws-sdk-go-v2's signer and comparing in constant time.
-func (s *Server) verify(ctx context.Context, r *http.Request, body []byte) (*credential, error) {
+// Signing names of the two APIs this endpoint serves.
+const (
+	serviceEC2 = "ec2"
+	serviceSTS = "sts"
+)
+
+// checkScope refuses a credential scope naming another region than the
+// endpoint's or another service than the one the request calls: a signature
+// is only good for the region and service it was made for, so a request
+// signed for eu-west-1, or for s3, must not work here. The messages are
+// AWS's (IAM "Troubleshoot signed requests"), with the expected value named.
+func (s *Server) checkScope(sp sigParts, service string) error {
+	fail := authFailure
+	if service == serviceSTS {
+		fail = func(msg string) *vpc.Error { return &vpc.Error{Code: "SignatureDoesNotMatch", Message: msg} }
+	}
+	if sp.region != s.cfg.Region {
+		return fail(fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. This endpoint serves '%s'.", sp.region, s.cfg.Region))
+	}
+	if sp.service != service {
+		return fail(fmt.Sprintf("Credential should be scoped to correct service: '%s'.", service))
+	}
+	return nil
+}
+
+// verify checks r's SigV4 signature over body, for service (ec2 or sts) in
+// the endpoint's region, by signing a copy of the request with
+// aws-sdk-go-v2's signer and comparing in constant time.
+func (s *Server) verify(ctx context.Context, r *http.Request, body []byte, service string) (*credential, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		if r.URL.Query().Get("X-Amz-Signature") != "" {
@@ -180,6 +204,9 @@ func (s *Server) verify(ctx context.Context, r *http.Request, body []byte) (*cre
 	}
 	sp, err := parseAuthorization(h)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkScope(sp, service); err != nil {
 		return nil, err
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
@@ -236,7 +263,7 @@ func (s *Server) verify(ctx context.Context, r *http.Request, body []byte) (*cre
 	if !okSig || !okHdr {
 		return nil, authFailure("AWS was not able to validate the provided access credentials (the signature does not match)")
 	}
-	return &credential{AccessKey: sp.accessKey, AccountID: rec.AccountID, Service: sp.service, Region: sp.region}, nil
+	return &credential{AccessKey: sp.accessKey, AccountID: rec.AccountID}, nil
 }
 
 // lookupKey reads an access key's record from the store.

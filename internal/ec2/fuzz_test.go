@@ -154,7 +154,7 @@ func FuzzVerify(f *testing.F) {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 		r.Header.Set("Authorization", a)
 		r.Header.Set("X-Amz-Date", d)
-		cred, err := srv.verify(ctx, r, []byte(b))
+		cred, err := srv.verify(ctx, r, []byte(b), serviceEC2)
 		if err != nil {
 			return
 		}

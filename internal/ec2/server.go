@@ -151,13 +151,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, reqID, false, err)
 		return
 	}
+	// The parameters say which API is called; the credential scope must
+	// name that API's service (checked in verify).
 	sts := p.str("Action") == "GetCallerIdentity" || strings.HasPrefix(p.str("Version"), "2011-06-15")
-	cred, err := s.verify(r.Context(), r, body)
+	service := serviceEC2
+	if sts {
+		service = serviceSTS
+	}
+	cred, err := s.verify(r.Context(), r, body, service)
 	if err != nil {
 		s.writeError(w, reqID, sts, err)
 		return
 	}
-	if cred.Service == "sts" || sts {
+	if sts {
 		s.serveSTS(w, reqID, p, cred)
 		return
 	}
@@ -240,7 +246,7 @@ func (s *Server) writeError(w http.ResponseWriter, reqID string, sts bool, err e
 		switch code {
 		case "DryRunOperation":
 			status = http.StatusPreconditionFailed
-		case "AuthFailure", "RequestExpired", "MissingAuthenticationToken":
+		case "AuthFailure", "SignatureDoesNotMatch", "RequestExpired", "MissingAuthenticationToken":
 			status = http.StatusUnauthorized
 			if sts {
 				status = http.StatusForbidden
