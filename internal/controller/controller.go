@@ -13,7 +13,7 @@ import (
 )
 
 // StatusKey is the store-relative key where the controller records how far
-// it got (an Applied as JSON).
+// it got and how the cloud config's gateways resolved (a Status as JSON).
 const StatusKey = "state/controller/applied"
 
 // Applied is the controller's progress: the topology at TopologyRevision
@@ -78,9 +78,11 @@ type Controller struct {
 	applied Applied
 	changed chan struct{} // closed and replaced when applied moves or the controller stops
 	stats   Stats
-	started bool
-	stopped bool
-	status  chan struct{} // wakes the status writer (capacity 1)
+	// gateways: how the cloud config's gateways resolved to hosts.
+	gateways []translate.GatewayStatus
+	started  bool
+	stopped  bool
+	status   chan struct{} // wakes the status writer (capacity 1)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -221,6 +223,10 @@ func (c *Controller) publish(a Applied) {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
+	c.wakeStatus()
+}
+
+func (c *Controller) wakeStatus() {
 	select {
 	case c.status <- struct{}{}:
 	default:

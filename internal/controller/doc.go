@@ -23,6 +23,14 @@
 // A full resync (at start, after a watch was lost, after any failed round,
 // retried with backoff) translates and diffs everything.
 //
+// The cloud partition also reads the Host objects: the cloud config's
+// gateways name their hosts (by name or id), which register when their
+// agents start, possibly after the server. Every change to a Host dirties
+// the cloud partition, whose translation binds an uplink to its host once
+// exactly one host answers to the name (translate.ResolveGateway) and
+// leaves it unbound, reported pending or ambiguous, until then. How each
+// gateway resolved is logged once per change and kept in the status key.
+//
 // Safety: the controller never writes an object without the owner label:
 // a create whose id an operator's object holds, and a delete whose cascade
 // would take an operator's object, are refused and logged. Big change sets
@@ -32,7 +40,8 @@
 //
 // Progress: after the topology realizes the VPC objects as of revision V
 // at topology revision T, the controller publishes Applied{V, T} to
-// WaitApplied callers and writes it to the store key StatusKey. That
+// WaitApplied callers and writes it, with the gateways' state, to the
+// store key StatusKey. That
 // watermark is how a VPC object records the topology revision realizing
 // it: an object written at revision ≤ V is realized at T.
 //

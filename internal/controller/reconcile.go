@@ -129,7 +129,8 @@ func (c *Controller) sync(ctx context.Context, parts idset) error {
 func (c *Controller) translate(p string) []topology.Object {
 	var d *translate.Desired
 	if p == "" {
-		d = translate.TranslateCloud(c.cloud)
+		d = translate.TranslateCloud(c.cloud, c.hosts())
+		c.setGateways(d.Gateways)
 	} else {
 		d = translate.TranslateVPC(c.m.subState(p), c.cloud, p)
 	}

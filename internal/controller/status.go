@@ -1,23 +1,39 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/translate"
 )
 
 // statusTimeout bounds one write of the status key.
 const statusTimeout = 5 * time.Second
 
-// writeStatus keeps StatusKey at the latest Applied, off the writer loop so
+// Status is what the controller records at StatusKey: its progress and
+// how each gateway of the cloud config resolved to a host (a gateway whose
+// host has not registered yet is GatewayPending there).
+type Status struct {
+	Applied
+	Gateways []translate.GatewayStatus `json:"gateways,omitempty"`
+}
+
+func (c *Controller) currentStatus() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Status{Applied: c.applied, Gateways: c.gateways}
+}
+
+// writeStatus keeps StatusKey at the latest Status, off the writer loop so
 // that recording progress never delays the next round. Intermediate values
 // are skipped; a failed write is retried on the next change or after a
 // second.
 func (c *Controller) writeStatus(ctx context.Context) {
-	var written Applied
+	var written []byte
 	var retry <-chan time.Time
 	for {
 		select {
@@ -27,11 +43,14 @@ func (c *Controller) writeStatus(ctx context.Context) {
 		case <-retry:
 			retry = nil
 		}
-		a := c.Applied()
-		if a == written {
+		st := c.currentStatus()
+		if st.Applied == (Applied{}) {
+			continue // nothing realized yet: a status would read as progress
+		}
+		b, _ := json.Marshal(st) // plain struct
+		if bytes.Equal(b, written) {
 			continue
 		}
-		b, _ := json.Marshal(a) // plain struct
 		wctx, cancel := context.WithTimeout(ctx, statusTimeout)
 		_, err := c.store.Client().Put(wctx, c.store.Prefix()+StatusKey, string(b))
 		cancel()
@@ -43,23 +62,29 @@ func (c *Controller) writeStatus(ctx context.Context) {
 			retry = time.After(time.Second)
 			continue
 		}
-		written = a
+		written = b
 	}
 }
 
-// ReadStatus reads the status key as any process sees it (zero when it was
-// never written).
+// ReadStatus reads the progress in the status key as any process sees it
+// (zero when it was never written).
 func ReadStatus(ctx context.Context, store *nsdb.Store) (Applied, error) {
-	var a Applied
+	st, err := ReadFullStatus(ctx, store)
+	return st.Applied, err
+}
+
+// ReadFullStatus reads the status key: progress and gateways.
+func ReadFullStatus(ctx context.Context, store *nsdb.Store) (Status, error) {
+	var st Status
 	resp, err := store.Client().Get(ctx, store.Prefix()+StatusKey)
 	if err != nil {
-		return a, fmt.Errorf("read controller status: %w", err)
+		return st, fmt.Errorf("read controller status: %w", err)
 	}
 	if len(resp.Kvs) == 0 {
-		return a, nil
+		return st, nil
 	}
-	if err := json.Unmarshal(resp.Kvs[0].Value, &a); err != nil {
-		return a, fmt.Errorf("decode controller status: %w", err)
+	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
+		return st, fmt.Errorf("decode controller status: %w", err)
 	}
-	return a, nil
+	return st, nil
 }

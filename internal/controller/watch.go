@@ -216,6 +216,12 @@ func (c *Controller) handle(e event) {
 			if p, ok := c.wantedBy[ch.key]; ok {
 				c.dirty.add(p)
 			}
+			// The cloud partition reads the hosts its gateways name: a
+			// host registering, renamed or deleted may bind, move or
+			// unbind an uplink.
+			if ch.key.Kind == topology.KindHost && len(c.cloud.Gateways) > 0 {
+				c.dirty.add("")
+			}
 		}
 	}
 }

@@ -74,7 +74,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.EtcdClientURL, "etcd-client-url", c.EtcdClientURL, "client URL of the embedded etcd (env CANOPY_ETCD_CLIENT_URL)")
 	fs.StringVar(&c.EtcdPeerURL, "etcd-peer-url", c.EtcdPeerURL, "peer URL of the embedded etcd (env CANOPY_ETCD_PEER_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env CANOPY_LOG_LEVEL)")
-	fs.StringVar(&c.CloudConfig, "cloud-config", c.CloudConfig, "JSON file describing the cloud's edge: gateways, public pools, underlay MTU, DNS, BGP (env CANOPY_CLOUD_CONFIG)")
+	fs.StringVar(&c.CloudConfig, "cloud-config", c.CloudConfig, "JSON file describing the cloud's edge: gateways (each on a host named by name or id; bound when that host registers), public pools, underlay MTU, DNS, BGP (env CANOPY_CLOUD_CONFIG)")
 	c.EC2.BindFlags(fs)
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,7 +28,12 @@ func LoadCloudConfig(path string, ec2Pool string) (translate.CloudConfig, error)
 		if err != nil {
 			return cc, fmt.Errorf("--cloud-config: %w", err)
 		}
-		if err := json.Unmarshal(b, &cc); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields() // a misspelt key must not be silently ignored
+		if err := dec.Decode(&cc); err != nil {
+			return cc, fmt.Errorf("--cloud-config %s: %w", path, err)
+		}
+		if err := cc.Validate(); err != nil {
 			return cc, fmt.Errorf("--cloud-config %s: %w", path, err)
 		}
 	}

@@ -30,7 +30,12 @@ type CloudConfig struct {
 
 // Gateway is one uplink of the edge router: an interface on a gateway host.
 type Gateway struct {
-	HostID    string       `json:"host_id"`
+	// Host names the gateway host by the name its agent registers with
+	// (canopy agent --host-name) or by its id. The host need not exist
+	// yet: the uplink is bound when it registers (see ResolveGateway).
+	Host string `json:"host,omitempty"`
+	// HostID is the older form of Host: the host's id only.
+	HostID    string       `json:"host_id,omitempty"`
 	Interface string       `json:"interface"`
 	Address   netip.Prefix `json:"address"`            // the edge's address on the physical network, e.g. 192.0.2.2/24
 	NextHop   netip.Addr   `json:"next_hop,omitzero"`  // upstream router for the default route (static routing)
@@ -87,10 +92,20 @@ func (c CloudConfig) Validate() error {
 	if m := c.UnderlayMTU - VXLANOverhead; m < 576 {
 		return fmt.Errorf("underlay_mtu %d: leaves %d for VMs after VXLAN, below 576", c.UnderlayMTU, m)
 	}
+	seen := map[string]int{}
 	for i, g := range c.Gateways {
-		if g.HostID == "" || g.Interface == "" {
-			return fmt.Errorf("gateways[%d]: host_id and interface are required", i)
+		switch {
+		case g.Host == "" && g.HostID == "":
+			return fmt.Errorf("gateways[%d]: host (a host's name or id) is required", i)
+		case g.Host != "" && g.HostID != "":
+			return fmt.Errorf("gateways[%d]: give host or host_id, not both", i)
+		case g.Interface == "":
+			return fmt.Errorf("gateways[%d]: interface is required", i)
 		}
+		if j, dup := seen[g.ref()+"/"+g.Interface]; dup {
+			return fmt.Errorf("gateways[%d]: host %s interface %s is already gateways[%d]", i, g.ref(), g.Interface, j)
+		}
+		seen[g.ref()+"/"+g.Interface] = i
 		if !g.Address.IsValid() || !g.Address.Addr().Is4() {
 			return fmt.Errorf("gateways[%d].address: an IPv4 address with its prefix length is required", i)
 		}

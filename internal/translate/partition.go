@@ -11,18 +11,21 @@ import (
 //
 //   - the cloud partition: the objects without LabelVPC (edge router, its
 //     uplinks and pool routes, the transit bridge). They depend only on the
-//     CloudConfig.
+//     CloudConfig and on the hosts its gateways name.
 //   - one partition per VPC: the objects with LabelVPC = the VPC's id,
 //     including the edge routes of its elastic IPs and NAT gateways.
 //
-// Translate(st) is exactly the union of TranslateCloud and TranslateVPC for
-// every VPC of st (a test holds this).
+// Translate(st) is exactly the union of TranslateCloud (with a host for
+// every gateway) and TranslateVPC for every VPC of st (a test holds this).
 
 // TranslateCloud computes the cloud partition: the objects of Translate that
-// carry no LabelVPC.
-func TranslateCloud(cloud CloudConfig) *Desired {
+// carry no LabelVPC, with each gateway resolved against hosts
+// (ResolveGateway). A gateway whose host is missing or ambiguous gets an
+// unbound uplink port; Desired.Gateways says which.
+func TranslateCloud(cloud CloudConfig, hosts []*topology.Host) *Desired {
 	cfg := cloud.withDefaults()
-	b := &builder{st: vpc.NewState(), cfg: cfg, objs: map[topology.ObjectKey]topology.Object{}, vmMTU: cfg.UnderlayMTU - VXLANOverhead}
+	b := &builder{st: vpc.NewState(), cfg: cfg, objs: map[topology.ObjectKey]topology.Object{}, vmMTU: cfg.UnderlayMTU - VXLANOverhead,
+		hosts: hosts, resolve: true}
 	b.edge()
 	return b.result()
 }
@@ -45,6 +48,7 @@ func TranslateVPC(st *vpc.State, cloud CloudConfig, vpcID string) *Desired {
 			delete(b.objs, k)
 		}
 	}
+	b.gwStatus = nil
 	if v := st.Vpcs[vpcID]; v != nil {
 		b.vpc(v)
 	}

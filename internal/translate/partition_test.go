@@ -28,7 +28,7 @@ func TestPartitionsUnion(t *testing.T) {
 					got[topology.Key(o)] = o
 				}
 			}
-			add("", TranslateCloud(cloud()))
+			add("", TranslateCloud(cloud(), []*topology.Host{{Meta: topology.Meta{ID: gwHost, Name: "gw"}}}))
 			skips := 0
 			for id := range st.Vpcs {
 				d := TranslateVPC(st, cloud(), id)

@@ -19,6 +19,9 @@ type Desired struct {
 	// bad MAC, a VPC without a transit index…), for the controller to log
 	// and surface; the rest of the state is still translated.
 	Skipped []Skip
+	// Gateways is how each gateway of the cloud config resolved to a host,
+	// in config order (the cloud partition only).
+	Gateways []GatewayStatus
 }
 
 // Skip is a VPC object the translator left out.
@@ -47,6 +50,10 @@ type builder struct {
 	cfg   CloudConfig
 	objs  map[topology.ObjectKey]topology.Object
 	skips []Skip
+	// hosts are what gateways resolve against when resolve is set.
+	hosts    []*topology.Host
+	resolve  bool
+	gwStatus []GatewayStatus
 
 	edgeTransitAddr netip.Addr
 	edgeTransitPort string
@@ -54,7 +61,11 @@ type builder struct {
 	vmMTU           int
 }
 
-// Translate computes the desired topology of a VPC state.
+// Translate computes the desired topology of a VPC state. It takes every
+// gateway's host to exist under the id its config names (for tools and
+// tests without Host objects); the controller translates the cloud
+// partition with TranslateCloud, which resolves gateways against the
+// store's hosts.
 func Translate(st *vpc.State, cloud CloudConfig) *Desired {
 	cfg := cloud.withDefaults()
 	b := &builder{st: st, cfg: cfg, objs: map[topology.ObjectKey]topology.Object{}, vmMTU: cfg.UnderlayMTU - VXLANOverhead}
@@ -66,7 +77,7 @@ func Translate(st *vpc.State, cloud CloudConfig) *Desired {
 }
 
 func (b *builder) result() *Desired {
-	d := &Desired{Objects: make([]topology.Object, 0, len(b.objs)), Skipped: b.skips}
+	d := &Desired{Objects: make([]topology.Object, 0, len(b.objs)), Skipped: b.skips, Gateways: b.gwStatus}
 	for _, o := range b.objs {
 		d.Objects = append(d.Objects, o)
 	}
@@ -142,12 +153,18 @@ func (b *builder) edge() {
 	b.connected(CloudObject, "", "edge-transit", r.ID, tp)
 
 	var uplinks []string
+	b.gwStatus = b.gateways()
 	for i, g := range c.Gateways {
-		role := fmt.Sprintf("uplink/%s/%s", g.HostID, g.Interface)
+		// The port's id follows the config, not the host it resolves to:
+		// the host registering, or a rename, only rebinds it.
+		role := fmt.Sprintf("uplink/%s/%s", g.ref(), g.Interface)
 		p := &topology.Port{
 			Meta:       meta(CloudObject, "", role, fmt.Sprintf("edge/uplink%d", i)),
 			DeviceKind: topology.KindRouter, DeviceID: r.ID,
-			Address: g.Address, HostID: g.HostID, Interface: g.Interface, MTU: g.MTU,
+			Address: g.Address, MTU: g.MTU,
+		}
+		if st := b.gwStatus[i]; st.State == GatewayBound {
+			p.HostID, p.Interface = st.HostID, g.Interface
 		}
 		p.MAC = routerMAC(p.ID)
 		b.add(p)
