@@ -223,7 +223,7 @@ func (s *server) getBGP(w http.ResponseWriter, r *http.Request) (int, any, error
 	if o.(*topology.Router).BGP == nil {
 		return 0, nil, notFound("BGP settings of router", id)
 	}
-	return http.StatusOK, o.(*topology.Router).BGP, nil
+	return http.StatusOK, redactBGP(o.(*topology.Router).BGP), nil
 }
 
 func (s *server) putBGP(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -237,13 +237,17 @@ func (s *server) putBGP(w http.ResponseWriter, r *http.Request) (int, any, error
 	}
 	o, err := s.mutate(r.Context(), topology.KindRouter, r.PathValue("id"), rev, func(_ *nsdb.Tx, o topology.Object) error {
 		bgp := b
-		o.(*topology.Router).BGP = &bgp
+		rt := o.(*topology.Router)
+		if err := keepBGPPasswords("", &bgp, rt.BGP); err != nil {
+			return err
+		}
+		rt.BGP = &bgp
 		return nil
 	})
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, o.(*topology.Router).BGP, nil
+	return http.StatusOK, redactBGP(o.(*topology.Router).BGP), nil
 }
 
 func (s *server) deleteBGP(w http.ResponseWriter, r *http.Request) (int, any, error) {

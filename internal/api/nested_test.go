@@ -139,7 +139,7 @@ func TestEmbeddedLists(t *testing.T) {
 	e.do("GET", "/routers/"+r+"/bgp", nil, http.StatusNotFound, nil)
 	var bgp topology.BGP
 	e.do("PUT", "/routers/"+r+"/bgp", map[string]any{"asn": 64512, "peers": []any{map[string]any{"address": "192.0.2.254", "asn": 64513, "password": "s3cret"}}, "networks": []string{"198.51.100.0/24"}}, http.StatusOK, &bgp)
-	if bgp.ASN != 64512 || len(bgp.Peers) != 1 || bgp.Peers[0].Password != "s3cret" {
+	if bgp.ASN != 64512 || len(bgp.Peers) != 1 || bgp.Peers[0].Password != "" || !bgp.Peers[0].PasswordSet {
 		t.Fatalf("bgp %+v", bgp)
 	}
 	if got := e.get(topology.KindRouter, r).(*topology.Router).BGP; got == nil || got.ASN != 64512 {

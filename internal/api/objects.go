@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 
+	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/google/uuid"
 )
@@ -46,6 +47,11 @@ func (s *server) collectionRoutes(k topology.Kind) []route {
 				}
 				o.GetMeta().Revision = 0
 				nameRules(o)
+				if rt, ok := o.(*topology.Router); ok {
+					if err := keepBGPPasswords("bgp.", rt.BGP, nil); err != nil {
+						return 0, nil, err
+					}
+				}
 				out, err := s.store.Create(r.Context(), o)
 				return s.answer(r.Context(), http.StatusCreated, out, err)
 			}},
@@ -64,7 +70,7 @@ func (s *server) collectionRoutes(k topology.Kind) []route {
 					return 0, nil, err
 				}
 				nameRules(o)
-				out, err := s.store.Update(r.Context(), o)
+				out, err := s.update(r.Context(), o)
 				return s.answer(r.Context(), http.StatusOK, out, err)
 			}},
 		{method: "DELETE", path: item, summary: "Delete a " + string(k) + " and what goes with it", status: 204, query: []string{"revision"},
@@ -79,6 +85,31 @@ func (s *server) collectionRoutes(k topology.Kind) []route {
 				return http.StatusNoContent, nil, nil
 			}},
 	}
+}
+
+// update replaces a stored object. A router's BGP peers sent with
+// password_set keep their stored passwords, read in the same transaction.
+func (s *server) update(ctx context.Context, o topology.Object) (topology.Object, error) {
+	rt, ok := o.(*topology.Router)
+	if !ok || rt.BGP == nil {
+		return s.store.Update(ctx, o)
+	}
+	_, err := s.store.Txn(ctx, func(tx *nsdb.Tx) error {
+		var stored *topology.BGP
+		if cur, ok := tx.Get(topology.KindRouter, rt.ID).(*topology.Router); ok {
+			stored = cur.BGP
+		}
+		in := topology.Clone(rt).(*topology.Router)
+		if err := keepBGPPasswords("bgp.", in.BGP, stored); err != nil {
+			return err
+		}
+		_, err := tx.Update(in)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.store.Get(ctx, topology.KindRouter, rt.ID)
 }
 
 // pathID sets the object's id from the path; a different id in the body is
@@ -118,6 +149,9 @@ func (s *server) answer(ctx context.Context, status int, o topology.Object, err 
 
 // view is the JSON form of a stored object.
 func (s *server) view(ctx context.Context, o topology.Object) (any, error) {
+	if r, ok := o.(*topology.Router); ok {
+		return redactRouter(r), nil
+	}
 	h, ok := o.(*topology.Host)
 	if !ok {
 		return o, nil

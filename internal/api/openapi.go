@@ -47,6 +47,12 @@ func actionStrings() []string {
 // unchanged.
 var readOnly = map[string]bool{"revision": true, "tunnel_key": true, "alive": true}
 
+// writeOnly are properties the server takes but never answers (bgp.go), with
+// what a client should know about them.
+var writeOnly = map[string]string{
+	"password": "TCP MD5 key (RFC 2385); never answered back: answers say password_set instead, and a write with password_set and no password keeps the stored one",
+}
+
 type schemaGen struct {
 	components obj
 	names      map[string]reflect.Type
@@ -97,6 +103,9 @@ func (g *schemaGen) schema(t reflect.Type) obj {
 			p := g.schema(f.typ)
 			if readOnly[f.name] {
 				p = obj{"allOf": []any{p}, "readOnly": true}
+			}
+			if d, ok := writeOnly[f.name]; ok {
+				p = obj{"allOf": []any{p}, "writeOnly": true, "description": d}
 			}
 			props[f.name] = p
 		}

@@ -37,6 +37,10 @@ type BGPPeer struct {
 	KeepAlive    uint16     `json:"keepalive,omitempty"`
 	ConnectRetry uint16     `json:"connect_retry,omitempty"`
 	Password     string     `json:"password,omitempty"` // TCP MD5 (RFC 2385)
+	// PasswordSet is how the REST API shows a password: it answers this
+	// instead of the password itself, which is write-only, and takes it back
+	// on a write as "keep the stored password". Never stored.
+	PasswordSet bool `json:"password_set,omitempty"`
 }
 
 func (*Router) Kind() Kind { return KindRouter }
