@@ -185,7 +185,8 @@ func run(n, calls int) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	hs := &http.Server{Handler: srv}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	go func() { _ = hs.Serve(l) }()
 	defer hs.Close()
 	nc, err := srv.CreateAccount(ctx, "bench")

@@ -268,7 +268,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.tunnel.Close()
 			return fmt.Errorf("metrics listen: %w", err)
 		}
-		srv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		// A scrape is a small GET; /flows of a big table is the longest answer.
+		srv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 		a.wg.Go(func() { _ = srv.Serve(ln) })
 	}
 	a.wg.Go(func() { a.runReplica(rctx) })

@@ -98,7 +98,9 @@ func (a *Agent) openMetadata() (*mdRelay, error) {
 	if err := m.open(); err != nil {
 		return nil, fmt.Errorf("metadata namespace: %w", err)
 	}
-	m.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	// Instances are tenants: none may hold a connection or a goroutine for long.
+	m.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	return m, nil
 }
 

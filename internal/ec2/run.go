@@ -108,7 +108,12 @@ func Run(ctx context.Context, store *nsdb.Store, o Options, dataDir, adminToken 
 	if err != nil {
 		return fmt.Errorf("ec2 listen: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Tenants are on the other end: a slow or idle client must not hold a
+	// connection and its goroutine forever. Bodies are at most 1 MiB and no
+	// answer streams.
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("EC2 API listening", "addr", ln.Addr().String(), "region", o.Region)
