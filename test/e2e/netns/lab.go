@@ -49,12 +49,16 @@ type Lab struct {
 	hosts  []*Host
 	vms    []*VM
 	nHosts int
+	args   []string // extra server arguments
 }
 
 // Options of a lab.
 type Options struct {
 	// UnderlayMTU of the underlay links (default 1500).
 	UnderlayMTU int
+	// ServerArgs are added to the server's command line (say
+	// --cloud-config FILE).
+	ServerArgs []string
 }
 
 // New builds the underlay and the infra namespace and starts the server.
@@ -65,7 +69,7 @@ func New(t testing.TB, bin string, o Options) *Lab {
 	}
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
-	l := &Lab{t: t, bin: bin, id: "cz" + hex.EncodeToString(b), dir: t.TempDir(), mtu: o.UnderlayMTU}
+	l := &Lab{t: t, bin: bin, id: "cz" + hex.EncodeToString(b), dir: t.TempDir(), mtu: o.UnderlayMTU, args: o.ServerArgs}
 	if l.mtu == 0 {
 		l.mtu = 1500
 	}
@@ -92,10 +96,11 @@ func (l *Lab) plugUnderlay(ns, ip string) {
 
 func (l *Lab) startServer() {
 	data := filepath.Join(l.dir, "server")
-	l.server = l.start("server", l.infra, "server", "--data-dir", data,
+	args := append([]string{"server", "--data-dir", data,
 		"--listen", fmt.Sprintf("%s:%d", infraIP, apiPort),
 		"--etcd-client-url", fmt.Sprintf("http://%s:%d", infraIP, etcdPort),
-		"--etcd-peer-url", "http://127.0.0.1:2380")
+		"--etcd-peer-url", "http://127.0.0.1:2380"}, l.args...)
+	l.server = l.start("server", l.infra, args...)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := l.RunCLI("router", "list"); err == nil {
@@ -108,6 +113,12 @@ func (l *Lab) startServer() {
 	}
 	l.t.Fatalf("server did not answer within 60s:\n%s", l.server.log.String())
 }
+
+// ServerLog is the server's output so far.
+func (l *Lab) ServerLog() string { return l.server.log.String() }
+
+// ServerExited reports whether the server process has ended.
+func (l *Lab) ServerExited() bool { return l.server.exited() }
 
 // KillServer kills the server (and its embedded etcd) with SIGKILL.
 func (l *Lab) KillServer() { l.server.kill(syscall.SIGKILL) }
