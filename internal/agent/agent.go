@@ -61,6 +61,12 @@ type Config struct {
 	// ParkTTL is how long a packet waits for its next hop's ARP reply
 	// (park.go); default DefaultParkTTL.
 	ParkTTL time.Duration
+	// MACTTL and ARPTTL are the lives of learned entries not seen again
+	// (learning.go); LearnWriteInterval spaces the store writes of one
+	// entry and LearnWriteRate bounds this host's writes per second.
+	MACTTL, ARPTTL     time.Duration
+	LearnWriteInterval time.Duration
+	LearnWriteRate     float64
 	Logger  *slog.Logger
 	// OpenPort opens the device of a bound port; nil means attach to (or
 	// create) the TAP of that name. Component tests plug in-memory ports.
@@ -105,6 +111,18 @@ func (c *Config) Validate() error {
 	}
 	if c.ParkTTL <= 0 {
 		c.ParkTTL = DefaultParkTTL
+	}
+	if c.MACTTL <= 0 {
+		c.MACTTL = DefaultMACTTL
+	}
+	if c.ARPTTL <= 0 {
+		c.ARPTTL = DefaultARPTTL
+	}
+	if c.LearnWriteInterval <= 0 {
+		c.LearnWriteInterval = DefaultLearnWriteInterval
+	}
+	if c.LearnWriteRate <= 0 {
+		c.LearnWriteRate = DefaultLearnWriteRate
 	}
 	if c.OpenPort == nil {
 		c.OpenPort = openDevice
@@ -151,7 +169,8 @@ type Agent struct {
 	md   *mdRelay   // nil when the metadata service is off
 
 	miss   *missQueue
-	parked *parkLot // under miss.run
+	parked *parkLot   // under miss.run
+	learn  *learning // learned tables, replicated through the store
 	m      *metrics
 	wg     sync.WaitGroup
 }
@@ -182,6 +201,7 @@ func New(cfg Config) (*Agent, error) {
 	a.ports.Store(&portMap{})
 	a.miss = newMissQueue()
 	a.parked = newParkLot()
+	a.learn = newLearning(cfg.LearnWriteRate, cfg.LearnWriteInterval)
 	return a, nil
 }
 
@@ -275,6 +295,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.wg.Go(func() { a.runReplica(rctx) })
 	a.wg.Go(func() { a.runVPCMirror(rctx) })
+	a.wg.Go(func() { a.runLearnedWatch(rctx) })
+	a.wg.Go(func() { a.runLearnedWriter(rctx) })
 	if a.md != nil {
 		a.startMetadata(a.md)
 	}
@@ -482,6 +504,7 @@ func (a *Agent) runLease(ctx context.Context) {
 			a.markActive(ctx, id)
 		}
 		a.bmu.Unlock()
+		a.republishLearned() // they were bound to the lost lease
 	}
 }
 
@@ -518,6 +541,7 @@ func (a *Agent) runHousekeeping(ctx context.Context) {
 		a.simMu.Unlock()
 		a.miss.run.Lock()
 		a.expireParked(now)
+		a.expireLearned(now)
 		a.miss.run.Unlock()
 		if time.Since(lastRefresh) > a.cfg.ConnTTL/4 {
 			lastRefresh = time.Now()

@@ -196,6 +196,10 @@ func (t *flowTable) invalidate(tags map[flow.Tag]struct{}, all bool, gen uint64)
 		t.listed, t.liveListed = 0, 0
 		return n
 	}
+	return t.invalidateLocked(tags)
+}
+
+func (t *flowTable) invalidateLocked(tags map[flow.Tag]struct{}) int {
 	n := 0
 	for tag := range tags {
 		l := t.byTag[tag]
@@ -214,6 +218,14 @@ func (t *flowTable) invalidate(tags map[flow.Tag]struct{}, all bool, gen uint64)
 		delete(t.byTag, tag)
 	}
 	return n
+}
+
+// invalidateTags removes every flow carrying one of tags (a learned table
+// entry changed), leaving the snapshot generation alone.
+func (t *flowTable) invalidateTags(tags map[flow.Tag]struct{}) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.invalidateLocked(tags)
 }
 
 // invalidateDrops removes every drop flow: new connection state may have

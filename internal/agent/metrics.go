@@ -23,6 +23,8 @@ type metrics struct {
 	stateTx, stateRx, stateBad      prometheus.Counter
 	dhcp, metadata                  *prometheus.CounterVec
 	parked                          *prometheus.CounterVec
+	learned, learnWrites            *prometheus.CounterVec
+	learnCoalesced                  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -54,8 +56,13 @@ func newMetrics() *metrics {
 		parked: cv("parked_total", "Packets parked for their next hop's ARP reply, by what became of them "+
 			"(resumed: re-simulated once the reply came; expired: no reply in time; overflow: not parked, the queue was full).",
 			"outcome"),
+		learned: cv("learned_entries_total", "Learned MAC and ARP entries applied, by table (mac, arp) and source "+
+			"(local: learned here; remote: published by another host).", "table", "source"),
+		learnWrites: cv("learned_writes_total", "Writes of this host's learned entries to the store, by operation (put, delete).", "op"),
+		learnCoalesced: c("learned_writes_coalesced_total", "Learned-entry writes replaced by a newer value before they were "+
+			"written (a MAC flapping between ports, an entry changing faster than the write interval)."),
 	}
-	m.reg.MustRegister(m.rx, m.tx, m.hits, m.misses, m.drops, m.sims, m.snapshots, m.tunnelRx, m.tunnelTx,
+	m.reg.MustRegister(m.learned, m.learnWrites, m.learnCoalesced, m.rx, m.tx, m.hits, m.misses, m.drops, m.sims, m.snapshots, m.tunnelRx, m.tunnelTx,
 		m.tunnelDrops, m.tunnelUnknown, m.stateTx, m.stateRx, m.stateBad, m.dhcp, m.metadata, m.parked)
 	return m
 }

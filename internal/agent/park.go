@@ -48,14 +48,14 @@ type parkLot struct {
 
 func newParkLot() *parkLot { return &parkLot{byIP: map[uint32][]parkedPkt{}} }
 
-// park keeps a copy of frame until the ARP reply for the next hop the
-// simulation asked for (its ARP request in res.Generated) arrives. A
-// packet is only parked when the request leaves through a port on this
-// host: the reply is learned where it comes in, and learned entries stay
-// local, so a reply on another host would never resume it. deadline is
-// carried over when a resumed packet is parked again.
+// park keeps a copy of frame until the ARP entry for the next hop the
+// simulation asked for (its ARP request in res.Generated) is learned — here,
+// when the reply comes in through a port of this host, or on any other host
+// whose port the request left through (the entry arrives through the store,
+// learning.go). deadline is carried over when a resumed packet is parked
+// again.
 func (a *Agent) park(vp *vport, frame []byte, hdr *datapath.VnetHdr, res *sim.Result, deadline int64) {
-	ip, ok := a.arpTarget(res)
+	ip, ok := arpTarget(res)
 	if !ok {
 		return
 	}
@@ -70,16 +70,11 @@ func (a *Agent) park(vp *vport, frame []byte, hdr *datapath.VnetHdr, res *sim.Re
 	l.n++
 }
 
-// arpTarget is the address of the ARP request res sends out of a port on
-// this host.
-func (a *Agent) arpTarget(res *sim.Result) (uint32, bool) {
+// arpTarget is the address of the ARP request res sends.
+func arpTarget(res *sim.Result) (uint32, bool) {
 	for i := range res.Generated {
-		g := &res.Generated[i]
-		if g.Host != a.hostID && g.Host != "" {
-			continue
-		}
 		var p packet.Packet
-		p.Decode(g.Frame)
+		p.Decode(res.Generated[i].Frame)
 		if p.EtherType == packet.EtherTypeARP && p.ARPOp == packet.ARPRequest {
 			return p.ARPTPA, true
 		}

@@ -274,14 +274,13 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		ConnTTL: int64(a.cfg.ConnTTL), NATTTL: int64(a.cfg.ConnTTL)}
 	a.simMu.Lock()
 	sim.Simulate(v.snap, a.state, vp.id, frame, &sp, &opts, res)
-	a.tables.Learn(res.Learned)
 	a.simMu.Unlock()
 	a.m.sims.WithLabelValues(res.Verdict.String()).Inc()
 
 	if len(res.Conns) > 0 || len(res.NATs) > 0 {
 		// State first: the peer must know the connection before the
 		// first packet reaches it, or its reply would be dropped.
-		a.sendState(v, res)
+		a.sendState(v, vp.id, res)
 		a.flows.invalidateDrops()
 	}
 	switch res.Verdict {
@@ -293,7 +292,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		a.execute(v, vp, frame, &it.hdr, pkt, res.Actions, tb)
 	case sim.VerdictDrop:
 		vp.dropFlow.Inc()
-		if !isARP {
+		if !isARP && !res.Uncacheable {
 			a.flows.install(&flowEntry{key: k, drop: true, reason: res.Reason, tags: slices.Clone(res.Tags),
 				expires: now + int64(a.cfg.DropTTL)}, v.gen)
 		}
@@ -315,6 +314,9 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		}
 	}
 	if len(res.Learned) > 0 {
+		// After the flow is installed: learning invalidates the flows that
+		// looked the entries up, which this one did not (it learned them).
+		a.learnLocal(res.Learned, now)
 		a.resume(res.Learned, tb)
 	}
 }

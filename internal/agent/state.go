@@ -70,15 +70,33 @@ func encodeState(res *sim.Result, ttl time.Duration) []byte {
 }
 
 // sendState sends the new state of res to every other host the flow
-// tunnels to, before the flow's first packet: the return traffic enters
-// the virtual network there and must find the connection. It also records
+// tunnels to, and to the hosts of the stateful port groups of the ports it
+// entered and leaves through, before the flow's first packet: the return
+// traffic enters the virtual network there and must find the connection. It also records
 // what it exported, so refreshExports can keep it alive there.
-func (a *Agent) sendState(v *view, res *sim.Result) {
+func (a *Agent) sendState(v *view, ingress string, res *sim.Result) {
 	var hosts []string
-	for _, act := range res.Actions {
-		if act.Kind == flow.Tunnel && act.Host != a.hostID && !slices.Contains(hosts, act.Host) {
-			hosts = append(hosts, act.Host)
+	add := func(h string) {
+		if h != "" && h != a.hostID && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
 		}
+	}
+	for _, act := range res.Actions {
+		if act.Kind == flow.Tunnel {
+			add(act.Host)
+		}
+	}
+	// A flow through a member of a stateful port group: its return may
+	// enter through any member, so every member's host gets the state
+	// (MidoNet's flow-state peers). Both ends count: the ports it leaves
+	// through and the one it entered on.
+	for _, o := range res.Outputs {
+		for _, h := range v.snap.StateHosts(o.PortID) {
+			add(h)
+		}
+	}
+	for _, h := range v.snap.StateHosts(ingress) {
+		add(h)
 	}
 	if len(hosts) == 0 {
 		return

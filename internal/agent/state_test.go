@@ -108,7 +108,7 @@ func TestRefreshExports(t *testing.T) {
 	b, _ := a.state.AllocateNAT(flow.SNAT, conn, []flow.Target{{IPFrom: 9, IPTo: 9, PortFrom: 2000, PortTo: 2000}}, now, now+int64(time.Hour))
 	res := &sim.Result{Conns: []packet.Key{conn}, NATs: []sim.NATEntry{{Kind: flow.SNAT, Key: conn, Binding: b}},
 		Actions: []flow.Action{{Kind: flow.Tunnel, Host: "h2", Key: 7}}}
-	a.sendState(v, res)
+	a.sendState(v, "", res)
 	a.refreshExports(now + int64(time.Minute))
 
 	peerAgent, _ := New(Config{Endpoints: []string{"http://unused"}, TunnelIP: netip.MustParseAddr("127.0.0.2")})

@@ -93,25 +93,38 @@ func testTableEntries(t *testing.T, open opener) {
 	}
 	defer l.Stop()
 	for i := range 3 {
-		if err := s.PutTableEntry(ctxT(t), topology.KindBridge, "br1", "mac", fmt.Sprintf("02:00:00:00:00:0%d", i), "port-x", l); err != nil {
+		e := nsdb.LearnedEntry{Host: "h1", Kind: topology.KindBridge, Device: "br1", Key: fmt.Sprintf("02:00:00:00:00:0%d", i), Value: "port-x"}
+		if _, err := s.PutLearned(ctxT(t), e, l); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.PutTableEntry(ctxT(t), topology.KindRouter, "r1", "arp", "10.0.0.1", "02:00:00:00:00:01", nil); err != nil {
+	if _, err := s.PutLearned(ctxT(t), nsdb.LearnedEntry{Host: "h2", Kind: topology.KindRouter, Device: "r1", Key: "10.0.0.1", Value: "02:00:00:00:00:01"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetPortActive(ctxT(t), "port-x", l); err != nil {
 		t.Fatal(err)
 	}
-	macs, rev, err := s.ListTable(ctxT(t), topology.KindBridge, "br1", "mac")
-	if err != nil || len(macs) != 3 || macs["02:00:00:00:00:01"] != "port-x" || rev == 0 {
-		t.Fatalf("mac table %v at %d, %v", macs, rev, err)
+	count := func(host string, kind topology.Kind) int {
+		es, rev, err := s.ListLearned(ctxT(t))
+		if err != nil || rev == 0 {
+			t.Fatalf("list at %d: %v", rev, err)
+		}
+		n := 0
+		for _, e := range es {
+			if e.Host == host && e.Kind == kind && e.Revision > 0 {
+				n++
+			}
+		}
+		return n
 	}
-	if err := s.DeleteTableEntry(ctxT(t), topology.KindBridge, "br1", "mac", "02:00:00:00:00:01"); err != nil {
+	if n := count("h1", topology.KindBridge); n != 3 {
+		t.Fatalf("%d MAC entries", n)
+	}
+	if err := s.DeleteLearned(ctxT(t), nsdb.LearnedEntry{Host: "h1", Kind: topology.KindBridge, Device: "br1", Key: "02:00:00:00:00:01"}); err != nil {
 		t.Fatal(err)
 	}
-	if macs, _, _ := s.ListTable(ctxT(t), topology.KindBridge, "br1", "mac"); len(macs) != 2 {
-		t.Fatalf("after delete: %v", macs)
+	if n := count("h1", topology.KindBridge); n != 2 {
+		t.Fatalf("after delete: %d", n)
 	}
 	if active, _ := s.PortActive(ctxT(t), "port-x"); !active {
 		t.Fatal("port not active")
@@ -121,18 +134,24 @@ func testTableEntries(t *testing.T, open opener) {
 	if err := l.Revoke(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	if macs, _, _ := s.ListTable(ctxT(t), topology.KindBridge, "br1", "mac"); len(macs) != 0 {
-		t.Fatalf("entries outlived their lease: %v", macs)
+	if n := count("h1", topology.KindBridge); n != 0 {
+		t.Fatalf("%d entries outlived their lease", n)
 	}
 	if active, _ := s.PortActive(ctxT(t), "port-x"); active {
 		t.Fatal("port still active after its lease ended")
 	}
-	if arp, _, _ := s.ListTable(ctxT(t), topology.KindRouter, "r1", "arp"); len(arp) != 1 {
-		t.Fatalf("arp table %v", arp)
+	if n := count("h2", topology.KindRouter); n != 1 {
+		t.Fatalf("%d ARP entries", n)
 	}
 	var fe *topology.FieldError
-	if err := s.PutTableEntry(ctxT(t), topology.KindBridge, "br1", "a/b", "k", "v", nil); !errors.As(err, &fe) {
-		t.Fatalf("bad table name: %v", err)
+	for _, e := range []nsdb.LearnedEntry{
+		{Host: "h1", Kind: topology.KindBridge, Device: "br1", Key: "a/b", Value: "v"},
+		{Host: "", Kind: topology.KindBridge, Device: "br1", Key: "k", Value: "v"},
+		{Host: "h1", Kind: topology.KindPort, Device: "p", Key: "k", Value: "v"},
+	} {
+		if _, err := s.PutLearned(ctxT(t), e, nil); !errors.As(err, &fe) {
+			t.Fatalf("bad entry %+v: %v", e, err)
+		}
 	}
 }
 

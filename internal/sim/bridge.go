@@ -69,7 +69,7 @@ func (c *ctx) bridge(di, in int32, p *packet.Packet) {
 // lookupMAC finds the port behind a MAC: seeded entries first, then learned.
 func (c *ctx) lookupMAC(di int32, m [6]byte) int32 {
 	d := &c.snap.devs[di]
-	c.tag(d.tag.Sub(subMAC, macU64(m)))
+	c.tag(MACTag(d.tag, m))
 	if pi, ok := d.macs[m]; ok {
 		if c.tracing {
 			c.traceLookup("mac %s → port %s (seeded)", mac(m), c.snap.ports[pi].id)
@@ -77,8 +77,8 @@ func (c *ctx) lookupMAC(di int32, m [6]byte) int32 {
 		return pi
 	}
 	if t := c.opts.Tables; t != nil {
-		if pt, ok := t.MACs[MACKey{d.tag, m}]; ok {
-			if pi, ok := c.snap.byTag[pt]; ok && c.snap.ports[pi].dev == di {
+		if e, ok := t.MACs[MACKey{d.tag, m}]; ok {
+			if pi, ok := c.snap.byTag[e.Port]; ok && c.snap.ports[pi].dev == di {
 				if c.tracing {
 					c.traceLookup("mac %s → port %s (learned)", mac(m), c.snap.ports[pi].id)
 				}
@@ -91,14 +91,15 @@ func (c *ctx) lookupMAC(di int32, m [6]byte) int32 {
 
 // learnMAC records that src lives behind port in, unless the MAC is seeded
 // (VPC hosts are known; learning is only for unknown hosts such as uplinks)
-// or already known there. A MAC that moved reports the new port.
+// or already known there and not due for a refresh. A MAC that moved
+// reports the new port.
 func (c *ctx) learnMAC(d *device, in int32, src [6]byte) {
 	if _, seeded := d.macs[src]; seeded {
 		return
 	}
 	pt := &c.snap.ports[in]
 	if t := c.opts.Tables; t != nil {
-		if cur, ok := t.MACs[MACKey{d.tag, src}]; ok && cur == pt.tag {
+		if cur, ok := t.MACs[MACKey{d.tag, src}]; ok && cur.Port == pt.tag && c.opts.Now < cur.Refresh {
 			return
 		}
 	}

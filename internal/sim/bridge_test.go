@@ -52,7 +52,7 @@ func TestBridgeFloodAndLearn(t *testing.T) {
 	if len(res.Learned) != 1 || res.Learned[0].MAC != ext || res.Learned[0].PortID != "l2up" {
 		t.Fatalf("learned %+v", res.Learned)
 	}
-	r.tab.Learn(res.Learned)
+	r.tab.Learn(res.Learned, 1<<62)
 	// Now traffic to ext goes to the uplink only.
 	res = r.send("vm1", udp(mVM1, ext, "10.0.0.11", "10.0.0.50", 1, 2))
 	r.expect(res, VerdictForward, "l2up")
@@ -61,7 +61,7 @@ func TestBridgeFloodAndLearn(t *testing.T) {
 	if len(res.Learned) != 1 || res.Learned[0].PortID != "vm2" {
 		t.Fatalf("move not learned: %+v", res.Learned)
 	}
-	r.tab.Learn(res.Learned)
+	r.tab.Learn(res.Learned, 1<<62)
 	res = r.send("vm1", udp(mVM1, ext, "10.0.0.11", "10.0.0.50", 1, 2))
 	r.expect(res, VerdictForward, "vm2")
 	// Broadcast floods too, never out of the ingress port.

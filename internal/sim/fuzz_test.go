@@ -156,7 +156,7 @@ func FuzzSimulate(f *testing.F) {
 			var p packet.Packet
 			p.Decode(frame)
 			Simulate(snap, st, in, frame, &p, &opts, &res)
-			opts.Tables.Learn(res.Learned)
+			opts.Tables.Learn(res.Learned, 1<<62)
 			if (res.Verdict == VerdictForward) != (len(res.Outputs) > 0 || res.Uncacheable && len(res.Generated) > 0) {
 				t.Fatalf("verdict %s with outputs %v", res.Verdict, outputs(&res))
 			}

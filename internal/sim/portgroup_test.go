@@ -21,11 +21,19 @@ func TestStatefulPortGroupSharesConntrack(t *testing.T) {
 		}
 		r := l.runner(t)
 		ext := mustMAC("02:bb:00:00:00:01")
-		r.tab.MACs[MACKey{r.snap.devs[r.snap.ports[r.snap.portIdx["l2up"]].dev].tag, ext}] = r.snap.PortTag("l2up")
+		r.tab.MACs[MACKey{r.snap.devs[r.snap.ports[r.snap.portIdx["l2up"]].dev].tag, ext}] = MACEntry{Port: r.snap.PortTag("l2up"), Refresh: 1 << 62}
 		r.expect(r.send("vm1", udp(mVM1, ext, "10.0.0.11", "198.51.100.1", 7000, 53)), VerdictForward, "l2up")
 		res := r.send("l2up2", udp(ext, mVM1, "198.51.100.1", "10.0.0.11", 53, 7000))
 		if got := res.Verdict == VerdictForward; got != stateful {
 			t.Errorf("stateful=%v: reply on the other uplink %s\n%s", stateful, res.Verdict, FormatTrace(res.Trace))
+		}
+		// The hosts that must hold the state: every member's.
+		want := []string(nil)
+		if stateful {
+			want = []string{"h1", "h2"}
+		}
+		if got := r.snap.StateHosts("l2up"); !eq(got, want) {
+			t.Errorf("stateful=%v: state hosts %v, want %v", stateful, got, want)
 		}
 	}
 }

@@ -143,28 +143,65 @@ type ARPKey struct {
 	IP     uint32
 }
 
-// Tables are learned entries, kept by the caller across topology snapshots.
-// A zero MAC in ARP records a failed resolution: the router answers host
-// unreachable instead of asking again.
+// MACEntry is a learned MAC: the port (by tag) the MAC lives behind.
+// Refresh is when a simulation that sees the MAC again should report it
+// (a Learned equal to the entry), so the owner keeps it alive while it is
+// in use; before that, seeing it again reports nothing.
+type MACEntry struct {
+	Port    flow.Tag
+	Refresh int64 // Unix nanoseconds
+}
+
+// ARPEntry is a learned IP → MAC entry of a router. A zero MAC records a
+// failed resolution: the router answers host unreachable instead of asking
+// again. Past Refresh, a simulation that uses the entry still uses it but
+// also sends an ARP request for it (the entry is stale), so an entry in use
+// is confirmed before it expires.
+type ARPEntry struct {
+	MAC     [6]byte
+	Refresh int64 // Unix nanoseconds
+}
+
+// Tables are learned entries, kept by the caller across topology snapshots
+// (the agent replicates them through the store: every host sees what any
+// host learned). The simulation only reads them; what it observes comes
+// back as Result.Learned.
 type Tables struct {
-	MACs map[MACKey]flow.Tag // → port tag
-	ARP  map[ARPKey][6]byte
+	MACs map[MACKey]MACEntry
+	ARP  map[ARPKey]ARPEntry
 }
 
 // NewTables returns empty tables.
 func NewTables() *Tables {
-	return &Tables{MACs: map[MACKey]flow.Tag{}, ARP: map[ARPKey][6]byte{}}
+	return &Tables{MACs: map[MACKey]MACEntry{}, ARP: map[ARPKey]ARPEntry{}}
 }
 
-// Learn applies learned entries.
-func (t *Tables) Learn(ls []Learned) {
+// Learn applies learned entries, to be refreshed after refresh (Unix
+// nanoseconds).
+func (t *Tables) Learn(ls []Learned, refresh int64) {
 	for _, l := range ls {
 		if l.ARP {
-			t.ARP[ARPKey{l.Device, l.IP}] = l.MAC
+			t.ARP[ARPKey{l.Device, l.IP}] = ARPEntry{MAC: l.MAC, Refresh: refresh}
 		} else {
-			t.MACs[MACKey{l.Device, l.MAC}] = l.Port
+			t.MACs[MACKey{l.Device, l.MAC}] = MACEntry{Port: l.Port, Refresh: refresh}
 		}
 	}
+}
+
+// MACTag is the tag of a bridge's MAC-table entry (or its absence): every
+// flow whose simulation looked the MAC up carries it, so learning, moving
+// or forgetting the entry invalidates exactly those flows.
+func MACTag(bridge flow.Tag, m [6]byte) flow.Tag { return bridge.Sub(subMAC, macU64(m)) }
+
+// ARPTag is the tag of a router's ARP entry for ip (or its absence).
+func ARPTag(router flow.Tag, ip uint32) flow.Tag { return router.Sub(subARP, uint64(ip)) }
+
+// Tag is the tag of the entry l names.
+func (l *Learned) Tag() flow.Tag {
+	if l.ARP {
+		return ARPTag(l.Device, l.IP)
+	}
+	return MACTag(l.Device, l.MAC)
 }
 
 // Options are the inputs of a simulation besides topology and packet.

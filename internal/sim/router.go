@@ -153,7 +153,7 @@ func (c *ctx) routerARP(d *device, in int32, p *packet.Packet) {
 
 func (c *ctx) learnARP(d *device, ip4 uint32, m [6]byte) {
 	if t := c.opts.Tables; t != nil {
-		if cur, ok := t.ARP[ARPKey{d.tag, ip4}]; ok && cur == m {
+		if cur, ok := t.ARP[ARPKey{d.tag, ip4}]; ok && cur.MAC == m && c.opts.Now < cur.Refresh {
 			return
 		}
 	}
@@ -166,7 +166,7 @@ func (c *ctx) learnARP(d *device, ip4 uint32, m [6]byte) {
 // and not-yet; a failed resolution ⇒ host unreachable.
 func (c *ctx) resolve(d *device, out int32, nh uint32, in int32, p *packet.Packet) ([6]byte, bool) {
 	op := &c.snap.ports[out]
-	c.tag(d.tag.Sub(subARP, uint64(nh)))
+	c.tag(ARPTag(d.tag, nh))
 	if op.peer != none {
 		peer := &c.snap.ports[op.peer]
 		pd := &c.snap.devs[peer.dev]
@@ -182,13 +182,21 @@ func (c *ctx) resolve(d *device, out int32, nh uint32, in int32, p *packet.Packe
 		return m, true
 	}
 	if t := c.opts.Tables; t != nil {
-		if m, ok := t.ARP[ARPKey{d.tag, nh}]; ok {
-			if m == ([6]byte{}) {
+		if e, ok := t.ARP[ARPKey{d.tag, nh}]; ok {
+			if e.MAC == ([6]byte{}) {
 				c.icmpError(in, p, packet.ICMPUnreachable, packet.ICMPCodeHost, 0)
 				c.drop("next hop unreachable")
-				return m, false
+				return e.MAC, false
 			}
-			return m, true
+			if c.opts.Now >= e.Refresh && op.hasAddr {
+				// Stale: keep forwarding with it, and ask again so the
+				// entry is confirmed (and kept) while it is in use.
+				if c.tracing {
+					c.traceLookup("mac for next hop %s is stale: ARP request", ip(nh))
+				}
+				c.send(out, packet.BuildARP(packet.ARPRequest, op.mac, op.addr, [6]byte{}, nh), "arp refresh", false)
+			}
+			return e.MAC, true
 		}
 	}
 	if c.tracing {

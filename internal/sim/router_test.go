@@ -175,14 +175,14 @@ func TestRouterNextHopResolution(t *testing.T) {
 	}
 	// The reply arrives: learned, and the packet now goes.
 	res = r.send("r3", packet.BuildARP(packet.ARPReply, mExt, a4("192.0.2.50"), mR3, a4("192.0.2.1")))
-	r.tab.Learn(res.Learned)
+	r.tab.Learn(res.Learned, 1<<62)
 	res = r.send("vm1", frame)
 	r.expect(res, VerdictForward, "r3")
 	if !containsTag(res.Tags, flow.TagOf("router", "r").Sub(subARP, uint64(a4("192.0.2.50")))) {
 		t.Error("no tag for the ARP entry")
 	}
 	// Resolution failed: host unreachable.
-	r.tab.ARP[ARPKey{flow.TagOf("router", "r"), a4("192.0.2.50")}] = [6]byte{}
+	r.tab.ARP[ARPKey{flow.TagOf("router", "r"), a4("192.0.2.50")}] = ARPEntry{Refresh: 1 << 62}
 	res = r.send("vm1", frame)
 	r.expect(res, VerdictDrop)
 	icmpFrom(t, res, packet.ICMPUnreachable, packet.ICMPCodeHost)
@@ -254,5 +254,70 @@ func TestRouteSrcFilterWeightsECMP(t *testing.T) {
 	}
 	if len(seen) != 2 || seen[mGW] < 10 || seen[mExt] < 10 {
 		t.Errorf("ECMP spread %v", seen)
+	}
+}
+
+// A router chain that drops fragments answers the head fragment with
+// fragmentation-needed (as MidoNet's routers do), per packet; later
+// fragments are dropped silently, and a bridge dropping one says nothing.
+func TestRouterFragmentDropAnswersFragNeeded(t *testing.T) {
+	l := newLab()
+	l.chain("nofrag", topology.Rule{Condition: topology.Condition{FragPolicy: topology.FragUnfragmented}, Action: topology.ActionAccept}, topology.Rule{Action: topology.ActionDrop})
+	set(l, topology.KindRouter, "r", func(x *topology.Router) { x.InFilter = "nofrag" })
+	r := l.runner(t)
+	head := (&packet.Spec{EthSrc: mVM1, EthDst: mR1, Src: a4("10.0.0.11"), Dst: a4("10.0.1.13"), Proto: packet.ProtoICMP,
+		ICMPType: packet.ICMPEchoRequest, SrcPort: 9, MF: true, Payload: make([]byte, 1400)}).Build()
+	res := r.send("vm1", head)
+	r.expect(res, VerdictDrop)
+	g := icmpFrom(t, res, packet.ICMPUnreachable, packet.ICMPCodeFragNeeded)
+	if !res.Uncacheable {
+		t.Error("the answer would be cached away: every head fragment must get one")
+	}
+	if g.Has(packet.FlagICMPError) && g.ICMPCode == packet.ICMPCodeFragNeeded && binary.BigEndian.Uint16(res.Generated[0].Frame[packet.EthHeaderLen+20+6:]) != 1500 {
+		t.Errorf("next-hop MTU %d", binary.BigEndian.Uint16(res.Generated[0].Frame[packet.EthHeaderLen+20+6:]))
+	}
+	tail := (&packet.Spec{EthSrc: mVM1, EthDst: mR1, Src: a4("10.0.0.11"), Dst: a4("10.0.1.13"), Proto: packet.ProtoICMP, FragOff: 175, Payload: make([]byte, 100)}).Build()
+	res = r.send("vm1", tail)
+	r.expect(res, VerdictDrop)
+	if len(res.Generated) != 0 {
+		t.Errorf("answered a later fragment: %v", genPorts(res))
+	}
+	// Unfragmented packets pass.
+	r.expect(r.send("vm1", udp(mVM1, mR1, "10.0.0.11", "10.0.1.13", 1, 2)), VerdictForward, "vm3")
+	// The same chain on the bridge: silent.
+	l = newLab()
+	l.chain("nofrag", topology.Rule{Condition: topology.Condition{FragPolicy: topology.FragUnfragmented}, Action: topology.ActionAccept}, topology.Rule{Action: topology.ActionDrop})
+	set(l, topology.KindBridge, "b1", func(x *topology.Bridge) { x.InFilter = "nofrag" })
+	r = l.runner(t)
+	res = r.send("vm1", head)
+	r.expect(res, VerdictDrop)
+	if len(res.Generated) != 0 {
+		t.Errorf("a bridge answered a fragment: %v", genPorts(res))
+	}
+}
+
+// A learned ARP entry past its refresh time is still used, and the router
+// asks for it again so that an entry in use is confirmed before it expires.
+func TestRouterStaleARPRefreshes(t *testing.T) {
+	l := newLab()
+	l.x.Put(&topology.Router{Meta: topology.Meta{ID: "r", Name: "vpc-router"}}) // no static entry for the gateway
+	r := l.runner(t)
+	r.tab.ARP[ARPKey{flow.TagOf("router", "r"), a4("192.0.2.254")}] = ARPEntry{MAC: mGW, Refresh: 2e9}
+	res := r.send("vm1", udp(mVM1, mR1, "10.0.0.11", "8.8.8.8", 5000, 53))
+	r.expect(res, VerdictForward, "r3")
+	if len(res.Generated) != 0 {
+		t.Fatalf("asked for a fresh entry: %v", genPorts(res))
+	}
+	r.opts.Now = 3e9
+	res = r.send("vm1", udp(mVM1, mR1, "10.0.0.11", "8.8.8.8", 5001, 53))
+	r.expect(res, VerdictForward, "r3")
+	if len(res.Generated) != 1 || res.Generated[0].PortID != "r3" {
+		t.Fatalf("stale entry not refreshed: %v", genPorts(res))
+	}
+	if g := decodeGen(res.Generated[0]); g.ARPOp != packet.ARPRequest || g.ARPTPA != a4("192.0.2.254") {
+		t.Errorf("refresh %+v", g)
+	}
+	if !containsTag(res.Tags, ARPTag(flow.TagOf("router", "r"), a4("192.0.2.254"))) {
+		t.Error("flow does not carry the ARP entry's tag")
 	}
 }

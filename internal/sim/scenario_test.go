@@ -58,7 +58,7 @@ func TestScenarios(t *testing.T) {
 				p.Decode(frame)
 				Simulate(snap, st, in, frame, &p, &opts, &res)
 				fmt.Fprintf(&got, "== %s\n%s", line, FormatResult(&res))
-				opts.Tables.Learn(res.Learned)
+				opts.Tables.Learn(res.Learned, 1<<62)
 				opts.Now += 1e9
 			}
 			if *update {

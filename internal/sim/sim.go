@@ -235,15 +235,25 @@ func (c *ctx) egress(pi, inPort int32, p *packet.Packet) {
 	}
 }
 
-// chainDrop handles a drop or reject by a chain. A reject answers with ICMP
-// administratively prohibited when a router port received the packet.
+// chainDrop handles a drop or reject by a chain. When a router port received
+// the packet, a reject answers with ICMP administratively prohibited and a
+// dropped head fragment with fragmentation-needed.
 func (c *ctx) chainDrop(v chainVerdict, inPort int32, p *packet.Packet, where string) {
+	atRouter := inPort != none && c.snap.ports[inPort].hasAddr
 	if v == chainReject {
-		if inPort != none && c.snap.ports[inPort].hasAddr {
+		if atRouter {
 			c.icmpError(inPort, p, packet.ICMPUnreachable, packet.ICMPCodeAdminProh, 0)
 		}
 		c.drop(where + " rejected")
 		return
+	}
+	if atRouter && p.IsFragment() && p.IsHeaderFragment() {
+		// As MidoNet's routers do: a dropped head fragment is answered
+		// with fragmentation-needed, so the sender stops fragmenting
+		// (bridges drop fragments silently). Answered per packet: no
+		// drop flow is cached for it.
+		c.res.Uncacheable = true
+		c.icmpError(inPort, p, packet.ICMPUnreachable, packet.ICMPCodeFragNeeded, uint16(c.snap.ports[inPort].mtu))
 	}
 	c.drop(where + " dropped")
 }

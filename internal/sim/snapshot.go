@@ -2,6 +2,7 @@ package sim
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/packet"
@@ -41,6 +42,10 @@ type port struct {
 	tunnelKey uint32
 	in, out   int32
 	groups    []int32 // port groups (snapshot-local ids) the port is in
+	// stateHosts are the hosts of every member of the port's stateful port
+	// groups: connection state of a flow through the port goes to all of
+	// them, since the return may enter through any member.
+	stateHosts []string
 }
 
 type device struct {
@@ -98,13 +103,25 @@ func NewSnapshot(r topology.Reader) *Snapshot {
 	groupIdx := map[string]int32{}
 	groupsOf := map[string][]int32{}
 	zoneOf := map[string]uint64{}
+	stateHosts := map[string][]string{}
 	for i, o := range r.List(topology.KindPortGroup) {
 		g := o.(*topology.PortGroup)
 		groupIdx[g.ID] = int32(i)
+		var hosts []string
 		for _, p := range g.Ports {
 			groupsOf[p] = append(groupsOf[p], int32(i))
 			if g.Stateful {
 				zoneOf[p] = uint64(flow.TagOf(string(topology.KindPortGroup), g.ID))
+				if mp, ok := r.Get(topology.KindPort, p).(*topology.Port); ok && mp.HostID != "" && !slices.Contains(hosts, mp.HostID) {
+					hosts = append(hosts, mp.HostID)
+				}
+			}
+		}
+		for _, p := range g.Ports {
+			for _, h := range hosts {
+				if !slices.Contains(stateHosts[p], h) {
+					stateHosts[p] = append(stateHosts[p], h)
+				}
 			}
 		}
 	}
@@ -119,6 +136,7 @@ func NewSnapshot(r topology.Reader) *Snapshot {
 			id: p.ID, name: p.Name, tag: tag, zone: uint64(tag), dev: di, down: p.AdminDown, mac: p.MAC,
 			mtu: p.EffectiveMTU(), peer: none, host: p.HostID, exterior: p.Exterior(),
 			tunnelKey: p.TunnelKey, in: chainOf(p.InFilter), out: chainOf(p.OutFilter), groups: groupsOf[p.ID],
+			stateHosts: stateHosts[p.ID],
 		}
 		if z, ok := zoneOf[p.ID]; ok {
 			sp.zone = z
@@ -201,3 +219,17 @@ func (s *Snapshot) PortIndex(id string) (int32, bool) {
 
 // PortTag returns a port's invalidation tag.
 func (s *Snapshot) PortTag(id string) flow.Tag { return flow.TagOf(string(topology.KindPort), id) }
+
+// StateHosts returns the hosts that must hold the connection and NAT state
+// of a flow entering or leaving through port id: those of every member of
+// its stateful port groups (nil when it is in none). The caller must not
+// modify the slice.
+func (s *Snapshot) StateHosts(id string) []string {
+	if s == nil {
+		return nil
+	}
+	if i, ok := s.portIdx[id]; ok {
+		return s.ports[i].stateHosts
+	}
+	return nil
+}
