@@ -67,7 +67,7 @@ type Config struct {
 	MACTTL, ARPTTL     time.Duration
 	LearnWriteInterval time.Duration
 	LearnWriteRate     float64
-	Logger  *slog.Logger
+	Logger             *slog.Logger
 	// OpenPort opens the device of a bound port; nil means attach to (or
 	// create) the TAP of that name. Component tests plug in-memory ports.
 	OpenPort func(iface string) (datapath.Port, error)
@@ -169,7 +169,7 @@ type Agent struct {
 	md   *mdRelay   // nil when the metadata service is off
 
 	miss   *missQueue
-	parked *parkLot   // under miss.run
+	parked *parkLot  // under miss.run
 	learn  *learning // learned tables, replicated through the store
 	m      *metrics
 	wg     sync.WaitGroup

@@ -123,6 +123,11 @@ type published struct {
 	rev   int64
 }
 
+type writtenOp struct {
+	op  writeOp
+	rev int64
+}
+
 type ownedEntry struct {
 	value string
 	seen  int64 // Unix nanoseconds of the last time a simulation reported it
@@ -144,12 +149,15 @@ type learning struct {
 	store map[lkey]map[string]published // host → what the store holds
 
 	wmu sync.Mutex
-	// pending are the writes not yet done (including one in flight: it
-	// leaves pending only once written, so until its watch event arrives
-	// this host still knows its own value is the newest).
-	pending map[lkey]writeOp
-	written map[lkey]published // this host's entries as last written
-	lastPut map[lkey]int64     // Unix nanoseconds of the last write of the key
+	// pending are the writes not yet done (one in flight included: it
+	// leaves pending only once written). written are the writes done whose
+	// watch event has not been applied yet (seenRev: the revision the watch
+	// has applied). Until its event arrives, this host's own latest write
+	// is what it must use, whatever the watch showed before.
+	pending  map[lkey]writeOp
+	written  map[lkey]writtenOp
+	seenRev  int64
+	lastPut  map[lkey]int64 // Unix nanoseconds of the last write of the key
 	flapLog  map[lkey]int64 // last "flapping" log line per key
 	kick     chan struct{}
 	limit    *rate.Limiter
@@ -160,7 +168,7 @@ type learning struct {
 
 func newLearning(ratePerSec float64, interval time.Duration) *learning {
 	return &learning{owned: map[lkey]*ownedEntry{}, store: map[lkey]map[string]published{},
-		pending: map[lkey]writeOp{}, written: map[lkey]published{}, lastPut: map[lkey]int64{}, flapLog: map[lkey]int64{}, kick: make(chan struct{}, 1),
+		pending: map[lkey]writeOp{}, written: map[lkey]writtenOp{}, lastPut: map[lkey]int64{}, flapLog: map[lkey]int64{}, kick: make(chan struct{}, 1),
 		limit: rate.NewLimiter(rate.Limit(ratePerSec), max(20, int(ratePerSec/10))), interval: interval}
 }
 
@@ -174,7 +182,7 @@ func (a *Agent) queueWrite(k lkey, op writeOp) {
 	if _, ok := l.pending[k]; ok {
 		a.m.learnCoalesced.Inc()
 	}
-	if last, ok := l.lastPut[k]; ok && now-last < int64(l.interval) && now-l.flapLog[k] > int64(10*time.Second) {
+	if last, ok := l.lastPut[k]; ok && !op.del && now-last < int64(l.interval) && now-l.flapLog[k] > int64(10*time.Second) {
 		l.flapLog[k] = now
 		a.log.Warn("agent: learned entry changing faster than its write interval; its writes are coalesced",
 			"table", tableName(k), "device_id", k.dev, "key", k.storeKey(), "interval", l.interval)
@@ -195,16 +203,22 @@ func (l *learning) pendingPut(k lkey) (string, bool) {
 	return op.value, ok && !op.del
 }
 
-// mine is this host's stored entry for k: the later of what the watch
-// showed and what the writer wrote.
-func (l *learning) mine(k lkey, self string) (published, bool) {
-	p, ok := l.store[k][self]
+// mine is this host's own entry for k as the other hosts see it or soon
+// will: a write not yet done (rev -1: newer than anything stored), else the
+// last write whose event the watch has not applied yet, else what the watch
+// showed. ok is false when this host holds (or is withdrawing) no entry.
+func (l *learning) mine(k lkey, self string) (p published, ok bool) {
 	l.wmu.Lock()
+	op, pend := l.pending[k]
 	w, wok := l.written[k]
 	l.wmu.Unlock()
-	if wok && (!ok || w.rev > p.rev) {
-		return w, true
+	switch {
+	case pend:
+		return published{value: op.value, rev: -1}, !op.del
+	case wok:
+		return published{value: w.op.value, rev: w.rev}, !w.op.del
 	}
+	p, ok = l.store[k][self]
 	return p, ok
 }
 
@@ -287,10 +301,10 @@ func (a *Agent) setTable(k lkey, v string, present bool, now int64) bool {
 // value while its write is pending (it is newer than anything stored),
 // else the stored entry written last.
 func (a *Agent) effective(k lkey) (string, bool) {
-	if v, ok := a.learn.pendingPut(k); ok {
-		return v, true
-	}
 	best, found := a.learn.mine(k, a.hostID)
+	if found && best.rev < 0 {
+		return best.value, true
+	}
 	for h, p := range a.learn.store[k] {
 		if h != a.hostID && (!found || p.rev > best.rev) {
 			best, found = p, true
@@ -302,10 +316,26 @@ func (a *Agent) effective(k lkey) (string, bool) {
 // applyLearned follows the store's learned entries (the watch; every event,
 // this host's own writes included). It takes the simulation lock, so what
 // it changes is atomic with respect to simulations and flow installs.
-func (a *Agent) applyLearned(reset bool, es []nsdb.LearnedEvent) {
+func (a *Agent) applyLearned(reset bool, es []nsdb.LearnedEvent, rev int64) {
 	a.miss.run.Lock()
 	defer a.miss.run.Unlock()
 	l := a.learn
+	// This host's writes the watch now shows are no longer in flight.
+	l.wmu.Lock()
+	for i := range es {
+		if e := &es[i].Entry; e.Host == a.hostID {
+			if k, ok := keyOfEntry(e); ok {
+				if w, ok := l.written[k]; ok && w.rev <= e.Revision {
+					delete(l.written, k)
+				}
+			}
+		}
+	}
+	if reset {
+		clear(l.written)
+	}
+	l.seenRev = rev
+	l.wmu.Unlock()
 	touched := map[lkey]struct{}{}
 	if reset {
 		for k := range l.store {
@@ -346,8 +376,7 @@ func (a *Agent) applyLearned(reset bool, es []nsdb.LearnedEvent) {
 		// moved away (or another host confirmed the address later). Ours is
 		// stale; withdraw it unless a newer local value is on its way.
 		if o := l.owned[k]; o != nil {
-			mine, stored := l.mine(k, a.hostID)
-			if _, pending := l.pendingPut(k); !pending && stored {
+			if mine, stored := l.mine(k, a.hostID); stored && mine.rev >= 0 {
 				for h, p := range hosts {
 					if h != a.hostID && p.rev > mine.rev {
 						delete(l.owned, k)
@@ -403,14 +432,14 @@ func (a *Agent) republishLearned() {
 // runLearnedWatch follows every host's learned entries.
 func (a *Agent) runLearnedWatch(ctx context.Context) {
 	_ = a.store.WatchLearned(ctx, nsdb.LearnedHandler{
-		Reset: func(es []nsdb.LearnedEntry, _ int64) {
+		Reset: func(es []nsdb.LearnedEntry, rev int64) {
 			evs := make([]nsdb.LearnedEvent, len(es))
 			for i, e := range es {
 				evs[i] = nsdb.LearnedEvent{Entry: e}
 			}
-			a.applyLearned(true, evs)
+			a.applyLearned(true, evs, rev)
 		},
-		Events: func(evs []nsdb.LearnedEvent, _ int64) { a.applyLearned(false, evs) },
+		Events: func(evs []nsdb.LearnedEvent, rev int64) { a.applyLearned(false, evs, rev) },
 	})
 }
 
@@ -475,7 +504,7 @@ func (a *Agent) writeLearned(ctx context.Context, k lkey, op writeOp) bool {
 	var err error
 	var rev int64
 	if op.del {
-		err = a.store.DeleteLearned(wctx, e)
+		rev, err = a.store.DeleteLearned(wctx, e)
 		a.m.learnWrites.WithLabelValues("delete").Inc()
 	} else {
 		a.leaseMu.Lock()
@@ -492,10 +521,8 @@ func (a *Agent) writeLearned(ctx context.Context, k lkey, op writeOp) bool {
 		a.log.Warn("agent: publishing a learned entry", "table", tableName(k), "device_id", k.dev, "key", e.Key, "err", err)
 		return false
 	}
-	if op.del {
-		delete(l.written, k)
-	} else {
-		l.written[k] = published{value: op.value, rev: rev}
+	if rev > l.seenRev { // its event is still to come
+		l.written[k] = writtenOp{op: op, rev: rev}
 	}
 	if l.pending[k] == op { // not replaced by a newer one meanwhile
 		delete(l.pending, k)

@@ -82,16 +82,18 @@ func (s *Store) PutLearned(ctx context.Context, e LearnedEntry, lease *Lease) (i
 	return resp.Header.Revision, nil
 }
 
-// DeleteLearned withdraws e (its value is ignored).
-func (s *Store) DeleteLearned(ctx context.Context, e LearnedEntry) error {
+// DeleteLearned withdraws e (its value is ignored) and returns the
+// revision of the deletion.
+func (s *Store) DeleteLearned(ctx context.Context, e LearnedEntry) (int64, error) {
 	k, err := s.learnedKey(&e)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := s.cli.Delete(ctx, k); err != nil {
-		return fmt.Errorf("learned %s %s/%s: %w", e.Kind, e.Device, e.Key, err)
+	resp, err := s.cli.Delete(ctx, k)
+	if err != nil {
+		return 0, fmt.Errorf("learned %s %s/%s: %w", e.Kind, e.Device, e.Key, err)
 	}
-	return nil
+	return resp.Header.Revision, nil
 }
 
 // ListLearned returns every host's learned entries and the revision read at.

@@ -120,7 +120,7 @@ func testTableEntries(t *testing.T, open opener) {
 	if n := count("h1", topology.KindBridge); n != 3 {
 		t.Fatalf("%d MAC entries", n)
 	}
-	if err := s.DeleteLearned(ctxT(t), nsdb.LearnedEntry{Host: "h1", Kind: topology.KindBridge, Device: "br1", Key: "02:00:00:00:00:01"}); err != nil {
+	if _, err := s.DeleteLearned(ctxT(t), nsdb.LearnedEntry{Host: "h1", Kind: topology.KindBridge, Device: "br1", Key: "02:00:00:00:00:01"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := count("h1", topology.KindBridge); n != 2 {
