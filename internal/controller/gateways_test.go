@@ -3,11 +3,14 @@ package controller
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/translate"
 	"github.com/canopy-sdn/canopy/internal/vpc"
@@ -39,9 +42,10 @@ const (
 
 // TestGatewayHostRegistersLater: a gateway named by host name, whose host
 // registers after the controller started, is bound when it does, without
-// a restart and without a refused write; renaming the host unbinds it, a
-// second host of that name makes it ambiguous, and it converges again when
-// the name is unique. The status key and the log say pending once.
+// a restart (also when that write first fails) and without a refused
+// write; renaming the host unbinds it, a second host of that name makes it
+// ambiguous, and it converges again when the name is unique. The status
+// key and the log say pending once per change.
 func TestGatewayHostRegistersLater(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -49,6 +53,14 @@ func TestGatewayHostRegistersLater(t *testing.T) {
 	cc.Gateways[0].HostID, cc.Gateways[0].Host = "", "gw-late"
 	logs := &lockedBuf{}
 	c := New(e.store, cc, slog.New(slog.NewTextHandler(logs, nil)))
+	var fails atomic.Int32
+	next := c.txn
+	c.txn = func(ctx context.Context, f func(tx *nsdb.Tx) error) (int64, error) {
+		if fails.Add(-1) >= 0 {
+			return 0, errors.New("injected: etcd unavailable")
+		}
+		return next(ctx, f)
+	}
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +117,9 @@ func TestGatewayHostRegistersLater(t *testing.T) {
 		t.Errorf("the pending gateway is logged %d times, want once:\n%s", n, logs.b.String())
 	}
 
-	// Its agent registers: the uplink is bound, no restart.
+	// Its agent registers: the uplink is bound, no restart, also when the
+	// first write of the binding fails.
+	fails.Store(1)
 	if _, err := e.store.Create(ctx, &topology.Host{Meta: topology.Meta{ID: lateHost, Name: "gw-late"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +162,8 @@ func TestGatewayHostRegistersLater(t *testing.T) {
 	}
 	waitBound(otherHost)
 
-	if s := c.Stats(); s.Refused != 0 || s.Errors != 0 {
-		t.Errorf("stats %+v: no write refused or failed round expected", s)
+	if s := c.Stats(); s.Refused != 0 || s.Errors != 1 {
+		t.Errorf("stats %+v: want no refused write and the one injected failure", s)
 	}
 	if n := logs.count("write refused"); n != 0 {
 		t.Errorf("%d refused writes logged", n)

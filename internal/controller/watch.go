@@ -201,6 +201,14 @@ func (c *Controller) handle(e event) {
 			if !ch.del && ch.owned {
 				c.setPresent(ch.key, ch.part)
 			}
+			// The cloud partition reads the hosts its gateways name: a
+			// host registering, renamed or deleted may bind, move or
+			// unbind an uplink (whoever wrote the host, this controller
+			// included).
+			if ch.key.Kind == topology.KindHost && len(c.cloud.Gateways) > 0 {
+				c.topoSeen = max(c.topoSeen, e.topoRev)
+				c.dirty.add("")
+			}
 			if own {
 				continue
 			}
@@ -215,12 +223,6 @@ func (c *Controller) handle(e event) {
 			}
 			if p, ok := c.wantedBy[ch.key]; ok {
 				c.dirty.add(p)
-			}
-			// The cloud partition reads the hosts its gateways name: a
-			// host registering, renamed or deleted may bind, move or
-			// unbind an uplink.
-			if ch.key.Kind == topology.KindHost && len(c.cloud.Gateways) > 0 {
-				c.dirty.add("")
 			}
 		}
 	}
