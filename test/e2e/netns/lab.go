@@ -169,7 +169,8 @@ type Host struct {
 	stateDir string
 	agent    *proc
 	starts   int
-	driver   string // --instance-driver ("" = the agent's default)
+	driver   string   // --instance-driver ("" = the agent's default)
+	extra    []string // more agent flags
 }
 
 // AddHost creates a host namespace on the underlay and starts its agent in
@@ -199,6 +200,7 @@ func (h *Host) Start() {
 	if h.driver != "" {
 		args = append(args, "--instance-driver", h.driver)
 	}
+	args = append(args, h.extra...)
 	h.agent = l.start(fmt.Sprintf("agent-%s-%d", h.Name, h.starts), h.NS, args...)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
