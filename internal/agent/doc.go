@@ -27,16 +27,21 @@
 //
 // A simulation that answers VerdictNotYet (the next hop's MAC is unknown)
 // sends its ARP request and parks a copy of the packet, by the address
-// asked for, instead of waiting (park.go; DESIGN.md §5 step 3). The
-// simulation of the ARP reply learns the entry (Tables.Learn) and then
-// re-simulates the packets waiting for that address, in order, so the
-// first packets of a flow are delivered without the VM retransmitting.
-// Bounded: 8 per address, 256 per agent (more are dropped at once), and
-// Config.ParkTTL (3 s) after which the housekeeping tick drops them; no
-// negative entry is recorded, so the next packet asks again. Only packets
-// whose ARP request leaves through a port on this host are parked: learned
-// entries are local, so a reply arriving at another host would never
-// resume them. Counted in canopy_agent_parked_total{outcome}.
+// asked for, instead of waiting (park.go; DESIGN.md §5 step 3). The entry
+// learned from the reply — on this host, or on the host whose port the
+// request left by, through the store — re-simulates the packets waiting
+// for that address, in order, so the first packets of a flow are
+// delivered without the VM retransmitting. Bounded: 8 per address, 256 per
+// agent (more are dropped at once), and Config.ParkTTL (3 s) after which
+// the housekeeping tick drops them; no negative entry is recorded, so the
+// next packet asks again. Counted in canopy_agent_parked_total{outcome}.
+//
+// Learned MAC and ARP entries are shared through the store (learning.go):
+// applied at once where learned, published under this host's prefix at a
+// bounded rate, followed from every host's prefix, each change
+// invalidating the flows tagged with the entry. Connection and NAT state
+// goes to the hosts of every member of a stateful port group the flow
+// crosses (state.go).
 //
 // The receiving agent delivers tunnelled frames to the port named by the VNI
 // without simulating, re-merging consecutive TCP segments into one GSO
@@ -71,9 +76,7 @@
 //
 // Not built yet: the replica holds the whole topology rather than only what
 // this host's ports can reach; flows are exact-match (no wildcarding by the
-// fields a simulation read); learned MAC and ARP entries stay local (not
-// published as state-table entries), so a packet whose ARP request leaves
-// through another host's port is dropped rather than parked; the IMDSv2
+// fields a simulation read); the IMDSv2
 // PUT response hop limit (HttpPutResponseHopLimit) is not applied to the
 // replies' TTL; a TAP the agent created dies with the agent,
 // so after a crash the hypervisor re-plugs it (a TAP the hypervisor made
