@@ -529,3 +529,17 @@ func (a *Agent) writeLearned(ctx context.Context, k lkey, op writeOp) bool {
 	}
 	return true
 }
+
+// Learned returns what this agent's simulations use for one learned entry:
+// the id of the port behind a MAC of a bridge (kind KindBridge, key a MAC),
+// or the MAC of an address for a router (KindRouter, key an IPv4 address),
+// as the store spells them. ok is false when it has no such entry.
+func (a *Agent) Learned(kind topology.Kind, device, key string) (value string, ok bool) {
+	k, ok := keyOfEntry(&nsdb.LearnedEntry{Kind: kind, Device: device, Key: key})
+	if !ok {
+		return "", false
+	}
+	a.miss.run.Lock()
+	defer a.miss.run.Unlock()
+	return a.effective(k)
+}
