@@ -26,6 +26,9 @@ type Options struct {
 	// Logger receives failures (once, at the boundary) and, at Debug, one
 	// line per request. nil means slog.Default().
 	Logger *slog.Logger
+	// Accounts, when set, serves /accounts (the EC2 API's tenants); nil
+	// when the server runs no EC2 endpoint.
+	Accounts Accounts
 }
 
 // route is one operation of the API. The mux and the OpenAPI document are
@@ -48,12 +51,13 @@ type route struct {
 type apiFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
 
 type server struct {
-	store  *nsdb.Store
-	log    *slog.Logger
-	token  [sha256.Size]byte
-	open   bool // a token was configured
-	routes []route
-	mux    *http.ServeMux
+	store    *nsdb.Store
+	accounts Accounts
+	log      *slog.Logger
+	token    [sha256.Size]byte
+	open     bool // a token was configured
+	routes   []route
+	mux      *http.ServeMux
 	// patterns are the method patterns registered on mux, in order.
 	patterns []string
 	openapi  []byte
@@ -65,7 +69,7 @@ func New(store *nsdb.Store, opts Options) http.Handler {
 }
 
 func newServer(store *nsdb.Store, opts Options) *server {
-	s := &server{store: store, log: opts.Logger, mux: http.NewServeMux()}
+	s := &server{store: store, accounts: opts.Accounts, log: opts.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -211,6 +215,7 @@ func (s *server) table() []route {
 		rs = append(rs, s.collectionRoutes(k)...)
 	}
 	rs = append(rs, s.traceRoutes()...)
+	rs = append(rs, s.accountRoutes()...)
 	return append(rs, s.nestedRoutes()...)
 }
 

@@ -1,12 +1,18 @@
 package cli
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/canopy-sdn/canopy/internal/pki"
 	"github.com/canopy-sdn/canopy/internal/topology"
 )
 
@@ -33,7 +39,7 @@ func TestResolveClientPrecedence(t *testing.T) {
 		{"flags beat env", ClientFlags{URL: "http://127.0.0.3:2", Token: "flag-token"}, map[string]string{"CANOPY_URL": "http://127.0.0.2:1", "CANOPY_TOKEN": "env-token"}, "http://127.0.0.3:2", "flag-token", ""},
 		{"no token anywhere", ClientFlags{DataDir: t.TempDir()}, nil, "", "", "no API token"},
 		{"missing explicit config", ClientFlags{Token: "x"}, map[string]string{"CANOPY_CONFIG": filepath.Join(dir, "nope.json")}, "", "", "config file"},
-		{"bad url", ClientFlags{URL: "127.0.0.1:8181", Token: "x"}, nil, "", "", "want http://host:port"},
+		{"bad url", ClientFlags{URL: "127.0.0.1:8181", Token: "x"}, nil, "", "", "want https://host:port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("HOME", t.TempDir()) // no stray ~/.config/canopy/config.json
@@ -51,6 +57,77 @@ func TestResolveClientPrecedence(t *testing.T) {
 				t.Errorf("got %s %s, want %s %s", c.URL, c.Token, tc.wantURL, tc.wantTok)
 			}
 		})
+	}
+}
+
+// TestClientTLS: the CLI trusts the CA a canopy up keeps in its data dir
+// (and then defaults to https), or the one --ca-file names, and nothing else.
+func TestClientTLS(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	dataDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dataDir, "admin-token"), []byte("tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.LoadOrCreateCA(filepath.Join(dataDir, "pki"), "up CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Issue(filepath.Join(dataDir, "pki"), "server", pki.IssueOptions{CommonName: "s", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg, err := pki.ServerTLS(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{TLSConfig: scfg, ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"ok","auth":%q}`, r.Header.Get("Authorization"))
+	})}
+	go hs.ServeTLS(ln, "", "")
+	t.Cleanup(func() { hs.Close() })
+	url := "https://" + ln.Addr().String()
+	otherCA, err := pki.LoadOrCreateCA(t.TempDir(), "other CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Found in the data dir: the default URL is https.
+	c, err := ResolveClient(ClientFlags{DataDir: dataDir}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.URL != DefaultTLSURL {
+		t.Errorf("default URL with an up CA in the data dir: %s, want %s", c.URL, DefaultTLSURL)
+	}
+	for name, tc := range map[string]struct {
+		flags ClientFlags
+		env   map[string]string
+		ok    bool
+	}{
+		"CA of the data dir":       {ClientFlags{DataDir: dataDir, URL: url}, nil, true},
+		"CANOPY_CA_FILE":           {ClientFlags{DataDir: t.TempDir(), URL: url, Token: "t"}, map[string]string{"CANOPY_CA_FILE": ca.CertFile()}, true},
+		"--ca-file of another CA":  {ClientFlags{DataDir: dataDir, URL: url, CAFile: otherCA.CertFile()}, nil, false},
+		"no CA: the system's only": {ClientFlags{DataDir: t.TempDir(), URL: url, Token: "t"}, nil, false},
+	} {
+		c, err := ResolveClient(tc.flags, func(k string) string { return tc.env[k] })
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		_, err = c.Get(context.Background(), "/healthz", nil)
+		if tc.ok && err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority")) {
+			t.Errorf("%s: %v, want an unknown authority error", name, err)
+		}
+	}
+	if _, err := ResolveClient(ClientFlags{URL: url, Token: "t", CAFile: filepath.Join(dataDir, "admin-token")}, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "--ca-file") {
+		t.Errorf("a CA file without a certificate: %v", err)
 	}
 }
 

@@ -13,10 +13,21 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/canopy-sdn/canopy/internal/pki"
 )
 
-// DefaultURL is where the CLI looks for the API when nothing else says.
-const DefaultURL = "http://127.0.0.1:8181"
+// DefaultURL is where the CLI looks for the API when nothing else says;
+// DefaultTLSURL when the data dir holds the CA of a canopy up (UpCAFile).
+const (
+	DefaultURL    = "http://127.0.0.1:8181"
+	DefaultTLSURL = "https://127.0.0.1:8181"
+)
+
+// UpCAFile is where canopy up keeps the CA of its certificates, in its data
+// dir: the CLI trusts it by default, and AWS_CA_BUNDLE names it for the AWS
+// CLI.
+func UpCAFile(dataDir string) string { return filepath.Join(dataDir, "pki", "ca.crt") }
 
 // DefaultDataDir is the server's default data dir, where the admin token is.
 const DefaultDataDir = "/var/lib/canopy"
@@ -84,7 +95,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body any) (json.Ra
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the Canopy API at %s (is `canopy server` running? set --url or CANOPY_URL): %w", c.URL, err)
+		hint := "is `canopy server` running? set --url or CANOPY_URL"
+		if strings.HasPrefix(c.URL, "https:") {
+			hint += "; --ca-file or CANOPY_CA_FILE names the CA to trust"
+		}
+		return nil, fmt.Errorf("cannot reach the Canopy API at %s (%s): %w", c.URL, hint, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -142,6 +157,7 @@ func (c *Client) Send(ctx context.Context, method, path string, body, out any) (
 type ClientFlags struct {
 	URL     string
 	Token   string
+	CAFile  string
 	DataDir string
 	Output  string
 }
@@ -149,14 +165,16 @@ type ClientFlags struct {
 // FileConfig is the CLI config file: ~/.config/canopy/config.json or
 // $CANOPY_CONFIG.
 type FileConfig struct {
-	URL   string `json:"url"`
-	Token string `json:"token"`
+	URL    string `json:"url"`
+	Token  string `json:"token"`
+	CAFile string `json:"ca_file"`
 }
 
-// ResolveClient finds the API URL and token: flags, then the environment
-// (CANOPY_URL, CANOPY_TOKEN), then the config file, then for the token
-// <data-dir>/admin-token (data dir from --data-dir, CANOPY_DATA_DIR or the
-// server default). getenv is os.Getenv outside tests.
+// ResolveClient finds the API URL, token and CA: flags, then the environment
+// (CANOPY_URL, CANOPY_TOKEN, CANOPY_CA_FILE), then the config file, then the
+// data dir (from --data-dir, CANOPY_DATA_DIR or the server default): its
+// admin-token, and its pki/ca.crt if a canopy up made one — which also makes
+// the default URL https. getenv is os.Getenv outside tests.
 func ResolveClient(f ClientFlags, getenv func(string) string) (*Client, error) {
 	var fc FileConfig
 	cfgPath := getenv("CANOPY_CONFIG")
@@ -177,16 +195,32 @@ func ResolveClient(f ClientFlags, getenv func(string) string) (*Client, error) {
 			return nil, fmt.Errorf("config file: %w", err)
 		}
 	}
+	dir := first(f.DataDir, getenv("CANOPY_DATA_DIR"), DefaultDataDir)
+	caFile := first(f.CAFile, getenv("CANOPY_CA_FILE"), fc.CAFile)
+	defaultURL := DefaultURL
+	if caFile == "" {
+		if _, err := os.Stat(UpCAFile(dir)); err == nil {
+			caFile, defaultURL = UpCAFile(dir), DefaultTLSURL
+		}
+	}
 	c := &Client{HTTP: &http.Client{Timeout: 60 * time.Second}}
-	c.URL = first(f.URL, getenv("CANOPY_URL"), fc.URL, DefaultURL)
+	c.URL = first(f.URL, getenv("CANOPY_URL"), fc.URL, defaultURL)
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("API URL %q: want http://host:port", c.URL)
+		return nil, fmt.Errorf("API URL %q: want https://host:port (or http://)", c.URL)
 	}
 	c.URL = strings.TrimRight(c.URL, "/")
+	if u.Scheme == "https" && caFile != "" {
+		tc, err := pki.ClientTLS(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		c.HTTP.Transport = tr
+	}
 	c.Token = first(f.Token, getenv("CANOPY_TOKEN"), fc.Token)
 	if c.Token == "" {
-		dir := first(f.DataDir, getenv("CANOPY_DATA_DIR"), DefaultDataDir)
 		p := filepath.Join(dir, "admin-token")
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -65,9 +65,10 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 // on the root: `canopy server` has its own --data-dir).
 func (a *app) addClientFlags(c *cobra.Command) {
 	pf := c.PersistentFlags()
-	pf.StringVar(&a.flags.URL, "url", "", "API URL (env CANOPY_URL; default "+DefaultURL+")")
+	pf.StringVar(&a.flags.URL, "url", "", "API URL (env CANOPY_URL; default "+DefaultURL+", or "+DefaultTLSURL+" when <data-dir>/pki/ca.crt exists)")
+	pf.StringVar(&a.flags.CAFile, "ca-file", "", "PEM CA certificate(s) to trust for an https API URL (env CANOPY_CA_FILE; default: config file, then <data-dir>/pki/ca.crt if it exists)")
 	pf.StringVar(&a.flags.Token, "token", "", "API token (env CANOPY_TOKEN; default: config file, then <data-dir>/admin-token)")
-	pf.StringVar(&a.flags.DataDir, "data-dir", "", "server data dir holding admin-token (env CANOPY_DATA_DIR; default "+DefaultDataDir+")")
+	pf.StringVar(&a.flags.DataDir, "data-dir", "", "server data dir holding admin-token and pki/ca.crt (env CANOPY_DATA_DIR; default "+DefaultDataDir+")")
 	pf.StringVarP(&a.flags.Output, "output", "o", "table", "output format: table or json")
 }
 

@@ -1,13 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/instance"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/pki"
 	"github.com/canopy-sdn/canopy/internal/server"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 	"github.com/spf13/cobra"
@@ -149,9 +149,11 @@ func upCmd(stdout io.Writer) *cobra.Command {
 		Short: "Run Canopy on this machine: server, agent and netns instances, with a demo account",
 		Long: `Run everything on this machine, as root, for a first try: the server (embedded etcd,
 REST API, EC2 endpoint, VPC controller) and an agent with the netns instance driver (an
-instance is a network namespace with a real DHCP client). It creates the EC2 account
---account (credentials kept in <data-dir>/<account>-credentials, mode 0600), waits until its
-default VPC is realized and prints the AWS CLI settings. It stays in the foreground; Ctrl-C
+instance is a network namespace with a real DHCP client). Both APIs serve HTTPS only, with a
+certificate from a local CA kept in <data-dir>/pki (ca.crt is the bundle to trust), unless
+--tls-cert names another. It creates the EC2 account --account (credentials and
+AWS_CA_BUNDLE kept in <data-dir>/<account>-credentials, mode 0600), waits until its default
+VPC is realized and prints the AWS CLI settings. It stays in the foreground; Ctrl-C
 (or canopy down) stops it and removes the instances' namespaces. The next canopy up on the
 same data dir finds the account, its VPCs and its instances again and re-creates the
 namespaces of running instances.`,
@@ -200,6 +202,12 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 		return err
 	}
 	defer os.Remove(pidFile)
+	caFile := ""
+	if cfg.TLSCert == "" {
+		if caFile, err = upCertificates(cfg); err != nil {
+			return err
+		}
+	}
 	log := server.NewLogger(cfg.LogLevel)
 	sigCtx, stopSignals := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
@@ -209,18 +217,27 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 	srvCtx, stopServer := context.WithCancel(context.Background())
 	defer stopServer()
 	ready := make(chan string, 1)
+	ec2Ready := make(chan string, 1)
 	srvDone := make(chan error, 1)
 	s := server.New(*cfg, log)
 	s.Ready = func(addr, _ string) { ready <- addr }
+	s.EC2Ready = func(addr string) { ec2Ready <- addr }
 	go func() { srvDone <- s.Run(srvCtx) }()
-	var apiAddr string
-	select {
-	case apiAddr = <-ready:
-	case err := <-srvDone:
-		return fmt.Errorf("server: %w", err)
-	case <-sigCtx.Done():
-		stopServer()
-		return <-srvDone
+	var apiAddr, ec2Addr string
+	for apiAddr == "" || ec2Addr == "" {
+		select {
+		case apiAddr = <-ready:
+		case ec2Addr = <-ec2Ready:
+		case err := <-srvDone:
+			return fmt.Errorf("server: %w", err)
+		case <-sigCtx.Done():
+			stopServer()
+			return <-srvDone
+		}
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
 	}
 	endpoints := cfg.EtcdEndpoints
 	if cfg.Embedded() {
@@ -246,25 +263,42 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 		return errors.Join(err, <-srvDone)
 	}
 
-	info, err := upAccount(sigCtx, cfg, endpoints, o.account)
+	api := &Client{URL: scheme + "://" + apiAddr, HTTP: &http.Client{Timeout: 60 * time.Second}}
+	if caFile != "" {
+		tc, err := pki.ClientTLS(caFile)
+		if err != nil {
+			return errors.Join(err, shutdown())
+		}
+		api.HTTP.Transport = &http.Transport{TLSClientConfig: tc}
+	}
+	info, err := upAccount(sigCtx, cfg, api, endpoints, o.account, caFile)
 	if err != nil {
 		return errors.Join(err, shutdown())
 	}
+	env := fmt.Sprintf("AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s", info.keyID, info.secret, cfg.EC2.Region)
+	if caFile != "" {
+		env += " AWS_CA_BUNDLE=" + caFile
+	}
+	trust := ""
+	if caFile != "" {
+		trust = fmt.Sprintf("  CA            %s   (trusted by the canopy CLI on this data dir; AWS_CA_BUNDLE for the AWS CLI)\n", caFile)
+	}
+	ec2URL := scheme + "://" + ec2Addr
 	fmt.Fprintf(stdout, `Canopy is up: server, agent (instance driver %s) and account %q (%s).
-  EC2 endpoint  http://%s   (region %s)
-  REST API      http://%s   (admin token in %s)
-  data          %s   (canopy down stops this; canopy down --purge also deletes the data)
+  EC2 endpoint  %s   (region %s)
+  REST API      %s://%s   (admin token in %s)
+%s  data          %s   (canopy down stops this; canopy down --purge also deletes the data)
 
 Use it with the AWS CLI:
   . %s     # or:
-  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s
-  aws --endpoint-url http://%s ec2 describe-vpcs
-  aws --endpoint-url http://%s ec2 run-instances --image-id %s --instance-type t3.micro --subnet-id %s
+  export %s
+  aws --endpoint-url %s ec2 describe-vpcs
+  aws --endpoint-url %s ec2 run-instances --image-id %s --instance-type t3.micro --subnet-id %s
 An instance is a network namespace on this machine: ip netns exec ci-<last 13 hex digits of its id> ...
 Stop with Ctrl-C.
-`, o.driver, o.account, info.accountID, cfg.EC2.Listen, cfg.EC2.Region, apiAddr, server.TokenFile(cfg.DataDir), cfg.DataDir,
-		credentialsFile(cfg.DataDir, o.account), info.keyID, info.secret, cfg.EC2.Region,
-		cfg.EC2.Listen, cfg.EC2.Listen, ec2.DefaultImages()[0].ID, info.subnetID)
+`, o.driver, o.account, info.accountID, ec2URL, cfg.EC2.Region, scheme, apiAddr, server.TokenFile(cfg.DataDir), trust, cfg.DataDir,
+		credentialsFile(cfg.DataDir, o.account), env,
+		ec2URL, ec2URL, ec2.DefaultImages()[0].ID, info.subnetID)
 
 	select {
 	case <-sigCtx.Done():
@@ -279,15 +313,59 @@ Stop with Ctrl-C.
 	return shutdown()
 }
 
+// upCertificates makes (or finds) the local CA of canopy up in
+// <data-dir>/pki and a server certificate for its two listeners, sets them
+// as the server's TLS files and returns the CA file to trust.
+func upCertificates(cfg *server.Config) (string, error) {
+	dir := filepath.Join(cfg.DataDir, "pki")
+	host, _ := os.Hostname()
+	ca, err := pki.LoadOrCreateCA(dir, "Canopy up local CA "+host)
+	if err != nil {
+		return "", err
+	}
+	opts := pki.IssueOptions{CommonName: "canopy up " + host, Server: true,
+		DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}}
+	for _, listen := range []string{cfg.Listen, cfg.EC2.Listen} {
+		h, _, err := net.SplitHostPort(listen)
+		if err != nil { // Validate checked both
+			return "", err
+		}
+		ip := net.ParseIP(h)
+		switch {
+		case ip == nil && h != "":
+			opts.DNSNames = appendNew(opts.DNSNames, h)
+		case ip != nil && !ip.IsUnspecified():
+			if !slices.ContainsFunc(opts.IPs, ip.Equal) {
+				opts.IPs = append(opts.IPs, ip)
+			}
+		case host != "":
+			// A wildcard listener is reached by the machine's name.
+			opts.DNSNames = appendNew(opts.DNSNames, host)
+		}
+	}
+	cfg.TLSCert, cfg.TLSKey, err = ca.Issue(dir, "server", opts)
+	if err != nil {
+		return "", err
+	}
+	return ca.CertFile(), nil
+}
+
+func appendNew(xs []string, x string) []string {
+	if slices.Contains(xs, x) {
+		return xs
+	}
+	return append(xs, x)
+}
+
 // upInfo is what canopy up prints.
 type upInfo struct {
 	accountID, keyID, secret, subnetID string
 }
 
-// upAccount creates the account (or reads its kept credentials), waits until
-// its default VPC is realized by the controller and finds its first default
-// subnet.
-func upAccount(ctx context.Context, cfg *server.Config, endpoints []string, name string) (upInfo, error) {
+// upAccount creates the account through the REST API (or reads its kept
+// credentials), writes the credentials file, waits until its default VPC is
+// realized by the controller and finds its first default subnet.
+func upAccount(ctx context.Context, cfg *server.Config, api *Client, endpoints []string, name, caFile string) (upInfo, error) {
 	var info upInfo
 	credFile := credentialsFile(cfg.DataDir, name)
 	if b, err := os.ReadFile(credFile); err == nil {
@@ -300,41 +378,26 @@ func upAccount(ctx context.Context, cfg *server.Config, endpoints []string, name
 		if err != nil {
 			return info, err
 		}
-		body, _ := json.Marshal(map[string]string{"name": name})
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+cfg.EC2.Listen+"/canopy/accounts", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-		req.Header.Set("Content-Type", "application/json")
-		var resp *http.Response
-		for attempt := 0; ; attempt++ { // the EC2 endpoint starts beside the REST API
-			resp, err = http.DefaultClient.Do(req.Clone(ctx))
-			if err == nil || attempt > 100 || ctx.Err() != nil {
-				break
-			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			return info, fmt.Errorf("create account: %w", err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return info, fmt.Errorf("create account %q: %s: %s (if it exists from an earlier canopy up whose %s was removed, delete it with canopy account delete)",
-				name, resp.Status, bytes.TrimSpace(raw), credFile)
-		}
+		api.Token = strings.TrimSpace(string(token))
 		var na newAccount
-		if err := json.Unmarshal(raw, &na); err != nil {
-			return info, fmt.Errorf("create account: %w", err)
+		if _, err := api.Send(ctx, http.MethodPost, "/accounts", map[string]string{"name": name}, &na); err != nil {
+			return info, fmt.Errorf("create account %q: %w (if it exists from an earlier canopy up whose %s was removed, delete it with canopy account delete)",
+				name, err, credFile)
 		}
 		info = upInfo{accountID: na.AccountID, keyID: na.AccessKeyID, secret: na.SecretAccessKey}
-		content := fmt.Sprintf("# canopy up: EC2 account %s (%s); source this file\nexport AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\nexport AWS_DEFAULT_REGION=%s\n",
-			name, na.AccountID, na.AccessKeyID, na.SecretAccessKey, cfg.EC2.Region)
-		if err := os.WriteFile(credFile+".tmp", []byte(content), 0o600); err != nil {
-			return info, err
-		}
-		if err := os.Rename(credFile+".tmp", credFile); err != nil {
-			return info, err
-		}
+	}
+	// Written every time: the CA bundle line follows the TLS settings of
+	// this start.
+	content := fmt.Sprintf("# canopy up: EC2 account %s (%s); source this file\nexport AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\nexport AWS_DEFAULT_REGION=%s\n",
+		name, info.accountID, info.keyID, info.secret, cfg.EC2.Region)
+	if caFile != "" {
+		content += "export AWS_CA_BUNDLE=" + caFile + "\n"
+	}
+	if err := os.WriteFile(credFile+".tmp", []byte(content), 0o600); err != nil {
+		return info, err
+	}
+	if err := os.Rename(credFile+".tmp", credFile); err != nil {
+		return info, err
 	}
 	slog.SetDefault(slog.New(slog.DiscardHandler)) // the store client's own logs
 	store, err := nsdb.Open(ctx, nsdb.Config{Endpoints: endpoints})

@@ -3,18 +3,15 @@ package ec2
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
-	"net/http"
 	"net/netip"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
@@ -248,78 +245,4 @@ func newSecret() string {
 	b := make([]byte, 30)
 	_, _ = rand.Read(b)
 	return base64.StdEncoding.EncodeToString(b) // 40 characters
-}
-
-// adminPath is where the canopy CLI manages accounts on this endpoint.
-const adminPath = "/canopy/accounts"
-
-// serveAdmin answers the account admin API (JSON, Bearer admin token):
-// POST /canopy/accounts {"name":…}, GET /canopy/accounts,
-// DELETE /canopy/accounts/<id>.
-func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	writeJSON := func(status int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(v)
-	}
-	// The error envelope of the REST API, so the canopy CLI reads both alike.
-	fail := func(status int, msg string) {
-		writeJSON(status, map[string]any{"error": map[string]any{"status": status, "message": msg}})
-	}
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if s.cfg.AdminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) != 1 {
-		fail(http.StatusUnauthorized, "a valid admin token is required")
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	id := strings.Trim(strings.TrimPrefix(r.URL.Path, adminPath), "/")
-	errStatus := func(err error) {
-		var ve *vpc.Error
-		switch {
-		case errors.As(err, &ve) && ve.Code == "AccountNotFound":
-			fail(http.StatusNotFound, ve.Message)
-		case errors.As(err, &ve) && ve.Code == "AccountAlreadyExists":
-			fail(http.StatusConflict, ve.Message)
-		case errors.As(err, &ve):
-			fail(http.StatusBadRequest, ve.Message)
-		default:
-			s.log.Error("ec2: account admin", "err", err)
-			fail(http.StatusInternalServerError, "internal error")
-		}
-	}
-	switch {
-	case r.Method == http.MethodPost && id == "":
-		var req struct {
-			Name string `json:"name"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-			fail(http.StatusBadRequest, "body: want {\"name\": \"…\"}")
-			return
-		}
-		nc, err := s.CreateAccount(ctx, req.Name)
-		if err != nil {
-			errStatus(err)
-			return
-		}
-		writeJSON(http.StatusCreated, nc)
-	case r.Method == http.MethodGet && id == "":
-		as, err := s.ListAccounts(ctx)
-		if err != nil {
-			errStatus(err)
-			return
-		}
-		if as == nil {
-			as = []AccountInfo{}
-		}
-		writeJSON(http.StatusOK, as)
-	case r.Method == http.MethodDelete && id != "":
-		if err := s.DeleteAccount(ctx, id); err != nil {
-			errStatus(err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		fail(http.StatusMethodNotAllowed, "use POST or GET "+adminPath+", DELETE "+adminPath+"/<id>")
-	}
 }

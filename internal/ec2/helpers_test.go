@@ -41,7 +41,7 @@ func newEnv(t *testing.T, mod func(*canopyec2.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := canopyec2.Config{Key: make([]byte, 32), PublicPool: pool, AdminToken: "admin-secret"}
+	cfg := canopyec2.Config{Key: make([]byte, 32), PublicPool: pool}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/pki"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 	"github.com/spf13/pflag"
 )
@@ -23,6 +25,10 @@ type Options struct {
 	PublicPool string // CIDRs and first-last ranges, comma-separated
 	Images     string // image catalogue file (JSON); "" = DefaultImages
 	Limits     vpc.Limits
+	// TLSCert and TLSKey, when set, make the endpoint HTTPS only (PEM files,
+	// re-read when they change). canopy server defaults them to --tls-cert
+	// and --tls-key.
+	TLSCert, TLSKey string
 }
 
 // DefaultOptions returns the defaults.
@@ -42,6 +48,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Limits.SecurityGroupsPerInterface, "ec2-limit-sgs-per-eni", 0, "security groups per interface (0: 5, at most 16)")
 	fs.IntVar(&o.Limits.AddressesPerAccount, "ec2-limit-eips", 0, "elastic IPs per account (0: 5)")
 	fs.IntVar(&o.Limits.InstancesPerAccount, "ec2-limit-instances", 0, "instances (not terminated) per account (0: 20)")
+	fs.StringVar(&o.TLSCert, "ec2-tls-cert", o.TLSCert, "PEM certificate (chain) of the EC2 endpoint: it serves HTTPS only (default --tls-cert)")
+	fs.StringVar(&o.TLSKey, "ec2-tls-key", o.TLSKey, "PEM private key of --ec2-tls-cert (default --tls-key)")
 	fs.StringVar(&o.Images, "ec2-images", o.Images, "image catalogue: a JSON file of [{id, name, description, architecture, owner_id, owner_alias, root_size_gib}] (default: two built-in Debian 12 labels)")
 }
 
@@ -66,20 +74,23 @@ func (o *Options) Validate() error {
 	if _, err := LoadImages(o.Images); err != nil {
 		errs = append(errs, fmt.Errorf("--ec2-images: %w", err))
 	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		errs = append(errs, errors.New("--ec2-tls-cert and --ec2-tls-key go together"))
+	}
 	return errors.Join(errs...)
 }
 
-// Run serves the EC2 endpoint on o.Listen until ctx is done. The server key
-// lives in <dataDir>/ec2-key; adminToken guards the account admin API.
-// ready, if set, gets the listening address.
-func Run(ctx context.Context, store *nsdb.Store, o Options, dataDir, adminToken string, log *slog.Logger, ready func(addr string)) error {
+// Open makes the EC2 endpoint of a server over store, with its instance
+// life cycle running, not yet listening: Serve serves it, Close stops it. The
+// key that seals access-key secrets lives in <dataDir>/ec2-key.
+func Open(ctx context.Context, store *nsdb.Store, o Options, dataDir string, log *slog.Logger) (*Server, error) {
 	key, err := EnsureKey(dataDir)
 	if err != nil {
-		return fmt.Errorf("ec2 key: %w", err)
+		return nil, fmt.Errorf("ec2 key: %w", err)
 	}
 	pool, err := ParsePool(o.PublicPool)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var zones []string
 	for _, z := range strings.Split(o.Zones, ",") {
@@ -89,21 +100,44 @@ func Run(ctx context.Context, store *nsdb.Store, o Options, dataDir, adminToken 
 	}
 	images, err := LoadImages(o.Images)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	vs, err := nsdb.OpenVPCStore(ctx, store)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer vs.Close()
-	srv, err := New(vs, Config{Region: o.Region, Zones: zones, PublicPool: pool, Limits: o.Limits, Images: images, Key: key, AdminToken: adminToken, Logger: log})
+	srv, err := New(vs, Config{Region: o.Region, Zones: zones, PublicPool: pool, Limits: o.Limits, Images: images, Key: key, Logger: log})
 	if err != nil {
-		return err
+		vs.Close()
+		return nil, err
 	}
 	if err := srv.Start(ctx); err != nil {
-		return err
+		vs.Close()
+		return nil, err
 	}
-	defer srv.Stop()
+	srv.closeStore = vs.Close
+	return srv, nil
+}
+
+// Close stops what Open started.
+func (s *Server) Close() {
+	s.Stop()
+	if s.closeStore != nil {
+		s.closeStore()
+	}
+}
+
+// Serve serves the endpoint on o.Listen (HTTPS only when o.TLSCert is set)
+// until ctx is done. ready, if set, gets the listening address.
+func (s *Server) Serve(ctx context.Context, o Options, ready func(addr string)) error {
+	log := s.log
+	var tlsCfg *tls.Config
+	if o.TLSCert != "" {
+		var err error
+		if tlsCfg, err = pki.ServerTLS(o.TLSCert, o.TLSKey); err != nil {
+			return fmt.Errorf("ec2: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("ec2 listen: %w", err)
@@ -111,12 +145,25 @@ func Run(ctx context.Context, store *nsdb.Store, o Options, dataDir, adminToken 
 	// Tenants are on the other end: a slow or idle client must not hold a
 	// connection and its goroutine forever. Bodies are at most 1 MiB and no
 	// answer streams.
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	hs := &http.Server{Handler: s, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	log.Info("EC2 API listening", "addr", ln.Addr().String(), "region", o.Region)
+	go func() {
+		if tlsCfg != nil {
+			// A plain HTTP request to this listener gets net/http's 400
+			// "Client sent an HTTP request to an HTTPS server" and never
+			// reaches the handler.
+			errc <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	log.Info("EC2 API listening", "url", scheme+"://"+ln.Addr().String(), "region", o.Region)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

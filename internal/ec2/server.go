@@ -39,9 +39,6 @@ type Config struct {
 	ClockSkew time.Duration
 	// Key encrypts access-key secrets at rest (32 bytes; EnsureKey).
 	Key []byte
-	// AdminToken, when set, lets the canopy CLI manage accounts through
-	// /canopy/accounts on this endpoint (Bearer token).
-	AdminToken string
 	// Images is the image catalogue (default DefaultImages).
 	Images []Image
 	// TerminatedRetention is how long a terminated instance stays visible
@@ -84,6 +81,8 @@ type Server struct {
 	sealer *sealer
 	log    *slog.Logger
 	life   lifecycle // the instance life cycle loop (Start/Stop)
+	// closeStore closes the VPC store Open opened (Close).
+	closeStore func()
 }
 
 // New returns the EC2 endpoint's handler.
@@ -136,10 +135,6 @@ func Actions() []string {
 var errDryRun = &vpc.Error{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set."}
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, adminPath) {
-		s.serveAdmin(w, r)
-		return
-	}
 	reqID := uuid.NewString()
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(body) > maxBody {

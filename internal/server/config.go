@@ -41,6 +41,9 @@ type Config struct {
 	// CloudConfig is the path of a JSON translate.CloudConfig: the edge's
 	// gateways, public pools, underlay MTU, DNS and BGP.
 	CloudConfig string
+	// TLSCert and TLSKey (PEM files), when set, make the REST API HTTPS
+	// only, and the EC2 endpoint too unless --ec2-tls-cert names its own.
+	TLSCert, TLSKey string
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -64,6 +67,10 @@ var envNames = map[string]string{
 	"etcd-peer-url":   "CANOPY_ETCD_PEER_URL",
 	"log-level":       "CANOPY_LOG_LEVEL",
 	"cloud-config":    "CANOPY_CLOUD_CONFIG",
+	"tls-cert":        "CANOPY_TLS_CERT",
+	"tls-key":         "CANOPY_TLS_KEY",
+	"ec2-tls-cert":    "CANOPY_EC2_TLS_CERT",
+	"ec2-tls-key":     "CANOPY_EC2_TLS_KEY",
 }
 
 // BindFlags registers the server flags on fs, writing into c.
@@ -74,6 +81,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.EtcdClientURL, "etcd-client-url", c.EtcdClientURL, "client URL of the embedded etcd (env CANOPY_ETCD_CLIENT_URL)")
 	fs.StringVar(&c.EtcdPeerURL, "etcd-peer-url", c.EtcdPeerURL, "peer URL of the embedded etcd (env CANOPY_ETCD_PEER_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env CANOPY_LOG_LEVEL)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) of the REST API and, unless --ec2-tls-cert, the EC2 endpoint: they serve HTTPS only (env CANOPY_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert (env CANOPY_TLS_KEY)")
 	fs.StringVar(&c.CloudConfig, "cloud-config", c.CloudConfig, "JSON file describing the cloud's edge: gateways (each on a host named by name or id; bound when that host registers), public pools, underlay MTU, DNS, BGP (env CANOPY_CLOUD_CONFIG)")
 	c.EC2.BindFlags(fs)
 }
@@ -101,6 +110,14 @@ func (c *Config) ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			c.LogLevel = v
 		case "cloud-config":
 			c.CloudConfig = v
+		case "tls-cert":
+			c.TLSCert = v
+		case "tls-key":
+			c.TLSKey = v
+		case "ec2-tls-cert":
+			c.EC2.TLSCert = v
+		case "ec2-tls-key":
+			c.EC2.TLSKey = v
 		}
 	}
 	return nil
@@ -157,6 +174,9 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", c.LogLevel))
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
 	if err := c.EC2.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -181,6 +201,16 @@ func checkURL(s string) error {
 		return fmt.Errorf("%q: host must be host:port", s)
 	}
 	return nil
+}
+
+// EC2Options are the EC2 endpoint's options, its TLS files defaulting to the
+// REST API's.
+func (c *Config) EC2Options() ec2.Options {
+	o := c.EC2
+	if o.TLSCert == "" && o.TLSKey == "" {
+		o.TLSCert, o.TLSKey = c.TLSCert, c.TLSKey
+	}
+	return o
 }
 
 // Embedded reports whether the server runs its own etcd.

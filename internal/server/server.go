@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/canopy-sdn/canopy/internal/api"
 	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/pki"
 )
 
 // shutdownGrace bounds how long in-flight API requests may take to finish
@@ -33,6 +35,9 @@ type Server struct {
 	// Ready, if set, is called once the API listens, with its address and the
 	// path of the admin token file (canopy up prints them).
 	Ready func(addr, tokenFile string)
+	// EC2Ready, if set, is called once the EC2 endpoint listens, with its
+	// address.
+	EC2Ready func(addr string)
 }
 
 // New returns a server for cfg, which must have passed Validate.
@@ -78,13 +83,32 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("admin token: %w", err)
 	}
 
+	// The EC2 endpoint is made before the REST API, which serves its
+	// account admin (/accounts); it listens on its own address below.
+	var accounts api.Accounts
+	var ec2srv *ec2.Server
+	if cfg.EC2.Enabled() {
+		if ec2srv, err = ec2.Open(ctx, store, cfg.EC2, cfg.DataDir, s.log); err != nil {
+			return fmt.Errorf("ec2: %w", err)
+		}
+		defer ec2srv.Close()
+		accounts = ec2srv
+	}
+
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		if tlsCfg, err = pki.ServerTLS(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// No answer streams; a cascading delete or a trace is the longest.
 	srv := &http.Server{
-		Handler:           api.New(store, api.Options{Token: token, Logger: s.log}),
+		Handler:           api.New(store, api.Options{Token: token, Logger: s.log, Accounts: accounts}),
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      2 * time.Minute,
@@ -92,8 +116,15 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	if cfg.EC2.Enabled() {
+	go func() {
+		if tlsCfg != nil {
+			// Plain HTTP gets net/http's 400 and never reaches the API.
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	if ec2srv != nil {
 		ec2Ctx, stopEC2 := context.WithCancel(ctx)
 		ec2Done := make(chan struct{})
 		defer func() { stopEC2(); <-ec2Done }()
@@ -101,7 +132,7 @@ func (s *Server) Run(ctx context.Context) error {
 			defer close(ec2Done)
 			// The REST API keeps serving if the EC2 endpoint cannot (a
 			// taken --ec2-listen port, say): the error is logged loudly.
-			if err := ec2.Run(ec2Ctx, store, cfg.EC2, cfg.DataDir, token, s.log, nil); err != nil {
+			if err := ec2srv.Serve(ec2Ctx, cfg.EC2Options(), s.EC2Ready); err != nil {
 				s.log.Error("EC2 API stopped", "err", err)
 			}
 		}()
@@ -118,7 +149,11 @@ func (s *Server) Run(ctx context.Context) error {
 		runController(ctlCtx, store, cloud, s.log)
 	}()
 	addr := ln.Addr().String()
-	s.log.Info("REST API listening", "addr", addr, "token_file", TokenFile(cfg.DataDir))
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	s.log.Info("REST API listening", "url", scheme+"://"+addr, "token_file", TokenFile(cfg.DataDir))
 	if s.Ready != nil {
 		s.Ready(addr, TokenFile(cfg.DataDir))
 	}
