@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,22 +144,25 @@ func TestUp(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	ec2Addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	restAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	flags := []string{"--data-dir", data,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--listen", restAddr,
 		"--ec2-listen", ec2Addr,
 		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		"--tunnel-port", fmt.Sprint(freeUDPPort(t))}
 	up := append(append([]string{}, upArgs...), flags...)
 
-	// The only rewrite of the tenant's script: the defaults it names.
-	for _, def := range []string{"/var/lib/canopy/", "http://127.0.0.1:8788 "} {
+	// The only rewrite of the tenant's script: the defaults it names. The
+	// endpoint is HTTPS, trusted through AWS_CA_BUNDLE of the credentials
+	// file the script sources.
+	for _, def := range []string{"/var/lib/canopy/", "https://127.0.0.1:8788 "} {
 		if !strings.Contains(script, def) {
 			t.Fatalf("README up script does not use the default %q:\n%s", def, script)
 		}
 	}
 	script = strings.ReplaceAll(script, "/var/lib/canopy/", data+"/")
-	script = strings.ReplaceAll(script, "http://127.0.0.1:8788 ", "http://"+ec2Addr+" ")
+	script = strings.ReplaceAll(script, "https://127.0.0.1:8788 ", "https://"+ec2Addr+" ")
 
 	p := startUp(t, up)
 	t.Cleanup(func() {
@@ -194,7 +199,7 @@ func TestUp(t *testing.T) {
 	// and the first one's own instance id from the metadata service.
 	aws := func(args ...string) string {
 		t.Helper()
-		c := exec.Command("bash", "-c", ". "+data+"/demo-credentials && exec /usr/bin/aws --endpoint-url http://"+ec2Addr+` --output text "$@"`, "aws")
+		c := exec.Command("bash", "-c", ". "+data+"/demo-credentials && exec /usr/bin/aws --endpoint-url https://"+ec2Addr+` --output text "$@"`, "aws")
 		c.Args = append(c.Args, args...)
 		c.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
 		o, err := c.CombinedOutput()
@@ -213,6 +218,7 @@ func TestUp(t *testing.T) {
 	if len(insts) != 2 {
 		t.Fatalf("the README launches two instances; describe-instances shows %v", insts)
 	}
+	upRefusals(t, data, ec2Addr, restAddr)
 	var metaID string
 	for _, line := range strings.Split(out, "\n") {
 		line = strings.TrimSpace(line)
@@ -286,5 +292,48 @@ func TestUp(t *testing.T) {
 	}
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Errorf("data dir %s still there after canopy down --purge (%v)", data, err)
+	}
+}
+
+// upRefusals checks what a running canopy up refuses: plain HTTP on both
+// listeners (no handler reached), the AWS CLI without the CA bundle, and the
+// AWS CLI signing for another region; and that the canopy CLI finds the up's
+// CA by itself.
+func upRefusals(t *testing.T, data, ec2Addr, restAddr string) {
+	t.Helper()
+	for _, url := range []string{"http://" + ec2Addr + "/", "http://" + restAddr + "/healthz"} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Errorf("plain GET %s: %v", url, err)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "HTTP request to an HTTPS server") {
+			t.Errorf("plain GET %s: %d %s", url, resp.StatusCode, b)
+		}
+	}
+	aws := func(pre string, args ...string) (string, error) {
+		c := exec.Command("bash", "-c", ". "+data+"/demo-credentials && "+pre+` exec /usr/bin/aws --endpoint-url https://`+ec2Addr+` --output text "$@"`, "aws")
+		c.Args = append(c.Args, args...)
+		c.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "AWS_MAX_ATTEMPTS=1"}
+		o, err := c.CombinedOutput()
+		return string(o), err
+	}
+	if o, err := aws("", "sts", "get-caller-identity", "--query", "Account"); err != nil {
+		t.Errorf("aws sts get-caller-identity over HTTPS: %v\n%s", err, o)
+	}
+	if o, err := aws("unset AWS_CA_BUNDLE;", "ec2", "describe-vpcs"); err == nil || !strings.Contains(o, "CERTIFICATE_VERIFY_FAILED") {
+		t.Errorf("aws without AWS_CA_BUNDLE: %v\n%s", err, o)
+	}
+	if o, err := aws("", "--region", "eu-west-1", "ec2", "describe-vpcs"); err == nil ||
+		!strings.Contains(o, "(AuthFailure)") || !strings.Contains(o, "not 'eu-west-1'. This endpoint serves 'us-east-1'") {
+		t.Errorf("aws --region eu-west-1 on the us-east-1 endpoint: %v\n%s", err, o)
+	}
+	// The canopy CLI on this data dir: https and the up's CA without being told.
+	c := exec.Command(canopyBin, "account", "list", "--url", "https://"+restAddr)
+	c.Env = append(os.Environ(), "CANOPY_DATA_DIR="+data, "HOME="+t.TempDir(), "CANOPY_TOKEN=", "CANOPY_CONFIG=", "CANOPY_URL=", "CANOPY_CA_FILE=")
+	if o, err := c.CombinedOutput(); err != nil || !strings.Contains(string(o), "demo") {
+		t.Errorf("canopy account list on the up's data dir: %v\n%s", err, o)
 	}
 }

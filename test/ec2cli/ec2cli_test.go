@@ -1,11 +1,13 @@
 // Package ec2cli runs vpc.sh, a script of Debian's awscli calls, against a
-// Canopy EC2 endpoint on loopback backed by an embedded store.
+// Canopy EC2 endpoint on loopback (HTTPS, trusted through AWS_CA_BUNDLE)
+// backed by an embedded store.
 package ec2cli
 
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"sort"
@@ -18,6 +20,7 @@ import (
 	canopyec2 "github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
+	"github.com/canopy-sdn/canopy/internal/pki"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/translate"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -48,8 +51,29 @@ func TestAWSCLIBuildsAndTearsDownAVpc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
+	// Over HTTPS with a certificate of a local CA, as canopy up serves it:
+	// the AWS CLI trusts it through AWS_CA_BUNDLE.
+	pkiDir := t.TempDir()
+	ca, err := pki.LoadOrCreateCA(pkiDir, "ec2cli test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := ca.Issue(pkiDir, "ec2", pki.IssueOptions{CommonName: "ec2", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := pki.ServerTLS(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
+	go hs.ServeTLS(ln, "", "")
 	defer hs.Close()
+	endpoint := "https://" + ln.Addr().String()
 	nc, err := srv.CreateAccount(ctx, "cli")
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +155,7 @@ func TestAWSCLIBuildsAndTearsDownAVpc(t *testing.T) {
 
 	cmd := exec.CommandContext(ctx, "bash", "vpc.sh")
 	cmd.Env = append(os.Environ(),
-		"AWS="+awsBinary, "EC2_ENDPOINT="+hs.URL,
+		"AWS="+awsBinary, "EC2_ENDPOINT="+endpoint, "AWS_CA_BUNDLE="+ca.CertFile(),
 		"AWS_ACCESS_KEY_ID="+nc.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+nc.SecretAccessKey,
 		"AWS_DEFAULT_REGION=us-east-1", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 	out, err := cmd.CombinedOutput()

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds a VPC with Debian's awscli against Canopy's EC2 endpoint, reads it
 # back with describe calls and filters, then tears it all down.
-# Needs: EC2_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; AWS=/usr/bin/aws.
+# Needs: EC2_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_CA_BUNDLE for an https
+# endpoint whose CA the system does not trust); AWS=/usr/bin/aws.
 set -euo pipefail
 AWS=${AWS:-/usr/bin/aws}
 export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} AWS_PAGER="" AWS_CONFIG_FILE=/dev/null
