@@ -1,7 +1,10 @@
 package api
 
 import (
+	"context"
 	"fmt"
+	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"reflect"
@@ -9,6 +12,7 @@ import (
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/flow"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/canopy-sdn/canopy/internal/sim"
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -46,7 +50,7 @@ type TraceResult struct {
 }
 
 func (s *server) traceRoutes() []route {
-	return []route{{method: "POST", path: "/trace", summary: "Simulate a packet through the current topology and return every step (nothing is sent; connection state starts empty)",
+	return []route{{method: "POST", path: "/trace", summary: "Simulate a packet through the current topology and the learned MAC and ARP entries, and return every step (nothing is sent; connection state starts empty)",
 		body: reflect.TypeFor[TraceRequest](), resp: reflect.TypeFor[TraceResult](), status: 200, h: s.trace}}
 }
 
@@ -56,6 +60,12 @@ func (s *server) trace(w http.ResponseWriter, r *http.Request) (int, any, error)
 		return 0, nil, err
 	}
 	spec, err := req.spec()
+	if err != nil {
+		return 0, nil, err
+	}
+	// The learned MAC and ARP entries every agent shares: the trace decides
+	// as an agent would now (a MAC the network learned is not flooded).
+	tables, err := learnedTables(r.Context(), s.store)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -75,7 +85,7 @@ func (s *server) trace(w http.ResponseWriter, r *http.Request) (int, any, error)
 		var pkt packet.Packet
 		pkt.Decode(frame)
 		snap := sim.NewSnapshot(rd)
-		opts := &sim.Options{Now: time.Now().UnixNano(), Tables: sim.NewTables(), Trace: true}
+		opts := &sim.Options{Now: time.Now().UnixNano(), Tables: tables, Trace: true}
 		sim.Simulate(snap, flow.NewState(), port.ID, frame, &pkt, opts, &res)
 	})
 	if ferr != nil {
@@ -89,6 +99,44 @@ func (s *server) trace(w http.ResponseWriter, r *http.Request) (int, any, error)
 		out.Steps = []sim.Step{}
 	}
 	return 200, out, nil
+}
+
+// learnedTables reads every host's learned entries into simulation tables;
+// where two hosts hold one entry, the later write wins, as on the agents.
+func learnedTables(ctx context.Context, st *nsdb.Store) (*sim.Tables, error) {
+	es, _, err := st.ListLearned(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := sim.NewTables()
+	macRev, arpRev := map[sim.MACKey]int64{}, map[sim.ARPKey]int64{}
+	for _, e := range es {
+		dev := flow.TagOf(string(e.Kind), e.Device)
+		switch e.Kind {
+		case topology.KindBridge:
+			m, err := net.ParseMAC(e.Key)
+			if err != nil || len(m) != 6 {
+				continue
+			}
+			k := sim.MACKey{Bridge: dev, MAC: [6]byte(m)}
+			if e.Revision > macRev[k] {
+				macRev[k] = e.Revision
+				t.MACs[k] = sim.MACEntry{Port: flow.TagOf(string(topology.KindPort), e.Value), Refresh: math.MaxInt64}
+			}
+		case topology.KindRouter:
+			a, err := netip.ParseAddr(e.Key)
+			m, merr := net.ParseMAC(e.Value)
+			if err != nil || !a.Is4() || merr != nil || len(m) != 6 {
+				continue
+			}
+			k := sim.ARPKey{Router: dev, IP: packet.U32(a)}
+			if e.Revision > arpRev[k] {
+				arpRev[k] = e.Revision
+				t.ARP[k] = sim.ARPEntry{MAC: [6]byte(m), Refresh: math.MaxInt64}
+			}
+		}
+	}
+	return t, nil
 }
 
 func (req *TraceRequest) spec() (*packet.Spec, error) {

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/topology"
 )
 
 // A subnet (bridge) behind a router, a web instance whose port only accepts
@@ -74,4 +77,33 @@ func hasStep(r TraceResult, kind, name string, index int) bool {
 		}
 	}
 	return false
+}
+
+// The trace uses the learned MAC entries the agents share: a frame to a MAC
+// nobody learned floods, and once a host has published the MAC behind a
+// port it goes there alone, the step saying it was learned.
+func TestTraceUsesLearnedEntries(t *testing.T) {
+	e := newEnv(t)
+	var br, h, pa, pb, pc map[string]any
+	e.do("POST", "/bridges", map[string]any{"name": "l2"}, 201, &br)
+	e.do("POST", "/hosts", map[string]any{"name": "h1"}, 201, &h)
+	for i, p := range []*map[string]any{&pa, &pb, &pc} {
+		e.do("POST", "/bridges/"+br["id"].(string)+"/ports", map[string]any{"name": "ext" + string(rune('a'+i)), "host_id": h["id"], "interface": "eth" + string(rune('a'+i))}, 201, p)
+	}
+	req := map[string]any{"port": "exta", "proto": "udp", "src": "10.0.0.1", "dst": "10.0.0.2", "dst_port": 53,
+		"src_mac": "02:00:00:00:00:0a", "dst_mac": "02:00:00:00:00:0b"}
+	var flood TraceResult
+	e.do("POST", "/trace", req, 200, &flood)
+	if len(flood.Outputs) != 2 {
+		t.Fatalf("unknown MAC: outputs %+v\n%s", flood.Outputs, flood.Text)
+	}
+	if _, err := e.store.PutLearned(t.Context(), nsdb.LearnedEntry{Host: h["id"].(string), Kind: topology.KindBridge,
+		Device: br["id"].(string), Key: "02:00:00:00:00:0b", Value: pb["id"].(string)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var uni TraceResult
+	e.do("POST", "/trace", req, 200, &uni)
+	if len(uni.Outputs) != 1 || uni.Outputs[0].PortID != pb["id"] || !strings.Contains(uni.Text, "(learned)") {
+		t.Fatalf("learned MAC: outputs %+v\n%s", uni.Outputs, uni.Text)
+	}
 }
