@@ -34,6 +34,8 @@ const (
 	cICMPCode
 	cFwdFlow
 	cRetFlow
+	cVLAN
+	cARPSHA
 )
 
 type rule struct {
@@ -52,6 +54,7 @@ type rule struct {
 	etherType               uint16
 	srcMAC, srcMask         [6]byte
 	dstMAC, dstMask         [6]byte
+	arpSHA                  [6]byte
 	nwSrc, nwSrcMask        uint32
 	nwDst, nwDstMask        uint32
 	ipgSrc, ipgDst          map[uint32]struct{}
@@ -134,6 +137,13 @@ func (s *Snapshot) compileRule(tr *topology.Rule, groupIdx map[string]int32, ipg
 	if !c.DstMAC.IsZero() || !c.DstMACMask.IsZero() {
 		r.dstMAC, r.dstMask = c.DstMAC, macMask(c.DstMACMask)
 		set(cDstMAC, c.InvDstMAC)
+	}
+	if c.VLANTagged {
+		set(cVLAN, false)
+	}
+	if !c.ARPSenderMAC.IsZero() {
+		r.arpSHA = c.ARPSenderMAC
+		set(cARPSHA, c.InvARPSenderMAC)
 	}
 	if a, m, ok := prefixOf(c.NwSrc); ok {
 		r.nwSrc, r.nwSrcMask = a, m
@@ -294,6 +304,12 @@ func (c *ctx) cond(r *rule, bit uint32, p *packet.Packet, inPort, outPort int32,
 	case cDstMAC:
 		c.fields |= FieldEthDst
 		return maskedEq(p.EthDst, r.dstMAC, r.dstMask)
+	case cVLAN:
+		c.fields |= FieldVLAN
+		return p.Flags&packet.FlagVLAN != 0
+	case cARPSHA:
+		c.fields |= FieldEtherType | FieldARP
+		return p.Flags&packet.FlagARP != 0 && p.ARPSHA == r.arpSHA
 	case cNwSrc:
 		c.fields |= FieldEtherType | FieldIPSrc
 		return ip && p.Src&r.nwSrcMask == r.nwSrc

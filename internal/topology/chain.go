@@ -136,6 +136,14 @@ type Condition struct {
 	DstMAC       MAC    `json:"dst_mac,omitzero"`
 	DstMACMask   MAC    `json:"dst_mac_mask,omitzero"`
 	InvDstMAC    bool   `json:"inv_dst_mac,omitempty"`
+	// VLANTagged matches frames that carry an 802.1Q tag.
+	VLANTagged bool `json:"vlan_tagged,omitempty"`
+	// ARPSenderMAC matches an ARP packet's sender hardware address (a
+	// non-ARP packet never matches it): with InvARPSenderMAC, the
+	// anti-spoofing of ARP's own MAC field, which the Ethernet source
+	// check does not cover.
+	ARPSenderMAC    MAC  `json:"arp_sender_mac,omitzero"`
+	InvARPSenderMAC bool `json:"inv_arp_sender_mac,omitempty"`
 
 	NwSrc         netip.Prefix   `json:"nw_src,omitzero"`
 	InvNwSrc      bool           `json:"inv_nw_src,omitempty"`

@@ -156,6 +156,7 @@ func (c *Condition) validateInversions(f string) error {
 		{"ether_type", c.InvEtherType, c.EtherType != 0},
 		{"src_mac", c.InvSrcMAC, !c.SrcMAC.IsZero()},
 		{"dst_mac", c.InvDstMAC, !c.DstMAC.IsZero()},
+		{"arp_sender_mac", c.InvARPSenderMAC, !c.ARPSenderMAC.IsZero()},
 		{"nw_src", c.InvNwSrc, c.NwSrc != (netip.Prefix{})},
 		{"nw_dst", c.InvNwDst, c.NwDst != (netip.Prefix{})},
 		{"ip_group_src", c.InvIPGroupSrc, c.IPGroupSrc != ""},

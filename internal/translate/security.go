@@ -165,16 +165,23 @@ func (b *builder) networkACLs(v *vpc.Vpc) map[string][2]string {
 // when the instance is placed, with anti-spoofing and security group
 // chains on both sides:
 //
-//	from the VM: drop a foreign source MAC; accept DHCP requests; drop ARP
-//	  claiming a foreign address; with source/dest check, drop IPv4 from a
+//	from the VM: drop a foreign source MAC, VLAN-tagged frames, ARP whose
+//	  sender MAC or address is not the port's, DHCP server replies (UDP
+//	  from port 67: rogue DHCP) and, with source/dest check, IPv4 from a
 //	  foreign address; accept return flows; jump to each group's egress
 //	  chain; accept ARP; drop the rest.
-//	to the VM: accept DHCP replies; drop ARP for a foreign address; with
-//	  source/dest check, drop IPv4 to a foreign address; accept return
-//	  flows; jump to each group's ingress chain; accept ARP; drop the rest.
+//	to the VM: drop ARP for a foreign address, IPv4 not addressed to the
+//	  port's MAC (broadcast, multicast, flooded unknown unicast: a VPC
+//	  delivers none) and, with source/dest check, IPv4 to a foreign
+//	  address; accept return flows; jump to each group's ingress chain;
+//	  accept ARP; drop the rest.
 //
-// ARP rules match the sender/target protocol address with nw_src/nw_dst,
-// the MidoNet convention the simulator follows.
+// There is no DHCP exception: the agent answers DHCP at the port before
+// any flow exists (DESIGN.md §5.6), so a DHCP packet that reaches these
+// chains is an ordinary packet, judged as any other. ARP rules match the
+// sender/target protocol address with nw_src/nw_dst, the MidoNet
+// convention the simulator follows. docs/security.md says why each rule is
+// there.
 func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	if e.InterfaceType == vpc.InterfaceTypeNatGateway {
 		return // realized by its NAT gateway's router
@@ -217,15 +224,15 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	}
 
 	ipv4 := func(c topology.Condition) topology.Condition { c.EtherType = etherIPv4; return c }
-	udp := func(src, dst int) topology.Condition {
-		return topology.Condition{EtherType: etherIPv4, NwProto: u8(17), TpSrc: portRange(src, src), TpDst: portRange(dst, dst)}
-	}
+	arp := func(c topology.Condition) topology.Condition { c.EtherType = etherARP; return c }
 
 	from := &topology.Chain{Meta: meta(e.ID, x.v.ID, "from-vm", e.ID+"/from-vm")}
 	from.Rules = append(from.Rules,
 		topology.Rule{ID: "spoofed-mac", Action: topology.ActionDrop, Condition: topology.Condition{SrcMAC: mac, InvSrcMAC: true}},
-		topology.Rule{ID: "dhcp-request", Action: topology.ActionAccept, Condition: udp(68, 67)},
-		topology.Rule{ID: "spoofed-arp", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherARP, IPGroupSrc: own.ID, InvIPGroupSrc: true}},
+		topology.Rule{ID: "vlan", Action: topology.ActionDrop, Condition: topology.Condition{VLANTagged: true}},
+		topology.Rule{ID: "spoofed-arp-mac", Action: topology.ActionDrop, Condition: arp(topology.Condition{ARPSenderMAC: mac, InvARPSenderMAC: true})},
+		topology.Rule{ID: "spoofed-arp", Action: topology.ActionDrop, Condition: arp(topology.Condition{IPGroupSrc: own.ID, InvIPGroupSrc: true})},
+		topology.Rule{ID: "rogue-dhcp", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{NwProto: u8(17), TpSrc: portRange(67, 67)})},
 	)
 	if e.SourceDestCheck {
 		from.Rules = append(from.Rules, topology.Rule{ID: "spoofed-ip", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{IPGroupSrc: own.ID, InvIPGroupSrc: true})})
@@ -235,14 +242,14 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 		from.Rules = append(from.Rules, topology.Rule{ID: g, Action: topology.ActionJump, JumpChain: ObjectID(g, "egress")})
 	}
 	from.Rules = append(from.Rules,
-		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: topology.Condition{EtherType: etherARP}},
+		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: arp(topology.Condition{})},
 		topology.Rule{ID: "default-drop", Action: topology.ActionDrop})
 	b.add(from)
 
 	to := &topology.Chain{Meta: meta(e.ID, x.v.ID, "to-vm", e.ID+"/to-vm")}
 	to.Rules = append(to.Rules,
-		topology.Rule{ID: "dhcp-reply", Action: topology.ActionAccept, Condition: udp(67, 68)},
-		topology.Rule{ID: "foreign-arp", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherARP, IPGroupDst: own.ID, InvIPGroupDst: true}},
+		topology.Rule{ID: "foreign-arp", Action: topology.ActionDrop, Condition: arp(topology.Condition{IPGroupDst: own.ID, InvIPGroupDst: true})},
+		topology.Rule{ID: "foreign-mac", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{DstMAC: mac, InvDstMAC: true})},
 	)
 	if e.SourceDestCheck {
 		to.Rules = append(to.Rules, topology.Rule{ID: "foreign-ip", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{IPGroupDst: own.ID, InvIPGroupDst: true})})
@@ -252,7 +259,7 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 		to.Rules = append(to.Rules, topology.Rule{ID: g, Action: topology.ActionJump, JumpChain: ObjectID(g, "ingress")})
 	}
 	to.Rules = append(to.Rules,
-		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: topology.Condition{EtherType: etherARP}},
+		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: arp(topology.Condition{})},
 		topology.Rule{ID: "default-drop", Action: topology.ActionDrop})
 	b.add(to)
 
