@@ -109,15 +109,22 @@ func (b *builder) natGateway(x *vpcCtx, n *vpc.NatGateway) {
 	b.connected(n.ID, v.ID, "uplink", r.ID, up)
 
 	pub := netip.PrefixFrom(n.PublicIP, 32)
-	in := &topology.Chain{Meta: meta(n.ID, v.ID, "uplink-in", n.ID+"/uplink-in"), Rules: []topology.Rule{
-		{ID: "unnat", Action: topology.ActionRevSNAT, Condition: topology.Condition{EtherType: etherIPv4, NwDst: pub}},
-		{ID: "not-translated", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}},
-	}}
-	out := &topology.Chain{Meta: meta(n.ID, v.ID, "uplink-out", n.ID+"/uplink-out"), Rules: []topology.Rule{
-		{ID: "nat", Action: topology.ActionSNAT, Condition: topology.Condition{EtherType: etherIPv4, NwSrc: v.CidrBlock},
+	in := &topology.Chain{Meta: meta(n.ID, v.ID, "uplink-in", n.ID+"/uplink-in")}
+	out := &topology.Chain{Meta: meta(n.ID, v.ID, "uplink-out", n.ID+"/uplink-out")}
+	// The subnet's ACL sees the internet side as AWS shows it: the
+	// gateway's own port before the translation back, the remote's port
+	// after the translation out is decided.
+	if aclIn, aclOut := b.natACL(v.ID, sub); aclIn != "" {
+		in.Rules = append(in.Rules, topology.Rule{ID: "network-acl", Action: topology.ActionJump, JumpChain: aclIn})
+		out.Rules = append(out.Rules, topology.Rule{ID: "network-acl", Action: topology.ActionJump, JumpChain: aclOut})
+	}
+	in.Rules = append(in.Rules,
+		topology.Rule{ID: "unnat", Action: topology.ActionRevSNAT, Condition: topology.Condition{EtherType: etherIPv4, NwDst: pub}},
+		topology.Rule{ID: "not-translated", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}})
+	out.Rules = append(out.Rules,
+		topology.Rule{ID: "nat", Action: topology.ActionSNAT, Condition: topology.Condition{EtherType: etherIPv4, NwSrc: v.CidrBlock},
 			NATTargets: []topology.NATTarget{{AddrFrom: n.PublicIP, AddrTo: n.PublicIP, PortFrom: natPortFrom, PortTo: natPortTo}}},
-		{ID: "not-from-vpc", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}},
-	}}
+		topology.Rule{ID: "not-from-vpc", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}})
 	b.add(in)
 	b.add(out)
 	up.InFilter, up.OutFilter = in.ID, out.ID

@@ -111,54 +111,87 @@ func (b *builder) securityGroups(v *vpc.Vpc) {
 
 // networkACLs produces, per ACL, an ingress and an egress chain of its
 // entries in rule-number order, each accept (allow) or drop (deny), ending
-// in a drop (AWS's "*" rule). It returns ACL id → [ingress, egress] chain.
+// in a drop of IPv4 (AWS's "*" rule). It returns ACL id → [ingress, egress] chain.
 func (b *builder) networkACLs(v *vpc.Vpc) map[string][2]string {
 	out := map[string][2]string{}
 	for _, a := range b.st.NetworkACLsOf(v.ID) {
 		var ids [2]string
 		for i, egress := range []bool{false, true} {
-			role := map[bool]string{false: "ingress", true: "egress"}[egress]
-			ch := &topology.Chain{Meta: meta(a.ID, v.ID, role, a.ID+"/"+role)}
-			entries := slices.Clone(a.Entries)
-			slices.SortStableFunc(entries, func(p, q vpc.NetworkACLEntry) int { return p.RuleNumber - q.RuleNumber })
-			for _, e := range entries {
-				if e.Egress != egress {
-					continue
-				}
-				r := topology.Rule{ID: fmt.Sprintf("rule-%d", e.RuleNumber), Action: topology.ActionDrop}
-				if e.RuleAction == vpc.ACLAllow {
-					r.Action = topology.ActionAccept
-				}
-				r.EtherType = etherIPv4
-				if e.CidrBlock.IsValid() && e.CidrBlock.Bits() > 0 {
-					if egress {
-						r.NwDst = e.CidrBlock.Masked()
-					} else {
-						r.NwSrc = e.CidrBlock.Masked()
-					}
-				}
-				if vpc.ProtocolNumber(e.Protocol) == 1 {
-					l4(&r.Condition, e.Protocol, e.ICMPType, e.ICMPCode)
-				} else {
-					from, to := e.PortFrom, e.PortTo
-					if from == 0 && to == 0 {
-						from, to = -1, -1
-					}
-					l4(&r.Condition, e.Protocol, from, to)
-				}
-				if slices.ContainsFunc(ch.Rules, func(x topology.Rule) bool { return x.ID == r.ID }) {
-					b.skip(a.ID, "%s entry %d is given twice", role, e.RuleNumber)
-					continue
-				}
-				ch.Rules = append(ch.Rules, r)
-			}
-			ch.Rules = append(ch.Rules, topology.Rule{ID: "default-deny", Action: topology.ActionDrop})
+			ch := b.aclChain(a, v.ID, egress, "", topology.ActionAccept)
 			b.add(ch)
 			ids[i] = ch.ID
 		}
 		out[a.ID] = ids
 	}
 	return out
+}
+
+// aclChain renders one direction of an ACL; allow is what an allow entry
+// does: accept at a subnet's border, return where the ACL is one step of
+// a longer chain (a NAT gateway's uplink, which translates after it).
+func (b *builder) aclChain(a *vpc.NetworkACL, vpcID string, egress bool, suffix string, allow topology.Action) *topology.Chain {
+	role := map[bool]string{false: "ingress", true: "egress"}[egress] + suffix
+	ch := &topology.Chain{Meta: meta(a.ID, vpcID, role, a.ID+"/"+role)}
+	entries := slices.Clone(a.Entries)
+	slices.SortStableFunc(entries, func(p, q vpc.NetworkACLEntry) int { return p.RuleNumber - q.RuleNumber })
+	for _, e := range entries {
+		if e.Egress != egress {
+			continue
+		}
+		r := topology.Rule{ID: fmt.Sprintf("rule-%d", e.RuleNumber), Action: topology.ActionDrop}
+		if e.RuleAction == vpc.ACLAllow {
+			r.Action = allow
+		}
+		r.EtherType = etherIPv4
+		if e.CidrBlock.IsValid() && e.CidrBlock.Bits() > 0 {
+			if egress {
+				r.NwDst = e.CidrBlock.Masked()
+			} else {
+				r.NwSrc = e.CidrBlock.Masked()
+			}
+		}
+		if vpc.ProtocolNumber(e.Protocol) == 1 {
+			l4(&r.Condition, e.Protocol, e.ICMPType, e.ICMPCode)
+		} else {
+			from, to := e.PortFrom, e.PortTo
+			if from == 0 && to == 0 {
+				from, to = -1, -1
+			}
+			l4(&r.Condition, e.Protocol, from, to)
+		}
+		if slices.ContainsFunc(ch.Rules, func(x topology.Rule) bool { return x.ID == r.ID }) {
+			if suffix == "" {
+				b.skip(a.ID, "%s entry %d is given twice", role, e.RuleNumber)
+			}
+			continue
+		}
+		ch.Rules = append(ch.Rules, r)
+	}
+	// The "*" rule denies IP traffic only: an ACL filters IP, and ARP
+	// between a subnet's hosts and its router (a unicast refresh of the
+	// gateway's entry, the router resolving a host) must cross it.
+	ch.Rules = append(ch.Rules, topology.Rule{ID: "default-deny", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}})
+	return ch
+}
+
+// natACL returns the chains (ingress, egress) that apply subnet sub's ACL
+// to a NAT gateway's internet side, as AWS does: a NAT gateway's traffic to
+// and from the internet crosses its subnet's border too. Allow entries
+// return, so the translation after them still runs. Empty ids: no ACL.
+func (b *builder) natACL(vpcID string, sub *vpc.Subnet) (string, string) {
+	a := b.st.NetworkACLFor(sub)
+	if a == nil {
+		return "", ""
+	}
+	var ids [2]string
+	for i, egress := range []bool{false, true} {
+		ch := b.aclChain(a, vpcID, egress, "/nat", topology.ActionReturn)
+		if _, done := b.objs[topology.Key(ch)]; !done {
+			b.add(ch)
+		}
+		ids[i] = ch.ID
+	}
+	return ids[0], ids[1]
 }
 
 // eni produces an interface's bridge port, bound to its instance's host
@@ -170,10 +203,11 @@ func (b *builder) networkACLs(v *vpc.Vpc) map[string][2]string {
 //	  from port 67: rogue DHCP) and, with source/dest check, IPv4 from a
 //	  foreign address; accept return flows; jump to each group's egress
 //	  chain; accept ARP; drop the rest.
-//	to the VM: drop ARP for a foreign address, IPv4 not addressed to the
-//	  port's MAC (broadcast, multicast, flooded unknown unicast: a VPC
-//	  delivers none) and, with source/dest check, IPv4 to a foreign
-//	  address; accept return flows; jump to each group's ingress chain;
+//	to the VM: drop ARP for a foreign address, any frame not addressed
+//	  to the port's MAC (broadcast, multicast, flooded unknown unicast: a
+//	  VPC delivers none; the bridge answers ARP requests for the addresses
+//	  it knows, which are all of the subnet's) and, with source/dest
+//	  check, IPv4 to a foreign address; accept return flows; jump to each group's ingress chain;
 //	  accept ARP; drop the rest.
 //
 // There is no DHCP exception: the agent answers DHCP at the port before
@@ -249,7 +283,7 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	to := &topology.Chain{Meta: meta(e.ID, x.v.ID, "to-vm", e.ID+"/to-vm")}
 	to.Rules = append(to.Rules,
 		topology.Rule{ID: "foreign-arp", Action: topology.ActionDrop, Condition: arp(topology.Condition{IPGroupDst: own.ID, InvIPGroupDst: true})},
-		topology.Rule{ID: "foreign-mac", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{DstMAC: mac, InvDstMAC: true})},
+		topology.Rule{ID: "foreign-mac", Action: topology.ActionDrop, Condition: topology.Condition{DstMAC: mac, InvDstMAC: true}},
 	)
 	if e.SourceDestCheck {
 		to.Rules = append(to.Rules, topology.Rule{ID: "foreign-ip", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{IPGroupDst: own.ID, InvIPGroupDst: true})})
