@@ -40,7 +40,8 @@
 //   - The internet gateway translates an address with an elastic IP 1:1
 //     and drops traffic from any other; from outside only elastic IPs and
 //     NAT gateways' addresses are reachable. A NAT gateway translates its
-//     VPC's sources to its public address with a port of its choosing (the
+//     VPC's sources (TCP, UDP and ICMP; nothing else) to its public address
+//     with a port of its choosing (the
 //     caller learns it from the real run, Delivery.Bind) and lets only the
 //     replies back. VPCs share nothing but the internet: another VPC's
 //     private address is not reachable, its public ones are.

@@ -177,11 +177,11 @@ type connKey struct {
 
 // natRev finds a NAT gateway's binding from a reply's view.
 type natRev struct {
-	nat          string
-	proto        uint8
-	remote       netip.Addr
-	remotePort   uint16
-	publicPort   uint16
+	nat        string
+	proto      uint8
+	remote     netip.Addr
+	remotePort uint16
+	publicPort uint16
 }
 
 // Model evaluates packets against one VPC state, remembering the

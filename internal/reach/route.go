@@ -213,10 +213,10 @@ func (m *Model) natOut(v *vpc.Vpc, n *vpc.NatGateway, ip *IPv4) {
 		return
 	}
 	if v.CidrBlock.Contains(ip.Dst) {
-		m.fromSubnet(v, sub, ip)
+		m.natToVPC(v, sub, ip)
 		return
 	}
-	if !v.CidrBlock.Contains(ip.Src) || ip.Later() || !m.aclAllows(sub, true, ip) {
+	if !v.CidrBlock.Contains(ip.Src) || ip.Later() || !natProto(ip.Proto) || !m.aclAllows(sub, true, ip) {
 		return
 	}
 	q := *ip
@@ -240,6 +240,9 @@ func (m *Model) natOut(v *vpc.Vpc, n *vpc.NatGateway, ip *IPv4) {
 		d.bind = func(port uint16) { m.natBind(n, inside, &q, port) }
 	}
 }
+
+// natProto: a NAT gateway translates TCP, UDP and ICMP, nothing else.
+func natProto(p uint8) bool { return p == ProtoTCP || p == ProtoUDP || p == ProtoICMP }
 
 func setNATPort(q *IPv4, port uint16) {
 	q.SrcPort = port
@@ -282,5 +285,17 @@ func (m *Model) natIn(v *vpc.Vpc, n *vpc.NatGateway, ip *IPv4) {
 			q.SrcPort = t.sport
 		}
 	}
-	m.fromSubnet(v, sub, &q)
+	m.natToVPC(v, sub, &q)
+}
+
+// natToVPC: a NAT gateway reaches its own subnet directly (no border to
+// cross), the rest of its VPC through the VPC router.
+func (m *Model) natToVPC(v *vpc.Vpc, sub *vpc.Subnet, ip *IPv4) {
+	if !sub.CidrBlock.Contains(ip.Dst) {
+		m.fromSubnet(v, sub, ip)
+		return
+	}
+	if h, ok := m.holderOf(sub, ip.Dst); ok && h.nat == nil && !h.gateway {
+		m.toENI(h.eni, ip)
+	}
 }

@@ -67,9 +67,9 @@ func natActive(n *vpc.NatGateway) bool {
 const natPortFrom, natPortTo = 1024, 65535
 
 // natGateway produces a NAT gateway's router: one port in its subnet at its
-// private address, one on the transit bridge; the uplink SNATs what comes
-// from the VPC to the gateway's public address (stateful PAT) and undoes it
-// on the way back; the edge routes the public /32 to it.
+// private address, one on the transit bridge; the uplink SNATs TCP, UDP
+// and ICMP from the VPC to the gateway's public address (stateful PAT) and
+// undoes it on the way back, both behind the subnet's network ACL; the edge routes the public /32 to it.
 func (b *builder) natGateway(x *vpcCtx, n *vpc.NatGateway) {
 	if !natActive(n) {
 		return
@@ -121,10 +121,18 @@ func (b *builder) natGateway(x *vpcCtx, n *vpc.NatGateway) {
 	in.Rules = append(in.Rules,
 		topology.Rule{ID: "unnat", Action: topology.ActionRevSNAT, Condition: topology.Condition{EtherType: etherIPv4, NwDst: pub}},
 		topology.Rule{ID: "not-translated", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}})
-	out.Rules = append(out.Rules,
-		topology.Rule{ID: "nat", Action: topology.ActionSNAT, Condition: topology.Condition{EtherType: etherIPv4, NwSrc: v.CidrBlock},
-			NATTargets: []topology.NATTarget{{AddrFrom: n.PublicIP, AddrTo: n.PublicIP, PortFrom: natPortFrom, PortTo: natPortTo}}},
-		topology.Rule{ID: "not-from-vpc", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}})
+	// Nothing goes to the gateway's own public address through it: the
+	// packet would come back in looking like its own reply.
+	out.Rules = append(out.Rules, topology.Rule{ID: "own-address", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4, NwDst: pub}})
+	// TCP, UDP and ICMP only, as an AWS NAT gateway: another protocol has
+	// no port to tell its connections apart.
+	for _, proto := range []int{6, 17, 1} {
+		out.Rules = append(out.Rules, topology.Rule{
+			ID: map[int]string{6: "nat-tcp", 17: "nat-udp", 1: "nat-icmp"}[proto], Action: topology.ActionSNAT,
+			Condition:  topology.Condition{EtherType: etherIPv4, NwSrc: v.CidrBlock, NwProto: u8(proto)},
+			NATTargets: []topology.NATTarget{{AddrFrom: n.PublicIP, AddrTo: n.PublicIP, PortFrom: natPortFrom, PortTo: natPortTo}}})
+	}
+	out.Rules = append(out.Rules, topology.Rule{ID: "not-translated", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}})
 	b.add(in)
 	b.add(out)
 	up.InFilter, up.OutFilter = in.ID, out.ID

@@ -95,7 +95,7 @@ func TestElasticIPNAT(t *testing.T) {
 func TestNatGateway(t *testing.T) {
 	d := Translate(cases["nat-gateway"](), cloud())
 	out := get[*topology.Chain](t, d, "nat-0000000000000nat1", "uplink-out")
-	r := rule(t, out, "nat")
+	r := rule(t, out, "nat-tcp")
 	if tg := r.NATTargets[0]; r.Action != topology.ActionSNAT || tg.Stateless() || tg.AddrFrom != ip("203.0.113.9") || r.NwSrc != pfx("10.0.0.0/16") {
 		t.Errorf("PAT rule %+v", r)
 	}
