@@ -42,12 +42,22 @@ func sizeClass(ipLen int) uint8 {
 }
 
 func keyOf(in uint32, p *packet.Packet, ipLen int) flowKey {
-	k := flowKey{in: in, ethSrc: p.EthSrc, ethDst: p.EthDst, etherType: p.EtherType, vlan: p.VLAN,
+	k := flowKey{in: in, ethSrc: p.EthSrc, ethDst: p.EthDst, etherType: p.EtherType, vlan: vlanKey(p),
 		ttl: p.TTL, tos: p.TOS, frag: p.IsFragment(), size: sizeClass(ipLen), k: packet.KeyOf(p, 0)}
 	if p.Proto == packet.ProtoICMP {
 		k.icmpType, k.icmpCode = p.ICMPType, p.ICMPCode
 	}
 	return k
+}
+
+// vlanKey tells a tagged frame from an untagged one even with VLAN id 0
+// (a priority tag): the chains drop tagged frames from VMs, and a flow
+// cached for untagged traffic must not carry them.
+func vlanKey(p *packet.Packet) uint16 {
+	if p.Flags&packet.FlagVLAN != 0 {
+		return p.VLAN | 0x1000
+	}
+	return 0
 }
 
 // flowEntry is one cached flow. It is immutable once installed, except its

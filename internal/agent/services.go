@@ -11,7 +11,7 @@ import (
 )
 
 // Services answered at a VM's port before any flow lookup (DESIGN.md §5.6):
-// DHCP requests, ARP for the metadata address and everything sent to the
+// everything sent to UDP port 67 (DHCP), ARP for the metadata address and everything sent to the
 // metadata address. None of these frames is ever simulated into the virtual
 // network or flooded; the answer goes back to the port the request came in
 // on, so a VM configures and learns only about itself.
@@ -88,7 +88,16 @@ func isService(pkt *packet.Packet) bool {
 	if pkt.EtherType == packet.EtherTypeARP {
 		return pkt.ARPTPA == metadataIP32 && pkt.Flags&packet.FlagARP != 0
 	}
-	return pkt.Flags&packet.FlagIPv4 != 0 && (pkt.Dst == metadataIP32 || dhcp.IsRequest(pkt))
+	return pkt.Flags&packet.FlagIPv4 != 0 && (pkt.Dst == metadataIP32 || toDHCPServer(pkt))
+}
+
+// toDHCPServer reports UDP to port 67, whatever its destination address:
+// in a VPC only the VPC answers DHCP, so all of it is the DHCP service's —
+// including a first fragment or a VLAN-tagged frame, which a DHCP client
+// never sends and the service drops (a forged first fragment must not reach
+// anyone; later fragments carry no ports and the chains judge them).
+func toDHCPServer(pkt *packet.Packet) bool {
+	return pkt.Has(packet.FlagIPv4|packet.FlagL4) && pkt.Proto == packet.ProtoUDP && pkt.DstPort == dhcp.ServerPort
 }
 
 // serve answers a service frame from vp (isService said yes). It runs on
@@ -106,6 +115,10 @@ func (a *Agent) serve(v *view, vp *vport, frame []byte, hdr *datapath.VnetHdr, p
 	case pkt.Dst == metadataIP32:
 		a.toMetadata(vp, svc, frame, hdr, pkt)
 	default:
+		if !dhcp.IsRequest(pkt) {
+			a.m.dhcp.WithLabelValues("fragment_or_tagged").Inc()
+			return
+		}
 		if svc == nil {
 			a.m.dhcp.WithLabelValues("no_port").Inc()
 			return

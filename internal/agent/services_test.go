@@ -361,7 +361,13 @@ func TestIsService(t *testing.T) {
 		want  bool
 	}{
 		{"dhcp request", udp(0xffffffff, 67, false), true},
-		{"udp to 67, fragment", udp(0xffffffff, 67, true), false},
+		// Taken and dropped by the DHCP service: a client never fragments
+		// nor tags a request, and only the VPC answers DHCP.
+		{"udp to 67, first fragment", udp(0xffffffff, 67, true), true},
+		{"udp to 67 of a VM, first fragment", udp(other, 67, true), true},
+		{"udp to 67, vlan-tagged", (&packet.Spec{EthSrc: vmMAC, EthDst: gw, VLAN: 5, Src: vm, Dst: 0xffffffff, Proto: packet.ProtoUDP, SrcPort: 68, DstPort: 67}).Build(), true},
+		// No ports: the chains judge it like any other packet.
+		{"udp, later fragment", (&packet.Spec{EthSrc: vmMAC, EthDst: gw, Src: vm, Dst: other, Proto: packet.ProtoUDP, FragOff: 3}).Build(), false},
 		{"dns to a VM", udp(other, 53, false), false},
 		{"metadata http", tcp(md, 80), true},
 		{"metadata other port", tcp(md, 443), true}, // taken, then dropped: never simulated

@@ -18,9 +18,10 @@
 //     tag, and IPv4 or ARP. ARP must carry the interface's own MAC and one
 //     of its addresses as sender, requests and replies alike. With
 //     source/destination check on, IPv4 must come from one of its addresses
-//     (and is delivered to it only when addressed to one of them). DHCP
-//     server replies (UDP from port 67) from an instance are dropped: the
-//     VPC is the only DHCP server.
+//     (and is delivered to it only when addressed to one of them). UDP to
+//     port 67 is the VPC's DHCP service's, never another instance's, and
+//     DHCP server replies (UDP from port 67) from an instance are dropped:
+//     the VPC is the only DHCP server.
 //   - A VPC carries no broadcast, multicast or flooded frame between
 //     instances: an instance receives a frame only when it is addressed to
 //     its MAC. ARP requests for addresses the subnet knows are answered by

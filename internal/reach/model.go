@@ -401,8 +401,8 @@ func (m *Model) arpFrom(e *vpc.NetworkInterface, sub *vpc.Subnet, p *Packet) {
 // the subnet.
 func (m *Model) ipFrom(e *vpc.NetworkInterface, sub *vpc.Subnet, p *Packet) {
 	ip := p.IP
-	if ip.Proto == ProtoUDP && !ip.Later() && ip.SrcPort == 67 {
-		return
+	if ip.Proto == ProtoUDP && !ip.Later() && (ip.SrcPort == 67 || ip.DstPort == 67) {
+		return // DHCP: the VPC's service takes every request, and is the only server
 	}
 	if e.SourceDestCheck && !hasIP(e, ip.Src) {
 		return

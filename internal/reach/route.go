@@ -232,12 +232,35 @@ func (m *Model) natOut(v *vpc.Vpc, n *vpc.NatGateway, ip *IPv4) {
 		m.edge(&q)
 		return
 	}
+	// The port is the gateway's choice, learnt with Bind: until then the
+	// packet goes on with port 0, which no rule looks at (rules match
+	// destination ports), and so do the connections it opens downstream.
+	setNATPort(&q, 0)
 	before := len(m.out)
 	m.edge(&q)
 	for i := before; i < len(m.out); i++ {
 		d := &m.out[i]
 		d.AnySrcPort = true
-		d.bind = func(port uint16) { m.natBind(n, inside, &q, port) }
+		d.bind = func(port uint16) {
+			m.natBind(n, inside, &q, port)
+			m.rebindConns(q, port)
+		}
+	}
+}
+
+// rebindConns gives the connections a NAT'd packet opened with port 0 the
+// port the gateway chose.
+func (m *Model) rebindConns(q IPv4, port uint16) {
+	t := tupleOf(&q) // the destination may have been translated since (an elastic IP)
+	for k := range m.conns {
+		if k.t.src == t.src && k.t.sport == t.sport && k.t.dport == t.dport && k.t.proto == t.proto {
+			delete(m.conns, k)
+			k.t.sport = port
+			if q.echo() {
+				k.t.dport = port
+			}
+			m.conns[k] = true
+		}
 	}
 }
 

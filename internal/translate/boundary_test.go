@@ -31,7 +31,7 @@ import (
 // trace; `go test -run TestBoundary -boundary.seed=N -v` replays one state.
 
 var (
-	boundaryStates = flag.Int("boundary.states", 400, "random VPC states TestBoundary checks")
+	boundaryStates = flag.Int("boundary.states", 2000, "random VPC states TestBoundary checks")
 	boundarySeed   = flag.Uint64("boundary.seed", 0, "check only the state of this seed (0: seeds 1..boundary.states)")
 )
 

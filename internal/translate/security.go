@@ -200,7 +200,9 @@ func (b *builder) natACL(vpcID string, sub *vpc.Subnet) (string, string) {
 //
 //	from the VM: drop a foreign source MAC, VLAN-tagged frames, ARP whose
 //	  sender MAC or address is not the port's, DHCP server replies (UDP
-//	  from port 67: rogue DHCP) and, with source/dest check, IPv4 from a
+//	  from port 67: rogue DHCP), UDP to port 67 (the VPC's DHCP service
+//	  answers all of it at the port; what reaches the chain is what it
+//	  refused, a fragment say) and, with source/dest check, IPv4 from a
 //	  foreign address; accept return flows; jump to each group's egress
 //	  chain; accept ARP; drop the rest.
 //	to the VM: drop ARP for a foreign address, any frame not addressed
@@ -267,6 +269,7 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 		topology.Rule{ID: "spoofed-arp-mac", Action: topology.ActionDrop, Condition: arp(topology.Condition{ARPSenderMAC: mac, InvARPSenderMAC: true})},
 		topology.Rule{ID: "spoofed-arp", Action: topology.ActionDrop, Condition: arp(topology.Condition{IPGroupSrc: own.ID, InvIPGroupSrc: true})},
 		topology.Rule{ID: "rogue-dhcp", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{NwProto: u8(17), TpSrc: portRange(67, 67)})},
+		topology.Rule{ID: "dhcp-server", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{NwProto: u8(17), TpDst: portRange(67, 67)})},
 	)
 	if e.SourceDestCheck {
 		from.Rules = append(from.Rules, topology.Rule{ID: "spoofed-ip", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{IPGroupSrc: own.ID, InvIPGroupSrc: true})})

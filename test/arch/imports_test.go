@@ -29,6 +29,14 @@ var core = []string{
 	"internal/packet",
 	"internal/flow",
 	"internal/translate",
+	"internal/reach",
+}
+
+// independent lists, per package, what it must not depend on even
+// indirectly: internal/reach is the model the data path is compared with,
+// so it shares none of the data path's code.
+var independent = map[string][]string{
+	"internal/reach": {"internal/translate", "internal/sim", "internal/packet", "internal/flow", "internal/topology"},
 }
 
 // extraAllowed lists the third-party packages a core package may import.
@@ -135,6 +143,18 @@ func violations(module string, pkgs []pkg) []string {
 			for _, imp := range p.Imports {
 				if why := coreImportBreach(module, rel, imp, std[imp]); why != "" {
 					out = append(out, rel+" imports "+imp+": "+why)
+				}
+			}
+		}
+		for pkgRel, bad := range independent {
+			if !under(module, p.ImportPath, pkgRel) {
+				continue
+			}
+			for _, dep := range p.Deps {
+				for _, b := range bad {
+					if under(module, dep, b) {
+						out = append(out, rel+" depends on "+dep+": an independent model shares no code with "+b)
+					}
 				}
 			}
 		}
@@ -277,6 +297,9 @@ func TestRulesCatchBreaches(t *testing.T) {
 		{"agent reaches the API indirectly", []pkg{
 			{ImportPath: m + "/internal/agent/svc", Imports: []string{m + "/internal/util"}, Deps: []string{m + "/internal/util", m + "/internal/api/types"}},
 		}, []string{"internal/agent/svc depends on " + m + "/internal/api/types"}},
+		{"the model reaches the simulator", []pkg{
+			{ImportPath: m + "/internal/reach", Imports: []string{m + "/internal/vpc"}, Deps: []string{m + "/internal/vpc", m + "/internal/sim"}},
+		}, []string{"internal/reach depends on " + m + "/internal/sim"}},
 		{"agent imports controller and ec2", []pkg{
 			{ImportPath: m + "/internal/agent", Deps: []string{m + "/internal/controller", m + "/internal/ec2"}},
 		}, []string{"internal/controller", "internal/ec2"}},
