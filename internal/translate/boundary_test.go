@@ -472,7 +472,7 @@ func (w *world) build() {
 	w.flows = flow.NewState()
 	tables := sim.NewTables()
 	edge := translate.ObjectID(translate.CloudObject, "edge-router")
-	tables.ARP[sim.ARPKey{Router: flow.TagOf(string(topology.KindRouter), edge), IP: packet.U32(cloudGW.NextHop)}] = upstream
+	tables.ARP[sim.ARPKey{Router: flow.TagOf(string(topology.KindRouter), edge), IP: packet.U32(cloudGW.NextHop)}] = sim.ARPEntry{MAC: upstream, Refresh: 1e9}
 	w.opts = sim.Options{Now: 1e9, Tables: tables}
 	w.byPort, w.gwMACs, w.subGW, w.natMAC = map[string]string{}, map[[6]byte]bool{}, map[string][6]byte{}, map[string][6]byte{}
 	for _, e := range w.enis {
@@ -831,7 +831,7 @@ func (w *world) simulate(t *test, trace bool) ([]reach.Delivery, []delivery, *si
 	opts := w.opts
 	opts.Trace = true
 	sim.Simulate(w.snap, w.flows, port, frame, &p, &opts, &res)
-	w.opts.Tables.Learn(res.Learned)
+	w.opts.Tables.Learn(res.Learned, w.opts.Now)
 	var got []reach.Delivery
 	var raw []delivery
 	add := func(portID string, f []byte, answer bool) {
