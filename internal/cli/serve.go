@@ -51,7 +51,9 @@ func serverCmd() *cobra.Command {
 		Use:   "server",
 		Short: "Run the network state database, the REST topology API, the EC2 API and the VPC controller",
 		Long: `Run the server role: the network state database on etcd (embedded, in <data-dir>/etcd,
-unless --etcd-endpoints names an external cluster) and the REST topology API on --listen.
+unless --etcd-endpoints names an external cluster), the REST topology API on --listen (with
+the EC2 accounts' admin, /accounts) and the EC2 endpoint on --ec2-listen; both serve HTTPS only
+with --tls-cert and --tls-key (the EC2 endpoint may have its own, --ec2-tls-cert).
 On first start it writes an admin token to <data-dir>/admin-token (mode 0600).
 Every flag can also be set by its CANOPY_* environment variable; the flag wins.`,
 		Args: cobra.NoArgs,

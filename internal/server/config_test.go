@@ -53,6 +53,8 @@ func TestConfigValidate(t *testing.T) {
 			c.EtcdPeerURL = c.EtcdClientURL
 		}, ""},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
+		{"tls cert without key", func(c *Config) { c.TLSCert = "/x.crt" }, "--tls-cert and --tls-key"},
+		{"ec2 tls key without cert", func(c *Config) { c.EC2.TLSKey = "/x.key" }, "--ec2-tls-cert and --ec2-tls-key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -65,5 +67,24 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("error %v, want one naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestEC2OptionsTLS: the EC2 endpoint serves the REST API's certificate
+// unless it is given its own.
+func TestEC2OptionsTLS(t *testing.T) {
+	c := DefaultConfig()
+	c.TLSCert, c.TLSKey = "/api.crt", "/api.key"
+	if o := c.EC2Options(); o.TLSCert != "/api.crt" || o.TLSKey != "/api.key" {
+		t.Errorf("EC2 TLS without its own files: %q %q", o.TLSCert, o.TLSKey)
+	}
+	c.EC2.TLSCert, c.EC2.TLSKey = "/ec2.crt", "/ec2.key"
+	if o := c.EC2Options(); o.TLSCert != "/ec2.crt" || o.TLSKey != "/ec2.key" {
+		t.Errorf("EC2 TLS with its own files: %q %q", o.TLSCert, o.TLSKey)
+	}
+	env := map[string]string{"CANOPY_TLS_CERT": "/e.crt", "CANOPY_TLS_KEY": "/e.key"}
+	c = DefaultConfig()
+	if err := c.ApplyEnv(nil, func(k string) string { return env[k] }); err != nil || c.TLSCert != "/e.crt" || c.TLSKey != "/e.key" {
+		t.Errorf("CANOPY_TLS_*: %q %q %v", c.TLSCert, c.TLSKey, err)
 	}
 }

@@ -154,6 +154,9 @@ func (s *Server) Run(ctx context.Context) error {
 		scheme = "https"
 	}
 	s.log.Info("REST API listening", "url", scheme+"://"+addr, "token_file", TokenFile(cfg.DataDir))
+	if tlsCfg == nil && !isLoopback(ln.Addr()) {
+		s.log.Warn("the REST API serves plain HTTP beyond this machine: its token travels in clear text; give --tls-cert and --tls-key", "addr", addr)
+	}
 	if s.Ready != nil {
 		s.Ready(addr, TokenFile(cfg.DataDir))
 	}
@@ -181,4 +184,10 @@ func NewLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // Validate already checked it
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// isLoopback reports whether a listener's address is a loopback one.
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
