@@ -164,6 +164,8 @@ type learning struct {
 	interval time.Duration
 
 	tb tunBatch // the watch's re-simulations of parked packets
+
+	failing bool // the last write failed (logged once until one succeeds)
 }
 
 func newLearning(ratePerSec float64, interval time.Duration) *learning {
@@ -518,8 +520,15 @@ func (a *Agent) writeLearned(ctx context.Context, k lkey, op writeOp) bool {
 	defer l.wmu.Unlock()
 	if err != nil {
 		delete(l.lastPut, k)
-		a.log.Warn("agent: publishing a learned entry", "table", tableName(k), "device_id", k.dev, "key", e.Key, "err", err)
+		if !l.failing { // retried every tick: say it once, not at every retry
+			l.failing = true
+			a.log.Warn("agent: publishing learned entries failed; retrying", "table", tableName(k), "device_id", k.dev, "key", e.Key, "err", err)
+		}
 		return false
+	}
+	if l.failing {
+		l.failing = false
+		a.log.Info("agent: publishing learned entries again")
 	}
 	if rev > l.seenRev { // its event is still to come
 		l.written[k] = writtenOp{op: op, rev: rev}
