@@ -72,7 +72,7 @@ func run(n, conc, lists int) error {
 			return err
 		}
 	}
-	cfg.Listen, cfg.EtcdClientURL, cfg.EtcdPeerURL = addrs[0], "http://"+addrs[1], "http://"+addrs[2]
+	cfg.Listen, cfg.EtcdClientURL, cfg.EtcdPeerURL = addrs[0], "https://"+addrs[1], "https://"+addrs[2]
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

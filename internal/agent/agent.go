@@ -41,14 +41,15 @@ const (
 
 // Config is the agent's configuration.
 type Config struct {
-	Endpoints     []string   // etcd client URLs (required)
-	HostName      string     // name of this host (default: os.Hostname)
-	TunnelIP      netip.Addr // underlay address of this host (required)
-	TunnelPort    uint16     // VXLAN UDP port (default datapath.DefaultTunnelPort)
-	TunnelZone    string     // tunnel zone to join; created if absent; "" = none
-	Zone          string     // availability zone served (Host label canopy.zone); "" = every zone
-	StateDir      string     // holds host-id
-	MetricsListen string     // host:port of /metrics and /flows; "" = off
+	Endpoints     []string         // etcd client URLs (required)
+	Etcd          nsdb.Credentials // TLS and identity presented to etcd
+	HostName      string           // name of this host (default: os.Hostname)
+	TunnelIP      netip.Addr       // underlay address of this host (required)
+	TunnelPort    uint16           // VXLAN UDP port (default datapath.DefaultTunnelPort)
+	TunnelZone    string           // tunnel zone to join; created if absent; "" = none
+	Zone          string           // availability zone served (Host label canopy.zone); "" = every zone
+	StateDir      string           // holds host-id
+	MetricsListen string           // host:port of /metrics and /flows; "" = off
 	LeaseTTL      time.Duration
 	FlowTTL       time.Duration
 	DropTTL       time.Duration
@@ -244,7 +245,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.hostID = id
 	a.log = a.log.With("host_id", id)
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints})
+	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints, Credentials: a.cfg.Etcd})
 	cancel()
 	if err != nil {
 		return err
@@ -332,7 +333,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-// register creates or updates this host's Host object.
+// register announces this host (name, interfaces, availability zone, tunnel
+// zone and address) under its own state keys, bound to a fresh lease, and
+// waits until the server's controller has made its Host object from that:
+// an agent's etcd credentials may not write topology (docs/agent.md).
 func (a *Agent) register(ctx context.Context) error {
 	ifs := hostInterfaces()
 	for _, hi := range ifs {
@@ -342,40 +346,47 @@ func (a *Agent) register(ctx context.Context) error {
 			}
 		}
 	}
-	for attempt := 0; ; attempt++ {
-		o, err := a.store.Get(ctx, topology.KindHost, a.hostID)
-		switch {
-		case errors.Is(err, nsdb.ErrNotFound):
-			h := &topology.Host{Meta: topology.Meta{ID: a.hostID, Name: a.cfg.HostName}, Interfaces: ifs}
-			a.setZone(h)
-			_, err = a.store.Create(ctx, h)
-		case err == nil:
-			h := o.(*topology.Host)
-			h.Name, h.Interfaces = a.cfg.HostName, ifs
-			a.setZone(h)
-			_, err = a.store.Update(ctx, h)
-		}
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, nsdb.ErrConflict) || attempt > 20 {
-			return fmt.Errorf("register host %s: %w", a.hostID, err)
-		}
-		_ = a.store.Sync(ctx)
+	l, err := a.store.GrantLease(ctx, a.cfg.LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("register host %s: %w", a.hostID, err)
 	}
+	a.leaseMu.Lock()
+	a.lease = l
+	a.leaseMu.Unlock()
+	if err := a.announce(ctx, l, ifs); err != nil {
+		return fmt.Errorf("register host %s: %w", a.hostID, err)
+	}
+	return a.waitServer(ctx, "register host", func(r topology.Reader) bool {
+		h, _ := r.Get(topology.KindHost, a.hostID).(*topology.Host)
+		return h != nil && h.Name == a.cfg.HostName && h.Labels[topology.LabelZone] == a.cfg.Zone
+	})
 }
 
-// setZone labels h with the zone this agent serves (or removes the label):
-// the operator's flag is the truth, so a host moved between zones follows.
-func (a *Agent) setZone(h *topology.Host) {
-	if a.cfg.Zone == "" {
-		delete(h.Labels, topology.LabelZone)
-		return
+// announce puts this host's info with lease l.
+func (a *Agent) announce(ctx context.Context, l *nsdb.Lease, ifs []topology.HostInterface) error {
+	info := nsdb.HostInfo{Name: a.cfg.HostName, Interfaces: ifs, AvailabilityZone: a.cfg.Zone}
+	if a.cfg.TunnelZone != "" {
+		info.TunnelZone, info.TunnelIP = a.cfg.TunnelZone, a.cfg.TunnelIP
 	}
-	if h.Labels == nil {
-		h.Labels = map[string]string{}
+	return a.store.PutHostInfo(ctx, a.hostID, info, l)
+}
+
+// waitServer waits until cond holds on the topology, saying now and then
+// what it waits for: the server's controller acts on what this agent
+// announced.
+func (a *Agent) waitServer(ctx context.Context, what string, cond func(topology.Reader) bool) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := a.store.WaitUntil(wctx, cond)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", what, a.hostID, err)
+			}
+			return nil
+		}
+		a.log.Warn("agent: still waiting for the server's controller to "+what+" (is a canopy server running?)", "host", a.cfg.HostName)
 	}
-	h.Labels[topology.LabelZone] = a.cfg.Zone
 }
 
 // hostInterfaces lists this namespace's interfaces from netlink.
@@ -414,57 +425,44 @@ func netipPrefix(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(ad.Unmap(), ones), true
 }
 
-// joinZone adds this host to the named tunnel zone (creating the zone if it
-// does not exist), or updates its address there.
+// joinZone waits until the server's controller has made this host a member
+// of its tunnel zone at its tunnel address (announced by register).
 func (a *Agent) joinZone(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
-		var zone *topology.TunnelZone
-		zs, _ := a.store.List(ctx, topology.KindTunnelZone)
-		for _, o := range zs {
-			if z := o.(*topology.TunnelZone); z.Name == a.cfg.TunnelZone || z.ID == a.cfg.TunnelZone {
-				zone = z
-				break
+	err := a.waitServer(ctx, "join tunnel zone "+a.cfg.TunnelZone, func(r topology.Reader) bool {
+		for _, o := range r.List(topology.KindTunnelZone) {
+			z := o.(*topology.TunnelZone)
+			if z.Name != a.cfg.TunnelZone && z.ID != a.cfg.TunnelZone {
+				continue
+			}
+			if i := z.MemberIndex(a.hostID); i >= 0 && z.Members[i].Address == a.cfg.TunnelIP {
+				return true
 			}
 		}
-		var err error
-		if zone == nil {
-			// The id derives from the name, so agents starting together
-			// create one zone: the second create conflicts and retries.
-			id := uuid.NewSHA1(zoneNamespace, []byte(a.cfg.TunnelZone)).String()
-			z := &topology.TunnelZone{Meta: topology.Meta{ID: id, Name: a.cfg.TunnelZone}, Type: topology.TunnelVXLAN,
-				Members: []topology.TunnelZoneMember{{HostID: a.hostID, Address: a.cfg.TunnelIP}}}
-			_, err = a.store.Create(ctx, z)
-		} else {
-			i := zone.MemberIndex(a.hostID)
-			if i >= 0 && zone.Members[i].Address == a.cfg.TunnelIP {
-				return nil
-			}
-			if i >= 0 {
-				zone.Members[i].Address = a.cfg.TunnelIP
-			} else {
-				zone.Members = append(zone.Members, topology.TunnelZoneMember{HostID: a.hostID, Address: a.cfg.TunnelIP})
-			}
-			_, err = a.store.Update(ctx, zone)
-		}
-		if err == nil {
-			a.log.Info("agent: joined tunnel zone", "zone", a.cfg.TunnelZone, "address", a.cfg.TunnelIP)
-			return nil
-		}
-		if (!errors.Is(err, nsdb.ErrConflict) && zone != nil) || attempt > 20 {
-			return fmt.Errorf("join tunnel zone %s: %w", a.cfg.TunnelZone, err)
-		}
-		_ = a.store.Sync(ctx)
-		time.Sleep(time.Duration(attempt*10) * time.Millisecond)
+		return false
+	})
+	if err == nil {
+		a.log.Info("agent: joined tunnel zone", "zone", a.cfg.TunnelZone, "address", a.cfg.TunnelIP)
 	}
+	return err
 }
 
-// zoneNamespace is the UUID namespace of tunnel zones an agent creates.
-var zoneNamespace = uuid.MustParse("6f1c3c2e-5b0e-4d7a-9a51-3c1b2f8e7d40")
-
-// keepAlive takes the liveness lease.
+// keepAlive announces this host alive with its current lease (register's),
+// or with a new one (and the host's info again) when there is none.
 func (a *Agent) keepAlive(ctx context.Context) error {
-	l, err := a.store.KeepHostAlive(ctx, a.hostID, a.cfg.LeaseTTL)
-	if err != nil {
+	a.leaseMu.Lock()
+	l := a.lease
+	a.leaseMu.Unlock()
+	if l == nil {
+		var err error
+		if l, err = a.store.GrantLease(ctx, a.cfg.LeaseTTL); err != nil {
+			return err
+		}
+		if err := a.announce(ctx, l, hostInterfaces()); err != nil {
+			_ = l.Revoke(context.WithoutCancel(ctx))
+			return err
+		}
+	}
+	if err := a.store.MarkHostAlive(ctx, a.hostID, l); err != nil {
 		return err
 	}
 	a.leaseMu.Lock()
@@ -474,7 +472,8 @@ func (a *Agent) keepAlive(ctx context.Context) error {
 }
 
 // runLease takes a new lease whenever the current one is lost (etcd was
-// unreachable for longer than the TTL) and re-marks the bound ports active.
+// unreachable for longer than the TTL) and announces the host, its
+// liveness and its plugged ports again.
 func (a *Agent) runLease(ctx context.Context) {
 	for {
 		a.leaseMu.Lock()
@@ -489,6 +488,9 @@ func (a *Agent) runLease(ctx context.Context) {
 			return
 		}
 		a.log.Warn("agent: liveness lease lost, taking a new one")
+		a.leaseMu.Lock()
+		a.lease = nil
+		a.leaseMu.Unlock()
 		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
 			if err := a.keepAlive(ctx); err == nil {
 				break
@@ -515,7 +517,7 @@ func (a *Agent) markActive(ctx context.Context, portID string) {
 	if l == nil {
 		return
 	}
-	if err := a.store.SetPortActive(ctx, portID, l); err != nil {
+	if err := a.store.SetPortActive(ctx, a.hostID, portID, l); err != nil {
 		a.log.Warn("agent: marking port active", "port_id", portID, "err", err)
 	}
 }

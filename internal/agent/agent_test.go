@@ -4,12 +4,15 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/canopy-sdn/canopy/internal/controller"
 	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/canopy-sdn/canopy/internal/datapath/datapathfake"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
 	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -126,6 +129,7 @@ func runAgent(t *testing.T, endpoints []string, name string, ip netip.Addr, w *w
 	if err != nil {
 		t.Fatal(err)
 	}
+	runRegistrar(t, cfg.Endpoints)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -137,6 +141,25 @@ func runAgent(t *testing.T, endpoints []string, name string, ip netip.Addr, w *w
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return a, id, cancel, done
+}
+
+// registrars are the host registrars running, by test and endpoints.
+var registrars sync.Map
+
+// runRegistrar runs the server side of host registration (the controller's
+// host registrar) on endpoints for the rest of the test, once per test: an
+// agent waits for its Host object, which only the server writes.
+func runRegistrar(t *testing.T, endpoints []string) {
+	t.Helper()
+	key := t.Name() + "|" + strings.Join(endpoints, ",")
+	if _, loaded := registrars.LoadOrStore(key, true); loaded {
+		return
+	}
+	s := nsdbtest.Open(t, nsdb.Config{Endpoints: endpoints})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { controller.NewHosts(s, nil).Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; registrars.Delete(key) })
 }
 
 // TestAgent runs an agent on an embedded etcd with in-memory ports:
@@ -176,8 +199,8 @@ func TestAgent(t *testing.T) {
 	vm1, rx1 := w.vm(t, "vm1")
 	_, rx2 := w.vm(t, "vm2")
 	waitFor(t, "ports active", func() bool {
-		a1, _ := s.PortActive(ctx, p1.ID)
-		a2, _ := s.PortActive(ctx, p2.ID)
+		a1, _ := s.PortActive(ctx, idA, p1.ID)
+		a2, _ := s.PortActive(ctx, idA, p2.ID)
 		return a1 && a2
 	})
 
@@ -231,7 +254,7 @@ func TestAgent(t *testing.T) {
 	if alive, _ := s.HostAlive(ctx, idA); alive {
 		t.Error("host a still alive after its agent stopped")
 	}
-	if act, _ := s.PortActive(ctx, p1.ID); act {
+	if act, _ := s.PortActive(ctx, idA, p1.ID); act {
 		t.Error("port 1 still active after its agent stopped")
 	}
 }

@@ -156,7 +156,7 @@ func (a *Agent) unplug(id string, vp *vport) {
 	<-vp.done
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := a.store.Client().Delete(ctx, a.store.Prefix()+"state/port/"+id+"/active"); err != nil {
+	if err := a.store.ClearPortActive(ctx, a.hostID, id); err != nil {
 		a.log.Warn("agent: clearing port active", "port_id", id, "err", err)
 	}
 	a.m.forget(id)

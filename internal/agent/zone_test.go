@@ -16,6 +16,7 @@ import (
 func TestZoneLabel(t *testing.T) {
 	s, cfg := nsdbtest.OpenEmbedded(t)
 	dir := t.TempDir()
+	runRegistrar(t, []string{cfg.ClientURL})
 	run := func(zone string) {
 		a, err := New(Config{Endpoints: []string{cfg.ClientURL}, HostName: "z", TunnelIP: netip.MustParseAddr("127.0.0.1"),
 			TunnelPort: 0, StateDir: dir, Zone: zone, OpenPort: newWire().open, LeaseTTL: 2 * time.Second, NoMetadata: true})

@@ -2,36 +2,39 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/agent"
-	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/server"
-	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func agentCmd() *cobra.Command {
+func agentCmd(stdout io.Writer) *cobra.Command {
 	var cfg agent.Config
-	var tunnelIP, logLevel string
+	var tunnelIP, logLevel, enrollDir string
 	var tunnelPort uint16
 	var driver string
 	c := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the host agent: register this host, plug its bound ports, forward their traffic",
-		Long: `Run the agent role on a hypervisor or gateway host. It registers the host (id kept in
-<state-dir>/host-id) and keeps it alive with an etcd lease, joins --tunnel-zone, follows the
-topology, plugs every port bound to this host into its TAP device (attaching to an existing
-TAP or creating it) and forwards traffic between local ports and, over VXLAN on UDP
---tunnel-port, to the other hosts. /metrics, /flows and /healthz are served on --metrics-listen.`,
+		Long: `Run the agent role on a hypervisor or gateway host. It announces the host (id kept in
+<state-dir>/host-id) under its own etcd keys, where the server's controller registers it and
+adds it to --tunnel-zone, keeps it alive with an etcd lease, follows the topology, plugs every
+port bound to this host into its TAP device (attaching to an existing TAP or creating it) and
+forwards traffic between local ports and, over VXLAN on UDP --tunnel-port, to the other hosts.
+/metrics, /flows and /healthz are served on --metrics-listen.
+
+--enrollment DIR uses what canopy host enroll wrote for this host: its id, etcd endpoints,
+the etcd CA and the agent's client certificate, whose etcd user may write only this host's
+own state. Without it, --etcd-ca, --etcd-cert and --etcd-key give the TLS credentials.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tunnelIP != "" {
@@ -41,6 +44,11 @@ TAP or creating it) and forwards traffic between local ports and, over VXLAN on 
 				}
 				cfg.TunnelIP = ip
 			}
+			if enrollDir != "" {
+				if err := applyEnrollment(&cfg, enrollDir, cmd.Flags()); err != nil {
+					return err
+				}
+			}
 			cfg.TunnelPort = tunnelPort
 			cfg.Logger = server.NewLogger(logLevel)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -49,10 +57,14 @@ TAP or creating it) and forwards traffic between local ports and, over VXLAN on 
 		},
 	}
 	f := c.PersistentFlags()
-	f.StringSliceVar(&cfg.Endpoints, "etcd-endpoints", nil, "comma-separated etcd client URLs (required)")
 	f.StringVar(&cfg.StateDir, "state-dir", agent.DefaultStateDir, "directory holding this host's id")
 	lf := c.Flags()
-	lf.StringVar(&cfg.HostName, "host-name", "", "name of this host (default: the system host name)")
+	lf.StringSliceVar(&cfg.Endpoints, "etcd-endpoints", nil, "comma-separated etcd client URLs (required unless the enrollment names them)")
+	lf.StringVar(&enrollDir, "enrollment", "", "directory written by canopy host enroll for this host (id, etcd endpoints and credentials)")
+	lf.StringVar(&cfg.Etcd.CAFile, "etcd-ca", "", "CA file of etcd's server certificates; turns TLS on (https:// endpoints)")
+	lf.StringVar(&cfg.Etcd.CertFile, "etcd-cert", "", "client certificate file presented to etcd")
+	lf.StringVar(&cfg.Etcd.KeyFile, "etcd-key", "", "client key file")
+	lf.StringVar(&cfg.HostName, "host-name", "", "name of this host (default: the enrolled name, else the system host name)")
 	lf.StringVar(&tunnelIP, "tunnel-ip", "", "underlay address other hosts tunnel to (required)")
 	lf.Uint16Var(&tunnelPort, "tunnel-port", 0, "VXLAN UDP port (default 6677)")
 	lf.StringVar(&cfg.TunnelZone, "tunnel-zone", "", "tunnel zone to join (created if absent)")
@@ -68,96 +80,71 @@ TAP or creating it) and forwards traffic between local ports and, over VXLAN on 
 	lf.DurationVar(&cfg.DropTTL, "drop-ttl", agent.DefaultDropTTL, "hard expiry of cached drop flows")
 	lf.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	lf.StringVar(&driver, "instance-driver", DriverNone, "realize the EC2 instances placed on this host: netns (a network namespace per instance, with udhcpc) or none (a hypervisor hook binds their TAPs)")
-	c.AddCommand(agentBindCmd(&cfg, true), agentBindCmd(&cfg, false))
+	ba := &app{out: stdout, getenv: os.Getenv}
+	for _, bind := range []bool{true, false} {
+		bc := agentBindCmd(ba, &cfg, bind)
+		ba.addClientFlags(bc)
+		c.AddCommand(bc)
+	}
 	return c
 }
 
+// applyEnrollment fills cfg from an enrollment directory; flags given on
+// the command line win.
+func applyEnrollment(cfg *agent.Config, dir string, fs *pflag.FlagSet) error {
+	e, creds, err := readEnrollment(dir)
+	if err != nil {
+		return err
+	}
+	if !fs.Changed("etcd-endpoints") {
+		cfg.Endpoints = e.EtcdEndpoints
+	}
+	if !fs.Changed("etcd-ca") && !fs.Changed("etcd-cert") && !fs.Changed("etcd-key") {
+		cfg.Etcd = creds
+	}
+	if cfg.HostName == "" {
+		cfg.HostName = e.HostName
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = agent.DefaultStateDir
+	}
+	return adoptHostID(cfg.StateDir, e.HostID)
+}
+
 // agentBindCmd is the hypervisor hook (MidoNet's mm-ctl --bind-port): it
-// binds a port to an interface of this host, writing through the store.
-func agentBindCmd(cfg *agent.Config, bind bool) *cobra.Command {
-	use, short, args := "bind PORT IFACE", "Bind a port (name or id) to an interface of this host", 2
+// binds a port to an interface of this host. A binding is topology, which
+// the agent's own etcd credentials may not write: the hook goes through
+// the REST API with the operator's token (--url, --token, or the server's
+// --data-dir), and reads only this host's id from --state-dir.
+func agentBindCmd(a *app, cfg *agent.Config, bind bool) *cobra.Command {
+	use, short, args := "bind PORT IFACE", "Bind a port (name or id) to an interface of this host (through the REST API)", 2
 	if !bind {
-		use, short, args = "unbind PORT", "Unbind a port from this host", 1
+		use, short, args = "unbind PORT", "Unbind a port from this host (through the REST API)", 1
 	}
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(args),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(cfg.Endpoints) == 0 {
-				return errors.New("--etcd-endpoints is required")
-			}
+		RunE: a.run(func(ctx context.Context, c *Client, args []string) error {
 			hostID, err := agent.HostID(cfg.StateDir)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			slog.SetDefault(slog.New(slog.DiscardHandler))
-			s, err := nsdb.Open(ctx, nsdb.Config{Endpoints: cfg.Endpoints})
+			portID, err := c.resolvePort(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			return bindPort(ctx, s, hostID, args, bind, cmd.OutOrStdout())
-		},
-	}
-}
-
-func bindPort(ctx context.Context, s *nsdb.Store, hostID string, args []string, bind bool, out interface{ Write([]byte) (int, error) }) error {
-	for attempt := 0; ; attempt++ {
-		p, err := findPort(ctx, s, args[0])
-		if err != nil {
-			return err
-		}
-		if bind {
-			if p.PeerID != "" {
-				return fmt.Errorf("port %s is linked to port %s: only an unlinked port can be bound", p.ID, p.PeerID)
-			}
-			p.HostID, p.Interface = hostID, args[1]
-		} else {
-			if p.HostID != hostID {
-				return fmt.Errorf("port %s is not bound to this host (%s)", p.ID, hostID)
-			}
-			p.HostID, p.Interface = "", ""
-		}
-		_, err = s.Update(ctx, p)
-		if err == nil {
 			if bind {
-				fmt.Fprintf(out, "Bound port %s to %s on host %s\n", p.ID, args[1], hostID)
-			} else {
-				fmt.Fprintf(out, "Unbound port %s from host %s\n", p.ID, hostID)
+				if _, err := c.Send(ctx, http.MethodPost, "/hosts/"+hostID+"/bindings",
+					map[string]string{"port_id": portID, "interface": args[1]}, nil); err != nil {
+					return err
+				}
+				return a.done("Bound port %s to %s on host %s", portID, args[1], hostID)
 			}
-			return nil
-		}
-		if !errors.Is(err, nsdb.ErrConflict) || attempt > 10 {
-			return err
-		}
-		_ = s.Sync(ctx)
+			if _, err := c.Do(ctx, http.MethodDelete, "/hosts/"+hostID+"/bindings/"+portID, nil); err != nil {
+				return err
+			}
+			return a.done("Unbound port %s from host %s", portID, hostID)
+		}),
 	}
-}
-
-func findPort(ctx context.Context, s *nsdb.Store, ref string) (*topology.Port, error) {
-	if o, err := s.Get(ctx, topology.KindPort, ref); err == nil {
-		return o.(*topology.Port), nil
-	}
-	ps, err := s.List(ctx, topology.KindPort)
-	if err != nil {
-		return nil, err
-	}
-	var found []*topology.Port
-	for _, o := range ps {
-		if p := o.(*topology.Port); p.Name == ref {
-			found = append(found, p)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return nil, fmt.Errorf("port %q: %w", ref, nsdb.ErrNotFound)
-	case 1:
-		return found[0], nil
-	}
-	ids := make([]string, len(found))
-	for i, p := range found {
-		ids[i] = p.ID
-	}
-	return nil, fmt.Errorf("port name %q is ambiguous: %s", ref, strings.Join(ids, ", "))
 }

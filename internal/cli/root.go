@@ -50,7 +50,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCmd(), upCmd(stdout), downCmd(stdout), agentCmd())
+	root.AddCommand(serverCmd(), upCmd(stdout), downCmd(stdout), agentCmd(stdout))
 	for _, c := range []*cobra.Command{
 		routerCmd(a), routeCmd(a, "route"), bridgeCmd(a), portCmd(a), chainCmd(a),
 		ipGroupCmd(a), portGroupCmd(a), hostCmd(a), tunnelZoneCmd(a), bindingCmd(a), accountCmd(a), traceCmd(a),

@@ -95,7 +95,7 @@ func runAgent(ctx context.Context, cfg agent.Config, driver string) error {
 		return err
 	}
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	store, err := nsdb.Open(octx, nsdb.Config{Endpoints: cfg.Endpoints})
+	store, err := nsdb.Open(octx, nsdb.Config{Endpoints: cfg.Endpoints, Credentials: cfg.Etcd})
 	cancel()
 	if err != nil {
 		return err
@@ -241,14 +241,21 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 	if cfg.TLSCert != "" {
 		scheme = "https"
 	}
-	endpoints := cfg.EtcdEndpoints
-	if cfg.Embedded() {
-		endpoints = []string{cfg.EtcdClientURL}
+	rootCfg, err := cfg.ClientStoreConfig()
+	if err != nil {
+		stopServer()
+		return errors.Join(err, <-srvDone)
 	}
 
+	// The agent runs as any other host's would: enrolled, with etcd
+	// credentials that write only its own host's state.
 	agentDir := filepath.Join(cfg.DataDir, "agent")
-	acfg := agent.Config{Endpoints: endpoints, TunnelIP: tunnelIP, TunnelPort: o.tunnelPort,
+	acfg := agent.Config{TunnelIP: tunnelIP, TunnelPort: o.tunnelPort,
 		StateDir: agentDir, MetricsListen: o.metricsListen, Logger: log}
+	if err := upEnroll(sigCtx, cfg, rootCfg, &acfg); err != nil {
+		stopServer()
+		return errors.Join(fmt.Errorf("enrolling the agent: %w", err), <-srvDone)
+	}
 	agCtx, stopAgent := context.WithCancel(context.Background())
 	defer stopAgent()
 	agDone := make(chan error, 1)
@@ -273,7 +280,7 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 		}
 		api.HTTP.Transport = &http.Transport{TLSClientConfig: tc}
 	}
-	info, err := upAccount(sigCtx, cfg, api, endpoints, o.account, caFile)
+	info, err := upAccount(sigCtx, cfg, api, rootCfg, o.account, caFile)
 	if err != nil {
 		return errors.Join(err, shutdown())
 	}
@@ -367,7 +374,7 @@ type upInfo struct {
 // upAccount creates the account through the REST API (or reads its kept
 // credentials), writes the credentials file, waits until its default VPC is
 // realized by the controller and finds its first default subnet.
-func upAccount(ctx context.Context, cfg *server.Config, api *Client, endpoints []string, name, caFile string) (upInfo, error) {
+func upAccount(ctx context.Context, cfg *server.Config, api *Client, rootCfg nsdb.Config, name, caFile string) (upInfo, error) {
 	var info upInfo
 	credFile := credentialsFile(cfg.DataDir, name)
 	if b, err := os.ReadFile(credFile); err == nil {
@@ -402,7 +409,7 @@ func upAccount(ctx context.Context, cfg *server.Config, api *Client, endpoints [
 		return info, err
 	}
 	slog.SetDefault(slog.New(slog.DiscardHandler)) // the store client's own logs
-	store, err := nsdb.Open(ctx, nsdb.Config{Endpoints: endpoints})
+	store, err := nsdb.Open(ctx, rootCfg)
 	if err != nil {
 		return info, err
 	}

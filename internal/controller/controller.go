@@ -144,6 +144,8 @@ func (c *Controller) Start(ctx context.Context) error {
 		defer c.wg.Done()
 		c.writeStatus(ctx)
 	}()
+	// Hosts register through what their agents announce (hosts.go).
+	c.wg.Go(func() { NewHosts(c.store, c.log).Run(ctx) })
 	c.log.Info("controller started")
 	return nil
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/translate"
 	"github.com/canopy-sdn/canopy/internal/vpc"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 const (
@@ -105,14 +104,14 @@ func (e *instEnv) report(inst types.Instance) {
 	if l == nil {
 		e.t.Fatalf("host %s of %s is not alive", r.HostID, *inst.InstanceId)
 	}
-	if _, err := e.store.Client().Put(context.Background(), e.store.Prefix()+vpc.InstanceStatePrefix+*inst.InstanceId, string(b), clientv3.WithLease(l.ID())); err != nil {
+	if err := e.store.PutInstanceState(context.Background(), r.HostID, *inst.InstanceId, b, l); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
 func (e *instEnv) unreport(id string) {
 	e.t.Helper()
-	if _, err := e.store.Client().Delete(context.Background(), e.store.Prefix()+vpc.InstanceStatePrefix+id); err != nil {
+	if err := e.store.DeleteInstanceState(context.Background(), e.hostOf(id), id); err != nil {
 		e.t.Fatal(err)
 	}
 }

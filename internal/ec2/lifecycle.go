@@ -21,7 +21,8 @@ const TerminatedRetention = time.Hour
 
 // lifecycle moves instances along their life cycle from what the agents
 // report (DESIGN.md §6, issue 6 contract item 4): the agent of an
-// instance's host writes state/instance/<id> once the instance is up and
+// instance's host writes its instance state key (nsdb.PutInstanceState,
+// under that host's own state keys) once the instance is up and
 // deletes it once it is torn down; the key is bound to the host's lease,
 // so it also vanishes when the host dies. From that:
 //
@@ -66,14 +67,20 @@ func (s *Server) Start(ctx context.Context) error {
 	l.reports = map[string]vpc.InstanceReport{}
 	l.wake = make(chan struct{}, 1)
 	st := s.store.Store()
-	reportKey := st.Prefix() + vpc.InstanceStatePrefix
 	put := func(kv nsdb.KV) {
+		host, kind, id, ok := st.HostStateKey(kv.Key)
+		if !ok || kind != "instance" {
+			return
+		}
 		var r vpc.InstanceReport
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
 			s.log.Warn("ec2: undecodable instance state ignored", "key", kv.Key, "err", err)
 			return
 		}
-		l.reports[strings.TrimPrefix(kv.Key, reportKey)] = r
+		// The key says which host reports: an agent may write only its
+		// own host's keys, so it cannot speak for another host.
+		r.HostID = host
+		l.reports[id] = r
 	}
 	reports := nsdb.Handler{
 		Reset: func(kvs []nsdb.KV, _ int64) {
@@ -89,7 +96,9 @@ func (s *Server) Start(ctx context.Context) error {
 			l.mu.Lock()
 			for _, e := range evs {
 				if e.Delete {
-					delete(l.reports, strings.TrimPrefix(e.KV.Key, reportKey))
+					if _, kind, id, ok := st.HostStateKey(e.KV.Key); ok && kind == "instance" {
+						delete(l.reports, id)
+					}
 				} else {
 					put(e.KV)
 				}
@@ -105,7 +114,7 @@ func (s *Server) Start(ctx context.Context) error {
 		Events: func([]nsdb.Event, int64) { l.kick() },
 	}
 	l.wg.Add(3)
-	go func() { defer l.wg.Done(); _ = st.Watch(ctx, vpc.InstanceStatePrefix, reports) }()
+	go func() { defer l.wg.Done(); _ = st.Watch(ctx, nsdb.HostStatesRel, reports) }()
 	go func() { defer l.wg.Done(); _ = st.Watch(ctx, nsdb.VPCPrefix+"instances/", objects) }()
 	go func() { defer l.wg.Done(); s.lifecycleLoop(ctx) }()
 	s.log.Info("instance life cycle started", "terminated_retention", s.cfg.TerminatedRetention)

@@ -24,9 +24,6 @@ import (
 //go:embed udhcpc.sh
 var dhcpScript []byte
 
-// StatePrefix is the store-relative prefix of instance state keys.
-const StatePrefix = "state/instance/"
-
 // NamespaceName is the network namespace of an instance: ci- and the last
 // 13 hex digits of its id (contract item 5).
 func NamespaceName(instanceID string) string {
@@ -308,8 +305,7 @@ func (d *Driver) writeKey(ctx context.Context, w *want) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	s := d.cfg.Store
-	if _, err := s.Client().Put(cctx, s.Prefix()+StatePrefix+w.id, string(b), clientv3.WithLease(l.ID())); err != nil {
+	if err := d.cfg.Store.PutInstanceState(cctx, d.cfg.HostID, w.id, b, l); err != nil {
 		return err
 	}
 	d.written[w.id] = written{val: string(b), lease: l.ID()}
@@ -322,8 +318,7 @@ func (d *Driver) deleteKey(ctx context.Context, id string) {
 	delete(d.reboots, id)
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	s := d.cfg.Store
-	if _, err := s.Client().Delete(cctx, s.Prefix()+StatePrefix+id); err != nil {
+	if err := d.cfg.Store.DeleteInstanceState(cctx, d.cfg.HostID, id); err != nil {
 		d.log.Warn("instance driver: deleting state", "instance_id", id, "err", err)
 	}
 }

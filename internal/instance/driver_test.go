@@ -154,15 +154,15 @@ func inNS(t *testing.T, ns string, args ...string) string {
 }
 
 func (r *rig) stateKey(id string) (State, int64, bool) {
-	resp, err := r.store.Client().Get(context.Background(), r.store.Prefix()+StatePrefix+id)
-	if err != nil || len(resp.Kvs) == 0 {
+	v, lease, ok, err := r.store.InstanceState(context.Background(), r.host, id)
+	if err != nil || !ok {
 		return State{}, 0, false
 	}
 	var st State
-	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
+	if err := json.Unmarshal(v, &st); err != nil {
 		r.t.Fatalf("state key: %v", err)
 	}
-	return st, resp.Kvs[0].Lease, true
+	return st, int64(lease), true
 }
 
 // TestDriverLifecycle: an instance placed here becomes a namespace whose

@@ -7,8 +7,17 @@
 //	topo/<kind>/<id>            JSON of a topology.Object
 //	topo-seq                    bumped by every topology transaction (the write guard)
 //	state/host/<id>             lease-bound: the host's agent is alive
-//	state/port/<id>/active      lease-bound: the port is plugged on its host
+//	state/hosts/<id>/info       lease-bound: what the agent announces of its host (HostInfo)
+//	state/hosts/<id>/port/<port>/active        lease-bound: the port is plugged on the host
+//	state/hosts/<id>/instance/<instance>       lease-bound: an instance runs on the host
+//	state/learned/<id>/…        learned MAC/ARP entries of the host's agent
 //	state/table/<kind>/<id>/<table>/<key>   lease-bound learned MAC/ARP entries
+//
+// Everything an agent writes is under its own host's keys: with etcd's
+// authentication on (Config.EnableAuth) an agent is the etcd user
+// HostUser(id), whose role may read topo, vpc and state and write only those
+// keys (auth.go). TLS: Config.Credentials (the client's) and Config.Serve
+// (the embedded etcd's listeners, client certificates required).
 //
 // Writers validate against an in-memory cache that mirrors topo/ (list at
 // revision R, watch from R+1) and commit with a transaction guarded on the

@@ -71,6 +71,13 @@ func startEmbedded(ctx context.Context, cfg Config) (*embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer url %q: %w", cfg.PeerURL, err)
 	}
+	if cfg.Serve != nil {
+		if curl.Scheme != "https" || purl.Scheme != "https" {
+			return nil, fmt.Errorf("embedded etcd serving TLS: client and peer URLs must be https:// (have %s, %s)", cfg.ClientURL, cfg.PeerURL)
+		}
+	} else if curl.Scheme != "http" || purl.Scheme != "http" {
+		return nil, fmt.Errorf("embedded etcd without TLS: client and peer URLs must be http:// (have %s, %s)", cfg.ClientURL, cfg.PeerURL)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("etcd data dir: %w", err)
 	}
@@ -83,6 +90,10 @@ func startEmbedded(ctx context.Context, cfg Config) (*embedded, error) {
 	ec.AdvertisePeerUrls = []url.URL{*purl}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
 	ec.InitialClusterToken = "canopy"
+	if cfg.Serve != nil {
+		ec.ClientTLSInfo = cfg.Serve.tlsInfo()
+		ec.PeerTLSInfo = cfg.Serve.tlsInfo()
+	}
 	ec.MaxTxnOps = MaxTxnOps
 	ec.MaxRequestBytes = maxRequestBytes
 	// Keep an hour of history: watchers that fall further behind re-list.

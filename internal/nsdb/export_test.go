@@ -2,6 +2,7 @@ package nsdb
 
 import (
 	"context"
+	"crypto/tls"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -23,4 +24,15 @@ func CacheResets(s *Store) int {
 // WatchWithHook is Watch with a hook between each list and the watch after it.
 func WatchWithHook(ctx context.Context, cli *clientv3.Client, prefix string, h Handler, before func(rev int64)) error {
 	return (&watcher{cli: cli, prefix: prefix, h: h, beforeWatch: before}).run(ctx)
+}
+
+// PutKeyForTest puts a store-relative key (as root would).
+func (s *Store) PutKeyForTest(ctx context.Context, rel, val string) error {
+	_, err := s.cli.Put(ctx, s.prefix+rel, val)
+	return err
+}
+
+// ClientTLSForTest is the client TLS configuration of cfg.
+func ClientTLSForTest(cfg Config) (*tls.Config, error) {
+	return cfg.Credentials.tlsConfig(cfg.Endpoints)
 }

@@ -2,7 +2,9 @@ package nsdb
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -76,7 +78,48 @@ func (l *Lease) Revoke(ctx context.Context) error {
 	return nil
 }
 
+// Per-host state keys. Everything an agent writes lives under its own
+// host's keys (auth.go grants it exactly these):
+//
+//	state/host/<host>                         liveness (lease-bound)
+//	state/hosts/<host>/info                   what the agent knows of itself (HostInfo)
+//	state/hosts/<host>/port/<port>/active     a port plugged on the host
+//	state/hosts/<host>/instance/<instance>    an instance running on the host
+//	state/learned/<host>/…                    learned MAC/ARP entries
 func (s *Store) hostKey(hostID string) string { return s.prefix + "state/host/" + hostID }
+
+// HostStatesRel is the store-relative prefix of every host's state keys
+// (to Watch: HostInfo, port and instance state).
+const HostStatesRel = "state/hosts/"
+
+func hostStateRel(hostID string) string   { return HostStatesRel + hostID + "/" }
+func hostLearnedRel(hostID string) string { return learnedRel + hostID + "/" }
+
+func (s *Store) portActiveKey(hostID, portID string) string {
+	return s.prefix + hostStateRel(hostID) + "port/" + portID + "/active"
+}
+
+// HostStateKey splits a key under HostStatesRel into its host id, its kind
+// ("info", "port", "instance") and the rest ("" for info; the port or
+// instance id). ok is false for any other key.
+func (s *Store) HostStateKey(key string) (hostID, kind, rest string, ok bool) {
+	k, found := strings.CutPrefix(key, s.prefix+HostStatesRel)
+	if !found {
+		return "", "", "", false
+	}
+	hostID, k, _ = strings.Cut(k, "/")
+	kind, rest, _ = strings.Cut(k, "/")
+	switch kind {
+	case "info":
+		return hostID, kind, "", rest == ""
+	case "port":
+		rest, _, _ = strings.Cut(rest, "/")
+		return hostID, kind, rest, rest != ""
+	case "instance":
+		return hostID, kind, rest, rest != "" && !strings.Contains(rest, "/")
+	}
+	return "", "", "", false
+}
 
 // KeepHostAlive announces that the agent of hostID is alive for as long as
 // the returned lease is kept (ttl after the process stops refreshing it, the
@@ -89,11 +132,23 @@ func (s *Store) KeepHostAlive(ctx context.Context, hostID string, ttl time.Durat
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.cli.Put(ctx, s.hostKey(hostID), time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(l.id)); err != nil {
+	if err := s.MarkHostAlive(ctx, hostID, l); err != nil {
 		_ = l.Revoke(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("announce host %s: %w", hostID, err)
+		return nil, err
 	}
 	return l, nil
+}
+
+// MarkHostAlive announces that the agent of hostID is alive while lease
+// lives.
+func (s *Store) MarkHostAlive(ctx context.Context, hostID string, lease *Lease) error {
+	if err := checkID(hostID); err != nil || hostID == "" {
+		return &topology.FieldError{Field: "host_id", Reason: "is not a valid id"}
+	}
+	if _, err := s.cli.Put(ctx, s.hostKey(hostID), time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(lease.id)); err != nil {
+		return fmt.Errorf("announce host %s: %w", hostID, err)
+	}
+	return nil
 }
 
 // HostAlive reports whether the host's agent holds its liveness lease.
@@ -120,18 +175,94 @@ func (s *Store) AliveHosts(ctx context.Context) (map[string]bool, error) {
 }
 
 // SetPortActive marks a port as plugged on its host while lease lives.
-func (s *Store) SetPortActive(ctx context.Context, portID string, lease *Lease) error {
-	if _, err := s.cli.Put(ctx, s.prefix+"state/port/"+portID+"/active", "1", clientv3.WithLease(lease.id)); err != nil {
+func (s *Store) SetPortActive(ctx context.Context, hostID, portID string, lease *Lease) error {
+	if _, err := s.cli.Put(ctx, s.portActiveKey(hostID, portID), "1", clientv3.WithLease(lease.id)); err != nil {
 		return fmt.Errorf("port %s active: %w", portID, err)
 	}
 	return nil
 }
 
-// PortActive reports whether a port is plugged on its host.
-func (s *Store) PortActive(ctx context.Context, portID string) (bool, error) {
-	resp, err := s.cli.Get(ctx, s.prefix+"state/port/"+portID+"/active", clientv3.WithCountOnly())
+// ClearPortActive marks a port as no longer plugged on its host.
+func (s *Store) ClearPortActive(ctx context.Context, hostID, portID string) error {
+	if _, err := s.cli.Delete(ctx, s.portActiveKey(hostID, portID)); err != nil {
+		return fmt.Errorf("port %s inactive: %w", portID, err)
+	}
+	return nil
+}
+
+// PortActive reports whether a port is plugged on host hostID.
+func (s *Store) PortActive(ctx context.Context, hostID, portID string) (bool, error) {
+	resp, err := s.cli.Get(ctx, s.portActiveKey(hostID, portID), clientv3.WithCountOnly())
 	if err != nil {
 		return false, fmt.Errorf("port %s active: %w", portID, err)
 	}
 	return resp.Count > 0, nil
+}
+
+// PutInstanceState writes what host hostID reports about an instance
+// running there (the value is the caller's), bound to lease.
+func (s *Store) PutInstanceState(ctx context.Context, hostID, instanceID string, value []byte, lease *Lease) error {
+	if instanceID == "" || strings.Contains(instanceID, "/") {
+		return &topology.FieldError{Field: "instance_id", Reason: "must be non-empty without '/'"}
+	}
+	if _, err := s.cli.Put(ctx, s.prefix+hostStateRel(hostID)+"instance/"+instanceID, string(value), clientv3.WithLease(lease.id)); err != nil {
+		return fmt.Errorf("instance %s state: %w", instanceID, err)
+	}
+	return nil
+}
+
+// InstanceState reads host hostID's report about an instance and the lease
+// it is bound to; ok is false when there is none.
+func (s *Store) InstanceState(ctx context.Context, hostID, instanceID string) (value []byte, lease clientv3.LeaseID, ok bool, err error) {
+	resp, err := s.cli.Get(ctx, s.prefix+hostStateRel(hostID)+"instance/"+instanceID)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("instance %s state: %w", instanceID, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, false, nil
+	}
+	return resp.Kvs[0].Value, clientv3.LeaseID(resp.Kvs[0].Lease), true, nil
+}
+
+// DeleteInstanceState removes host hostID's report about an instance.
+func (s *Store) DeleteInstanceState(ctx context.Context, hostID, instanceID string) error {
+	if _, err := s.cli.Delete(ctx, s.prefix+hostStateRel(hostID)+"instance/"+instanceID); err != nil {
+		return fmt.Errorf("instance %s state: %w", instanceID, err)
+	}
+	return nil
+}
+
+// HostInfo is what a host's agent announces about itself under its own
+// keys. The server's controller makes the host's Host object and its
+// tunnel-zone membership from it: an agent writes no topology.
+type HostInfo struct {
+	Name       string                   `json:"name"`
+	Interfaces []topology.HostInterface `json:"interfaces,omitempty"`
+	// AvailabilityZone is the EC2 zone the host serves ("" = every zone).
+	AvailabilityZone string `json:"availability_zone,omitempty"`
+	// TunnelZone (a name or id; "" = none) is joined with TunnelIP.
+	TunnelZone string     `json:"tunnel_zone,omitempty"`
+	TunnelIP   netip.Addr `json:"tunnel_ip,omitzero"`
+}
+
+// PutHostInfo announces info for hostID, bound to lease (it goes with the
+// agent; the Host object made from it stays).
+func (s *Store) PutHostInfo(ctx context.Context, hostID string, info HostInfo, lease *Lease) error {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	if _, err := s.cli.Put(ctx, s.prefix+hostStateRel(hostID)+"info", string(b), clientv3.WithLease(lease.id)); err != nil {
+		return fmt.Errorf("host %s info: %w", hostID, err)
+	}
+	return nil
+}
+
+// DecodeHostInfo decodes the value of a host's info key.
+func DecodeHostInfo(value []byte) (HostInfo, error) {
+	var h HostInfo
+	if err := json.Unmarshal(value, &h); err != nil {
+		return h, fmt.Errorf("host info: %w", err)
+	}
+	return h, nil
 }

@@ -101,7 +101,7 @@ func testTableEntries(t *testing.T, open opener) {
 	if _, err := s.PutLearned(ctxT(t), nsdb.LearnedEntry{Host: "h2", Kind: topology.KindRouter, Device: "r1", Key: "10.0.0.1", Value: "02:00:00:00:00:01"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetPortActive(ctxT(t), "port-x", l); err != nil {
+	if err := s.SetPortActive(ctxT(t), "h1", "port-x", l); err != nil {
 		t.Fatal(err)
 	}
 	count := func(host string, kind topology.Kind) int {
@@ -126,7 +126,7 @@ func testTableEntries(t *testing.T, open opener) {
 	if n := count("h1", topology.KindBridge); n != 2 {
 		t.Fatalf("after delete: %d", n)
 	}
-	if active, _ := s.PortActive(ctxT(t), "port-x"); !active {
+	if active, _ := s.PortActive(ctxT(t), "h1", "port-x"); !active {
 		t.Fatal("port not active")
 	}
 	// Revoking the lease of the agent that learned them removes its entries,
@@ -137,7 +137,7 @@ func testTableEntries(t *testing.T, open opener) {
 	if n := count("h1", topology.KindBridge); n != 0 {
 		t.Fatalf("%d entries outlived their lease", n)
 	}
-	if active, _ := s.PortActive(ctxT(t), "port-x"); active {
+	if active, _ := s.PortActive(ctxT(t), "h1", "port-x"); active {
 		t.Fatal("port still active after its lease ended")
 	}
 	if n := count("h2", topology.KindRouter); n != 1 {

@@ -47,6 +47,18 @@ type Config struct {
 	ClientURL, PeerURL string
 	// Prefix of every key (default "/canopy/v1/").
 	Prefix string
+	// Credentials are what this process presents to etcd: TLS (required
+	// when etcd serves https) and, with etcd's authentication on, who it is.
+	Credentials
+	// Serve, when set, makes the embedded etcd serve TLS on its client and
+	// peer listeners and refuse any client or peer without a certificate
+	// signed by Serve.CAFile. Its URLs must then be https://.
+	Serve *ServeTLS
+	// EnableAuth turns etcd's authentication on once connected (EnableAuth
+	// below): the credentials must then be root's. From then on every
+	// client is the user its certificate names, allowed only what its role
+	// grants (auth.go).
+	EnableAuth bool
 
 	// beforeWatch, for tests, runs in the cache's watcher between its list
 	// and its watch.
@@ -102,8 +114,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.etcd = e
 		endpoints = []string{cfg.ClientURL}
 	}
+	tlsCfg, err := cfg.Credentials.tlsConfig(endpoints)
+	if err != nil {
+		s.closeEtcd()
+		return nil, err
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
+		TLS:         tlsCfg,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
 		// A dead member is noticed within seconds and the client moves on.
@@ -115,6 +135,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
 	s.cli = cli
+	if cfg.EnableAuth {
+		if err := s.EnableAuth(ctx); err != nil {
+			s.closeClient()
+			return nil, err
+		}
+	}
 
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
@@ -151,6 +177,12 @@ func (s *Store) Close() error {
 		s.closeEtcd()
 	})
 	return err
+}
+
+// closeClient undoes a half-done Open.
+func (s *Store) closeClient() {
+	_ = s.cli.Close()
+	s.closeEtcd()
 }
 
 func (s *Store) closeEtcd() {
@@ -320,4 +352,12 @@ func (s *Store) Unlink(ctx context.Context, portID string) error {
 		return err
 	})
 	return err
+}
+
+// WaitUntil blocks until cond holds on the cached topology (another
+// process's write arriving, say) or ctx ends. cond runs under the cache's
+// read lock after every change: like Read's f, it must not keep or modify
+// what it reads.
+func (s *Store) WaitUntil(ctx context.Context, cond func(r topology.Reader) bool) error {
+	return s.cache.waitFor(ctx, func() bool { return cond(s.cache.idx) })
 }

@@ -17,8 +17,8 @@ import (
 const (
 	DefaultDataDir       = "/var/lib/canopy"
 	DefaultListen        = "127.0.0.1:8181"
-	DefaultEtcdClientURL = "http://127.0.0.1:2379"
-	DefaultEtcdPeerURL   = "http://127.0.0.1:2380"
+	DefaultEtcdClientURL = "https://127.0.0.1:2379"
+	DefaultEtcdPeerURL   = "https://127.0.0.1:2380"
 )
 
 // Config is the server's configuration: defaults, then flags, then CANOPY_*
@@ -31,9 +31,15 @@ type Config struct {
 	// EtcdEndpoints names an external etcd cluster; when set nothing is
 	// embedded.
 	EtcdEndpoints []string
-	// EtcdClientURL and EtcdPeerURL are those of the embedded etcd.
+	// EtcdClientURL and EtcdPeerURL are those of the embedded etcd, which
+	// serves TLS only (https://) with certificates from the data dir's CA.
 	EtcdClientURL string
 	EtcdPeerURL   string
+	// EtcdCA, EtcdCert and EtcdKey are the TLS credentials the server
+	// presents to an external cluster (--etcd-endpoints): the CA of its
+	// server certificates and a client certificate (etcd's root user, when
+	// the cluster's authentication is on).
+	EtcdCA, EtcdCert, EtcdKey string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// EC2 configures the EC2 Query API endpoint (--ec2-* flags).
@@ -65,6 +71,9 @@ var envNames = map[string]string{
 	"etcd-endpoints":  "CANOPY_ETCD_ENDPOINTS",
 	"etcd-client-url": "CANOPY_ETCD_CLIENT_URL",
 	"etcd-peer-url":   "CANOPY_ETCD_PEER_URL",
+	"etcd-ca":         "CANOPY_ETCD_CA",
+	"etcd-cert":       "CANOPY_ETCD_CERT",
+	"etcd-key":        "CANOPY_ETCD_KEY",
 	"log-level":       "CANOPY_LOG_LEVEL",
 	"cloud-config":    "CANOPY_CLOUD_CONFIG",
 	"tls-cert":        "CANOPY_TLS_CERT",
@@ -78,8 +87,11 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded etcd and the admin token (env CANOPY_DATA_DIR)")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "host:port of the REST API (env CANOPY_LISTEN)")
 	fs.StringSliceVar(&c.EtcdEndpoints, "etcd-endpoints", c.EtcdEndpoints, "comma-separated client URLs of an external etcd cluster; when set, no etcd is embedded (env CANOPY_ETCD_ENDPOINTS)")
-	fs.StringVar(&c.EtcdClientURL, "etcd-client-url", c.EtcdClientURL, "client URL of the embedded etcd (env CANOPY_ETCD_CLIENT_URL)")
-	fs.StringVar(&c.EtcdPeerURL, "etcd-peer-url", c.EtcdPeerURL, "peer URL of the embedded etcd (env CANOPY_ETCD_PEER_URL)")
+	fs.StringVar(&c.EtcdClientURL, "etcd-client-url", c.EtcdClientURL, "client URL (https://) of the embedded etcd (env CANOPY_ETCD_CLIENT_URL)")
+	fs.StringVar(&c.EtcdPeerURL, "etcd-peer-url", c.EtcdPeerURL, "peer URL (https://) of the embedded etcd (env CANOPY_ETCD_PEER_URL)")
+	fs.StringVar(&c.EtcdCA, "etcd-ca", c.EtcdCA, "with --etcd-endpoints: CA file of the cluster's server certificates; turns TLS on (env CANOPY_ETCD_CA)")
+	fs.StringVar(&c.EtcdCert, "etcd-cert", c.EtcdCert, "with --etcd-endpoints: client certificate file (env CANOPY_ETCD_CERT)")
+	fs.StringVar(&c.EtcdKey, "etcd-key", c.EtcdKey, "with --etcd-endpoints: client key file (env CANOPY_ETCD_KEY)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (env CANOPY_LOG_LEVEL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) of the REST API and, unless --ec2-tls-cert, the EC2 endpoint: they serve HTTPS only (env CANOPY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert (env CANOPY_TLS_KEY)")
@@ -106,6 +118,12 @@ func (c *Config) ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			c.EtcdClientURL = v
 		case "etcd-peer-url":
 			c.EtcdPeerURL = v
+		case "etcd-ca":
+			c.EtcdCA = v
+		case "etcd-cert":
+			c.EtcdCert = v
+		case "etcd-key":
+			c.EtcdKey = v
 		case "log-level":
 			c.LogLevel = v
 		case "cloud-config":
@@ -164,6 +182,14 @@ func (c *Config) Validate() error {
 		}
 		if err := checkURL(c.EtcdPeerURL); err != nil {
 			errs = append(errs, fmt.Errorf("--etcd-peer-url: %w", err))
+		}
+		for _, u := range [][2]string{{"--etcd-client-url", c.EtcdClientURL}, {"--etcd-peer-url", c.EtcdPeerURL}} {
+			if !strings.HasPrefix(u[1], "https://") {
+				errs = append(errs, fmt.Errorf("%s: %q: the embedded etcd serves TLS only, the URL must be https://", u[0], u[1]))
+			}
+		}
+		if c.EtcdCA != "" || c.EtcdCert != "" || c.EtcdKey != "" {
+			errs = append(errs, errors.New("--etcd-ca, --etcd-cert and --etcd-key are for an external cluster (--etcd-endpoints); the embedded etcd uses the data dir's CA"))
 		}
 		if c.EtcdClientURL == c.EtcdPeerURL {
 			errs = append(errs, fmt.Errorf("--etcd-peer-url: must differ from --etcd-client-url (%s)", c.EtcdClientURL))

@@ -58,11 +58,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	scfg := nsdb.Config{Endpoints: cfg.EtcdEndpoints}
+	scfg, err := cfg.StoreConfig()
+	if err != nil {
+		return fmt.Errorf("etcd credentials: %w", err)
+	}
 	if cfg.Embedded() {
-		scfg.DataDir = filepath.Join(cfg.DataDir, "etcd")
-		scfg.ClientURL = cfg.EtcdClientURL
-		scfg.PeerURL = cfg.EtcdPeerURL
 		s.log.Info("starting embedded etcd", "data_dir", scfg.DataDir, "client_url", cfg.EtcdClientURL, "peer_url", cfg.EtcdPeerURL)
 	} else {
 		s.log.Info("connecting to external etcd", "endpoints", cfg.EtcdEndpoints)

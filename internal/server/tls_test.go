@@ -44,7 +44,9 @@ func startTLSServer(t *testing.T) *tlsServer {
 	cfg := DefaultConfig()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Listen, cfg.EC2.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.EtcdClientURL, cfg.EtcdPeerURL = nsdbtest.FreeURL(t), nsdbtest.FreeURL(t)
+	// The embedded etcd serves TLS only.
+	cfg.EtcdClientURL = strings.Replace(nsdbtest.FreeURL(t), "http://", "https://", 1)
+	cfg.EtcdPeerURL = strings.Replace(nsdbtest.FreeURL(t), "http://", "https://", 1)
 	cfg.TLSCert, cfg.TLSKey = cert, key
 	cfg.LogLevel = "warn"
 	if err := cfg.Validate(); err != nil {

@@ -28,13 +28,8 @@ func (i *Instance) Active() bool {
 	return i.State != InstanceTerminated && i.State != InstanceShuttingDown
 }
 
-// InstanceStatePrefix is the store-relative prefix of the instance state
-// keys agents write: <prefix>state/instance/<instance-id>, bound to the
-// agent's host lease, value an InstanceReport as JSON.
-const InstanceStatePrefix = "state/instance/"
-
 // InstanceReport is what the agent of an instance's host reports about it
-// (the value of its state/instance/<id> key). The agent writes it once the
+// (the value of its instance state key, under the host's own state keys). The agent writes it once the
 // instance's namespace exists with its interfaces and got its address, and
 // deletes it after tearing the instance down.
 type InstanceReport struct {

@@ -70,7 +70,7 @@ func putVPCObject(t *testing.T, l *netns.Lab, h *netns.Host, coll, id string, ob
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := l.Exec(h.NS, "etcdctl", "--endpoints", l.Endpoints(), "put", "/canopy/v1/vpc/"+coll+"/"+id, string(b)); err != nil {
+	if out, err := l.Exec(h.NS, append(append([]string{"etcdctl"}, l.RootEtcdFlags()...), "put", "/canopy/v1/vpc/"+coll+"/"+id, string(b))...); err != nil {
 		t.Fatalf("etcdctl put: %v\n%s", err, out)
 	}
 }

@@ -96,8 +96,8 @@ func (s *server) start() {
 	s.cmd = exec.Command(canopyBin, "server",
 		"--data-dir", s.dataDir,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", s.api),
-		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", s.etcdClient),
-		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", s.etcdPeer),
+		"--etcd-client-url", fmt.Sprintf("https://127.0.0.1:%d", s.etcdClient),
+		"--etcd-peer-url", fmt.Sprintf("https://127.0.0.1:%d", s.etcdPeer),
 		"--ec2-listen", fmt.Sprintf("127.0.0.1:%d", s.ec2))
 	if s.endpoints != nil {
 		s.cmd.Args = append(s.cmd.Args, "--etcd-endpoints", strings.Join(s.endpoints, ","))

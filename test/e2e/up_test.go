@@ -148,8 +148,8 @@ func TestUp(t *testing.T) {
 	flags := []string{"--data-dir", data,
 		"--listen", restAddr,
 		"--ec2-listen", ec2Addr,
-		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		"--etcd-client-url", fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
+		"--etcd-peer-url", fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
 		"--tunnel-port", fmt.Sprint(freeUDPPort(t))}
 	up := append(append([]string{}, upArgs...), flags...)
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/pki"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -225,4 +226,68 @@ func (c *Cluster) Stop() {
 		}
 	}
 	c.procs = nil
+}
+
+// Secure is an embedded store serving TLS with client certificates and
+// etcd's authentication on, as `canopy server` runs it: the store returned
+// is root's; CA issues the certificates of other users.
+type Secure struct {
+	Store  *nsdb.Store
+	Config nsdb.Config // the embedded server's (root's credentials)
+	CA     *pki.CA
+	Dir    string // where certificates are issued
+}
+
+// OpenSecure opens a fresh secure embedded store (retrying on new ports
+// when one was taken meanwhile).
+func OpenSecure(t testing.TB) *Secure {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "ca"), "test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCert, srvKey, err := ca.Issue(dir, "etcd-server", pki.IssueOptions{CommonName: "etcd", Server: true, Client: true,
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootCert, rootKey, err := ca.Issue(dir, "root", pki.IssueOptions{CommonName: nsdb.RootUser, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for range 3 {
+		cfg := EmbeddedConfig(t)
+		cfg.ClientURL = "https" + strings.TrimPrefix(cfg.ClientURL, "http")
+		cfg.PeerURL = "https" + strings.TrimPrefix(cfg.PeerURL, "http")
+		cfg.Credentials = nsdb.Credentials{CAFile: ca.CertFile(), CertFile: rootCert, KeyFile: rootKey}
+		cfg.Serve = &nsdb.ServeTLS{CAFile: ca.CertFile(), CertFile: srvCert, KeyFile: srvKey}
+		cfg.EnableAuth = true
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		s, err := nsdb.Open(ctx, cfg)
+		cancel()
+		if err == nil {
+			t.Cleanup(func() { s.Close() })
+			return &Secure{Store: s, Config: cfg, CA: ca, Dir: dir}
+		}
+		last = err
+	}
+	t.Fatalf("secure embedded store: %v", last)
+	return nil
+}
+
+// ClientConfig is the config of a client of the secure store presenting a
+// certificate for user (issued now); user "" presents none.
+func (s *Secure) ClientConfig(t testing.TB, user string) nsdb.Config {
+	t.Helper()
+	cfg := nsdb.Config{Endpoints: []string{s.Config.ClientURL}, Credentials: nsdb.Credentials{CAFile: s.CA.CertFile()}}
+	if user != "" {
+		cert, key, err := s.CA.Issue(s.Dir, user, pki.IssueOptions{CommonName: user, Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.CertFile, cfg.KeyFile = cert, key
+	}
+	return cfg
 }

@@ -95,11 +95,11 @@ func (l *Lab) plugUnderlay(ns, ip string) {
 }
 
 func (l *Lab) startServer() {
-	data := filepath.Join(l.dir, "server")
+	data := l.serverData()
 	args := append([]string{"server", "--data-dir", data,
 		"--listen", fmt.Sprintf("%s:%d", infraIP, apiPort),
-		"--etcd-client-url", fmt.Sprintf("http://%s:%d", infraIP, etcdPort),
-		"--etcd-peer-url", "http://127.0.0.1:2380"}, l.args...)
+		"--etcd-client-url", l.Endpoints(),
+		"--etcd-peer-url", "https://127.0.0.1:2380"}, l.args...)
 	l.server = l.start("server", l.infra, args...)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -129,8 +129,22 @@ func (l *Lab) StartServer() {
 	l.startServer()
 }
 
-// Endpoints is the etcd client URL agents use.
-func (l *Lab) Endpoints() string { return fmt.Sprintf("http://%s:%d", infraIP, etcdPort) }
+// Endpoints is the etcd client URL agents use (TLS with client
+// certificates: see Enroll and RootEtcdFlags).
+func (l *Lab) Endpoints() string { return fmt.Sprintf("https://%s:%d", infraIP, etcdPort) }
+
+// serverData is the server's data dir (its CA, root etcd credentials and
+// admin token).
+func (l *Lab) serverData() string { return filepath.Join(l.dir, "server") }
+
+// RootEtcdFlags are etcdctl's flags to reach the lab's etcd as root (the
+// server's own credentials), for a test that writes what only the server
+// may.
+func (l *Lab) RootEtcdFlags() []string {
+	d := l.serverData()
+	return []string{"--endpoints", l.Endpoints(), "--cacert", filepath.Join(d, "pki", "ca.crt"),
+		"--cert", filepath.Join(d, "etcd-tls", "root.crt"), "--key", filepath.Join(d, "etcd-tls", "root.key")}
+}
 
 // RunCLI runs `canopy ARGS` against the lab's server (inside the infra
 // namespace, as an operator on the server machine would).
@@ -193,8 +207,11 @@ func (h *Host) Start() {
 	l := h.l
 	l.t.Helper()
 	h.starts++
+	if h.starts == 1 {
+		h.enroll()
+	}
 	args := []string{"agent",
-		"--etcd-endpoints", l.Endpoints(), "--host-name", h.Name, "--tunnel-ip", h.IP,
+		"--enrollment", h.enrollDir(), "--host-name", h.Name, "--tunnel-ip", h.IP,
 		"--tunnel-zone", "tz", "--state-dir", h.stateDir,
 		"--metrics-listen", fmt.Sprintf("%s:%d", h.IP, metricsPort)}
 	if h.driver != "" {
@@ -213,6 +230,17 @@ func (h *Host) Start() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	l.t.Fatalf("agent %s not healthy within 30s:\n%s", h.Name, h.agent.log.String())
+}
+
+func (h *Host) enrollDir() string { return filepath.Join(h.l.dir, "enroll-"+h.Name) }
+
+// enroll runs canopy host enroll for this host on the server's machine, as
+// an operator does before starting the agent.
+func (h *Host) enroll() {
+	h.l.t.Helper()
+	if _, err := h.l.RunCLI("host", "enroll", h.Name, "--out", h.enrollDir(), "--etcd-endpoints", h.l.Endpoints()); err != nil {
+		h.l.t.Fatal(err)
+	}
 }
 
 // Kill sends SIGKILL to the agent and waits for it to be gone.
@@ -239,11 +267,17 @@ func (h *Host) Get(path string) (string, error) {
 	return h.l.Exec(h.NS, "curl", "-sf", "--max-time", "5", fmt.Sprintf("http://%s:%d%s", h.IP, metricsPort, path))
 }
 
+// apiFlags are the hook's REST flags: the lab's API and the operator token
+// (from the server's data dir).
+func (h *Host) apiFlags() []string {
+	return []string{"--url", fmt.Sprintf("http://%s:%d", infraIP, apiPort), "--data-dir", h.l.serverData(), "--state-dir", h.stateDir}
+}
+
 // Bind runs `canopy agent bind PORT IFACE` on the host, as a hypervisor
-// hook would.
+// hook would (through the REST API, with the operator's token).
 func (h *Host) Bind(port, iface string) {
 	h.l.t.Helper()
-	if out, err := h.l.Exec(h.NS, h.l.bin, "agent", "bind", port, iface, "--etcd-endpoints", h.l.Endpoints(), "--state-dir", h.stateDir); err != nil {
+	if out, err := h.l.Exec(h.NS, append([]string{h.l.bin, "agent", "bind", port, iface}, h.apiFlags()...)...); err != nil {
 		h.l.t.Fatalf("agent bind: %v\n%s", err, out)
 	}
 }
@@ -251,7 +285,7 @@ func (h *Host) Bind(port, iface string) {
 // Unbind runs `canopy agent unbind PORT` on the host.
 func (h *Host) Unbind(port string) {
 	h.l.t.Helper()
-	if out, err := h.l.Exec(h.NS, h.l.bin, "agent", "unbind", port, "--etcd-endpoints", h.l.Endpoints(), "--state-dir", h.stateDir); err != nil {
+	if out, err := h.l.Exec(h.NS, append([]string{h.l.bin, "agent", "unbind", port}, h.apiFlags()...)...); err != nil {
 		h.l.t.Fatalf("agent unbind: %v\n%s", err, out)
 	}
 }
