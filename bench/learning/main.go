@@ -28,6 +28,7 @@ import (
 
 	"github.com/canopy-sdn/canopy/bench/tempstore"
 	"github.com/canopy-sdn/canopy/internal/agent"
+	"github.com/canopy-sdn/canopy/internal/controller"
 	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/canopy-sdn/canopy/internal/datapath/datapathfake"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
@@ -89,6 +90,11 @@ func main() {
 		log.Fatal(err)
 	}
 	defer closeStore()
+	// Hosts register through the controller's host registrar, as they do
+	// under a server.
+	regDone := make(chan struct{})
+	go func() { controller.NewHosts(s, nil).Run(ctx); close(regDone) }()
+	defer func() { <-regDone }()
 
 	hosts := make([]*host, 3)
 	var wg sync.WaitGroup
