@@ -6,9 +6,12 @@
 GO       ?= go
 PREFIX   ?= /usr/local
 BIN      := bin/canopy
-# Debian packages the tests and the all-in-one use (etcd for the external
-# cluster tests, iproute2/iperf3/busybox for the network namespace tests).
-APT_PKGS := etcd-server etcd-client iproute2 iputils-ping iperf3 busybox ca-certificates awscli
+# Debian packages the all-in-one and the tests use: every program a test or
+# a benchmark runs comes from one of these or from Debian's required set (a
+# debootstrap minbase: bash, coreutils, grep, util-linux, ...). test/arch
+# (TestToolsAreInstalled) checks this list against the programs the code runs.
+APT_PKGS := etcd-server etcd-client iproute2 iputils-ping traceroute iperf3 hping3 \
+	busybox curl procps python3 linux-perf ca-certificates awscli
 
 .PHONY: all deps build install up test vet clean
 

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,14 +28,7 @@ import (
 // what the subnet configures.
 func TestUdhcpc(t *testing.T) {
 	netnstest.RequireRoot(t)
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		// CI installs busybox (make deps): there a missing one is a failure.
-		if os.Getenv("CI") == "true" {
-			t.Fatal("busybox not installed (apt-get install busybox)")
-		}
-		t.Skip("busybox not installed (apt-get install busybox)")
-	}
+	busybox := netnstest.RequireTool(t, "busybox", "busybox")
 	id := netnstest.Suffix(t)
 	vmNS, srvNS := "cdhcp-vm-"+id, "cdhcp-srv-"+id
 	vm, srv := netnstest.New(t, vmNS), netnstest.New(t, srvNS)

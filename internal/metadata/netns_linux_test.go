@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +18,8 @@ import (
 // own data, keyed by its source address.
 func TestInstancesInNamespaces(t *testing.T) {
 	netnstest.RequireRoot(t)
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed")
-	}
+	curl := netnstest.RequireTool(t, "curl", "curl")
+	netnstest.RequireTool(t, "busybox", "busybox")
 	id := netnstest.Suffix(t)
 	srvNS := "cmd-srv-" + id
 	vms := []struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -13,12 +14,38 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// RequireRoot skips the test unless it runs as root.
+// RequireRoot stops the test unless it runs as root: it fails under
+// CI=true, where a missing privilege is a broken setup that would otherwise
+// hide a whole layer of tests, and skips elsewhere (a developer running the
+// unprivileged tests).
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces and devices")
+		Missing(t, "needs root to create network namespaces and devices")
 	}
+}
+
+// RequireTool returns the path of the program name, or stops the test as
+// Missing does when it is not installed. pkg is the Debian package that
+// has it (the Makefile's APT_PKGS installs it for `make test`).
+func RequireTool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, fmt.Sprintf("%s is not installed (make deps, or apt-get install %s)", name, pkg))
+	}
+	return p
+}
+
+// Missing stops a test that lacks a tool or a privilege: under CI=true it
+// fails (CI installs everything the tests run, so a skip there would pass
+// a suite that tested less), elsewhere it skips with msg.
+func Missing(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true: a missing tool or privilege fails the test)")
+	}
+	t.Skip(msg)
 }
 
 // Suffix is a random suffix that keeps the names of namespaces and devices
