@@ -27,6 +27,9 @@ type queue struct {
 	n      int
 	closed bool
 	free   [][]byte // recycled frame buffers
+	// readers is how many ReadBatch calls are blocked waiting for a frame:
+	// a test waits for it to know a reader is parked before it acts.
+	readers int
 }
 
 func newQueue() *queue {
@@ -64,7 +67,9 @@ func (p *Port) ReadBatch(pkts []datapath.Packet) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.n == 0 && !q.closed {
+		q.readers++
 		q.cond.Wait()
+		q.readers--
 	}
 	if q.closed {
 		return 0, datapath.ErrClosed

@@ -63,7 +63,19 @@ func TestCloseWakesReader(t *testing.T) {
 		_, err := b.ReadBatch([]datapath.Packet{{Buf: make([]byte, 10)}})
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	// Close must wake a reader that is already blocked, not merely make
+	// a later ReadBatch fail: wait until the reader is parked.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.in.mu.Lock()
+		parked := b.in.readers == 1
+		b.in.mu.Unlock()
+		if parked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reader never blocked in ReadBatch")
+		}
+	}
 	a.Close()
 	select {
 	case err := <-done:
