@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,6 +106,25 @@ func fromKVs(kvs []*mvccpb.KeyValue) []nsdb.KV {
 	return out
 }
 
+// waitBlockedIn waits until a goroutine is blocked on a lock (a
+// sync.RWMutex or Mutex) inside the function frame, as runtime.Stack names
+// it.
+func waitBlockedIn(t *testing.T, frame string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, frame+"(") && strings.Contains(g, "sync.(*") && strings.Contains(g, "Lock(") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine blocked on a lock in %s:\n%s", frame, buf[:n])
+		}
+	}
+}
+
 // TestVPCStoreUpdateInPlace checks the in-place Update: the function sees
 // its own changes, readers never see an uncommitted one, and a failing or
 // panicking function leaves the mirror exactly as it was.
@@ -121,8 +144,9 @@ func TestVPCStoreUpdateInPlace(t *testing.T) {
 	var before *vpc.Vpc
 	v.Read(func(st *vpc.State) { before = st.Vpcs["vpc-1"] })
 
-	// A reader started while f runs waits for f, then sees the old state.
-	seen := make(chan int, 1)
+	// A reader started while f runs waits for f, then sees the old state
+	// (vpc-1 only; during f the mirror holds vpc-2 only).
+	seen := make(chan []string, 1)
 	boom := errors.New("boom")
 	_, err = v.Update(ctx, func(st *vpc.State, tx *nsdb.VPCTx) error {
 		_ = tx.Delete("vpcs", "vpc-1")
@@ -131,15 +155,15 @@ func TestVPCStoreUpdateInPlace(t *testing.T) {
 		if st.Vpcs["vpc-1"] != nil || st.Vpcs["vpc-2"].OwnerID != "2" || tx.State() != st {
 			t.Errorf("f does not see its own changes: %v", st.Vpcs)
 		}
-		go v.Read(func(st *vpc.State) { seen <- len(st.Vpcs) })
-		time.Sleep(20 * time.Millisecond) // give the reader time to block on the lock
+		go v.Read(func(st *vpc.State) { seen <- slices.Sorted(maps.Keys(st.Vpcs)) })
+		waitBlockedIn(t, "nsdb.(*VPCStore).Read")
 		return boom
 	})
 	if !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
-	if n := <-seen; n != 1 {
-		t.Fatalf("a reader saw %d VPCs during a failing Update, want 1", n)
+	if ids := <-seen; !slices.Equal(ids, []string{"vpc-1"}) {
+		t.Fatalf("a reader blocked during a failing Update saw %v, want [vpc-1]", ids)
 	}
 	func() {
 		defer func() { _ = recover() }()
