@@ -162,6 +162,32 @@ func (e *instEnv) waitState(id string, want types.InstanceStateName) types.Insta
 	}
 }
 
+// settled returns once the life cycle loop has run a round after every
+// write made so far. It moves the marker instance m one step (pending or
+// stopped → running, running → stopped) and waits for the step: the round
+// that made it read every instance and agent report written before, so an
+// instance it left alone had no transition due. This replaces a sleep
+// before asserting that something did not happen.
+func (e *instEnv) settled(m types.Instance) {
+	e.t.Helper()
+	id := *m.InstanceId
+	c := ctx(e.t)
+	switch s := e.describe(id).State.Name; s {
+	case types.InstanceStateNameRunning:
+		must[*ec2.StopInstancesOutput](e.t)(e.cli.StopInstances(c, &ec2.StopInstancesInput{InstanceIds: []string{id}}))
+		e.unreport(id)
+		e.waitState(id, types.InstanceStateNameStopped)
+	case types.InstanceStateNameStopped:
+		must[*ec2.StartInstancesOutput](e.t)(e.cli.StartInstances(c, &ec2.StartInstancesInput{InstanceIds: []string{id}}))
+		fallthrough
+	case types.InstanceStateNamePending:
+		e.report(m)
+		e.waitState(id, types.InstanceStateNameRunning)
+	default:
+		e.t.Fatalf("marker %s is %s", id, s)
+	}
+}
+
 func TestRunInstancesWithSubnet(t *testing.T) {
 	e := newInstEnv(t, nil)
 	e.host(hostA, "us-east-1a", true)
@@ -486,7 +512,9 @@ func TestInstanceLifecycle(t *testing.T) {
 	if *again.ReservationId != *out.ReservationId || *again.Instances[0].InstanceId != id {
 		t.Errorf("ClientToken retry made %s/%s", *again.ReservationId, *again.Instances[0].InstanceId)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// The marker proves the life cycle loop ran after each change below.
+	marker := must[*ec2.RunInstancesOutput](t)(e.run(&ec2.RunInstancesInput{SubnetId: aws.String(e.sub2)})).Instances[0]
+	e.settled(marker)
 	if s := e.describe(id).State.Name; s != types.InstanceStateNamePending {
 		t.Fatalf("before the agent reports: %s", s)
 	}
@@ -511,7 +539,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	if so.StoppingInstances[0].CurrentState.Name != types.InstanceStateNameStopping || so.StoppingInstances[0].PreviousState.Name != types.InstanceStateNameRunning {
 		t.Errorf("stop: %+v", so.StoppingInstances[0])
 	}
-	time.Sleep(100 * time.Millisecond)
+	e.settled(marker)
 	if s := e.describe(id).State.Name; s != types.InstanceStateNameStopping {
 		t.Errorf("while the agent still reports it: %s", s)
 	}
@@ -535,7 +563,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	if to.TerminatingInstances[0].CurrentState.Name != types.InstanceStateNameShuttingDown {
 		t.Errorf("terminate: %v", to.TerminatingInstances[0].CurrentState.Name)
 	}
-	time.Sleep(100 * time.Millisecond)
+	e.settled(marker)
 	if s := e.describe(id).State.Name; s != types.InstanceStateNameShuttingDown {
 		t.Errorf("while the agent still reports it: %s", s)
 	}
@@ -544,8 +572,8 @@ func TestInstanceLifecycle(t *testing.T) {
 	if term.StateReason == nil || *term.StateReason.Code != "Client.UserInitiatedShutdown" || len(term.NetworkInterfaces) != 0 {
 		t.Errorf("terminated: reason %+v, %d interfaces", term.StateReason, len(term.NetworkInterfaces))
 	}
-	if n := e.vpcKeys()["network_interfaces"]; n != 0 {
-		t.Errorf("%d ENIs left after termination", n)
+	if n := e.vpcKeys()["network_interfaces"]; n != 1 {
+		t.Errorf("%d ENIs left after termination, want 1 (the marker's)", n)
 	}
 	if _, err := e.cli.StartInstances(c, &ec2.StartInstancesInput{InstanceIds: []string{id}}); code(err) != "IncorrectInstanceState" {
 		t.Errorf("start terminated: %s", code(err))
