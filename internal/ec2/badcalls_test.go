@@ -355,3 +355,54 @@ func sha256hex(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
 }
+
+// TestMalformedParams: a list index the server cannot read and a name
+// that is not UTF-8 answer InvalidParameterValue and change nothing (they
+// were read as no filter at all, and stored as U+FFFD). The AWS SDKs never
+// send these, so the requests are signed by hand.
+func TestMalformedParams(t *testing.T) {
+	e := newEnv(t, nil)
+	c, nc := e.account("alice")
+	f := build(t, c)
+	ctx := ctx(t)
+	send := func(body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.url+"/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+		creds := aws.Credentials{AccessKeyID: nc.AccessKeyID, SecretAccessKey: nc.SecretAccessKey}
+		if err := v4.NewSigner().SignHTTP(ctx, creds, req, sha256hex(body), "ec2", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const v = "Version=2016-11-15&"
+	before := e.dump()
+	for _, body := range []string{
+		v + "Action=DescribeVpcs&VpcId.99999999999999999999=" + f.vpc,
+		v + "Action=DescribeVpcs&VpcId.0=" + f.vpc,
+		v + "Action=DescribeSubnets&Filter.1.Name=vpc-id&Filter.1.Value.01=" + f.vpc,
+		v + "Action=DeleteSecurityGroup&GroupId=" + f.sg + "&Filter..Name=x",
+		v + "Action=CreateSecurityGroup&VpcId=" + f.vpc + "&GroupName=caf%E9&GroupDescription=latin-1",
+		v + "Action=CreateTags&ResourceId.1=" + f.vpc + "&Tag.1.Key=Name&Tag.1.Value=%C3%28",
+		v + "Action=CreateTags&ResourceId.1=" + f.vpc + "&Tag.1.Key=%FF&Tag.1.Value=x",
+	} {
+		status, out := send(body)
+		if status != http.StatusBadRequest || !strings.Contains(out, "<Code>InvalidParameterValue</Code>") {
+			t.Errorf("%s: %d %s", body, status, out)
+		}
+	}
+	if after := e.dump(); after != before {
+		t.Errorf("rejected calls changed the store:\nbefore %s\nafter  %s", before, after)
+	}
+	// The well-formed call with the same list is answered: the check is
+	// on the index, not on the list.
+	if status, out := send(v + "Action=DescribeVpcs&VpcId.1=" + f.vpc); status != 200 || !strings.Contains(out, f.vpc) {
+		t.Errorf("VpcId.1: %d %s", status, out)
+	}
+}

@@ -65,6 +65,18 @@ func FuzzParams(f *testing.F) {
 			if got := p.list(prefix); len(got) != len(idx) {
 				t.Fatalf("list(%s): %d values for %d indexes", prefix, len(got), len(idx))
 			}
+			// Nothing accepted is dropped: every prefix.N… sent is read
+			// as one of the indexes.
+			for k := range p {
+				rest, ok := strings.CutPrefix(k, prefix+".")
+				if !ok || (rest != "" && 'a' <= rest[0]|0x20 && rest[0]|0x20 <= 'z') {
+					continue
+				}
+				num, _, _ := strings.Cut(rest, ".")
+				if n, err := strconv.Atoi(num); err != nil || strconv.Itoa(n) != num || !slices.Contains(idx, n) {
+					t.Fatalf("parameter %s accepted but not among the indexes %v of %s", k, idx, prefix)
+				}
+			}
 		}
 		known := fields{"vpc-id": nil, "cidr-block": nil, "state": nil}
 		if fs, err := parseFilters(p, known); err == nil {

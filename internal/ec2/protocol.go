@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/canopy-sdn/canopy/internal/vpc"
 )
@@ -21,6 +23,40 @@ const (
 // params are a request's flattened Query parameters (the last value wins for
 // a repeated name).
 type params map[string]string
+
+// validate rejects what the accessors below would otherwise misread
+// silently: a name or value that is not UTF-8 (JSON in the store would
+// keep it as U+FFFD, altered), and a list index that is not a plain
+// positive number that fits an int32 (indexes skips VpcId.99999999999999999999,
+// VpcId.0 and Filter..Name, and folds VpcId.01 into VpcId.1). A part of a
+// name that starts with a letter is a member name; any other is an index. The names are checked in
+// sorted order so the same request always gets the same answer.
+func (p params) validate() error {
+	names := make([]string, 0, len(p))
+	for k := range p {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !utf8.ValidString(k) {
+			return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("The parameter name %q is not valid UTF-8.", k)}
+		}
+		if !utf8.ValidString(p[k]) {
+			return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("The value of parameter %s is not valid UTF-8.", k)}
+		}
+		segs := strings.Split(k, ".")
+		for _, seg := range segs[1:] {
+			if seg != "" && ('a' <= seg[0]|0x20 && seg[0]|0x20 <= 'z') {
+				continue // a member name (Filter.1.Name), not an index
+			}
+			n, err := strconv.ParseInt(seg, 10, 32)
+			if err != nil || n < 1 || seg[0] == '0' || seg[0] == '+' {
+				return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("The parameter %s has an invalid list index %s: indexes are 1 to %d, without leading zeros.", k, seg, math.MaxInt32)}
+			}
+		}
+	}
+	return nil
+}
 
 // str returns a parameter ("" when absent).
 func (p params) str(name string) string { return p[name] }

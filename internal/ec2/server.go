@@ -226,7 +226,7 @@ func parseParams(r *http.Request, body []byte) (params, error) {
 	if len(p) > maxParams {
 		return nil, &vpc.Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("The request has %d parameters; at most %d are accepted.", len(p), maxParams)}
 	}
-	return p, nil
+	return p, p.validate()
 }
 
 // writeError answers err: a *vpc.Error with its code (HTTP 400, 412 for
