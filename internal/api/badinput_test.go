@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/canopy-sdn/canopy/internal/topology"
 )
 
 // fixture is a small topology the bad requests run against.
@@ -108,6 +110,20 @@ func TestBadInput(t *testing.T) {
 		{"trailing data", "POST", "/routers", `{"name":"x"} {}`, 400, "", "after the object"},
 		{"empty body", "POST", "/routers", ``, 400, "", "empty"},
 		{"body is not an object", "POST", "/routers", `["x"]`, 400, "", "expected a JSON object"},
+		// Bad inputs that were stored altered or read as absent.
+		{"name not UTF-8", "POST", "/routers", "{\"name\":\"r\xff\"}", 400, "", "not valid UTF-8 (byte 0xff at offset 10)"},
+		{"label not UTF-8", "POST", "/bridges", "{\"name\":\"b\",\"labels\":{\"k\":\"\xc3\x28\"}}", 400, "", "not valid UTF-8"},
+		{"name with a lone surrogate escape", "POST", "/routers", `{"name":"r\ud800"}`, 400, "", `unpaired UTF-16 surrogate \ud800`},
+		{"name with a lone low surrogate escape", "PUT", "/routers/" + f.r2, `{"name":"\udc00x"}`, 400, "", "unpaired UTF-16 surrogate"},
+		{"zero MAC on a bridge port", "POST", "/bridges/" + f.b1 + "/ports", `{"mac":"00:00:00:00:00:00"}`, 400, "mac", "00:00:00:00:00:00"},
+		{"zero MAC on a router port", "POST", rp, `{"mac":"00-00-00-00-00-00","address":"10.9.0.1/24"}`, 400, "mac", "00:00:00:00:00:00"},
+		{"zero MAC on a DHCP host", "POST", dhcpHosts, `{"mac":"00:00:00:00:00:00","ip":"10.1.0.11"}`, 400, "mac", "00:00:00:00:00:00"},
+		{"zero MAC in a router's ARP table", "PUT", "/routers/" + f.r2, `{"name":"r2","arp_entries":[{"ip":"10.0.0.9","mac":"00:00:00:00:00:00"}]}`, 400, "arp_entries[0].mac", "00:00:00:00:00:00"},
+		{"broadcast MAC on a bridge port", "POST", "/bridges/" + f.b1 + "/ports", `{"mac":"ff:ff:ff:ff:ff:ff"}`, 400, "mac", "broadcast"},
+		{"multicast MAC on a bridge port", "POST", "/bridges/" + f.b1 + "/ports", `{"mac":"33:33:00:00:00:01"}`, 400, "mac", "multicast"},
+		{"router port subnet inside another port's", "POST", rp, `{"mac":"02:00:00:00:09:01","address":"192.0.2.129/25"}`, 409, "address", "overlaps subnet 192.0.2.0/24"},
+		{"router port subnet around another port's", "POST", rp, `{"mac":"02:00:00:00:09:01","address":"198.51.0.1/16"}`, 409, "address", "overlaps subnet 198.51.100.0/24"},
+		{"router port moved onto another's subnet", "PUT", "/ports/" + f.p2, `{"device_kind":"router","device_id":"` + f.r1 + `","mac":"02:00:00:00:01:02","address":"192.0.2.7/24","peer_id":"` + f.bp1 + `","revision":0}`, 409, "address", "overlaps"},
 		{"wrong type for a field", "POST", "/routers", `{"name":5}`, 400, "name", "expected a string"},
 		{"wrong type for a number", "POST", rp, okPort(`,"mtu":"big"`), 400, "mtu", "expected an integer"},
 		{"number out of range", "POST", rules, `{"action":"accept","nw_proto":300}`, 400, "nw_proto", "0 to 255"},
@@ -177,5 +193,22 @@ func TestBadInput(t *testing.T) {
 	}
 	if len(rows) < 30 {
 		t.Fatalf("only %d rows", len(rows))
+	}
+}
+
+// TestTextStoredAsSent: names in UTF-8, raw or as \u escapes (surrogate
+// pairs included), are stored exactly as sent; only text the decoder
+// would alter is refused (TestBadInput).
+func TestTextStoredAsSent(t *testing.T) {
+	e := newEnv(t)
+	for body, want := range map[string]string{
+		`{"name":"café 🌿"}`:                 "café 🌿",
+		`{"name":"caf\u00e9 \ud83c\udf3f"}`: "café 🌿",
+		`{"name":"tab\\t\"q\"\\\\ud800"}`:  `tab\t"q"\\ud800`, // escaped backslashes: no surrogate
+	} {
+		id := e.id("/routers", body)
+		if got := e.get(topology.KindRouter, id).(*topology.Router).Name; got != want {
+			t.Errorf("%s stored as %q, want %q", body, got, want)
+		}
 	}
 }

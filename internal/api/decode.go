@@ -9,8 +9,11 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
 )
@@ -38,12 +41,23 @@ func decodeBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &httpError{status: http.StatusBadRequest, reason: "request body is empty; a JSON object is required"}
 	}
+	if err := checkText(body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
 		if _, terr := dec.Token(); terr != io.EOF {
 			return &httpError{status: http.StatusBadRequest, reason: fmt.Sprintf("malformed JSON: unexpected data after the object at offset %d", dec.InputOffset())}
+		}
+		if bytes.Contains(body, []byte(`"mac"`)) {
+			var doc any
+			if json.Unmarshal(body, &doc) == nil {
+				if path := zeroMAC(doc, ""); path != "" {
+					return &topology.FieldError{Field: path, Reason: "00:00:00:00:00:00 is not an address a port or host can have; leave mac out to have none (or, on a router port, one generated)"}
+				}
+			}
 		}
 		return nil
 	}
@@ -257,4 +271,91 @@ func lookupField(fields []field, key string) (field, bool) {
 		}
 	}
 	return field{}, false
+}
+
+// checkText refuses a body whose strings the JSON decoder would alter
+// silently: bytes that are not UTF-8 (JSON text must be, RFC 8259 §8.1) and
+// \u escapes of unpaired UTF-16 surrogates. The decoder turns both into
+// U+FFFD, so a name would be stored other than it was sent.
+func checkText(body []byte) error {
+	if !utf8.Valid(body) {
+		off := 0
+		for off < len(body) {
+			r, n := utf8.DecodeRune(body[off:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			off += n
+		}
+		return &httpError{status: http.StatusBadRequest, reason: fmt.Sprintf("request body is not valid UTF-8 (byte 0x%02x at offset %d); JSON text must be UTF-8", body[off], off)}
+	}
+	inString := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c == '"':
+			inString = !inString
+		case c == '\\' && inString && i+1 < len(body):
+			if body[i+1] != 'u' {
+				i++ // an escaped character: \" does not end the string
+				continue
+			}
+			r1, ok := hex4(body, i+2)
+			if !ok {
+				continue // malformed: the decoder reports it
+			}
+			if !utf16.IsSurrogate(r1) {
+				i += 5
+				continue
+			}
+			r2, ok := rune(0), i+7 < len(body) && body[i+6] == '\\' && body[i+7] == 'u'
+			if ok {
+				r2, ok = hex4(body, i+8)
+			}
+			if !ok || utf16.DecodeRune(r1, r2) == utf8.RuneError {
+				return &httpError{status: http.StatusBadRequest, reason: fmt.Sprintf("request body has an unpaired UTF-16 surrogate %s at offset %d; a string must encode whole characters", body[i:i+6], i)}
+			}
+			i += 11
+		}
+	}
+	return nil
+}
+
+// hex4 parses the 4 hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[i:i+4]), 16, 16)
+	return rune(n), err == nil
+}
+
+// zeroMAC returns the path of the first "mac" property of doc that is the
+// all-zero MAC. The topology keeps a zero MAC as "not set", so a zero sent
+// explicitly would otherwise be read as absent instead of refused.
+func zeroMAC(doc any, path string) string {
+	switch d := doc.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(d))
+		for k := range d {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if s, ok := d[k].(string); ok && k == "mac" {
+				if m, err := topology.ParseMAC(s); err == nil && m.IsZero() {
+					return join(path, k)
+				}
+			}
+			if p := zeroMAC(d[k], join(path, k)); p != "" {
+				return p
+			}
+		}
+	case []any:
+		for i, e := range d {
+			if p := zeroMAC(e, fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }

@@ -101,8 +101,16 @@ func checkPort(r Reader, old Object, p *Port) error {
 	if p.DeviceKind == KindRouter && p.Address.IsValid() {
 		for _, k := range r.Referrers(KindRouter, p.DeviceID) {
 			q, ok := r.Get(k.Kind, k.ID).(*Port)
-			if ok && q.ID != p.ID && q.Address.IsValid() && q.Address.Addr() == p.Address.Addr() {
+			if !ok || q.ID == p.ID || !q.Address.IsValid() {
+				continue
+			}
+			if q.Address.Addr() == p.Address.Addr() {
 				return &ConflictError{"address", fmt.Sprintf("address %s is already on port %s of this router", p.Address.Addr(), q.ID)}
+			}
+			// Overlapping subnets would give the router two connected
+			// routes for the same addresses, and ARP for them on both ports.
+			if q.Address.Masked().Overlaps(p.Address.Masked()) {
+				return &ConflictError{"address", fmt.Sprintf("subnet %s overlaps subnet %s of port %s of this router; a router's ports need disjoint subnets", p.Address.Masked(), q.Address.Masked(), q.ID)}
 			}
 		}
 	}

@@ -171,6 +171,21 @@ func TestCheck(t *testing.T) {
 		{"same address on another router", func(x *Index) (Object, Object) {
 			return nil, port("rp9", "r2", KindRouter, func(p *Port) { p.Address = pfx("10.0.0.1/24") })
 		}, false, "", ""},
+		{"subnet inside another port's subnet", func(x *Index) (Object, Object) {
+			return nil, port("rp9", "r1", KindRouter, func(p *Port) { p.Address = pfx("10.0.0.129/25") })
+		}, true, "address", "subnet 10.0.0.128/25 overlaps subnet 10.0.0.0/24 of port rp1"},
+		{"subnet around another port's subnet", func(x *Index) (Object, Object) {
+			return nil, port("rp9", "r1", KindRouter, func(p *Port) { p.Address = pfx("10.0.9.1/16") })
+		}, true, "address", "subnet 10.0.0.0/16 overlaps subnet 10.0.0.0/24 of port rp1"},
+		{"a port's subnet moved onto another's", func(x *Index) (Object, Object) {
+			return update(x, KindPort, "rp2", func(o Object) { o.(*Port).Address = pfx("10.0.0.2/24") })
+		}, true, "address", "overlaps subnet 10.0.0.0/24 of port rp1"},
+		{"adjacent subnets on one router", func(x *Index) (Object, Object) {
+			return nil, port("rp9", "r1", KindRouter, func(p *Port) { p.Address = pfx("10.0.1.1/24") })
+		}, false, "", ""},
+		{"overlapping subnet on another router", func(x *Index) (Object, Object) {
+			return nil, port("rp9", "r2", KindRouter, func(p *Port) { p.Address = pfx("10.0.0.2/16") })
+		}, false, "", ""},
 
 		{"route via another router's port", func(x *Index) (Object, Object) {
 			return nil, &Route{Meta: Meta{ID: "rt9"}, RouterID: "r1", Type: RouteNormal, DstPrefix: pfx("0.0.0.0/0"), NextHopPort: "rp3"}
