@@ -204,7 +204,7 @@ func TestTextStoredAsSent(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"name":"café 🌿"}`:                 "café 🌿",
 		`{"name":"caf\u00e9 \ud83c\udf3f"}`: "café 🌿",
-		`{"name":"tab\\t\"q\"\\\\ud800"}`:  `tab\t"q"\\ud800`, // escaped backslashes: no surrogate
+		`{"name":"tab\\t\"q\"\\\\ud800"}`:   `tab\t"q"\\ud800`, // escaped backslashes: no surrogate
 	} {
 		id := e.id("/routers", body)
 		if got := e.get(topology.KindRouter, id).(*topology.Router).Name; got != want {
