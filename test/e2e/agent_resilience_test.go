@@ -153,7 +153,7 @@ func TestAgentBadInput(t *testing.T) {
 	anyDrop := `canopy_agent_port_drops_total{port="` + r.p1 + `"`
 	rx := `canopy_agent_port_rx_frames_total{port="` + r.p1 + `"}`
 	before, beforeAll, beforeRx := r.h1.Metric(malformed), r.h1.Metric(anyDrop), r.h1.Metric(rx)
-	out, err := r.vm1.Exec("python3", "-c", garbage, r.vm1.Tap, r.vm1.MAC, "2000")
+	out, err := r.vm1.Exec("/usr/bin/python3", "-c", garbage, r.vm1.Tap, r.vm1.MAC, "2000")
 	if err != nil {
 		t.Fatalf("sending garbage: %v\n%s", err, out)
 	}
