@@ -133,7 +133,15 @@ func (h *Hosts) applyDirty(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		if err := h.apply(ctx, id, info); err != nil {
+		err := h.apply(ctx, id, info)
+		if fe := (*topology.FieldError)(nil); errors.As(err, &fe) {
+			// What the agent announced cannot be stored (say, a tunnel
+			// address another member has): retrying will not help, its
+			// next announcement may.
+			h.log.Warn("host announcement refused", "host_id", id, "name", info.Name, "err", err)
+			continue
+		}
+		if err != nil {
 			h.mu.Lock()
 			if _, newer := h.dirty[id]; !newer {
 				h.dirty[id] = true
