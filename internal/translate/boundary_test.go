@@ -162,7 +162,7 @@ func newWorld(seed uint64) *world {
 	chance := func(p float64) bool { return r.Float64() < p }
 	const owner = "111122223333"
 	st.Accounts[owner] = &vpc.Account{ID: owner}
-	pub := 10
+	pub := 0 // the first is 203.0.113.1, a /32 block of the pools (poolBlocks)
 	nextPublic := func() netip.Addr { pub++; return vpc.Nth(publicNet, pub) }
 	nVPC := 1 + r.IntN(2)
 	for vi := range nVPC {
@@ -457,9 +457,25 @@ func (w *world) aclEntries(v *vpc.Vpc) []vpc.NetworkACLEntry {
 	return out
 }
 
+// poolBlocks are the public pools as the server makes them from an EC2
+// pool range (its usable addresses, .1 to .254, in CIDR blocks): an
+// elastic IP can be a block of its own, as long as its route.
+var poolBlocks = func() []netip.Prefix {
+	var out []netip.Prefix
+	for a := 1; a <= 254; {
+		bits := 32
+		for bits > 24 && a%(1<<(33-bits)) == 0 && a+(1<<(33-bits))-1 <= 254 {
+			bits--
+		}
+		out = append(out, netip.PrefixFrom(vpc.Nth(publicNet, a), bits))
+		a += 1 << (32 - bits)
+	}
+	return out
+}()
+
 // build translates the state and compiles it for the simulator.
 func (w *world) build() {
-	cloud := translate.CloudConfig{Gateways: []translate.Gateway{cloudGW}, PublicPools: []netip.Prefix{publicNet}}
+	cloud := translate.CloudConfig{Gateways: []translate.Gateway{cloudGW}, PublicPools: poolBlocks}
 	d := translate.Translate(w.st, cloud)
 	if len(d.Skipped) > 0 {
 		panic(fmt.Sprintf("the generator made a state the translator skips parts of: %+v", d.Skipped))
@@ -491,7 +507,7 @@ func (w *world) build() {
 			w.natMAC[n.ID] = p.MAC
 		}
 	}
-	w.model = reach.New(w.st, reach.Cloud{PublicPools: []netip.Prefix{publicNet}})
+	w.model = reach.New(w.st, reach.Cloud{PublicPools: poolBlocks})
 }
 
 // sendable are the interfaces a packet can come from: bound to a host.

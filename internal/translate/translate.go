@@ -37,6 +37,9 @@ const (
 	weightIGW = 10
 	weightNAT = 20
 	weightENI = 30
+	// weightPool is the public pools' blackholes: last among equal prefixes
+	// (the store's default weight is 100).
+	weightPool = 1000
 )
 
 // EtherTypes the chains match on.
@@ -180,7 +183,10 @@ func (b *builder) edge() {
 		b.add(&topology.PortGroup{Meta: meta(CloudObject, "", "uplinks", "edge/uplinks"), Stateful: true, Ports: uplinks})
 	}
 	for _, pool := range c.PublicPools {
-		b.route(CloudObject, "", "pool/"+pool.String(), r.ID, topology.RouteBlackhole, netip.Prefix{}, pool, "", netip.Addr{}, 0)
+		// weightPool: an elastic IP can be a block of the pools by itself
+		// (the server splits its EC2 pool range into CIDR blocks), and its
+		// /32 route must win over the blackhole, never share flows with it.
+		b.route(CloudObject, "", "pool/"+pool.String(), r.ID, topology.RouteBlackhole, netip.Prefix{}, pool, "", netip.Addr{}, weightPool)
 	}
 }
 
