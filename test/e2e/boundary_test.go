@@ -317,7 +317,11 @@ func TestBoundaryPackets(t *testing.T) {
 		// would have seen it.
 		tn.ec2("authorize-security-group-ingress", "--group-id", sg, "--protocol", "udp", "--port", "68", "--cidr", "192.0.2.0/24")
 		allowed := udp(outMAC, edgeMAC, "192.0.2.1", eip, 67, 68, "boundary-outside-allowed", false)
-		if !within(15*time.Second, func() bool { rawOut.send(allowed); time.Sleep(100 * time.Millisecond); return sniffV.received("boundary-outside-allowed") }) {
+		if !within(15*time.Second, func() bool {
+			rawOut.send(allowed)
+			time.Sleep(100 * time.Millisecond)
+			return sniffV.received("boundary-outside-allowed")
+		}) {
 			up, _, _ := edgeUplink(t, l)
 			tr, _ := l.RunCLI("trace", up, "--proto", "udp", "--src", "192.0.2.1", "--dst", eip, "--sport", "67", "--dport", "68", "--src-mac", topoMAC(outMAC), "--dst-mac", topoMAC(edgeMAC))
 			t.Fatalf("UDP 67→68 from outside never reached %s once its group allows it: the check above says nothing\ntrace:\n%s\n%s", v.id, tr, diag())
