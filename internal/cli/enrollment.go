@@ -162,6 +162,30 @@ func enrollHostObject(ctx context.Context, s *nsdb.Store, name, id string) (stri
 	}
 }
 
+// hostByRef resolves a host id or a unique host name.
+func hostByRef(ctx context.Context, s *nsdb.Store, ref string) (string, error) {
+	if _, err := s.Get(ctx, topology.KindHost, ref); err == nil {
+		return ref, nil
+	}
+	hs, err := s.List(ctx, topology.KindHost)
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, o := range hs {
+		if o.GetMeta().Name == ref {
+			ids = append(ids, o.GetMeta().ID)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return "", fmt.Errorf("host %q: %w", ref, nsdb.ErrNotFound)
+	case 1:
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("host name %q is ambiguous: %s", ref, strings.Join(ids, ", "))
+}
+
 func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {

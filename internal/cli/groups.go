@@ -82,7 +82,7 @@ func hostCmd(a *app) *cobra.Command {
 		}
 		return []string{h.ID, h.Name, yesNo(h.Alive), strings.Join(ifs, ",")}
 	}))
-	noun.AddCommand(hostEnrollCmd(a))
+	noun.AddCommand(hostEnrollCmd(a), hostUnenrollCmd(a))
 	return noun
 }
 

@@ -16,8 +16,9 @@ import (
 // a real `canopy server`, `canopy host enroll` writes each host's
 // credentials, and with them etcdctl — standing in for a compromised agent —
 // writes its own host's state but fails to write another host's state, any
-// topology object or any VPC object, and cannot read the EC2 keys; without
-// a client certificate etcd answers nothing.
+// topology object or any VPC object, and cannot read the EC2 keys; once
+// `canopy host unenroll` revoked it, it opens nothing; without a client
+// certificate etcd answers nothing.
 func TestEnrolledAgentCredentials(t *testing.T) {
 	if _, err := exec.LookPath("etcdctl"); err != nil {
 		t.Fatal("etcdctl (Debian's etcd-client, installed by make deps) is needed")
@@ -95,6 +96,16 @@ func TestEnrolledAgentCredentials(t *testing.T) {
 	}
 	if out, err := etcdctl(agentA, "get", "--prefix", "/canopy/v1/ec2/"); err == nil || !strings.Contains(out, "permission denied") {
 		t.Errorf("agent of hv1 read the EC2 keys: %v\n%s", err, out)
+	}
+	// Unenrolled, hv1's certificate opens nothing any more; hv2's still does.
+	s.cli("host", "unenroll", "hv1", "--etcd-endpoints", etcd)
+	if out, err := etcdctl(agentA, "get", "--prefix", "--keys-only", "/canopy/v1/topo/host/"); err == nil {
+		t.Errorf("the unenrolled agent of hv1 still reads:\n%s", out)
+	}
+	dirB := filepath.Join(dir, "hv2")
+	agentB := []string{"--cacert", filepath.Join(dirB, "ca.crt"), "--cert", filepath.Join(dirB, "agent.crt"), "--key", filepath.Join(dirB, "agent.key")}
+	if out, err := etcdctl(agentB, "put", "/canopy/v1/state/host/"+idB, "alive"); err != nil {
+		t.Errorf("agent of hv2 after hv1's unenrollment: %v\n%s", err, out)
 	}
 	// No client certificate: refused.
 	if out, err := etcdctl([]string{"--cacert", filepath.Join(dirA, "ca.crt")}, "get", "/canopy/v1/topo-seq"); err == nil {
