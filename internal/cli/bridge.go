@@ -131,7 +131,7 @@ func dhcpHostCmd(a *app) *cobra.Command {
 				return err
 			}
 			var h topology.DHCPHost
-			if h.MAC, err = topology.ParseMAC(mac); err != nil {
+			if h.MAC, err = hostMAC(mac); err != nil {
 				return fmt.Errorf("--mac: %w", err)
 			}
 			if h.IP, err = netip.ParseAddr(ip); err != nil {

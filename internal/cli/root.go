@@ -47,6 +47,9 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
   canopy trace             why can (or can't) A reach B`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Before any command runs: text that is not UTF-8 would reach the
+		// server altered (JSON encoding replaces the bad bytes).
+		PersistentPreRunE: checkText,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)

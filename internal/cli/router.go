@@ -110,7 +110,7 @@ func (f *portFlags) apply(ctx context.Context, cmd *cobra.Command, c *Client, p 
 		p.Name = f.name
 	}
 	if fl.Changed("mac") {
-		m, err := topology.ParseMAC(f.mac)
+		m, err := hostMAC(f.mac)
 		if err != nil {
 			return fmt.Errorf("--mac: %w", err)
 		}
