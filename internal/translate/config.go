@@ -112,6 +112,17 @@ func (c CloudConfig) Validate() error {
 		if g.NextHop.IsValid() && !g.Address.Masked().Contains(g.NextHop) {
 			return fmt.Errorf("gateways[%d].next_hop %s: not in %s", i, g.NextHop, g.Address.Masked())
 		}
+		// Every gateway is a port of the edge router, as the transit
+		// network is: a router's ports need disjoint subnets (the store
+		// refuses overlapping ones, so the edge would never be written).
+		if g.Address.Masked().Overlaps(c.TransitCIDR) {
+			return fmt.Errorf("gateways[%d].address %s overlaps transit_cidr %s", i, g.Address, c.TransitCIDR)
+		}
+		for j, h := range c.Gateways[:i] {
+			if h.Address.IsValid() && g.Address.Masked().Overlaps(h.Address.Masked()) {
+				return fmt.Errorf("gateways[%d].address %s overlaps gateways[%d].address %s: the edge router's ports need disjoint subnets (give each uplink its own link network)", i, g.Address, j, h.Address)
+			}
+		}
 		if g.BGPPeer != nil && c.BGP == nil {
 			return fmt.Errorf("gateways[%d].bgp_peer: needs bgp.asn", i)
 		}

@@ -127,7 +127,11 @@ func TestValidateGateways(t *testing.T) {
 		{[]Gateway{{Host: "gw1", Address: pfx("192.0.2.2/24")}}, "interface is required"},
 		{[]Gateway{{Host: "gw1", Interface: "eth1", Address: pfx("192.0.2.2/24")}, {Host: "gw1", Interface: "eth1", Address: pfx("192.0.2.3/24")}},
 			"gateways[1]: host gw1 interface eth1 is already gateways[0]"},
-		{[]Gateway{{Host: "gw1", Interface: "eth1", Address: pfx("192.0.2.2/24")}, {HostID: hostA, Interface: "eth1", Address: pfx("192.0.2.3/24")}}, ""},
+		{[]Gateway{{Host: "gw1", Interface: "eth1", Address: pfx("192.0.2.2/24")}, {HostID: hostA, Interface: "eth1", Address: pfx("198.51.100.3/24")}}, ""},
+		{[]Gateway{{Host: "gw1", Interface: "eth1", Address: pfx("192.0.2.2/24")}, {Host: "gw2", Interface: "eth1", Address: pfx("192.0.2.3/25")}},
+			"gateways[1].address 192.0.2.3/25 overlaps gateways[0].address 192.0.2.2/24"},
+		{[]Gateway{{Host: "gw1", Interface: "eth1", Address: pfx("192.0.2.2/32")}, {Host: "gw2", Interface: "eth1", Address: pfx("192.0.2.3/32")}}, ""},
+		{[]Gateway{{Host: "gw1", Interface: "eth1", Address: pfx("169.254.1.1/24")}}, "overlaps transit_cidr 169.254.0.0/17"},
 	} {
 		err := CloudConfig{Gateways: c.gws}.Validate()
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
