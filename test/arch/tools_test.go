@@ -25,6 +25,7 @@ import (
 // developer's machine would otherwise pass here and fail there.
 var toolPackage = map[string]string{
 	"ip":         "iproute2",
+	"ss":         "iproute2",
 	"ping":       "iputils-ping",
 	"traceroute": "traceroute",
 	"iperf3":     "iperf3",

@@ -131,7 +131,7 @@ func TestAgentStateful(t *testing.T) {
 	// TCP opened by vm1 is dropped.
 	stop := r.vm2.Background("iperf3", "-s", "-1", "-B", r.vm2.IP())
 	defer stop()
-	time.Sleep(300 * time.Millisecond)
+	r.vm2.WaitListening(5201) // else a refusal would pass for the filter's drop
 	if out, err := r.vm1.Exec("iperf3", "-c", r.vm2.IP(), "-t", "1", "--connect-timeout", "2000"); err == nil {
 		t.Errorf("vm1 opened a TCP connection to vm2 through a return-only filter:\n%s", out)
 	}

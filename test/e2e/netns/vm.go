@@ -79,6 +79,22 @@ func (vm *VM) Ping(dst string, count int) (string, bool) {
 	return out, err == nil
 }
 
+// WaitListening waits until a TCP socket listens on port in the VM (a
+// server started with Background is ready), so that a refused connection
+// afterwards means the network refused it, not that the server was late.
+func (vm *VM) WaitListening(port int) {
+	vm.l.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out, err := vm.Exec("ss", "-Hltn", fmt.Sprintf("sport = :%d", port))
+		if err == nil && strings.TrimSpace(out) != "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			vm.l.t.Fatalf("nothing listens on TCP port %d in %s within 10 s: %v %s", port, vm.NS, err, out)
+		}
+	}
+}
+
 // Background starts a command in the VM and returns a stop function.
 func (vm *VM) Background(args ...string) func() {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", vm.NS}, args...)...)
