@@ -1,6 +1,7 @@
 // Package agent is `canopy agent`, the per-host role (DESIGN.md §1, §5): it
-// registers its host and keeps it alive with an etcd lease, joins its tunnel
-// zone, follows the topology (list at R, watch from R+1, re-list after a
+// announces its host under its own etcd keys (the server's controller makes
+// the Host object and tunnel-zone membership from that: the agent's etcd
+// user may write no topology), keeps it alive with an etcd lease, follows the topology (list at R, watch from R+1, re-list after a
 // compaction or an outage) into an immutable sim.Snapshot swapped
 // atomically, plugs the ports bound to this host into TAP devices, and
 // forwards their traffic.

@@ -6,7 +6,7 @@
 // Debian's busybox udhcpc on eth0 there, whose script (udhcpc.sh, embedded)
 // sets address, mask, routes, MTU and resolv.conf from the agent's DHCP
 // answer. Once eth0 holds the ENI's address it writes the instance's state
-// key (state/instance/<id>), bound to the agent's host lease, from which the
+// key (nsdb.PutInstanceState, under its host's own keys), bound to the agent's host lease, from which the
 // EC2 server moves the instance to running. A stopped or terminated instance
 // is torn down: its processes killed, its namespace and TAPs deleted, its
 // state key removed.

@@ -10,8 +10,7 @@
 //	state/hosts/<id>/info       lease-bound: what the agent announces of its host (HostInfo)
 //	state/hosts/<id>/port/<port>/active        lease-bound: the port is plugged on the host
 //	state/hosts/<id>/instance/<instance>       lease-bound: an instance runs on the host
-//	state/learned/<id>/…        learned MAC/ARP entries of the host's agent
-//	state/table/<kind>/<id>/<table>/<key>   lease-bound learned MAC/ARP entries
+//	state/learned/<id>/…        learned MAC/ARP entries of the host's agent (learned.go)
 //
 // Everything an agent writes is under its own host's keys: with etcd's
 // authentication on (Config.EnableAuth) an agent is the etcd user
