@@ -89,6 +89,11 @@ func TestConditions(t *testing.T) {
 		{"tp dst on later fragment", func(c *topology.Condition, inv bool) {
 			c.TpDst, c.InvTpDst = &topology.PortRange{Start: 0, End: 65535}, inv
 		}, frag, false},
+		// ARP's sender hardware address (the anti-spoofing of ARP's own
+		// MAC field); nothing else has one.
+		{"arp sender mac", func(c *topology.Condition, inv bool) { c.ARPSenderMAC, c.InvARPSenderMAC = mVM1, inv }, arpF, true},
+		{"arp sender mac other", func(c *topology.Condition, inv bool) { c.ARPSenderMAC, c.InvARPSenderMAC = mVM2, inv }, arpF, false},
+		{"arp sender mac not arp", func(c *topology.Condition, inv bool) { c.ARPSenderMAC, c.InvARPSenderMAC = mVM1, inv }, base, false},
 		{"icmp type", func(c *topology.Condition, inv bool) { c.ICMPType, c.InvICMPType = u8(8), inv }, pingF, true},
 		{"icmp type other", func(c *topology.Condition, inv bool) { c.ICMPType, c.InvICMPType = u8(0), inv }, pingF, false},
 		{"icmp code", func(c *topology.Condition, inv bool) { c.ICMPCode, c.InvICMPCode = u8(0), inv }, pingF, true},
@@ -107,9 +112,16 @@ func TestConditions(t *testing.T) {
 		pol := f.pol
 		tests = append(tests, tc{"fragment " + string(pol), func(c *topology.Condition, inv bool) { c.FragPolicy = pol }, f.frame, f.match})
 	}
+	// 802.1Q tag (not invertible either).
+	tagged := func() []byte {
+		return (&packet.Spec{EthSrc: mVM1, EthDst: mVM2, VLAN: 7, Src: a4("10.0.0.11"), Dst: a4("10.0.0.12"), Proto: packet.ProtoTCP, SrcPort: 1000, DstPort: 80}).Build()
+	}
+	vlan := func(c *topology.Condition, inv bool) { c.VLANTagged = true }
+	tests = append(tests, tc{"vlan tagged", vlan, tagged, true}, tc{"vlan untagged", vlan, base, false})
+	noInv := map[string]bool{"vlan tagged": true, "vlan untagged": true}
 	for _, tt := range tests {
 		for _, inv := range []bool{false, true} {
-			if inv && strings.HasPrefix(tt.name, "fragment ") {
+			if inv && (strings.HasPrefix(tt.name, "fragment ") || noInv[tt.name]) {
 				continue
 			}
 			l := newLab()

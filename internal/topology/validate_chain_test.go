@@ -104,6 +104,7 @@ func TestValidateChainInversions(t *testing.T) {
 		"inv_ether_type":     func(c *Condition) { c.InvEtherType = true },
 		"inv_src_mac":        func(c *Condition) { c.InvSrcMAC = true },
 		"inv_dst_mac":        func(c *Condition) { c.InvDstMAC = true },
+		"inv_arp_sender_mac": func(c *Condition) { c.InvARPSenderMAC = true },
 		"inv_nw_src":         func(c *Condition) { c.InvNwSrc = true },
 		"inv_nw_dst":         func(c *Condition) { c.InvNwDst = true },
 		"inv_ip_group_src":   func(c *Condition) { c.InvIPGroupSrc = true },
