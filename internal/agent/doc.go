@@ -42,7 +42,9 @@
 // bounded rate, followed from every host's prefix, each change
 // invalidating the flows tagged with the entry. Connection and NAT state
 // goes to the hosts of every member of a stateful port group the flow
-// crosses (state.go).
+// crosses (state.go). New state, made here or imported, invalidates the
+// flows that looked its keys up before it existed (drop flows, and replies
+// forwarded untranslated).
 //
 // The receiving agent delivers tunnelled frames to the port named by the VNI
 // without simulating, re-merging consecutive TCP segments into one GSO

@@ -212,20 +212,38 @@ func (t *flowTable) invalidate(tags map[flow.Tag]struct{}, all bool, gen uint64)
 func (t *flowTable) invalidateLocked(tags map[flow.Tag]struct{}) int {
 	n := 0
 	for tag := range tags {
-		l := t.byTag[tag]
-		if l == nil {
-			continue
-		}
-		for _, c := range l.chunks {
-			for _, e := range c {
-				if t.m[e.key] == e {
-					t.removeLocked(e)
-					n++
-				}
+		n += t.invalidateTagLocked(tag)
+	}
+	return n
+}
+
+func (t *flowTable) invalidateTagLocked(tag flow.Tag) int {
+	l := t.byTag[tag]
+	if l == nil {
+		return 0
+	}
+	n := 0
+	for _, c := range l.chunks {
+		for _, e := range c {
+			if t.m[e.key] == e {
+				t.removeLocked(e)
+				n++
 			}
 		}
-		t.listed -= l.n
-		delete(t.byTag, tag)
+	}
+	t.listed -= l.n
+	delete(t.byTag, tag)
+	return n
+}
+
+// invalidateTagList is invalidateTags for a few tags in a slice (the keys
+// of new connection state), without building a set.
+func (t *flowTable) invalidateTagList(tags []flow.Tag) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, tag := range tags {
+		n += t.invalidateTagLocked(tag)
 	}
 	return n
 }

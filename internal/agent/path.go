@@ -282,6 +282,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		// first packet reaches it, or its reply would be dropped.
 		a.sendState(v, vp.id, res)
 		a.flows.invalidateDrops()
+		a.invalidateNewState(res)
 	}
 	switch res.Verdict {
 	case sim.VerdictForward:

@@ -207,22 +207,43 @@ func (a *Agent) importState(b []byte) {
 		return
 	}
 	now := time.Now().UnixNano()
+	tags := make([]flow.Tag, 0, nc+nn)
 	a.simMu.Lock()
 	for range nc {
-		a.state.Track(getKey(body), now+ttl)
+		k := getKey(body)
+		a.state.Track(k, now+ttl)
+		tags = append(tags, flow.KeyTag(k))
 		body = body[keyLen:]
 	}
 	for range nn {
 		kind := flow.NATKind(body[0])
 		k := getKey(body[1:])
-		ip := binary.BigEndian.Uint32(body[1+keyLen:])
-		port := binary.BigEndian.Uint16(body[5+keyLen:])
+		b := flow.Binding{IP: binary.BigEndian.Uint32(body[1+keyLen:]), Port: binary.BigEndian.Uint16(body[5+keyLen:])}
 		// Allocating exactly the peer's binding reproduces its entry (and
 		// its reverse mapping) in this host's table.
-		a.state.AllocateNAT(kind, k, []flow.Target{{IPFrom: ip, IPTo: ip, PortFrom: port, PortTo: port}}, now, now+ttl)
+		a.state.AllocateNAT(kind, k, []flow.Target{{IPFrom: b.IP, IPTo: b.IP, PortFrom: b.Port, PortTo: b.Port}}, now, now+ttl)
+		tags = append(tags, flow.KeyTag(flow.ReplyKey(kind, k, b)))
 		body = body[keyLen+7:]
 	}
 	a.simMu.Unlock()
 	a.m.stateRx.Inc()
 	a.flows.invalidateDrops()
+	a.flows.invalidateTagList(tags)
+}
+
+// invalidateNewState removes the flows that decided on the absence of the
+// connections and NAT entries res created: a reply cached before its
+// connection existed ("not a return flow", "nothing to translate back")
+// must be simulated again now that it does. Drop flows go with
+// invalidateDrops; this also catches forwarded ones, such as a reply that
+// passed untranslated.
+func (a *Agent) invalidateNewState(res *sim.Result) {
+	tags := make([]flow.Tag, 0, len(res.Conns)+len(res.NATs))
+	for _, k := range res.Conns {
+		tags = append(tags, flow.KeyTag(k))
+	}
+	for _, n := range res.NATs {
+		tags = append(tags, flow.KeyTag(flow.ReplyKey(n.Kind, n.Key, n.Binding)))
+	}
+	a.flows.invalidateTagList(tags)
 }

@@ -193,28 +193,35 @@ func (s *State) AllocateNAT(kind NATKind, k packet.Key, targets []Target, now, e
 }
 
 func (s *State) install(kind NATKind, k packet.Key, b Binding, a allocKey, expires int64) {
-	var rk packet.Key
-	var restore Binding
-	rk.Zone, rk.Proto = k.Zone, k.Proto
-	switch kind {
-	case SNAT:
-		rk.Src, rk.SrcPort, rk.Dst, rk.DstPort = k.Dst, k.DstPort, b.IP, b.Port
-		restore = Binding{k.Src, k.SrcPort}
-		if k.Proto == packet.ProtoICMP {
-			rk.SrcPort = b.Port
-		}
-	case DNAT:
-		rk.Src, rk.SrcPort, rk.Dst, rk.DstPort = b.IP, b.Port, k.Src, k.SrcPort
+	restore := Binding{k.Src, k.SrcPort}
+	if kind == DNAT {
 		restore = Binding{k.Dst, k.DstPort}
-		if k.Proto == packet.ProtoICMP {
-			rk.DstPort = b.Port
-		}
 	}
+	rk := ReplyKey(kind, k, b)
 	if a != (allocKey{}) {
 		s.used[a] = struct{}{}
 	}
 	s.fwd[natKey{kind, k}] = natEntry{b: b, expires: expires, rev: rk, alloc: a}
 	s.rev[natKey{kind, rk}] = restore
+}
+
+// ReplyKey is the key of the replies to a connection whose forward packets
+// have key k and are translated to b: what ReverseNAT is asked with.
+func ReplyKey(kind NATKind, k packet.Key, b Binding) packet.Key {
+	rk := packet.Key{Zone: k.Zone, Proto: k.Proto}
+	switch kind {
+	case SNAT:
+		rk.Src, rk.SrcPort, rk.Dst, rk.DstPort = k.Dst, k.DstPort, b.IP, b.Port
+		if k.Proto == packet.ProtoICMP {
+			rk.SrcPort = b.Port
+		}
+	case DNAT:
+		rk.Src, rk.SrcPort, rk.Dst, rk.DstPort = b.IP, b.Port, k.Src, k.SrcPort
+		if k.Proto == packet.ProtoICMP {
+			rk.DstPort = b.Port
+		}
+	}
+	return rk
 }
 
 // RefreshNAT extends the life of k's translation (a cached flow still uses it).

@@ -109,22 +109,28 @@ func macOf(t *testing.T, out string) net.HardwareAddr {
 
 const stateRx = "canopy_agent_state_messages_received_total"
 
-// exchange opens a UDP connection from c to V and returns, for the reply
-// injected on each member p1..p3, the source address c saw. With wantState
-// it first waits until h2 and h3 hold the connection's state.
-func (g *gatewayGroup) exchange(t *testing.T, wantState bool) [3]netip.AddrPort {
+// client opens c's UDP socket (its port is the connection's client port).
+func (g *gatewayGroup) client(t *testing.T) (*net.UDPConn, netip.AddrPort) {
+	t.Helper()
 	conn, err := g.c.ListenUDP(pgClient + ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return conn, conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// request sends a datagram from conn to V:pgPort and checks that out1
+// receives it, DNATed to S and from c's own address. With wantState it
+// then waits until h2 and h3 have imported state sent after the call began.
+func (g *gatewayGroup) request(t *testing.T, conn *net.UDPConn, wantState bool) {
+	t.Helper()
 	cAddr := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	srv, err := g.out[0].ListenUDP(fmt.Sprintf("%s:%d", pgServer, pgPort))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-
 	var base [3]float64
 	for i, h := range g.hosts {
 		base[i] = h.Metric(stateRx)
@@ -152,41 +158,58 @@ func (g *gatewayGroup) exchange(t *testing.T, wantState bool) [3]netip.AddrPort 
 		t.Fatalf("out1 received the datagram from %v, want c's %v untranslated", from, cAddr)
 	}
 	t.Logf("c %v → %s:%d left through p1 as → %s:%d", cAddr, pgVIP, pgPort, pgServer, pgPort)
-
-	if wantState {
-		// The state went to h2 and h3 before the data left h1; wait until
-		// their agents have imported it.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			n2, n3 := g.hosts[1].Metric(stateRx), g.hosts[2].Metric(stateRx)
-			if n2 > base[1] && n3 > base[2] {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("connection state never reached the other members' hosts (h2 %v → %v, h3 %v → %v messages)", base[1], n2, base[2], n3)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+	if !wantState {
+		return
 	}
+	// The state went to h2 and h3 before the data left h1; wait until
+	// their agents have imported it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n2, n3 := g.hosts[1].Metric(stateRx), g.hosts[2].Metric(stateRx)
+		if n2 > base[1] && n3 > base[2] {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connection state never reached the other members' hosts (h2 %v → %v, h3 %v → %v messages)", base[1], n2, base[2], n3)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
-	var seen [3]netip.AddrPort
+// reply injects S:pgPort → c's conn as a raw frame on member i's outside
+// namespace (to the router port's MAC) and returns the source address c
+// received it from.
+func (g *gatewayGroup) reply(t *testing.T, conn *net.UDPConn, i int, payload string) netip.AddrPort {
+	t.Helper()
+	cAddr := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	server := netip.AddrPortFrom(netip.MustParseAddr(pgServer), pgPort)
-	for i, out := range g.out {
-		payload := fmt.Sprintf("reply via p%d", i+1)
-		frame := netns.UDPFrame(g.pmac[i], mustMAC(t, out.MAC), server, cAddr, []byte(payload))
-		if err := out.SendFrame(frame); err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		n, a, err := conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			t.Fatalf("c did not receive the reply injected on p%d: %v", i+1, err)
-		}
-		if string(buf[:n]) != payload {
-			t.Fatalf("c received %q, want %q", buf[:n], payload)
-		}
-		seen[i] = a
-		t.Logf("reply injected on p%d (host h%d) reached c from %v", i+1, i+1, a)
+	out := g.out[i]
+	frame := netns.UDPFrame(g.pmac[i], mustMAC(t, out.MAC), server, cAddr, []byte(payload))
+	if err := out.SendFrame(frame); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, a, err := conn.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("c did not receive %q injected on p%d: %v", payload, i+1, err)
+	}
+	if string(buf[:n]) != payload {
+		t.Fatalf("c received %q, want %q", buf[:n], payload)
+	}
+	t.Logf("%q injected on p%d (host h%d) reached c from %v", payload, i+1, i+1, a)
+	return a
+}
+
+// exchange opens a UDP connection from c to V and returns, for the reply
+// injected on each member p1..p3, the source address c saw. With wantState
+// it first waits until h2 and h3 hold the connection's state.
+func (g *gatewayGroup) exchange(t *testing.T, wantState bool) [3]netip.AddrPort {
+	conn, _ := g.client(t)
+	g.request(t, conn, wantState)
+	var seen [3]netip.AddrPort
+	for i := range g.out {
+		seen[i] = g.reply(t, conn, i, fmt.Sprintf("reply via p%d", i+1))
 	}
 	return seen
 }
@@ -214,6 +237,23 @@ func TestStatefulPortGroup(t *testing.T) {
 		for i, a := range seen {
 			if a != vip {
 				t.Errorf("reply entering on p%d (h%d) reached c from %v, want the de-NATed %v", i+1, i+1, a, vip)
+			}
+		}
+		// A packet from S to c's port before c opened the connection (a
+		// reply racing its state, a late datagram of an older one) passes
+		// untranslated and its flow is cached; once the connection and its
+		// state exist, that flow must give way to the de-NAT, on the host
+		// that made the state (p1) and on one that imported it (p2).
+		conn, _ := g.client(t)
+		for _, i := range []int{0, 1} {
+			if a := g.reply(t, conn, i, fmt.Sprintf("early via p%d", i+1)); a != server {
+				t.Errorf("a packet from S before the connection, entering on p%d, reached c from %v, want %v", i+1, a, server)
+			}
+		}
+		g.request(t, conn, true)
+		for _, i := range []int{0, 1} {
+			if a := g.reply(t, conn, i, fmt.Sprintf("reply via p%d", i+1)); a != vip {
+				t.Errorf("reply entering on p%d after the connection opened reached c from %v, want the de-NATed %v", i+1, a, vip)
 			}
 		}
 	})
