@@ -34,6 +34,8 @@ type ruleFlags struct {
 	inPorts, outPorts                                  []string
 	inPG, outPG, ipgSrc, ipgDst                        string
 	etherType, srcMAC, dstMAC, nwSrc, nwDst            string
+	arpSenderMAC                                       string
+	vlanTagged                                         bool
 	proto, tos, frag, tpSrc, tpDst, icmpType, icmpCode string
 	forward, ret                                       bool
 	nat                                                []string
@@ -43,7 +45,7 @@ type ruleFlags struct {
 // invertible lists the conditions with an --inv-X twin; X is also the JSON
 // name of the condition (without the inv_ prefix).
 var invertible = []string{"in-ports", "out-ports", "in-port-group", "out-port-group", "ether-type", "src-mac", "dst-mac",
-	"nw-src", "nw-dst", "ip-group-src", "ip-group-dst", "nw-proto", "nw-tos", "tp-src", "tp-dst", "icmp-type", "icmp-code"}
+	"arp-sender-mac", "nw-src", "nw-dst", "ip-group-src", "ip-group-dst", "nw-proto", "nw-tos", "tp-src", "tp-dst", "icmp-type", "icmp-code"}
 
 func (f *ruleFlags) bind(c *cobra.Command) {
 	fs := c.Flags()
@@ -58,6 +60,8 @@ func (f *ruleFlags) bind(c *cobra.Command) {
 	fs.StringVar(&f.etherType, "ether-type", "", "match ethertype: ipv4, arp, ipv6 or a number (0x0800)")
 	fs.StringVar(&f.srcMAC, "src-mac", "", "match source MAC[/MASK]")
 	fs.StringVar(&f.dstMAC, "dst-mac", "", "match destination MAC[/MASK]")
+	fs.StringVar(&f.arpSenderMAC, "arp-sender-mac", "", "match an ARP packet's sender MAC (never matches anything else)")
+	fs.BoolVar(&f.vlanTagged, "vlan-tagged", false, "match frames with an 802.1Q tag")
 	fs.StringVar(&f.nwSrc, "nw-src", "", "match source prefix")
 	fs.StringVar(&f.nwDst, "nw-dst", "", "match destination prefix")
 	fs.StringVar(&f.ipgSrc, "ip-group-src", "", "match source in IP address group")
@@ -141,6 +145,13 @@ func (f *ruleFlags) rule(ctx context.Context, c *Client) (*topology.Rule, error)
 			return nil, fmt.Errorf("--dst-mac: %w", err)
 		}
 	}
+	if f.arpSenderMAC != "" {
+		var mask topology.MAC
+		if cd.ARPSenderMAC, mask, err = parseMACMask(f.arpSenderMAC); err != nil || !mask.IsZero() {
+			return nil, fmt.Errorf("--arp-sender-mac: %q is not a MAC (no mask here)", f.arpSenderMAC)
+		}
+	}
+	cd.VLANTagged = f.vlanTagged
 	if f.nwSrc != "" {
 		if cd.NwSrc, err = parsePrefixOrAddr(f.nwSrc); err != nil {
 			return nil, fmt.Errorf("--nw-src: %w", err)
@@ -188,6 +199,7 @@ func (f *ruleFlags) rule(ctx context.Context, c *Client) (*topology.Rule, error)
 	cd.InvInPorts, cd.InvOutPorts = inv("in-ports"), inv("out-ports")
 	cd.InvInPortGroup, cd.InvOutPortGroup = inv("in-port-group"), inv("out-port-group")
 	cd.InvEtherType, cd.InvSrcMAC, cd.InvDstMAC = inv("ether-type"), inv("src-mac"), inv("dst-mac")
+	cd.InvARPSenderMAC = inv("arp-sender-mac")
 	cd.InvNwSrc, cd.InvNwDst = inv("nw-src"), inv("nw-dst")
 	cd.InvIPGroupSrc, cd.InvIPGroupDst = inv("ip-group-src"), inv("ip-group-dst")
 	cd.InvNwProto, cd.InvNwTOS = inv("nw-proto"), inv("nw-tos")

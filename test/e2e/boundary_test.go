@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/canopy-sdn/canopy/internal/topology"
 	e2ens "github.com/canopy-sdn/canopy/test/e2e/netns"
 )
 
@@ -423,4 +424,28 @@ func arpFrame(eth, dst [6]byte, op uint16, sha [6]byte, spa string, tha [6]byte,
 	copy(f[0:6], dst[:])
 	copy(f[6:12], eth[:])
 	return f
+}
+
+// TestBoundaryRuleFlags: the conditions the ENI chains use are the
+// operator's too — an ARP sender MAC (invertible) and an 802.1Q tag —
+// through the CLI and the REST API, with a bad MAC refused.
+func TestBoundaryRuleFlags(t *testing.T) {
+	s := newServer(t)
+	s.cli("chain", "create", "anti-spoof")
+	s.cli("chain", "rule", "add", "anti-spoof", "--action", "drop", "--ether-type", "arp", "--arp-sender-mac", "02:00:00:00:00:01", "--inv-arp-sender-mac")
+	s.cli("chain", "rule", "add", "anti-spoof", "--action", "drop", "--vlan-tagged")
+	var rules []topology.Rule
+	decode(t, s.cli("chain", "rule", "list", "anti-spoof", "-o", "json"), &rules)
+	if len(rules) != 2 || rules[0].ARPSenderMAC.String() != "02:00:00:00:00:01" || !rules[0].InvARPSenderMAC || !rules[1].VLANTagged {
+		t.Fatalf("rules: %+v", rules)
+	}
+	if l := s.cli("chain", "rule", "list", "anti-spoof"); !strings.Contains(l, "!arp_sender_mac=02:00:00:00:00:01") || !strings.Contains(l, "vlan_tagged=true") {
+		t.Errorf("rule list does not show the conditions:\n%s", l)
+	}
+	if e := s.cliFail("chain", "rule", "add", "anti-spoof", "--action", "drop", "--arp-sender-mac", "02:00:00:00:00"); !strings.Contains(e, "--arp-sender-mac") {
+		t.Errorf("a bad MAC: %s", e)
+	}
+	if e := s.cliFail("chain", "rule", "add", "anti-spoof", "--action", "drop", "--inv-arp-sender-mac"); !strings.Contains(e, "inv_arp_sender_mac") {
+		t.Errorf("an inversion without its condition: %s", e)
+	}
 }
