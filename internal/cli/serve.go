@@ -25,6 +25,7 @@ import (
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/pki"
 	"github.com/canopy-sdn/canopy/internal/server"
+	"github.com/canopy-sdn/canopy/internal/upstream"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -180,12 +181,16 @@ namespaces of running instances.`,
 	f.Uint16Var(&o.tunnelPort, "tunnel-port", 0, "the agent's VXLAN UDP port (default 6677)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "host:port of the agent's /metrics, /flows and /healthz (default off)")
 	f.StringVar(&o.driver, "instance-driver", DriverNetns, "instance driver of the agent: netns or none")
+	f.BoolVar(&o.outside, "outside", true, "make this host the edge's upstream router: route the public pool to the edge, masquerade instances' traffic behind this host (off with --outside=false, or when --cloud-config describes the edge)")
+	f.StringVar(&o.outsideLink, "outside-link", DefaultUpLink, "the link between this host (first address) and the edge (second)")
 	return c
 }
 
 type upOptions struct {
 	account, tunnelIP, metricsListen, driver string
 	tunnelPort                               uint16
+	outside                                  bool
+	outsideLink                              string
 }
 
 func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.Writer) error {
@@ -204,6 +209,18 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 		return err
 	}
 	defer os.Remove(pidFile)
+	hostName, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("host name: %w", err)
+	}
+	var outside *upstream.Config
+	if o.outside && cfg.CloudConfig == "" {
+		uc, err := upOutside(cfg, o.outsideLink, hostName)
+		if err != nil {
+			return err
+		}
+		outside = &uc
+	}
 	caFile := ""
 	if cfg.TLSCert == "" {
 		if caFile, err = upCertificates(cfg); err != nil {
@@ -250,7 +267,7 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 	// The agent runs as any other host's would: enrolled, with etcd
 	// credentials that write only its own host's state.
 	agentDir := filepath.Join(cfg.DataDir, "agent")
-	acfg := agent.Config{TunnelIP: tunnelIP, TunnelPort: o.tunnelPort,
+	acfg := agent.Config{HostName: hostName, TunnelIP: tunnelIP, TunnelPort: o.tunnelPort,
 		StateDir: agentDir, MetricsListen: o.metricsListen, Logger: log}
 	if err := upEnroll(sigCtx, cfg, rootCfg, &acfg); err != nil {
 		stopServer()
@@ -260,9 +277,14 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 	defer stopAgent()
 	agDone := make(chan error, 1)
 	go func() { agDone <- runAgent(agCtx, acfg, o.driver) }()
+	var up *upstream.Upstream
 	shutdown := func() error {
+		var err error
+		if up != nil {
+			err = up.Close()
+		}
 		stopAgent()
-		err := <-agDone
+		err = errors.Join(err, <-agDone)
 		if o.driver == DriverNetns {
 			if _, perr := instance.Purge(instanceStateDir(agentDir)); perr != nil {
 				err = errors.Join(err, perr)
@@ -284,6 +306,16 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 	if err != nil {
 		return errors.Join(err, shutdown())
 	}
+	outsideLine := "  outside       none (--cloud-config names the edge's gateways, or --outside=false)\n"
+	if outside != nil {
+		// The edge's uplink TAP exists once the controller has bound it to
+		// this host and the agent has plugged it.
+		if up, err = upstream.Up(sigCtx, *outside, log); err != nil {
+			return errors.Join(err, shutdown())
+		}
+		outsideLine = fmt.Sprintf("  outside       this host: the public pool %v is routed to the edge (%s on %s), instances' traffic leaves masqueraded behind this host\n",
+			outside.Pools, outside.Edge, UpUplink)
+	}
 	env := fmt.Sprintf("AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s", info.keyID, info.secret, cfg.EC2.Region)
 	if caFile != "" {
 		env += " AWS_CA_BUNDLE=" + caFile
@@ -296,7 +328,7 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 	fmt.Fprintf(stdout, `Canopy is up: server, agent (instance driver %s) and account %q (%s).
   EC2 endpoint  %s   (region %s)
   REST API      %s://%s   (admin token in %s)
-%s  data          %s   (canopy down stops this; canopy down --purge also deletes the data)
+%s%s  data          %s   (canopy down stops this; canopy down --purge also deletes the data)
 
 Use it with the AWS CLI:
   . %s     # or:
@@ -305,7 +337,7 @@ Use it with the AWS CLI:
   aws --endpoint-url %s ec2 run-instances --image-id %s --instance-type t3.micro --subnet-id %s
 An instance is a network namespace on this machine: ip netns exec ci-<last 13 hex digits of its id> ...
 Stop with Ctrl-C.
-`, o.driver, o.account, info.accountID, ec2URL, cfg.EC2.Region, scheme, apiAddr, server.TokenFile(cfg.DataDir), trust, cfg.DataDir,
+`, o.driver, o.account, info.accountID, ec2URL, cfg.EC2.Region, scheme, apiAddr, server.TokenFile(cfg.DataDir), trust, outsideLine, cfg.DataDir,
 		credentialsFile(cfg.DataDir, o.account), env,
 		ec2URL, ec2URL, ec2.DefaultImages()[0].ID, info.subnetID)
 

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/canopy-sdn/canopy/internal/server"
+	"github.com/canopy-sdn/canopy/internal/upstream"
+)
+
+// UpUplink is the TAP of canopy up's edge uplink: the agent creates it,
+// and this host's side of the link is its own end of that TAP.
+const UpUplink = "canopy-up0"
+
+// DefaultUpLink is the link between this host and canopy up's edge: the
+// host takes the first address, the edge the second. Link-local and outside
+// the transit network (169.254.0.0/17), so it meets no real network.
+const DefaultUpLink = "169.254.251.0/30"
+
+// upOutside makes this host the upstream router of canopy up's cloud
+// (issue 11): it writes the cloud config whose one gateway is this host's
+// agent, its uplink the TAP UpUplink with the link's second address and
+// this host (the first) as next hop, points the server at it, and returns
+// what upstream.Up must set up on this side once the TAP exists.
+func upOutside(cfg *server.Config, link, hostName string) (upstream.Config, error) {
+	p, err := netip.ParsePrefix(link)
+	if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
+		return upstream.Config{}, fmt.Errorf("--outside-link %q: an IPv4 prefix of at most /30", link)
+	}
+	p = p.Masked()
+	host := p.Addr().Next()
+	edge := host.Next()
+	cc := map[string]any{"gateways": []map[string]any{{
+		"host": hostName, "interface": UpUplink,
+		"address": netip.PrefixFrom(edge, p.Bits()).String(), "next_hop": host.String(),
+	}}}
+	b, _ := json.MarshalIndent(cc, "", "  ")
+	path := filepath.Join(cfg.DataDir, "cloud.json")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return upstream.Config{}, err
+	}
+	cfg.CloudConfig = path
+	// The pools are the EC2 endpoint's, as the server will read them.
+	loaded, err := server.LoadCloudConfig(path, cfg.EC2.PublicPool)
+	if err != nil {
+		return upstream.Config{}, err
+	}
+	return upstream.Config{Iface: UpUplink, Host: netip.PrefixFrom(host, p.Bits()), Edge: edge, Pools: loaded.PublicPools}, nil
+}
