@@ -5,6 +5,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/canopy-sdn/canopy/internal/flow"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/canopy-sdn/canopy/internal/sim"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 )
@@ -232,5 +235,69 @@ func TestSkips(t *testing.T) {
 	d := Translate(s, cloud())
 	if len(d.Skipped) != 2 {
 		t.Fatalf("skipped %+v, want the multicast-MAC ENI and the VPC without a transit index", d.Skipped)
+	}
+}
+
+// A catch-all blackhole (a public pool at the edge, a VPC's CIDR at its
+// router) never ties with a route of the same prefix: an elastic IP whose
+// /32 is also one of the pool's prefixes (a pool given as a range), or a
+// subnet as large as its VPC, must win for every flow, not for half of them
+// by ECMP hash.
+func TestFallbackBlackholesLoseTies(t *testing.T) {
+	c := cloud()
+	c.PublicPools = append(c.PublicPools, pfx("203.0.113.5/32"))
+	d := Translate(cases["eip"](), c)
+	byRouterPrefix := map[string][]*topology.Route{}
+	for _, o := range d.Objects {
+		if r, ok := o.(*topology.Route); ok {
+			k := r.RouterID + " " + r.DstPrefix.String() + " " + r.SrcPrefix.String()
+			byRouterPrefix[k] = append(byRouterPrefix[k], r)
+		}
+	}
+	ties := 0
+	for k, rs := range byRouterPrefix {
+		for _, bh := range rs {
+			if bh.Type != topology.RouteBlackhole {
+				continue
+			}
+			for _, r := range rs {
+				if r.Type == topology.RouteNormal {
+					ties++
+					if r.Weight >= bh.Weight {
+						t.Errorf("%s: route %s (weight %d) does not beat the blackhole %s (weight %d)", k, r.ID, r.Weight, bh.ID, bh.Weight)
+					}
+				}
+			}
+		}
+	}
+	if ties == 0 {
+		t.Fatal("no route shares its prefix with a blackhole: the case does not test anything")
+	}
+	// And the simulation follows: every flow to the elastic IP reaches the
+	// instance's side, none is blackholed.
+	x := topology.NewIndex()
+	for _, o := range d.Objects {
+		x.Put(o)
+	}
+	snap := sim.NewSnapshot(x)
+	var uplink *topology.Port
+	for _, o := range d.Objects {
+		if p, ok := o.(*topology.Port); ok && p.Interface == "eth1" {
+			uplink = p
+		}
+	}
+	if uplink == nil {
+		t.Fatal("no edge uplink")
+	}
+	var res sim.Result
+	for sport := uint16(1000); sport < 1064; sport++ {
+		frame := (&packet.Spec{EthSrc: [6]byte{2, 0xee, 0, 0, 0, 1}, EthDst: uplink.MAC, Src: packet.U32(ip("198.51.100.7")),
+			Dst: packet.U32(ip("203.0.113.5")), Proto: packet.ProtoUDP, SrcPort: sport, DstPort: 53}).Build()
+		var p packet.Packet
+		p.Decode(frame)
+		sim.Simulate(snap, flow.NewState(), uplink.ID, frame, &p, &sim.Options{Now: 1, Tables: sim.NewTables()}, &res)
+		if res.Reason == "blackhole route" {
+			t.Fatalf("a flow from port %d to the elastic IP was blackholed", sport)
+		}
 	}
 }

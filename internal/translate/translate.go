@@ -37,9 +37,14 @@ const (
 	weightIGW = 10
 	weightNAT = 20
 	weightENI = 30
-	// weightPool is the public pools' blackholes: last among equal prefixes
-	// (the store's default weight is 100).
-	weightPool = 1000
+	// weightFallback is the weight of the catch-all blackholes (a public
+	// pool at the edge, a VPC's CIDR at its router): they drop what no
+	// other route takes and must lose to any route of the same prefix (the
+	// store's default weight is 100). A pool given as a range splits into
+	// prefixes down to /32, so an elastic IP's /32 route can tie with one
+	// of them, and a subnet may be as large as its VPC; with equal weights
+	// they were ECMP next hops and some flows were blackholed, by hash.
+	weightFallback = 1000
 )
 
 // EtherTypes the chains match on.
@@ -183,10 +188,10 @@ func (b *builder) edge() {
 		b.add(&topology.PortGroup{Meta: meta(CloudObject, "", "uplinks", "edge/uplinks"), Stateful: true, Ports: uplinks})
 	}
 	for _, pool := range c.PublicPools {
-		// weightPool: an elastic IP can be a block of the pools by itself
+		// weightFallback: an elastic IP can be a block of the pools by itself
 		// (the server splits its EC2 pool range into CIDR blocks), and its
 		// /32 route must win over the blackhole, never share flows with it.
-		b.route(CloudObject, "", "pool/"+pool.String(), r.ID, topology.RouteBlackhole, netip.Prefix{}, pool, "", netip.Addr{}, weightPool)
+		b.route(CloudObject, "", "pool/"+pool.String(), r.ID, topology.RouteBlackhole, netip.Prefix{}, pool, "", netip.Addr{}, weightFallback)
 	}
 }
 
@@ -256,7 +261,7 @@ func (b *builder) vpc(v *vpc.Vpc) {
 
 	// The VPC's local route: addresses of the VPC no subnet holds go
 	// nowhere (never out through a default route).
-	b.route(v.ID, v.ID, "local", r.ID, topology.RouteBlackhole, netip.Prefix{}, v.CidrBlock, "", netip.Addr{}, 0)
+	b.route(v.ID, v.ID, "local", r.ID, topology.RouteBlackhole, netip.Prefix{}, v.CidrBlock, "", netip.Addr{}, weightFallback)
 
 	acls := b.networkACLs(v)
 	dhcp := b.dhcpSettings(v)
