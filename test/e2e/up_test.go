@@ -10,11 +10,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/canopy-sdn/canopy/internal/netnstest"
+	"github.com/canopy-sdn/canopy/internal/upstream"
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 )
 
 // readmeUp splits the README's `canopy up` walk-through (the shell lines of
@@ -99,7 +105,13 @@ func (s *syncBuffer) String() string {
 // that it is up.
 func startUp(t *testing.T, args []string) *upProc {
 	t.Helper()
-	p := &upProc{cmd: exec.Command(canopyBin, args...), out: &syncBuffer{}, done: make(chan error, 1)}
+	return startUpIn(t, "", args)
+}
+
+// startUpIn is startUp inside network namespace ns ("" = this one).
+func startUpIn(t *testing.T, ns string, args []string) *upProc {
+	t.Helper()
+	p := &upProc{cmd: inNS(ns, canopyBin, args...), out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -133,6 +145,63 @@ func (p *upProc) wait(t *testing.T) error {
 	}
 }
 
+// inNS is exec.Command(name, args...) run in network namespace ns (""
+// = this one). nsenter enters the network namespace only: the namespaces
+// and mounts canopy up makes for its instances are everyone's, as they are
+// when it runs on a machine of its own.
+func inNS(ns, name string, args ...string) *exec.Cmd {
+	if ns == "" {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns, name}, args...)...)
+}
+
+// nsHTTPClient is an HTTP client whose connections are made inside network
+// namespace ns: each dial runs on a thread of its own that enters ns and
+// ends with the dial (Go retires a locked thread whose goroutine returns).
+func nsHTTPClient(ns string) *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		var err error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread() // never unlocked: the thread goes with the goroutine
+			f, ferr := os.Open("/run/netns/" + ns)
+			if ferr != nil {
+				err = ferr
+				return
+			}
+			defer f.Close()
+			if err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+				return
+			}
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		}()
+		<-done
+		return c, err
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: dial}}
+}
+
+// upOutsideLab is the machine canopy up runs on in TestUp: a network
+// namespace of its own (so the outside it sets up — routes, forwarding, the
+// masquerade table — never touches this machine's), whose default route
+// leads to a second namespace standing for the rest of the world. That one
+// knows no route to the public pool: an instance reaches it only
+// masqueraded behind the up machine's address.
+func upOutsideLab(t *testing.T) (upNS string) {
+	t.Helper()
+	sfx := netnstest.Suffix(t)
+	upNS, world := "cu-"+sfx, "cw-"+sfx
+	up, w := netnstest.New(t, upNS), netnstest.New(t, world)
+	netnstest.Veth(t, "cu"+sfx, "cw"+sfx, up, w)
+	netnstest.AddAddr(t, up, "cu"+sfx, "10.201.0.1/24")
+	netnstest.AddAddr(t, w, "cw"+sfx, "10.201.0.2/24")
+	netnstest.IP(t, "-n", upNS, "route", "add", "default", "via", "10.201.0.2")
+	return upNS
+}
+
 // TestUp runs the README's `canopy up` walk-through as written: `canopy up`
 // (with a temporary data dir and ports of its own instead of the defaults),
 // the tenant's script with bash -e (the README's data dir and EC2 endpoint
@@ -141,6 +210,15 @@ func (p *upProc) wait(t *testing.T) error {
 // nothing is left, neither namespace nor TAP nor data.
 func TestUp(t *testing.T) {
 	upArgs, script, downArgs := readmeUp(t)
+	ns := upOutsideLab(t)
+	forwarding := func() string {
+		o, err := inNS(ns, "cat", "/proc/sys/net/ipv4/ip_forward").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip_forward: %v %s", err, o)
+		}
+		return strings.TrimSpace(string(o))
+	}
+	forwardingBefore := forwarding()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	ec2Addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -164,7 +242,7 @@ func TestUp(t *testing.T) {
 	script = strings.ReplaceAll(script, "/var/lib/canopy/", data+"/")
 	script = strings.ReplaceAll(script, "https://127.0.0.1:8788 ", "https://"+ec2Addr+" ")
 
-	p := startUp(t, up)
+	p := startUpIn(t, ns, up)
 	t.Cleanup(func() {
 		// Whatever happened: stop it and remove what it made.
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -184,7 +262,8 @@ func TestUp(t *testing.T) {
 	// no AWS configuration of this machine's users.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sh := exec.CommandContext(ctx, "bash", "-e", "-c", script)
+	nsh := inNS(ns, "bash", "-e", "-c", script)
+	sh := exec.CommandContext(ctx, nsh.Path, nsh.Args[1:]...)
 	sh.Env = []string{"PATH=" + filepath.Dir(canopyBin) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=" + dir, "LANG=C.UTF-8"}
 	outB, err := sh.CombinedOutput()
@@ -199,8 +278,7 @@ func TestUp(t *testing.T) {
 	// and the first one's own instance id from the metadata service.
 	aws := func(args ...string) string {
 		t.Helper()
-		c := exec.Command("bash", "-c", ". "+data+"/demo-credentials && exec /usr/bin/aws --endpoint-url https://"+ec2Addr+` --output text "$@"`, "aws")
-		c.Args = append(c.Args, args...)
+		c := inNS(ns, "bash", append([]string{"-c", ". " + data + "/demo-credentials && exec /usr/bin/aws --endpoint-url https://" + ec2Addr + ` --output text "$@"`, "aws"}, args...)...)
 		c.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
 		o, err := c.CombinedOutput()
 		if err != nil {
@@ -218,7 +296,7 @@ func TestUp(t *testing.T) {
 	if len(insts) != 2 {
 		t.Fatalf("the README launches two instances; describe-instances shows %v", insts)
 	}
-	upRefusals(t, data, ec2Addr, restAddr)
+	upRefusals(t, ns, data, ec2Addr, restAddr)
 	var metaID string
 	for _, line := range strings.Split(out, "\n") {
 		line = strings.TrimSpace(line)
@@ -244,6 +322,12 @@ func TestUp(t *testing.T) {
 	if !strings.Contains(out, "3 received") {
 		t.Errorf("the ping between the instances did not get 3 replies")
 	}
+	// The outside: the script pinged the first instance's public address
+	// from the up machine and the world's address (its gateway) from the
+	// instance; bash -e ran both to success. Three pings in all.
+	if n := strings.Count(out, " received"); n != 3 {
+		t.Errorf("the script ran %d pings, want 3 (instances, public address, outside)", n)
+	}
 	nsOf := func(id string) string { return "ci-" + id[len(id)-13:] }
 	for _, in := range insts {
 		if _, err := nsRun(nsOf(in.id), "true"); err != nil {
@@ -264,7 +348,7 @@ func TestUp(t *testing.T) {
 			t.Errorf("namespace %s still there after canopy down", nsOf(in.id))
 		}
 	}
-	p = startUp(t, up)
+	p = startUpIn(t, ns, up)
 	if !within(30*time.Second, func() bool { return nsPing(nsOf(insts[0].id), insts[1].ip) }) {
 		t.Errorf("after canopy up again, %s cannot ping %s", insts[0].id, insts[1].ip)
 	}
@@ -293,16 +377,39 @@ func TestUp(t *testing.T) {
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Errorf("data dir %s still there after canopy down --purge (%v)", data, err)
 	}
+	// Nor the outside: no masquerade table, forwarding as it was.
+	f, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	nft, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := nft.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if tb.Name == upstream.TableName {
+			t.Errorf("nftables table %s still there after canopy down --purge", tb.Name)
+		}
+	}
+	if got := forwarding(); got != forwardingBefore {
+		t.Errorf("IPv4 forwarding %s after canopy down --purge, was %s before canopy up", got, forwardingBefore)
+	}
 }
 
 // upRefusals checks what a running canopy up refuses: plain HTTP on both
 // listeners (no handler reached), the AWS CLI without the CA bundle, and the
 // AWS CLI signing for another region; and that the canopy CLI finds the up's
 // CA by itself.
-func upRefusals(t *testing.T, data, ec2Addr, restAddr string) {
+func upRefusals(t *testing.T, ns, data, ec2Addr, restAddr string) {
 	t.Helper()
+	hc := nsHTTPClient(ns)
 	for _, url := range []string{"http://" + ec2Addr + "/", "http://" + restAddr + "/healthz"} {
-		resp, err := http.Get(url)
+		resp, err := hc.Get(url)
 		if err != nil {
 			t.Errorf("plain GET %s: %v", url, err)
 			continue
@@ -314,8 +421,7 @@ func upRefusals(t *testing.T, data, ec2Addr, restAddr string) {
 		}
 	}
 	aws := func(pre string, args ...string) (string, error) {
-		c := exec.Command("bash", "-c", ". "+data+"/demo-credentials && "+pre+` exec /usr/bin/aws --endpoint-url https://`+ec2Addr+` --output text "$@"`, "aws")
-		c.Args = append(c.Args, args...)
+		c := inNS(ns, "bash", append([]string{"-c", ". " + data + "/demo-credentials && " + pre + ` exec /usr/bin/aws --endpoint-url https://` + ec2Addr + ` --output text "$@"`, "aws"}, args...)...)
 		c.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "AWS_MAX_ATTEMPTS=1"}
 		o, err := c.CombinedOutput()
 		return string(o), err
@@ -331,7 +437,7 @@ func upRefusals(t *testing.T, data, ec2Addr, restAddr string) {
 		t.Errorf("aws --region eu-west-1 on the us-east-1 endpoint: %v\n%s", err, o)
 	}
 	// The canopy CLI on this data dir: https and the up's CA without being told.
-	c := exec.Command(canopyBin, "account", "list", "--url", "https://"+restAddr)
+	c := inNS(ns, canopyBin, "account", "list", "--url", "https://"+restAddr)
 	c.Env = append(os.Environ(), "CANOPY_DATA_DIR="+data, "HOME="+t.TempDir(), "CANOPY_TOKEN=", "CANOPY_CONFIG=", "CANOPY_URL=", "CANOPY_CA_FILE=")
 	if o, err := c.CombinedOutput(); err != nil || !strings.Contains(string(o), "demo") {
 		t.Errorf("canopy account list on the up's data dir: %v\n%s", err, o)
