@@ -97,6 +97,7 @@ type flowTable struct {
 	wheel      map[int64]*entryList // by the second their flows expire in
 	gen        uint64               // the snapshot generation the table is valid for
 	dropGen    atomic.Uint64        // bumped by invalidateDrops
+	imports    atomic.Uint64        // bumped by every import of a peer's state (installAt)
 }
 
 func newFlowTable() *flowTable {
@@ -169,10 +170,16 @@ func (t *flowTable) lookup(k *flowKey, now int64) *flowEntry {
 // install adds e unless the snapshot it was simulated on (gen) has been
 // replaced meanwhile: a flow computed on an old topology must not outlive
 // the invalidation that already ran.
-func (t *flowTable) install(e *flowEntry, gen uint64) bool {
+func (t *flowTable) install(e *flowEntry, gen uint64) bool { return t.installAt(e, gen, t.imports.Load()) }
+
+// installAt is install for a flow simulated when imports read imp: state
+// imported from a peer since then (the tunnel reader applies it while a
+// simulation runs) may change the decision, so the flow is not cached; the
+// next packet simulates again.
+func (t *flowTable) installAt(e *flowEntry, gen, imp uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if gen != t.gen {
+	if gen != t.gen || imp != t.imports.Load() {
 		return false
 	}
 	// Read under the lock: an invalidateDrops that ran before this install

@@ -273,6 +273,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 	opts := sim.Options{Now: now, LocalHost: a.hostID, Tables: a.tables,
 		ConnTTL: int64(a.cfg.ConnTTL), NATTTL: int64(a.cfg.ConnTTL)}
 	a.simMu.Lock()
+	imp := a.flows.imports.Load() // what this simulation sees of the peers' state
 	sim.Simulate(v.snap, a.state, vp.id, frame, &sp, &opts, res)
 	a.simMu.Unlock()
 	a.m.sims.WithLabelValues(res.Verdict.String()).Inc()
@@ -287,15 +288,15 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 	switch res.Verdict {
 	case sim.VerdictForward:
 		if !res.Uncacheable && !isARP {
-			a.flows.install(&flowEntry{key: k, acts: slices.Clone(res.Actions), tags: slices.Clone(res.Tags),
-				expires: now + int64(a.cfg.FlowTTL)}, v.gen)
+			a.flows.installAt(&flowEntry{key: k, acts: slices.Clone(res.Actions), tags: slices.Clone(res.Tags),
+				expires: now + int64(a.cfg.FlowTTL)}, v.gen, imp)
 		}
 		a.execute(v, vp, frame, &it.hdr, pkt, res.Actions, tb)
 	case sim.VerdictDrop:
 		vp.dropFlow.Inc()
 		if !isARP && !res.Uncacheable {
-			a.flows.install(&flowEntry{key: k, drop: true, reason: res.Reason, tags: slices.Clone(res.Tags),
-				expires: now + int64(a.cfg.DropTTL)}, v.gen)
+			a.flows.installAt(&flowEntry{key: k, drop: true, reason: res.Reason, tags: slices.Clone(res.Tags),
+				expires: now + int64(a.cfg.DropTTL)}, v.gen, imp)
 		}
 	case sim.VerdictNotYet:
 		// No flow: the next packet of the flow must be simulated again

@@ -225,6 +225,7 @@ func (a *Agent) importState(b []byte) {
 		tags = append(tags, flow.KeyTag(flow.ReplyKey(kind, k, b)))
 		body = body[keyLen+7:]
 	}
+	a.flows.imports.Add(1) // a simulation running now must not cache its verdict
 	a.simMu.Unlock()
 	a.m.stateRx.Inc()
 	a.flows.invalidateDrops()

@@ -47,3 +47,20 @@ func TestNewStateInvalidatesEarlyReplies(t *testing.T) {
 		}
 	}
 }
+
+// A flow simulated before a peer's state arrived, but installed after the
+// import, is not cached: the import may have changed its verdict (the
+// simulation did not see the connection; the invalidation of the import ran
+// before the flow was there to remove).
+func TestFlowSimulatedBeforeAnImportIsNotCached(t *testing.T) {
+	ft := newFlowTable()
+	imp := ft.imports.Load()
+	ft.imports.Add(1) // a state import lands between the simulation and the install
+	e := &flowEntry{key: flowKey{in: 7}, acts: []flow.Action{{Kind: flow.Output, Key: 2}}, expires: time.Now().Add(time.Hour).UnixNano()}
+	if ft.installAt(e, ft.gen, imp) {
+		t.Fatal("a flow simulated before the import was cached")
+	}
+	if !ft.installAt(e, ft.gen, ft.imports.Load()) {
+		t.Fatal("a flow simulated after the import was refused")
+	}
+}
