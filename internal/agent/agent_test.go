@@ -83,7 +83,7 @@ func send(t *testing.T, p *datapathfake.Port, frame []byte) {
 // expect waits for a frame on ch that match accepts.
 func expect(t *testing.T, ch chan []byte, what string, match func(*packet.Packet) bool) {
 	t.Helper()
-	timeout := time.After(5 * time.Second)
+	timeout := time.After(20 * time.Second) // generous: a loaded CI machine, not a speed check
 	for {
 		select {
 		case f := <-ch:
