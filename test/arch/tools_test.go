@@ -101,6 +101,7 @@ func checkOwners(t *testing.T, found map[string][]string) {
 		t.Log("no dpkg here: the package of each program is not checked")
 		return
 	}
+	deps := installedDeps()
 	for tool, where := range found {
 		pkg := toolPackage[tool]
 		if pkg == "" {
@@ -118,7 +119,7 @@ func checkOwners(t *testing.T, found map[string][]string) {
 			t.Errorf("%s is in no Debian package: installed by hand? (toolPackage says %s)", bin, pkg)
 			continue
 		}
-		if !dependsOn(pkg, owner, 3) {
+		if !dependsOn(deps, pkg, owner, 3) {
 			t.Errorf("%s belongs to Debian's %s, but toolPackage says %s", bin, owner, pkg)
 		}
 	}
@@ -160,26 +161,44 @@ func dpkgOwner(file string) string {
 }
 
 // dependsOn reports whether pkg is want or depends on it within depth
-// steps (Depends and Pre-Depends, alternatives included).
-func dependsOn(pkg, want string, depth int) bool {
+// steps (Depends and Pre-Depends, alternatives included), in deps: the
+// installed packages' dependencies (installedDeps).
+func dependsOn(deps map[string][]string, pkg, want string, depth int) bool {
 	if pkg == want {
 		return true
 	}
 	if depth == 0 {
 		return false
 	}
-	out, err := exec.Command("dpkg-query", "-W", "-f", "${Depends}, ${Pre-Depends}", pkg).Output()
-	if err != nil {
-		return false
-	}
-	for _, dep := range regexp.MustCompile(`[,|]`).Split(string(out), -1) {
-		name, _, _ := strings.Cut(strings.TrimSpace(dep), " ")
-		name, _, _ = strings.Cut(name, ":")
-		if name != "" && dependsOn(name, want, depth-1) {
+	for _, d := range deps[pkg] {
+		if dependsOn(deps, d, want, depth-1) {
 			return true
 		}
 	}
 	return false
+}
+
+// installedDeps reads the dependencies of every installed package at once.
+func installedDeps() map[string][]string {
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${Package}\t${Depends}, ${Pre-Depends}\n").Output()
+	if err != nil {
+		return nil
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		pkg, list, ok := strings.Cut(line, "\t")
+		if !ok {
+			continue
+		}
+		for _, dep := range regexp.MustCompile(`[,|]`).Split(list, -1) {
+			name, _, _ := strings.Cut(strings.TrimSpace(dep), " ")
+			name, _, _ = strings.Cut(name, ":")
+			if name != "" {
+				deps[pkg] = append(deps[pkg], name)
+			}
+		}
+	}
+	return deps
 }
 
 // aptPackages reads APT_PKGS from the Makefile (continuation lines joined).
