@@ -358,7 +358,7 @@ func (a *Agent) register(ctx context.Context) error {
 	}
 	return a.waitServer(ctx, "register host", func(r topology.Reader) bool {
 		h, _ := r.Get(topology.KindHost, a.hostID).(*topology.Host)
-		return h != nil && h.Name == a.cfg.HostName && h.Labels[topology.LabelZone] == a.cfg.Zone
+		return h != nil && h.Labels[topology.LabelZone] == a.cfg.Zone
 	})
 }
 

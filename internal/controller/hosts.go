@@ -18,7 +18,9 @@ import (
 
 // Hosts is the host registrar: it makes each host's Host object and its
 // tunnel-zone membership from what the host's agent announces under its own
-// state keys (nsdb.HostInfo). Agents may not write topology (their etcd
+// state keys (nsdb.HostInfo). The announced name names only a host made
+// here, and only when no other host has it; an existing host's name is the
+// operator's. Agents may not write topology (their etcd
 // role forbids it), so this is how a host registers. It only creates and
 // updates: a host whose agent is gone keeps its Host object (not alive), as
 // an operator expects, until the operator deletes it.
@@ -171,6 +173,17 @@ func (h *Hosts) apply(ctx context.Context, id string, info nsdb.HostInfo) error 
 func (h *Hosts) applyHost(ctx context.Context, id string, info nsdb.HostInfo) error {
 	o, err := h.store.Get(ctx, topology.KindHost, id)
 	if errors.Is(err, nsdb.ErrNotFound) {
+		// A host's name is how an operator (and the cloud config's
+		// gateways) names it: an agent may not take one another host has.
+		hs, err := h.store.List(ctx, topology.KindHost)
+		if err != nil {
+			return err
+		}
+		for _, o := range hs {
+			if o.GetMeta().Name == info.Name {
+				return &topology.FieldError{Field: "name", Reason: fmt.Sprintf("host %s already has the name %q", o.GetMeta().ID, info.Name)}
+			}
+		}
 		host := &topology.Host{Meta: topology.Meta{ID: id, Name: info.Name}, Interfaces: info.Interfaces}
 		setZone(host, info.AvailabilityZone)
 		if _, err := h.store.Create(ctx, host); err != nil {
@@ -184,7 +197,9 @@ func (h *Hosts) applyHost(ctx context.Context, id string, info nsdb.HostInfo) er
 	}
 	host := o.(*topology.Host)
 	want := topology.Clone(host).(*topology.Host)
-	want.Name, want.Interfaces = info.Name, info.Interfaces
+	// The name stays the operator's (canopy host enroll NAME, the REST
+	// API): an agent names only a host it registers first.
+	want.Interfaces = info.Interfaces
 	setZone(want, info.AvailabilityZone)
 	if reflect.DeepEqual(host, want) {
 		return nil

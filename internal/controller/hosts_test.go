@@ -25,7 +25,7 @@ func TestHostsRegistrar(t *testing.T) {
 	go func() { NewHosts(s, nil).Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	const hostA, hostB, hostC = "5b1e0000-0000-4000-8000-00000000000a", "5b1e0000-0000-4000-8000-00000000000b", "5b1e0000-0000-4000-8000-00000000000c"
+	const hostA, hostB, hostC = "5b1e0000-0000-4000-8000-00000000000a", "5b1e0000-0000-4000-8000-00000000000b", "5b1e0000-0000-4000-8000-00000000000f"
 	lease := func() *nsdb.Lease {
 		l, err := s.GrantLease(ctx, 30*time.Second)
 		if err != nil {
@@ -73,23 +73,33 @@ func TestHostsRegistrar(t *testing.T) {
 			ok && m.Address == ip("10.0.0.1")
 	})
 
-	// A changed announcement: new name, no zone, another tunnel address.
+	// A changed announcement: no zone, another tunnel address, and a new
+	// name, which does not rename the host (its name is the operator's).
 	announce(hostA, nsdb.HostInfo{Name: "a2", Interfaces: ifs, TunnelZone: "tz", TunnelIP: ip("10.0.0.2")}, la)
 	wait("host a updated", func(r topology.Reader) bool {
 		h := host(r, hostA)
 		m, _ := member(r, "tz", hostA)
 		_, labelled := h.Labels[topology.LabelZone]
-		return h.Name == "a2" && !labelled && m.Address == ip("10.0.0.2")
+		return !labelled && m.Address == ip("10.0.0.2")
 	})
+	if h, _ := s.Get(ctx, topology.KindHost, hostA); h.GetMeta().Name != "a" {
+		t.Errorf("the agent renamed host a to %q", h.GetMeta().Name)
+	}
 
 	// B claims A's tunnel address: its host is made, its membership
-	// refused; C, announced after, registers all the same.
+	// refused; D claims A's name: refused, no host; C, announced after
+	// (and applied after them: its id sorts last), registers all the same.
+	const hostD = "5b1e0000-0000-4000-8000-00000000000d"
 	announce(hostB, nsdb.HostInfo{Name: "b", TunnelZone: "tz", TunnelIP: ip("10.0.0.2")}, lease())
+	announce(hostD, nsdb.HostInfo{Name: "a"}, lease())
 	announce(hostC, nsdb.HostInfo{Name: "c", TunnelZone: "tz", TunnelIP: ip("10.0.0.3")}, lease())
 	wait("host c registered", func(r topology.Reader) bool {
 		_, ok := member(r, "tz", hostC)
 		return ok && host(r, hostB) != nil
 	})
+	if _, err := s.Get(ctx, topology.KindHost, hostD); !errors.Is(err, nsdb.ErrNotFound) {
+		t.Errorf("host d registered under host a's name: %v", err)
+	}
 	s.Read(func(r topology.Reader) {
 		if m, ok := member(r, "tz", hostB); ok {
 			t.Errorf("host b joined tz at %s, the address of host a", m.Address)

@@ -8,6 +8,8 @@ import (
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Least privilege on the store. With etcd's authentication on, the server
@@ -57,10 +59,13 @@ func (s *Store) hostPerms(hostID string) []hostPerm {
 // the root role. The caller must be, or become, root. Idempotent.
 func (s *Store) EnableAuth(ctx context.Context) error {
 	st, err := s.cli.AuthStatus(ctx)
-	if err != nil {
+	switch {
+	case status.Code(err) == codes.Unimplemented:
+		// etcd 3.4 (Debian 12's) has no AuthStatus: every step below is
+		// idempotent for root, so they run again.
+	case err != nil:
 		return fmt.Errorf("etcd auth status: %w", err)
-	}
-	if st.Enabled {
+	case st.Enabled:
 		return nil
 	}
 	if err := s.addUser(ctx, RootUser); err != nil {

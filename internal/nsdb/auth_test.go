@@ -9,6 +9,7 @@ import (
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
+	"github.com/canopy-sdn/canopy/internal/pki"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -22,13 +23,31 @@ const (
 )
 
 // TestAgentCredentials opens a store as `canopy server` runs it (TLS with
-// client certificates, etcd's authentication on, the server root) and acts
-// as host A's agent with the credentials canopy host enroll gives it: it
-// reads the topology and writes its own state; it cannot write host B's
-// state, any topology object, any VPC object, nor read the EC2 keys.
+// client certificates, etcd's authentication on, the server root) — the
+// embedded etcd, and an external etcd (Debian's etcd-server) serving TLS —
+// and acts as host A's agent with the credentials canopy host enroll gives
+// it: it reads the topology and writes its own state; it cannot write host
+// B's state, any topology object, any VPC object, nor read the EC2 keys.
 func TestAgentCredentials(t *testing.T) {
-	sec := nsdbtest.OpenSecure(t)
-	root := sec.Store
+	t.Run("Embedded", func(t *testing.T) {
+		sec := nsdbtest.OpenSecure(t)
+		testAgentCredentials(t, sec.Store, func(user string) nsdb.Config { return sec.ClientConfig(t, user) })
+	})
+	t.Run("External", func(t *testing.T) {
+		c, ca := nsdbtest.StartTLSCluster(t, 1)
+		root := nsdbtest.Open(t, nsdb.Config{Endpoints: c.Endpoints, Credentials: c.Root, EnableAuth: true})
+		dir := t.TempDir()
+		testAgentCredentials(t, root, func(user string) nsdb.Config {
+			cert, key, err := ca.Issue(dir, user, pki.IssueOptions{CommonName: user, Client: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return nsdb.Config{Endpoints: c.Endpoints, Credentials: nsdb.Credentials{CAFile: ca.CertFile(), CertFile: cert, KeyFile: key}}
+		})
+	})
+}
+
+func testAgentCredentials(t *testing.T, root *nsdb.Store, agentConfig func(user string) nsdb.Config) {
 	ctx := ctxT(t)
 	for _, id := range []string{hostA, hostB} {
 		if _, err := root.Create(ctx, &topology.Host{Meta: topology.Meta{ID: id, Name: "h-" + id[len(id)-2:]}}); err != nil {
@@ -55,7 +74,7 @@ func TestAgentCredentials(t *testing.T) {
 	}
 
 	// The agent opens the store: it reads the whole topology.
-	ag := nsdbtest.Open(t, sec.ClientConfig(t, user))
+	ag := nsdbtest.Open(t, agentConfig(user))
 	if _, err := ag.Get(ctx, topology.KindBridge, br.GetMeta().ID); err != nil {
 		t.Fatalf("agent cannot read the topology: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/pki"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -108,18 +109,54 @@ func EtcdBinary(t testing.TB) string {
 // Cluster is a set of etcd processes forming one cluster on loopback.
 type Cluster struct {
 	Endpoints []string
-	procs     []*exec.Cmd
-	logs      []*bytes.Buffer
+	// Root is what a client presents to a TLS cluster: its CA and a
+	// certificate for etcd's root user (zero without TLS).
+	Root  nsdb.Credentials
+	procs []*exec.Cmd
+	logs  []*bytes.Buffer
+	tls   *clusterTLS
+}
+
+// clusterTLS are the certificates of a TLS cluster.
+type clusterTLS struct {
+	ca                *pki.CA
+	srvCert, srvKey   string
+	rootCert, rootKey string
 }
 
 // StartCluster starts an n-member etcd cluster in t's temporary directory
 // and stops it when the test ends.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return startClusterRetry(t, n, nil)
+}
+
+// StartTLSCluster starts an n-member etcd cluster serving TLS only, client
+// and peer, requiring client certificates signed by ca (made for it in
+// t's temporary directory).
+func StartTLSCluster(t testing.TB, n int) (*Cluster, *pki.CA) {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := pki.LoadOrCreateCA(filepath.Join(dir, "ca"), "test cluster CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := &clusterTLS{ca: ca}
+	if ct.srvCert, ct.srvKey, err = ca.Issue(dir, "member", pki.IssueOptions{CommonName: "etcd-member", Server: true, Client: true,
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if ct.rootCert, ct.rootKey, err = ca.Issue(dir, "root", pki.IssueOptions{CommonName: nsdb.RootUser, Client: true}); err != nil {
+		t.Fatal(err)
+	}
+	return startClusterRetry(t, n, ct), ca
+}
+
+func startClusterRetry(t testing.TB, n int, ct *clusterTLS) *Cluster {
 	bin := EtcdBinary(t)
 	var last error
 	for range 3 {
-		c, err := startCluster(t, bin, n)
+		c, err := startCluster(t, bin, n, ct)
 		if err == nil {
 			t.Cleanup(c.Stop)
 			return c
@@ -130,14 +167,19 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	return nil
 }
 
-func startCluster(t testing.TB, bin string, n int) (*Cluster, error) {
+func startCluster(t testing.TB, bin string, n int, ct *clusterTLS) (*Cluster, error) {
 	dir := t.TempDir()
-	c := &Cluster{}
+	c := &Cluster{tls: ct}
+	url := FreeURL
+	if ct != nil {
+		url = func(t testing.TB) string { return "https" + strings.TrimPrefix(FreeURL(t), "http") }
+		c.Root = nsdb.Credentials{CAFile: ct.ca.CertFile(), CertFile: ct.rootCert, KeyFile: ct.rootKey}
+	}
 	var names, peers, clients []string
 	for i := range n {
 		names = append(names, fmt.Sprintf("m%d", i))
-		peers = append(peers, FreeURL(t))
-		clients = append(clients, FreeURL(t))
+		peers = append(peers, url(t))
+		clients = append(clients, url(t))
 	}
 	var initial []string
 	for i := range n {
@@ -156,6 +198,11 @@ func startCluster(t testing.TB, bin string, n int) (*Cluster, error) {
 			"--max-txn-ops", fmt.Sprint(nsdb.MaxTxnOps), "--max-request-bytes", fmt.Sprint(64<<20),
 			"--logger", "zap", "--log-level", "error",
 		)
+		if ct != nil {
+			cmd.Args = append(cmd.Args,
+				"--cert-file", ct.srvCert, "--key-file", ct.srvKey, "--trusted-ca-file", ct.ca.CertFile(), "--client-cert-auth",
+				"--peer-cert-file", ct.srvCert, "--peer-key-file", ct.srvKey, "--peer-trusted-ca-file", ct.ca.CertFile(), "--peer-client-cert-auth")
+		}
 		cmd.Stdout, cmd.Stderr = &log, &log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
 		if err := cmd.Start(); err != nil {
@@ -175,7 +222,16 @@ func startCluster(t testing.TB, bin string, n int) (*Cluster, error) {
 
 // waitHealthy waits until every member answers and knows a leader.
 func (c *Cluster) waitHealthy(timeout time.Duration) error {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	cfg := clientv3.Config{Endpoints: c.Endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()}
+	if c.tls != nil {
+		info := transport.TLSInfo{TrustedCAFile: c.Root.CAFile, CertFile: c.Root.CertFile, KeyFile: c.Root.KeyFile}
+		tc, err := info.ClientConfig()
+		if err != nil {
+			return err
+		}
+		cfg.TLS = tc
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return err
 	}
