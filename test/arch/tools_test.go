@@ -45,6 +45,7 @@ var toolPackage = map[string]string{
 	"rm":         "coreutils",
 	"true":       "coreutils",
 	"grep":       "grep",
+	"awk":        "mawk",
 	"nsenter":    "util-linux",
 	"dpkg-query": "dpkg", // test/arch reads the package database
 	"go":         "",     // the Go toolchain: `make deps` requires it; no Debian package
@@ -53,7 +54,7 @@ var toolPackage = map[string]string{
 
 // basePackages are on every Debian 12 system: Priority required, what
 // `debootstrap --variant=minbase` installs. Nothing else may be assumed.
-var basePackages = []string{"bash", "coreutils", "dash", "dpkg", "findutils", "grep", "sed", "util-linux"}
+var basePackages = []string{"bash", "coreutils", "dash", "dpkg", "findutils", "grep", "mawk", "sed", "util-linux"}
 
 // TestToolsAreInstalled finds every program the code runs and checks that
 // `make deps` installs it.
@@ -289,9 +290,10 @@ func rel(root, p string) string {
 }
 
 // goScan finds exec calls in Go code. A command line is the argument list
-// of exec.Command (after the context for CommandContext) or of a helper: a
-// function whose variadic ...string parameter ends up at a command position
-// of an exec call (nsRun(ns, "ping", …), vm.Exec("curl", …)). Within a
+// of exec.Command (after the context for CommandContext) or, from one of
+// its string parameters on, of a helper: a function whose parameter ends
+// up at a command position of an exec call (nsRun(ns, "ping", …),
+// vm.Exec("curl", …), sh("iperf3", …)). Within a
 // command line, "ip netns exec NS", "timeout D" and "nsenter --flags"
 // start another command, and "bash -c SCRIPT" runs a script.
 type goScan struct {
@@ -299,7 +301,7 @@ type goScan struct {
 	root    string
 	module  string
 	files   map[string][]*ast.File
-	helpers map[string]int // "dir:Type.name" ("dir:.name" for a function) → index of the variadic parameter
+	helpers map[string]int // "dir:Type.name" ("dir:.name" for a function) → index of the command's parameter
 }
 
 // funcs calls f for every function with a body in dir: declarations
@@ -351,26 +353,36 @@ func (s *goScan) findHelpers() {
 				if _, ok := s.helpers[key]; ok {
 					return
 				}
-				params := typ.Params.List
-				if len(params) == 0 {
-					return
+				// A helper has a string parameter (name string, or
+				// args ...string) that reaches a command position.
+				type param struct {
+					name     string
+					idx      int
+					variadic bool
 				}
-				last := params[len(params)-1]
-				ell, ok := last.Type.(*ast.Ellipsis)
-				if !ok || len(last.Names) == 0 || !isIdent(ell.Elt, "string") {
-					return
+				var cands []param
+				idx := 0
+				for _, p := range typ.Params.List {
+					ell, variadic := p.Type.(*ast.Ellipsis)
+					str := isIdent(p.Type, "string") || variadic && isIdent(ell.Elt, "string")
+					for _, n := range p.Names {
+						if str {
+							cands = append(cands, param{n.Name, idx, variadic})
+						}
+						idx++
+					}
+					if len(p.Names) == 0 {
+						idx++
+					}
 				}
-				v := last.Names[len(last.Names)-1].Name
-				idx := -1 // the variadic parameter's position among the arguments
-				for _, p := range params {
-					idx += max(len(p.Names), 1)
-				}
-				hit := false
+				hit, idx := false, 0
 				ast.Inspect(body, func(n ast.Node) bool {
 					if c, ok := n.(*ast.CallExpr); ok {
 						for _, e := range s.commandPositions(dir, c) {
-							if isIdent(e, v) || isIndex0(e, v) {
-								hit = true
+							for _, p := range cands {
+								if isIdent(e, p.name) || p.variadic && isIndex0(e, p.name) {
+									hit, idx = true, p.idx
+								}
 							}
 						}
 					}
@@ -684,7 +696,7 @@ func TestToolScanCatches(t *testing.T) {
 		got = append(got, tool)
 	}
 	slices.Sort(got)
-	want := []string{"arping", "bash", "curl", "dig", "ethtool", "ip", "jq", "logger", "mtr", "nc", "nft", "ping", "socat", "ss", "tcpdump", "timeout", "tr"}
+	want := []string{"arping", "bash", "curl", "dig", "ethtool", "ip", "jq", "logger", "mtr", "nc", "nft", "ping", "socat", "ss", "tcpdump", "timeout", "tr", "tshark"}
 	if !slices.Equal(got, want) {
 		t.Errorf("found %v\nwant  %v", got, want)
 	}
