@@ -67,7 +67,7 @@ func iperf(t *testing.T, client, server *netns.VM, secs int, extra ...string) fl
 	t.Helper()
 	stop := server.Background("iperf3", "-s", "-1", "-B", server.IP())
 	defer stop()
-	time.Sleep(300 * time.Millisecond)
+	server.WaitListening(5201)
 	args := append([]string{"iperf3", "-c", server.IP(), "-t", strconv.Itoa(secs), "-J"}, extra...)
 	var out string
 	var err error

@@ -162,7 +162,7 @@ func TestAgentFloatingIP(t *testing.T) {
 	t.Logf("floating IP: iperf3 to 192.0.2.100 (TCP through 1:1 NAT)")
 	stop := r.vm2.Background("iperf3", "-s", "-1")
 	defer stop()
-	time.Sleep(300 * time.Millisecond)
+	r.vm2.WaitListening(5201)
 	if out, err := r.vm1.Exec("iperf3", "-c", "192.0.2.100", "-t", "2", "--connect-timeout", "3000"); err != nil {
 		t.Errorf("TCP to the floating IP: %v\n%s", err, out)
 	}

@@ -85,7 +85,7 @@ func TestAgentMTU(t *testing.T) {
 	t.Logf("MTU 1500/1500: TCP %.2f Gbps", iperf(t, r.vm1, r.vm2, 2))
 	stop := r.vm2.Background("iperf3", "-s", "-1", "-B", r.vm2.IP())
 	defer stop()
-	time.Sleep(300 * time.Millisecond)
+	r.vm2.WaitListening(5201)
 	out, err := r.vm1.Exec("iperf3", "-c", r.vm2.IP(), "-u", "-l", "1472", "-b", "20M", "-t", "2", "-J")
 	if err != nil {
 		t.Fatalf("iperf3 UDP: %v\n%s", err, out)
@@ -199,7 +199,7 @@ func iperfShort(t *testing.T, c, s *netns.VM) string {
 	t.Helper()
 	stop := s.Background("iperf3", "-s", "-1", "-B", s.IP())
 	defer stop()
-	time.Sleep(300 * time.Millisecond)
+	s.WaitListening(5201)
 	out, err := c.Exec("iperf3", "-c", s.IP(), "-t", "1", "--connect-timeout", "3000", "-J")
 	if err != nil {
 		t.Errorf("TCP during the flood: %v\n%s", err, out)
