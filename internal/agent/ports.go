@@ -205,7 +205,7 @@ func (a *Agent) fromPort(v *view, vp *vport, p *datapath.Packet, pkt *packet.Pac
 		vp.dropMalformed.Inc()
 		return
 	}
-	if isService(pkt) { // DHCP, metadata: answered here, never simulated
+	if isService(v.svc[vp.id], pkt) { // DHCP, metadata: answered here, never simulated
 		a.serve(v, vp, frame, &p.Hdr, pkt)
 		return
 	}

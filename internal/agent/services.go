@@ -33,6 +33,10 @@ type portSvc struct {
 	// object is the VPC object the port realizes (an ENI id), from the
 	// translator's label, else the port's name.
 	object string
+	// router: the port is a router's (an edge uplink), not a VM's: its
+	// frames come from the physical network and no service is answered
+	// there (UDP to port 67 from outside is an instance's business).
+	router bool
 }
 
 // servicesOf computes the service info of a bound port.
@@ -42,6 +46,7 @@ func servicesOf(r topology.Reader, p *topology.Port, overlayMTU int) *portSvc {
 		s.object = p.Name
 	}
 	if p.DeviceKind != topology.KindBridge {
+		s.router = true
 		return s
 	}
 	var routerPorts []*topology.Port
@@ -81,10 +86,13 @@ func servicesOf(r topology.Reader, p *topology.Port, overlayMTU int) *portSvc {
 	return s
 }
 
-// isService reports whether a decoded frame from a VM port is for a
-// service rather than the virtual network. It is on the hot path: a few
-// compares, nothing else.
-func isService(pkt *packet.Packet) bool {
+// isService reports whether a decoded frame from a VM port (svc: the
+// port's services, nil if not known yet) is for a service rather than the
+// virtual network. It is on the hot path: a few compares, nothing else.
+func isService(svc *portSvc, pkt *packet.Packet) bool {
+	if svc != nil && svc.router {
+		return false
+	}
 	if pkt.EtherType == packet.EtherTypeARP {
 		return pkt.ARPTPA == metadataIP32 && pkt.Flags&packet.FlagARP != 0
 	}

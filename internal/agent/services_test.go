@@ -377,8 +377,13 @@ func TestIsService(t *testing.T) {
 	} {
 		var p packet.Packet
 		p.Decode(c.frame)
-		if got := isService(&p); got != c.want {
+		if got := isService(nil, &p); got != c.want {
 			t.Errorf("%s: isService = %v, want %v", c.name, got, c.want)
+		}
+		// From the physical network (an edge uplink), nothing is a
+		// service: UDP to port 67 of an elastic IP is an instance's.
+		if isService(&portSvc{router: true}, &p) {
+			t.Errorf("%s from an uplink taken as a service", c.name)
 		}
 	}
 }
@@ -392,7 +397,7 @@ func BenchmarkIsService(b *testing.B) {
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		if isService(&p) {
+		if isService(nil, &p) {
 			n++
 		}
 	}

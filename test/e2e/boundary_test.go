@@ -316,7 +316,7 @@ func TestBoundaryPackets(t *testing.T) {
 		}
 		// The same datagram arrives once the group allows it: the sniffer
 		// would have seen it.
-		tn.ec2("authorize-security-group-ingress", "--group-id", sg, "--protocol", "udp", "--port", "68", "--cidr", "192.0.2.0/24")
+		tn.ec2("authorize-security-group-ingress", "--group-id", sg, "--protocol", "udp", "--port", "67-68", "--cidr", "192.0.2.0/24")
 		allowed := udp(outMAC, edgeMAC, "192.0.2.1", eip, 67, 68, "boundary-outside-allowed", false)
 		if !within(15*time.Second, func() bool {
 			rawOut.send(allowed)
@@ -327,7 +327,10 @@ func TestBoundaryPackets(t *testing.T) {
 			tr, _ := l.RunCLI("trace", up, "--proto", "udp", "--src", "192.0.2.1", "--dst", eip, "--sport", "67", "--dport", "68", "--src-mac", topoMAC(outMAC), "--dst-mac", topoMAC(edgeMAC))
 			t.Fatalf("UDP 67→68 from outside never reached %s once its group allows it: the check above says nothing\ntrace:\n%s\n%s", v.id, tr, diag())
 		}
-		tn.ec2("revoke-security-group-ingress", "--group-id", sg, "--protocol", "udp", "--port", "68", "--cidr", "192.0.2.0/24")
+		// UDP to port 67 from outside is the instance's too, not the DHCP
+		// service's: that is answered at VM ports only.
+		sendUntilSeen(t, rawOut, sniffV, udp(outMAC, edgeMAC, "192.0.2.1", eip, 68, 67, "boundary-outside-to-67", false), "boundary-outside-to-67", diag)
+		tn.ec2("revoke-security-group-ingress", "--group-id", sg, "--protocol", "udp", "--port", "67-68", "--cidr", "192.0.2.0/24")
 	})
 
 	t.Run("rogue-dhcp-and-spoofed-fragments", func(t *testing.T) {
