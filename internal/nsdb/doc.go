@@ -41,5 +41,14 @@
 // (etcd --max-txn-ops, and --max-request-bytes of 64 MiB): deleting a device
 // removes all its ports in one transaction.
 //
+// Failing clearly: every unary etcd call made through a Store's client
+// (Store.Client included) has a deadline (CallTimeout, or the caller's
+// earlier one, e.g. an API request's RequestTimeout) and requires a leader,
+// and every error meaning "etcd cannot answer now" — no quorum, no leader,
+// deadline, unreachable — wraps ErrUnavailable (errors.go), which the API
+// boundaries answer with 503. Health probes the store with a linearizable
+// read. Reads from the cache keep answering while etcd is unavailable: they
+// show the last state this process saw.
+//
 // It must not import the API, EC2 or controller packages.
 package nsdb

@@ -36,3 +36,6 @@ func (s *Store) PutKeyForTest(ctx context.Context, rel, val string) error {
 func ClientTLSForTest(cfg Config) (*tls.Config, error) {
 	return cfg.Credentials.tlsConfig(cfg.Endpoints)
 }
+
+// Unavailable is the mapping of etcd errors to ErrUnavailable.
+var Unavailable = unavailable

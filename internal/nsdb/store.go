@@ -134,6 +134,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.closeEtcd()
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
+	bindClient(cli)
 	s.cli = cli
 	if cfg.EnableAuth {
 		if err := s.EnableAuth(ctx); err != nil {
@@ -216,7 +217,7 @@ func (s *Store) Sync(ctx context.Context) error {
 	if len(resp.Kvs) > 0 {
 		seq = resp.Kvs[0].ModRevision
 	}
-	return s.cache.waitSeq(ctx, seq)
+	return unavailable(s.cache.waitSeq(ctx, seq))
 }
 
 // Watch runs the list-then-watch loop of the package-level Watch on the keys

@@ -383,7 +383,7 @@ func (s *Store) txn(ctx context.Context, f func(tx *Tx) error) (int64, *Tx, erro
 			cur = rr.Kvs[0].ModRevision
 		}
 		if err := s.cache.waitFor(ctx, func() bool { return s.cache.seqRev >= cur && s.cache.seqRev != seq }); err != nil {
-			return 0, nil, err
+			return 0, nil, unavailable(err)
 		}
 		// Two processes in lockstep would keep colliding: a random pause,
 		// growing with the attempts, lets one of them through.
@@ -391,7 +391,7 @@ func (s *Store) txn(ctx context.Context, f func(tx *Tx) error) (int64, *Tx, erro
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
-			return 0, nil, ctx.Err()
+			return 0, nil, unavailable(ctx.Err())
 		}
 	}
 	return 0, nil, &topology.ConflictError{Reason: fmt.Sprintf("gave up after %d attempts: the store is changing too fast", maxAttempts)}

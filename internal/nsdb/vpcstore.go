@@ -406,13 +406,13 @@ func (v *VPCStore) Update(ctx context.Context, f func(st *vpc.State, tx *VPCTx) 
 			cur = rr.Kvs[0].ModRevision
 		}
 		if err := v.waitFor(ctx, func() bool { return v.seqRev >= cur && v.seqRev != seq }); err != nil {
-			return 0, err
+			return 0, unavailable(err)
 		}
 		pause := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt+1, 20))))
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, unavailable(ctx.Err())
 		}
 	}
 	return 0, fmt.Errorf("VPC change: gave up after %d attempts: the store is changing too fast", maxAttempts)
@@ -440,7 +440,7 @@ func (v *VPCStore) Sync(ctx context.Context) error {
 	if len(resp.Kvs) > 0 {
 		seq = resp.Kvs[0].ModRevision
 	}
-	return v.waitFor(ctx, func() bool { return v.seqRev >= seq })
+	return unavailable(v.waitFor(ctx, func() bool { return v.seqRev >= seq }))
 }
 
 // waitFor waits until cond (evaluated under mu) holds.

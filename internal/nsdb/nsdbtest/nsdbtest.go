@@ -269,6 +269,7 @@ func (c *Cluster) Logs() string {
 // Stop terminates every member and waits for them.
 func (c *Cluster) Stop() {
 	for _, p := range c.procs {
+		_ = p.Process.Signal(syscall.SIGCONT) // a paused member would not act on SIGTERM
 		_ = p.Process.Signal(syscall.SIGTERM)
 	}
 	for _, p := range c.procs {
@@ -346,4 +347,21 @@ func (s *Secure) ClientConfig(t testing.TB, user string) nsdb.Config {
 		cfg.CertFile, cfg.KeyFile = cert, key
 	}
 	return cfg
+}
+
+// Pause freezes member i (SIGSTOP): it keeps its connections open and
+// answers nothing, like a hung host or a partition. Resume undoes it.
+func (c *Cluster) Pause(t testing.TB, i int) {
+	t.Helper()
+	if err := c.procs[i].Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("pause etcd member %d: %v", i, err)
+	}
+}
+
+// Resume continues a paused member (SIGCONT).
+func (c *Cluster) Resume(t testing.TB, i int) {
+	t.Helper()
+	if err := c.procs[i].Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("resume etcd member %d: %v", i, err)
+	}
 }
