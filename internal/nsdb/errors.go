@@ -141,7 +141,7 @@ type boundTxn struct {
 	cancel context.CancelFunc
 }
 
-func (b *boundTxn) If(cs ...clientv3.Cmp) clientv3.Txn  { b.t = b.t.If(cs...); return b }
+func (b *boundTxn) If(cs ...clientv3.Cmp) clientv3.Txn   { b.t = b.t.If(cs...); return b }
 func (b *boundTxn) Then(ops ...clientv3.Op) clientv3.Txn { b.t = b.t.Then(ops...); return b }
 func (b *boundTxn) Else(ops ...clientv3.Op) clientv3.Txn { b.t = b.t.Else(ops...); return b }
 
