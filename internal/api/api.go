@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -115,6 +116,10 @@ func newServer(store *nsdb.Store, opts Options) *server {
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Without etcd quorum a request answers 503 within 2 s, not a hang.
+	ctx, cancel := context.WithTimeout(r.Context(), nsdb.RequestTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	s.mux.ServeHTTP(rec, r)
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status)
@@ -199,16 +204,27 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// Health is the body of GET /healthz.
+// Health is the body of GET /healthz: status "ok" (HTTP 200), or
+// "unavailable" (HTTP 503) with the reason while the store cannot answer.
 type Health struct {
 	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// health probes the store (a linearizable read: etcd has a leader and a
+// quorum), so a load balancer or an operator sees an outage here first.
+func (s *server) health(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := s.store.Health(r.Context()); err != nil {
+		return http.StatusServiceUnavailable, Health{Status: "unavailable", Reason: err.Error()}, nil
+	}
+	return http.StatusOK, Health{Status: "ok"}, nil
 }
 
 // table lists every operation of the API.
 func (s *server) table() []route {
 	rs := []route{
-		{method: "GET", path: "/healthz", summary: "Liveness of the API server (no token needed)", resp: reflect.TypeFor[Health](), status: 200, public: true,
-			h: func(http.ResponseWriter, *http.Request) (int, any, error) { return 200, Health{Status: "ok"}, nil }},
+		{method: "GET", path: "/healthz", summary: "Health of the API server and its store: 200, or 503 with a reason while etcd cannot answer (no token needed)",
+			resp: reflect.TypeFor[Health](), status: 200, public: true, h: s.health},
 		{method: "GET", path: "/openapi.json", summary: "This API's OpenAPI 3 document", status: 200, h: s.serveOpenAPI},
 	}
 	for _, k := range topology.Kinds {

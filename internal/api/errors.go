@@ -66,6 +66,11 @@ func classify(err error) ErrorDetail {
 		return ErrorDetail{Status: http.StatusConflict, Field: ce.Field, Reason: ce.Reason, Message: err.Error()}
 	case errors.Is(err, nsdb.ErrConflict):
 		return ErrorDetail{Status: http.StatusConflict, Reason: err.Error(), Message: err.Error()}
+	case errors.Is(err, nsdb.ErrUnavailable):
+		// Transient: the client may retry. A write answered so may still
+		// commit once etcd is back (a timeout is an unknown outcome).
+		reason := "the network state database (etcd) is unavailable; retry later"
+		return ErrorDetail{Status: http.StatusServiceUnavailable, Reason: reason, Message: err.Error()}
 	}
 	return ErrorDetail{Status: http.StatusInternalServerError, Reason: "internal server error", Message: "internal server error"}
 }
@@ -76,8 +81,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if d.Status == http.StatusInternalServerError {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if d.Status == http.StatusUnauthorized {
+	switch d.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="canopy"`)
+	case http.StatusServiceUnavailable:
+		s.log.Warn("store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, d.Status, ErrorBody{Error: d})
 }

@@ -135,6 +135,12 @@ func Actions() []string {
 var errDryRun = &vpc.Error{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set."}
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The store work of a request has a budget: without etcd quorum the
+	// caller gets ServiceUnavailable (which the SDKs retry) within 2 s
+	// instead of a hang.
+	ctx, cancel := context.WithTimeout(r.Context(), nsdb.RequestTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	reqID := uuid.NewString()
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(body) > maxBody {
@@ -229,28 +235,51 @@ func parseParams(r *http.Request, body []byte) (params, error) {
 	return p, p.validate()
 }
 
-// writeError answers err: a *vpc.Error with its code (HTTP 400, 412 for
-// DryRunOperation, 401 for the authentication codes), anything else as InternalError (500, logged once here).
+// EC2 error codes the server itself answers (the validation codes live in
+// package vpc).
+const (
+	codeInternalError      = "InternalError"
+	codeServiceUnavailable = "ServiceUnavailable"
+)
+
+// codeStatus is the one table from EC2 error codes to HTTP statuses; a code
+// not in it is a client error (400).
+var codeStatus = map[string]int{
+	"DryRunOperation":            http.StatusPreconditionFailed,
+	"AuthFailure":                http.StatusUnauthorized,
+	"SignatureDoesNotMatch":      http.StatusUnauthorized,
+	"RequestExpired":             http.StatusUnauthorized,
+	"MissingAuthenticationToken": http.StatusUnauthorized,
+	codeInternalError:            http.StatusInternalServerError,
+	codeServiceUnavailable:       http.StatusServiceUnavailable,
+}
+
+// writeError answers err: a *vpc.Error with its code, nsdb.ErrUnavailable
+// (no etcd quorum, or no answer in time) as ServiceUnavailable, anything else
+// as InternalError (logged once here); codeStatus gives the HTTP status. STS
+// answers authentication failures with 403 where EC2 says 401.
 func (s *Server) writeError(w http.ResponseWriter, reqID string, sts bool, err error) {
 	var ve *vpc.Error
-	status := http.StatusBadRequest
 	code, msg := "", ""
 	switch {
 	case errors.As(err, &ve):
 		code, msg = ve.Code, ve.Message
-		switch code {
-		case "DryRunOperation":
-			status = http.StatusPreconditionFailed
-		case "AuthFailure", "SignatureDoesNotMatch", "RequestExpired", "MissingAuthenticationToken":
-			status = http.StatusUnauthorized
-			if sts {
-				status = http.StatusForbidden
-			}
-		}
+	case errors.Is(err, nsdb.ErrUnavailable):
+		code, msg = codeServiceUnavailable, "The service is unavailable: its network state database (etcd) did not answer. Please retry."
+		s.log.Warn("ec2: store unavailable", "request_id", reqID, "err", err)
 	default:
-		status = http.StatusInternalServerError
-		code, msg = "InternalError", "An internal error has occurred."
+		code, msg = codeInternalError, "An internal error has occurred."
 		s.log.Error("ec2: internal error", "request_id", reqID, "err", err)
+	}
+	status, ok := codeStatus[code]
+	if !ok {
+		status = http.StatusBadRequest
+	}
+	if sts && status == http.StatusUnauthorized {
+		status = http.StatusForbidden
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.WriteHeader(status)
