@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -120,23 +119,9 @@ func runAgent(ctx context.Context, cfg agent.Config, driver string) error {
 	return errors.Join(err, <-done)
 }
 
-// upFiles are what `canopy up` keeps in its data dir.
-func upPIDFile(dataDir string) string { return filepath.Join(dataDir, "canopy-up.pid") }
+// credentialsFile is where `canopy up` keeps an account's credentials.
 func credentialsFile(dataDir, account string) string {
 	return filepath.Join(dataDir, account+"-credentials")
-}
-
-// pidAlive reads a pid file and reports the pid if that process lives.
-func pidAlive(path string) (int, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, false
-	}
-	return pid, syscall.Kill(pid, 0) == nil
 }
 
 func upCmd(stdout io.Writer) *cobra.Command {
@@ -201,14 +186,11 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	pidFile := upPIDFile(cfg.DataDir)
-	if pid, ok := pidAlive(pidFile); ok && pid != os.Getpid() {
-		return fmt.Errorf("canopy up already runs on %s (pid %d); canopy down stops it", cfg.DataDir, pid)
-	}
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	lock, err := lockUp(cfg.DataDir)
+	if err != nil {
 		return err
 	}
-	defer os.Remove(pidFile)
+	defer lock.release()
 	hostName, err := os.Hostname()
 	if err != nil {
 		return fmt.Errorf("host name: %w", err)
@@ -544,17 +526,14 @@ func downCmd(stdout io.Writer) *cobra.Command {
 			if v := os.Getenv("CANOPY_DATA_DIR"); v != "" && !cmd.Flags().Changed("data-dir") {
 				dataDir = v
 			}
-			if pid, ok := pidAlive(upPIDFile(dataDir)); ok {
+			pid, err := runningUp(dataDir)
+			if err != nil {
+				return err
+			}
+			if pid != 0 {
 				fmt.Fprintf(stdout, "Stopping canopy up (pid %d)\n", pid)
-				if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+				if err := stopUp(dataDir, pid, 60*time.Second); err != nil {
 					return err
-				}
-				deadline := time.Now().Add(60 * time.Second)
-				for syscall.Kill(pid, 0) == nil {
-					if time.Now().After(deadline) {
-						return fmt.Errorf("canopy up (pid %d) did not stop within 60 s", pid)
-					}
-					time.Sleep(50 * time.Millisecond)
 				}
 			}
 			// What a killed canopy up left behind.
