@@ -20,6 +20,7 @@ import (
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/canopy-sdn/canopy/internal/sim"
+	"github.com/canopy-sdn/canopy/internal/telemetry"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/google/uuid"
 	"github.com/vishvananda/netlink"
@@ -50,6 +51,7 @@ type Config struct {
 	Zone          string           // availability zone served (Host label canopy.zone); "" = every zone
 	StateDir      string           // holds host-id
 	MetricsListen string           // host:port of /metrics and /flows; "" = off
+	PprofListen   string           // host:port of /debug/pprof/; "" = off (never on MetricsListen)
 	LeaseTTL      time.Duration
 	FlowTTL       time.Duration
 	DropTTL       time.Duration
@@ -293,6 +295,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		srv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 		a.wg.Go(func() { _ = srv.Serve(ln) })
+	}
+	if a.cfg.PprofListen != "" {
+		_, wait, err := telemetry.ServePprof(rctx, a.cfg.PprofListen, a.log)
+		if err != nil {
+			if srv != nil {
+				_ = srv.Close()
+			}
+			a.tunnel.Close()
+			return err
+		}
+		a.wg.Go(wait)
 	}
 	a.wg.Go(func() { a.runReplica(rctx) })
 	a.wg.Go(func() { a.runVPCMirror(rctx) })

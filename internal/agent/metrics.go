@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/canopy-sdn/canopy/internal/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics are the agent's Prometheus counters, on its own registry.
+// metrics are the agent's Prometheus counters, on its own registry beside
+// the Go runtime and process metrics.
 type metrics struct {
 	reg                             *prometheus.Registry
 	rx, tx, hits, misses            *prometheus.CounterVec
@@ -35,7 +36,7 @@ func newMetrics() *metrics {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "canopy_agent", Name: name, Help: help})
 	}
 	m := &metrics{
-		reg:           prometheus.NewRegistry(),
+		reg:           telemetry.NewRegistry(),
 		rx:            cv("port_rx_frames_total", "Frames read from a port (a GSO super-frame counts once).", "port"),
 		tx:            cv("port_tx_frames_total", "Frames written to a port.", "port"),
 		hits:          cv("port_flow_hits_total", "Frames that matched a cached flow.", "port"),
@@ -95,7 +96,7 @@ type FlowView struct {
 
 func (a *Agent) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", telemetry.MetricsHandler(a.m.reg))
 	mux.HandleFunc("/flows", func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		var out []FlowView

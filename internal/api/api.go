@@ -30,6 +30,9 @@ type Options struct {
 	// Accounts, when set, serves /accounts (the EC2 API's tenants); nil
 	// when the server runs no EC2 endpoint.
 	Accounts Accounts
+	// Metrics, when set, serves GET /metrics (Prometheus, no token: a
+	// scraper should not hold the admin token).
+	Metrics http.Handler
 }
 
 // route is one operation of the API. The mux and the OpenAPI document are
@@ -103,6 +106,9 @@ func newServer(store *nsdb.Store, opts Options) *server {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			s.writeError(w, r, &httpError{status: http.StatusMethodNotAllowed, reason: "method " + r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + strings.Join(allow, ", ")})
 		}))
+	}
+	if opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", opts.Metrics)
 	}
 	s.mux.Handle("/", s.authed(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &httpError{status: http.StatusNotFound, reason: "no such resource: " + r.URL.Path})

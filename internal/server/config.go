@@ -50,6 +50,9 @@ type Config struct {
 	// TLSCert and TLSKey (PEM files), when set, make the REST API HTTPS
 	// only, and the EC2 endpoint too unless --ec2-tls-cert names its own.
 	TLSCert, TLSKey string
+	// PprofListen is the host:port of the Go profiles (/debug/pprof/);
+	// empty is off. Never one of the API listeners.
+	PprofListen string
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -80,6 +83,7 @@ var envNames = map[string]string{
 	"tls-key":         "CANOPY_TLS_KEY",
 	"ec2-tls-cert":    "CANOPY_EC2_TLS_CERT",
 	"ec2-tls-key":     "CANOPY_EC2_TLS_KEY",
+	"pprof-listen":    "CANOPY_PPROF_LISTEN",
 }
 
 // BindFlags registers the server flags on fs, writing into c.
@@ -96,6 +100,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "PEM certificate (chain) of the REST API and, unless --ec2-tls-cert, the EC2 endpoint: they serve HTTPS only (env CANOPY_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert (env CANOPY_TLS_KEY)")
 	fs.StringVar(&c.CloudConfig, "cloud-config", c.CloudConfig, "JSON file describing the cloud's edge: gateways (each on a host named by name or id; bound when that host registers), public pools, underlay MTU, DNS, BGP (env CANOPY_CLOUD_CONFIG)")
+	fs.StringVar(&c.PprofListen, "pprof-listen", c.PprofListen, "host:port for the Go profiles at /debug/pprof/ (default off; keep it on a private address) (env CANOPY_PPROF_LISTEN)")
 	c.EC2.BindFlags(fs)
 }
 
@@ -136,6 +141,8 @@ func (c *Config) ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			c.EC2.TLSCert = v
 		case "ec2-tls-key":
 			c.EC2.TLSKey = v
+		case "pprof-listen":
+			c.PprofListen = v
 		}
 	}
 	return nil
@@ -170,6 +177,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--listen: %q is not host:port: %v", c.Listen, err))
 	} else if port == "" {
 		errs = append(errs, fmt.Errorf("--listen: %q has no port", c.Listen))
+	}
+	if c.PprofListen != "" {
+		if _, _, err := net.SplitHostPort(c.PprofListen); err != nil {
+			errs = append(errs, fmt.Errorf("--pprof-listen: %q is not host:port: %v", c.PprofListen, err))
+		} else if c.PprofListen == c.Listen || c.PprofListen == c.EC2.Listen {
+			errs = append(errs, fmt.Errorf("--pprof-listen: %s is an API listener; profiles need a listener of their own", c.PprofListen))
+		}
 	}
 	for _, e := range c.EtcdEndpoints {
 		if err := checkURL(e); err != nil {

@@ -21,6 +21,8 @@ import (
 	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/pki"
+	"github.com/canopy-sdn/canopy/internal/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // shutdownGrace bounds how long in-flight API requests may take to finish
@@ -101,13 +103,22 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if cfg.PprofListen != "" {
+		pctx, stopPprof := context.WithCancel(ctx)
+		_, waitPprof, err := telemetry.ServePprof(pctx, cfg.PprofListen, s.log)
+		if err != nil {
+			stopPprof()
+			return err
+		}
+		defer func() { stopPprof(); waitPprof() }()
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// No answer streams; a cascading delete or a trace is the longest.
 	srv := &http.Server{
-		Handler:           api.New(store, api.Options{Token: token, Logger: s.log, Accounts: accounts}),
+		Handler:           api.New(store, api.Options{Token: token, Logger: s.log, Accounts: accounts, Metrics: telemetry.MetricsHandler(newRegistry(store))}),
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -190,4 +201,20 @@ func NewLogger(level string) *slog.Logger {
 func isLoopback(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
+}
+
+// newRegistry is the server's /metrics: the Go runtime and process metrics,
+// and whether the store answers (probed at each scrape).
+func newRegistry(store *nsdb.Store) *prometheus.Registry {
+	reg := telemetry.NewRegistry()
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "canopy_server", Name: "store_up",
+		Help: "1 if the network state database (etcd) answered a linearizable read at this scrape, 0 if not (no quorum, no leader, unreachable).",
+	}, func() float64 {
+		if store.Health(context.Background()) != nil {
+			return 0
+		}
+		return 1
+	}))
+	return reg
 }

@@ -139,6 +139,9 @@ func TestQuorumLoss(t *testing.T) {
 	if st, b := rest("GET", "/routers", ""); st != http.StatusOK || !strings.Contains(b, `"before"`) {
 		t.Errorf("cached REST read without quorum: %d %s", st, b)
 	}
+	if st, b := rest("GET", "/metrics", ""); st != http.StatusOK || !strings.Contains(b, "\ncanopy_server_store_up 0\n") {
+		t.Errorf("/metrics without quorum: %d, want canopy_server_store_up 0", st)
+	}
 
 	// Members back: the same server process recovers by itself.
 	resume()
