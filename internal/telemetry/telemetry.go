@@ -47,16 +47,21 @@ func PprofHandler() http.Handler {
 	return mux
 }
 
+// MaxProfile is the longest CPU profile or trace the pprof listener serves.
+const MaxProfile = 5 * time.Minute
+
 // ServePprof listens on addr and serves PprofHandler until ctx is done. It
 // returns once the listener is open, with its address and a function that
-// waits for the server to stop. A CPU profile or trace runs for as long as
-// asked (?seconds=N), so there is no write timeout.
+// waits for the server to stop (once ctx is done). A CPU profile or trace
+// runs for as long as asked (?seconds=N, default 30): the write timeout
+// allows up to MaxProfile.
 func ServePprof(ctx context.Context, addr string, log *slog.Logger) (string, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("pprof listen: %w", err)
 	}
-	srv := &http.Server{Handler: PprofHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	srv := &http.Server{Handler: PprofHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: MaxProfile + 10*time.Second, IdleTimeout: time.Minute}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -117,7 +117,10 @@ func TestQuorumLoss(t *testing.T) {
 			_, err := ec2c.CreateSecurityGroup(ctx, &awsec2.CreateSecurityGroupInput{GroupName: aws.String("g"), Description: aws.String("d"), VpcId: aws.String(vpcID)})
 			return err
 		},
-		"DeleteVpc": func() error { _, err := ec2c.DeleteVpc(ctx, &awsec2.DeleteVpcInput{VpcId: aws.String(vpcID)}); return err },
+		"DeleteVpc": func() error {
+			_, err := ec2c.DeleteVpc(ctx, &awsec2.DeleteVpcInput{VpcId: aws.String(vpcID)})
+			return err
+		},
 	}
 	for name, call := range calls {
 		err := bounded(t, name, call)
