@@ -44,7 +44,7 @@ func TestQuorumLoss(t *testing.T) {
 		AccessKeyID     string `json:"access_key_id"`
 		SecretAccessKey string `json:"secret_access_key"`
 	}
-	out := s.cli("account", "create", "quorum", "--ec2-url", ec2URL, "--output", "json")
+	out := s.cli("account", "create", "quorum", "--output", "json")
 	if err := json.Unmarshal([]byte(out), &na); err != nil {
 		t.Fatalf("account create: %v\n%s", err, out)
 	}
