@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -49,7 +47,7 @@ func TestServerTelemetry(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen, cfg.EC2.Listen, cfg.PprofListen = freeAddr(t), freeAddr(t), freeAddr(t)
-	cfg.EtcdClientURL, cfg.EtcdPeerURL = nsdbtest.FreeURL(t), nsdbtest.FreeURL(t)
+	cfg.EtcdClientURL, cfg.EtcdPeerURL = "https://"+freeAddr(t), "https://"+freeAddr(t)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

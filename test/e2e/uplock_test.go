@@ -23,8 +23,8 @@ func TestUpAfterKill9(t *testing.T) {
 	args := []string{"up", "--data-dir", data, "--instance-driver", "none",
 		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--ec2-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		"--etcd-client-url", fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
+		"--etcd-peer-url", fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
 		"--tunnel-port", fmt.Sprint(freeUDPPort(t))}
 	t.Cleanup(func() { _ = exec.Command(canopyBin, "down", "--purge", "--data-dir", data).Run() })
 
