@@ -17,10 +17,11 @@ import (
 // "exists". The next `canopy up` on the same data dir starts at once: it
 // trusts the pid file's lock, which died with the process, not its content.
 // A third one is refused while the second runs, and `canopy down` finds and
-// stops the second through the lock.
+// stops the second through the lock. (No instances and --outside=false: the
+// test changes nothing in this machine's network.)
 func TestUpAfterKill9(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	args := []string{"up", "--data-dir", data, "--instance-driver", "none",
+	args := []string{"up", "--data-dir", data, "--instance-driver", "none", "--outside=false",
 		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--ec2-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--etcd-client-url", fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
