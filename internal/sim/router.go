@@ -133,12 +133,12 @@ func (c *ctx) routerARP(d *device, in int32, p *packet.Packet) {
 	}
 	switch p.ARPOp {
 	case packet.ARPRequest:
-		if p.ARPTPA != pt.addr {
+		if p.ARPTPA != pt.addr && !c.proxiesARP(d, in, p) {
 			c.drop("ARP request not for this port")
 			return
 		}
 		c.learnARP(d, p.ARPSPA, p.ARPSHA)
-		c.send(in, packet.BuildARP(packet.ARPReply, pt.mac, pt.addr, p.ARPSHA, p.ARPSPA), "arp reply (router)", true)
+		c.send(in, packet.BuildARP(packet.ARPReply, pt.mac, p.ARPTPA, p.ARPSHA, p.ARPSPA), "arp reply (router)", true)
 	case packet.ARPReply:
 		if p.EthDst != pt.mac && p.EthDst[0]&1 == 0 {
 			c.drop("ARP reply for another MAC")
@@ -149,6 +149,26 @@ func (c *ctx) routerARP(d *device, in int32, p *packet.Packet) {
 	default:
 		c.drop("unknown ARP operation")
 	}
+}
+
+// proxiesARP reports whether router port in answers an ARP request for
+// another address than its own: it is a proxy-ARP port and the router
+// routes the address somewhere else than back out of in (an assigned
+// public address, not the pool's blackhole).
+func (c *ctx) proxiesARP(d *device, in int32, p *packet.Packet) bool {
+	pt := &c.snap.ports[in]
+	if !pt.proxyARP {
+		return false
+	}
+	c.tag(d.tag) // its routes decide
+	rt, _ := d.routes.lookup(p.ARPSPA, p.ARPTPA, 0)
+	if rt == nil || rt.port == in || (rt.typ != topology.RouteNormal && rt.typ != topology.RouteLocal) {
+		return false
+	}
+	if c.tracing {
+		c.traceLookup("proxy ARP for %s (route %s)", ip(p.ARPTPA), rt.id)
+	}
+	return true
 }
 
 func (c *ctx) learnARP(d *device, ip4 uint32, m [6]byte) {

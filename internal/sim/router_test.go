@@ -321,3 +321,36 @@ func TestRouterStaleARPRefreshes(t *testing.T) {
 		t.Error("flow does not carry the ARP entry's tag")
 	}
 }
+
+// A proxy-ARP router port answers ARP for addresses the router routes
+// elsewhere, with its own MAC and the asked address; not for addresses
+// routed back out of the port, nor blackholed ones; a port without the flag
+// answers only for itself.
+func TestRouterProxyARP(t *testing.T) {
+	l := newLab()
+	l.x.Put(&topology.Route{Meta: topology.Meta{ID: "pool"}, RouterID: "r", Type: topology.RouteBlackhole, DstPrefix: netip.MustParsePrefix("203.0.113.0/24")})
+	l.route("eip", "r", "203.0.113.5/32", "r1", "10.0.0.11")
+	ask := func(target string) *Result {
+		r := l.runner(t)
+		return r.send("r3", packet.BuildARP(packet.ARPRequest, mExt, a4("192.0.2.77"), [6]byte{}, a4(target)))
+	}
+	if res := ask("203.0.113.5"); res.Verdict != VerdictDrop {
+		t.Fatalf("answered without proxy_arp: %s", res.Verdict)
+	}
+	set(l, topology.KindPort, "r3", func(p *topology.Port) { p.ProxyARP = true })
+	res := ask("203.0.113.5")
+	if res.Verdict != VerdictConsumed || len(res.Generated) != 1 {
+		t.Fatalf("routed address: %s %v\n%s", res.Verdict, genPorts(res), FormatTrace(res.Trace))
+	}
+	if g := decodeGen(res.Generated[0]); g.ARPOp != packet.ARPReply || g.ARPSHA != mR3 || g.ARPSPA != a4("203.0.113.5") || g.ARPTHA != mExt {
+		t.Errorf("reply %+v", g)
+	}
+	for _, target := range []string{"203.0.113.6", "192.0.2.9"} { // blackholed; routed back out of r3
+		if res := ask(target); res.Verdict != VerdictDrop {
+			t.Errorf("answered for %s: %s", target, res.Verdict)
+		}
+	}
+	if res := ask("192.0.2.1"); res.Verdict != VerdictConsumed { // its own address, as ever
+		t.Errorf("own address: %s", res.Verdict)
+	}
+}

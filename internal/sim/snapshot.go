@@ -36,6 +36,7 @@ type port struct {
 	hasAddr   bool
 	ips       []uint32
 	mtu       int
+	proxyARP  bool
 	peer      int32
 	host      string
 	exterior  bool
@@ -134,7 +135,7 @@ func NewSnapshot(r topology.Reader) *Snapshot {
 		tag := flow.TagOf(string(topology.KindPort), p.ID)
 		sp := port{
 			id: p.ID, name: p.Name, tag: tag, zone: uint64(tag), dev: di, down: p.AdminDown, mac: p.MAC,
-			mtu: p.EffectiveMTU(), peer: none, host: p.HostID, exterior: p.Exterior(),
+			mtu: p.EffectiveMTU(), proxyARP: p.ProxyARP, peer: none, host: p.HostID, exterior: p.Exterior(),
 			tunnelKey: p.TunnelKey, in: chainOf(p.InFilter), out: chainOf(p.OutFilter), groups: groupsOf[p.ID],
 			stateHosts: stateHosts[p.ID],
 		}

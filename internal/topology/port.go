@@ -28,6 +28,12 @@ type Port struct {
 	IPs []netip.Addr `json:"ips,omitempty"`
 	// MTU of the link; a router emits fragmentation-needed above it.
 	MTU int `json:"mtu,omitempty"`
+	// ProxyARP makes a router port answer ARP requests for any address the
+	// router routes elsewhere (not back out of this port and not to a
+	// blackhole), with its own MAC: the edge's uplink on a flat L2 segment
+	// claims the assigned public addresses, so the upstream router needs
+	// no route to them (Linux's proxy_arp; router ports only).
+	ProxyARP bool `json:"proxy_arp,omitempty"`
 
 	PeerID    string `json:"peer_id,omitempty"`
 	HostID    string `json:"host_id,omitempty"`

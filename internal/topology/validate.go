@@ -220,6 +220,9 @@ func (p *Port) validateBridgeSide() error {
 	if err := validateHostMAC("mac", p.MAC, false); err != nil {
 		return err
 	}
+	if p.ProxyARP {
+		return fieldErr("proxy_arp", "only router ports answer ARP for others; a bridge answers for the addresses in ips")
+	}
 	if p.Address != (netip.Prefix{}) {
 		return fieldErr("address", "only router ports have an address; list the addresses behind a bridge port in ips")
 	}

@@ -174,6 +174,8 @@ func TestValidatePort(t *testing.T) {
 		{"mtu 576", routerPort(func(p *Port) { p.MTU = 576 }), "", ""},
 		{"mtu 9000", routerPort(func(p *Port) { p.MTU = 9000 }), "", ""},
 		{"max tunnel key", bridgePort(func(p *Port) { p.TunnelKey = MaxTunnelKey }), "", ""},
+		{"router port proxy arp", routerPort(func(p *Port) { p.ProxyARP = true }), "", ""},
+		{"bridge port proxy arp", bridgePort(func(p *Port) { p.ProxyARP = true }), "proxy_arp", "only router ports answer ARP for others"},
 
 		{"no device kind", routerPort(func(p *Port) { p.DeviceKind = "" }), "device_kind", "is required (router or bridge)"},
 		{"bad device kind", routerPort(func(p *Port) { p.DeviceKind = KindChain }), "device_kind", `"chain" is not a device kind`},

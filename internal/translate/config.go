@@ -41,6 +41,11 @@ type Gateway struct {
 	NextHop   netip.Addr   `json:"next_hop,omitzero"`  // upstream router for the default route (static routing)
 	MTU       int          `json:"mtu,omitempty"`      // of the physical link; default 1500
 	BGPPeer   *BGPPeer     `json:"bgp_peer,omitempty"` // with CloudConfig.BGP
+	// ProxyARP meets a flat L2 segment: the uplink answers ARP for every
+	// assigned public address (elastic IPs, NAT gateways, instances'
+	// public IPs), so the upstream router reaches them as on-link hosts
+	// with no route to the pools.
+	ProxyARP bool `json:"proxy_arp,omitempty"`
 }
 
 // BGPConfig is the edge router's BGP speaker.

@@ -169,7 +169,7 @@ func (b *builder) edge() {
 		p := &topology.Port{
 			Meta:       meta(CloudObject, "", role, fmt.Sprintf("edge/uplink%d", i)),
 			DeviceKind: topology.KindRouter, DeviceID: r.ID,
-			Address: g.Address, MTU: g.MTU,
+			Address: g.Address, MTU: g.MTU, ProxyARP: g.ProxyARP,
 		}
 		if st := b.gwStatus[i]; st.State == GatewayBound {
 			p.HostID, p.Interface = st.HostID, g.Interface
