@@ -335,7 +335,11 @@ func (w *world) routes(t *vpc.RouteTable, igw string, nat *vpc.NatGateway, iface
 		case k < 8 && nat != nil:
 			rt.NatGatewayID = nat.ID
 		case k < 9 && len(ifaces) > 0:
-			rt.NetworkInterfaceID = ifaces[r.IntN(len(ifaces))].ID
+			e := ifaces[r.IntN(len(ifaces))]
+			rt.NetworkInterfaceID = e.ID
+			if e.Attachment != nil && r.IntN(2) == 0 {
+				rt.NetworkInterfaceID, rt.InstanceID = "", e.Attachment.InstanceID
+			}
 		default:
 			rt.GatewayID = "igw-gone0000000000"
 			rt.State = vpc.RouteBlackhole
