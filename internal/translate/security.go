@@ -209,12 +209,13 @@ func (b *builder) natACL(vpcID string, sub *vpc.Subnet) (string, string) {
 //	  to the port's MAC (broadcast, multicast, flooded unknown unicast: a
 //	  VPC delivers none; the bridge answers ARP requests for the addresses
 //	  it knows, which are all of the subnet's) and, with source/dest
-//	  check, IPv4 to a foreign address; accept return flows; jump to each group's ingress chain;
-//	  accept ARP; drop the rest.
+//	  check, IPv4 to a foreign address; accept return flows; jump to each
+//	  group's ingress chain; accept ARP; drop the rest.
 //
-// There is no DHCP exception: the agent answers DHCP at the port before
-// any flow exists (DESIGN.md §5.6), so a DHCP packet that reaches these
-// chains is an ordinary packet, judged as any other. ARP rules match the
+// There is no DHCP exception: the agent answers DHCP requests at the port
+// before any flow exists (DESIGN.md §5.6), so these chains only keep DHCP
+// from passing between instances, and a kernel fast path running their
+// flows enforces the same boundary. ARP rules match the
 // sender/target protocol address with nw_src/nw_dst, the MidoNet
 // convention the simulator follows. docs/security.md says why each rule is
 // there.
