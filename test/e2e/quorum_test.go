@@ -174,8 +174,22 @@ func TestQuorumLoss(t *testing.T) {
 	if len(vpcs.Vpcs) != 1 {
 		t.Errorf("the VPC created before the outage: %+v", vpcs.Vpcs)
 	}
-	if _, err := ec2c.CreateSubnet(ctx, &awsec2.CreateSubnetInput{VpcId: aws.String(vpcID), CidrBlock: aws.String("10.42.1.0/24")}); err != nil {
-		t.Errorf("CreateSubnet after recovery: %v", err)
+	sub, err := ec2c.CreateSubnet(ctx, &awsec2.CreateSubnetInput{VpcId: aws.String(vpcID), CidrBlock: aws.String("10.42.1.0/24")})
+	if err != nil {
+		t.Fatalf("CreateSubnet after recovery: %v", err)
+	}
+	// The controller (its election and its watches went through the
+	// outage too) realizes the new subnet as a bridge.
+	subnetID := aws.ToString(sub.Subnet.SubnetId)
+	for {
+		st, b := rest("GET", "/bridges", "")
+		if st == http.StatusOK && strings.Contains(b, subnetID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the controller did not realize subnet %s after recovery: %d %s", subnetID, st, b)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	if st, b := rest("POST", "/routers", `{"name":"after"}`); st != http.StatusCreated {
 		t.Errorf("REST create after recovery: %d %s", st, b)
