@@ -75,12 +75,25 @@ func bounded(t *testing.T, what string, limit time.Duration, f func() error) err
 	}
 }
 
-// TestQuorumLoss: on a 3-member cluster with two members frozen (SIGSTOP:
-// connections stay open, nothing answers), every store call returns
-// ErrUnavailable instead of hanging, Health says so, reads served from the
-// cache still answer; once the members continue, the same Store works again
-// by itself and nothing written before is lost.
+// TestQuorumLoss: on a 3-member cluster with two members gone — frozen
+// (SIGSTOP: connections stay open, nothing answers, like hung hosts or a
+// partition) or killed (connections refused, like crashed hosts) — every
+// store call returns ErrUnavailable instead of hanging, Health says so, reads
+// served from the cache still answer; once the members are back, the same
+// Store works again by itself and nothing written before is lost.
 func TestQuorumLoss(t *testing.T) {
+	for _, mode := range []struct {
+		name       string
+		stop, back func(c *nsdbtest.Cluster, t testing.TB, i int)
+	}{
+		{"frozen", (*nsdbtest.Cluster).Pause, (*nsdbtest.Cluster).Resume},
+		{"killed", (*nsdbtest.Cluster).Kill, (*nsdbtest.Cluster).Restart},
+	} {
+		t.Run(mode.name, func(t *testing.T) { testQuorumLoss(t, mode.stop, mode.back) })
+	}
+}
+
+func testQuorumLoss(t *testing.T, stop, back func(c *nsdbtest.Cluster, t testing.TB, i int)) {
 	c := nsdbtest.StartCluster(t, 3)
 	s := nsdbtest.Open(t, nsdb.Config{Endpoints: c.Endpoints})
 	before := create(t, s, &topology.Router{Meta: topology.Meta{Name: "before"}})
@@ -88,13 +101,13 @@ func TestQuorumLoss(t *testing.T) {
 		t.Fatalf("healthy cluster: %v", err)
 	}
 
-	c.Pause(t, 1)
-	c.Pause(t, 2)
+	stop(c, t, 1)
+	stop(c, t, 2)
 	resumed := false
 	resume := func() {
 		if !resumed {
-			c.Resume(t, 1)
-			c.Resume(t, 2)
+			back(c, t, 1)
+			back(c, t, 2)
 			resumed = true
 		}
 	}

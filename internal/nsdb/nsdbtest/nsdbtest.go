@@ -365,3 +365,26 @@ func (c *Cluster) Resume(t testing.TB, i int) {
 		t.Fatalf("resume etcd member %d: %v", i, err)
 	}
 }
+
+// Kill ends member i with SIGKILL, a crash, and reaps it: its connections
+// are refused from then on. Restart starts it again on its data.
+func (c *Cluster) Kill(t testing.TB, i int) {
+	t.Helper()
+	if err := c.procs[i].Process.Kill(); err != nil {
+		t.Fatalf("kill etcd member %d: %v", i, err)
+	}
+	_ = c.procs[i].Wait() // "signal: killed"
+}
+
+// Restart starts a killed member again with the same command line and data.
+func (c *Cluster) Restart(t testing.TB, i int) {
+	t.Helper()
+	old := c.procs[i]
+	cmd := exec.Command(old.Path, old.Args[1:]...)
+	cmd.Stdout, cmd.Stderr = old.Stdout, old.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("restart etcd member %d: %v", i, err)
+	}
+	c.procs[i] = cmd
+}
