@@ -30,7 +30,7 @@ func rxPackets(t *testing.T, vm *netns.VM) int {
 // every frame a test counts is one it sent on purpose).
 func quietVM(t *testing.T, vm *netns.VM) {
 	t.Helper()
-	if out, err := vm.Exec("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); err != nil {
+	if out, err := vm.Exec("sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6"); err != nil {
 		t.Fatalf("%s: %v %s", vm.Name, err, out)
 	}
 }
@@ -110,7 +110,7 @@ func TestSharedLearning(t *testing.T) {
 				}
 			}
 		}
-		if out, err := vm.Exec("sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1"); err != nil {
+		if out, err := vm.Exec("sh", "-c", "echo 1 > /proc/sys/net/ipv4/icmp_echo_ignore_all"); err != nil {
 			t.Fatalf("%s: %v %s", vm.Name, err, out)
 		}
 	}
