@@ -173,7 +173,7 @@ func TestAgent(t *testing.T) {
 	ctx := context.Background()
 	eps := []string{cfg.ClientURL}
 	w := newWire()
-	idA, stopA, doneA := startAgent(t, eps, "a", netip.MustParseAddr("127.0.0.1"), w)
+	agA, idA, stopA, doneA := runAgent(t, eps, "a", netip.MustParseAddr("127.0.0.1"), w, nil)
 	waitFor(t, "the host registered and alive", func() bool {
 		alive, _ := s.AliveHosts(ctx)
 		h, err := s.Get(ctx, topology.KindHost, idA)
@@ -232,17 +232,28 @@ func TestAgent(t *testing.T) {
 	if _, err := s.Update(ctx, p2); err != nil {
 		t.Fatal(err)
 	}
+	// Each probe is either delivered (the filter is not in force yet) or
+	// counted as dropped at vm1's port: wait for one or the other, never
+	// for a delivery not to happen.
+	dropped := agA.m.drops.WithLabelValues(p1.ID, "flow")
 	waitFor(t, "the drop filter to take effect", func() bool {
 		for len(rx2) > 0 {
 			<-rx2
 		}
+		before := counter(dropped)
 		send(t, vm1, udp(1000))
-		select {
-		case <-rx2:
-			return false
-		case <-time.After(200 * time.Millisecond):
-			return true
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			select {
+			case <-rx2:
+				return false
+			default:
+			}
+			if counter(dropped) > before {
+				return true
+			}
 		}
+		t.Fatal("a probe was neither delivered nor dropped")
+		return false
 	})
 
 	// A clean stop revokes the lease: the host is not alive any more.

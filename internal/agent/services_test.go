@@ -77,6 +77,8 @@ func newSvcLab(t *testing.T) *svcLab {
 	vmPort("eni-2", l.mac2, "10.0.1.6", "vm2")
 	l.vm1, l.rx1 = w.vm(t, "vm1")
 	l.vm2, l.rx2 = w.vm(t, "vm2")
+	// Plugged is not yet published: frames to a port go out once it is.
+	waitFor(t, "both ports published", func() bool { return len(ag.ports.Load().list) == 2 })
 	return l
 }
 
@@ -131,16 +133,54 @@ func dhcpReply(t *testing.T, ch chan []byte, what string) (*dhcpv4.DHCPv4, packe
 	}
 }
 
-// quiet asserts that nothing arrives on ch for a while.
-func quiet(t *testing.T, ch chan []byte, what string) {
+// quietUntil asserts that nothing but the marker's answer arrives on ch:
+// it sends marker on from, then reads ch until isMarker accepts a frame, and
+// fails on any frame before it. A port's frames are handled in order, so
+// whatever the frames sent before the marker caused on ch is written there
+// before the marker's answer: no waiting for something not to happen.
+func quietUntil(t *testing.T, ch chan []byte, what string, from *datapathfake.Port, marker []byte, isMarker func(*packet.Packet) bool) {
 	t.Helper()
-	select {
-	case f := <-ch:
-		var p packet.Packet
-		p.Decode(f)
-		t.Fatalf("%s: got %s", what, p.String())
-	case <-time.After(300 * time.Millisecond):
+	quietOfUntil(t, ch, what, nil, from, marker, isMarker)
+}
+
+// quietOfUntil is quietUntil counting only the frames bad accepts (nil:
+// every frame) as a failure; others (left over from earlier steps) are
+// skipped.
+func quietOfUntil(t *testing.T, ch chan []byte, what string, bad func(*packet.Packet) bool, from *datapathfake.Port, marker []byte, isMarker func(*packet.Packet) bool) {
+	t.Helper()
+	send(t, from, marker)
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case f := <-ch:
+			var p packet.Packet
+			p.Decode(f)
+			if isMarker(&p) {
+				return
+			}
+			if bad == nil || bad(&p) {
+				t.Fatalf("%s: got %s", what, p.String())
+			}
+		case <-timeout:
+			t.Fatalf("%s: the marker never came back", what)
+		}
 	}
+}
+
+// toVM2 is a marker from vm1 that reaches vm2 (unicast UDP on the bridge).
+func (l *svcLab) toVM2(t *testing.T, what string) {
+	t.Helper()
+	f := (&packet.Spec{EthSrc: l.mac1, EthDst: l.mac2, Src: packet.U32(netip.MustParseAddr("10.0.1.5")), Dst: packet.U32(netip.MustParseAddr("10.0.1.6")),
+		Proto: packet.ProtoUDP, SrcPort: 4242, DstPort: 4242, Payload: []byte("marker")}).Build()
+	quietUntil(t, l.rx2, what, l.vm1, f, func(p *packet.Packet) bool { return p.Proto == packet.ProtoUDP && p.SrcPort == 4242 })
+}
+
+// atVM1 is a marker answered at vm1's own port (ARP for vm2's address,
+// from the bridge's table).
+func (l *svcLab) atVM1(t *testing.T, what string) {
+	t.Helper()
+	f := packet.BuildARP(packet.ARPRequest, l.mac1, packet.U32(netip.MustParseAddr("10.0.1.5")), [6]byte{}, packet.U32(netip.MustParseAddr("10.0.1.6")))
+	quietUntil(t, l.rx1, what, l.vm1, f, func(p *packet.Packet) bool { return p.Has(packet.FlagARP) && p.ARPOp == packet.ARPReply })
 }
 
 // TestDHCPAtThePort: a DISCOVER on a VM port is answered there with the
@@ -191,7 +231,7 @@ func TestDHCPAtThePort(t *testing.T) {
 	if op.EthSrc != l.gwMAC || op.EthDst != l.mac1 {
 		t.Errorf("offer %v → %v, want from the router %v to the VM %v", topology.MAC(op.EthSrc), topology.MAC(op.EthDst), l.gwMAC, l.mac1)
 	}
-	quiet(t, l.rx2, "vm2 saw vm1's DHCP")
+	l.toVM2(t, "vm2 saw vm1's DHCP")
 
 	// REQUEST → ACK, broadcast flag set: the broadcast reply still goes to
 	// vm1 only.
@@ -202,7 +242,7 @@ func TestDHCPAtThePort(t *testing.T) {
 	if ack.MessageType() != dhcpv4.MessageTypeAck || ack.YourIPAddr.String() != "10.0.1.5" || ap.EthDst != topology.Broadcast {
 		t.Errorf("ack: %v %v to %v", ack.MessageType(), ack.YourIPAddr, topology.MAC(ap.EthDst))
 	}
-	quiet(t, l.rx2, "vm2 saw vm1's broadcast ACK")
+	l.toVM2(t, "vm2 saw vm1's broadcast ACK")
 
 	// A wrong address is refused.
 	send(t, l.vm1, dhcpFrame(t, l.mac1, dhcpv4.MessageTypeRequest,
@@ -219,8 +259,8 @@ func TestDHCPAtThePort(t *testing.T) {
 	}
 	// A client hardware address other than the port's gets nothing.
 	send(t, l.vm1, dhcpFrame(t, l.mac2, dhcpv4.MessageTypeDiscover))
-	quiet(t, l.rx1, "a DISCOVER for a foreign MAC")
-	quiet(t, l.rx2, "vm2 saw a DISCOVER sent at vm1")
+	l.atVM1(t, "a DISCOVER for a foreign MAC")
+	l.toVM2(t, "vm2 saw a DISCOVER sent at vm1")
 }
 
 // TestMetadataAtThePort: ARP for 169.254.169.254 is answered with the

@@ -131,9 +131,16 @@ func TestRefreshExports(t *testing.T) {
 	if len(a.exportConns) != 0 || len(a.exportNATs) != 0 {
 		t.Errorf("exports kept after the connection ended: %d conns, %d NATs", len(a.exportConns), len(a.exportNATs))
 	}
+	// A marker message sent now is the next to arrive: nothing went out
+	// before it (the socket keeps order on loopback).
+	marker := encodeState(&sim.Result{}, 7*time.Second)
+	a.sendStateTo(v, "h2", marker)
 	select {
-	case <-msgs:
-		t.Error("state of an ended connection was sent again")
-	case <-time.After(200 * time.Millisecond):
+	case m := <-msgs:
+		if string(m) != string(marker) {
+			t.Error("state of an ended connection was sent again")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the marker never arrived")
 	}
 }
