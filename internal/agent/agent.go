@@ -174,6 +174,7 @@ type Agent struct {
 	miss   *missQueue
 	parked *parkLot  // under miss.run
 	learn  *learning // learned tables, replicated through the store
+	gw     gatewayHost // the gateway role: BGP speaker and its ports (gateway.go)
 	m      *metrics
 	wg     sync.WaitGroup
 }
@@ -318,6 +319,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.wg.Go(func() { a.runSimulator(rctx) })
 	a.wg.Go(func() { a.runHousekeeping(rctx) })
 	a.wg.Go(func() { a.runLease(rctx) })
+	a.wg.Go(func() { a.runGateway(rctx) })
 
 	<-ctx.Done()
 	a.log.Info("agent: stopping")

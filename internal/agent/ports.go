@@ -205,6 +205,9 @@ func (a *Agent) fromPort(v *view, vp *vport, p *datapath.Packet, pkt *packet.Pac
 		vp.dropMalformed.Inc()
 		return
 	}
+	if a.toSpeaker(vp, frame, p.Hdr, pkt) { // BGP and BFD of a gateway's speaker (gateway.go)
+		return
+	}
 	if isService(v.svc[vp.id], pkt) { // DHCP, metadata: answered here, never simulated
 		a.serve(v, vp, frame, &p.Hdr, pkt)
 		return

@@ -145,6 +145,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 				v.svc[p.ID] = servicesOf(r.idx, p, a.overlayMTU())
 			}
 		}
+		gw := wantGateway(r.idx, a.hostID)
 		changed, all := r.changed, r.all
 		r.changed, r.all = map[flow.Tag]struct{}{}, false
 		rev := r.rev
@@ -157,5 +158,6 @@ func (a *Agent) runReplica(ctx context.Context) {
 		a.m.snapshots.Inc()
 		a.log.Debug("agent: snapshot", "rev", rev, "changed", len(changed), "flows_removed", n, "took", time.Since(start))
 		a.reconcile(ctx)
+		a.setGateway(gw)
 	}
 }

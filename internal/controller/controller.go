@@ -100,6 +100,7 @@ type Controller struct {
 	topoGen     int
 	topoSeen    int64 // revision of the last topology change by someone else
 	topoCancel  context.CancelFunc
+	learned     map[string][]translate.LearnedRoute // host id → routes its BGP speaker learned (bgp.go)
 }
 
 // New returns a controller that realizes the VPC objects in store as
@@ -116,6 +117,7 @@ func New(store *nsdb.Store, cloud translate.CloudConfig, logger *slog.Logger) *C
 		m: newMirror(), dirty: idset{}, parts: map[string]*partition{},
 		present: map[string]map[topology.ObjectKey]struct{}{}, presentPart: map[topology.ObjectKey]string{},
 		wantedBy: map[topology.ObjectKey]string{}, ownRevs: map[int64]bool{},
+		learned: map[string][]translate.LearnedRoute{},
 	}
 	c.txn = store.Txn
 	return c
@@ -146,6 +148,7 @@ func (c *Controller) Start(ctx context.Context) error {
 	}()
 	// Hosts register through what their agents announce (hosts.go).
 	c.wg.Go(func() { NewHosts(c.store, c.log).Run(ctx) })
+	c.wg.Go(func() { c.watchBGP(ctx) }) // learned routes (bgp.go)
 	c.log.Info("controller started")
 	return nil
 }

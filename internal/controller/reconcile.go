@@ -130,6 +130,7 @@ func (c *Controller) translate(p string) []topology.Object {
 	var d *translate.Desired
 	if p == "" {
 		d = translate.TranslateCloud(c.cloud, c.hosts())
+		c.addLearned(d)
 		c.setGateways(d.Gateways)
 	} else {
 		d = translate.TranslateVPC(c.m.subState(p), c.cloud, p)

@@ -28,6 +28,12 @@ type event struct {
 	topoChanges []topoChange
 	topoRev     int64
 	broken      error
+
+	// From the learned-routes watch (bgp.go): every host's routes
+	// (reset), or the hosts whose routes changed (nil: withdrawn).
+	bgp       bool
+	bgpReset  bool
+	bgpRoutes map[string][]translate.LearnedRoute
 }
 
 // topoChange is one topology key that changed: whether it now carries the
@@ -174,6 +180,8 @@ func (c *Controller) watchTopo(ctx context.Context, from int64, gen int) error {
 // handle applies one event to the loop's state.
 func (c *Controller) handle(e event) {
 	switch {
+	case e.bgp:
+		c.handleBGP(e)
 	case e.vpc && e.vpcReset:
 		c.m = newMirror()
 		for _, ch := range e.vpcChanges {

@@ -3,6 +3,8 @@ package translate
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/canopy-sdn/canopy/internal/topology"
 )
 
 // CloudConfig is the operator's description of the cloud's edge: gateway
@@ -48,15 +50,22 @@ type Gateway struct {
 	ProxyARP bool `json:"proxy_arp,omitempty"`
 }
 
-// BGPConfig is the edge router's BGP speaker.
+// BGPConfig is the edge router's BGP speaker: one per gateway host, each
+// peering with the bgp_peer of its gateways and advertising the public
+// pools (docs/gateways.md).
 type BGPConfig struct {
 	ASN uint32 `json:"asn"`
 }
 
-// BGPPeer is the upstream router a gateway peers with.
+// BGPPeer is the upstream router a gateway peers with: a router on the
+// gateway's network (single-hop eBGP). Several gateways on one network may
+// name the same peer. Timers are in seconds, 0 for the defaults.
 type BGPPeer struct {
-	Address netip.Addr `json:"address"`
-	ASN     uint32     `json:"asn"`
+	Address   netip.Addr `json:"address"`
+	ASN       uint32     `json:"asn"`
+	HoldTime  uint16     `json:"hold_time,omitempty"`
+	KeepAlive uint16     `json:"keepalive,omitempty"`
+	Password  string     `json:"password,omitempty"` // TCP MD5 (RFC 2385)
 }
 
 // VXLANOverhead is what VXLAN over IPv4 adds to a frame: outer Ethernet is
@@ -128,14 +137,38 @@ func (c CloudConfig) Validate() error {
 				return fmt.Errorf("gateways[%d].address %s overlaps gateways[%d].address %s: the edge router's ports need disjoint subnets (give each uplink its own link network)", i, g.Address, j, h.Address)
 			}
 		}
-		if g.BGPPeer != nil && c.BGP == nil {
-			return fmt.Errorf("gateways[%d].bgp_peer: needs bgp.asn", i)
+		if g.BGPPeer != nil {
+			if err := c.validatePeer(i, g); err != nil {
+				return err
+			}
+		}
+	}
+	if c.BGP != nil {
+		// The edge router's settings as the store will check them.
+		if err := (&topology.Router{Meta: topology.Meta{ID: "edge"}, BGP: edgeBGP(c)}).Validate(); err != nil {
+			return fmt.Errorf("bgp: %w", err)
 		}
 	}
 	for i, p := range c.PublicPools {
 		if !p.Addr().Is4() || p.Masked() != p {
 			return fmt.Errorf("public_pools[%d] %s: not an IPv4 network", i, p)
 		}
+	}
+	return nil
+}
+
+// validatePeer checks gateway i's BGP peer.
+func (c CloudConfig) validatePeer(i int, g Gateway) error {
+	p := g.BGPPeer
+	switch {
+	case c.BGP == nil:
+		return fmt.Errorf("gateways[%d].bgp_peer: needs bgp.asn", i)
+	case !p.Address.Is4():
+		return fmt.Errorf("gateways[%d].bgp_peer.address: an IPv4 address is required", i)
+	case !g.Address.Masked().Contains(p.Address) || p.Address == g.Address.Addr():
+		return fmt.Errorf("gateways[%d].bgp_peer.address %s: must be another address of the gateway's network %s (single-hop eBGP)", i, p.Address, g.Address.Masked())
+	case p.ASN == 0:
+		return fmt.Errorf("gateways[%d].bgp_peer.asn: is required", i)
 	}
 	return nil
 }

@@ -132,15 +132,7 @@ func (b *builder) transitAddr(index int) netip.Addr { return vpc.Nth(b.cfg.Trans
 func (b *builder) edge() {
 	c := b.cfg
 	r := &topology.Router{Meta: meta(CloudObject, "", "edge-router", "canopy-edge")}
-	if c.BGP != nil {
-		r.BGP = &topology.BGP{ASN: c.BGP.ASN}
-		for _, g := range c.Gateways {
-			if g.BGPPeer != nil {
-				r.BGP.Peers = append(r.BGP.Peers, topology.BGPPeer{Address: g.BGPPeer.Address, ASN: g.BGPPeer.ASN})
-			}
-		}
-		r.BGP.Networks = append(r.BGP.Networks, c.PublicPools...)
-	}
+	r.BGP = edgeBGP(c)
 	b.add(r)
 
 	// The transit bridge drops IPv4 addressed to the transit network

@@ -39,6 +39,7 @@ var toolPackage = map[string]string{
 	"etcd":       "etcd-server",
 	"etcdctl":    "etcd-client",
 	"aws":        "awscli",
+	"vtysh":      "frr", // and its daemons, /usr/lib/frr/{zebra,bgpd,bfdd}
 	"bash":       "bash",
 	"cat":        "coreutils",
 	"timeout":    "coreutils",

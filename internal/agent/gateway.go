@@ -1,0 +1,411 @@
+package agent
+
+import (
+	"cmp"
+	"context"
+	"net"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/gateway"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The gateway role (DESIGN.md §8). A host holding an uplink of a router
+// with BGP settings (the edge router, from the cloud config) runs one BGP
+// speaker (package gateway, GoBGP embedded). Its sockets need an address on
+// the physical network: each uplink gets a speaker port, a TAP in this
+// host's namespace carrying the uplink's address and MAC, and the agent
+// relays between the uplink and it the frames that are the speaker's
+// (gateway.Claim: BGP, BFD, ARP replies to it) — everything else on the
+// uplink is simulated as before. What the speaker learns is published as
+// this host's state (nsdb.PutBGPRoutes, bound to the lease); the controller
+// makes edge routes of it, which every agent then simulates.
+
+// gatewayHost is the agent's gateway role; its zero value is idle.
+type gatewayHost struct {
+	// relay is read by the packet path: uplink port id → its speaker port.
+	relay atomic.Pointer[map[string]*speakerPort]
+
+	mu      sync.Mutex
+	want    *gatewayWant // latest desired state (from the topology)
+	kick    chan struct{}
+	routes  []gateway.Route
+	sess    []gateway.Session
+	changed bool // routes or sessions changed since the last publication
+}
+
+// speakerPort is one uplink's speaker port with the uplink's address.
+type speakerPort struct {
+	uplink string
+	addr   uint32
+	port   *gateway.Port
+	done   chan struct{}
+}
+
+// gatewayWant is what this host's gateway role should be; nil: none.
+type gatewayWant struct {
+	settings gateway.Settings
+	uplinks  []uplinkWant
+}
+
+type uplinkWant struct {
+	port  string // uplink port id
+	iface string
+	mac   topology.MAC
+	addr  netip.Prefix
+	peers []netip.Addr
+}
+
+// wantGateway computes, from the topology, this host's gateway role: the
+// uplinks bound here of the first router (by id) that has BGP settings,
+// the peers on their networks, and what to advertise.
+func wantGateway(x *topology.Index, hostID string) *gatewayWant {
+	byRouter := map[string][]*topology.Port{}
+	for _, ref := range x.Referrers(topology.KindHost, hostID) {
+		if ref.Kind != topology.KindPort {
+			continue
+		}
+		p, _ := x.Get(topology.KindPort, ref.ID).(*topology.Port)
+		if p == nil || p.Interface == "" || p.DeviceKind != topology.KindRouter || !p.Address.IsValid() {
+			continue
+		}
+		if r, _ := x.Get(topology.KindRouter, p.DeviceID).(*topology.Router); r != nil && r.BGP != nil {
+			byRouter[r.ID] = append(byRouter[r.ID], p)
+		}
+	}
+	if len(byRouter) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(byRouter))
+	for id := range byRouter {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	r := x.Get(topology.KindRouter, ids[0]).(*topology.Router)
+	ports := byRouter[r.ID]
+	slices.SortFunc(ports, func(a, b *topology.Port) int { return cmp.Compare(a.ID, b.ID) })
+	w := &gatewayWant{settings: gateway.Settings{ASN: r.BGP.ASN, Networks: slices.Clone(r.BGP.Networks)}}
+	for _, p := range ports {
+		u := uplinkWant{port: p.ID, iface: p.Interface, mac: p.MAC, addr: p.Address}
+		for _, bp := range r.BGP.Peers {
+			if !p.Address.Masked().Contains(bp.Address) || bp.Address == p.Address.Addr() {
+				continue
+			}
+			u.peers = append(u.peers, bp.Address)
+			w.settings.Peers = append(w.settings.Peers, gateway.Peer{
+				Address: bp.Address, ASN: bp.ASN, Local: p.Address.Addr(), Password: bp.Password,
+				HoldTime: time.Duration(bp.HoldTime) * time.Second, KeepAlive: time.Duration(bp.KeepAlive) * time.Second,
+				ConnectRetry: time.Duration(bp.ConnectRetry) * time.Second,
+			})
+		}
+		w.settings.Local = append(w.settings.Local, p.Address)
+		w.uplinks = append(w.uplinks, u)
+	}
+	// Each gateway host needs a router id of its own: the configured one
+	// if it is this host's, else the first uplink's address.
+	w.settings.RouterID = ports[0].Address.Addr()
+	for _, p := range ports {
+		if p.Address.Addr() == r.BGP.RouterID {
+			w.settings.RouterID = r.BGP.RouterID
+		}
+	}
+	return w
+}
+
+// setGateway records the desired gateway role (after every snapshot).
+func (a *Agent) setGateway(w *gatewayWant) {
+	g := &a.gw
+	g.mu.Lock()
+	g.want = w
+	kick := g.kick
+	g.mu.Unlock()
+	if kick != nil {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// toSpeaker hands a frame from an uplink to its speaker port when it is
+// the speaker's; it reports whether the simulation is done with it.
+func (a *Agent) toSpeaker(vp *vport, frame []byte, hdr datapath.VnetHdr, pkt *packet.Packet) bool {
+	m := a.gw.relay.Load()
+	if m == nil {
+		return false
+	}
+	sp := (*m)[vp.id]
+	if sp == nil {
+		return false
+	}
+	speaker, simulate := gateway.Claim(pkt, sp.addr)
+	if speaker {
+		var one [1]datapath.Packet
+		one[0] = datapath.Packet{Buf: frame, N: len(frame), Hdr: hdr}
+		_, _ = sp.port.WriteBatch(one[:])
+	}
+	return !simulate
+}
+
+// runGateway keeps the gateway role in step with the topology until ctx
+// ends: speaker ports, the speaker's settings, and the publication of what
+// it learned and how its sessions stand.
+func (a *Agent) runGateway(ctx context.Context) {
+	g := &a.gw
+	kick := make(chan struct{}, 1)
+	g.mu.Lock()
+	g.kick = kick
+	g.mu.Unlock()
+	kick <- struct{}{}
+
+	var sp *gateway.Speaker
+	ports := map[string]*speakerPort{}
+	a.m.reg.MustRegister(&gatewayCollector{g: g})
+	defer func() {
+		if sp != nil {
+			sp.Stop()
+		}
+		g.relay.Store(nil)
+		for _, p := range ports {
+			p.close()
+		}
+	}()
+	var published struct {
+		lease *nsdb.Lease
+		ok    bool
+	}
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	var applied *gatewayWant
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		case <-retry.C:
+		}
+		g.mu.Lock()
+		w := g.want
+		g.mu.Unlock()
+
+		if !reflect.DeepEqual(w, applied) || w == nil && sp != nil {
+			ok := a.applyPorts(w, ports)
+			switch {
+			case w == nil && sp != nil:
+				sp.Stop()
+				sp = nil
+				g.mu.Lock()
+				g.routes, g.sess, g.changed = nil, nil, true
+				g.mu.Unlock()
+				a.log.Info("agent: gateway role off")
+			case w != nil:
+				if sp == nil {
+					sp = gateway.NewSpeaker(a.log, func(routes []gateway.Route, sessions []gateway.Session) {
+						g.mu.Lock()
+						g.routes, g.sess, g.changed = routes, sessions, true
+						g.mu.Unlock()
+						select {
+						case kick <- struct{}{}:
+						default:
+						}
+					})
+					sp.Start(ctx)
+					a.log.Info("agent: gateway role on", "uplinks", len(w.uplinks), "peers", len(w.settings.Peers))
+				}
+				if err := sp.Apply(w.settings); err != nil {
+					a.log.Warn("agent: bgp settings not applied, will retry", "err", err)
+					ok = false
+				}
+			}
+			if ok {
+				applied = w
+			}
+		}
+
+		// Publish what the speaker learned and its status, bound to the
+		// current lease (again whenever the lease is replaced).
+		a.leaseMu.Lock()
+		lease := a.lease
+		a.leaseMu.Unlock()
+		g.mu.Lock()
+		routes, sessions, changed := g.routes, g.sess, g.changed
+		g.changed = false
+		g.mu.Unlock()
+		if lease == nil || (!changed && published.ok && published.lease == lease) {
+			continue
+		}
+		if sp == nil && !published.ok && len(routes) == 0 {
+			continue // never a gateway: nothing to publish
+		}
+		err := a.publishGateway(ctx, w, routes, sessions, lease)
+		if err != nil {
+			a.log.Warn("agent: publishing learned routes, will retry", "err", err)
+			published.ok = false
+			continue
+		}
+		published.lease, published.ok = lease, true
+	}
+}
+
+func (a *Agent) publishGateway(ctx context.Context, w *gatewayWant, routes []gateway.Route, sessions []gateway.Session, lease *nsdb.Lease) error {
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var rs []nsdb.BGPRoute
+	for _, r := range routes {
+		rs = append(rs, nsdb.BGPRoute{Prefix: r.Prefix, NextHop: r.NextHop, Peer: r.Peer})
+	}
+	if w == nil {
+		rs = nil // the role is off: withdraw
+	}
+	if err := a.store.PutBGPRoutes(pctx, a.hostID, rs, lease); err != nil {
+		return err
+	}
+	st := nsdb.GatewayStatus{Learned: len(rs), Sessions: []nsdb.BGPSession{}, Advertised: []netip.Prefix{}, Uplinks: []nsdb.UplinkStatus{}}
+	if w != nil {
+		st.ASN, st.RouterID, st.Advertised = w.settings.ASN, w.settings.RouterID, w.settings.Networks
+		plugged := a.ports.Load()
+		for _, u := range w.uplinks {
+			up := false
+			for _, vp := range plugged.list {
+				up = up || vp.id == u.port
+			}
+			st.Uplinks = append(st.Uplinks, nsdb.UplinkStatus{Port: u.port, Interface: u.iface, Address: u.addr, Up: up})
+		}
+		for _, s := range sessions {
+			bs := nsdb.BGPSession{Peer: s.Peer, PeerASN: s.PeerASN, Local: s.Local, State: s.State, BFD: s.BFD, Received: s.Received}
+			if !s.Since.IsZero() {
+				bs.Since = s.Since.Format(time.RFC3339)
+			}
+			st.Sessions = append(st.Sessions, bs)
+		}
+	}
+	return a.store.PutGatewayStatus(pctx, a.hostID, st, lease)
+}
+
+// applyPorts makes the speaker ports match w and publishes the relay map;
+// it reports whether every port is in place.
+func (a *Agent) applyPorts(w *gatewayWant, ports map[string]*speakerPort) bool {
+	want := map[string]uplinkWant{}
+	if w != nil {
+		for _, u := range w.uplinks {
+			want[u.port] = u
+		}
+	}
+	ok := true
+	for id, p := range ports {
+		if u, keep := want[id]; !keep || u.addr != p.port.Addr() {
+			p.close()
+			delete(ports, id)
+		}
+	}
+	for id, u := range want {
+		if p := ports[id]; p != nil {
+			if err := p.port.SetPeers(u.peers); err != nil {
+				a.log.Warn("agent: speaker port routes", "port_id", id, "err", err)
+				ok = false
+			}
+			continue
+		}
+		mac := net.HardwareAddr(u.mac[:])
+		port, err := gateway.OpenPort(gateway.PortName(id), mac, u.addr, u.peers)
+		if err != nil {
+			a.log.Warn("agent: cannot open the speaker port, will retry", "port_id", id, "err", err)
+			ok = false
+			continue
+		}
+		p := &speakerPort{uplink: id, addr: packet.U32(u.addr.Addr()), port: port, done: make(chan struct{})}
+		ports[id] = p
+		a.wg.Go(func() { a.fromSpeaker(p) })
+		a.log.Info("agent: speaker port up", "port_id", id, "device", port.Name(), "address", u.addr.Addr())
+	}
+	if len(ports) == 0 {
+		a.gw.relay.Store(nil) // the packet path's check stays a nil test
+		return ok
+	}
+	m := make(map[string]*speakerPort, len(ports))
+	for id, p := range ports {
+		m[id] = p
+	}
+	a.gw.relay.Store(&m)
+	return ok
+}
+
+func (p *speakerPort) close() {
+	p.port.Close()
+	<-p.done
+}
+
+// fromSpeaker sends what the speaker's stack emits out of the uplink.
+func (a *Agent) fromSpeaker(p *speakerPort) {
+	defer close(p.done)
+	pkts := make([]datapath.Packet, 8)
+	for i := range pkts {
+		pkts[i].Buf = make([]byte, datapath.MaxFrame)
+	}
+	var pkt packet.Packet
+	for {
+		n, err := p.port.ReadBatch(pkts)
+		if err != nil {
+			if err == datapath.ErrClosed {
+				return
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		var up *vport
+		for _, vp := range a.ports.Load().list {
+			if vp.id == p.uplink {
+				up = vp
+			}
+		}
+		for i := range n {
+			frame := pkts[i].Frame()
+			pkt.Decode(frame)
+			if up != nil && gateway.Relayed(&pkt) {
+				up.write(frame, pkts[i].Hdr)
+			}
+		}
+	}
+}
+
+// gatewayCollector exports the speaker's sessions on /metrics.
+type gatewayCollector struct{ g *gatewayHost }
+
+var (
+	descSession = prometheus.NewDesc("canopy_agent_bgp_session_established",
+		"1 when the BGP session with the peer is established.", []string{"peer", "state"}, nil)
+	descReceived = prometheus.NewDesc("canopy_agent_bgp_received_prefixes",
+		"Prefixes received from the peer.", []string{"peer"}, nil)
+	descLearned = prometheus.NewDesc("canopy_agent_bgp_learned_routes",
+		"Routes learned from the peers and published to the store.", nil, nil)
+)
+
+func (c *gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSession
+	ch <- descReceived
+	ch <- descLearned
+}
+
+func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
+	c.g.mu.Lock()
+	sess, routes := c.g.sess, len(c.g.routes)
+	c.g.mu.Unlock()
+	for _, s := range sess {
+		up := 0.0
+		if s.State == "established" {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descSession, prometheus.GaugeValue, up, s.Peer.String(), s.State)
+		ch <- prometheus.MustNewConstMetric(descReceived, prometheus.GaugeValue, float64(s.Received), s.Peer.String())
+	}
+	ch <- prometheus.MustNewConstMetric(descLearned, prometheus.GaugeValue, float64(routes))
+}

@@ -1,0 +1,294 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/canopy-sdn/canopy/test/e2e/netns"
+)
+
+// frr is an upstream router: Debian's FRR (zebra, bgpd, bfdd) running in a
+// namespace of the test, with its own config, sockets and pid files in a
+// directory of its own (so several can run on one machine, and none
+// touches /etc/frr or /run/frr).
+type frr struct {
+	t   *testing.T
+	ns  string
+	dir string
+}
+
+// startFRR starts zebra, bgpd and bfdd in namespace ns with bgpd.conf bgp.
+func startFRR(t *testing.T, ns, bgp string) *frr {
+	t.Helper()
+	for _, d := range []string{"zebra", "bgpd", "bfdd"} {
+		if _, err := os.Stat("/usr/lib/frr/" + d); err != nil {
+			t.Fatalf("FRR's %s is missing (make deps installs Debian's frr): %v", d, err)
+		}
+	}
+	if _, err := exec.LookPath("vtysh"); err != nil {
+		t.Fatalf("vtysh is missing (make deps installs Debian's frr): %v", err)
+	}
+	// The daemons drop to the frr user: their directory must be theirs to
+	// write (t.TempDir's parents are not open to them).
+	dir, err := os.MkdirTemp("", "canopy-frr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	f := &frr{t: t, ns: ns, dir: dir}
+	t.Cleanup(f.stop)
+	confs := map[string]string{"zebra": "hostname upstream\n", "bgpd": bgp, "bfdd": "hostname upstream\n"}
+	for _, d := range []string{"zebra", "bfdd", "bgpd"} {
+		conf := filepath.Join(dir, d+".conf")
+		if err := os.WriteFile(conf, []byte(confs[d]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"netns", "exec", ns, "/usr/lib/frr/" + d, "-d", "-f", conf,
+			"-i", filepath.Join(dir, d+".pid"), "-z", filepath.Join(dir, "zserv.api"),
+			"--vty_socket", dir, "--log", "file:" + filepath.Join(dir, d+".log")}
+		if d == "bfdd" {
+			args = append(args, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
+		}
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("starting %s: %v\n%s\n%s", d, err, out, f.logs())
+		}
+		// Each daemon connects to zebra's socket: wait for it.
+		waitUntil(t, d+"'s vty socket", func() bool {
+			_, err := os.Stat(filepath.Join(dir, d+".vty"))
+			return err == nil
+		})
+	}
+	return f
+}
+
+// vtysh runs one vtysh command against this FRR.
+func (f *frr) vtysh(cmd string) string {
+	f.t.Helper()
+	out, err := exec.Command("vtysh", "--vty_socket", f.dir, "-c", cmd).CombinedOutput()
+	if err != nil {
+		f.t.Fatalf("vtysh -c %q: %v\n%s", cmd, err, out)
+	}
+	return string(out)
+}
+
+// json runs a vtysh command that answers JSON into v.
+func (f *frr) json(cmd string, v any) {
+	f.t.Helper()
+	out := f.vtysh(cmd)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		f.t.Fatalf("vtysh -c %q: %v\n%s", cmd, err, out)
+	}
+}
+
+func (f *frr) logs() string {
+	var b strings.Builder
+	for _, d := range []string{"zebra", "bgpd", "bfdd"} {
+		out, _ := os.ReadFile(filepath.Join(f.dir, d+".log"))
+		fmt.Fprintf(&b, "--- %s.log\n%s", d, tail(string(out), 3000))
+	}
+	return b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func (f *frr) stop() {
+	if f.t.Failed() {
+		f.t.Logf("FRR logs:\n%s", f.logs())
+	}
+	for _, d := range []string{"bgpd", "bfdd", "zebra"} {
+		b, err := os.ReadFile(filepath.Join(f.dir, d+".pid"))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	os.RemoveAll(f.dir)
+}
+
+// bgpNeighbor is the part of `show ip bgp neighbors X json` the tests read.
+type bgpNeighbor struct {
+	State       string `json:"bgpState"`
+	Established int    `json:"connectionsEstablished"`
+	Dropped     int    `json:"connectionsDropped"`
+}
+
+func (f *frr) neighbor(addr string) bgpNeighbor {
+	f.t.Helper()
+	var m map[string]bgpNeighbor
+	f.json("show ip bgp neighbors "+addr+" json", &m)
+	return m[addr]
+}
+
+// nextHops returns the next hops FRR's BGP table holds for prefix.
+func (f *frr) nextHops(prefix string) []string {
+	f.t.Helper()
+	var tbl struct {
+		Routes map[string][]struct {
+			Nexthops []struct {
+				IP string `json:"ip"`
+			} `json:"nexthops"`
+		} `json:"routes"`
+	}
+	f.json("show ip bgp json", &tbl)
+	var out []string
+	for _, path := range tbl.Routes[prefix] {
+		for _, nh := range path.Nexthops {
+			out = append(out, nh.IP)
+		}
+	}
+	return out
+}
+
+// addClient makes an "outside" client namespace behind the upstream router
+// namespace up: clientCIDR on a veth, default route via routerIP (which the
+// router side gets, with forwarding on).
+func addClient(t *testing.T, up, routerCIDR, clientCIDR string) string {
+	t.Helper()
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	ns := "cbgpcl-" + hex.EncodeToString(b)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("ip", "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	run("ip", "-n", ns, "link", "set", "lo", "up")
+	run("ip", "link", "add", "cl0", "netns", up, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	run("ip", "-n", up, "addr", "add", routerCIDR, "dev", "cl0")
+	run("ip", "-n", up, "link", "set", "cl0", "up")
+	run("ip", "netns", "exec", up, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	run("ip", "-n", ns, "addr", "add", clientCIDR, "dev", "eth0")
+	run("ip", "-n", ns, "link", "set", "eth0", "up")
+	gw, _, _ := strings.Cut(routerCIDR, "/")
+	run("ip", "-n", ns, "route", "add", "default", "via", gw)
+	return ns
+}
+
+// learnedRoutes returns the edge router's learned routes as "DST via GW".
+func learnedRoutes(t *testing.T, l *netns.Lab) []string {
+	t.Helper()
+	var routes []struct {
+		Dst     string `json:"dst_prefix"`
+		Gateway string `json:"next_hop_gateway"`
+		Learned bool   `json:"learned"`
+	}
+	out := l.CLI("route", "list", "canopy-edge")
+	if err := json.Unmarshal([]byte(out), &routes); err != nil {
+		t.Fatalf("route list: %v\n%s", err, out)
+	}
+	var got []string
+	for _, r := range routes {
+		if r.Learned {
+			got = append(got, r.Dst+" via "+r.Gateway)
+		}
+	}
+	return got
+}
+
+// TestBGPGateway is issue 11's BGP core with one gateway: the gateway
+// host's agent speaks BGP (GoBGP embedded) to FRR in the upstream router's
+// namespace; FRR learns the public pool with the gateway's uplink address
+// as next hop and sends the default route, which the edge learns; an
+// instance on a compute host answers a client behind FRR on its elastic IP
+// — with no static route anywhere, the way back is the learned default.
+// The session stays up, once, for the whole test (GoBGP v4.8.0's flap bug
+// with FRR `listen range` peers is why FRR names its neighbour).
+func TestBGPGateway(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "cloud.json")
+	if err := os.WriteFile(cfg, []byte(`{
+		"bgp": {"asn": 65001},
+		"public_pools": ["203.0.113.0/28"],
+		"gateways": [{"host": "gw", "interface": "edge0", "address": "192.0.2.2/24",
+			"bgp_peer": {"address": "192.0.2.1", "asn": 65000}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := netns.New(t, canopyBin, netns.Options{ServerArgs: []string{"--cloud-config", cfg, "--ec2-public-pool", "203.0.113.0/28"}})
+	gw := l.AddHostIn("gw", "us-east-1z", false)
+	l.AddHostIn("c1", "us-east-1a", true)
+	waitUntil(t, "the uplink bound to the gateway host", func() bool {
+		_, host, iface := edgeUplink(t, l)
+		return host == gw.ID() && iface == "edge0"
+	})
+	up := l.AddOutside("upstream", gw, "edge0", "192.0.2.1/24")
+	client := addClient(t, up.NS, "198.51.100.1/24", "198.51.100.2/24")
+	f := startFRR(t, up.NS, `frr defaults datacenter
+hostname upstream
+!
+router bgp 65000
+ bgp router-id 192.0.2.1
+ no bgp ebgp-requires-policy
+ neighbor 192.0.2.2 remote-as 65001
+ neighbor 192.0.2.2 timers connect 2
+ !
+ address-family ipv4 unicast
+  neighbor 192.0.2.2 default-originate
+  maximum-paths 8
+ exit-address-family
+!
+`)
+
+	waitUntil(t, "the BGP session established", func() bool { return f.neighbor("192.0.2.2").State == "Established" })
+	waitUntil(t, "FRR's route to the public pool via the gateway", func() bool {
+		nh := f.nextHops("203.0.113.0/28")
+		return len(nh) == 1 && nh[0] == "192.0.2.2"
+	})
+	if out := f.vtysh("show ip bgp"); !strings.Contains(out, "203.0.113.0/28") || !strings.Contains(out, "192.0.2.2") {
+		t.Errorf("show ip bgp does not show the pool via the gateway:\n%s", out)
+	}
+	waitUntil(t, "the edge's learned default route", func() bool {
+		got := learnedRoutes(t, l)
+		return len(got) == 1 && got[0] == "0.0.0.0/0 via 192.0.2.1"
+	})
+	if n := gw.Metric(`canopy_agent_bgp_session_established{peer="192.0.2.1"`); n != 1 {
+		t.Errorf("the gateway's /metrics says the session is established %v times, want 1", n)
+	}
+
+	tn := newTenant(t, l)
+	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.32.0.0/16", "--query", "Vpc.VpcId")
+	sub := tn.ec2("create-subnet", "--vpc-id", vpcID, "--cidr-block", "10.32.1.0/24", "--availability-zone", "us-east-1a", "--query", "Subnet.SubnetId")
+	igw := tn.ec2("create-internet-gateway", "--query", "InternetGateway.InternetGatewayId")
+	tn.ec2("attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpcID)
+	rtb := tn.ec2("describe-route-tables", "--filters", "Name=vpc-id,Values="+vpcID, "--query", "RouteTables[0].RouteTableId")
+	tn.ec2("create-route", "--route-table-id", rtb, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", igw)
+	sg := tn.ec2("create-security-group", "--group-name", "ping", "--description", "icmp from anywhere", "--vpc-id", vpcID, "--query", "GroupId")
+	tn.ec2("authorize-security-group-ingress", "--group-id", sg, "--protocol", "icmp", "--port", "-1", "--cidr", "0.0.0.0/0")
+	alloc := strings.Fields(tn.ec2("allocate-address", "--domain", "vpc", "--query", "[AllocationId,PublicIp]"))
+	if len(alloc) != 2 {
+		t.Fatalf("allocate-address: %v", alloc)
+	}
+	in := tn.run(sub, sg, "")
+	tn.ec2("associate-address", "--allocation-id", alloc[0], "--instance-id", in.id)
+	if !within(15*time.Second, func() bool { return nsPing(client, alloc[1]) }) {
+		t.Errorf("the client behind FRR cannot ping the elastic IP %s of %s", alloc[1], in.id)
+	}
+	if !within(10*time.Second, func() bool { return nsPing(in.ns, "198.51.100.2") }) {
+		t.Errorf("%s cannot ping the client behind FRR", in.id)
+	}
+
+	// One session, never dropped, from start to end.
+	if n := f.neighbor("192.0.2.2"); n.State != "Established" || n.Established != 1 || n.Dropped != 0 {
+		t.Errorf("the session flapped: %+v (want established once, never dropped)", n)
+	}
+}
