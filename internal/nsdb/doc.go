@@ -10,6 +10,8 @@
 //	state/hosts/<id>/info       lease-bound: what the agent announces of its host (HostInfo)
 //	state/hosts/<id>/port/<port>/active        lease-bound: the port is plugged on the host
 //	state/hosts/<id>/instance/<instance>       lease-bound: an instance runs on the host
+//	state/hosts/<id>/bgp/routes lease-bound: routes the host's BGP speaker learned (gateway.go)
+//	state/hosts/<id>/bgp/status lease-bound: its sessions, advertised prefixes, uplinks
 //	state/learned/<id>/…        learned MAC/ARP entries of the host's agent (learned.go)
 //
 // Everything an agent writes is under its own host's keys: with etcd's

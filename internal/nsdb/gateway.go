@@ -24,7 +24,6 @@ import (
 // any other route.
 
 const (
-	hostsRel       = "state/hosts/"
 	bgpRoutesLeaf  = "bgp/routes"
 	bgpStatusLeaf  = "bgp/status"
 	maxBGPRouteLen = 4096 // learned routes one host may publish
@@ -72,7 +71,7 @@ func (s *Store) bgpKey(hostID, leaf string) (string, error) {
 	if hostID == "" || checkID(hostID) != nil {
 		return "", &topology.FieldError{Field: "host_id", Reason: "is not a valid id"}
 	}
-	return s.prefix + hostsRel + hostID + "/" + leaf, nil
+	return s.prefix + hostStateRel(hostID) + leaf, nil
 }
 
 // PutBGPRoutes publishes the routes hostID's speaker learned, bound to
@@ -121,7 +120,7 @@ func (s *Store) putHostJSON(ctx context.Context, k string, v any, lease *Lease) 
 // GatewayStatuses returns the status every gateway host published, by
 // host id.
 func (s *Store) GatewayStatuses(ctx context.Context) (map[string]GatewayStatus, error) {
-	resp, err := s.cli.Get(ctx, s.prefix+hostsRel, clientv3.WithPrefix())
+	resp, err := s.cli.Get(ctx, s.prefix+HostStatesRel, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("gateway status: %w", err)
 	}
@@ -141,7 +140,7 @@ func (s *Store) GatewayStatuses(ctx context.Context) (map[string]GatewayStatus, 
 
 // bgpHost returns the host of key if it is that host's leaf key.
 func (s *Store) bgpHost(key, leaf string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, s.prefix+hostsRel)
+	rest, ok := strings.CutPrefix(key, s.prefix+HostStatesRel)
 	if !ok {
 		return "", false
 	}
@@ -170,7 +169,7 @@ func (s *Store) WatchBGPRoutes(ctx context.Context, h BGPRoutesHandler) error {
 		_ = json.Unmarshal(kv.Value, &rs)
 		return host, rs, true
 	}
-	return s.Watch(ctx, hostsRel, Handler{
+	return s.Watch(ctx, HostStatesRel, Handler{
 		Reset: func(kvs []KV, _ int64) {
 			out := map[string][]BGPRoute{}
 			for _, kv := range kvs {
