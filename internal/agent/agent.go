@@ -174,9 +174,10 @@ type Agent struct {
 	miss   *missQueue
 	parked *parkLot  // under miss.run
 	learn  *learning // learned tables, replicated through the store
-	gw     gatewayHost // the gateway role: BGP speaker and its ports (gateway.go)
 	m      *metrics
 	wg     sync.WaitGroup
+
+	gw gatewayHost // the gateway role: BGP speaker and its ports (gateway.go)
 }
 
 // view is what the packet path reads: one topology version.

@@ -55,7 +55,7 @@ type BGPSession struct {
 	Local    netip.Addr `json:"local,omitzero"`
 	State    string     `json:"state"` // idle, connect, active, opensent, openconfirm, established
 	BFD      string     `json:"bfd,omitempty"`
-	Received int        `json:"received"` // prefixes received
+	Received int        `json:"received"`        // prefixes received
 	Since    string     `json:"since,omitempty"` // RFC 3339: when the session reached its state
 }
 
