@@ -17,6 +17,7 @@ type route struct {
 	src, srcMask uint32
 	dst, dstMask uint32
 	port         int32 // next-hop port, none for non-normal routes
+	in           int32 // the ingress port it is limited to, none = any
 	gw           uint32
 	weight       int
 	plen         uint8
@@ -62,10 +63,10 @@ func (s *Snapshot) compileRoutes(r topology.Reader, devIdx map[string]int32) {
 		}
 		plen := uint8(32 - bitsZero(p.mask))
 		if !explicit[p.dev][uint64(p.addr&p.mask)<<8|uint64(plen)] {
-			per[p.dev] = append(per[p.dev], route{id: "connected:" + p.id, tag: p.tag, typ: topology.RouteNormal, dst: p.addr & p.mask, dstMask: p.mask, port: int32(i), weight: topology.DefaultRouteWeight, plen: plen})
+			per[p.dev] = append(per[p.dev], route{id: "connected:" + p.id, tag: p.tag, typ: topology.RouteNormal, dst: p.addr & p.mask, dstMask: p.mask, port: int32(i), in: none, weight: topology.DefaultRouteWeight, plen: plen})
 		}
 		if !explicit[p.dev][uint64(p.addr)<<8|32] {
-			per[p.dev] = append(per[p.dev], route{id: "local:" + p.id, tag: p.tag, typ: topology.RouteLocal, dst: p.addr, dstMask: ^uint32(0), port: none, weight: topology.DefaultRouteWeight, plen: 32})
+			per[p.dev] = append(per[p.dev], route{id: "local:" + p.id, tag: p.tag, typ: topology.RouteLocal, dst: p.addr, dstMask: ^uint32(0), port: none, in: none, weight: topology.DefaultRouteWeight, plen: 32})
 		}
 	}
 	for di, rs := range per {
@@ -90,7 +91,7 @@ func compileRoute(s *Snapshot, rt *topology.Route) (route, bool) {
 	src, smask, _ := prefixOf(rt.EffectiveSrc())
 	c := route{
 		id: rt.ID, tag: flow.TagOf(string(topology.KindRoute), rt.ID), typ: rt.Type,
-		src: src, srcMask: smask, dst: dst, dstMask: dmask, port: none,
+		src: src, srcMask: smask, dst: dst, dstMask: dmask, port: none, in: none,
 		weight: rt.EffectiveWeight(), plen: uint8(rt.DstPrefix.Bits()),
 	}
 	if c.typ == "" {
@@ -98,6 +99,13 @@ func compileRoute(s *Snapshot, rt *topology.Route) (route, bool) {
 	}
 	if rt.NextHopGateway.Is4() {
 		c.gw = packet.U32(rt.NextHopGateway)
+	}
+	if rt.InPort != "" {
+		pi, ok := s.portIdx[rt.InPort]
+		if !ok {
+			return route{}, false // limited to a port this router lacks: never applies
+		}
+		c.in = pi
 	}
 	if c.typ == topology.RouteNormal {
 		pi, ok := s.portIdx[rt.NextHopPort]
@@ -132,11 +140,12 @@ func buildTable(rs []route) routeTable {
 	return t
 }
 
-// lookup returns the route for (src, dst): the longest destination prefix
-// among routes whose source prefix admits src; among those, the lowest
+// lookup returns the route for (src, dst) entering through port in: the
+// longest destination prefix among routes whose source prefix admits src and
+// whose ingress port (if any) is in; among those, the lowest
 // weight; several routes with that weight share flows by hash (ECMP), and
 // ecmp reports that the hash decided.
-func (t *routeTable) lookup(src, dst uint32, hash uint64) (r *route, ecmp bool) {
+func (t *routeTable) lookup(in int32, src, dst uint32, hash uint64) (r *route, ecmp bool) {
 	for i := range t.lens {
 		cands := t.byDst[i][dst&t.masks[i]]
 		if len(cands) == 0 {
@@ -145,7 +154,7 @@ func (t *routeTable) lookup(src, dst uint32, hash uint64) (r *route, ecmp bool) 
 		best, n := -1, 0
 		for j := range cands {
 			c := &cands[j]
-			if src&c.srcMask != c.src {
+			if src&c.srcMask != c.src || (c.in != none && c.in != in) {
 				continue
 			}
 			switch {
@@ -165,7 +174,7 @@ func (t *routeTable) lookup(src, dst uint32, hash uint64) (r *route, ecmp bool) 
 		w := cands[best].weight
 		for j := range cands {
 			c := &cands[j]
-			if src&c.srcMask != c.src || c.weight != w {
+			if src&c.srcMask != c.src || (c.in != none && c.in != in) || c.weight != w {
 				continue
 			}
 			if pick == 0 {

@@ -13,11 +13,11 @@ import (
 // naiveLookup is the routing decision spelled out: every route whose source
 // and destination prefixes match; the longest destination prefix; the lowest
 // weight; ties broken by hash over the routes ordered by id.
-func naiveLookup(rs []route, src, dst uint32, hash uint64) *route {
+func naiveLookup(rs []route, in int32, src, dst uint32, hash uint64) *route {
 	var best []*route
 	for i := range rs {
 		r := &rs[i]
-		if src&r.srcMask != r.src || dst&r.dstMask != r.dst {
+		if src&r.srcMask != r.src || dst&r.dstMask != r.dst || r.in != none && r.in != in {
 			continue
 		}
 		if len(best) == 0 || r.plen > best[0].plen || r.plen == best[0].plen && r.weight < best[0].weight {
@@ -43,7 +43,10 @@ func TestRouteLookupDifferential(t *testing.T) {
 		for i := 0; i < n; i++ {
 			plen := []int{0, 8, 16, 20, 22, 24, 28, 30, 32}[rng.IntN(9)]
 			m := maskOf(plen)
-			r := route{id: fmt.Sprintf("r%03d", i), typ: topology.RouteNormal, dst: addr() & m, dstMask: m, plen: uint8(plen), weight: []int{10, 100, 100, 200}[rng.IntN(4)]}
+			r := route{id: fmt.Sprintf("r%03d", i), typ: topology.RouteNormal, dst: addr() & m, dstMask: m, plen: uint8(plen), weight: []int{10, 100, 100, 200}[rng.IntN(4)], in: none}
+			if rng.IntN(4) == 0 {
+				r.in = int32(rng.IntN(3)) // limited to one of three ingress ports
+			}
 			if rng.IntN(3) == 0 {
 				sl := []int{8, 16, 24, 30}[rng.IntN(4)]
 				r.srcMask = maskOf(sl)
@@ -53,11 +56,11 @@ func TestRouteLookupDifferential(t *testing.T) {
 		}
 		fast := buildTable(slices.Clone(rs))
 		for q := 0; q < 500; q++ {
-			src, dst, h := addr(), addr(), rng.Uint64()
-			got, _ := fast.lookup(src, dst, h)
-			want := naiveLookup(rs, src, dst, h)
+			src, dst, h, in := addr(), addr(), rng.Uint64(), int32(rng.IntN(4))
+			got, _ := fast.lookup(in, src, dst, h)
+			want := naiveLookup(rs, in, src, dst, h)
 			if (got == nil) != (want == nil) || got != nil && got.id != want.id {
-				t.Fatalf("table %d: lookup(%s, %s, %d) = %v, naive %v", table, ip(src), ip(dst), h, got, want)
+				t.Fatalf("table %d: lookup(in %d, %s, %s, %d) = %v, naive %v", table, in, ip(src), ip(dst), h, got, want)
 			}
 		}
 	}

@@ -47,7 +47,7 @@ func (c *ctx) router(di, in int32, p *packet.Packet) {
 		return
 	}
 	c.fields |= FieldIPSrc
-	rt, ecmp := d.routes.lookup(p.Src, p.Dst, packet.KeyOf(p, 0).Hash())
+	rt, ecmp := d.routes.lookup(in, p.Src, p.Dst, packet.KeyOf(p, 0).Hash())
 	if ecmp {
 		c.fields |= FieldProto | FieldSrcPort | FieldDstPort
 	}
@@ -161,7 +161,7 @@ func (c *ctx) proxiesARP(d *device, in int32, p *packet.Packet) bool {
 		return false
 	}
 	c.tag(d.tag) // its routes decide
-	rt, _ := d.routes.lookup(p.ARPSPA, p.ARPTPA, 0)
+	rt, _ := d.routes.lookup(in, p.ARPSPA, p.ARPTPA, 0)
 	if rt == nil || rt.port == in || (rt.typ != topology.RouteNormal && rt.typ != topology.RouteLocal) {
 		return false
 	}

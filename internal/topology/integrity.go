@@ -121,6 +121,11 @@ func checkRoute(r Reader, old Object, rt *Route) error {
 	if o, ok := old.(*Route); ok && o.RouterID != rt.RouterID {
 		return fieldErr("router_id", "cannot change: a route stays on the router it was created on")
 	}
+	if rt.InPort != "" {
+		if p := r.Get(KindPort, rt.InPort).(*Port); p.DeviceKind != KindRouter || p.DeviceID != rt.RouterID {
+			return fieldErr("in_port", "port %s is not a port of router %s", rt.InPort, rt.RouterID)
+		}
+	}
 	if rt.NextHopPort != "" {
 		p := r.Get(KindPort, rt.NextHopPort).(*Port)
 		if p.DeviceKind != KindRouter || p.DeviceID != rt.RouterID {

@@ -98,6 +98,11 @@ type Route struct {
 	DstPrefix      netip.Prefix `json:"dst_prefix"`
 	NextHopPort    string       `json:"next_hop_port,omitempty"`
 	NextHopGateway netip.Addr   `json:"next_hop_gateway,omitzero"`
+	// InPort restricts the route to packets that entered the router
+	// through this port of it (Linux policy routing's iif): a VPC subnet's
+	// route table applies to what the subnet sends, whatever its source
+	// address (a NAT instance forwards others' packets).
+	InPort string `json:"in_port,omitempty"`
 	// Weight orders routes of equal prefix length: the lowest wins, equal
 	// weights share load (ECMP). 0 means the default, 100.
 	Weight int `json:"weight,omitempty"`
@@ -130,6 +135,9 @@ func (r *Route) Refs() []Ref {
 	refs := []Ref{{Field: "router_id", Kind: KindRouter, ID: r.RouterID, OnDelete: Cascade}}
 	if r.NextHopPort != "" {
 		refs = append(refs, Ref{Field: "next_hop_port", Kind: KindPort, ID: r.NextHopPort, OnDelete: Cascade})
+	}
+	if r.InPort != "" {
+		refs = append(refs, Ref{Field: "in_port", Kind: KindPort, ID: r.InPort, OnDelete: Cascade})
 	}
 	return refs
 }

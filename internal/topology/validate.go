@@ -265,6 +265,9 @@ func (r *Route) Validate() error {
 	if err := validateRefID("next_hop_port", r.NextHopPort, false); err != nil {
 		return err
 	}
+	if err := validateRefID("in_port", r.InPort, false); err != nil {
+		return err
+	}
 	switch r.Type {
 	case RouteNormal:
 		if r.NextHopPort == "" {

@@ -103,7 +103,7 @@ func TestNatGateway(t *testing.T) {
 		t.Errorf("PAT rule %+v", r)
 	}
 	rt := get[*topology.Route](t, d, "rtb-0000000000000priv0", "route/"+subB+"/0.0.0.0/0")
-	if rt.SrcPrefix != pfx("10.0.2.0/24") || rt.NextHopGateway != ip("10.0.1.100") || rt.Weight != weightNAT {
+	if rt.InPort != ObjectID(subB, "gateway/router-port") || rt.SrcPrefix.IsValid() || rt.NextHopGateway != ip("10.0.1.100") || rt.Weight != weightNAT {
 		t.Errorf("private subnet's default route %+v", rt)
 	}
 	// The NAT's interface is the NAT router's port, not a VM port, and its
@@ -130,13 +130,13 @@ func TestRouteTables(t *testing.T) {
 	d := Translate(cases["route-table"](), cloud())
 	// Subnet A has the main table (0/0 → igw), subnet B its own.
 	igw := get[*topology.Route](t, d, mainRTB, "route/"+subA+"/0.0.0.0/0")
-	if igw.SrcPrefix != pfx("10.0.1.0/24") || igw.NextHopGateway != ip("169.254.0.1") || igw.NextHopPort != ObjectID(vpcID, "uplink/router-port") {
+	if igw.InPort != ObjectID(subA, "gateway/router-port") || igw.NextHopGateway != ip("169.254.0.1") || igw.NextHopPort != ObjectID(vpcID, "uplink/router-port") {
 		t.Errorf("igw route %+v", igw)
 	}
 	eni := get[*topology.Route](t, d, "rtb-0000000000000priv0", "route/"+subB+"/192.168.0.0/16")
 	inst := get[*topology.Route](t, d, "rtb-0000000000000priv0", "route/"+subB+"/172.16.0.0/12")
 	for _, r := range []*topology.Route{eni, inst} {
-		if r.NextHopGateway != ip("10.0.1.10") || r.SrcPrefix != pfx("10.0.2.0/24") || r.Weight != weightENI {
+		if r.NextHopGateway != ip("10.0.1.10") || r.InPort != ObjectID(subB, "gateway/router-port") || r.Weight != weightENI {
 			t.Errorf("route to the ENI/instance %+v", r)
 		}
 	}
@@ -144,7 +144,7 @@ func TestRouteTables(t *testing.T) {
 		t.Errorf("blackhole route %+v", bh)
 	}
 	for _, o := range d.Objects {
-		if r, ok := o.(*topology.Route); ok && r.SrcPrefix == pfx("10.0.2.0/24") && r.DstPrefix.Bits() == 0 && r.NextHopGateway == ip("169.254.0.1") {
+		if r, ok := o.(*topology.Route); ok && r.InPort == ObjectID(subB, "gateway/router-port") && r.DstPrefix.Bits() == 0 && r.NextHopGateway == ip("169.254.0.1") {
 			t.Error("subnet B got the main table's igw route")
 		}
 	}

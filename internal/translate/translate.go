@@ -226,6 +226,17 @@ func (b *builder) route(obj, vpcID, role, routerID string, typ topology.RouteTyp
 	})
 }
 
+// subnetRoute is a route of a subnet's route table: it applies to what
+// enters the VPC router from that subnet (its router port), whatever the
+// source address, as AWS picks the table by the sender's subnet.
+func (b *builder) subnetRoute(obj, vpcID, role, routerID, in string, typ topology.RouteType, dst netip.Prefix, port string, gw netip.Addr, weight int) {
+	b.add(&topology.Route{
+		Meta:     meta(obj, vpcID, "route/"+role, obj+" "+role),
+		RouterID: routerID, Type: typ, InPort: in, DstPrefix: dst,
+		NextHopPort: port, NextHopGateway: gw, Weight: weight,
+	})
+}
+
 // vpcCtx is what a VPC's pieces need to know about each other.
 type vpcCtx struct {
 	v           *vpc.Vpc
@@ -356,8 +367,8 @@ func (b *builder) dhcpSettings(v *vpc.Vpc) dhcpOpts {
 	return o
 }
 
-// routeTable renders the route table of one subnet as source routes on the
-// VPC router: src = the subnet's CIDR, dst = each route's destination.
+// routeTable renders the route table of one subnet as routes on the VPC
+// router limited to what enters from the subnet's router port.
 func (b *builder) routeTable(x *vpcCtx, s *vpc.Subnet) {
 	if x.subnetPorts[s.ID] == nil {
 		return
@@ -372,11 +383,12 @@ func (b *builder) routeTable(x *vpcCtx, s *vpc.Subnet) {
 			continue // the subnet routes and the VPC's blackhole are the local route
 		}
 		role := s.ID + "/" + rt.DestinationCidrBlock.String()
+		in := x.subnetPorts[s.ID].ID
 		add := func(port string, gw netip.Addr, w int) {
-			b.route(t.ID, x.v.ID, role, x.router, topology.RouteNormal, s.CidrBlock, rt.DestinationCidrBlock, port, gw, w)
+			b.subnetRoute(t.ID, x.v.ID, role, x.router, in, topology.RouteNormal, rt.DestinationCidrBlock, port, gw, w)
 		}
 		blackhole := func() {
-			b.route(t.ID, x.v.ID, role, x.router, topology.RouteBlackhole, s.CidrBlock, rt.DestinationCidrBlock, "", netip.Addr{}, 0)
+			b.subnetRoute(t.ID, x.v.ID, role, x.router, in, topology.RouteBlackhole, rt.DestinationCidrBlock, "", netip.Addr{}, 0)
 		}
 		if rt.State == vpc.RouteBlackhole {
 			blackhole()
