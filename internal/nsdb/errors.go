@@ -29,7 +29,8 @@ import (
 var ErrUnavailable = errors.New("the network state database (etcd) is unavailable")
 
 // CallTimeout bounds every unary etcd call made through a Store's client
-// (reads, writes, transactions, lease grants) whose context has no earlier
+// (reads, writes, transactions, lease grants, the user and role calls of
+// host enrollment) whose context has no earlier
 // deadline. Without it a call to a cluster without quorum waits forever: the
 // client keeps retrying reads, and a write waits for a leader that does not
 // come. Watches and lease keep-alives are streams and are not bounded.
@@ -190,10 +191,65 @@ func (b boundLease) KeepAliveOnce(ctx context.Context, id clientv3.LeaseID) (*cl
 	return r, failed(ctx, err)
 }
 
-// bindClient installs the bounded KV and Lease in cli.
+// call runs one bounded unary call.
+func call[R any](ctx context.Context, f func(context.Context) (R, error)) (R, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	r, err := f(ctx)
+	return r, failed(ctx, err)
+}
+
+// boundAuth bounds the user and role calls this package makes (enrolling and
+// revoking hosts, enabling authentication); the others pass through.
+type boundAuth struct{ clientv3.Auth }
+
+func (b boundAuth) AuthStatus(ctx context.Context) (*clientv3.AuthStatusResponse, error) {
+	return call(ctx, b.Auth.AuthStatus)
+}
+
+func (b boundAuth) AuthEnable(ctx context.Context) (*clientv3.AuthEnableResponse, error) {
+	return call(ctx, b.Auth.AuthEnable)
+}
+
+func (b boundAuth) UserAddWithOptions(ctx context.Context, name, password string, opt *clientv3.UserAddOptions) (*clientv3.AuthUserAddResponse, error) {
+	return call(ctx, func(ctx context.Context) (*clientv3.AuthUserAddResponse, error) {
+		return b.Auth.UserAddWithOptions(ctx, name, password, opt)
+	})
+}
+
+func (b boundAuth) UserDelete(ctx context.Context, name string) (*clientv3.AuthUserDeleteResponse, error) {
+	return call(ctx, func(ctx context.Context) (*clientv3.AuthUserDeleteResponse, error) {
+		return b.Auth.UserDelete(ctx, name)
+	})
+}
+
+func (b boundAuth) UserGrantRole(ctx context.Context, user, role string) (*clientv3.AuthUserGrantRoleResponse, error) {
+	return call(ctx, func(ctx context.Context) (*clientv3.AuthUserGrantRoleResponse, error) {
+		return b.Auth.UserGrantRole(ctx, user, role)
+	})
+}
+
+func (b boundAuth) RoleAdd(ctx context.Context, name string) (*clientv3.AuthRoleAddResponse, error) {
+	return call(ctx, func(ctx context.Context) (*clientv3.AuthRoleAddResponse, error) { return b.Auth.RoleAdd(ctx, name) })
+}
+
+func (b boundAuth) RoleDelete(ctx context.Context, name string) (*clientv3.AuthRoleDeleteResponse, error) {
+	return call(ctx, func(ctx context.Context) (*clientv3.AuthRoleDeleteResponse, error) {
+		return b.Auth.RoleDelete(ctx, name)
+	})
+}
+
+func (b boundAuth) RoleGrantPermission(ctx context.Context, name, key, rangeEnd string, perm clientv3.PermissionType) (*clientv3.AuthRoleGrantPermissionResponse, error) {
+	return call(ctx, func(ctx context.Context) (*clientv3.AuthRoleGrantPermissionResponse, error) {
+		return b.Auth.RoleGrantPermission(ctx, name, key, rangeEnd, perm)
+	})
+}
+
+// bindClient installs the bounded KV, Lease and Auth in cli.
 func bindClient(cli *clientv3.Client) {
 	cli.KV = boundKV{KV: cli.KV}
 	cli.Lease = boundLease{Lease: cli.Lease}
+	cli.Auth = boundAuth{Auth: cli.Auth}
 }
 
 // Health checks that the store can answer a linearizable read now, that is,
