@@ -939,16 +939,31 @@ func describeInstanceStatus(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A running instance whose host's agent is not alive (its lease ran
+	// out: the host died or lost the network) fails the system status
+	// check, as EC2 reports a failed host.
+	alive, err := c.s.store.Store().AliveHosts(c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	status := func(i *vpc.Instance) (system, instance, reach string) {
+		st := instanceStatus(i.State)
+		if i.State == vpc.InstanceRunning && i.HostID != "" && !alive[i.HostID] {
+			return "impaired", "insufficient-data", "failed"
+		}
+		return st, st, st
+	}
 	res := newNode("")
 	err = c.read(func(st *vpc.State) error {
 		r := instanceResource(st)
 		base := r.fields
 		r.fields = func(i *vpc.Instance) fields {
 			f := base(i)
-			f["instance-status.status"] = []string{instanceStatus(i.State)}
-			f["system-status.status"] = []string{instanceStatus(i.State)}
-			f["instance-status.reachability"] = []string{instanceStatus(i.State)}
-			f["system-status.reachability"] = []string{instanceStatus(i.State)}
+			sys, ins, reach := status(i)
+			f["instance-status.status"] = []string{ins}
+			f["system-status.status"] = []string{sys}
+			f["instance-status.reachability"] = []string{ins}
+			f["system-status.reachability"] = []string{reach}
 			return f
 		}
 		cand := st.Instances
@@ -971,11 +986,10 @@ func describeInstanceStatus(c *call) (*node, error) {
 			}
 			it := set.item().s("instanceId", i.ID).s("availabilityZone", i.AvailabilityZone)
 			renderState(it, "instanceState", i.State)
-			st := instanceStatus(i.State)
-			detail := map[string]string{"ok": "passed", "initializing": "initializing"}[st]
-			for _, name := range []string{"systemStatus", "instanceStatus"} {
-				s := it.el(name).s("status", st)
-				if detail != "" {
+			sys, ins, _ := status(i)
+			for _, x := range []struct{ name, st string }{{"systemStatus", sys}, {"instanceStatus", ins}} {
+				s := it.el(x.name).s("status", x.st)
+				if detail := map[string]string{"ok": "passed", "initializing": "initializing", "impaired": "failed"}[x.st]; detail != "" {
 					s.set("details").item().s("name", "reachability").s("status", detail)
 				}
 			}

@@ -706,3 +706,43 @@ func TestInstanceInterfacesAndAddresses(t *testing.T) {
 		t.Errorf("elastic IP after terminate: %+v", addrs.Addresses)
 	}
 }
+
+// TestInstanceStatusHostDied: a running instance whose host's agent is no
+// longer alive (its lease gone) fails its system status check — impaired,
+// reachability failed — while its state stays running; the filter on
+// system-status.status finds it.
+func TestInstanceStatusHostDied(t *testing.T) {
+	e := newInstEnv(t, nil)
+	e.host(hostA, "", true)
+	c := ctx(t)
+	out := must[*ec2.RunInstancesOutput](t)(e.run(&ec2.RunInstancesInput{SubnetId: aws.String(e.sub)}))
+	id := *out.Instances[0].InstanceId
+	e.report(out.Instances[0])
+	e.waitState(id, types.InstanceStateNameRunning)
+	status := func() types.InstanceStatus {
+		t.Helper()
+		st := must[*ec2.DescribeInstanceStatusOutput](t)(e.cli.DescribeInstanceStatus(c, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{id}}))
+		if len(st.InstanceStatuses) != 1 {
+			t.Fatalf("statuses %+v", st.InstanceStatuses)
+		}
+		return st.InstanceStatuses[0]
+	}
+	if s := status(); s.SystemStatus.Status != types.SummaryStatusOk {
+		t.Fatalf("alive host: system status %s", s.SystemStatus.Status)
+	}
+	if err := e.leases[hostA].Revoke(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := status()
+	if s.SystemStatus.Status != types.SummaryStatusImpaired || len(s.SystemStatus.Details) != 1 || s.SystemStatus.Details[0].Status != types.StatusTypeFailed {
+		t.Errorf("dead host: system status %+v", s.SystemStatus)
+	}
+	if s.InstanceState.Name != types.InstanceStateNameRunning {
+		t.Errorf("state %s, want still running", s.InstanceState.Name)
+	}
+	f := must[*ec2.DescribeInstanceStatusOutput](t)(e.cli.DescribeInstanceStatus(c, &ec2.DescribeInstanceStatusInput{
+		Filters: []types.Filter{{Name: aws.String("system-status.status"), Values: []string{"impaired"}}}}))
+	if len(f.InstanceStatuses) != 1 || *f.InstanceStatuses[0].InstanceId != id {
+		t.Errorf("filter system-status.status=impaired: %+v", f.InstanceStatuses)
+	}
+}
