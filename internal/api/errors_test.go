@@ -30,11 +30,15 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("x: %w", nsdb.ErrConflict), 409, ""},
 		{&httpError{status: 405, reason: "no"}, 405, ""},
 		{errors.New("etcd: connection refused"), 500, ""},
+		{fmt.Errorf("commit: %w", fmt.Errorf("%w: etcdserver: no leader", nsdb.ErrUnavailable)), 503, ""},
 	}
 	for _, r := range rows {
 		d := classify(r.err)
 		if d.Status != r.status || d.Field != r.field {
 			t.Errorf("%v: %d %q, want %d %q", r.err, d.Status, d.Field, r.status, r.field)
+		}
+		if r.status == 503 && !strings.Contains(d.Reason, "etcd") {
+			t.Errorf("503 does not name the store: %q", d.Reason)
 		}
 		if r.status == 500 && strings.Contains(d.Message, "etcd") {
 			t.Errorf("500 leaks the detail: %q", d.Message)
