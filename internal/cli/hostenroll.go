@@ -80,7 +80,7 @@ host again reissues its credentials; canopy host unenroll revokes them.`,
 				out = name + ".enrollment"
 			}
 			dataDir := a.serverDataDir()
-			ca, err := pki.LoadOrCreateCA(server.CADir(dataDir), server.CAName)
+			ca, err := pki.LoadOrCreateCA(server.EtcdCADir(dataDir), server.EtcdCAName)
 			if err != nil {
 				return err
 			}
@@ -158,7 +158,7 @@ func upEnroll(ctx context.Context, cfg *server.Config, rootCfg nsdb.Config, acfg
 	if err != nil {
 		return err
 	}
-	ca, err := pki.LoadOrCreateCA(server.CADir(cfg.DataDir), server.CAName)
+	ca, err := pki.LoadOrCreateCA(server.EtcdCADir(cfg.DataDir), server.EtcdCAName)
 	if err != nil {
 		return err
 	}

@@ -10,14 +10,15 @@ import (
 	"github.com/canopy-sdn/canopy/internal/pki"
 )
 
-// CAName is the common name of the CA a data dir keeps.
-const CAName = "Canopy CA"
+// EtcdCAName is the common name of the etcd CA a data dir keeps.
+const EtcdCAName = "Canopy etcd CA"
 
-// CADir is where a data dir keeps its certificate authority: it signs the
-// embedded etcd's certificates, the server's root client certificate, the
-// agents' certificates (canopy host enroll) and canopy up's HTTPS
-// certificates.
-func CADir(dataDir string) string { return filepath.Join(dataDir, "pki") }
+// EtcdCADir is where a data dir keeps the CA of its etcd: it signs the
+// embedded etcd's certificates, the server's root client certificate and
+// the agents' certificates (canopy host enroll). It is not the CA of the
+// HTTPS listeners (<data-dir>/pki), which tenants are told to trust: a
+// certificate for etcd is no use there, nor the other way round.
+func EtcdCADir(dataDir string) string { return filepath.Join(dataDir, "etcd-ca") }
 
 // etcdTLSDir holds the embedded etcd's certificate and the root client's.
 func etcdTLSDir(dataDir string) string { return filepath.Join(dataDir, "etcd-tls") }
@@ -37,7 +38,7 @@ func (c *Config) StoreConfig() (nsdb.Config, error) {
 		return nsdb.Config{Endpoints: c.EtcdEndpoints,
 			Credentials: nsdb.Credentials{CAFile: c.EtcdCA, CertFile: c.EtcdCert, KeyFile: c.EtcdKey}}, nil
 	}
-	ca, err := pki.LoadOrCreateCA(CADir(c.DataDir), CAName)
+	ca, err := pki.LoadOrCreateCA(EtcdCADir(c.DataDir), EtcdCAName)
 	if err != nil {
 		return nsdb.Config{}, err
 	}
@@ -91,7 +92,7 @@ func (c *Config) ClientStoreConfig() (nsdb.Config, error) {
 // RootCredentials are the embedded etcd's CA and the root client
 // certificate of dataDir (issued if missing or stale).
 func RootCredentials(dataDir string) (nsdb.Credentials, error) {
-	ca, err := pki.LoadOrCreateCA(CADir(dataDir), CAName)
+	ca, err := pki.LoadOrCreateCA(EtcdCADir(dataDir), EtcdCAName)
 	if err != nil {
 		return nsdb.Credentials{}, err
 	}

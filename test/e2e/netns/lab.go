@@ -142,7 +142,7 @@ func (l *Lab) serverData() string { return filepath.Join(l.dir, "server") }
 // may.
 func (l *Lab) RootEtcdFlags() []string {
 	d := l.serverData()
-	return []string{"--endpoints", l.Endpoints(), "--cacert", filepath.Join(d, "pki", "ca.crt"),
+	return []string{"--endpoints", l.Endpoints(), "--cacert", filepath.Join(d, "etcd-ca", "ca.crt"),
 		"--cert", filepath.Join(d, "etcd-tls", "root.crt"), "--key", filepath.Join(d, "etcd-tls", "root.key")}
 }
 
