@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -105,7 +106,23 @@ func (s *Store) GrantHost(ctx context.Context, hostID string) (string, error) {
 	if _, err := s.cli.RoleAdd(ctx, user); err != nil && !errors.Is(err, rpctypes.ErrRoleAlreadyExist) {
 		return "", fmt.Errorf("etcd role %s: %w", user, err)
 	}
-	for _, p := range s.hostPerms(hostID) {
+	want := s.hostPerms(hostID)
+	// A role made by an older version may hold a permission no longer
+	// granted: enrolling again leaves exactly the current set.
+	role, err := s.cli.RoleGet(ctx, user)
+	if err != nil {
+		return "", fmt.Errorf("etcd role %s: %w", user, err)
+	}
+	for _, have := range role.Perm {
+		if !slices.ContainsFunc(want, func(p hostPerm) bool {
+			return p.key == string(have.Key) && p.end == string(have.RangeEnd) && p.perm == clientv3.PermissionType(have.PermType)
+		}) {
+			if _, err := s.cli.RoleRevokePermission(ctx, user, string(have.Key), string(have.RangeEnd)); err != nil {
+				return "", fmt.Errorf("etcd role %s: revoke %s: %w", user, have.Key, err)
+			}
+		}
+	}
+	for _, p := range want {
 		if _, err := s.cli.RoleGrantPermission(ctx, user, p.key, p.end, p.perm); err != nil {
 			return "", fmt.Errorf("etcd role %s: grant %s: %w", user, p.key, err)
 		}

@@ -68,7 +68,12 @@ func testAgentCredentials(t *testing.T, root *nsdb.Store, agentConfig func(user 
 	if user != nsdb.HostUser(hostA) {
 		t.Fatalf("user %q", user)
 	}
-	// Granting again (a re-enrollment) is fine.
+	// Granting again (a re-enrollment) is fine, and takes back what an
+	// older role held beyond the current permissions.
+	if _, err := root.Client().RoleGrantPermission(ctx, user, root.Prefix()+"topo/bridge/", clientv3.GetPrefixRangeEnd(root.Prefix()+"topo/bridge/"),
+		clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := root.GrantHost(ctx, hostA); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +144,8 @@ func testAgentCredentials(t *testing.T, root *nsdb.Store, agentConfig func(user 
 	denied("raw VPC put", err)
 	_, err = ag.Client().Put(ctx, ag.Prefix()+"topo-seq", "")
 	denied("topo-seq", err)
+	_, err = ag.Client().Put(ctx, ag.Prefix()+"topo/bridge/x", "{}")
+	denied("raw topology put (a permission the role held before its re-enrollment)", err)
 	// The EC2 secret keys are not even readable.
 	_, err = ag.Client().Get(ctx, ag.Prefix()+"ec2/keys/AKIATEST")
 	denied("read EC2 keys", err)
