@@ -101,11 +101,17 @@ func wantGateway(x *topology.Index, hostID string) *gatewayWant {
 				continue
 			}
 			u.peers = append(u.peers, bp.Address)
-			w.settings.Peers = append(w.settings.Peers, gateway.Peer{
+			peer := gateway.Peer{
 				Address: bp.Address, ASN: bp.ASN, Local: p.Address.Addr(), Password: bp.Password,
 				HoldTime: time.Duration(bp.HoldTime) * time.Second, KeepAlive: time.Duration(bp.KeepAlive) * time.Second,
 				ConnectRetry: time.Duration(bp.ConnectRetry) * time.Second,
-			})
+			}
+			if bp.BFD != nil {
+				b := bp.BFD.Effective()
+				peer.BFD = gateway.BFD{MinTx: time.Duration(b.MinTxMS) * time.Millisecond,
+					MinRx: time.Duration(b.MinRxMS) * time.Millisecond, Multiplier: uint32(b.Multiplier)}
+			}
+			w.settings.Peers = append(w.settings.Peers, peer)
 		}
 		w.settings.Local = append(w.settings.Local, p.Address)
 		w.uplinks = append(w.uplinks, u)

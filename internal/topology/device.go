@@ -41,6 +41,39 @@ type BGPPeer struct {
 	// instead of the password itself, which is write-only, and takes it back
 	// on a write as "keep the stored password". Never stored.
 	PasswordSet bool `json:"password_set,omitempty"`
+	// BFD, when set, runs a BFD session (RFC 5880/5881, single hop) beside
+	// the BGP session: the session is torn down as soon as BFD says the
+	// peer is gone, instead of at the hold time.
+	BFD *BFD `json:"bfd,omitempty"`
+}
+
+// BFD is a BFD session's timers; zero fields take the defaults
+// (DefaultBFDInterval, DefaultBFDMultiplier): a dead peer is noticed
+// after Multiplier missed intervals.
+type BFD struct {
+	MinTxMS    uint32 `json:"min_tx_ms,omitempty"` // desired minimum transmit interval, ms
+	MinRxMS    uint32 `json:"min_rx_ms,omitempty"` // required minimum receive interval, ms
+	Multiplier uint8  `json:"multiplier,omitempty"`
+}
+
+// BFD defaults: 3 × 300 ms, a dead peer noticed in under a second.
+const (
+	DefaultBFDInterval   = 300
+	DefaultBFDMultiplier = 3
+)
+
+// Effective returns b with the defaults filled in.
+func (b BFD) Effective() BFD {
+	if b.MinTxMS == 0 {
+		b.MinTxMS = DefaultBFDInterval
+	}
+	if b.MinRxMS == 0 {
+		b.MinRxMS = DefaultBFDInterval
+	}
+	if b.Multiplier == 0 {
+		b.Multiplier = DefaultBFDMultiplier
+	}
+	return b
 }
 
 func (*Router) Kind() Kind { return KindRouter }

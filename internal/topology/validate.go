@@ -114,6 +114,16 @@ func (p *BGPPeer) validate(f string) error {
 	if n := len(p.Password); n > maxBGPPassword {
 		return fieldErr(at(f, "password"), "is %d bytes long; TCP MD5 keys are at most %d", n, maxBGPPassword)
 	}
+	if b := p.BFD; b != nil {
+		for _, iv := range []struct {
+			name string
+			ms   uint32
+		}{{"min_tx_ms", b.MinTxMS}, {"min_rx_ms", b.MinRxMS}} {
+			if iv.ms != 0 && (iv.ms < 10 || iv.ms > 60000) {
+				return fieldErr(at(at(f, "bfd"), iv.name), "%d ms: 0 (the default, %d ms) or 10..60000", iv.ms, DefaultBFDInterval)
+			}
+		}
+	}
 	return nil
 }
 

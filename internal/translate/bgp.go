@@ -124,7 +124,7 @@ func edgeBGP(c CloudConfig) *topology.BGP {
 		if p := g.BGPPeer; p != nil && !seen[p.Address] {
 			seen[p.Address] = true
 			b.Peers = append(b.Peers, topology.BGPPeer{Address: p.Address, ASN: p.ASN,
-				HoldTime: p.HoldTime, KeepAlive: p.KeepAlive, Password: p.Password})
+				HoldTime: p.HoldTime, KeepAlive: p.KeepAlive, Password: p.Password, BFD: p.BFD})
 		}
 	}
 	b.Networks = append(b.Networks, c.PublicPools...)

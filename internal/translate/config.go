@@ -66,6 +66,9 @@ type BGPPeer struct {
 	HoldTime  uint16     `json:"hold_time,omitempty"`
 	KeepAlive uint16     `json:"keepalive,omitempty"`
 	Password  string     `json:"password,omitempty"` // TCP MD5 (RFC 2385)
+	// BFD, when set ({} for the defaults: 300 ms × 3), runs BFD on the
+	// session, so the peer drops a dead gateway in under a second.
+	BFD *topology.BFD `json:"bfd,omitempty"`
 }
 
 // VXLANOverhead is what VXLAN over IPv4 adds to a frame: outer Ethernet is

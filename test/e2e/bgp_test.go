@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,8 +28,9 @@ type frr struct {
 	dir string
 }
 
-// startFRR starts zebra, bgpd and bfdd in namespace ns with bgpd.conf bgp.
-func startFRR(t *testing.T, ns, bgp string) *frr {
+// startFRR starts zebra, bgpd and bfdd in namespace ns with bgpd.conf bgp
+// and, optionally, bfdd.conf bfd.
+func startFRR(t *testing.T, ns, bgp string, bfd ...string) *frr {
 	t.Helper()
 	for _, d := range []string{"zebra", "bgpd", "bfdd"} {
 		if _, err := os.Stat("/usr/lib/frr/" + d); err != nil {
@@ -50,6 +52,9 @@ func startFRR(t *testing.T, ns, bgp string) *frr {
 	f := &frr{t: t, ns: ns, dir: dir}
 	t.Cleanup(f.stop)
 	confs := map[string]string{"zebra": "hostname upstream\n", "bgpd": bgp, "bfdd": "hostname upstream\n"}
+	if len(bfd) > 0 {
+		confs["bfdd"] = bfd[0]
+	}
 	for _, d := range []string{"zebra", "bfdd", "bgpd"} {
 		conf := filepath.Join(dir, d+".conf")
 		if err := os.WriteFile(conf, []byte(confs[d]), 0o644); err != nil {
@@ -127,6 +132,7 @@ func (f *frr) stop() {
 // bgpNeighbor is the part of `show ip bgp neighbors X json` the tests read.
 type bgpNeighbor struct {
 	State       string `json:"bgpState"`
+	UpMsec      int64  `json:"bgpTimerUpMsec"`
 	Established int    `json:"connectionsEstablished"`
 	Dropped     int    `json:"connectionsDropped"`
 }
@@ -290,5 +296,216 @@ router bgp 65000
 	// One session, never dropped, from start to end.
 	if n := f.neighbor("192.0.2.2"); n.State != "Established" || n.Established != 1 || n.Dropped != 0 {
 		t.Errorf("the session flapped: %+v (want established once, never dropped)", n)
+	}
+}
+
+// moveUplink moves the uplink TAP that h's agent made for iface into the
+// existing namespace ns, with address cidr (AddOutside for a second
+// gateway on the same upstream router).
+func moveUplink(t *testing.T, h *netns.Host, iface, ns, cidr string) {
+	t.Helper()
+	waitUntil(t, h.Name+"'s uplink "+iface+" up", func() bool {
+		out, err := exec.Command("ip", "-n", h.NS, "-o", "link", "show", iface).CombinedOutput()
+		return err == nil && strings.Contains(string(out), ",UP")
+	})
+	for _, args := range [][]string{
+		{"-n", h.NS, "link", "set", iface, "netns", ns},
+		{"-n", ns, "link", "set", iface, "up"},
+		{"-n", ns, "addr", "add", cidr, "dev", iface},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+// agentPID is the pid of the canopy agent running in h's namespace.
+func agentPID(t *testing.T, h *netns.Host) int {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "pids", h.NS).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip netns pids %s: %v\n%s", h.NS, err, out)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		pid, _ := strconv.Atoi(f)
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if args := strings.Split(string(cmd), "\x00"); len(args) > 1 && filepath.Base(args[0]) == "canopy" && args[1] == "agent" {
+			return pid
+		}
+	}
+	t.Fatalf("no canopy agent in %s", h.NS)
+	return 0
+}
+
+// bfdPeers returns FRR's BFD sessions: peer address → status.
+func (f *frr) bfdPeers() map[string]string {
+	f.t.Helper()
+	var peers []struct {
+		Peer   string `json:"peer"`
+		Status string `json:"status"`
+	}
+	f.json("show bfd peers json", &peers)
+	out := map[string]string{}
+	for _, p := range peers {
+		out[p.Peer] = p.Status
+	}
+	return out
+}
+
+// TestBGPTwoGateways: two gateway hosts, each with an uplink on its own
+// link network to the same FRR, with BFD on both sessions. FRR has both
+// gateways as next hops of the public pool (maximum-paths), the edge has
+// FRR's default route through both uplinks, and a client behind FRR
+// reaches an elastic IP. Freezing one gateway's agent (SIGSTOP: its uplink
+// stays up, only BFD can tell) makes FRR drop that next hop on BFD's word,
+// the other gateway carrying on; once thawed it comes back; kill -9 of an
+// agent drops it again. The times are logged, not asserted.
+func TestBGPTwoGateways(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "cloud.json")
+	bfd := `"bfd": {"min_tx_ms": 100, "min_rx_ms": 100, "multiplier": 3}`
+	if err := os.WriteFile(cfg, []byte(`{
+		"bgp": {"asn": 65001},
+		"public_pools": ["203.0.113.0/28"],
+		"gateways": [
+			{"host": "gw1", "interface": "edge0", "address": "192.0.2.2/25",
+				"bgp_peer": {"address": "192.0.2.1", "asn": 65000, `+bfd+`}},
+			{"host": "gw2", "interface": "edge1", "address": "192.0.2.130/25",
+				"bgp_peer": {"address": "192.0.2.129", "asn": 65000, `+bfd+`}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := netns.New(t, canopyBin, netns.Options{ServerArgs: []string{"--cloud-config", cfg, "--ec2-public-pool", "203.0.113.0/28"}})
+	gw1 := l.AddHostIn("gw1", "us-east-1z", false)
+	gw2 := l.AddHostIn("gw2", "us-east-1z", false)
+	l.AddHostIn("c1", "us-east-1a", true)
+	up := l.AddOutside("upstream", gw1, "edge0", "192.0.2.1/25")
+	moveUplink(t, gw2, "edge1", up.NS, "192.0.2.129/25")
+	client := addClient(t, up.NS, "198.51.100.1/24", "198.51.100.2/24")
+	f := startFRR(t, up.NS, `frr defaults datacenter
+hostname upstream
+!
+router bgp 65000
+ bgp router-id 192.0.2.1
+ no bgp ebgp-requires-policy
+ neighbor 192.0.2.2 remote-as 65001
+ neighbor 192.0.2.2 timers connect 2
+ neighbor 192.0.2.2 update-source 192.0.2.1
+ neighbor 192.0.2.2 bfd profile fast
+ neighbor 192.0.2.130 remote-as 65001
+ neighbor 192.0.2.130 timers connect 2
+ neighbor 192.0.2.130 update-source 192.0.2.129
+ neighbor 192.0.2.130 bfd profile fast
+ !
+ address-family ipv4 unicast
+  neighbor 192.0.2.2 default-originate
+  neighbor 192.0.2.130 default-originate
+  maximum-paths 8
+ exit-address-family
+!
+`, `hostname upstream
+!
+bfd
+ profile fast
+  transmit-interval 100
+  receive-interval 100
+  detect-multiplier 3
+ !
+!
+`)
+	both := func() bool {
+		nh := f.nextHops("203.0.113.0/28")
+		slices.Sort(nh)
+		return slices.Equal(nh, []string{"192.0.2.130", "192.0.2.2"})
+	}
+	waitUntil(t, "FRR's pool route via both gateways", both)
+	// FRR 8.4 re-keys its BFD session when the BGP session comes up (it
+	// learns the interface then); GoBGP v4.8.0, whose side is already up,
+	// does not take the new session's packets and resets BGP once, about
+	// 3 s after the first establishment (docs/gateways.md). Settled: both
+	// up with BFD up for longer than that.
+	waitUntil(t, "both sessions settled with BFD up", func() bool {
+		p := f.bfdPeers()
+		return p["192.0.2.2"] == "up" && p["192.0.2.130"] == "up" &&
+			f.neighbor("192.0.2.2").UpMsec > 5000 && f.neighbor("192.0.2.130").UpMsec > 5000
+	})
+	settled := map[string]bgpNeighbor{"192.0.2.2": f.neighbor("192.0.2.2"), "192.0.2.130": f.neighbor("192.0.2.130")}
+	waitUntil(t, "the edge's default route via both uplinks", func() bool {
+		got := learnedRoutes(t, l)
+		slices.Sort(got)
+		return slices.Equal(got, []string{"0.0.0.0/0 via 192.0.2.1", "0.0.0.0/0 via 192.0.2.129"})
+	})
+	if out := f.vtysh("show ip bgp 203.0.113.0/28"); !strings.Contains(out, "multipath") {
+		t.Errorf("FRR does not use both gateways (multipath):\n%s", out)
+	}
+
+	tn := newTenant(t, l)
+	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.33.0.0/16", "--query", "Vpc.VpcId")
+	sub := tn.ec2("create-subnet", "--vpc-id", vpcID, "--cidr-block", "10.33.1.0/24", "--availability-zone", "us-east-1a", "--query", "Subnet.SubnetId")
+	igw := tn.ec2("create-internet-gateway", "--query", "InternetGateway.InternetGatewayId")
+	tn.ec2("attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpcID)
+	rtb := tn.ec2("describe-route-tables", "--filters", "Name=vpc-id,Values="+vpcID, "--query", "RouteTables[0].RouteTableId")
+	tn.ec2("create-route", "--route-table-id", rtb, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", igw)
+	sg := tn.ec2("create-security-group", "--group-name", "ping", "--description", "icmp from anywhere", "--vpc-id", vpcID, "--query", "GroupId")
+	tn.ec2("authorize-security-group-ingress", "--group-id", sg, "--protocol", "icmp", "--port", "-1", "--cidr", "0.0.0.0/0")
+	alloc := strings.Fields(tn.ec2("allocate-address", "--domain", "vpc", "--query", "[AllocationId,PublicIp]"))
+	in := tn.run(sub, sg, "")
+	tn.ec2("associate-address", "--allocation-id", alloc[0], "--instance-id", in.id)
+	if !within(15*time.Second, func() bool { return nsPing(client, alloc[1]) }) {
+		t.Fatalf("the client behind FRR cannot ping the elastic IP %s", alloc[1])
+	}
+	for _, n := range []string{"192.0.2.2", "192.0.2.130"} {
+		if s := f.neighbor(n); s.Established != settled[n].Established || s.Dropped != settled[n].Dropped {
+			t.Errorf("the session with %s flapped: %+v, settled %+v", n, s, settled[n])
+		}
+	}
+
+	// Freeze gw1's agent: its uplink stays, its speaker goes silent.
+	pid := agentPID(t, gw1)
+	start := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	defer func() {
+		if !thawed {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	waitUntil(t, "FRR to drop the frozen gateway", func() bool {
+		nh := f.nextHops("203.0.113.0/28")
+		return len(nh) == 1 && nh[0] == "192.0.2.130"
+	})
+	t.Logf("gateway frozen (SIGSTOP): FRR dropped its next hop after %v", time.Since(start).Round(time.Millisecond))
+	if out := f.vtysh("show ip bgp neighbors 192.0.2.2 json"); !strings.Contains(out, "BFD Down") {
+		t.Errorf("FRR did not reset the session on BFD's word:\n%s", out)
+	}
+	if !within(15*time.Second, func() bool { return nsPing(client, alloc[1]) }) {
+		t.Errorf("the elastic IP is unreachable through the other gateway")
+	}
+
+	// Thawed, it comes back.
+	thawed = true
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "both gateways again", both)
+
+	// kill -9: its uplink goes with it (the lab's uplink is the agent's
+	// TAP), and the session with it.
+	start = time.Now()
+	gw1.Kill()
+	waitUntil(t, "FRR to drop the killed gateway", func() bool {
+		nh := f.nextHops("203.0.113.0/28")
+		return len(nh) == 1 && nh[0] == "192.0.2.130"
+	})
+	t.Logf("gateway killed (kill -9): FRR dropped its next hop after %v", time.Since(start).Round(time.Millisecond))
+	waitUntil(t, "the edge's default route via gw2 alone (gw1's lease expired)", func() bool {
+		got := learnedRoutes(t, l)
+		return len(got) == 1 && got[0] == "0.0.0.0/0 via 192.0.2.129"
+	})
+	if !within(15*time.Second, func() bool { return nsPing(in.ns, "198.51.100.2") }) {
+		t.Errorf("%s cannot reach the client through the remaining gateway", in.id)
+	}
+	if s, n := f.neighbor("192.0.2.130"), settled["192.0.2.130"]; s.Established != n.Established || s.Dropped != n.Dropped {
+		t.Errorf("the surviving gateway's session flapped: %+v, settled %+v", s, n)
 	}
 }
