@@ -238,6 +238,7 @@ func (s *server) table() []route {
 	}
 	rs = append(rs, s.traceRoutes()...)
 	rs = append(rs, s.accountRoutes()...)
+	rs = append(rs, s.gatewayRoutes()...)
 	return append(rs, s.nestedRoutes()...)
 }
 

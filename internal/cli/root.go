@@ -57,6 +57,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	for _, c := range []*cobra.Command{
 		routerCmd(a), routeCmd(a, "route"), bridgeCmd(a), portCmd(a), chainCmd(a),
 		ipGroupCmd(a), portGroupCmd(a), hostCmd(a), tunnelZoneCmd(a), bindingCmd(a), accountCmd(a), traceCmd(a),
+		gatewayCmd(a),
 	} {
 		a.addClientFlags(c)
 		root.AddCommand(c)

@@ -270,6 +270,37 @@ router bgp 65000
 	if n := gw.Metric(`canopy_agent_bgp_session_established{peer="192.0.2.1"`); n != 1 {
 		t.Errorf("the gateway's /metrics says the session is established %v times, want 1", n)
 	}
+	// The REST API and the CLI show the gateway: its uplink, its session,
+	// what it advertises and learned.
+	var g struct {
+		HostName string `json:"host_name"`
+		Alive    bool   `json:"alive"`
+		Uplinks  []struct {
+			Interface string `json:"interface"`
+			Address   string `json:"address"`
+		} `json:"uplinks"`
+		BGP *struct {
+			Sessions []struct {
+				Peer  string `json:"peer"`
+				State string `json:"state"`
+			} `json:"sessions"`
+			Advertised []string `json:"advertised"`
+			Learned    int      `json:"learned"`
+		} `json:"bgp"`
+	}
+	waitUntil(t, "the gateway's status in the REST API", func() bool {
+		if err := json.Unmarshal([]byte(l.CLI("gateway", "show", "gw")), &g); err != nil {
+			t.Fatal(err)
+		}
+		return g.BGP != nil && len(g.BGP.Sessions) == 1 && g.BGP.Sessions[0].State == "established" && g.BGP.Learned == 1
+	})
+	if !g.Alive || len(g.Uplinks) != 1 || g.Uplinks[0].Interface != "edge0" || g.Uplinks[0].Address != "192.0.2.2/24" ||
+		g.BGP.Sessions[0].Peer != "192.0.2.1" || len(g.BGP.Advertised) != 1 || g.BGP.Advertised[0] != "203.0.113.0/28" {
+		t.Errorf("canopy gateway show gw: %+v (bgp %+v)", g, g.BGP)
+	}
+	if out, err := l.RunCLI("gateway", "list"); err != nil || !strings.Contains(out, "192.0.2.1:established") {
+		t.Errorf("canopy gateway list: %v\n%s", err, out)
+	}
 
 	tn := newTenant(t, l)
 	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.32.0.0/16", "--query", "Vpc.VpcId")

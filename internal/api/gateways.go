@@ -1,0 +1,112 @@
+package api
+
+import (
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/topology"
+)
+
+// Gateway is a gateway host as the REST API shows it: a host with uplinks
+// (router ports bound to its interfaces), whether its agent is alive, and
+// what its BGP speaker reports (absent when it runs none, or when the
+// agent is gone: the report is bound to its lease).
+type Gateway struct {
+	HostID   string              `json:"host_id"`
+	HostName string              `json:"host_name"`
+	Alive    bool                `json:"alive"`
+	Uplinks  []GatewayLink       `json:"uplinks"`
+	BGP      *nsdb.GatewayStatus `json:"bgp,omitempty"`
+}
+
+// GatewayLink is one uplink of a gateway host.
+type GatewayLink struct {
+	PortID    string `json:"port_id"`
+	PortName  string `json:"port_name"`
+	RouterID  string `json:"router_id"`
+	Interface string `json:"interface"`
+	Address   string `json:"address"`
+}
+
+func (s *server) gatewayRoutes() []route {
+	t := reflect.TypeFor[Gateway]()
+	return []route{
+		{method: "GET", path: "/gateways", summary: "List the gateway hosts (hosts with uplinks): their uplinks, liveness and BGP sessions", resp: t, list: true, status: 200, h: s.listGateways},
+		{method: "GET", path: "/gateways/{id}", summary: "Show a gateway host (by host id or name)", resp: t, status: 200, h: s.getGateway},
+	}
+}
+
+// gateways collects every gateway host from the store.
+func (s *server) gateways(r *http.Request) ([]Gateway, error) {
+	alive, err := s.store.AliveHosts(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.store.GatewayStatuses(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	byHost := map[string]*Gateway{}
+	s.store.Read(func(rd topology.Reader) {
+		for _, o := range rd.List(topology.KindPort) {
+			p := o.(*topology.Port)
+			if p.DeviceKind != topology.KindRouter || p.HostID == "" || p.Interface == "" {
+				continue
+			}
+			g := byHost[p.HostID]
+			if g == nil {
+				g = &Gateway{HostID: p.HostID, Alive: alive[p.HostID]}
+				if h, ok := rd.Get(topology.KindHost, p.HostID).(*topology.Host); ok && h != nil {
+					g.HostName = h.Name
+				}
+				byHost[p.HostID] = g
+			}
+			g.Uplinks = append(g.Uplinks, GatewayLink{PortID: p.ID, PortName: p.Name, RouterID: p.DeviceID,
+				Interface: p.Interface, Address: p.Address.String()})
+		}
+	})
+	out := make([]Gateway, 0, len(byHost))
+	for id, g := range byHost {
+		if b, ok := st[id]; ok {
+			g.BGP = &b
+		}
+		slices.SortFunc(g.Uplinks, func(a, b GatewayLink) int { return strings.Compare(a.PortName, b.PortName) })
+		out = append(out, *g)
+	}
+	slices.SortFunc(out, func(a, b Gateway) int {
+		return strings.Compare(a.HostName+"/"+a.HostID, b.HostName+"/"+b.HostID)
+	})
+	return out, nil
+}
+
+func (s *server) listGateways(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	gws, err := s.gateways(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, gws, nil
+}
+
+func (s *server) getGateway(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	id := r.PathValue("id")
+	gws, err := s.gateways(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var named []Gateway
+	for _, g := range gws {
+		if g.HostID == id {
+			return http.StatusOK, g, nil
+		}
+		if g.HostName == id {
+			named = append(named, g)
+		}
+	}
+	if len(named) == 1 {
+		return http.StatusOK, named[0], nil
+	}
+	return 0, nil, notFound("gateway host", id)
+}

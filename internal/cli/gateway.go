@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// gatewayView mirrors the part of the REST API's Gateway the table shows.
+type gatewayView struct {
+	HostID   string `json:"host_id"`
+	HostName string `json:"host_name"`
+	Alive    bool   `json:"alive"`
+	Uplinks  []struct {
+		Interface string `json:"interface"`
+		Address   string `json:"address"`
+	} `json:"uplinks"`
+	BGP *struct {
+		Sessions []struct {
+			Peer  string `json:"peer"`
+			State string `json:"state"`
+		} `json:"sessions"`
+		Advertised []string `json:"advertised"`
+		Learned    int      `json:"learned"`
+	} `json:"bgp"`
+}
+
+// gatewayCmd shows the gateway hosts: their uplinks, liveness and BGP
+// sessions (the REST API's /gateways).
+func gatewayCmd(a *app) *cobra.Command {
+	noun := &cobra.Command{Use: "gateway", Short: "Show gateway hosts: uplinks, liveness, BGP sessions and advertised prefixes"}
+	noun.AddCommand(&cobra.Command{
+		Use: "list", Short: "List the gateway hosts", Args: cobra.NoArgs, Aliases: []string{"ls"},
+		RunE: a.run(func(ctx context.Context, c *Client, _ []string) error {
+			var gws []gatewayView
+			raw, err := c.Get(ctx, "/gateways", &gws)
+			if err != nil {
+				return err
+			}
+			rows := make([][]string, len(gws))
+			for i, g := range gws {
+				var links, sessions []string
+				for _, u := range g.Uplinks {
+					links = append(links, u.Interface+"="+u.Address)
+				}
+				advertised, learned := "-", "-"
+				if g.BGP != nil {
+					for _, s := range g.BGP.Sessions {
+						sessions = append(sessions, s.Peer+":"+s.State)
+					}
+					advertised, learned = fmt.Sprint(len(g.BGP.Advertised)), fmt.Sprint(g.BGP.Learned)
+				}
+				rows[i] = []string{g.HostName, g.HostID, fmt.Sprint(g.Alive), strings.Join(links, ","),
+					orDash(strings.Join(sessions, ",")), advertised, learned}
+			}
+			return a.table(raw, []string{"HOST", "ID", "ALIVE", "UPLINKS", "BGP SESSIONS", "ADVERTISED", "LEARNED"}, rows)
+		}),
+	})
+	noun.AddCommand(&cobra.Command{
+		Use: "show HOST", Short: "Show a gateway host (by host name or id)", Args: cobra.ExactArgs(1),
+		RunE: a.run(func(ctx context.Context, c *Client, args []string) error {
+			raw, err := c.Get(ctx, "/gateways/"+url.PathEscape(args[0]), nil)
+			if err != nil {
+				return err
+			}
+			return a.show(raw)
+		}),
+	})
+	return noun
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
