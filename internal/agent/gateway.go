@@ -93,7 +93,7 @@ func wantGateway(x *topology.Index, hostID string) *gatewayWant {
 	r := x.Get(topology.KindRouter, ids[0]).(*topology.Router)
 	ports := byRouter[r.ID]
 	slices.SortFunc(ports, func(a, b *topology.Port) int { return cmp.Compare(a.ID, b.ID) })
-	w := &gatewayWant{settings: gateway.Settings{ASN: r.BGP.ASN, Networks: slices.Clone(r.BGP.Networks)}}
+	w := &gatewayWant{settings: gateway.Settings{ASN: r.BGP.ASN, Networks: advertised(x, r)}}
 	for _, p := range ports {
 		u := uplinkWant{port: p.ID, iface: p.Interface, mac: p.MAC, addr: p.Address}
 		for _, bp := range r.BGP.Peers {
@@ -125,6 +125,33 @@ func wantGateway(x *topology.Index, hostID string) *gatewayWant {
 		}
 	}
 	return w
+}
+
+// advertised is what r's speakers advertise: its networks, or with
+// HostRoutes each /32 inside them that r routes (an assigned elastic IP or
+// NAT gateway address), sorted.
+func advertised(x *topology.Index, r *topology.Router) []netip.Prefix {
+	if !r.BGP.HostRoutes {
+		return slices.Clone(r.BGP.Networks)
+	}
+	var out []netip.Prefix
+	for _, ref := range x.Referrers(topology.KindRouter, r.ID) {
+		if ref.Kind != topology.KindRoute {
+			continue
+		}
+		rt, _ := x.Get(topology.KindRoute, ref.ID).(*topology.Route)
+		if rt == nil || rt.Type != topology.RouteNormal || rt.Learned || rt.DstPrefix.Bits() != 32 {
+			continue
+		}
+		for _, n := range r.BGP.Networks {
+			if n.Contains(rt.DstPrefix.Addr()) {
+				out = append(out, rt.DstPrefix)
+				break
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	return slices.Compact(out)
 }
 
 // setGateway records the desired gateway role (after every snapshot).

@@ -27,6 +27,10 @@ type BGP struct {
 	RouterID netip.Addr     `json:"router_id,omitzero"`
 	Peers    []BGPPeer      `json:"peers,omitempty"`
 	Networks []netip.Prefix `json:"networks,omitempty"` // advertised networks
+	// HostRoutes advertises, instead of Networks, each /32 inside them that
+	// the router routes somewhere (the assigned elastic IPs and NAT gateway
+	// addresses on the edge): unassigned addresses attract no traffic.
+	HostRoutes bool `json:"host_routes,omitempty"`
 }
 
 // BGPPeer is one BGP neighbour. Timers are in seconds; 0 means the default.

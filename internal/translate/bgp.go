@@ -118,7 +118,7 @@ func edgeBGP(c CloudConfig) *topology.BGP {
 	if c.BGP == nil {
 		return nil
 	}
-	b := &topology.BGP{ASN: c.BGP.ASN}
+	b := &topology.BGP{ASN: c.BGP.ASN, HostRoutes: c.BGP.Advertise == AdvertiseAddresses}
 	seen := map[netip.Addr]bool{}
 	for _, g := range c.Gateways {
 		if p := g.BGPPeer; p != nil && !seen[p.Address] {

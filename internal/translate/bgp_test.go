@@ -31,6 +31,8 @@ func TestValidateBGP(t *testing.T) {
 		{"peer without asn", CloudConfig{BGP: &BGPConfig{ASN: 65001}, Gateways: []Gateway{
 			gw("a", "192.0.2.2/24", &BGPPeer{Address: ip("192.0.2.1")})}}, "gateways[0].bgp_peer.asn: is required"},
 		{"asn 0", CloudConfig{BGP: &BGPConfig{}}, "bgp: bgp.asn"},
+		{"advertise addresses", CloudConfig{BGP: &BGPConfig{ASN: 65001, Advertise: "addresses"}}, ""},
+		{"advertise all", CloudConfig{BGP: &BGPConfig{ASN: 65001, Advertise: "all"}}, `bgp.advertise "all": "pools" (the default) or "addresses"`},
 		{"bfd defaults", CloudConfig{BGP: &BGPConfig{ASN: 65001}, Gateways: []Gateway{
 			gw("a", "192.0.2.2/24", &BGPPeer{Address: ip("192.0.2.1"), ASN: 65000, BFD: &topology.BFD{}})}}, ""},
 		{"bfd interval 5 ms", CloudConfig{BGP: &BGPConfig{ASN: 65001}, Gateways: []Gateway{

@@ -55,7 +55,17 @@ type Gateway struct {
 // pools (docs/gateways.md).
 type BGPConfig struct {
 	ASN uint32 `json:"asn"`
+	// Advertise is what the speakers advertise: "pools" (the default, each
+	// public pool as it is) or "addresses" (each assigned elastic IP and
+	// NAT gateway address as a /32).
+	Advertise string `json:"advertise,omitempty"`
 }
+
+// Values of BGPConfig.Advertise.
+const (
+	AdvertisePools     = "pools"
+	AdvertiseAddresses = "addresses"
+)
 
 // BGPPeer is the upstream router a gateway peers with: a router on the
 // gateway's network (single-hop eBGP). Several gateways on one network may
@@ -145,6 +155,9 @@ func (c CloudConfig) Validate() error {
 				return err
 			}
 		}
+	}
+	if c.BGP != nil && c.BGP.Advertise != "" && c.BGP.Advertise != AdvertisePools && c.BGP.Advertise != AdvertiseAddresses {
+		return fmt.Errorf("bgp.advertise %q: %q (the default) or %q", c.BGP.Advertise, AdvertisePools, AdvertiseAddresses)
 	}
 	if c.BGP != nil {
 		// The edge router's settings as the store will check them.
