@@ -540,3 +540,48 @@ bfd
 		t.Errorf("the surviving gateway's session flapped: %+v, settled %+v", s, n)
 	}
 }
+
+// TestBGPAdvertiseAddresses: with "advertise": "addresses" the gateway
+// advertises each assigned public address as a /32 — here a NAT gateway's
+// — and not the pool; deleting the NAT gateway withdraws it from FRR.
+func TestBGPAdvertiseAddresses(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "cloud.json")
+	if err := os.WriteFile(cfg, []byte(`{
+		"bgp": {"asn": 65001, "advertise": "addresses"},
+		"public_pools": ["203.0.113.0/28"],
+		"gateways": [{"host": "gw", "interface": "edge0", "address": "192.0.2.2/24",
+			"bgp_peer": {"address": "192.0.2.1", "asn": 65000}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := netns.New(t, canopyBin, netns.Options{ServerArgs: []string{"--cloud-config", cfg, "--ec2-public-pool", "203.0.113.0/28"}})
+	gw := l.AddHostIn("gw", "us-east-1z", false)
+	up := l.AddOutside("upstream", gw, "edge0", "192.0.2.1/24")
+	f := startFRR(t, up.NS, `frr defaults datacenter
+hostname upstream
+!
+router bgp 65000
+ bgp router-id 192.0.2.1
+ no bgp ebgp-requires-policy
+ neighbor 192.0.2.2 remote-as 65001
+ neighbor 192.0.2.2 timers connect 2
+!
+`)
+	waitUntil(t, "the BGP session established", func() bool { return f.neighbor("192.0.2.2").State == "Established" })
+
+	tn := newTenant(t, l)
+	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.34.0.0/16", "--query", "Vpc.VpcId")
+	sub := tn.ec2("create-subnet", "--vpc-id", vpcID, "--cidr-block", "10.34.1.0/24", "--availability-zone", "us-east-1a", "--query", "Subnet.SubnetId")
+	alloc := strings.Fields(tn.ec2("allocate-address", "--domain", "vpc", "--query", "[AllocationId,PublicIp]"))
+	nat := tn.ec2("create-nat-gateway", "--subnet-id", sub, "--allocation-id", alloc[0], "--query", "NatGateway.NatGatewayId")
+	tn.ec2("wait", "nat-gateway-available", "--nat-gateway-ids", nat)
+	host := alloc[1] + "/32"
+	waitUntil(t, "FRR's route to the NAT gateway's address via the gateway", func() bool {
+		nh := f.nextHops(host)
+		return len(nh) == 1 && nh[0] == "192.0.2.2"
+	})
+	if nh := f.nextHops("203.0.113.0/28"); len(nh) != 0 {
+		t.Errorf("the pool is advertised too (next hops %v)", nh)
+	}
+	tn.ec2("delete-nat-gateway", "--nat-gateway-id", nat)
+	waitUntil(t, "FRR to lose the NAT gateway's address", func() bool { return len(f.nextHops(host)) == 0 })
+}
