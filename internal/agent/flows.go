@@ -170,7 +170,9 @@ func (t *flowTable) lookup(k *flowKey, now int64) *flowEntry {
 // install adds e unless the snapshot it was simulated on (gen) has been
 // replaced meanwhile: a flow computed on an old topology must not outlive
 // the invalidation that already ran.
-func (t *flowTable) install(e *flowEntry, gen uint64) bool { return t.installAt(e, gen, t.imports.Load()) }
+func (t *flowTable) install(e *flowEntry, gen uint64) bool {
+	return t.installAt(e, gen, t.imports.Load())
+}
 
 // installAt is install for a flow simulated when imports read imp: state
 // imported from a peer since then (the tunnel reader applies it while a

@@ -41,6 +41,7 @@ var toolPackage = map[string]string{
 	"aws":        "awscli",
 	"vtysh":      "frr", // and its daemons, /usr/lib/frr/{zebra,bgpd,bfdd}
 	"bash":       "bash",
+	"sh":         "dash",
 	"cat":        "coreutils",
 	"timeout":    "coreutils",
 	"rm":         "coreutils",

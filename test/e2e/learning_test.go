@@ -135,8 +135,13 @@ func TestSharedLearning(t *testing.T) {
 	out, _ := vm4.Exec("ping", "-c", "20", "-i", "0.01", "-W", "1", zIP)
 	_ = out
 	grows(t, "vm2 to receive vm4's new flow", vm2, v2, 20)
-	if now := settled(t, "after vm4's new flow", vm1, vm3, vm4); now[0] != after[0] || now[1] != after[1] {
+	// Flooded, its 20 pings would reach vm1 and vm3 too. (A stray frame or
+	// two — a kernel's probe on some VM — may move a counter: the test
+	// tells a flood, 20 more, from those.)
+	if now := settled(t, "after vm4's new flow", vm1, vm3, vm4); now[0]-after[0] >= 20 || now[1]-after[1] >= 20 {
 		t.Errorf("vm4's new flow to z reached vm1 or vm3 (%v → %v)", after, now)
+	} else if now[0] != after[0] || now[1] != after[1] {
+		t.Logf("vm1 and vm3 received %d and %d other frames meanwhile", now[0]-after[0], now[1]-after[1])
 	}
 	for _, h := range []*netns.Host{h1, h2, h3} {
 		if n := h.Metric(`canopy_agent_learned_entries_total{source="remote",table="mac"}`); n == 0 && h != h2 {
