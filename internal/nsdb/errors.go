@@ -75,7 +75,16 @@ func isUnavailable(err error) bool {
 			errors.Is(err, rpctypes.ErrTooManyRequests)
 	}
 	if s, ok := status.FromError(err); ok {
-		return s.Code() == codes.Unavailable || s.Code() == codes.DeadlineExceeded
+		switch s.Code() {
+		case codes.Unavailable, codes.DeadlineExceeded:
+			return true
+		case codes.Unknown:
+			// A member whose own wait ran out (the deadline travels with
+			// the request, so this races the client's) answers the bare
+			// context error as an Unknown status; etcd's client matches
+			// its errors by their text too (rpctypes).
+			return s.Message() == context.DeadlineExceeded.Error()
+		}
 	}
 	return false
 }

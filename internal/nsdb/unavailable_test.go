@@ -34,6 +34,10 @@ func TestUnavailableMapping(t *testing.T) {
 		{rpctypes.ErrTooManyRequests, true},
 		{status.Error(codes.Unavailable, "connection refused"), true},
 		{status.Error(codes.DeadlineExceeded, "deadline"), true},
+		// A member's own wait ran out just before the client's deadline.
+		{status.Error(codes.Unknown, "context deadline exceeded"), true},
+		{status.Error(codes.Unknown, "context canceled"), false},
+		{status.Error(codes.Unknown, "something else"), false},
 		{context.Canceled, false}, // the caller gave up
 		{rpctypes.ErrCompacted, false},
 		{rpctypes.ErrPermissionDenied, false},
