@@ -214,12 +214,7 @@ func TestBoundaryPackets(t *testing.T) {
 	l := e2ens.New(t, canopyBin, e2ens.Options{ServerArgs: []string{"--cloud-config", cfg, "--ec2-public-pool", "203.0.113.0/28"}})
 	gw := l.AddInstanceHost("gw")
 	tn := newTenant(t, l)
-	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.33.0.0/16", "--query", "Vpc.VpcId")
-	sub := tn.ec2("create-subnet", "--vpc-id", vpcID, "--cidr-block", "10.33.1.0/24", "--availability-zone", "us-east-1a", "--query", "Subnet.SubnetId")
-	igw := tn.ec2("create-internet-gateway", "--query", "InternetGateway.InternetGatewayId")
-	tn.ec2("attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpcID)
-	rtb := tn.ec2("describe-route-tables", "--filters", "Name=vpc-id,Values="+vpcID, "--query", "RouteTables[0].RouteTableId")
-	tn.ec2("create-route", "--route-table-id", rtb, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", igw)
+	vpcID, sub, _ := tn.internetVPC("10.33.0.0/16", "10.33.1.0/24", "us-east-1a")
 	// Everything from the VPC (so only the boundary rules can stop a
 	// neighbour's packets), ICMP from anywhere, no UDP from outside.
 	sg := tn.ec2("create-security-group", "--group-name", "boundary", "--description", "vpc and icmp", "--vpc-id", vpcID, "--query", "GroupId")

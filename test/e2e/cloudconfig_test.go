@@ -61,18 +61,9 @@ func TestCloudConfigGatewayRegistersLater(t *testing.T) {
 	// The tenant's side, before the gateway host exists: a VPC with an
 	// internet gateway and an elastic IP.
 	tn := newTenant(t, l)
-	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.30.0.0/16", "--query", "Vpc.VpcId")
-	sub := tn.ec2("create-subnet", "--vpc-id", vpcID, "--cidr-block", "10.30.1.0/24", "--availability-zone", "us-east-1a", "--query", "Subnet.SubnetId")
-	igw := tn.ec2("create-internet-gateway", "--query", "InternetGateway.InternetGatewayId")
-	tn.ec2("attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpcID)
-	rtb := tn.ec2("describe-route-tables", "--filters", "Name=vpc-id,Values="+vpcID, "--query", "RouteTables[0].RouteTableId")
-	tn.ec2("create-route", "--route-table-id", rtb, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", igw)
-	sg := tn.ec2("create-security-group", "--group-name", "ping", "--description", "icmp from anywhere", "--vpc-id", vpcID, "--query", "GroupId")
-	tn.ec2("authorize-security-group-ingress", "--group-id", sg, "--protocol", "icmp", "--port", "-1", "--cidr", "0.0.0.0/0")
-	alloc := strings.Fields(tn.ec2("allocate-address", "--domain", "vpc", "--query", "[AllocationId,PublicIp]"))
-	if len(alloc) != 2 {
-		t.Fatalf("allocate-address: %v", alloc)
-	}
+	vpcID, sub, _ := tn.internetVPC("10.30.0.0/16", "10.30.1.0/24", "us-east-1a")
+	sg := tn.icmpGroup(vpcID)
+	allocID, eip := tn.allocate()
 
 	// The gateway host's agent starts now (it also runs the instance).
 	gw := l.AddInstanceHost("gw")
@@ -87,9 +78,9 @@ func TestCloudConfigGatewayRegistersLater(t *testing.T) {
 	mustPing(t, out, "192.0.2.2")
 
 	in := tn.run(sub, sg, "")
-	tn.ec2("associate-address", "--allocation-id", alloc[0], "--instance-id", in.id)
-	if !within(10*time.Second, func() bool { _, ok := out.Ping(alloc[1], 1); return ok }) {
-		t.Errorf("outside cannot ping the elastic IP %s of %s", alloc[1], in.id)
+	tn.ec2("associate-address", "--allocation-id", allocID, "--instance-id", in.id)
+	if !within(10*time.Second, func() bool { _, ok := out.Ping(eip, 1); return ok }) {
+		t.Errorf("outside cannot ping the elastic IP %s of %s", eip, in.id)
 	}
 	if !within(10*time.Second, func() bool { return nsPing(in.ns, "192.0.2.1") }) {
 		t.Errorf("%s cannot ping outside (192.0.2.1)", in.id)

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -187,12 +185,8 @@ func setMAC(t *testing.T, vm *netns.VM, m string) {
 // subnet reaches it through a NAT gateway. The next hop's MAC is learned
 // on the gateway host only; the compute hosts get it through the store.
 func TestEdgeFromComputeHost(t *testing.T) {
-	cfg := filepath.Join(t.TempDir(), "cloud.json")
-	if err := os.WriteFile(cfg, []byte(`{"gateways": [
-		{"host": "gw", "interface": "edge0", "address": "192.0.2.2/24", "next_hop": "192.0.2.1"}]}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l := netns.New(t, canopyBin, netns.Options{ServerArgs: []string{"--cloud-config", cfg, "--ec2-public-pool", "203.0.113.0/28"}})
+	l := cloudLab(t, `{"gateways": [
+		{"host": "gw", "interface": "edge0", "address": "192.0.2.2/24", "next_hop": "192.0.2.1"}]}`, "203.0.113.0/28")
 	// Zones keep the instances off the gateway host (whose agent runs no
 	// instance driver anyway).
 	gw := l.AddHostIn("gw", "us-east-1z", false)
@@ -208,15 +202,9 @@ func TestEdgeFromComputeHost(t *testing.T) {
 	}
 
 	tn := newTenant(t, l)
-	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.31.0.0/16", "--query", "Vpc.VpcId")
-	pub := tn.ec2("create-subnet", "--vpc-id", vpcID, "--cidr-block", "10.31.1.0/24", "--availability-zone", "us-east-1a", "--query", "Subnet.SubnetId")
+	vpcID, pub, _ := tn.internetVPC("10.31.0.0/16", "10.31.1.0/24", "us-east-1a")
 	priv := tn.ec2("create-subnet", "--vpc-id", vpcID, "--cidr-block", "10.31.2.0/24", "--availability-zone", "us-east-1b", "--query", "Subnet.SubnetId")
-	igw := tn.ec2("create-internet-gateway", "--query", "InternetGateway.InternetGatewayId")
-	tn.ec2("attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpcID)
-	mainRtb := tn.ec2("describe-route-tables", "--filters", "Name=vpc-id,Values="+vpcID, "--query", "RouteTables[0].RouteTableId")
-	tn.ec2("create-route", "--route-table-id", mainRtb, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", igw)
-	sg := tn.ec2("create-security-group", "--group-name", "ping", "--description", "icmp from anywhere", "--vpc-id", vpcID, "--query", "GroupId")
-	tn.ec2("authorize-security-group-ingress", "--group-id", sg, "--protocol", "icmp", "--port", "-1", "--cidr", "0.0.0.0/0")
+	sg := tn.icmpGroup(vpcID)
 
 	// The NAT gateway in the public subnet, the private subnet's default
 	// route through it.
@@ -227,17 +215,17 @@ func TestEdgeFromComputeHost(t *testing.T) {
 	tn.ec2("create-route", "--route-table-id", privRtb, "--destination-cidr-block", "0.0.0.0/0", "--nat-gateway-id", nat)
 	tn.ec2("associate-route-table", "--route-table-id", privRtb, "--subnet-id", priv)
 
-	alloc := strings.Fields(tn.ec2("allocate-address", "--domain", "vpc", "--query", "[AllocationId,PublicIp]"))
+	allocID, eip := tn.allocate()
 	a := tn.run(pub, sg, "")
-	tn.ec2("associate-address", "--allocation-id", alloc[0], "--instance-id", a.id)
+	tn.ec2("associate-address", "--allocation-id", allocID, "--instance-id", a.id)
 	b := tn.run(priv, sg, "")
 	// The instance speaks first: its packets wait for the upstream's MAC,
 	// which only the gateway host can learn.
 	if !within(10*time.Second, func() bool { return nsPing(a.ns, "192.0.2.1") }) {
 		t.Errorf("%s (elastic IP, on c1) cannot ping outside", a.id)
 	}
-	if !within(10*time.Second, func() bool { _, ok := out.Ping(alloc[1], 1); return ok }) {
-		t.Errorf("outside cannot ping the elastic IP %s of %s", alloc[1], a.id)
+	if !within(10*time.Second, func() bool { _, ok := out.Ping(eip, 1); return ok }) {
+		t.Errorf("outside cannot ping the elastic IP %s of %s", eip, a.id)
 	}
 	if !within(10*time.Second, func() bool { return nsPing(b.ns, "192.0.2.1") }) {
 		t.Errorf("%s (private, on c2) cannot reach outside through the NAT gateway", b.id)

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,13 +15,9 @@ import (
 // uplink answers ARP for it. An address of the pool nobody was given is not
 // answered. The instance runs on a compute host, not the gateway's.
 func TestEdgeProxyARP(t *testing.T) {
-	cfg := filepath.Join(t.TempDir(), "cloud.json")
-	if err := os.WriteFile(cfg, []byte(`{"gateways": [
+	l := cloudLab(t, `{"gateways": [
 		{"host": "gw", "interface": "edge0", "address": "203.0.113.254/24", "proxy_arp": true}],
-		"public_pools": ["203.0.113.0/28"]}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l := netns.New(t, canopyBin, netns.Options{ServerArgs: []string{"--cloud-config", cfg, "--ec2-public-pool", "203.0.113.0/28"}})
+		"public_pools": ["203.0.113.0/28"]}`, "203.0.113.0/28")
 	gw := l.AddHostIn("gw", "us-east-1z", false)
 	l.AddHostIn("c1", "us-east-1a", true)
 	waitUntil(t, "the uplink bound to the gateway host", func() bool {
@@ -33,25 +27,19 @@ func TestEdgeProxyARP(t *testing.T) {
 	out := l.AddOutside("out", gw, "edge0", "203.0.113.100/24") // on the segment, outside the pool
 
 	tn := newTenant(t, l)
-	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.32.0.0/16", "--query", "Vpc.VpcId")
-	sub := tn.ec2("create-subnet", "--vpc-id", vpcID, "--cidr-block", "10.32.1.0/24", "--availability-zone", "us-east-1a", "--query", "Subnet.SubnetId")
-	igw := tn.ec2("create-internet-gateway", "--query", "InternetGateway.InternetGatewayId")
-	tn.ec2("attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpcID)
-	rtb := tn.ec2("describe-route-tables", "--filters", "Name=vpc-id,Values="+vpcID, "--query", "RouteTables[0].RouteTableId")
-	tn.ec2("create-route", "--route-table-id", rtb, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", igw)
-	sg := tn.ec2("create-security-group", "--group-name", "ping", "--description", "icmp from anywhere", "--vpc-id", vpcID, "--query", "GroupId")
-	tn.ec2("authorize-security-group-ingress", "--group-id", sg, "--protocol", "icmp", "--port", "-1", "--cidr", "0.0.0.0/0")
-	alloc := strings.Fields(tn.ec2("allocate-address", "--domain", "vpc", "--query", "[AllocationId,PublicIp]"))
+	vpcID, sub, _ := tn.internetVPC("10.32.0.0/16", "10.32.1.0/24", "us-east-1a")
+	sg := tn.icmpGroup(vpcID)
+	allocID, eip := tn.allocate()
 	in := tn.run(sub, sg, "")
-	tn.ec2("associate-address", "--allocation-id", alloc[0], "--instance-id", in.id)
+	tn.ec2("associate-address", "--allocation-id", allocID, "--instance-id", in.id)
 
 	if o, _ := out.Exec("ip", "route", "show", "203.0.113.0/28"); strings.TrimSpace(o) != "" {
 		t.Fatalf("the outside has a route to the pool: %s", o)
 	}
-	if !within(10*time.Second, func() bool { _, ok := out.Ping(alloc[1], 1); return ok }) {
-		t.Fatalf("outside cannot ping the elastic IP %s of %s over the flat segment", alloc[1], in.id)
+	if !within(10*time.Second, func() bool { _, ok := out.Ping(eip, 1); return ok }) {
+		t.Fatalf("outside cannot ping the elastic IP %s of %s over the flat segment", eip, in.id)
 	}
-	if e := neighbour(out, alloc[1]); !strings.Contains(e, "lladdr") {
+	if e := neighbour(out, eip); !strings.Contains(e, "lladdr") {
 		t.Errorf("no neighbour entry for the elastic IP on the outside: %q", e)
 	}
 	if !within(10*time.Second, func() bool { return nsPing(in.ns, "203.0.113.100") }) {
@@ -59,7 +47,7 @@ func TestEdgeProxyARP(t *testing.T) {
 	}
 	// An address of the pool nobody holds: no answer, so no neighbour.
 	unused := "203.0.113.14"
-	if alloc[1] == unused {
+	if eip == unused {
 		unused = "203.0.113.13"
 	}
 	if _, ok := out.Ping(unused, 1); ok {
