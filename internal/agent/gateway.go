@@ -35,12 +35,14 @@ type gatewayHost struct {
 	// relay is read by the packet path: uplink port id → its speaker port.
 	relay atomic.Pointer[map[string]*speakerPort]
 
-	mu      sync.Mutex
-	want    *gatewayWant // latest desired state (from the topology)
-	kick    chan struct{}
-	routes  []gateway.Route
-	sess    []gateway.Session
-	changed bool // routes or sessions changed since the last publication
+	mu     sync.Mutex
+	want   *gatewayWant // latest desired state (from the topology)
+	kick   chan struct{}
+	routes []gateway.Route
+	sess   []gateway.Session
+	// Bumped by every change of what is published: the learned routes,
+	// and the status (sessions, the settings applied).
+	routesGen, statusGen uint64
 }
 
 // speakerPort is one uplink's speaker port with the uplink's address.
@@ -212,10 +214,7 @@ func (a *Agent) runGateway(ctx context.Context) {
 			p.close()
 		}
 	}()
-	var published struct {
-		lease *nsdb.Lease
-		ok    bool
-	}
+	var pub gatewayPub
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	var applied *gatewayWant
@@ -237,14 +236,20 @@ func (a *Agent) runGateway(ctx context.Context) {
 				sp.Stop()
 				sp = nil
 				g.mu.Lock()
-				g.routes, g.sess, g.changed = nil, nil, true
+				g.routes, g.sess = nil, nil
+				g.routesGen++
+				g.statusGen++
 				g.mu.Unlock()
 				a.log.Info("agent: gateway role off")
 			case w != nil:
 				if sp == nil {
 					sp = gateway.NewSpeaker(a.log, func(routes []gateway.Route, sessions []gateway.Session) {
 						g.mu.Lock()
-						g.routes, g.sess, g.changed = routes, sessions, true
+						if !slices.Equal(routes, g.routes) {
+							g.routesGen++
+						}
+						g.routes, g.sess = routes, sessions
+						g.statusGen++
 						g.mu.Unlock()
 						select {
 						case kick <- struct{}{}:
@@ -262,36 +267,63 @@ func (a *Agent) runGateway(ctx context.Context) {
 			if ok {
 				applied = w
 			}
+			g.mu.Lock()
+			g.statusGen++ // what it advertises
+			g.mu.Unlock()
 		}
 
-		// Publish what the speaker learned and its status, bound to the
-		// current lease (again whenever the lease is replaced).
+		// Publish what the speaker learned at once, and its status at most
+		// every statusInterval, bound to the current lease (again whenever
+		// the lease is replaced). A failed write is retried at the next
+		// tick.
 		a.leaseMu.Lock()
 		lease := a.lease
 		a.leaseMu.Unlock()
 		g.mu.Lock()
-		routes, sessions, changed := g.routes, g.sess, g.changed
-		g.changed = false
+		routes, sessions, rgen, sgen := g.routes, g.sess, g.routesGen, g.statusGen
 		g.mu.Unlock()
-		if lease == nil || (!changed && published.ok && published.lease == lease) {
-			continue
+		if lease == nil || sp == nil && pub.lease == nil && len(routes) == 0 {
+			continue // no lease yet, or never a gateway: nothing to publish
 		}
-		if sp == nil && !published.ok && len(routes) == 0 {
-			continue // never a gateway: nothing to publish
+		if lease != pub.lease {
+			pub = gatewayPub{lease: lease}
 		}
-		err := a.publishGateway(ctx, w, routes, sessions, lease)
-		if err != nil {
-			a.log.Warn("agent: publishing learned routes, will retry", "err", err)
-			published.ok = false
-			continue
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if rgen != pub.routes || !pub.routesOK {
+			if err := a.publishRoutes(pctx, w, routes, lease); err != nil {
+				a.log.Warn("agent: publishing learned routes, will retry", "err", err)
+			} else {
+				pub.routes, pub.routesOK = rgen, true
+			}
 		}
-		published.lease, published.ok = lease, true
+		if (sgen != pub.status || !pub.statusOK) && time.Since(pub.at) >= statusInterval {
+			if err := a.store.PutGatewayStatus(pctx, a.hostID, a.gatewayStatus(w, routes, sessions), lease); err != nil {
+				a.log.Warn("agent: publishing the gateway status, will retry", "err", err)
+			} else {
+				pub.status, pub.statusOK, pub.at = sgen, true, time.Now()
+			}
+		}
+		cancel()
 	}
 }
 
-func (a *Agent) publishGateway(ctx context.Context, w *gatewayWant, routes []gateway.Route, sessions []gateway.Session, lease *nsdb.Lease) error {
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
+// statusInterval spaces the writes of a gateway's status (a burst of
+// topology changes, each changing what it advertises, is one write).
+const statusInterval = 250 * time.Millisecond
+
+// gatewayPub is what runGateway last wrote under lease.
+type gatewayPub struct {
+	lease              *nsdb.Lease
+	routes, status     uint64 // generations written
+	routesOK, statusOK bool
+	at                 time.Time // of the last status write
+}
+
+// maxStatusPrefixes bounds the advertised prefixes a status lists (it has
+// their count too): 10,000 elastic IPs as /32s are not for a status key.
+const maxStatusPrefixes = 256
+
+func (a *Agent) publishRoutes(ctx context.Context, w *gatewayWant, routes []gateway.Route, lease *nsdb.Lease) error {
 	var rs []nsdb.BGPRoute
 	for _, r := range routes {
 		rs = append(rs, nsdb.BGPRoute{Prefix: r.Prefix, NextHop: r.NextHop, Peer: r.Peer})
@@ -299,29 +331,34 @@ func (a *Agent) publishGateway(ctx context.Context, w *gatewayWant, routes []gat
 	if w == nil {
 		rs = nil // the role is off: withdraw
 	}
-	if err := a.store.PutBGPRoutes(pctx, a.hostID, rs, lease); err != nil {
-		return err
+	return a.store.PutBGPRoutes(ctx, a.hostID, rs, lease)
+}
+
+func (a *Agent) gatewayStatus(w *gatewayWant, routes []gateway.Route, sessions []gateway.Session) nsdb.GatewayStatus {
+	st := nsdb.GatewayStatus{Sessions: []nsdb.BGPSession{}, Advertised: []netip.Prefix{}, Uplinks: []nsdb.UplinkStatus{}}
+	if w == nil {
+		return st
 	}
-	st := nsdb.GatewayStatus{Learned: len(rs), Sessions: []nsdb.BGPSession{}, Advertised: []netip.Prefix{}, Uplinks: []nsdb.UplinkStatus{}}
-	if w != nil {
-		st.ASN, st.RouterID, st.Advertised = w.settings.ASN, w.settings.RouterID, w.settings.Networks
-		plugged := a.ports.Load()
-		for _, u := range w.uplinks {
-			up := false
-			for _, vp := range plugged.list {
-				up = up || vp.id == u.port
-			}
-			st.Uplinks = append(st.Uplinks, nsdb.UplinkStatus{Port: u.port, Interface: u.iface, Address: u.addr, Up: up})
+	st.Learned = len(routes)
+	st.ASN, st.RouterID = w.settings.ASN, w.settings.RouterID
+	st.AdvertisedCount = len(w.settings.Networks)
+	st.Advertised = w.settings.Networks[:min(len(w.settings.Networks), maxStatusPrefixes)]
+	plugged := a.ports.Load()
+	for _, u := range w.uplinks {
+		up := false
+		for _, vp := range plugged.list {
+			up = up || vp.id == u.port
 		}
-		for _, s := range sessions {
-			bs := nsdb.BGPSession{Peer: s.Peer, PeerASN: s.PeerASN, Local: s.Local, State: s.State, BFD: s.BFD, Received: s.Received}
-			if !s.Since.IsZero() {
-				bs.Since = s.Since.Format(time.RFC3339)
-			}
-			st.Sessions = append(st.Sessions, bs)
-		}
+		st.Uplinks = append(st.Uplinks, nsdb.UplinkStatus{Port: u.port, Interface: u.iface, Address: u.addr, Up: up})
 	}
-	return a.store.PutGatewayStatus(pctx, a.hostID, st, lease)
+	for _, s := range sessions {
+		bs := nsdb.BGPSession{Peer: s.Peer, PeerASN: s.PeerASN, Local: s.Local, State: s.State, BFD: s.BFD, Received: s.Received}
+		if !s.Since.IsZero() {
+			bs.Since = s.Since.Format(time.RFC3339)
+		}
+		st.Sessions = append(st.Sessions, bs)
+	}
+	return st
 }
 
 // applyPorts makes the speaker ports match w and publishes the relay map;

@@ -23,8 +23,8 @@ type gatewayView struct {
 			Peer  string `json:"peer"`
 			State string `json:"state"`
 		} `json:"sessions"`
-		Advertised []string `json:"advertised"`
-		Learned    int      `json:"learned"`
+		AdvertisedCount int `json:"advertised_count"`
+		Learned         int `json:"learned"`
 	} `json:"bgp"`
 }
 
@@ -51,7 +51,7 @@ func gatewayCmd(a *app) *cobra.Command {
 					for _, s := range g.BGP.Sessions {
 						sessions = append(sessions, s.Peer+":"+s.State)
 					}
-					advertised, learned = fmt.Sprint(len(g.BGP.Advertised)), fmt.Sprint(g.BGP.Learned)
+					advertised, learned = fmt.Sprint(g.BGP.AdvertisedCount), fmt.Sprint(g.BGP.Learned)
 				}
 				rows[i] = []string{g.HostName, g.HostID, fmt.Sprint(g.Alive), strings.Join(links, ","),
 					orDash(strings.Join(sessions, ",")), advertised, learned}

@@ -40,12 +40,13 @@ type BGPRoute struct {
 
 // GatewayStatus is what a gateway host reports about its speaker.
 type GatewayStatus struct {
-	ASN        uint32         `json:"asn"`
-	RouterID   netip.Addr     `json:"router_id,omitzero"`
-	Sessions   []BGPSession   `json:"sessions"`
-	Advertised []netip.Prefix `json:"advertised"`
-	Uplinks    []UplinkStatus `json:"uplinks"`
-	Learned    int            `json:"learned"` // routes learned (published under bgp/routes)
+	ASN             uint32         `json:"asn"`
+	RouterID        netip.Addr     `json:"router_id,omitzero"`
+	Sessions        []BGPSession   `json:"sessions"`
+	Advertised      []netip.Prefix `json:"advertised"` // the first of them, at most a few hundred
+	AdvertisedCount int            `json:"advertised_count"`
+	Uplinks         []UplinkStatus `json:"uplinks"`
+	Learned         int            `json:"learned"` // routes learned (published under bgp/routes)
 }
 
 // BGPSession is one peer's session as the speaker sees it.

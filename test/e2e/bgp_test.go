@@ -18,152 +18,6 @@ import (
 	"github.com/canopy-sdn/canopy/test/e2e/netns"
 )
 
-// frr is an upstream router: Debian's FRR (zebra, bgpd, bfdd) running in a
-// namespace of the test, with its own config, sockets and pid files in a
-// directory of its own (so several can run on one machine, and none
-// touches /etc/frr or /run/frr).
-type frr struct {
-	t   *testing.T
-	ns  string
-	dir string
-}
-
-// startFRR starts zebra, bgpd and bfdd in namespace ns with bgpd.conf bgp
-// and, optionally, bfdd.conf bfd.
-func startFRR(t *testing.T, ns, bgp string, bfd ...string) *frr {
-	t.Helper()
-	for _, d := range []string{"zebra", "bgpd", "bfdd"} {
-		if _, err := os.Stat("/usr/lib/frr/" + d); err != nil {
-			t.Fatalf("FRR's %s is missing (make deps installs Debian's frr): %v", d, err)
-		}
-	}
-	if _, err := exec.LookPath("vtysh"); err != nil {
-		t.Fatalf("vtysh is missing (make deps installs Debian's frr): %v", err)
-	}
-	// The daemons drop to the frr user: their directory must be theirs to
-	// write (t.TempDir's parents are not open to them).
-	dir, err := os.MkdirTemp("", "canopy-frr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	f := &frr{t: t, ns: ns, dir: dir}
-	t.Cleanup(f.stop)
-	confs := map[string]string{"zebra": "hostname upstream\n", "bgpd": bgp, "bfdd": "hostname upstream\n"}
-	if len(bfd) > 0 {
-		confs["bfdd"] = bfd[0]
-	}
-	for _, d := range []string{"zebra", "bfdd", "bgpd"} {
-		conf := filepath.Join(dir, d+".conf")
-		if err := os.WriteFile(conf, []byte(confs[d]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		args := []string{"netns", "exec", ns, "/usr/lib/frr/" + d, "-d", "-f", conf,
-			"-i", filepath.Join(dir, d+".pid"), "-z", filepath.Join(dir, "zserv.api"),
-			"--vty_socket", dir, "--log", "file:" + filepath.Join(dir, d+".log")}
-		if d == "bfdd" {
-			args = append(args, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
-		}
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("starting %s: %v\n%s\n%s", d, err, out, f.logs())
-		}
-		// Each daemon connects to zebra's socket: wait for it.
-		waitUntil(t, d+"'s vty socket", func() bool {
-			_, err := os.Stat(filepath.Join(dir, d+".vty"))
-			return err == nil
-		})
-	}
-	return f
-}
-
-// vtysh runs one vtysh command against this FRR.
-func (f *frr) vtysh(cmd string) string {
-	f.t.Helper()
-	out, err := exec.Command("vtysh", "--vty_socket", f.dir, "-c", cmd).CombinedOutput()
-	if err != nil {
-		f.t.Fatalf("vtysh -c %q: %v\n%s", cmd, err, out)
-	}
-	return string(out)
-}
-
-// json runs a vtysh command that answers JSON into v.
-func (f *frr) json(cmd string, v any) {
-	f.t.Helper()
-	out := f.vtysh(cmd)
-	if err := json.Unmarshal([]byte(out), v); err != nil {
-		f.t.Fatalf("vtysh -c %q: %v\n%s", cmd, err, out)
-	}
-}
-
-func (f *frr) logs() string {
-	var b strings.Builder
-	for _, d := range []string{"zebra", "bgpd", "bfdd"} {
-		out, _ := os.ReadFile(filepath.Join(f.dir, d+".log"))
-		fmt.Fprintf(&b, "--- %s.log\n%s", d, tail(string(out), 3000))
-	}
-	return b.String()
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-func (f *frr) stop() {
-	if f.t.Failed() {
-		f.t.Logf("FRR logs:\n%s", f.logs())
-	}
-	for _, d := range []string{"bgpd", "bfdd", "zebra"} {
-		b, err := os.ReadFile(filepath.Join(f.dir, d+".pid"))
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	os.RemoveAll(f.dir)
-}
-
-// bgpNeighbor is the part of `show ip bgp neighbors X json` the tests read.
-type bgpNeighbor struct {
-	State       string `json:"bgpState"`
-	UpMsec      int64  `json:"bgpTimerUpMsec"`
-	Established int    `json:"connectionsEstablished"`
-	Dropped     int    `json:"connectionsDropped"`
-}
-
-func (f *frr) neighbor(addr string) bgpNeighbor {
-	f.t.Helper()
-	var m map[string]bgpNeighbor
-	f.json("show ip bgp neighbors "+addr+" json", &m)
-	return m[addr]
-}
-
-// nextHops returns the next hops FRR's BGP table holds for prefix.
-func (f *frr) nextHops(prefix string) []string {
-	f.t.Helper()
-	var tbl struct {
-		Routes map[string][]struct {
-			Nexthops []struct {
-				IP string `json:"ip"`
-			} `json:"nexthops"`
-		} `json:"routes"`
-	}
-	f.json("show ip bgp json", &tbl)
-	var out []string
-	for _, path := range tbl.Routes[prefix] {
-		for _, nh := range path.Nexthops {
-			out = append(out, nh.IP)
-		}
-	}
-	return out
-}
-
 // addClient makes an "outside" client namespace behind the upstream router
 // namespace up: clientCIDR on a veth, default route via routerIP (which the
 // router side gets, with forwarding on).
@@ -239,7 +93,7 @@ func TestBGPGateway(t *testing.T) {
 	})
 	up := l.AddOutside("upstream", gw, "edge0", "192.0.2.1/24")
 	client := addClient(t, up.NS, "198.51.100.1/24", "198.51.100.2/24")
-	f := startFRR(t, up.NS, `frr defaults datacenter
+	f := netns.StartFRR(t, up.NS, `frr defaults datacenter
 hostname upstream
 !
 router bgp 65000
@@ -255,12 +109,12 @@ router bgp 65000
 !
 `)
 
-	waitUntil(t, "the BGP session established", func() bool { return f.neighbor("192.0.2.2").State == "Established" })
+	waitUntil(t, "the BGP session established", func() bool { return f.Neighbor("192.0.2.2").State == "Established" })
 	waitUntil(t, "FRR's route to the public pool via the gateway", func() bool {
-		nh := f.nextHops("203.0.113.0/28")
+		nh := f.NextHops("203.0.113.0/28")
 		return len(nh) == 1 && nh[0] == "192.0.2.2"
 	})
-	if out := f.vtysh("show ip bgp"); !strings.Contains(out, "203.0.113.0/28") || !strings.Contains(out, "192.0.2.2") {
+	if out := f.Vtysh("show ip bgp"); !strings.Contains(out, "203.0.113.0/28") || !strings.Contains(out, "192.0.2.2") {
 		t.Errorf("show ip bgp does not show the pool via the gateway:\n%s", out)
 	}
 	waitUntil(t, "the edge's learned default route", func() bool {
@@ -325,7 +179,7 @@ router bgp 65000
 	}
 
 	// One session, never dropped, from start to end.
-	if n := f.neighbor("192.0.2.2"); n.State != "Established" || n.Established != 1 || n.Dropped != 0 {
+	if n := f.Neighbor("192.0.2.2"); n.State != "Established" || n.Established != 1 || n.Dropped != 0 {
 		t.Errorf("the session flapped: %+v (want established once, never dropped)", n)
 	}
 }
@@ -368,21 +222,6 @@ func agentPID(t *testing.T, h *netns.Host) int {
 	return 0
 }
 
-// bfdPeers returns FRR's BFD sessions: peer address → status.
-func (f *frr) bfdPeers() map[string]string {
-	f.t.Helper()
-	var peers []struct {
-		Peer   string `json:"peer"`
-		Status string `json:"status"`
-	}
-	f.json("show bfd peers json", &peers)
-	out := map[string]string{}
-	for _, p := range peers {
-		out[p.Peer] = p.Status
-	}
-	return out
-}
-
 // TestBGPTwoGateways: two gateway hosts, each with an uplink on its own
 // link network to the same FRR, with BFD on both sessions. FRR has both
 // gateways as next hops of the public pool (maximum-paths), the edge has
@@ -411,7 +250,7 @@ func TestBGPTwoGateways(t *testing.T) {
 	up := l.AddOutside("upstream", gw1, "edge0", "192.0.2.1/25")
 	moveUplink(t, gw2, "edge1", up.NS, "192.0.2.129/25")
 	client := addClient(t, up.NS, "198.51.100.1/24", "198.51.100.2/24")
-	f := startFRR(t, up.NS, `frr defaults datacenter
+	f := netns.StartFRR(t, up.NS, `frr defaults datacenter
 hostname upstream
 !
 router bgp 65000
@@ -443,7 +282,7 @@ bfd
 !
 `)
 	both := func() bool {
-		nh := f.nextHops("203.0.113.0/28")
+		nh := f.NextHops("203.0.113.0/28")
 		slices.Sort(nh)
 		return slices.Equal(nh, []string{"192.0.2.130", "192.0.2.2"})
 	}
@@ -454,17 +293,17 @@ bfd
 	// 3 s after the first establishment (docs/gateways.md). Settled: both
 	// up with BFD up for longer than that.
 	waitUntil(t, "both sessions settled with BFD up", func() bool {
-		p := f.bfdPeers()
+		p := f.BFDPeers()
 		return p["192.0.2.2"] == "up" && p["192.0.2.130"] == "up" &&
-			f.neighbor("192.0.2.2").UpMsec > 5000 && f.neighbor("192.0.2.130").UpMsec > 5000
+			f.Neighbor("192.0.2.2").UpMsec > 5000 && f.Neighbor("192.0.2.130").UpMsec > 5000
 	})
-	settled := map[string]bgpNeighbor{"192.0.2.2": f.neighbor("192.0.2.2"), "192.0.2.130": f.neighbor("192.0.2.130")}
+	settled := map[string]netns.BGPNeighbor{"192.0.2.2": f.Neighbor("192.0.2.2"), "192.0.2.130": f.Neighbor("192.0.2.130")}
 	waitUntil(t, "the edge's default route via both uplinks", func() bool {
 		got := learnedRoutes(t, l)
 		slices.Sort(got)
 		return slices.Equal(got, []string{"0.0.0.0/0 via 192.0.2.1", "0.0.0.0/0 via 192.0.2.129"})
 	})
-	if out := f.vtysh("show ip bgp 203.0.113.0/28"); !strings.Contains(out, "multipath") {
+	if out := f.Vtysh("show ip bgp 203.0.113.0/28"); !strings.Contains(out, "multipath") {
 		t.Errorf("FRR does not use both gateways (multipath):\n%s", out)
 	}
 
@@ -484,7 +323,7 @@ bfd
 		t.Fatalf("the client behind FRR cannot ping the elastic IP %s", alloc[1])
 	}
 	for _, n := range []string{"192.0.2.2", "192.0.2.130"} {
-		if s := f.neighbor(n); s.Established != settled[n].Established || s.Dropped != settled[n].Dropped {
+		if s := f.Neighbor(n); s.Established != settled[n].Established || s.Dropped != settled[n].Dropped {
 			t.Errorf("the session with %s flapped: %+v, settled %+v", n, s, settled[n])
 		}
 	}
@@ -502,11 +341,11 @@ bfd
 		}
 	}()
 	waitUntil(t, "FRR to drop the frozen gateway", func() bool {
-		nh := f.nextHops("203.0.113.0/28")
+		nh := f.NextHops("203.0.113.0/28")
 		return len(nh) == 1 && nh[0] == "192.0.2.130"
 	})
 	t.Logf("gateway frozen (SIGSTOP): FRR dropped its next hop after %v", time.Since(start).Round(time.Millisecond))
-	if out := f.vtysh("show ip bgp neighbors 192.0.2.2 json"); !strings.Contains(out, "BFD Down") {
+	if out := f.Vtysh("show ip bgp neighbors 192.0.2.2 json"); !strings.Contains(out, "BFD Down") {
 		t.Errorf("FRR did not reset the session on BFD's word:\n%s", out)
 	}
 	if !within(15*time.Second, func() bool { return nsPing(client, alloc[1]) }) {
@@ -525,7 +364,7 @@ bfd
 	start = time.Now()
 	gw1.Kill()
 	waitUntil(t, "FRR to drop the killed gateway", func() bool {
-		nh := f.nextHops("203.0.113.0/28")
+		nh := f.NextHops("203.0.113.0/28")
 		return len(nh) == 1 && nh[0] == "192.0.2.130"
 	})
 	t.Logf("gateway killed (kill -9): FRR dropped its next hop after %v", time.Since(start).Round(time.Millisecond))
@@ -536,7 +375,7 @@ bfd
 	if !within(15*time.Second, func() bool { return nsPing(in.ns, "198.51.100.2") }) {
 		t.Errorf("%s cannot reach the client through the remaining gateway", in.id)
 	}
-	if s, n := f.neighbor("192.0.2.130"), settled["192.0.2.130"]; s.Established != n.Established || s.Dropped != n.Dropped {
+	if s, n := f.Neighbor("192.0.2.130"), settled["192.0.2.130"]; s.Established != n.Established || s.Dropped != n.Dropped {
 		t.Errorf("the surviving gateway's session flapped: %+v, settled %+v", s, n)
 	}
 }
@@ -556,7 +395,7 @@ func TestBGPAdvertiseAddresses(t *testing.T) {
 	l := netns.New(t, canopyBin, netns.Options{ServerArgs: []string{"--cloud-config", cfg, "--ec2-public-pool", "203.0.113.0/28"}})
 	gw := l.AddHostIn("gw", "us-east-1z", false)
 	up := l.AddOutside("upstream", gw, "edge0", "192.0.2.1/24")
-	f := startFRR(t, up.NS, `frr defaults datacenter
+	f := netns.StartFRR(t, up.NS, `frr defaults datacenter
 hostname upstream
 !
 router bgp 65000
@@ -566,7 +405,7 @@ router bgp 65000
  neighbor 192.0.2.2 timers connect 2
 !
 `)
-	waitUntil(t, "the BGP session established", func() bool { return f.neighbor("192.0.2.2").State == "Established" })
+	waitUntil(t, "the BGP session established", func() bool { return f.Neighbor("192.0.2.2").State == "Established" })
 
 	tn := newTenant(t, l)
 	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.34.0.0/16", "--query", "Vpc.VpcId")
@@ -576,12 +415,12 @@ router bgp 65000
 	tn.ec2("wait", "nat-gateway-available", "--nat-gateway-ids", nat)
 	host := alloc[1] + "/32"
 	waitUntil(t, "FRR's route to the NAT gateway's address via the gateway", func() bool {
-		nh := f.nextHops(host)
+		nh := f.NextHops(host)
 		return len(nh) == 1 && nh[0] == "192.0.2.2"
 	})
-	if nh := f.nextHops("203.0.113.0/28"); len(nh) != 0 {
+	if nh := f.NextHops("203.0.113.0/28"); len(nh) != 0 {
 		t.Errorf("the pool is advertised too (next hops %v)", nh)
 	}
 	tn.ec2("delete-nat-gateway", "--nat-gateway-id", nat)
-	waitUntil(t, "FRR to lose the NAT gateway's address", func() bool { return len(f.nextHops(host)) == 0 })
+	waitUntil(t, "FRR to lose the NAT gateway's address", func() bool { return len(f.NextHops(host)) == 0 })
 }
