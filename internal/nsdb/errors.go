@@ -30,10 +30,10 @@ var ErrUnavailable = errors.New("the network state database (etcd) is unavailabl
 
 // CallTimeout bounds every unary etcd call made through a Store's client
 // (reads, writes, transactions, lease grants, the user and role calls of
-// host enrollment) whose context has no earlier
-// deadline. Without it a call to a cluster without quorum waits forever: the
-// client keeps retrying reads, and a write waits for a leader that does not
-// come. Watches and lease keep-alives are streams and are not bounded.
+// host enrollment) whose context has no earlier deadline. Without it a call
+// to a cluster without quorum waits forever: the client keeps retrying reads,
+// and a write waits for a leader that does not come. Watches and lease
+// keep-alives are streams and are not bounded.
 const CallTimeout = 5 * time.Second
 
 // RequestTimeout is the store budget of one API request (REST and EC2 set it
@@ -104,38 +104,23 @@ func bound(ctx context.Context) (context.Context, context.CancelFunc) {
 type boundKV struct{ clientv3.KV }
 
 func (b boundKV) Put(ctx context.Context, key, val string, opts ...clientv3.OpOption) (*clientv3.PutResponse, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	r, err := b.KV.Put(ctx, key, val, opts...)
-	return r, failed(ctx, err)
+	return call(ctx, func(ctx context.Context) (*clientv3.PutResponse, error) { return b.KV.Put(ctx, key, val, opts...) })
 }
 
 func (b boundKV) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	r, err := b.KV.Get(ctx, key, opts...)
-	return r, failed(ctx, err)
+	return call(ctx, func(ctx context.Context) (*clientv3.GetResponse, error) { return b.KV.Get(ctx, key, opts...) })
 }
 
 func (b boundKV) Delete(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.DeleteResponse, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	r, err := b.KV.Delete(ctx, key, opts...)
-	return r, failed(ctx, err)
+	return call(ctx, func(ctx context.Context) (*clientv3.DeleteResponse, error) { return b.KV.Delete(ctx, key, opts...) })
 }
 
 func (b boundKV) Compact(ctx context.Context, rev int64, opts ...clientv3.CompactOption) (*clientv3.CompactResponse, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	r, err := b.KV.Compact(ctx, rev, opts...)
-	return r, failed(ctx, err)
+	return call(ctx, func(ctx context.Context) (*clientv3.CompactResponse, error) { return b.KV.Compact(ctx, rev, opts...) })
 }
 
 func (b boundKV) Do(ctx context.Context, op clientv3.Op) (clientv3.OpResponse, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	r, err := b.KV.Do(ctx, op)
-	return r, failed(ctx, err)
+	return call(ctx, func(ctx context.Context) (clientv3.OpResponse, error) { return b.KV.Do(ctx, op) })
 }
 
 // Txn's deadline starts when the transaction is built and ends at Commit
@@ -166,38 +151,27 @@ func (b *boundTxn) Commit() (*clientv3.TxnResponse, error) {
 type boundLease struct{ clientv3.Lease }
 
 func (b boundLease) Grant(ctx context.Context, ttl int64) (*clientv3.LeaseGrantResponse, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	r, err := b.Lease.Grant(ctx, ttl)
-	return r, failed(ctx, err)
+	return call(ctx, func(ctx context.Context) (*clientv3.LeaseGrantResponse, error) { return b.Lease.Grant(ctx, ttl) })
 }
 
 func (b boundLease) Revoke(ctx context.Context, id clientv3.LeaseID) (*clientv3.LeaseRevokeResponse, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	r, err := b.Lease.Revoke(ctx, id)
-	return r, failed(ctx, err)
+	return call(ctx, func(ctx context.Context) (*clientv3.LeaseRevokeResponse, error) { return b.Lease.Revoke(ctx, id) })
 }
 
 func (b boundLease) TimeToLive(ctx context.Context, id clientv3.LeaseID, opts ...clientv3.LeaseOption) (*clientv3.LeaseTimeToLiveResponse, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	r, err := b.Lease.TimeToLive(ctx, id, opts...)
-	return r, failed(ctx, err)
+	return call(ctx, func(ctx context.Context) (*clientv3.LeaseTimeToLiveResponse, error) {
+		return b.Lease.TimeToLive(ctx, id, opts...)
+	})
 }
 
 func (b boundLease) Leases(ctx context.Context) (*clientv3.LeaseLeasesResponse, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	r, err := b.Lease.Leases(ctx)
-	return r, failed(ctx, err)
+	return call(ctx, func(ctx context.Context) (*clientv3.LeaseLeasesResponse, error) { return b.Lease.Leases(ctx) })
 }
 
 func (b boundLease) KeepAliveOnce(ctx context.Context, id clientv3.LeaseID) (*clientv3.LeaseKeepAliveResponse, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	r, err := b.Lease.KeepAliveOnce(ctx, id)
-	return r, failed(ctx, err)
+	return call(ctx, func(ctx context.Context) (*clientv3.LeaseKeepAliveResponse, error) {
+		return b.Lease.KeepAliveOnce(ctx, id)
+	})
 }
 
 // call runs one bounded unary call.
