@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canopy-sdn/canopy/internal/datapath/datapathfake"
 	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
@@ -37,6 +38,23 @@ func flowFor(a *Agent, in uint32, frame []byte) *flowEntry {
 	p.Decode(frame)
 	k := keyOf(in, &p, int(p.TotalLen))
 	return a.flows.lookup(&k, time.Now().UnixNano())
+}
+
+// cachedFlow sends f on vm until ag has cached its flow (entering on port
+// key in) and cond, if not nil, accepts it. A flow simulated while the view
+// changed is not cached, and the next packet is simulated again: waiting
+// for a single packet's flow could wait for ever.
+func cachedFlow(t *testing.T, ag *Agent, vm *datapathfake.Port, in uint32, f []byte, cond func(*flowEntry) bool) *flowEntry {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if e := flowFor(ag, in, f); e != nil && (cond == nil || cond(e)) {
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no cached flow (as wanted) for %x after 15 s", f[:min(len(f), 42)])
+		}
+		send(t, vm, f)
+	}
 }
 
 // learnedOf lists the entries host published (for MAC m only, if given).
@@ -103,8 +121,7 @@ func TestLearnedMACsAreShared(t *testing.T) {
 	// Unknown destination: flooded (b2 gets it), and the flood is cached.
 	send(t, extB1, toX)
 	expect(t, rxB2, "the flood at b2", func(p *packet.Packet) bool { return p.SrcPort == 1000 })
-	var flood *flowEntry
-	waitFor(t, "the flood flow cached on b", func() bool { flood = flowFor(b, pB1.TunnelKey, toX); return flood != nil })
+	flood := cachedFlow(t, b, extB1, pB1.TunnelKey, toX, nil)
 	if len(flood.acts) < 2 {
 		t.Fatalf("flood flow %v", flood.acts)
 	}
@@ -119,10 +136,8 @@ func TestLearnedMACsAreShared(t *testing.T) {
 	if flowFor(b, pB1.TunnelKey, toX) != nil {
 		t.Fatal("b's cached flood outlived the learning of its destination")
 	}
-	send(t, extB1, toX)
-	waitFor(t, "b's unicast flow to a's port", func() bool {
-		f := flowFor(b, pB1.TunnelKey, toX)
-		return f != nil && len(f.acts) == 1 && f.acts[0].Kind == flow.Tunnel && f.acts[0].Host == idA && f.acts[0].Key == pA.TunnelKey
+	cachedFlow(t, b, extB1, pB1.TunnelKey, toX, func(f *flowEntry) bool {
+		return len(f.acts) == 1 && f.acts[0].Kind == flow.Tunnel && f.acts[0].Host == idA && f.acts[0].Key == pA.TunnelKey
 	})
 	if es := learnedOf(t, s, idA); len(es) != 1 || es[0].Value != pA.ID || es[0].Device != brID {
 		t.Fatalf("a's published entries %+v", es)
@@ -136,10 +151,8 @@ func TestLearnedMACsAreShared(t *testing.T) {
 		return ok && p == flow.TagOf(string(topology.KindPort), pB2.ID)
 	})
 	waitFor(t, "a to withdraw its stale entry", func() bool { return len(learnedOf(t, s, idA)) == 0 })
-	send(t, extB1, toX)
-	waitFor(t, "b's flow for x to follow the move", func() bool {
-		f := flowFor(b, pB1.TunnelKey, toX)
-		return f != nil && len(f.acts) == 1 && f.acts[0].Kind == flow.Output && f.acts[0].Key == pB2.TunnelKey
+	cachedFlow(t, b, extB1, pB1.TunnelKey, toX, func(f *flowEntry) bool {
+		return len(f.acts) == 1 && f.acts[0].Kind == flow.Output && f.acts[0].Key == pB2.TunnelKey
 	})
 
 	// A flap storm on b: x alternates between b1 and b2. The local table
@@ -154,18 +167,10 @@ func TestLearnedMACsAreShared(t *testing.T) {
 		if i%2 == 1 {
 			src, in = extB2, pB2.TunnelKey
 		}
-		f := frame(x, y, uint16(4000+i))
-		send(t, src, f)
-		for deadline := time.Now().Add(10 * time.Second); flowFor(b, in, f) == nil; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("storm frame %d never simulated", i)
-			}
-		}
+		cachedFlow(t, b, src, in, frame(x, y, uint16(4000+i)), nil)
 	}
-	flowed := func(in uint32, f []byte) func() bool { return func() bool { return flowFor(b, in, f) != nil } }
 	// x settles on b2.
-	send(t, extB2, frame(x, y, 5000))
-	waitFor(t, "the settling frame simulated", flowed(pB2.TunnelKey, frame(x, y, 5000)))
+	cachedFlow(t, b, extB2, pB2.TunnelKey, frame(x, y, 5000), nil)
 	if p, _ := tableMAC(b, brID, x); p != flow.TagOf(string(topology.KindPort), pB2.ID) {
 		t.Fatal("b's table did not follow x to b2")
 	}
@@ -251,5 +256,98 @@ func TestParkedUntilAnotherHostLearns(t *testing.T) {
 	}
 	if parkedCount(t, b, "expired") != 0 {
 		t.Error("a parked packet expired")
+	}
+}
+
+// TestGatewayDownRoutesAround: an edge with two uplinks on two gateway
+// hosts shares the default route between them (ECMP). When one gateway's
+// agent stops (its liveness gone), the VM's host stops using that uplink:
+// the flows through it are invalidated and every new flow leaves through
+// the other gateway.
+func TestGatewayDownRoutesAround(t *testing.T) {
+	s, ecfg := nsdbtest.OpenEmbedded(t)
+	ctx := context.Background()
+	eps := []string{ecfg.ClientURL}
+	wa, w1, w2 := newWire(), newWire(), newWire()
+	a, idA, _, _ := runAgent(t, eps, "a", netip.MustParseAddr("127.0.0.1"), wa, nil)
+	_, idG1, stopG1, doneG1 := runAgent(t, eps, "g1", netip.MustParseAddr("127.0.0.1"), w1, nil)
+	_, idG2, _, _ := runAgent(t, eps, "g2", netip.MustParseAddr("127.0.0.1"), w2, nil)
+	waitFor(t, "the hosts registered", func() bool {
+		for _, id := range []string{idA, idG1, idG2} {
+			if _, err := s.Get(ctx, topology.KindHost, id); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	create := func(o topology.Object) topology.Object {
+		t.Helper()
+		o, err := s.Create(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	rMAC, vmMAC := topology.MAC{2, 0xaa, 0, 0, 0, 1}, topology.MAC{2, 0, 0, 0, 1, 5}
+	vmIP := netip.MustParseAddr("10.0.1.5")
+	r := create(&topology.Router{Meta: topology.Meta{Name: "edge"}, ARPEntries: []topology.ARPEntry{
+		{IP: netip.MustParseAddr("192.0.2.1"), MAC: topology.MAC{2, 0xee, 0, 0, 0, 1}},
+		{IP: netip.MustParseAddr("198.51.100.1"), MAC: topology.MAC{2, 0xee, 0, 0, 0, 2}}}})
+	rp := create(&topology.Port{DeviceKind: topology.KindRouter, DeviceID: r.GetMeta().ID, MAC: rMAC, Address: netip.MustParsePrefix("10.0.1.1/24")})
+	up1 := create(&topology.Port{DeviceKind: topology.KindRouter, DeviceID: r.GetMeta().ID, MAC: topology.MAC{2, 0xaa, 0, 0, 0, 2},
+		Address: netip.MustParsePrefix("192.0.2.2/24"), HostID: idG1, Interface: "up1"})
+	up2 := create(&topology.Port{DeviceKind: topology.KindRouter, DeviceID: r.GetMeta().ID, MAC: topology.MAC{2, 0xaa, 0, 0, 0, 3},
+		Address: netip.MustParsePrefix("198.51.100.2/24"), HostID: idG2, Interface: "up2"})
+	for _, rt := range []struct {
+		port topology.Object
+		gw   string
+	}{{up1, "192.0.2.1"}, {up2, "198.51.100.1"}} {
+		create(&topology.Route{RouterID: r.GetMeta().ID, Type: topology.RouteNormal, DstPrefix: netip.MustParsePrefix("0.0.0.0/0"),
+			NextHopPort: rt.port.GetMeta().ID, NextHopGateway: netip.MustParseAddr(rt.gw)})
+	}
+	br := create(&topology.Bridge{Meta: topology.Meta{Name: "b"}})
+	bp := create(&topology.Port{DeviceKind: topology.KindBridge, DeviceID: br.GetMeta().ID})
+	if err := s.Link(ctx, bp.GetMeta().ID, rp.GetMeta().ID); err != nil {
+		t.Fatal(err)
+	}
+	vp := create(&topology.Port{DeviceKind: topology.KindBridge, DeviceID: br.GetMeta().ID, MAC: vmMAC,
+		IPs: []netip.Addr{vmIP}, HostID: idA, Interface: "vm1"}).(*topology.Port)
+	vm1, _ := wa.vm(t, "vm1")
+	waitFor(t, "the VM's port published", func() bool { return len(a.ports.Load().list) == 1 })
+
+	frame := func(sport uint16) []byte {
+		return (&packet.Spec{EthSrc: vmMAC, EthDst: rMAC, Src: packet.U32(vmIP), Dst: packet.U32(netip.MustParseAddr("8.8.8.8")),
+			Proto: packet.ProtoUDP, SrcPort: sport, DstPort: 53, TTL: 64, Payload: []byte("out")}).Build()
+	}
+	// via sends flows from sports and returns which gateway host each left for.
+	via := func(from uint16) map[string]int {
+		t.Helper()
+		seen := map[string]int{}
+		for sp := from; sp < from+32; sp++ {
+			e := cachedFlow(t, a, vm1, vp.TunnelKey, frame(sp), nil)
+			for _, act := range e.acts {
+				if act.Kind == flow.Tunnel {
+					seen[act.Host]++
+				}
+			}
+		}
+		return seen
+	}
+	if seen := via(1000); seen[idG1] == 0 || seen[idG2] == 0 {
+		t.Fatalf("both gateways up: flows went to %v, want both", seen)
+	}
+	stopG1()
+	<-doneG1
+	doneG1 <- nil // for the cleanup
+	waitFor(t, "the flows through g1 invalidated", func() bool {
+		for sp := uint16(1000); sp < 1032; sp++ {
+			if e := flowFor(a, vp.TunnelKey, frame(sp)); e != nil && len(e.acts) > 0 && e.acts[len(e.acts)-1].Host == idG1 {
+				return false
+			}
+		}
+		return true
+	})
+	if seen := via(2000); seen[idG1] != 0 || seen[idG2] != 32 {
+		t.Fatalf("g1 down: flows went to %v, want all to g2", seen)
 	}
 }

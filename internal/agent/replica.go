@@ -24,6 +24,9 @@ type replica struct {
 	changed map[flow.Tag]struct{} // tags of objects changed since the last build
 	all     bool                  // a re-list: flush every flow
 	dirty   chan struct{}         // cap 1: a build is due
+	// alive are the hosts whose agents are alive (nil until first known:
+	// then every host counts as up).
+	alive map[string]bool
 }
 
 func newReplica() *replica {
@@ -109,12 +112,33 @@ func (r *replica) handler(prefix string) nsdb.Handler {
 	}
 }
 
+// setAlive records which hosts are alive, tainting the exterior ports of
+// the hosts whose liveness changed and their devices: the routes through
+// them come or go (sim.WithHostsDown), and every flow their router decided
+// is simulated again.
+func (r *replica) setAlive(alive map[string]bool) {
+	r.mu.Lock()
+	old := r.alive
+	r.alive = alive
+	for _, o := range r.idx.List(topology.KindPort) {
+		p := o.(*topology.Port)
+		if p.HostID == "" || (old != nil && old[p.HostID] == alive[p.HostID]) || (old == nil && alive[p.HostID]) {
+			continue
+		}
+		r.changed[flow.TagOf(string(topology.KindPort), p.ID)] = struct{}{}
+		r.changed[flow.TagOf(string(p.DeviceKind), p.DeviceID)] = struct{}{}
+	}
+	r.mu.Unlock()
+	r.kick()
+}
+
 // runReplica follows topo/ and publishes a new view after every burst of
 // changes: events arriving while a snapshot builds are coalesced into the
 // next build, not built one by one.
 func (a *Agent) runReplica(ctx context.Context) {
 	r := newReplica()
 	a.wg.Go(func() { _ = a.store.Watch(ctx, "topo/", r.handler(a.store.Prefix()+"topo/")) })
+	a.wg.Go(func() { _ = a.store.WatchAliveHosts(ctx, r.setAlive) })
 	var gen uint64
 	for {
 		select {
@@ -124,7 +148,14 @@ func (a *Agent) runReplica(ctx context.Context) {
 		}
 		start := time.Now()
 		r.mu.Lock()
-		snap := sim.NewSnapshot(r.idx)
+		var snap *sim.Snapshot
+		if alive := r.alive; alive != nil {
+			// This host is up in its own eyes, even while its lease is
+			// being renewed.
+			snap = sim.NewSnapshot(r.idx, sim.WithHostsDown(func(h string) bool { return h != a.hostID && !alive[h] }))
+		} else {
+			snap = sim.NewSnapshot(r.idx)
+		}
 		v := &view{snap: snap, peers: map[string]netip.AddrPort{}, want: map[string]binding{}, keyOf: map[string]uint32{},
 			svc: map[string]*portSvc{}}
 		for _, o := range r.idx.List(topology.KindTunnelZone) {

@@ -62,7 +62,7 @@ func (s *Snapshot) compileRoutes(r topology.Reader, devIdx map[string]int32) {
 			continue
 		}
 		plen := uint8(32 - bitsZero(p.mask))
-		if !explicit[p.dev][uint64(p.addr&p.mask)<<8|uint64(plen)] {
+		if !explicit[p.dev][uint64(p.addr&p.mask)<<8|uint64(plen)] && !s.portDown(int32(i)) {
 			per[p.dev] = append(per[p.dev], route{id: "connected:" + p.id, tag: p.tag, typ: topology.RouteNormal, dst: p.addr & p.mask, dstMask: p.mask, port: int32(i), in: none, weight: topology.DefaultRouteWeight, plen: plen})
 		}
 		if !explicit[p.dev][uint64(p.addr)<<8|32] {
@@ -109,7 +109,7 @@ func compileRoute(s *Snapshot, rt *topology.Route) (route, bool) {
 	}
 	if c.typ == topology.RouteNormal {
 		pi, ok := s.portIdx[rt.NextHopPort]
-		if !ok {
+		if !ok || s.portDown(pi) {
 			return route{}, false
 		}
 		c.port = pi
@@ -184,4 +184,11 @@ func (t *routeTable) lookup(in int32, src, dst uint32, hash uint64) (r *route, e
 		}
 	}
 	return nil, false
+}
+
+// portDown reports whether port pi is an exterior port on a host whose
+// agent is not alive (see WithHostsDown).
+func (s *Snapshot) portDown(pi int32) bool {
+	p := &s.ports[pi]
+	return s.hostDown != nil && p.exterior && p.host != "" && s.hostDown(p.host)
 }

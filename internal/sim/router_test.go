@@ -354,3 +354,37 @@ func TestRouterProxyARP(t *testing.T) {
 		t.Errorf("own address: %s", res.Verdict)
 	}
 }
+
+// Two uplinks on two hosts share the default route (ECMP). When one host's
+// agent is not alive, its uplink's routes are left out: every flow leaves
+// by the other.
+func TestRoutesThroughADeadHostAreLeftOut(t *testing.T) {
+	l := newLab()
+	l.port("r4", "r", func(p *topology.Port) {
+		p.MAC, p.Address, p.HostID, p.Interface, p.TunnelKey = mustMAC("02:00:00:00:aa:04"), netip.MustParsePrefix("198.18.0.1/24"), "h2", "uplink2", 4
+	})
+	l.route("default2", "r", "0.0.0.0/0", "r4", "198.18.0.254")
+	l.x.Put(&topology.Router{Meta: topology.Meta{ID: "r", Name: "vpc-router"}, ARPEntries: []topology.ARPEntry{
+		{IP: netip.MustParseAddr("192.0.2.254"), MAC: mGW}, {IP: netip.MustParseAddr("198.18.0.254"), MAC: mExt}}})
+	outs := func(snap *Snapshot) map[string]int {
+		seen := map[string]int{}
+		var res Result
+		for sp := uint16(1); sp <= 64; sp++ {
+			f := udp(mVM1, mR1, "10.0.0.11", "8.8.8.8", sp, 53)
+			var p packet.Packet
+			p.Decode(f)
+			Simulate(snap, flow.NewState(), "vm1", f, &p, &Options{Now: 1, LocalHost: "h1", Tables: NewTables()}, &res)
+			for _, o := range res.Outputs {
+				seen[o.PortID]++
+			}
+		}
+		return seen
+	}
+	if seen := outs(NewSnapshot(l.x)); seen["r3"] == 0 || seen["r4"] == 0 {
+		t.Fatalf("both hosts up: %v, want both uplinks used", seen)
+	}
+	down := NewSnapshot(l.x, WithHostsDown(func(h string) bool { return h == "h1" }))
+	if seen := outs(down); seen["r3"] != 0 || seen["r4"] != 64 {
+		t.Fatalf("h1 down: %v, want every flow on r4", seen)
+	}
+}

@@ -13,6 +13,22 @@ import (
 // and chains by small integer index, routing tables compiled for longest
 // prefix match, chains compiled for matching without allocation. Build it once
 // per topology version with NewSnapshot; share it read-only.
+// SnapshotOption adds an input besides the topology to NewSnapshot.
+type SnapshotOption func(*snapshotOptions)
+
+type snapshotOptions struct {
+	hostDown func(hostID string) bool
+}
+
+// WithHostsDown tells which hosts' agents are not alive. A route whose next
+// hop is an exterior port bound on such a host is left out (so an edge with
+// several gateways sends everything through the live ones: a gateway whose
+// agent died takes its uplinks' routes with it), as MidoNet withdrew the
+// routes of inactive ports.
+func WithHostsDown(down func(hostID string) bool) SnapshotOption {
+	return func(o *snapshotOptions) { o.hostDown = down }
+}
+
 type Snapshot struct {
 	ports   []port
 	devs    []device
@@ -20,6 +36,9 @@ type Snapshot struct {
 	portIdx map[string]int32
 	byTag   map[flow.Tag]int32 // port tag → index (learned MAC entries name ports by tag)
 	chainIx map[string]int32
+	// hostDown (nil: every host is up) leaves out routes through the
+	// exterior ports of hosts whose agents are not alive.
+	hostDown func(hostID string) bool
 }
 
 const none = int32(-1)
@@ -69,8 +88,12 @@ type device struct {
 
 // NewSnapshot compiles r. Objects that reference something r does not hold
 // (a dangling chain or port id) are compiled as if the reference were unset.
-func NewSnapshot(r topology.Reader) *Snapshot {
-	s := &Snapshot{portIdx: map[string]int32{}, byTag: map[flow.Tag]int32{}, chainIx: map[string]int32{}}
+func NewSnapshot(r topology.Reader, opts ...SnapshotOption) *Snapshot {
+	var o snapshotOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	s := &Snapshot{portIdx: map[string]int32{}, byTag: map[flow.Tag]int32{}, chainIx: map[string]int32{}, hostDown: o.hostDown}
 	devIdx := map[string]int32{}
 	for _, o := range r.List(topology.KindChain) {
 		s.chainIx[o.GetMeta().ID] = int32(len(s.chainIx))
