@@ -93,6 +93,12 @@ func TestBGPGateway(t *testing.T) {
 	})
 	up := l.AddOutside("upstream", gw, "edge0", "192.0.2.1/24")
 	client := addClient(t, up.NS, "198.51.100.1/24", "198.51.100.2/24")
+	// No BGP speaker upstream yet: the session's state says so.
+	waitUntil(t, "the gateway's session to the absent peer reported", func() bool {
+		out := l.CLI("gateway", "show", "gw")
+		return strings.Contains(out, `"peer": "192.0.2.1"`) && !strings.Contains(out, `"state": "established"`) &&
+			strings.Contains(out, `"state": "`)
+	})
 	f := netns.StartFRR(t, up.NS, `frr defaults datacenter
 hostname upstream
 !
