@@ -43,6 +43,7 @@ type gatewayHost struct {
 	// Bumped by every change of what is published: the learned routes,
 	// and the status (sessions, the settings applied).
 	routesGen, statusGen uint64
+	drained              bool // the operator drained this host (nsdb.SetGatewayDrain)
 }
 
 // speakerPort is one uplink's speaker port with the uplink's address.
@@ -202,6 +203,25 @@ func (a *Agent) runGateway(ctx context.Context) {
 	g.mu.Unlock()
 	kick <- struct{}{}
 
+	kickNow := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	a.wg.Go(func() {
+		_ = a.store.WatchGatewayDrains(ctx, func(m map[string]bool) {
+			g.mu.Lock()
+			if g.drained != m[a.hostID] {
+				g.drained = m[a.hostID]
+				g.routesGen++
+				g.statusGen++
+				a.log.Info("agent: gateway drain", "drained", g.drained)
+			}
+			g.mu.Unlock()
+			kickNow()
+		})
+	})
 	var sp *gateway.Speaker
 	ports := map[string]*speakerPort{}
 	a.m.reg.MustRegister(&gatewayCollector{g: g})
@@ -226,8 +246,14 @@ func (a *Agent) runGateway(ctx context.Context) {
 		case <-retry.C:
 		}
 		g.mu.Lock()
-		w := g.want
+		w, drained := g.want, g.drained
 		g.mu.Unlock()
+		if w != nil && drained {
+			// Drained: the same sessions, nothing advertised.
+			d := *w
+			d.settings.Networks = nil
+			w = &d
+		}
 
 		if !reflect.DeepEqual(w, applied) || w == nil && sp != nil {
 			ok := a.applyPorts(w, ports)
@@ -282,6 +308,10 @@ func (a *Agent) runGateway(ctx context.Context) {
 		g.mu.Lock()
 		routes, sessions, rgen, sgen := g.routes, g.sess, g.routesGen, g.statusGen
 		g.mu.Unlock()
+		pubRoutes := routes
+		if drained {
+			pubRoutes = nil // the other gateways carry the outbound traffic
+		}
 		if lease == nil || sp == nil && pub.lease == nil && len(routes) == 0 {
 			continue // no lease yet, or never a gateway: nothing to publish
 		}
@@ -290,14 +320,16 @@ func (a *Agent) runGateway(ctx context.Context) {
 		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if rgen != pub.routes || !pub.routesOK {
-			if err := a.publishRoutes(pctx, w, routes, lease); err != nil {
+			if err := a.publishRoutes(pctx, w, pubRoutes, lease); err != nil {
 				a.log.Warn("agent: publishing learned routes, will retry", "err", err)
 			} else {
 				pub.routes, pub.routesOK = rgen, true
 			}
 		}
 		if (sgen != pub.status || !pub.statusOK) && time.Since(pub.at) >= statusInterval {
-			if err := a.store.PutGatewayStatus(pctx, a.hostID, a.gatewayStatus(w, routes, sessions), lease); err != nil {
+			st := a.gatewayStatus(w, routes, sessions)
+			st.Drained = drained
+			if err := a.store.PutGatewayStatus(pctx, a.hostID, st, lease); err != nil {
 				a.log.Warn("agent: publishing the gateway status, will retry", "err", err)
 			} else {
 				pub.status, pub.statusOK, pub.at = sgen, true, time.Now()

@@ -15,11 +15,14 @@ import (
 // what its BGP speaker reports (absent when it runs none, or when the
 // agent is gone: the report is bound to its lease).
 type Gateway struct {
-	HostID   string              `json:"host_id"`
-	HostName string              `json:"host_name"`
-	Alive    bool                `json:"alive"`
-	Uplinks  []GatewayLink       `json:"uplinks"`
-	BGP      *nsdb.GatewayStatus `json:"bgp,omitempty"`
+	HostID   string `json:"host_id"`
+	HostName string `json:"host_name"`
+	Alive    bool   `json:"alive"`
+	// Drained: an operator drained the host (canopy gateway drain); its
+	// agent says it took it into account with bgp.drained.
+	Drained bool                `json:"drained,omitempty"`
+	Uplinks []GatewayLink       `json:"uplinks"`
+	BGP     *nsdb.GatewayStatus `json:"bgp,omitempty"`
 }
 
 // GatewayLink is one uplink of a gateway host.
@@ -36,6 +39,8 @@ func (s *server) gatewayRoutes() []route {
 	return []route{
 		{method: "GET", path: "/gateways", summary: "List the gateway hosts (hosts with uplinks): their uplinks, liveness and BGP sessions", resp: t, list: true, status: 200, h: s.listGateways},
 		{method: "GET", path: "/gateways/{id}", summary: "Show a gateway host (by host id or name)", resp: t, status: 200, h: s.getGateway},
+		{method: "PUT", path: "/gateways/{id}/drain", summary: "Drain a gateway host for planned work: its speaker withdraws what it advertises and its learned routes are withdrawn, so the other gateways carry its traffic", resp: t, status: 200, h: s.drainGateway(true)},
+		{method: "DELETE", path: "/gateways/{id}/drain", summary: "Put a drained gateway host back into service", resp: t, status: 200, h: s.drainGateway(false)},
 	}
 }
 
@@ -49,6 +54,10 @@ func (s *server) gateways(r *http.Request) ([]Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	drains, err := s.store.GatewayDrains(r.Context())
+	if err != nil {
+		return nil, err
+	}
 	byHost := map[string]*Gateway{}
 	s.store.Read(func(rd topology.Reader) {
 		for _, o := range rd.List(topology.KindPort) {
@@ -58,7 +67,7 @@ func (s *server) gateways(r *http.Request) ([]Gateway, error) {
 			}
 			g := byHost[p.HostID]
 			if g == nil {
-				g = &Gateway{HostID: p.HostID, Alive: alive[p.HostID]}
+				g = &Gateway{HostID: p.HostID, Alive: alive[p.HostID], Drained: drains[p.HostID]}
 				if h, ok := rd.Get(topology.KindHost, p.HostID).(*topology.Host); ok && h != nil {
 					g.HostName = h.Name
 				}
@@ -91,22 +100,46 @@ func (s *server) listGateways(w http.ResponseWriter, r *http.Request) (int, any,
 }
 
 func (s *server) getGateway(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	g, err := s.findGateway(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, g, nil
+}
+
+// findGateway is the gateway host the path's {id} names (id, or a name
+// exactly one gateway host has).
+func (s *server) findGateway(r *http.Request) (Gateway, error) {
 	id := r.PathValue("id")
 	gws, err := s.gateways(r)
 	if err != nil {
-		return 0, nil, err
+		return Gateway{}, err
 	}
 	var named []Gateway
 	for _, g := range gws {
 		if g.HostID == id {
-			return http.StatusOK, g, nil
+			return g, nil
 		}
 		if g.HostName == id {
 			named = append(named, g)
 		}
 	}
 	if len(named) == 1 {
-		return http.StatusOK, named[0], nil
+		return named[0], nil
 	}
-	return 0, nil, notFound("gateway host", id)
+	return Gateway{}, notFound("gateway host", id)
+}
+
+func (s *server) drainGateway(drain bool) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request) (int, any, error) {
+		g, err := s.findGateway(r)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := s.store.SetGatewayDrain(r.Context(), g.HostID, drain); err != nil {
+			return 0, nil, err
+		}
+		g.Drained = drain
+		return http.StatusOK, g, nil
+	}
 }

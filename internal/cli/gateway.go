@@ -14,6 +14,7 @@ type gatewayView struct {
 	HostID   string `json:"host_id"`
 	HostName string `json:"host_name"`
 	Alive    bool   `json:"alive"`
+	Drained  bool   `json:"drained"`
 	Uplinks  []struct {
 		Interface string `json:"interface"`
 		Address   string `json:"address"`
@@ -53,10 +54,10 @@ func gatewayCmd(a *app) *cobra.Command {
 					}
 					advertised, learned = fmt.Sprint(g.BGP.AdvertisedCount), fmt.Sprint(g.BGP.Learned)
 				}
-				rows[i] = []string{g.HostName, g.HostID, fmt.Sprint(g.Alive), strings.Join(links, ","),
+				rows[i] = []string{g.HostName, g.HostID, fmt.Sprint(g.Alive), fmt.Sprint(g.Drained), strings.Join(links, ","),
 					orDash(strings.Join(sessions, ",")), advertised, learned}
 			}
-			return a.table(raw, []string{"HOST", "ID", "ALIVE", "UPLINKS", "BGP SESSIONS", "ADVERTISED", "LEARNED"}, rows)
+			return a.table(raw, []string{"HOST", "ID", "ALIVE", "DRAINED", "UPLINKS", "BGP SESSIONS", "ADVERTISED", "LEARNED"}, rows)
 		}),
 	})
 	noun.AddCommand(&cobra.Command{
@@ -69,6 +70,23 @@ func gatewayCmd(a *app) *cobra.Command {
 			return a.show(raw)
 		}),
 	})
+	for _, v := range []struct {
+		verb, short, method string
+	}{
+		{"drain", "Drain a gateway host for planned work: it stops advertising, its learned routes are withdrawn, the other gateways carry its traffic", "PUT"},
+		{"undrain", "Put a drained gateway host back into service", "DELETE"},
+	} {
+		noun.AddCommand(&cobra.Command{
+			Use: v.verb + " HOST", Short: v.short, Args: cobra.ExactArgs(1),
+			RunE: a.run(func(ctx context.Context, c *Client, args []string) error {
+				raw, err := c.Do(ctx, v.method, "/gateways/"+url.PathEscape(args[0])+"/drain", nil)
+				if err != nil {
+					return err
+				}
+				return a.show(raw)
+			}),
+		})
+	}
 	return noun
 }
 

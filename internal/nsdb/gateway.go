@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
 
@@ -47,6 +48,9 @@ type GatewayStatus struct {
 	AdvertisedCount int            `json:"advertised_count"`
 	Uplinks         []UplinkStatus `json:"uplinks"`
 	Learned         int            `json:"learned"` // routes learned (published under bgp/routes)
+	// Drained: the operator drained the host; it advertises nothing and
+	// publishes no learned route.
+	Drained bool `json:"drained,omitempty"`
 }
 
 // BGPSession is one peer's session as the speaker sees it.
@@ -195,6 +199,72 @@ func (s *Store) WatchBGPRoutes(ctx context.Context, h BGPRoutesHandler) error {
 			if len(out) > 0 {
 				h.Changed(out)
 			}
+		},
+	})
+}
+
+// Draining. An operator drains a gateway host before planned work: its
+// speaker withdraws what it advertises and the host withdraws the routes it
+// learned, so the upstream routers and the other agents send its traffic
+// to the other gateways. The server writes the mark (agents only read it):
+//
+//	state/gateway/drain/<host>   "1" while the host is drained
+const drainRel = "state/gateway/drain/"
+
+// SetGatewayDrain marks hostID drained (or not).
+func (s *Store) SetGatewayDrain(ctx context.Context, hostID string, drain bool) error {
+	if hostID == "" || checkID(hostID) != nil {
+		return &topology.FieldError{Field: "host_id", Reason: "is not a valid id"}
+	}
+	k := s.prefix + drainRel + hostID
+	var err error
+	if drain {
+		_, err = s.cli.Put(ctx, k, "1")
+	} else {
+		_, err = s.cli.Delete(ctx, k)
+	}
+	if err != nil {
+		return fmt.Errorf("gateway %s drain: %w", hostID, err)
+	}
+	return nil
+}
+
+// GatewayDrains returns the drained hosts.
+func (s *Store) GatewayDrains(ctx context.Context) (map[string]bool, error) {
+	resp, err := s.cli.Get(ctx, s.prefix+drainRel, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("gateway drains: %w", err)
+	}
+	out := map[string]bool{}
+	for _, kv := range resp.Kvs {
+		out[strings.TrimPrefix(string(kv.Key), s.prefix+drainRel)] = true
+	}
+	return out, nil
+}
+
+// WatchGatewayDrains calls f with the set of drained hosts, first and after
+// every change, until ctx is done.
+func (s *Store) WatchGatewayDrains(ctx context.Context, f func(drained map[string]bool)) error {
+	pfx := s.prefix + drainRel
+	set := map[string]bool{}
+	return s.Watch(ctx, drainRel, Handler{
+		Reset: func(kvs []KV, _ int64) {
+			clear(set)
+			for _, kv := range kvs {
+				set[strings.TrimPrefix(kv.Key, pfx)] = true
+			}
+			f(maps.Clone(set))
+		},
+		Events: func(evs []Event, _ int64) {
+			for _, ev := range evs {
+				h := strings.TrimPrefix(ev.KV.Key, pfx)
+				if ev.Delete {
+					delete(set, h)
+				} else {
+					set[h] = true
+				}
+			}
+			f(maps.Clone(set))
 		},
 	})
 }

@@ -334,6 +334,31 @@ bfd
 		}
 	}
 
+	// Planned work: drain gw1. Its session stays up; it withdraws the
+	// pool, and the edge's default route through it goes, so the other
+	// gateway carries both directions.
+	l.CLI("gateway", "drain", "gw1")
+	waitUntil(t, "FRR's pool route via gw2 alone", func() bool {
+		nh := f.NextHops("203.0.113.0/28")
+		return len(nh) == 1 && nh[0] == "192.0.2.130"
+	})
+	waitUntil(t, "the edge's default route via gw2 alone", func() bool {
+		got := learnedRoutes(t, l)
+		return len(got) == 1 && got[0] == "0.0.0.0/0 via 192.0.2.129"
+	})
+	if !within(15*time.Second, func() bool { return nsPing(client, alloc[1]) }) {
+		t.Errorf("the elastic IP is unreachable with gw1 drained")
+	}
+	if !within(15*time.Second, func() bool { return nsPing(in.ns, "198.51.100.2") }) {
+		t.Errorf("%s cannot reach the client with gw1 drained", in.id)
+	}
+	if s := f.Neighbor("192.0.2.2"); s.State != "Established" || s.Dropped != settled["192.0.2.2"].Dropped {
+		t.Errorf("draining dropped gw1's session: %+v", s)
+	}
+	l.CLI("gateway", "undrain", "gw1")
+	waitUntil(t, "both gateways again after the drain", both)
+	waitUntil(t, "the edge's default route via both uplinks again", func() bool { return len(learnedRoutes(t, l)) == 2 })
+
 	// Freeze gw1's agent: its uplink stays, its speaker goes silent.
 	pid := agentPID(t, gw1)
 	start := time.Now()
