@@ -56,15 +56,21 @@ func TestEmbedded(t *testing.T) {
 	runStoreSuite(t, func(t *testing.T) opener {
 		var endpoint string
 		return func(mods ...func(nsdb.Config) nsdb.Config) *nsdb.Store {
-			cfg := nsdb.Config{Endpoints: []string{endpoint}}
+			apply := func(cfg nsdb.Config) nsdb.Config {
+				for _, m := range mods {
+					cfg = m(cfg)
+				}
+				return cfg
+			}
 			if endpoint == "" {
-				cfg = nsdbtest.EmbeddedConfig(t)
+				// The first store of a test embeds etcd (on fresh ports,
+				// again if one was taken meanwhile); the others are its
+				// clients.
+				s, cfg := nsdbtest.OpenEmbeddedWith(t, apply)
 				endpoint = cfg.ClientURL
+				return s
 			}
-			for _, m := range mods {
-				cfg = m(cfg)
-			}
-			return nsdbtest.Open(t, cfg)
+			return nsdbtest.Open(t, apply(nsdb.Config{Endpoints: []string{endpoint}}))
 		}
 	})
 }

@@ -64,9 +64,20 @@ func Open(t testing.TB, cfg nsdb.Config) *nsdb.Store {
 // ports when a port it picked was taken meanwhile.
 func OpenEmbedded(t testing.TB) (*nsdb.Store, nsdb.Config) {
 	t.Helper()
+	return OpenEmbeddedWith(t, nil)
+}
+
+// OpenEmbeddedWith is OpenEmbedded with mod (if not nil) applied to each
+// attempt's configuration. Another test process can take a port between
+// the moment it was seen free and etcd's bind: each attempt picks new ones.
+func OpenEmbeddedWith(t testing.TB, mod func(nsdb.Config) nsdb.Config) (*nsdb.Store, nsdb.Config) {
+	t.Helper()
 	var last error
-	for range 3 {
+	for range 5 {
 		cfg := EmbeddedConfig(t)
+		if mod != nil {
+			cfg = mod(cfg)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		s, err := nsdb.Open(ctx, cfg)
 		cancel()
