@@ -27,7 +27,6 @@ import (
 	"github.com/canopy-sdn/canopy/internal/upstream"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 	"github.com/spf13/cobra"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // runServer validates cfg and runs the server until SIGINT or SIGTERM.
@@ -429,13 +428,9 @@ func upAccount(ctx context.Context, cfg *server.Config, api *Client, rootCfg nsd
 	}
 	defer store.Close()
 	// Applied once the controller's watermark passes the last VPC write.
-	resp, err := store.Client().Get(ctx, store.Prefix()+"vpc-seq")
+	seq, err := store.VPCSeqRevision(ctx)
 	if err != nil {
 		return info, err
-	}
-	var seq int64
-	if len(resp.Kvs) > 0 {
-		seq = resp.Kvs[0].ModRevision
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -452,15 +447,7 @@ func upAccount(ctx context.Context, cfg *server.Config, api *Client, rootCfg nsd
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	lr, err := store.Client().Get(ctx, store.Prefix()+nsdb.VPCPrefix, clientv3.WithPrefix())
-	if err != nil {
-		return info, err
-	}
-	kvs := make([]nsdb.KV, len(lr.Kvs))
-	for i, kv := range lr.Kvs {
-		kvs[i] = nsdb.KV{Key: string(kv.Key), Value: kv.Value}
-	}
-	st, err := nsdb.DecodeVPCState(store.Prefix(), kvs)
+	st, err := store.ReadVPCState(ctx)
 	if err != nil {
 		return info, err
 	}

@@ -14,7 +14,7 @@ import (
 
 // StatusKey is the store-relative key where the controller records how far
 // it got and how the cloud config's gateways resolved (a Status as JSON).
-const StatusKey = "state/controller/applied"
+const StatusKey = nsdb.ControllerStatusRel
 
 // Applied is the controller's progress: the topology at TopologyRevision
 // realizes the VPC objects as they were at VPCRevision. A VPC object whose

@@ -52,7 +52,7 @@ func (c *Controller) writeStatus(ctx context.Context) {
 			continue
 		}
 		wctx, cancel := context.WithTimeout(ctx, statusTimeout)
-		_, err := c.store.Client().Put(wctx, c.store.Prefix()+StatusKey, string(b))
+		err := c.store.PutControllerStatus(wctx, b)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -76,14 +76,11 @@ func ReadStatus(ctx context.Context, store *nsdb.Store) (Applied, error) {
 // ReadFullStatus reads the status key: progress and gateways.
 func ReadFullStatus(ctx context.Context, store *nsdb.Store) (Status, error) {
 	var st Status
-	resp, err := store.Client().Get(ctx, store.Prefix()+StatusKey)
-	if err != nil {
-		return st, fmt.Errorf("read controller status: %w", err)
+	v, found, err := store.ControllerStatus(ctx)
+	if err != nil || !found {
+		return st, err
 	}
-	if len(resp.Kvs) == 0 {
-		return st, nil
-	}
-	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
+	if err := json.Unmarshal(v, &st); err != nil {
 		return st, fmt.Errorf("decode controller status: %w", err)
 	}
 	return st, nil

@@ -15,7 +15,6 @@ import (
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // AccountInfo is an account as the admin API shows it.
@@ -66,7 +65,7 @@ func (s *Server) CreateAccount(ctx context.Context, name string) (*NewCredential
 		if err != nil {
 			return err
 		}
-		if err := tx.PutKey(keysRel+nc.AccessKeyID, rec); err != nil {
+		if err := tx.PutKey(nsdb.AccessKeyRel(nc.AccessKeyID), rec); err != nil {
 			return err
 		}
 		return s.createDefaultVpc(tx, id)
@@ -141,7 +140,7 @@ func (s *Server) DeleteAccount(ctx context.Context, id string) error {
 			return &vpc.Error{Code: "AccountNotFound", Message: fmt.Sprintf("no account %s", id)}
 		}
 		for _, k := range keys[id] {
-			if err := tx.DeleteKey(keysRel + k); err != nil {
+			if err := tx.DeleteKey(nsdb.AccessKeyRel(k)); err != nil {
 				return err
 			}
 		}
@@ -149,9 +148,10 @@ func (s *Server) DeleteAccount(ctx context.Context, id string) error {
 	})
 	if err == nil {
 		s.log.Info("ec2: account deleted", "account", id)
-		st := s.store.Store()
 		// Client tokens only name objects that are gone now.
-		_, _ = st.Client().Delete(ctx, st.Prefix()+"ec2/client-tokens/"+id+"/", clientv3.WithPrefix())
+		if err := s.store.Store().DeleteClientTokens(ctx, id); err != nil {
+			s.log.Warn("ec2: forgetting the deleted account's client tokens", "account", id, "err", err)
+		}
 	}
 	return err
 }
@@ -195,18 +195,16 @@ func ownedIDs[T any](m map[string]*T, owner string, of func(*T) string) []string
 
 // accessKeys returns the access key ids of every account.
 func (s *Server) accessKeys(ctx context.Context) (map[string][]string, error) {
-	st := s.store.Store()
-	resp, err := st.Client().Get(ctx, st.Prefix()+keysRel, clientv3.WithPrefix())
+	recs, err := s.store.Store().AccessKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing access keys: %w", err)
+		return nil, err
 	}
 	out := map[string][]string{}
-	for _, kv := range resp.Kvs {
+	for k, v := range recs {
 		var rec accessKeyRecord
-		if json.Unmarshal(kv.Value, &rec) != nil {
+		if json.Unmarshal(v, &rec) != nil {
 			continue
 		}
-		k := strings.TrimPrefix(string(kv.Key), st.Prefix()+keysRel)
 		out[rec.AccountID] = append(out[rec.AccountID], k)
 	}
 	return out, nil

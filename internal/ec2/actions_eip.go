@@ -415,11 +415,11 @@ func (c *call) settleNatGateways() error {
 		}
 		st := c.s.store.Store()
 		for _, id := range pending {
-			resp, err := st.Client().Get(c.ctx, st.Prefix()+nsdb.VPCPrefix+"nat_gateways/"+id)
+			rev, found, err := st.VPCObjectRevision(c.ctx, "nat_gateways", id)
 			if err != nil {
-				return fmt.Errorf("reading NAT gateway %s: %w", id, err)
+				return err
 			}
-			if len(resp.Kvs) == 1 && resp.Kvs[0].ModRevision <= applied.VPCRevision {
+			if found && rev <= applied.VPCRevision {
 				ready = append(ready, id)
 			}
 		}

@@ -117,9 +117,6 @@ type accessKeyRecord struct {
 	Created      time.Time `json:"created"`
 }
 
-// keysRel is the store-relative prefix of access keys.
-const keysRel = "ec2/keys/"
-
 // credential is a verified caller.
 type credential struct {
 	AccessKey string
@@ -271,16 +268,15 @@ func (s *Server) lookupKey(ctx context.Context, accessKey string) (*accessKeyRec
 	if accessKey == "" || strings.ContainsAny(accessKey, "/ ") {
 		return nil, authFailure("AWS was not able to validate the provided access credentials")
 	}
-	st := s.store.Store()
-	resp, err := st.Client().Get(ctx, st.Prefix()+keysRel+accessKey)
+	v, found, err := s.store.Store().AccessKey(ctx, accessKey)
 	if err != nil {
-		return nil, fmt.Errorf("reading access key: %w", err)
+		return nil, err
 	}
-	if len(resp.Kvs) == 0 {
+	if !found {
 		return nil, authFailure("AWS was not able to validate the provided access credentials")
 	}
 	var rec accessKeyRecord
-	if err := json.Unmarshal(resp.Kvs[0].Value, &rec); err != nil {
+	if err := json.Unmarshal(v, &rec); err != nil {
 		return nil, fmt.Errorf("access key %s: %w", accessKey, err)
 	}
 	return &rec, nil

@@ -349,8 +349,12 @@ func (c *call) read(f func(st *vpc.State) error) error {
 
 // clientTokenKey is where a create call's ClientToken maps to what it made.
 func (c *call) clientTokenKey(token string) string {
+	return nsdb.ClientTokenRel(c.acct, c.action, tokenHash(token))
+}
+
+func tokenHash(token string) string {
 	h := sha256.Sum256([]byte(token))
-	return "ec2/client-tokens/" + c.acct + "/" + c.action + "/" + hex.EncodeToString(h[:16])
+	return hex.EncodeToString(h[:16])
 }
 
 // tokenTarget returns the id an earlier call with the same ClientToken
@@ -363,15 +367,8 @@ func (c *call) tokenTarget() (string, error) {
 	if len(tok) > 64 {
 		return "", &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: "ClientToken is longer than 64 characters."}
 	}
-	st := c.s.store.Store()
-	resp, err := st.Client().Get(c.ctx, st.Prefix()+c.clientTokenKey(tok))
-	if err != nil {
-		return "", fmt.Errorf("reading client token: %w", err)
-	}
-	if len(resp.Kvs) == 0 {
-		return "", nil
-	}
-	return string(resp.Kvs[0].Value), nil
+	id, _, err := c.s.store.Store().ClientTokenTarget(c.ctx, c.acct, c.action, tokenHash(tok))
+	return id, err
 }
 
 // rememberToken records, in the create's own transaction, that its

@@ -1,0 +1,136 @@
+package nsdb
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/canopy-sdn/canopy/internal/vpc"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// The EC2 server's records beside the VPC objects — access keys and client
+// tokens — and the controller's status key. Their key names live here
+// only; the other packages read and write them through these methods (and
+// a VPCTx's PutKey/DeleteKey with the *Rel names).
+
+const (
+	accessKeysRel   = "ec2/keys/"
+	clientTokensRel = "ec2/client-tokens/"
+	// ControllerStatusRel is where the controller records how far it has
+	// realized the VPC objects (and its gateways' states).
+	ControllerStatusRel = "state/controller/applied"
+)
+
+// AccessKeyRel is the store-relative key of access key id's record.
+func AccessKeyRel(id string) string { return accessKeysRel + id }
+
+// ClientTokenRel is the store-relative key where a create call of account
+// for action with a ClientToken (tokenHash: a digest of it) records what it
+// made.
+func ClientTokenRel(account, action, tokenHash string) string {
+	return clientTokensRel + account + "/" + action + "/" + tokenHash
+}
+
+// get reads one key (relative to the prefix); found is false when absent.
+func (s *Store) get(ctx context.Context, rel string) (value []byte, rev int64, found bool, err error) {
+	resp, err := s.cli.Get(ctx, s.prefix+rel)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, false, nil
+	}
+	return resp.Kvs[0].Value, resp.Kvs[0].ModRevision, true, nil
+}
+
+// AccessKey reads access key id's record.
+func (s *Store) AccessKey(ctx context.Context, id string) (record []byte, found bool, err error) {
+	v, _, found, err := s.get(ctx, AccessKeyRel(id))
+	if err != nil {
+		return nil, false, fmt.Errorf("reading access key: %w", err)
+	}
+	return v, found, nil
+}
+
+// AccessKeys reads every access key's record, by id.
+func (s *Store) AccessKeys(ctx context.Context) (map[string][]byte, error) {
+	pfx := s.prefix + accessKeysRel
+	resp, err := s.cli.Get(ctx, pfx, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("listing access keys: %w", err)
+	}
+	out := make(map[string][]byte, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		out[strings.TrimPrefix(string(kv.Key), pfx)] = kv.Value
+	}
+	return out, nil
+}
+
+// ClientTokenTarget reads what an earlier create with that ClientToken made.
+func (s *Store) ClientTokenTarget(ctx context.Context, account, action, tokenHash string) (id string, found bool, err error) {
+	v, _, found, err := s.get(ctx, ClientTokenRel(account, action, tokenHash))
+	if err != nil {
+		return "", false, fmt.Errorf("reading client token: %w", err)
+	}
+	return string(v), found, nil
+}
+
+// DeleteClientTokens forgets every ClientToken of account.
+func (s *Store) DeleteClientTokens(ctx context.Context, account string) error {
+	if _, err := s.cli.Delete(ctx, s.prefix+clientTokensRel+account+"/", clientv3.WithPrefix()); err != nil {
+		return fmt.Errorf("deleting the client tokens of %s: %w", account, err)
+	}
+	return nil
+}
+
+// VPCObjectRevision reads the mod revision of VPC object id in collection
+// coll (e.g. "nat_gateways"), straight from etcd.
+func (s *Store) VPCObjectRevision(ctx context.Context, coll, id string) (rev int64, found bool, err error) {
+	_, rev, found, err = s.get(ctx, VPCPrefix+coll+"/"+id)
+	if err != nil {
+		return 0, false, fmt.Errorf("reading %s %s: %w", coll, id, err)
+	}
+	return rev, found, nil
+}
+
+// VPCSeqRevision is the revision of the last write of VPC objects by any
+// process (0 before the first).
+func (s *Store) VPCSeqRevision(ctx context.Context) (int64, error) {
+	_, rev, _, err := s.get(ctx, vpcSeqRel)
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", vpcSeqRel, err)
+	}
+	return rev, nil
+}
+
+// ReadVPCState reads every VPC object straight from etcd (no cache).
+func (s *Store) ReadVPCState(ctx context.Context) (*vpc.State, error) {
+	resp, err := s.cli.Get(ctx, s.prefix+VPCPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("reading the VPC objects: %w", err)
+	}
+	kvs := make([]KV, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		kvs[i] = KV{Key: string(kv.Key), Value: kv.Value, ModRevision: kv.ModRevision}
+	}
+	return DecodeVPCState(s.prefix, kvs)
+}
+
+// PutControllerStatus records the controller's status.
+func (s *Store) PutControllerStatus(ctx context.Context, status []byte) error {
+	if _, err := s.cli.Put(ctx, s.prefix+ControllerStatusRel, string(status)); err != nil {
+		return fmt.Errorf("writing the controller status: %w", err)
+	}
+	return nil
+}
+
+// ControllerStatus reads the controller's status (found false: never
+// written).
+func (s *Store) ControllerStatus(ctx context.Context) (status []byte, found bool, err error) {
+	v, _, found, err := s.get(ctx, ControllerStatusRel)
+	if err != nil {
+		return nil, false, fmt.Errorf("read controller status: %w", err)
+	}
+	return v, found, nil
+}
