@@ -16,7 +16,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -37,7 +36,6 @@ import (
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/translate"
 	"github.com/canopy-sdn/canopy/internal/vpc"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func main() {
@@ -141,17 +139,14 @@ func cloud() translate.CloudConfig {
 }
 
 // kv is one VPC object to store.
-type kv struct {
-	key string
-	obj any
-}
+type kv = nsdb.VPCObject
 
 func sgID(v, g int) string { return fmt.Sprintf("sg-%08x%09x", v, g) }
 
 // cloudObjects builds n VPCs' objects.
 func cloudObjects(n int) []kv {
 	var out []kv
-	add := func(coll, id string, obj any) { out = append(out, kv{"vpc/" + coll + "/" + id, obj}) }
+	add := func(coll, id string, obj any) { out = append(out, kv{Collection: coll, ID: id, Object: obj}) }
 	add("accounts", acct, &vpc.Account{ID: acct, Name: "bench"})
 	for v := range n {
 		vid := fmt.Sprintf("vpc-%017x", v)
@@ -191,30 +186,6 @@ func cloudObjects(n int) []kv {
 	return out
 }
 
-// write stores VPC objects in transactions that bump vpc-seq, as the EC2
-// server's store does, and returns the last commit's revision.
-func write(ctx context.Context, s *nsdb.Store, kvs []kv) (int64, error) {
-	var rev int64
-	for len(kvs) > 0 {
-		n := min(len(kvs), 1000)
-		ops := make([]clientv3.Op, 0, n+1)
-		for _, x := range kvs[:n] {
-			b, err := json.Marshal(x.obj)
-			if err != nil {
-				return 0, err
-			}
-			ops = append(ops, clientv3.OpPut(s.Prefix()+x.key, string(b)))
-		}
-		ops = append(ops, clientv3.OpPut(s.Prefix()+"vpc-seq", strconv.FormatInt(time.Now().UnixNano(), 10)))
-		resp, err := s.Client().Txn(ctx).Then(ops...).Commit()
-		if err != nil {
-			return 0, err
-		}
-		rev = resp.Header.Revision
-		kvs = kvs[n:]
-	}
-	return rev, nil
-}
 
 func run(n, changes int) (result, error) {
 	r := result{vpcs: n}
@@ -230,13 +201,13 @@ func run(n, changes int) (result, error) {
 	}
 	objs := cloudObjects(n)
 	r.keys = len(objs)
-	rev, err := write(ctx, s, objs)
+	rev, err := s.LoadVPCObjects(ctx, objs)
 	if err != nil {
 		return r, err
 	}
 	sgObjs := map[string]*vpc.SecurityGroup{}
 	for _, o := range objs {
-		if g, ok := o.obj.(*vpc.SecurityGroup); ok {
+		if g, ok := o.Object.(*vpc.SecurityGroup); ok {
 			sgObjs[g.ID] = g
 		}
 	}
@@ -298,7 +269,7 @@ func run(n, changes int) (result, error) {
 		g := sgObjs[sgID(rnd.IntN(n), rnd.IntN(sgs))]
 		g.Ingress = append(g.Ingress, vpc.SecurityGroupRule{ID: fmt.Sprintf("sgr-b%016x", i), IPProtocol: "udp", FromPort: 2000 + i%1000, ToPort: 2000 + i%1000,
 			CidrIPv4: netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}), 32)})
-		rev, err := write(ctx, s, []kv{{"vpc/security_groups/" + g.ID, g}})
+		rev, err := s.LoadVPCObjects(ctx, []kv{{Collection: "security_groups", ID: g.ID, Object: g}})
 		if err != nil {
 			return r, err
 		}
@@ -310,7 +281,7 @@ func run(n, changes int) (result, error) {
 		// The controller's round includes one store commit (an fsync on
 		// the embedded etcd): a bare put, timed alongside, is the floor.
 		t0 := time.Now()
-		if _, err := s.Client().Put(ctx, s.Prefix()+"bench/scratch", strconv.Itoa(i)); err != nil {
+		if err := s.PutScratch(ctx, strconv.Itoa(i)); err != nil {
 			return r, err
 		}
 		r.putLat = append(r.putLat, time.Since(t0))

@@ -3,14 +3,11 @@ package controller
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/translate"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // event is what a watcher hands the loop.
@@ -125,56 +122,23 @@ func (c *Controller) startTopoWatch(ctx context.Context, from int64) {
 // takes its snapshot from the store's cache. A compaction or a lost watch
 // ends it with an error.
 func (c *Controller) watchTopo(ctx context.Context, from int64, gen int) error {
-	pfx := c.store.Prefix() + "topo/"
-	wch := c.store.Client().Watch(clientv3.WithRequireLeader(ctx), pfx, clientv3.WithPrefix(), clientv3.WithRev(from))
-	for resp := range wch {
-		if resp.CompactRevision != 0 {
-			return fmt.Errorf("topology watch compacted at %d", resp.CompactRevision)
-		}
-		if err := resp.Err(); err != nil {
-			return err
-		}
-		if resp.Canceled {
-			return errors.New("topology watch cancelled by the server")
-		}
-		if len(resp.Events) == 0 {
-			continue
-		}
-		// A response may carry several transactions: hand them over one
-		// revision at a time, so the loop can tell its own commits apart.
-		var e event
-		flush := func() {
-			if len(e.topoChanges) > 0 {
-				c.q.push(e)
-			}
-		}
-		for _, ev := range resp.Events {
-			rev := ev.Kv.ModRevision
-			if rev != e.topoRev {
-				flush()
-				e = event{topo: true, gen: gen, topoRev: rev}
-			}
-			kind, id, ok := strings.Cut(strings.TrimPrefix(string(ev.Kv.Key), pfx), "/")
-			if !ok {
-				continue
-			}
-			ch := topoChange{key: topology.ObjectKey{Kind: topology.Kind(kind), ID: id}, del: ev.Type == clientv3.EventTypeDelete}
+	// One revision at a time, so the loop can tell its own commits apart.
+	return c.store.WatchTopologyFrom(ctx, from, func(rev int64, evs []nsdb.TopologyEvent) {
+		e := event{topo: true, gen: gen, topoRev: rev}
+		for _, ev := range evs {
+			ch := topoChange{key: ev.Key, del: ev.Delete}
 			if !ch.del {
 				var m struct {
 					Labels map[string]string `json:"labels"`
 				}
-				if json.Unmarshal(ev.Kv.Value, &m) == nil && m.Labels[translate.LabelOwner] == translate.OwnerValue {
+				if json.Unmarshal(ev.Value, &m) == nil && m.Labels[translate.LabelOwner] == translate.OwnerValue {
 					ch.owned, ch.part = true, m.Labels[translate.LabelVPC]
 				}
 			}
 			e.topoChanges = append(e.topoChanges, ch)
 		}
-		flush()
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return errors.New("topology watch closed")
+		c.q.push(e)
+	})
 }
 
 // handle applies one event to the loop's state.

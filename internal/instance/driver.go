@@ -18,7 +18,6 @@ import (
 	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 //go:embed udhcpc.sh
@@ -88,7 +87,7 @@ type place struct {
 
 type written struct {
 	val   string
-	lease clientv3.LeaseID
+	lease *nsdb.Lease
 }
 
 // New checks cfg.
@@ -300,7 +299,7 @@ func (d *Driver) writeKey(ctx context.Context, w *want) error {
 		st.Interfaces[f.eni] = Interface{Ifname: f.host, IP: f.ip}
 	}
 	b, _ := json.Marshal(st)
-	if old, ok := d.written[w.id]; ok && old.val == string(b) && old.lease == l.ID() {
+	if old, ok := d.written[w.id]; ok && old.val == string(b) && old.lease == l {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -308,7 +307,7 @@ func (d *Driver) writeKey(ctx context.Context, w *want) error {
 	if err := d.cfg.Store.PutInstanceState(cctx, d.cfg.HostID, w.id, b, l); err != nil {
 		return err
 	}
-	d.written[w.id] = written{val: string(b), lease: l.ID()}
+	d.written[w.id] = written{val: string(b), lease: l}
 	d.log.Info("instance driver: instance running", "instance_id", w.id, "netns", w.ns)
 	return nil
 }

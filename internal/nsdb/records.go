@@ -2,8 +2,11 @@ package nsdb
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/canopy-sdn/canopy/internal/vpc"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -133,4 +136,47 @@ func (s *Store) ControllerStatus(ctx context.Context) (status []byte, found bool
 		return nil, false, fmt.Errorf("read controller status: %w", err)
 	}
 	return v, found, nil
+}
+
+// VPCObject is one VPC object for LoadVPCObjects.
+type VPCObject struct {
+	Collection string // e.g. "security_groups"
+	ID         string
+	Object     any // JSON-encoded as stored
+}
+
+// LoadVPCObjects writes VPC objects in transactions of up to 1,000 that
+// bump vpc-seq, as VPCStore.Update's commits do but without its checks:
+// for tools and benchmarks loading a large state fast. It returns the last
+// commit's revision.
+func (s *Store) LoadVPCObjects(ctx context.Context, objs []VPCObject) (int64, error) {
+	var rev int64
+	for len(objs) > 0 {
+		n := min(len(objs), 1000)
+		ops := make([]clientv3.Op, 0, n+1)
+		for _, o := range objs[:n] {
+			b, err := json.Marshal(o.Object)
+			if err != nil {
+				return 0, err
+			}
+			ops = append(ops, clientv3.OpPut(s.prefix+VPCPrefix+o.Collection+"/"+o.ID, string(b)))
+		}
+		ops = append(ops, clientv3.OpPut(s.prefix+vpcSeqRel, strconv.FormatInt(time.Now().UnixNano(), 10)))
+		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return 0, fmt.Errorf("loading VPC objects: %w", err)
+		}
+		rev = resp.Header.Revision
+		objs = objs[n:]
+	}
+	return rev, nil
+}
+
+// PutScratch writes one small key outside everything Canopy reads: the
+// floor of a store commit, for benchmarks.
+func (s *Store) PutScratch(ctx context.Context, value string) error {
+	if _, err := s.cli.Put(ctx, s.prefix+"bench/scratch", value); err != nil {
+		return fmt.Errorf("scratch write: %w", err)
+	}
+	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/translate"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // LoadCloudConfig reads the operator's description of the cloud's edge
@@ -87,7 +86,7 @@ func addr(v uint32) netip.Addr {
 // on one etcd cluster exactly one translates at a time, and another takes
 // over within the session TTL when it dies. It returns when ctx is done.
 func runController(ctx context.Context, store *nsdb.Store, cloud translate.CloudConfig, log *slog.Logger) {
-	key := store.Prefix() + "state/controller/leader"
+	key := "state/controller/leader"
 	for ctx.Err() == nil {
 		if err := leadOnce(ctx, store, key, cloud, log); err != nil && ctx.Err() == nil {
 			log.Warn("controller leadership lost; campaigning again", "err", err)
@@ -100,16 +99,12 @@ func runController(ctx context.Context, store *nsdb.Store, cloud translate.Cloud
 }
 
 func leadOnce(ctx context.Context, store *nsdb.Store, key string, cloud translate.CloudConfig, log *slog.Logger) error {
-	sess, err := concurrency.NewSession(store.Client(), concurrency.WithTTL(10), concurrency.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("session: %w", err)
-	}
-	defer sess.Close()
 	host, _ := os.Hostname()
-	el := concurrency.NewElection(sess, key)
-	if err := el.Campaign(ctx, fmt.Sprintf("%s/%d", host, os.Getpid())); err != nil {
-		return fmt.Errorf("campaign: %w", err)
+	lead, err := store.Campaign(ctx, key, fmt.Sprintf("%s/%d", host, os.Getpid()), 10*time.Second)
+	if err != nil {
+		return err
 	}
+	defer lead.Close()
 	log.Info("elected controller leader")
 	c := controller.New(store, cloud, log)
 	if err := c.Start(ctx); err != nil {
@@ -120,9 +115,9 @@ func leadOnce(ctx context.Context, store *nsdb.Store, key string, cloud translat
 	case <-ctx.Done():
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = el.Resign(rctx)
+		_ = lead.Resign(rctx)
 		return nil
-	case <-sess.Done():
+	case <-lead.Done():
 		return fmt.Errorf("etcd session expired")
 	}
 }

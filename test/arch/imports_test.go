@@ -158,6 +158,13 @@ func violations(module string, pkgs []pkg) []string {
 				}
 			}
 		}
+		if !under(module, p.ImportPath, "internal/nsdb") {
+			for _, imp := range p.Imports {
+				if strings.HasPrefix(imp, "go.etcd.io/etcd/") {
+					out = append(out, rel+" imports "+imp+": only internal/nsdb talks to etcd and knows its keys (STYLE.md: one place knows the keys)")
+				}
+			}
+		}
 		if under(module, p.ImportPath, "internal/agent") {
 			for _, dep := range p.Deps {
 				for _, bad := range agentMustNotReach {
@@ -294,6 +301,11 @@ func TestRulesCatchBreaches(t *testing.T) {
 		{"broken core package", []pkg{
 			{ImportPath: m + "/internal/vpc", Error: &struct{ Err string }{"no Go files"}},
 		}, []string{"internal/vpc: go list error"}},
+		{"etcd outside nsdb", []pkg{
+			{ImportPath: m + "/internal/ec2", Imports: []string{"go.etcd.io/etcd/client/v3"}},
+			{ImportPath: m + "/bench/controller", Imports: []string{"go.etcd.io/etcd/client/v3/concurrency"}},
+			{ImportPath: m + "/internal/nsdb/nsdbtest", Imports: []string{"go.etcd.io/etcd/client/v3"}},
+		}, []string{"internal/ec2 imports go.etcd.io/etcd/client/v3: only internal/nsdb", "bench/controller imports go.etcd.io/etcd/client/v3/concurrency"}},
 		{"agent reaches the API indirectly", []pkg{
 			{ImportPath: m + "/internal/agent/svc", Imports: []string{m + "/internal/util"}, Deps: []string{m + "/internal/util", m + "/internal/api/types"}},
 		}, []string{"internal/agent/svc depends on " + m + "/internal/api/types"}},
