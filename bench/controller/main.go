@@ -186,7 +186,6 @@ func cloudObjects(n int) []kv {
 	return out
 }
 
-
 func run(n, changes int) (result, error) {
 	r := result{vpcs: n}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)

@@ -274,7 +274,11 @@ func TestConcurrentSubnetConflict(t *testing.T) {
 			t.Fatalf("round %d: answers %q and %q, want one success and one InvalidSubnet.Conflict", r, c0, c1)
 		}
 	}
-	subs := must[*ec2.DescribeSubnetsOutput](t)(c2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: []string{aws.ToString(v.VpcId)}}}}))
+	// The check reads what was stored: a transport error on the way (seen
+	// once on a loaded machine: a connection closed under the response)
+	// is retried, unlike the racing creates above.
+	subs := must[*ec2.DescribeSubnetsOutput](t)(c2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: []string{aws.ToString(v.VpcId)}}}},
+		func(o *ec2.Options) { o.RetryMaxAttempts = 5 }))
 	if len(subs.Subnets) != rounds {
 		t.Fatalf("%d subnets stored, want %d", len(subs.Subnets), rounds)
 	}
