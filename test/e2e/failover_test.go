@@ -5,35 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/canopy-sdn/canopy/test/e2e/netns"
 )
-
-// inNamespace runs f on a thread of its own inside the named network
-// namespace; sockets f makes stay there. The thread ends with f.
-func inNamespace(ns string, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread goes with the goroutine
-		h, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer h.Close()
-		if err := unix.Setns(int(h.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- err
-			return
-		}
-		done <- f()
-	}()
-	return <-done
-}
 
 // echoConn is one long-lived TCP connection that sends a numbered line
 // every tick and checks each echo.
@@ -89,7 +66,7 @@ func TestGatewayFailover(t *testing.T) {
 
 	// The echo server, in the upstream namespace.
 	var ln net.Listener
-	if err := inNamespace(up.NS, func() (err error) { ln, err = net.Listen("tcp4", "10.250.0.1:7007"); return }); err != nil {
+	if err := netns.InNamespace(up.NS, func() (err error) { ln, err = net.Listen("tcp4", "10.250.0.1:7007"); return }); err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
@@ -107,7 +84,7 @@ func TestGatewayFailover(t *testing.T) {
 	conns := make([]*echoConn, n)
 	for i := range conns {
 		var c net.Conn
-		if err := inNamespace(in.ns, func() (err error) { c, err = net.DialTimeout("tcp4", "10.250.0.1:7007", 10*time.Second); return }); err != nil {
+		if err := netns.InNamespace(in.ns, func() (err error) { c, err = net.DialTimeout("tcp4", "10.250.0.1:7007", 10*time.Second); return }); err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
 		defer c.Close()

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,8 +18,8 @@ import (
 
 	"github.com/canopy-sdn/canopy/internal/netnstest"
 	"github.com/canopy-sdn/canopy/internal/upstream"
+	"github.com/canopy-sdn/canopy/test/e2e/netns"
 	"github.com/google/nftables"
-	"golang.org/x/sys/unix"
 )
 
 // readmeUp splits the README's `canopy up` walk-through (the shell lines of
@@ -157,28 +156,13 @@ func inNS(ns, name string, args ...string) *exec.Cmd {
 }
 
 // nsHTTPClient is an HTTP client whose connections are made inside network
-// namespace ns: each dial runs on a thread of its own that enters ns and
-// ends with the dial (Go retires a locked thread whose goroutine returns).
+// namespace ns (each dial on a thread switched there and back).
 func nsHTTPClient(ns string) *http.Client {
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		var err error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			runtime.LockOSThread() // never unlocked: the thread goes with the goroutine
-			f, ferr := os.Open("/run/netns/" + ns)
-			if ferr != nil {
-				err = ferr
-				return
-			}
-			defer f.Close()
-			if err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-				return
-			}
+	dial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = netns.InNamespace(ns, func() (err error) {
 			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-		}()
-		<-done
+			return err
+		})
 		return c, err
 	}
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: dial}}

@@ -8,11 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // AddInstanceHost is AddHost with the agent's netns instance driver: the
@@ -75,31 +72,12 @@ const EC2Endpoint = "http://127.0.0.1:8788"
 // CLI process start sits in a timed call.
 func (l *Lab) EC2HTTPClient() *http.Client {
 	ns := l.infra
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		type res struct {
-			c   net.Conn
-			err error
-		}
-		ch := make(chan res, 1)
-		go func() {
-			// The goroutine ends locked to its thread, so Go discards the
-			// thread: the namespace never leaks to other goroutines.
-			runtime.LockOSThread()
-			fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				ch <- res{nil, err}
-				return
-			}
-			defer unix.Close(fd)
-			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-				ch <- res{nil, err}
-				return
-			}
-			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			ch <- res{c, err}
-		}()
-		r := <-ch
-		return r.c, r.err
+	dial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = InNamespace(ns, func() (err error) {
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
 	}
 	return &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4}, Timeout: 30 * time.Second}
 }

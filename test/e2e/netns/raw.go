@@ -5,34 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
-// Do runs f on a thread inside the VM's namespace. Sockets f opens stay in
-// that namespace and can be used from any goroutine afterwards. The thread
-// is never switched back: its goroutine ends locked to it, so the runtime
-// discards it.
-func (vm *VM) Do(f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(vm.NS)
-		if err != nil {
-			done <- fmt.Errorf("netns %s: %w", vm.NS, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			done <- fmt.Errorf("enter netns %s: %w", vm.NS, err)
-			return
-		}
-		done <- f()
-	}()
-	return <-done
-}
+// Do runs f on a thread inside the VM's namespace (InNamespace). Sockets f
+// opens stay in that namespace and can be used from any goroutine
+// afterwards.
+func (vm *VM) Do(f func() error) error { return InNamespace(vm.NS, f) }
 
 // ListenUDP opens a UDP socket on addr (ip:port) inside the VM.
 func (vm *VM) ListenUDP(addr string) (*net.UDPConn, error) {
