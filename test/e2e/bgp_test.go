@@ -163,18 +163,10 @@ router bgp 65000
 	}
 
 	tn := newTenant(t, l)
-	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.32.0.0/16", "--query", "Vpc.VpcId")
-	sub := tn.ec2("create-subnet", "--vpc-id", vpcID, "--cidr-block", "10.32.1.0/24", "--availability-zone", "us-east-1a", "--query", "Subnet.SubnetId")
-	igw := tn.ec2("create-internet-gateway", "--query", "InternetGateway.InternetGatewayId")
-	tn.ec2("attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpcID)
-	rtb := tn.ec2("describe-route-tables", "--filters", "Name=vpc-id,Values="+vpcID, "--query", "RouteTables[0].RouteTableId")
-	tn.ec2("create-route", "--route-table-id", rtb, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", igw)
-	sg := tn.ec2("create-security-group", "--group-name", "ping", "--description", "icmp from anywhere", "--vpc-id", vpcID, "--query", "GroupId")
-	tn.ec2("authorize-security-group-ingress", "--group-id", sg, "--protocol", "icmp", "--port", "-1", "--cidr", "0.0.0.0/0")
-	alloc := strings.Fields(tn.ec2("allocate-address", "--domain", "vpc", "--query", "[AllocationId,PublicIp]"))
-	if len(alloc) != 2 {
-		t.Fatalf("allocate-address: %v", alloc)
-	}
+	vpcID, sub, _ := tn.internetVPC("10.32.0.0/16", "10.32.1.0/24", "us-east-1a")
+	sg := tn.icmpGroup(vpcID)
+	allocID, eip := tn.allocate()
+	alloc := []string{allocID, eip}
 	in := tn.run(sub, sg, "")
 	tn.ec2("associate-address", "--allocation-id", alloc[0], "--instance-id", in.id)
 	if !within(15*time.Second, func() bool { return nsPing(client, alloc[1]) }) {
@@ -314,15 +306,10 @@ bfd
 	}
 
 	tn := newTenant(t, l)
-	vpcID := tn.ec2("create-vpc", "--cidr-block", "10.33.0.0/16", "--query", "Vpc.VpcId")
-	sub := tn.ec2("create-subnet", "--vpc-id", vpcID, "--cidr-block", "10.33.1.0/24", "--availability-zone", "us-east-1a", "--query", "Subnet.SubnetId")
-	igw := tn.ec2("create-internet-gateway", "--query", "InternetGateway.InternetGatewayId")
-	tn.ec2("attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpcID)
-	rtb := tn.ec2("describe-route-tables", "--filters", "Name=vpc-id,Values="+vpcID, "--query", "RouteTables[0].RouteTableId")
-	tn.ec2("create-route", "--route-table-id", rtb, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", igw)
-	sg := tn.ec2("create-security-group", "--group-name", "ping", "--description", "icmp from anywhere", "--vpc-id", vpcID, "--query", "GroupId")
-	tn.ec2("authorize-security-group-ingress", "--group-id", sg, "--protocol", "icmp", "--port", "-1", "--cidr", "0.0.0.0/0")
-	alloc := strings.Fields(tn.ec2("allocate-address", "--domain", "vpc", "--query", "[AllocationId,PublicIp]"))
+	vpcID, sub, _ := tn.internetVPC("10.33.0.0/16", "10.33.1.0/24", "us-east-1a")
+	sg := tn.icmpGroup(vpcID)
+	allocID, eip := tn.allocate()
+	alloc := []string{allocID, eip}
 	in := tn.run(sub, sg, "")
 	tn.ec2("associate-address", "--allocation-id", alloc[0], "--instance-id", in.id)
 	if !within(15*time.Second, func() bool { return nsPing(client, alloc[1]) }) {
