@@ -2,6 +2,8 @@ package nsdb_test
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
@@ -127,4 +129,135 @@ func syncStore(t *testing.T, s *nsdb.Store) {
 	if err := s.Sync(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Eight writers on two stores change one small topology at once: ports bound
+// to the same host interfaces, router ports with overlapping subnets, chains
+// attached while others delete them, and a shared counter. Writes are
+// guarded per object (no global lock), so the store must still end with no
+// dangling reference, no interface bound twice, no overlapping router
+// subnets, distinct tunnel keys, and every counter increment kept.
+func testParallelWriters(t *testing.T, open opener) {
+	a, b := open(), open()
+	br := create(t, a, &topology.Bridge{})
+	rt := create(t, a, &topology.Router{Meta: topology.Meta{Labels: map[string]string{"n": "0"}}})
+	host := create(t, a, &topology.Host{Meta: topology.Meta{Name: "h"}})
+	syncStore(t, b)
+
+	const writers, rounds = 8, 12
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		chains    []string
+		increment int
+		created   int
+	)
+	errs := make(chan error, writers*rounds*4)
+	// expected: the refusals a correct store may answer under contention.
+	expected := func(err error) bool {
+		return err == nil || errors.Is(err, nsdb.ErrConflict) || errors.Is(err, nsdb.ErrNotFound) ||
+			errors.As(err, new(*topology.FieldError))
+	}
+	for w := range writers {
+		s := []*nsdb.Store{a, b}[w%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := ctxT(t)
+			for i := range rounds {
+				c, err := s.Create(ctx, &topology.Chain{Rules: []topology.Rule{{Action: topology.ActionAccept}}})
+				if err != nil {
+					errs <- err
+					continue
+				}
+				mu.Lock()
+				chains = append(chains, c.GetMeta().ID)
+				victim := chains[(w*7+i*3)%len(chains)]
+				mu.Unlock()
+				// A bridge port bound to one of three interfaces of the
+				// host, filtered by a chain someone may be deleting.
+				_, err = s.Create(ctx, &topology.Port{DeviceKind: topology.KindBridge, DeviceID: br.ID, MAC: mac(w*rounds + i),
+					HostID: host.ID, Interface: fmt.Sprintf("tap%d", (w+i)%3), InFilter: victim})
+				if err == nil {
+					mu.Lock()
+					created++
+					mu.Unlock()
+				} else if !expected(err) {
+					errs <- fmt.Errorf("bind: %w", err)
+				}
+				// A router port on one of four subnets.
+				_, err = s.Create(ctx, &topology.Port{DeviceKind: topology.KindRouter, DeviceID: rt.ID, MAC: mac(0x4000 + w*rounds + i),
+					Address: netip.MustParsePrefix(fmt.Sprintf("10.0.%d.%d/24", (w*rounds+i)%4, 2+w*rounds+i))})
+				if !expected(err) {
+					errs <- fmt.Errorf("router port: %w", err)
+				}
+				if _, err := s.Delete(ctx, topology.KindChain, victim, 0); !expected(err) {
+					errs <- fmt.Errorf("delete chain: %w", err)
+				}
+				_, err = s.Txn(ctx, func(tx *nsdb.Tx) error {
+					o := tx.Get(topology.KindRouter, rt.ID)
+					n, _ := strconv.Atoi(o.GetMeta().Labels["n"])
+					o.GetMeta().Labels["n"] = strconv.Itoa(n + 1)
+					_, err := tx.Update(o)
+					return err
+				})
+				if err != nil {
+					errs <- fmt.Errorf("increment: %w", err)
+					continue
+				}
+				mu.Lock()
+				increment++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if created == 0 {
+		t.Fatal("no bound port was created: the writers never got through")
+	}
+	// A third store reads what etcd holds, not what a writer's cache saw.
+	c := open()
+	for _, s := range []*nsdb.Store{a, b, c} {
+		syncStore(t, s)
+		noDangling(t, s)
+		if got := get[*topology.Router](t, s, topology.KindRouter, rt.ID).Labels["n"]; got != strconv.Itoa(increment) {
+			t.Fatalf("counter %s, want %d: an update was lost", got, increment)
+		}
+	}
+	c.Read(func(r topology.Reader) {
+		keys := map[uint32]string{}
+		ifaces := map[string]string{}
+		var subnets []netip.Prefix
+		for _, o := range r.List(topology.KindPort) {
+			p := o.(*topology.Port)
+			if q, dup := keys[p.TunnelKey]; dup {
+				t.Errorf("ports %s and %s share tunnel key %d", q, p.ID, p.TunnelKey)
+			}
+			keys[p.TunnelKey] = p.ID
+			if p.HostID != "" {
+				if q, dup := ifaces[p.Interface]; dup {
+					t.Errorf("ports %s and %s are both bound to %s", q, p.ID, p.Interface)
+				}
+				ifaces[p.Interface] = p.ID
+			}
+			if p.DeviceKind == topology.KindRouter {
+				for _, s := range subnets {
+					if s.Overlaps(p.Address.Masked()) {
+						t.Errorf("router subnets %s and %s overlap", s, p.Address)
+					}
+				}
+				subnets = append(subnets, p.Address.Masked())
+			}
+		}
+		if len(ifaces) != 3 {
+			t.Errorf("%d interfaces bound, want all 3", len(ifaces))
+		}
+		if len(subnets) != 4 {
+			t.Errorf("%d router subnets, want all 4", len(subnets))
+		}
+	})
 }

@@ -5,7 +5,9 @@
 // Layout (all under Config.Prefix, default "/canopy/v1/"):
 //
 //	topo/<kind>/<id>            JSON of a topology.Object
-//	topo-seq                    bumped by every topology transaction (the write guard)
+//	topo-seq                    put by every topology transaction (Sync's read barrier)
+//	index/ref/<kind>/<id>/<referrer-kind>/<referrer-id>   one per reference, written with the referrer
+//	index/tunnel-key/<key>      the port holding a tunnel key (claimed at create)
 //	state/host/<id>             lease-bound: the host's agent is alive
 //	state/hosts/<id>/info       lease-bound: what the agent announces of its host (HostInfo)
 //	state/hosts/<id>/port/<port>/active        lease-bound: the port is plugged on the host
@@ -21,9 +23,14 @@
 // (the embedded etcd's listeners, client certificates required).
 //
 // Writers validate against an in-memory cache that mirrors topo/ (list at
-// revision R, watch from R+1) and commit with a transaction guarded on the
-// mod revision of topo-seq: a write based on a stale view fails and is retried
-// after the cache catches up. Integrity rules (references, cascades, cycles)
+// revision R, watch from R+1) and commit with a transaction guarded by what
+// they read, object by object: every object read or written is still at the
+// mod revision seen (or still absent); every referrer set read (a delete's
+// cascade, a check for a duplicate binding) is unchanged, which the
+// referrer index keys under index/ref/ make one prefix compare; a tunnel key
+// handed out is unclaimed. A write based on a stale view fails and is retried
+// after the cache catches up, and writers of disjoint objects commit in
+// parallel (there is no global guard). Integrity rules (references, cascades, cycles)
 // are the pure functions of package topology; this package runs them and
 // commits their result atomically.
 //

@@ -93,7 +93,7 @@ type Store struct {
 	prefix string
 	cache  *cache
 
-	wmu sync.Mutex // serializes this process's writers
+	keys keyReservations // tunnel keys this process's writers are handing out
 
 	stop      context.CancelFunc
 	done      chan struct{} // closed when the cache's watcher has returned

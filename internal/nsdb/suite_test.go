@@ -39,6 +39,7 @@ func runStoreSuite(t *testing.T, b backend) {
 		{"BigTransaction", testBigTransaction},
 		{"ConcurrentCounters", testConcurrentCounters},
 		{"ConcurrentDeleteVsAttach", testConcurrentDeleteVsAttach},
+		{"ParallelWriters", testParallelWriters},
 		{"SecondStoreSeesWrites", testSecondStoreSeesWrites},
 		{"WatchNoGapNoDuplicate", testWatchNoGapNoDuplicate},
 		{"WatchRelistsAfterCompaction", testWatchRelistsAfterCompaction},

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -28,6 +29,8 @@ const cacheLagTimeout = 30 * time.Second
 // own methods (the Tx holds the cache's read lock).
 type Tx struct {
 	c       *cache
+	keys    *keyReservations
+	viewRev int64                                  // the cache's revision when the Tx began
 	changes map[topology.ObjectKey]topology.Object // nil value: deleted
 	order   []topology.ObjectKey                   // first-change order, for a stable commit
 	// refs is the reverse reference index of the changed objects (target →
@@ -37,10 +40,34 @@ type Tx struct {
 	newKeys map[uint32]bool // tunnel keys given out in this Tx
 	freed   map[uint32]bool // tunnel keys of ports deleted in this Tx
 	nextKey uint32
+
+	// The read set: what f saw of the stored topology. The commit is
+	// guarded by exactly these (guards), so writers that touch disjoint
+	// objects commit in parallel and one that read something changed since
+	// retries on a fresher view.
+	reads    map[topology.ObjectKey]int64 // object → revision seen (0: absent)
+	refReads map[topology.ObjectKey]bool  // objects whose referrer set was read
+	kinds    map[topology.Kind]bool       // kinds listed whole
 }
 
-func newTx(c *cache) *Tx {
-	return &Tx{c: c, changes: map[topology.ObjectKey]topology.Object{}, refs: map[topology.ObjectKey]map[topology.ObjectKey]struct{}{}, newKeys: map[uint32]bool{}, freed: map[uint32]bool{}, nextKey: c.maxKey}
+func newTx(c *cache, keys *keyReservations) *Tx {
+	return &Tx{c: c, keys: keys, viewRev: c.rev, changes: map[topology.ObjectKey]topology.Object{},
+		refs: map[topology.ObjectKey]map[topology.ObjectKey]struct{}{}, newKeys: map[uint32]bool{}, freed: map[uint32]bool{},
+		nextKey: c.maxKey, reads: map[topology.ObjectKey]int64{}, refReads: map[topology.ObjectKey]bool{}, kinds: map[topology.Kind]bool{}}
+}
+
+// base reads an object from the stored view (not the Tx's changes) and
+// records the read.
+func (tx *Tx) base(key topology.ObjectKey) topology.Object {
+	o := tx.c.idx.Get(key.Kind, key.ID)
+	if _, seen := tx.reads[key]; !seen {
+		var rev int64
+		if o != nil {
+			rev = o.GetMeta().Revision
+		}
+		tx.reads[key] = rev
+	}
+	return o
 }
 
 // view is the topology.Reader of the cache with the Tx's changes layered on
@@ -49,13 +76,15 @@ func newTx(c *cache) *Tx {
 type view struct{ tx *Tx }
 
 func (v view) Get(k topology.Kind, id string) topology.Object {
-	if o, ok := v.tx.changes[topology.ObjectKey{Kind: k, ID: id}]; ok {
+	key := topology.ObjectKey{Kind: k, ID: id}
+	if o, ok := v.tx.changes[key]; ok {
 		return o
 	}
-	return v.tx.c.idx.Get(k, id)
+	return v.tx.base(key)
 }
 
 func (v view) Referrers(k topology.Kind, id string) []topology.ObjectKey {
+	v.tx.refReads[topology.ObjectKey{Kind: k, ID: id}] = true
 	var out []topology.ObjectKey
 	for _, r := range v.tx.c.idx.Referrers(k, id) {
 		if _, changed := v.tx.changes[r]; !changed {
@@ -75,6 +104,7 @@ func (v view) Referrers(k topology.Kind, id string) []topology.ObjectKey {
 }
 
 func (v view) List(k topology.Kind) []topology.Object {
+	v.tx.kinds[k] = true
 	base := v.tx.c.idx.List(k)
 	out := make([]topology.Object, 0, len(base))
 	for _, o := range base {
@@ -271,13 +301,17 @@ func (tx *Tx) fixPeer(old, o topology.Object) error {
 
 // allocKey hands out the next unused tunnel key after the highest one seen,
 // wrapping to the lowest free key once the 24-bit space has been walked.
+// A key another Tx of this process holds is skipped (parallel creates do not
+// collide); one taken by another process is caught by its claim at commit.
 func (tx *Tx) allocKey() (uint32, error) {
 	used := func(k uint32) bool {
 		if tx.newKeys[k] {
 			return true
 		}
-		_, ok := tx.c.keys[k]
-		return ok && !tx.freed[k]
+		if _, ok := tx.c.keys[k]; ok && !tx.freed[k] {
+			return true
+		}
+		return !tx.freed[k] && !tx.keys.reserve(k)
 	}
 	k := tx.nextKey
 	for range topology.MaxTunnelKey {
@@ -295,11 +329,28 @@ func (tx *Tx) allocKey() (uint32, error) {
 }
 
 // ops turns the Tx's changes into etcd operations (one atomic transaction, so
-// their order does not matter to readers).
+// their order does not matter to readers): the objects, their referrer
+// index keys and the claims of the tunnel keys given out.
 func (tx *Tx) ops(prefix string) ([]clientv3.Op, error) {
 	ops := make([]clientv3.Op, 0, len(tx.order)+1)
+	idx := map[string]bool{} // referrer index key → put (false: delete)
 	for _, key := range tx.order {
 		o := tx.changes[key]
+		// Every referrer index key of the new version is put (touched, so a
+		// reader of the target's referrers sees the change); those only the
+		// stored version had are deleted.
+		if old := tx.c.idx.Get(key.Kind, key.ID); old != nil {
+			for _, r := range old.Refs() {
+				if k := refIndexKey(prefix, topology.ObjectKey{Kind: r.Kind, ID: r.ID}, key); !idx[k] {
+					idx[k] = false
+				}
+			}
+		}
+		if o != nil {
+			for _, r := range o.Refs() {
+				idx[refIndexKey(prefix, topology.ObjectKey{Kind: r.Kind, ID: r.ID}, key)] = true
+			}
+		}
 		if o == nil {
 			ops = append(ops, clientv3.OpDelete(objectKey(prefix, key.Kind, key.ID)))
 			continue
@@ -313,7 +364,106 @@ func (tx *Tx) ops(prefix string) ([]clientv3.Op, error) {
 		}
 		ops = append(ops, clientv3.OpPut(objectKey(prefix, key.Kind, key.ID), string(b)))
 	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	for k, put := range idx {
+		if put {
+			ops = append(ops, clientv3.OpPut(k, ""))
+		} else {
+			ops = append(ops, clientv3.OpDelete(k))
+		}
+	}
+	claimed := map[uint32]bool{}
+	for _, key := range tx.order {
+		if p, ok := tx.changes[key].(*topology.Port); ok && tx.newKeys[p.TunnelKey] {
+			claimed[p.TunnelKey] = true
+			ops = append(ops, clientv3.OpPut(tunnelClaimKey(prefix, p.TunnelKey), p.ID))
+		}
+	}
+	for k := range tx.freed {
+		if !claimed[k] {
+			ops = append(ops, clientv3.OpDelete(tunnelClaimKey(prefix, k)))
+		}
+	}
 	return ops, nil
+}
+
+// guards are the compares the commit is conditional on: every object read
+// (or written) is still at the revision seen, or still absent; no referrer
+// set read has changed, and no kind listed whole has gained or changed an
+// object, since the view (every referrer index key and object is at most
+// at the view's revision); the tunnel keys given out are unclaimed.
+func (tx *Tx) guards(prefix string) []clientv3.Cmp {
+	for _, key := range tx.order {
+		tx.base(key) // a written object is guarded even if f never read it
+	}
+	cmps := make([]clientv3.Cmp, 0, len(tx.reads)+len(tx.refReads)+len(tx.kinds)+len(tx.newKeys))
+	for key, rev := range tx.reads {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(objectKey(prefix, key.Kind, key.ID)), "=", rev))
+	}
+	for key := range tx.refReads {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(refIndexPrefix(prefix, key)), "<", tx.viewRev+1).
+			WithPrefix())
+	}
+	for k := range tx.kinds {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(prefix+"topo/"+string(k)+"/"), "<", tx.viewRev+1).
+			WithPrefix())
+	}
+	for k := range tx.newKeys {
+		if !tx.freed[k] {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(tunnelClaimKey(prefix, k)), "=", 0))
+		}
+	}
+	return cmps
+}
+
+// refIndexPrefix is where the referrers of target are indexed: one key per
+// referrer, written in the same transaction as the referrer. It lets a
+// writer that read target's referrers (a delete planning its cascade, a
+// check for a duplicate binding) guard that set without a global lock.
+func refIndexPrefix(prefix string, target topology.ObjectKey) string {
+	return prefix + "index/ref/" + string(target.Kind) + "/" + target.ID + "/"
+}
+
+func refIndexKey(prefix string, target, referrer topology.ObjectKey) string {
+	return refIndexPrefix(prefix, target) + string(referrer.Kind) + "/" + referrer.ID
+}
+
+// tunnelClaimKey claims a tunnel key for the port holding it, so two
+// processes cannot hand out the same key at once.
+func tunnelClaimKey(prefix string, k uint32) string {
+	return prefix + "index/tunnel-key/" + strconv.FormatUint(uint64(k), 10)
+}
+
+// keyReservations are the tunnel keys handed out by this process's Txs not
+// yet committed (or abandoned), so parallel creates pick different keys.
+type keyReservations struct {
+	mu   sync.Mutex
+	held map[uint32]bool
+}
+
+// reserve takes k unless another Tx holds it.
+func (r *keyReservations) reserve(k uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held[k] {
+		return false
+	}
+	if r.held == nil {
+		r.held = map[uint32]bool{}
+	}
+	r.held[k] = true
+	return true
+}
+
+// release gives back the keys a Tx reserved.
+func (r *keyReservations) release(keys map[uint32]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range keys {
+		delete(r.held, k)
+	}
 }
 
 // Txn runs f against a consistent view and commits every change it made in
@@ -329,63 +479,12 @@ func (s *Store) Txn(ctx context.Context, f func(tx *Tx) error) (int64, error) {
 // txn is Txn that also returns the committed Tx, so callers can return the
 // stored objects with their new revision.
 func (s *Store) txn(ctx context.Context, f func(tx *Tx) error) (int64, *Tx, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		s.cache.mu.RLock()
-		tx := newTx(s.cache)
-		seq := s.cache.seqRev
-		err := f(tx)
-		var ops []clientv3.Op
-		if err == nil {
-			ops, err = tx.ops(s.prefix)
+		rev, tx, retry, err := s.attempt(ctx, f)
+		if !retry {
+			return rev, tx, err
 		}
-		cacheRev := s.cache.rev
-		s.cache.mu.RUnlock()
-		if err != nil {
-			return 0, nil, err
-		}
-		if len(ops) == 0 {
-			return cacheRev, tx, nil
-		}
-		seqKey := s.cache.seqKey()
-		ops = append(ops, clientv3.OpPut(seqKey, strconv.FormatInt(seq+1, 10)))
-		resp, err := s.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(seqKey), "=", seq)).
-			Then(ops...).
-			Else(clientv3.OpGet(seqKey)).
-			Commit()
-		if err != nil {
-			return 0, nil, fmt.Errorf("commit: %w", err)
-		}
-		if resp.Succeeded {
-			rev := resp.Header.Revision
-			// Read-your-writes: once we return, Get sees this commit. The
-			// commit is done, so a caller giving up now must not turn it
-			// into an error: the wait has its own bound.
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheLagTimeout)
-			err := s.cache.waitRev(wctx, rev)
-			cancel()
-			if err != nil {
-				return 0, nil, fmt.Errorf("committed at revision %d, but the cache did not follow: %w", rev, err)
-			}
-			for _, o := range tx.changes {
-				if o != nil {
-					o.GetMeta().Revision = rev
-				}
-			}
-			return rev, tx, nil
-		}
-		// Another writer committed since our view: wait until the cache has
-		// its change, then build the change again on the fresher view.
-		var cur int64
-		if rr := resp.Responses[0].GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
-			cur = rr.Kvs[0].ModRevision
-		}
-		if err := s.cache.waitFor(ctx, func() bool { return s.cache.seqRev >= cur && s.cache.seqRev != seq }); err != nil {
-			return 0, nil, unavailable(err)
-		}
-		// Two processes in lockstep would keep colliding: a random pause,
+		// Two writers in lockstep would keep colliding: a random pause,
 		// growing with the attempts, lets one of them through.
 		pause := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt+1, 20))))
 		select {
@@ -395,6 +494,65 @@ func (s *Store) txn(ctx context.Context, f func(tx *Tx) error) (int64, *Tx, erro
 		}
 	}
 	return 0, nil, &topology.ConflictError{Reason: fmt.Sprintf("gave up after %d attempts: the store is changing too fast", maxAttempts)}
+}
+
+// attempt builds the Tx once and commits it, guarded by what it read. retry
+// says another writer changed something it read first.
+func (s *Store) attempt(ctx context.Context, f func(tx *Tx) error) (rev int64, _ *Tx, retry bool, _ error) {
+	s.cache.mu.RLock()
+	tx := newTx(s.cache, &s.keys)
+	defer s.keys.release(tx.newKeys) // after the cache holds the commit, or abandoned
+	err := f(tx)
+	var ops []clientv3.Op
+	var cmps []clientv3.Cmp
+	if err == nil {
+		ops, err = tx.ops(s.prefix)
+		cmps = tx.guards(s.prefix)
+	}
+	cacheRev := s.cache.rev
+	s.cache.mu.RUnlock()
+	if err != nil {
+		return 0, nil, false, err
+	}
+	if len(ops) == 0 {
+		return cacheRev, tx, false, nil
+	}
+	// topo-seq is the revision of the last topology commit (Sync's read
+	// barrier); it is put, not compared: it orders nothing.
+	seqKey := s.cache.seqKey()
+	ops = append(ops, clientv3.OpPut(seqKey, ""))
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(seqKey)).Commit()
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("commit: %w", err)
+	}
+	if !resp.Succeeded {
+		// Another writer committed something we read: wait until the cache
+		// has it, then build the change again on the fresher view.
+		var cur int64
+		if rr := resp.Responses[0].GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
+			cur = rr.Kvs[0].ModRevision
+		}
+		if err := s.cache.waitSeq(ctx, cur); err != nil {
+			return 0, nil, false, unavailable(err)
+		}
+		return 0, nil, true, nil
+	}
+	rev = resp.Header.Revision
+	// Read-your-writes: once we return, Get sees this commit. The commit is
+	// done, so a caller giving up now must not turn it into an error: the
+	// wait has its own bound.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheLagTimeout)
+	err = s.cache.waitRev(wctx, rev)
+	cancel()
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("committed at revision %d, but the cache did not follow: %w", rev, err)
+	}
+	for _, o := range tx.changes {
+		if o != nil {
+			o.GetMeta().Revision = rev
+		}
+	}
+	return rev, tx, false, nil
 }
 
 // checkID accepts caller-chosen ids that are safe as one etcd key segment.
