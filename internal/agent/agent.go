@@ -56,6 +56,10 @@ type Config struct {
 	FlowTTL       time.Duration
 	DropTTL       time.Duration
 	ConnTTL       time.Duration
+	// LivenessInterval spaces the heartbeats to the peers; a peer silent
+	// for its interval × LivenessMultiplier is down (liveness.go).
+	LivenessInterval   time.Duration
+	LivenessMultiplier int
 	// NoMetadata turns the metadata service (169.254.169.254) off; frames
 	// to that address are then dropped at the port.
 	NoMetadata bool
@@ -108,6 +112,15 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnTTL <= 0 {
 		c.ConnTTL = DefaultConnTTL
+	}
+	if c.LivenessInterval <= 0 {
+		c.LivenessInterval = DefaultLivenessInterval
+	}
+	if c.LivenessMultiplier <= 0 {
+		c.LivenessMultiplier = DefaultLivenessMultiplier
+	}
+	if c.LivenessMultiplier > 255 {
+		return fmt.Errorf("--liveness-multiplier %d: at most 255", c.LivenessMultiplier)
 	}
 	if c.MissQueue <= 0 {
 		c.MissQueue = 64
@@ -177,7 +190,8 @@ type Agent struct {
 	m      *metrics
 	wg     sync.WaitGroup
 
-	gw gatewayHost // the gateway role: BGP speaker and its ports (gateway.go)
+	gw   gatewayHost // the gateway role: BGP speaker and its ports (gateway.go)
+	live *liveness   // heartbeats with the peers (liveness.go)
 }
 
 // view is what the packet path reads: one topology version.
@@ -188,6 +202,7 @@ type view struct {
 	want  map[string]binding        // ports bound to this host
 	keyOf map[string]uint32         // port id → tunnel key (bound here)
 	svc   map[string]*portSvc       // port id → DHCP/metadata info (bound here)
+	live  map[string]netip.AddrPort // hosts to exchange heartbeats with (liveness.go)
 }
 
 type binding struct {
@@ -207,6 +222,7 @@ func New(cfg Config) (*Agent, error) {
 	a.miss = newMissQueue()
 	a.parked = newParkLot()
 	a.learn = newLearning(cfg.LearnWriteRate, cfg.LearnWriteInterval)
+	a.live = newLiveness(cfg.LivenessInterval, cfg.LivenessMultiplier, a.m)
 	return a, nil
 }
 
@@ -324,6 +340,8 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	a.log.Info("agent: stopping")
+	// The peers route around this host before it stops forwarding.
+	a.sayLeaving()
 	stop()
 	a.miss.close()
 	a.bmu.Lock()

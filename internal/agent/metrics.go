@@ -118,6 +118,7 @@ func (a *Agent) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
 	})
+	mux.HandleFunc("/peers", a.live.serveHTTP)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if a.view.Load() == nil {
 			http.Error(w, "no topology yet", http.StatusServiceUnavailable)

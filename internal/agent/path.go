@@ -159,7 +159,11 @@ func (a *Agent) runTunnelRx() {
 			p := &pkts[i]
 			a.m.tunnelRx.Inc()
 			if p.VNI == StateVNI {
-				a.importState(p.Frame)
+				if isHeartbeat(p.Frame) {
+					a.live.heard(p.Addr, p.Frame, time.Now().UnixNano())
+				} else {
+					a.importState(p.Frame)
+				}
 				continue
 			}
 			vp := pm.byKey[p.VNI]

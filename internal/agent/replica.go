@@ -25,8 +25,11 @@ type replica struct {
 	all     bool                  // a re-list: flush every flow
 	dirty   chan struct{}         // cap 1: a build is due
 	// alive are the hosts whose agents are alive (nil until first known:
-	// then every host counts as up).
-	alive map[string]bool
+	// then every host counts as up); unreach are those whose heartbeats
+	// stopped (liveness.go). A host is down for the simulation when either
+	// says so.
+	alive   map[string]bool
+	unreach map[string]bool
 }
 
 func newReplica() *replica {
@@ -112,17 +115,44 @@ func (r *replica) handler(prefix string) nsdb.Handler {
 	}
 }
 
-// setAlive records which hosts are alive, tainting the exterior ports of
-// the hosts whose liveness changed and their devices: the routes through
-// them come or go (sim.WithHostsDown), and every flow their router decided
-// is simulated again.
+// setAlive records which hosts are alive (by their leases).
 func (r *replica) setAlive(alive map[string]bool) {
+	r.setDown(func() { r.alive = alive })
+}
+
+// setUnreachable records which hosts' heartbeats stopped.
+func (r *replica) setUnreachable(unreach map[string]bool) {
+	r.setDown(func() { r.unreach = unreach })
+}
+
+// downFunc is whether host h is down for the simulation (self never is:
+// this host is up in its own eyes, even while its lease is being renewed);
+// nil while nothing is known.
+func (r *replica) downFunc(self string) func(string) bool {
+	alive, unreach := r.alive, r.unreach
+	if alive == nil && len(unreach) == 0 {
+		return nil
+	}
+	return func(h string) bool { return h != self && (alive != nil && !alive[h] || unreach[h]) }
+}
+
+// setDown applies change to the liveness views, tainting the exterior
+// ports of the hosts whose state changed and their devices: the routes
+// through them come or go (sim.WithHostsDown), and every flow their router
+// decided is simulated again.
+func (r *replica) setDown(change func()) {
 	r.mu.Lock()
-	old := r.alive
-	r.alive = alive
+	isDown := func(h string) bool { return r.alive != nil && !r.alive[h] || r.unreach[h] }
+	before := map[string]bool{}
+	for _, o := range r.idx.List(topology.KindPort) {
+		if h := o.(*topology.Port).HostID; h != "" {
+			before[h] = isDown(h)
+		}
+	}
+	change()
 	for _, o := range r.idx.List(topology.KindPort) {
 		p := o.(*topology.Port)
-		if p.HostID == "" || (old != nil && old[p.HostID] == alive[p.HostID]) || (old == nil && alive[p.HostID]) {
+		if p.HostID == "" || before[p.HostID] == isDown(p.HostID) {
 			continue
 		}
 		r.changed[flow.TagOf(string(topology.KindPort), p.ID)] = struct{}{}
@@ -139,6 +169,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 	r := newReplica()
 	a.wg.Go(func() { _ = a.store.Watch(ctx, "topo/", r.handler(a.store.Prefix()+"topo/")) })
 	a.wg.Go(func() { _ = a.store.WatchAliveHosts(ctx, r.setAlive) })
+	a.wg.Go(func() { a.runLiveness(ctx, r.setUnreachable) })
 	var gen uint64
 	for {
 		select {
@@ -149,10 +180,8 @@ func (a *Agent) runReplica(ctx context.Context) {
 		start := time.Now()
 		r.mu.Lock()
 		var snap *sim.Snapshot
-		if alive := r.alive; alive != nil {
-			// This host is up in its own eyes, even while its lease is
-			// being renewed.
-			snap = sim.NewSnapshot(r.idx, sim.WithHostsDown(func(h string) bool { return h != a.hostID && !alive[h] }))
+		if down := r.downFunc(a.hostID); down != nil {
+			snap = sim.NewSnapshot(r.idx, sim.WithHostsDown(down))
 		} else {
 			snap = sim.NewSnapshot(r.idx)
 		}
@@ -176,6 +205,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 				v.svc[p.ID] = servicesOf(r.idx, p, a.overlayMTU())
 			}
 		}
+		v.live = livenessPeers(r.idx, a.hostID, v.peers)
 		gw := wantGateway(r.idx, a.hostID)
 		changed, all := r.changed, r.all
 		r.changed, r.all = map[flow.Tag]struct{}{}, false
@@ -189,6 +219,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 		a.m.snapshots.Inc()
 		a.log.Debug("agent: snapshot", "rev", rev, "changed", len(changed), "flows_removed", n, "took", time.Since(start))
 		a.reconcile(ctx)
+		a.live.ready.Store(true) // its ports are plugged: it forwards
 		a.setGateway(gw)
 	}
 }

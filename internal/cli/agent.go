@@ -73,6 +73,8 @@ own state. Without it, --etcd-ca, --etcd-cert and --etcd-key give the TLS creden
 	lf.StringVar(&cfg.MetricsListen, "metrics-listen", "", "host:port for /metrics, /flows and /healthz (default off)")
 	lf.StringVar(&cfg.PprofListen, "pprof-listen", "", "host:port for the Go profiles at /debug/pprof/ (default off; keep it on a private address)")
 	lf.DurationVar(&cfg.LeaseTTL, "lease-ttl", agent.DefaultLeaseTTL, "liveness lease TTL: a dead agent's host turns not-alive within it")
+	lf.DurationVar(&cfg.LivenessInterval, "liveness-interval", agent.DefaultLivenessInterval, "interval of the heartbeats to the peer hosts over the tunnels")
+	lf.IntVar(&cfg.LivenessMultiplier, "liveness-multiplier", agent.DefaultLivenessMultiplier, "heartbeats a peer may miss before it is down (routes through it are left out until it is heard again)")
 	lf.DurationVar(&cfg.FlowTTL, "flow-ttl", agent.DefaultFlowTTL, "hard expiry of cached flows")
 	lf.DurationVar(&cfg.MACTTL, "mac-ttl", agent.DefaultMACTTL, "life of a learned MAC entry nobody sends from")
 	lf.DurationVar(&cfg.ARPTTL, "arp-ttl", agent.DefaultARPTTL, "life of a learned ARP entry not confirmed (asked again after half of it)")

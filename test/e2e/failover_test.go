@@ -26,8 +26,9 @@ type echoConn struct {
 // both. An instance on a compute host holds 40 TCP connections to a server
 // behind the upstream router, each echoing a line every 50 ms. gw1's agent
 // is killed with SIGKILL: its uplink vanishes upstream (the TAP went with
-// the agent), the compute host stops routing through it when its lease
-// ends, and the gateways share connection state (a stateful port group),
+// the agent), the compute host stops routing through it when its
+// heartbeats stop (300 ms, not its lease's 5 s), and the gateways share
+// connection state (a stateful port group),
 // so every connection survives — no reset, every byte echoed — however its
 // flows were spread before.
 func TestGatewayFailover(t *testing.T) {
