@@ -11,7 +11,8 @@ BIN      := bin/canopy
 # debootstrap minbase: bash, coreutils, grep, util-linux, ...). test/arch
 # (TestToolsAreInstalled) checks this list against the programs the code runs.
 APT_PKGS := etcd-server etcd-client iproute2 iputils-ping traceroute iperf3 hping3 \
-	busybox curl procps python3 linux-perf ca-certificates awscli frr
+	busybox curl procps python3 linux-perf ca-certificates awscli frr \
+	clang llvm libbpf-dev
 
 .PHONY: all deps build install up test vet clean
 

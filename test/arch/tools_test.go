@@ -49,9 +49,11 @@ var toolPackage = map[string]string{
 	"grep":       "grep",
 	"awk":        "mawk",
 	"nsenter":    "util-linux",
-	"dpkg-query": "dpkg", // test/arch reads the package database
-	"go":         "",     // the Go toolchain: `make deps` requires it; no Debian package
-	"canopy":     "",     // built from this repository
+	"clang":      "clang", // compiles internal/fastpath's BPF program (go generate; its test)
+	"llvm-strip": "llvm",  // bpf2go strips the object's DWARF with it
+	"dpkg-query": "dpkg",  // test/arch reads the package database
+	"go":         "",      // the Go toolchain: `make deps` requires it; no Debian package
+	"canopy":     "",      // built from this repository
 }
 
 // basePackages are on every Debian 12 system: Priority required, what
@@ -128,9 +130,12 @@ func checkOwners(t *testing.T, found map[string][]string) {
 	}
 }
 
+// inSystemDir reports whether p is in a system directory, itself or where
+// its symlink leads (Debian's clang is /usr/bin/clang → /usr/lib/llvm-14/bin).
 func inSystemDir(p string) bool {
-	p, _ = filepath.EvalSymlinks(p)
-	return slices.Contains([]string{"/usr/bin", "/usr/sbin", "/bin", "/sbin"}, filepath.Dir(p))
+	sys := []string{"/usr/bin", "/usr/sbin", "/bin", "/sbin"}
+	r, _ := filepath.EvalSymlinks(p)
+	return slices.Contains(sys, filepath.Dir(p)) || slices.Contains(sys, filepath.Dir(r))
 }
 
 // systemPath is the program's file in a system directory, symlinks (such as

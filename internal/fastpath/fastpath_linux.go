@@ -1,0 +1,281 @@
+package fastpath
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// PinRoot holds a directory of pinned maps and links per host.
+const PinRoot = "/sys/fs/bpf/canopy"
+
+// Datapath is the loaded program and its maps, pinned under
+// PinRoot/<host> so that they outlive the agent: a restarted agent adopts
+// them and the kernel forwards established flows meanwhile.
+type Datapath struct {
+	objs fastpathObjects
+	dir  string
+
+	mu    sync.Mutex
+	links map[string]link.Link // by device name
+}
+
+// Open loads the program with the maps pinned for host, adopting the maps a
+// previous agent left there. Maps of another layout (an upgrade changed
+// them) are replaced: their flows are rewritten by the agent anyway.
+func Open(host string) (*Datapath, error) {
+	if err := mountBPFFS(); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(PinRoot, strings.ReplaceAll(host, "/", "_"))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	spec, err := loadFastpath()
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	d := &Datapath{dir: dir, links: map[string]link.Link{}}
+	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: dir}}
+	err = spec.LoadAndAssign(&d.objs, opts)
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		for name := range spec.Maps {
+			_ = os.Remove(filepath.Join(dir, name))
+		}
+		err = spec.LoadAndAssign(&d.objs, opts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: load: %w", err)
+	}
+	return d, nil
+}
+
+// Dir is the directory of the pinned maps and links.
+func (d *Datapath) Dir() string { return d.dir }
+
+// mountBPFFS mounts the BPF filesystem where pins live, unless it is there.
+func mountBPFFS() error {
+	const bpfFSMagic = 0xcafe4a11
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &st); err == nil && st.Type == bpfFSMagic {
+		return nil
+	}
+	if err := os.MkdirAll("/sys/fs/bpf", 0o700); err != nil {
+		return fmt.Errorf("fastpath: %w", err)
+	}
+	if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("fastpath: mount bpffs: %w", err)
+	}
+	return nil
+}
+
+// attach puts the program at TC ingress of dev (tcx), pinned so that it
+// stays attached when the agent dies. A link pinned by a previous agent is
+// adopted and moved to this agent's program.
+func (d *Datapath) attach(dev string, ifindex int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if l := d.links[dev]; l != nil {
+		if tcxIfindex(l) == ifindex {
+			return nil
+		}
+		_ = l.Unpin()
+		_ = l.Close()
+		delete(d.links, dev)
+	}
+	pin := filepath.Join(d.dir, "link-"+dev)
+	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
+		if tcxIfindex(l) == ifindex && l.Update(d.objs.CanopyIngress) == nil {
+			d.links[dev] = l
+			return nil
+		}
+		// The device was replaced (or the link broke): attach afresh.
+		_ = l.Unpin()
+		_ = l.Close()
+	}
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: d.objs.CanopyIngress, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return fmt.Errorf("fastpath: attach to %s: %w", dev, err)
+	}
+	if err := l.Pin(pin); err != nil {
+		_ = l.Close()
+		return fmt.Errorf("fastpath: pin link of %s: %w", dev, err)
+	}
+	d.links[dev] = l
+	return nil
+}
+
+func tcxIfindex(l link.Link) int {
+	info, err := l.Info()
+	if err != nil || info.TCX() == nil {
+		return -1
+	}
+	return int(info.TCX().Ifindex)
+}
+
+func (d *Datapath) detach(dev string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.links[dev]
+	if l == nil {
+		var err error
+		if l, err = link.LoadPinnedLink(filepath.Join(d.dir, "link-"+dev), nil); err != nil {
+			return
+		}
+	}
+	_ = l.Unpin()
+	_ = l.Close()
+	delete(d.links, dev)
+}
+
+// AttachPort makes dev (a port's host-side netdev) a port with tunnel key
+// key: frames it receives are looked up in the flow map, and outputs to
+// key are sent to it (into the peer's namespace when dev is a veth).
+func (d *Datapath) AttachPort(dev string, key uint32) error {
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		return fmt.Errorf("fastpath: port %s: %w", dev, err)
+	}
+	ifindex := l.Attrs().Index
+	var flags uint32
+	if l.Type() == "veth" {
+		flags = portPeer
+	}
+	if err := d.objs.Devs.Put(uint32(ifindex), fastpathDevVal{Key: key, Kind: devPort}); err != nil {
+		return fmt.Errorf("fastpath: port %s: %w", dev, err)
+	}
+	if err := d.objs.Ports.Put(key, fastpathPortVal{Ifindex: uint32(ifindex), Flags: flags}); err != nil {
+		return fmt.Errorf("fastpath: port %s: %w", dev, err)
+	}
+	return d.attach(dev, ifindex)
+}
+
+// DetachPort undoes AttachPort. The device may be gone already.
+func (d *Datapath) DetachPort(dev string, key uint32) {
+	d.detach(dev)
+	var pv fastpathPortVal
+	if d.objs.Ports.Lookup(key, &pv) == nil {
+		_ = d.objs.Devs.Delete(pv.Ifindex)
+		_ = d.objs.Ports.Delete(key)
+	}
+}
+
+// PortKeys lists the tunnel keys of the ports in the kernel's port map
+// (what a previous agent attached), for reconciliation.
+func (d *Datapath) PortKeys() []uint32 {
+	var out []uint32
+	var k uint32
+	var v fastpathPortVal
+	it := d.objs.Ports.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, k)
+	}
+	return out
+}
+
+// PutFlow writes (or replaces) the flow for k. Its last-used time starts
+// now, so a new flow is not mistaken for an idle one.
+func (d *Datapath) PutFlow(k *Key, f *Flow) error {
+	f.UsedNs = monotonicNow()
+	if err := d.objs.Flows.Put(k, f); err != nil {
+		return fmt.Errorf("fastpath: put flow: %w", err)
+	}
+	return nil
+}
+
+// DeleteFlow removes the flow for k; a flow that is not there is no error.
+func (d *Datapath) DeleteFlow(k *Key) error {
+	if err := d.objs.Flows.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("fastpath: delete flow: %w", err)
+	}
+	return nil
+}
+
+// LookupFlow reads the flow for k: its actions, counters and last use.
+func (d *Datapath) LookupFlow(k *Key, f *Flow) bool {
+	return d.objs.Flows.Lookup(k, f) == nil
+}
+
+// IdleFor reports how long ago (ns) the flow for k last forwarded a
+// packet, and false when the kernel has no such flow.
+func (d *Datapath) IdleFor(k *Key) (int64, bool) {
+	var f Flow
+	if d.objs.Flows.Lookup(k, &f) != nil {
+		return 0, false
+	}
+	return int64(monotonicNow() - min(f.UsedNs, monotonicNow())), true
+}
+
+// FlowKeys lists the keys of every kernel flow (reconciliation after an
+// agent restart).
+func (d *Datapath) FlowKeys() []Key {
+	var out []Key
+	var k Key
+	var f Flow
+	it := d.objs.Flows.Iterate()
+	for it.Next(&k, &f) {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Stats are the program's counters summed over CPUs.
+type Stats struct {
+	Hits, Misses, MissesLost, Drops, TunnelTx, TunnelRx, TunnelUnknown, Injected, NoPort, Errors uint64
+}
+
+// Stats reads the program's counters.
+func (d *Datapath) Stats() Stats {
+	var s [10]uint64
+	for i := range s {
+		var per []uint64
+		if d.objs.Stats.Lookup(uint32(i), &per) == nil {
+			for _, v := range per {
+				s[i] += v
+			}
+		}
+	}
+	return Stats{s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9]}
+}
+
+// Close releases this process's handles. What is pinned stays: the program
+// keeps forwarding with the maps as they are until an agent adopts them.
+func (d *Datapath) Close() error {
+	d.mu.Lock()
+	for _, l := range d.links {
+		_ = l.Close()
+	}
+	d.links = map[string]link.Link{}
+	d.mu.Unlock()
+	return d.objs.Close()
+}
+
+// Remove detaches the program from every device it was attached to and
+// deletes the pins: the host goes back to no kernel fast path.
+func (d *Datapath) Remove() error {
+	ents, _ := os.ReadDir(d.dir)
+	for _, e := range ents {
+		if dev, ok := strings.CutPrefix(e.Name(), "link-"); ok {
+			d.detach(dev)
+		}
+	}
+	err := d.Close()
+	if rerr := os.RemoveAll(d.dir); rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+func monotonicNow() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}

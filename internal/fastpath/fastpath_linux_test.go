@@ -1,0 +1,387 @@
+package fastpath
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/flow"
+	"github.com/canopy-sdn/canopy/internal/netnstest"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// A test host: a namespace with the program loaded, the inject pair, and
+// a stand-in agent that answers misses with flows from route.
+type testHost struct {
+	t      *testing.T
+	name   string
+	nsName string
+	ns     netns.NsHandle
+	dp     *Datapath
+	inj    *Injector
+	mr     *MissReader
+	route  func(p *packet.Packet, in uint32) []flow.Action
+	remote map[string]netip.Addr
+
+	mu       sync.Mutex
+	misses   int
+	mismatch []string
+}
+
+var routerMAC = [6]byte{0x02, 0xca, 0xfe, 0, 0, 1}
+
+func newTestHost(t *testing.T, sfx, name string) *testHost {
+	t.Helper()
+	h := &testHost{t: t, name: "fptest-" + name + sfx, nsName: "fp" + name + sfx, remote: map[string]netip.Addr{}}
+	h.ns = netnstest.New(t, h.nsName)
+	var err error
+	if h.dp, err = Open(h.name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.dp.Remove(); err != nil {
+			t.Error(err)
+		}
+	})
+	netnstest.Do(t, h.ns, func() {
+		h.inj, err = h.dp.SetupInject()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.inj.Close() })
+	return h
+}
+
+// serve answers misses until the test ends: the flow goes into the map
+// first, then the frame is forwarded through the injector.
+func (h *testHost) serve() {
+	var err error
+	if h.mr, err = h.dp.NewMissReader(); err != nil {
+		h.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	h.t.Cleanup(func() { h.mr.Close(); <-done })
+	go func() {
+		defer close(done)
+		var m Miss
+		var p packet.Packet
+		for {
+			if err := h.mr.Read(&m); err != nil {
+				if !errors.Is(err, ErrClosed) {
+					h.t.Error(err)
+				}
+				return
+			}
+			p.Decode(m.Frame)
+			h.mu.Lock()
+			h.misses++
+			ipLen := 0
+			if p.Flags&packet.FlagIPv4 != 0 {
+				ipLen = int(p.TotalLen)
+				if m.GSOSize != 0 { // a large send: the decision saw a segment
+					l4 := 8
+					if p.Proto == packet.ProtoTCP {
+						l4 = 20
+					}
+					ipLen = p.IHL + l4 + int(m.GSOSize)
+				}
+			}
+			if k, ok := KeyFrom(m.InKey, &p, ipLen); ok != m.LookedUp || (ok && k != m.Key) {
+				h.mismatch = append(h.mismatch, fmt.Sprintf("kernel %+v (looked up %v), Go %+v", m.Key, m.LookedUp, k))
+			}
+			h.mu.Unlock()
+			acts := h.route(&p, m.InKey)
+			if acts == nil {
+				continue
+			}
+			if m.LookedUp {
+				f, err := Encode(acts, false, h.lookupRemote)
+				if err != nil {
+					h.t.Error(err)
+					continue
+				}
+				if err := h.dp.PutFlow(&m.Key, &f); err != nil {
+					h.t.Error(err)
+				}
+			}
+			flow.Apply(m.Frame, &p, acts, func(a flow.Action, frame []byte) {
+				var err error
+				if a.Kind == flow.Tunnel {
+					err = h.inj.Tunnel(frame, h.remote[a.Host], a.Key)
+				} else {
+					err = h.inj.Output(frame, a.Key)
+				}
+				if err != nil {
+					h.t.Error(err)
+				}
+			})
+		}
+	}()
+}
+
+func (h *testHost) lookupRemote(host string) (netip.Addr, bool) {
+	a, ok := h.remote[host]
+	return a, ok
+}
+
+type testInst struct {
+	nsName string
+	ns     netns.NsHandle
+	mac    [6]byte
+	ip     string
+	key    uint32
+}
+
+// addInstance plugs a namespace instance into h on a veth pair (host end
+// "p<key><sfx>"), its subnet's gateway being the router MAC.
+func (h *testHost) addInstance(sfx string, key uint32, cidr, gw string) *testInst {
+	t := h.t
+	in := &testInst{nsName: fmt.Sprintf("fpi%d%s", key, sfx), key: key, ip: strings.Split(cidr, "/")[0]}
+	in.ns = netnstest.New(t, in.nsName)
+	dev := fmt.Sprintf("p%d%s", key, sfx)
+	netnstest.Veth(t, dev, "eth0", h.ns, in.ns)
+	netnstest.AddAddr(t, in.ns, "eth0", cidr)
+	netnstest.Run(t, in.nsName, "ip", "route", "add", "default", "via", gw)
+	netnstest.Run(t, in.nsName, "ip", "neigh", "add", gw, "lladdr", net.HardwareAddr(routerMAC[:]).String(), "dev", "eth0")
+	nh, err := netlink.NewHandleAt(in.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := nh.LinkByName("eth0")
+	nh.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(in.mac[:], l.Attrs().HardwareAddr)
+	netnstest.Do(t, h.ns, func() {
+		hl, err := netlink.LinkByName(dev)
+		if err == nil {
+			err = netlink.LinkSetUp(hl)
+		}
+		if err == nil {
+			err = h.dp.AttachPort(dev, key)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	return in
+}
+
+// routed returns the actions a router between the instances would: the
+// router's MAC as source, the instance's as destination, one TTL less.
+func routed(to *testInst, out flow.Action) []flow.Action {
+	return []flow.Action{{Kind: flow.SetEthSrc, MAC: routerMAC}, {Kind: flow.SetEthDst, MAC: to.mac}, {Kind: flow.DecTTL, Port: 1}, out}
+}
+
+func ip4(s string) uint32 { return packet.U32(netip.MustParseAddr(s)) }
+
+func requireLab(t *testing.T) {
+	netnstest.RequireRoot(t)
+	netnstest.RequireTool(t, "ping", "iputils-ping")
+	netnstest.RequireTool(t, "iperf3", "iperf3")
+}
+
+// iperf runs a one-second iperf3 stream from a to dst:port (a server in
+// srv) and returns the client's output.
+func iperf(t *testing.T, a, srv *testInst, dst string, port int) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := netnstest.Command(ctx, srv.nsName, "iperf3", "-s", "-1", "-p", fmt.Sprint(port))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Wait()
+	var out []byte
+	var err error
+	// The server listens soon after it starts; the client retries until
+	// it connects (a refused connection is immediate).
+	for range 100 {
+		out, err = netnstest.Command(ctx, a.nsName, "iperf3", "-c", dst, "-p", fmt.Sprint(port), "-t", "1").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "refused") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("iperf3 to %s:%d: %v\n%s", dst, port, err, out)
+	}
+	return string(out)
+}
+
+func (h *testHost) checkKeys() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.mismatch {
+		h.t.Errorf("key mismatch: %s", m)
+	}
+}
+
+// TestSameHostRouted: two instances on one host in different subnets; the
+// first packet of each direction misses, the stand-in agent installs the
+// flow and re-injects it; the rest is forwarded by the kernel (ping and a
+// TCP stream with segmentation offloads), and the keys the program computes
+// equal the Go ones.
+func TestSameHostRouted(t *testing.T) {
+	requireLab(t)
+	sfx := netnstest.Suffix(t)
+	h := newTestHost(t, sfx, "a")
+	a := h.addInstance(sfx, 11, "10.1.0.2/24", "10.1.0.1")
+	b := h.addInstance(sfx, 12, "10.2.0.2/24", "10.2.0.1")
+	h.route = func(p *packet.Packet, in uint32) []flow.Action {
+		switch {
+		case p.Flags&packet.FlagIPv4 == 0:
+			return nil
+		case p.Dst == ip4(b.ip):
+			return routed(b, flow.Action{Kind: flow.Output, Key: b.key})
+		case p.Dst == ip4(a.ip):
+			return routed(a, flow.Action{Kind: flow.Output, Key: a.key})
+		}
+		return nil
+	}
+	h.serve()
+	out := netnstest.Run(t, a.nsName, "ping", "-c", "5", "-i", "0.05", "-W", "2", b.ip)
+	if !strings.Contains(out, "ttl=63") {
+		t.Errorf("reply TTL is not 63 (one router hop each way):\n%s", out)
+	}
+	iperf(t, a, b, b.ip, 5201)
+	st := h.dp.Stats()
+	if st.Hits < 100 {
+		t.Errorf("kernel hits = %d, want the stream forwarded by the kernel", st.Hits)
+	}
+	h.mu.Lock()
+	misses := h.misses
+	h.mu.Unlock()
+	if misses > 40 {
+		t.Errorf("%d misses reached the agent; want the first packet of each flow only", misses)
+	}
+	h.checkKeys()
+	t.Logf("stats %+v, misses %d", st, misses)
+}
+
+// underlay joins two test hosts with a veth pair addressed a and b (/24)
+// and opens each host's VXLAN device on port.
+func underlay(t *testing.T, sfx string, h1, h2 *testHost, a, b string, port uint16) {
+	t.Helper()
+	netnstest.Veth(t, "ul"+sfx, "ul"+sfx, h1.ns, h2.ns)
+	netnstest.AddAddr(t, h1.ns, "ul"+sfx, a+"/24")
+	netnstest.AddAddr(t, h2.ns, "ul"+sfx, b+"/24")
+	h1.remote[h2.name] = netip.MustParseAddr(b)
+	h2.remote[h1.name] = netip.MustParseAddr(a)
+	for _, h := range []*testHost{h1, h2} {
+		var err error
+		netnstest.Do(t, h.ns, func() { err = h.dp.SetupTunnel(port) })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCrossHostVXLAN: instances on two hosts; the ingress host's flow ends
+// in a tunnel action (kernel VXLAN, the egress port's key as VNI), the
+// receiving host's program delivers by VNI without a flow or a miss.
+func TestCrossHostVXLAN(t *testing.T) {
+	requireLab(t)
+	sfx := netnstest.Suffix(t)
+	h1 := newTestHost(t, sfx, "x")
+	h2 := newTestHost(t, sfx, "y")
+	underlay(t, sfx, h1, h2, "10.99.0.1", "10.99.0.2", 6677)
+	a := h1.addInstance(sfx, 21, "10.1.0.2/24", "10.1.0.1")
+	b := h2.addInstance(sfx, 22, "10.2.0.2/24", "10.2.0.1")
+	h1.route = func(p *packet.Packet, in uint32) []flow.Action {
+		if p.Flags&packet.FlagIPv4 == 0 || p.Dst != ip4(b.ip) {
+			return nil
+		}
+		return routed(b, flow.Action{Kind: flow.Tunnel, Host: h2.name, Key: b.key})
+	}
+	h2.route = func(p *packet.Packet, in uint32) []flow.Action {
+		if p.Flags&packet.FlagIPv4 == 0 || p.Dst != ip4(a.ip) {
+			return nil
+		}
+		return routed(a, flow.Action{Kind: flow.Tunnel, Host: h1.name, Key: a.key})
+	}
+	h1.serve()
+	h2.serve()
+	out := netnstest.Run(t, a.nsName, "ping", "-c", "5", "-i", "0.05", "-W", "2", b.ip)
+	if !strings.Contains(out, "ttl=63") {
+		t.Errorf("reply TTL is not 63:\n%s", out)
+	}
+	iperf(t, a, b, b.ip, 5202)
+	s1, s2 := h1.dp.Stats(), h2.dp.Stats()
+	if s1.TunnelTx < 100 || s2.TunnelRx < 100 || s2.TunnelTx < 100 || s1.TunnelRx < 100 {
+		t.Errorf("tunnel counters: host 1 %+v, host 2 %+v; want the stream through kernel VXLAN both ways", s1, s2)
+	}
+	h1.checkKeys()
+	h2.checkKeys()
+}
+
+// TestPinnedAdoption: the maps and links outlive the process's handles.
+// A ping runs while the program's owner lets go of everything (no miss is
+// read any more): every echo still gets its reply through the pinned flow.
+// A new Open adopts the same flows and links.
+func TestPinnedAdoption(t *testing.T) {
+	requireLab(t)
+	sfx := netnstest.Suffix(t)
+	h := newTestHost(t, sfx, "p")
+	a := h.addInstance(sfx, 31, "10.1.0.2/24", "10.1.0.1")
+	b := h.addInstance(sfx, 32, "10.2.0.2/24", "10.2.0.1")
+	h.route = func(p *packet.Packet, in uint32) []flow.Action {
+		switch {
+		case p.Flags&packet.FlagIPv4 == 0:
+			return nil
+		case p.Dst == ip4(b.ip):
+			return routed(b, flow.Action{Kind: flow.Output, Key: b.key})
+		case p.Dst == ip4(a.ip):
+			return routed(a, flow.Action{Kind: flow.Output, Key: a.key})
+		}
+		return nil
+	}
+	h.serve()
+	// One ping process: one echo id, one flow each way for all 40 echoes.
+	ping := netnstest.Command(context.Background(), a.nsName, "ping", "-c", "40", "-i", "0.02", "-W", "1", b.ip)
+	var out strings.Builder
+	ping.Stdout, ping.Stderr = &out, &out
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for h.dp.Stats().Hits < 10 {
+		time.Sleep(10 * time.Millisecond) // waits on the kernel's hit counter
+	}
+	flows := len(h.dp.FlowKeys())
+	h.mr.Close()
+	if err := h.dp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping.Wait(); err != nil || !strings.Contains(out.String(), " 0% packet loss") {
+		t.Fatalf("ping across the owner's exit: %v\n%s", err, out.String())
+	}
+	dp, err := Open(h.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.dp = dp
+	if got := len(dp.FlowKeys()); got != flows || flows < 2 {
+		t.Errorf("adopted %d flows, want the %d (at least 2) left behind", got, flows)
+	}
+	if st := dp.Stats(); st.Hits < 60 {
+		t.Errorf("adopted counters %+v: want the 40 echoes and replies counted while nobody owned the program", st)
+	}
+	netnstest.Do(t, h.ns, func() {
+		if err := dp.AttachPort(fmt.Sprintf("p%d%s", a.key, sfx), a.key); err != nil {
+			t.Error(err)
+		}
+	})
+	if n := len(dp.links); n != 1 {
+		t.Errorf("%d links held after adopting one", n)
+	}
+}

@@ -1,0 +1,342 @@
+package fastpath
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"unsafe"
+
+	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/flow"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Device names of a host's fast path (one of each per host).
+const (
+	TunnelDev    = "canopy-vx"    // the kernel VXLAN device, external (collect_md)
+	InjectDev    = "canopy-inj"   // where the agent's frames enter the program
+	InjectTxDev  = "canopy-injtx" // its veth peer, where the agent writes them
+	injectMTU    = 65535
+	injectSlots  = 4096
+	injectMark   = 0x40000000
+	stateVNI     = 0xFFFFFF
+	missCapBytes = len(fastpathMiss{}.Data)
+)
+
+// SetupTunnel creates (or adopts) the host's VXLAN device in external mode
+// on UDP port port and makes the program deliver what it receives by VNI
+// and send tunnel outputs through it. With an underlay address whose MTU
+// is mtu (0: unknown), the device's MTU leaves room for the encapsulation.
+func (d *Datapath) SetupTunnel(port uint16) error {
+	l, err := netlink.LinkByName(TunnelDev)
+	if err == nil {
+		if vx, ok := l.(*netlink.Vxlan); !ok || !vx.FlowBased || vx.Port != int(port) {
+			// Another configuration (an old port, a foreign device): replace it.
+			if err := netlink.LinkDel(l); err != nil {
+				return fmt.Errorf("fastpath: replace %s: %w", TunnelDev, err)
+			}
+			l = nil
+		}
+	}
+	if l == nil {
+		vx := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: TunnelDev}, FlowBased: true, Port: int(port), Learning: false}
+		if err := netlink.LinkAdd(vx); err != nil {
+			return fmt.Errorf("fastpath: create %s (kernel VXLAN): %w", TunnelDev, err)
+		}
+		if l, err = netlink.LinkByName(TunnelDev); err != nil {
+			return fmt.Errorf("fastpath: %w", err)
+		}
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("fastpath: %s up: %w", TunnelDev, err)
+	}
+	ifindex := l.Attrs().Index
+	if err := d.objs.Devs.Put(uint32(ifindex), fastpathDevVal{Kind: devTunnel}); err != nil {
+		return fmt.Errorf("fastpath: %w", err)
+	}
+	if err := d.objs.Cfg.Put(uint32(0), fastpathConfig{TunnelIfindex: uint32(ifindex)}); err != nil {
+		return fmt.Errorf("fastpath: %w", err)
+	}
+	return d.attach(TunnelDev, ifindex)
+}
+
+// Injector sends the agent's frames into the program: re-injected misses
+// (after their flow is in the map), generated answers and state messages.
+// A frame enters through the inject veth pair with a mark naming an action
+// list (an output or a tunnel), so the kernel forwards it exactly as it
+// forwards a flow's frames.
+type Injector struct {
+	d       *Datapath
+	fd      int
+	ifindex int
+
+	mu    sync.Mutex
+	slots map[target]uint32
+}
+
+type target struct {
+	kind   flow.ActionKind
+	key    uint32
+	remote uint32
+}
+
+// SetupInject creates (or adopts) the inject veth pair and opens the
+// agent's socket on it.
+func (d *Datapath) SetupInject() (*Injector, error) {
+	l, err := netlink.LinkByName(InjectDev)
+	if err != nil {
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: InjectDev, MTU: injectMTU}, PeerName: InjectTxDev}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return nil, fmt.Errorf("fastpath: create %s: %w", InjectDev, err)
+		}
+		if l, err = netlink.LinkByName(InjectDev); err != nil {
+			return nil, fmt.Errorf("fastpath: %w", err)
+		}
+	}
+	tx, err := netlink.LinkByName(InjectTxDev)
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	for _, x := range []netlink.Link{l, tx} {
+		if err := netlink.LinkSetMTU(x, injectMTU); err != nil {
+			return nil, fmt.Errorf("fastpath: %w", err)
+		}
+		if err := netlink.LinkSetUp(x); err != nil {
+			return nil, fmt.Errorf("fastpath: %w", err)
+		}
+	}
+	if err := d.objs.Devs.Put(uint32(l.Attrs().Index), fastpathDevVal{Kind: devInject}); err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	if err := d.attach(InjectDev, l.Attrs().Index); err != nil {
+		return nil, err
+	}
+	// Protocol 0: the socket sends only, it receives nothing.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: inject socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: tx.Attrs().Index}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fastpath: bind inject socket: %w", err)
+	}
+	return &Injector{d: d, fd: fd, ifindex: tx.Attrs().Index, slots: map[target]uint32{}}, nil
+}
+
+// Output sends frame out of the local port with tunnel key key.
+func (in *Injector) Output(frame []byte, key uint32) error {
+	return in.send(frame, target{kind: flow.Output, key: key})
+}
+
+// Tunnel sends frame to remote's VXLAN endpoint with VNI vni.
+func (in *Injector) Tunnel(frame []byte, remote netip.Addr, vni uint32) error {
+	if !remote.Is4() {
+		return fmt.Errorf("fastpath: tunnel endpoint %s is not IPv4", remote)
+	}
+	return in.send(frame, target{kind: flow.Tunnel, key: vni, remote: binary.BigEndian.Uint32(remote.AsSlice())})
+}
+
+// slot returns the inject slot holding t's action list, writing it the
+// first time. A slot's content never changes while frames may name it
+// (they are forwarded before the send returns, in the sender's softirq,
+// and a slot is rewritten only when all of them were handed out).
+func (in *Injector) slot(t target) (uint32, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if s, ok := in.slots[t]; ok {
+		return s, nil
+	}
+	if len(in.slots) == injectSlots {
+		clear(in.slots)
+	}
+	s := uint32(len(in.slots))
+	var f Flow
+	f.N_acts = 1
+	f.Acts[0] = fastpathAction{Kind: uint8(t.kind), Flags: actLastOut, Key: t.key, Remote: t.remote}
+	if err := in.d.objs.Inject.Put(s, &f); err != nil {
+		return 0, fmt.Errorf("fastpath: inject slot: %w", err)
+	}
+	in.slots[t] = s
+	return s, nil
+}
+
+func (in *Injector) send(frame []byte, t target) error {
+	s, err := in.slot(t)
+	if err != nil {
+		return err
+	}
+	// SO_MARK as a control message: the mark travels with this frame only.
+	oob := make([]byte, unix.CmsgSpace(4))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SO_MARK
+	h.SetLen(unix.CmsgLen(4))
+	binary.NativeEndian.PutUint32(oob[unix.CmsgLen(0):], injectMark|s)
+	to := &unix.SockaddrLinklayer{Ifindex: in.ifindex}
+	if err := unix.Sendmsg(in.fd, frame, oob, to, 0); err != nil {
+		return fmt.Errorf("fastpath: inject: %w", err)
+	}
+	return nil
+}
+
+// Close closes the socket (the devices stay for the next agent).
+func (in *Injector) Close() error { return unix.Close(in.fd) }
+
+// Miss is a frame the program handed to the agent.
+type Miss struct {
+	Key      Key    // as the program computed it (meaningful when LookedUp)
+	LookedUp bool   // false: the program could not key it (a VLAN tag, a malformed header)
+	Ifindex  int    // device it arrived on
+	InKey    uint32 // tunnel key of that port
+	Len      int    // the frame's length in the kernel
+	GSOSize  uint16
+	// Frame is the frame, or its first bytes when Truncated (a segment of
+	// a large send whose flow just went: its flow is installed from the
+	// headers and the sender retransmits through the kernel). Valid until
+	// the next Read. L4 checksums are complete (the kernel may have left
+	// them to the device).
+	Frame     []byte
+	Truncated bool
+}
+
+// MissReader reads misses from the ring buffer.
+type MissReader struct {
+	r   *ringbuf.Reader
+	rec ringbuf.Record
+}
+
+// NewMissReader opens the misses ring buffer.
+func (d *Datapath) NewMissReader() (*MissReader, error) {
+	r, err := ringbuf.NewReader(d.objs.Misses)
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	return &MissReader{r: r}, nil
+}
+
+var (
+	offData     = int(unsafe.Offsetof(fastpathMiss{}.Data))
+	offIfindex  = int(unsafe.Offsetof(fastpathMiss{}.Ifindex))
+	offInKey    = int(unsafe.Offsetof(fastpathMiss{}.InKey))
+	offLen      = int(unsafe.Offsetof(fastpathMiss{}.Len))
+	offCap      = int(unsafe.Offsetof(fastpathMiss{}.Cap))
+	offGSO      = int(unsafe.Offsetof(fastpathMiss{}.GsoSize))
+	offLookedUp = int(unsafe.Offsetof(fastpathMiss{}.LookedUp))
+)
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = errors.New("fastpath: closed")
+
+// Read waits for the next miss and fills m.
+func (r *MissReader) Read(m *Miss) error {
+	if err := r.r.ReadInto(&r.rec); err != nil {
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return ErrClosed
+		}
+		return fmt.Errorf("fastpath: %w", err)
+	}
+	b := r.rec.RawSample
+	if len(b) < offData {
+		return fmt.Errorf("fastpath: short miss record (%d bytes)", len(b))
+	}
+	ne := binary.NativeEndian
+	m.Key = *(*Key)(unsafe.Pointer(&b[0]))
+	m.Ifindex = int(ne.Uint32(b[offIfindex:]))
+	m.InKey = ne.Uint32(b[offInKey:])
+	m.Len = int(ne.Uint32(b[offLen:]))
+	m.GSOSize = ne.Uint16(b[offGSO:])
+	m.LookedUp = ne.Uint16(b[offLookedUp:]) != 0
+	n := min(int(ne.Uint32(b[offCap:])), len(b)-offData)
+	m.Frame = b[offData : offData+n]
+	m.Truncated = n < m.Len
+	if !m.Truncated {
+		completeChecksum(m.Frame)
+	}
+	return nil
+}
+
+// Close ends a blocked Read.
+func (r *MissReader) Close() error { return r.r.Close() }
+
+// completeChecksum writes the full L4 checksum of an unfragmented IPv4
+// TCP or UDP frame. The program copies frames as the kernel holds them,
+// and one from a local stack on a veth carries only the pseudo-header sum
+// (the device was to finish it); the agent forwards it through a socket,
+// which does not.
+func completeChecksum(f []byte) {
+	const eth = 14
+	if len(f) < eth+20 || binary.BigEndian.Uint16(f[12:]) != 0x0800 || f[eth]>>4 != 4 {
+		return
+	}
+	ihl := int(f[eth]&0x0f) * 4
+	tot := int(binary.BigEndian.Uint16(f[eth+2:]))
+	if ihl < 20 || tot < ihl || eth+tot > len(f) || binary.BigEndian.Uint16(f[eth+6:])&0x3fff != 0 {
+		return
+	}
+	l4 := f[eth+ihl : eth+tot]
+	var off int
+	switch f[eth+9] {
+	case 6:
+		off = 16
+	case 17:
+		off = 6
+		if len(l4) >= 8 && binary.BigEndian.Uint16(l4[6:]) == 0 {
+			return // no checksum: stays so
+		}
+	default:
+		return
+	}
+	if len(l4) < off+2 {
+		return
+	}
+	var ph [12]byte
+	copy(ph[0:8], f[eth+12:eth+20])
+	ph[9] = f[eth+9]
+	binary.BigEndian.PutUint16(ph[10:], uint16(len(l4)))
+	binary.BigEndian.PutUint16(l4[off:], ^datapath.Checksum(ph[:], 0))
+	h := datapath.VnetHdr{Flags: datapath.VnetFlagNeedsCsum, CsumStart: uint16(eth + ihl), CsumOffset: uint16(off)}
+	_ = datapath.FinishChecksum(f[:eth+tot], &h)
+}
+
+// StateReader receives the connection-state messages peers send on the
+// reserved VNI: the program passes them to the host stack, where this
+// socket (bound to their EtherType on the VXLAN device) takes them.
+type StateReader struct{ fd int }
+
+// NewStateReader opens it for frames of EtherType etherType.
+func NewStateReader(etherType uint16) (*StateReader, error) {
+	l, err := netlink.LinkByName(TunnelDev)
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	proto := int(htons(etherType))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: state socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(etherType), Ifindex: l.Attrs().Index}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fastpath: bind state socket: %w", err)
+	}
+	return &StateReader{fd: fd}, nil
+}
+
+// Read reads one state message (the inner Ethernet frame) into b.
+func (s *StateReader) Read(b []byte) (int, error) {
+	n, _, err := unix.Recvfrom(s.fd, b, 0)
+	if err != nil {
+		return 0, fmt.Errorf("fastpath: state read: %w", err)
+	}
+	return n, nil
+}
+
+// Close ends a blocked Read.
+func (s *StateReader) Close() error {
+	_ = unix.Shutdown(s.fd, unix.SHUT_RDWR)
+	return unix.Close(s.fd)
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
