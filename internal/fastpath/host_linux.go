@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"unsafe"
 
@@ -304,7 +305,7 @@ func completeChecksum(f []byte) {
 // StateReader receives the connection-state messages peers send on the
 // reserved VNI: the program passes them to the host stack, where this
 // socket (bound to their EtherType on the VXLAN device) takes them.
-type StateReader struct{ fd int }
+type StateReader struct{ f *os.File }
 
 // NewStateReader opens it for frames of EtherType etherType.
 func NewStateReader(etherType uint16) (*StateReader, error) {
@@ -321,12 +322,20 @@ func NewStateReader(etherType uint16) (*StateReader, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("fastpath: bind state socket: %w", err)
 	}
-	return &StateReader{fd: fd}, nil
+	// Through the runtime's poller, so that Close ends a blocked Read.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fastpath: state socket: %w", err)
+	}
+	return &StateReader{f: os.NewFile(uintptr(fd), "canopy-state")}, nil
 }
 
 // Read reads one state message (the inner Ethernet frame) into b.
 func (s *StateReader) Read(b []byte) (int, error) {
-	n, _, err := unix.Recvfrom(s.fd, b, 0)
+	n, err := s.f.Read(b)
+	if errors.Is(err, os.ErrClosed) {
+		return 0, ErrClosed
+	}
 	if err != nil {
 		return 0, fmt.Errorf("fastpath: state read: %w", err)
 	}
@@ -334,9 +343,6 @@ func (s *StateReader) Read(b []byte) (int, error) {
 }
 
 // Close ends a blocked Read.
-func (s *StateReader) Close() error {
-	_ = unix.Shutdown(s.fd, unix.SHUT_RDWR)
-	return unix.Close(s.fd)
-}
+func (s *StateReader) Close() error { return s.f.Close() }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
