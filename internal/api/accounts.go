@@ -2,12 +2,10 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"reflect"
 
 	"github.com/canopy-sdn/canopy/internal/ec2"
-	"github.com/canopy-sdn/canopy/internal/vpc"
 )
 
 // Accounts manages the tenant accounts of the EC2 API. The server's EC2
@@ -43,7 +41,7 @@ func (s *server) listAccounts(w http.ResponseWriter, r *http.Request) (int, any,
 	}
 	as, err := s.accounts.ListAccounts(r.Context())
 	if err != nil {
-		return 0, nil, accountError(err)
+		return 0, nil, err
 	}
 	if as == nil {
 		as = []ec2.AccountInfo{}
@@ -61,7 +59,7 @@ func (s *server) createAccount(w http.ResponseWriter, r *http.Request) (int, any
 	}
 	nc, err := s.accounts.CreateAccount(r.Context(), req.Name)
 	if err != nil {
-		return 0, nil, accountError(err)
+		return 0, nil, err
 	}
 	return http.StatusCreated, nc, nil
 }
@@ -71,24 +69,7 @@ func (s *server) deleteAccount(w http.ResponseWriter, r *http.Request) (int, any
 		return 0, nil, errNoEC2
 	}
 	if err := s.accounts.DeleteAccount(r.Context(), r.PathValue("id")); err != nil {
-		return 0, nil, accountError(err)
+		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
-}
-
-// accountError gives the EC2 side's account errors their HTTP status.
-func accountError(err error) error {
-	var ve *vpc.Error
-	if !errors.As(err, &ve) {
-		return err
-	}
-	switch ve.Code {
-	case "AccountNotFound":
-		return &httpError{status: http.StatusNotFound, reason: ve.Message}
-	case "AccountAlreadyExists":
-		return &httpError{status: http.StatusConflict, field: "name", reason: ve.Message}
-	case vpc.CodeInvalidParameterValue:
-		return &httpError{status: http.StatusBadRequest, field: "name", reason: ve.Message}
-	}
-	return &httpError{status: http.StatusBadRequest, reason: ve.Message}
 }

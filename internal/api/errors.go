@@ -7,6 +7,7 @@ import (
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/canopy-sdn/canopy/internal/vpc"
 )
 
 // ErrorBody is the JSON body of every error answer.
@@ -51,6 +52,7 @@ func classify(err error) ErrorDetail {
 		fe *topology.FieldError
 		re *nsdb.RevisionError
 		ce *topology.ConflictError
+		ve *vpc.Error
 	)
 	switch {
 	case errors.As(err, &he):
@@ -64,6 +66,9 @@ func classify(err error) ErrorDetail {
 		return ErrorDetail{Status: http.StatusConflict, Field: "revision", Reason: reason, Message: "revision: " + reason}
 	case errors.As(err, &ce):
 		return ErrorDetail{Status: http.StatusConflict, Field: ce.Field, Reason: ce.Reason, Message: err.Error()}
+	case errors.As(err, &ve):
+		// The EC2 side's validation, reached through the accounts routes.
+		return ErrorDetail{Status: http.StatusBadRequest, Reason: ve.Message, Message: err.Error()}
 	case errors.Is(err, nsdb.ErrConflict):
 		return ErrorDetail{Status: http.StatusConflict, Reason: err.Error(), Message: err.Error()}
 	case errors.Is(err, nsdb.ErrUnavailable):

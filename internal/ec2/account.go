@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 )
 
@@ -44,13 +45,13 @@ var DefaultVpcCIDR = netip.MustParsePrefix("172.31.0.0/16")
 func (s *Server) CreateAccount(ctx context.Context, name string) (*NewCredentials, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 64 || strings.ContainsAny(name, "/\n\t") {
-		return nil, &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: "an account name is 1 to 64 characters without '/' or control characters"}
+		return nil, &topology.FieldError{Field: "name", Reason: "an account name is 1 to 64 characters without '/' or control characters"}
 	}
 	nc := &NewCredentials{Name: name, AccessKeyID: newAccessKeyID(), SecretAccessKey: newSecret()}
 	_, err := s.store.Update(ctx, func(st *vpc.State, tx *nsdb.VPCTx) error {
 		for _, a := range st.Accounts {
 			if a.Name == name {
-				return &vpc.Error{Code: "AccountAlreadyExists", Message: fmt.Sprintf("an account named %q exists (%s)", name, a.ID)}
+				return &topology.ConflictError{Field: "name", Reason: fmt.Sprintf("an account named %q exists (%s)", name, a.ID)}
 			}
 		}
 		id := newAccountID()
@@ -137,7 +138,7 @@ func (s *Server) DeleteAccount(ctx context.Context, id string) error {
 	}
 	_, err = s.store.Update(ctx, func(st *vpc.State, tx *nsdb.VPCTx) error {
 		if st.Accounts[id] == nil {
-			return &vpc.Error{Code: "AccountNotFound", Message: fmt.Sprintf("no account %s", id)}
+			return fmt.Errorf("account %s: %w", id, nsdb.ErrNotFound)
 		}
 		for _, k := range keys[id] {
 			if err := tx.DeleteKey(nsdb.AccessKeyRel(k)); err != nil {

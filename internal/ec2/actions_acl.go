@@ -73,7 +73,7 @@ func aclEntryParams(c *call) (string, vpc.NetworkACLEntry, error) {
 		return "", e, err
 	}
 	if c.p.str("Ipv6CidrBlock") != "" {
-		return "", e, &vpc.Error{Code: "UnsupportedOperation", Message: "IPv6 ACL entries are not supported."}
+		return "", e, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "IPv6 ACL entries are not supported."}
 	}
 	for _, k := range []string{"RuleNumber", "Protocol", "RuleAction", "Egress", "CidrBlock"} {
 		if _, err := c.p.required(k); err != nil {

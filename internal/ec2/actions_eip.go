@@ -27,7 +27,7 @@ func allocateAddress(c *call) (*node, error) {
 		return nil, &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: "Only Domain=vpc addresses are offered."}
 	}
 	if c.p.str("Address") != "" || c.p.str("PublicIpv4Pool") != "" || c.p.str("CustomerOwnedIpv4Pool") != "" || c.p.str("IpamPoolId") != "" {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "Choosing the address or pool is not supported."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Choosing the address or pool is not supported."}
 	}
 	tags, err := c.p.tagSpecs("elastic-ip")
 	if err != nil {
@@ -67,7 +67,7 @@ func addressByParam(c *call, st *vpc.State) (*vpc.Address, error) {
 				return a, nil
 			}
 		}
-		return nil, &vpc.Error{Code: "InvalidAddress.NotFound", Message: fmt.Sprintf("Address '%s' not found.", ip)}
+		return nil, &vpc.Error{Code: vpc.CodeInvalidAddressNotFound, Message: fmt.Sprintf("Address '%s' not found.", ip)}
 	}
 	return nil, &vpc.Error{Code: vpc.CodeMissingParameter, Message: "The request must contain the parameter AllocationId"}
 }
@@ -102,7 +102,7 @@ func associateAddress(c *call) (*node, error) {
 				return err
 			}
 			if e = st.PrimaryInterface(id); e == nil {
-				return &vpc.Error{Code: "InvalidInstanceID", Message: fmt.Sprintf("Instance %s has no network interface.", id)}
+				return &vpc.Error{Code: vpc.CodeInvalidInstanceID, Message: fmt.Sprintf("Instance %s has no network interface.", id)}
 			}
 		default:
 			return &vpc.Error{Code: vpc.CodeMissingParameter, Message: "Either an instance ID or a network interface ID must be specified."}
@@ -113,11 +113,11 @@ func associateAddress(c *call) (*node, error) {
 				return err
 			}
 			if !slices.ContainsFunc(e.PrivateIPs, func(p vpc.PrivateIP) bool { return p.Address == priv }) {
-				return &vpc.Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("The private address %s is not on interface %s.", priv, e.ID)}
+				return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("The private address %s is not on interface %s.", priv, e.ID)}
 			}
 		}
 		if st.InternetGatewayOf(e.VpcID) == nil {
-			return &vpc.Error{Code: "Gateway.NotAttached", Message: fmt.Sprintf("Network %s is not attached to any internet gateway.", e.VpcID)}
+			return &vpc.Error{Code: vpc.CodeGatewayNotAttached, Message: fmt.Sprintf("Network %s is not attached to any internet gateway.", e.VpcID)}
 		}
 		if a.AssociationID != "" && !reassoc {
 			return &vpc.Error{Code: vpc.CodeResourceAlreadyAssociated, Message: fmt.Sprintf("resource %s is already associated with associate-id %s", a.AllocationID, a.AssociationID)}
@@ -227,7 +227,7 @@ func describeAddresses(c *call) (*node, error) {
 			for _, ip := range ips {
 				i := slices.IndexFunc(as, func(a *vpc.Address) bool { return a.PublicIP.String() == ip })
 				if i < 0 {
-					return &vpc.Error{Code: "InvalidAddress.NotFound", Message: fmt.Sprintf("Address '%s' not found.", ip)}
+					return &vpc.Error{Code: vpc.CodeInvalidAddressNotFound, Message: fmt.Sprintf("Address '%s' not found.", ip)}
 				}
 				keep = append(keep, as[i])
 			}
@@ -256,7 +256,7 @@ func createNatGateway(c *call) (*node, error) {
 		return nil, err
 	}
 	if ct := c.p.str("ConnectivityType"); ct != "" && ct != "public" {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "Only public NAT gateways are supported."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Only public NAT gateways are supported."}
 	}
 	allocID, err := c.requiredID("AllocationId", vpc.KindAllocation)
 	if err != nil {

@@ -94,7 +94,7 @@ func createNetworkInterface(c *call) (*node, error) {
 		extra++ // the primary
 	}
 	if c.p.has("Ipv6AddressCount") || len(c.p.indexes("Ipv6Addresses")) > 0 || c.p.has("InterfaceType") {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "IPv6 addresses and special interface types are not supported."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "IPv6 addresses and special interface types are not supported."}
 	}
 	tags, err := c.p.tagSpecs("network-interface")
 	if err != nil {

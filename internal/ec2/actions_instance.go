@@ -24,7 +24,7 @@ func init() {
 }
 
 // kindReservation is the id kind of RunInstances reservations.
-var kindReservation = vpc.IDKind{Prefix: "r", NotFound: "InvalidReservationID.NotFound", Malformed: "InvalidReservationID.Malformed"}
+var kindReservation = vpc.IDKind{Prefix: "r", NotFound: vpc.CodeInvalidReservationIDNotFound, Malformed: vpc.CodeInvalidReservationIDMalformed}
 
 // maxUserData is AWS's limit on user data (16 KB, before base64).
 const maxUserData = 16 << 10
@@ -178,7 +178,7 @@ func parseRun(c *call) (*runRequest, error) {
 		r.md.HttpEndpoint = v
 	}
 	if p.str("MetadataOptions.HttpProtocolIpv6") == "enabled" || p.str("MetadataOptions.InstanceMetadataTags") == "enabled" {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "IPv6 metadata and instance tags in metadata are not supported."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "IPv6 metadata and instance tags in metadata are not supported."}
 	}
 	if r.tags, err = tagSpecsByType(p, "instance", "network-interface", "volume"); err != nil {
 		return nil, err
@@ -200,22 +200,22 @@ func parseRun(c *call) (*runRequest, error) {
 		return nil, invalidValue("InstanceInitiatedShutdownBehavior", r.shutdown)
 	}
 	if v := p.str("CreditSpecification.CpuCredits"); v != "" && v != "standard" {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "Only standard CPU credits are offered."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Only standard CPU credits are offered."}
 	}
 	if on, _ := p.boolean("Monitoring.Enabled", false); on {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "Detailed monitoring is not offered."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Detailed monitoring is not offered."}
 	}
 	if t := p.str("Placement.Tenancy"); t != "" && t != "default" {
 		return nil, &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: "Only default tenancy is offered."}
 	}
 	if p.has("Ipv6AddressCount") || len(p.indexes("Ipv6Address")) > 0 {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "IPv6 addresses are not supported."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "IPv6 addresses are not supported."}
 	}
 	r.rootSize = r.image.RootSizeGiB
 	for _, n := range p.indexes("BlockDeviceMapping") {
 		s := p.sub("BlockDeviceMapping", n)
 		if s.str("DeviceName") != rootDevice || s.has("Ebs.SnapshotId") {
-			return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "Only the root volume (" + rootDevice + ") can be given, and no storage is provisioned for it."}
+			return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Only the root volume (" + rootDevice + ") can be given, and no storage is provisioned for it."}
 		}
 		if s.has("Ebs.VolumeSize") {
 			sz, err := s.integer("Ebs.VolumeSize", 0)
@@ -356,7 +356,7 @@ func defaultSubnet(st *vpc.State, owner, zone string) (*vpc.Subnet, error) {
 		}
 	}
 	if best == nil {
-		return nil, &vpc.Error{Code: "VPCIdNotSpecified", Message: "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC."}
+		return nil, &vpc.Error{Code: vpc.CodeVPCIDNotSpecified, Message: "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC."}
 	}
 	return best, nil
 }
@@ -373,7 +373,7 @@ func resolveGroups(st *vpc.State, owner, vpcID string, s eniSpec) ([]string, err
 			}
 		}
 		if found == "" {
-			return nil, &vpc.Error{Code: "InvalidGroup.NotFound", Message: fmt.Sprintf("The security group '%s' does not exist in VPC '%s'", name, vpcID)}
+			return nil, &vpc.Error{Code: vpc.CodeInvalidGroupNotFound, Message: fmt.Sprintf("The security group '%s' does not exist in VPC '%s'", name, vpcID)}
 		}
 		groups = append(groups, found)
 	}
@@ -455,7 +455,7 @@ func (c *call) launch(st *vpc.State, tx *nsdb.VPCTx, r *runRequest, hosts []cand
 	}
 	n := min(r.max, c.s.cfg.Limits.InstancesPerAccount-active)
 	if n < r.min {
-		return &vpc.Error{Code: "InstanceLimitExceeded", Message: fmt.Sprintf("You have requested more instances (%d) than your current instance limit of %d allows (%d are in use).", r.min, c.s.cfg.Limits.InstancesPerAccount, active)}
+		return &vpc.Error{Code: vpc.CodeInstanceLimitExceeded, Message: fmt.Sprintf("You have requested more instances (%d) than your current instance limit of %d allows (%d are in use).", r.min, c.s.cfg.Limits.InstancesPerAccount, active)}
 	}
 	load := hostLoad(st)
 	resID := newID(kindReservation)
@@ -794,7 +794,7 @@ func (c *call) instanceIDs() ([]string, error) {
 }
 
 func incorrectState(id, state, verb string) error {
-	return &vpc.Error{Code: "IncorrectInstanceState", Message: fmt.Sprintf("The instance '%s' is not in a state from which it can be %s (it is %s).", id, verb, state)}
+	return &vpc.Error{Code: vpc.CodeIncorrectInstanceState, Message: fmt.Sprintf("The instance '%s' is not in a state from which it can be %s (it is %s).", id, verb, state)}
 }
 
 // transition is one instance's change in a state-changing call.
@@ -861,7 +861,7 @@ func terminateInstances(c *call) (*node, error) {
 
 func stopInstances(c *call) (*node, error) {
 	if h, _ := c.p.boolean("Hibernate", false); h {
-		return nil, &vpc.Error{Code: "UnsupportedHibernationConfiguration", Message: "Hibernation is not offered."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedHibernationConfiguration, Message: "Hibernation is not offered."}
 	}
 	return c.changeStates(func(_ *vpc.State, i *vpc.Instance) (*vpc.Instance, error) {
 		switch i.State {

@@ -65,7 +65,7 @@ func describeRegions(c *call) (*node, error) {
 	}
 	for _, n := range c.p.list("RegionName") {
 		if n != c.s.cfg.Region {
-			return nil, &vpc.Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("Invalid region: %s", n)}
+			return nil, &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("Invalid region: %s", n)}
 		}
 	}
 	res := newNode("")

@@ -156,7 +156,7 @@ func routeParams(c *call) (string, vpc.Route, error) {
 	}
 	for _, k := range []string{"DestinationIpv6CidrBlock", "DestinationPrefixListId", "EgressOnlyInternetGatewayId", "VpcPeeringConnectionId", "TransitGatewayId", "LocalGatewayId", "CarrierGatewayId", "VpcEndpointId", "CoreNetworkArn"} {
 		if c.p.str(k) != "" {
-			return "", vpc.Route{}, &vpc.Error{Code: "UnsupportedOperation", Message: fmt.Sprintf("Routes with %s are not supported.", k)}
+			return "", vpc.Route{}, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: fmt.Sprintf("Routes with %s are not supported.", k)}
 		}
 	}
 	d, err := c.p.cidr("DestinationCidrBlock")
@@ -168,7 +168,7 @@ func routeParams(c *call) (string, vpc.Route, error) {
 		Origin: vpc.OriginCreateRoute, State: vpc.RouteActive}
 	if g := r.GatewayID; g != "" && g != vpc.LocalGateway {
 		if err := vpc.ParseID(vpc.KindInternetGW, g); err != nil {
-			return "", vpc.Route{}, &vpc.Error{Code: "InvalidGatewayID.NotFound", Message: fmt.Sprintf("The gateway ID '%s' does not exist", g)}
+			return "", vpc.Route{}, &vpc.Error{Code: vpc.CodeInvalidGatewayIDNotFound, Message: fmt.Sprintf("The gateway ID '%s' does not exist", g)}
 		}
 	}
 	if ok, _ := c.p.boolean("LocalTarget", false); ok {
@@ -229,7 +229,7 @@ func associateRouteTable(c *call) (*node, error) {
 		return nil, err
 	}
 	if c.p.str("GatewayId") != "" {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "Gateway route table associations are not supported."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Gateway route table associations are not supported."}
 	}
 	subID, err := c.requiredID("SubnetId", vpc.KindSubnet)
 	if err != nil {

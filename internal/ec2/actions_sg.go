@@ -58,7 +58,7 @@ func createSecurityGroup(c *call) (*node, error) {
 		vid := vpcID
 		if vid == "" {
 			if vid = defaultVpcOf(st, c.acct); vid == "" {
-				return &vpc.Error{Code: "VPCIdNotSpecified", Message: "No default VPC for this user."}
+				return &vpc.Error{Code: vpc.CodeVPCIDNotSpecified, Message: "No default VPC for this user."}
 			}
 		}
 		if _, err := st.Vpc(c.acct, vid); err != nil {
@@ -108,7 +108,7 @@ func groupByIDOrName(c *call, st *vpc.State) (*vpc.SecurityGroup, error) {
 			return g, nil
 		}
 	}
-	return nil, &vpc.Error{Code: "InvalidGroup.NotFound", Message: fmt.Sprintf("The security group '%s' does not exist in default VPC '%s'", name, dv)}
+	return nil, &vpc.Error{Code: vpc.CodeInvalidGroupNotFound, Message: fmt.Sprintf("The security group '%s' does not exist in default VPC '%s'", name, dv)}
 }
 
 func deleteSecurityGroup(c *call) (*node, error) {
@@ -172,7 +172,7 @@ func permissions(c *call, st *vpc.State, sg *vpc.SecurityGroup, egress bool) ([]
 			from, to = -1, -1
 		}
 		if len(p.indexes("Ipv6Ranges")) > 0 || len(p.indexes("PrefixListIds")) > 0 {
-			return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "IPv6 ranges and prefix lists are not supported in rules."}
+			return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "IPv6 ranges and prefix lists are not supported in rules."}
 		}
 		base := vpc.SecurityGroupRule{IsEgress: egress, IPProtocol: proto, FromPort: from, ToPort: to}
 		n := 0
@@ -197,7 +197,7 @@ func permissions(c *call, st *vpc.State, sg *vpc.SecurityGroup, egress bool) ([]
 					}
 				}
 				if gid == "" {
-					return nil, &vpc.Error{Code: "InvalidGroup.NotFound", Message: fmt.Sprintf("The security group '%s' does not exist in VPC '%s'", g.str("GroupName"), sg.VpcID)}
+					return nil, &vpc.Error{Code: vpc.CodeInvalidGroupNotFound, Message: fmt.Sprintf("The security group '%s' does not exist in VPC '%s'", g.str("GroupName"), sg.VpcID)}
 				}
 			}
 			if err := vpc.ParseID(vpc.KindSecurityGroup, gid); err != nil {
@@ -283,7 +283,7 @@ func revoke(c *call, egress bool) (*node, error) {
 			for _, id := range ids {
 				i := slices.IndexFunc(*rules, func(r vpc.SecurityGroupRule) bool { return r.ID == id })
 				if i < 0 {
-					return &vpc.Error{Code: "InvalidSecurityGroupRuleId.NotFound", Message: fmt.Sprintf("The security group rule ID '%s' does not exist", id)}
+					return &vpc.Error{Code: vpc.CodeInvalidSecurityGroupRuleIDNotFound, Message: fmt.Sprintf("The security group rule ID '%s' does not exist", id)}
 				}
 				drop = append(drop, i)
 			}
@@ -382,7 +382,7 @@ func describeSecurityGroups(c *call) (*node, error) {
 			for _, n := range names {
 				i := slices.IndexFunc(gs, func(g *vpc.SecurityGroup) bool { return g.GroupName == n && g.VpcID == dv })
 				if i < 0 {
-					return &vpc.Error{Code: "InvalidGroup.NotFound", Message: fmt.Sprintf("The security group '%s' does not exist in default VPC '%s'", n, dv)}
+					return &vpc.Error{Code: vpc.CodeInvalidGroupNotFound, Message: fmt.Sprintf("The security group '%s' does not exist in default VPC '%s'", n, dv)}
 				}
 				keep = append(keep, gs[i])
 			}

@@ -191,7 +191,7 @@ func modifySubnetAttribute(c *call) (*node, error) {
 	}
 	for _, k := range []string{"AssignIpv6AddressOnCreation.Value", "MapCustomerOwnedIpOnLaunch.Value", "EnableDns64.Value", "EnableLniAtDeviceIndex", "PrivateDnsHostnameTypeOnLaunch"} {
 		if c.p.has(k) {
-			return nil, &vpc.Error{Code: "UnsupportedOperation", Message: fmt.Sprintf("The subnet attribute %s is not supported.", k)}
+			return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: fmt.Sprintf("The subnet attribute %s is not supported.", k)}
 		}
 	}
 	if mapPublic == nil {

@@ -109,7 +109,7 @@ func findTagged(st *vpc.State, owner, id string) (*tagged, error) {
 		v = clone(v)
 		return &tagged{id, v, &v.Tags, "instance"}, nil
 	}
-	return nil, &vpc.Error{Code: "InvalidID", Message: fmt.Sprintf("The ID '%s' is not valid", id)}
+	return nil, &vpc.Error{Code: vpc.CodeInvalidID, Message: fmt.Sprintf("The ID '%s' is not valid", id)}
 }
 
 func retag(c *call, add bool) (*node, error) {
@@ -146,7 +146,7 @@ func retag(c *call, add bool) (*node, error) {
 					(*t.tags)[k] = v
 				}
 				if len(*t.tags) > 50 {
-					return &vpc.Error{Code: "TagLimitExceeded", Message: "The maximum number of tags (50) has been reached for " + id}
+					return &vpc.Error{Code: vpc.CodeTagLimitExceeded, Message: "The maximum number of tags (50) has been reached for " + id}
 				}
 			case len(tags) == 0:
 				*t.tags = nil

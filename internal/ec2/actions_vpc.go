@@ -101,7 +101,7 @@ func createVpc(c *call) (*node, error) {
 		return nil, &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("Value (%s) for parameter instanceTenancy is invalid: only default tenancy is offered.", t)}
 	}
 	if ok, _ := c.p.boolean("AmazonProvidedIpv6CidrBlock", false); ok || c.p.has("Ipv6CidrBlock") || c.p.has("Ipv4IpamPoolId") {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "IPv6 blocks and IPAM pools are not supported."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "IPv6 blocks and IPAM pools are not supported."}
 	}
 	tags, err := c.p.tagSpecs("vpc")
 	if err != nil {
@@ -249,7 +249,7 @@ func modifyVpcAttribute(c *call) (*node, error) {
 		return nil, &vpc.Error{Code: vpc.CodeInvalidParameterCombination, Message: "Exactly one attribute (EnableDnsSupport, EnableDnsHostnames) must be given."}
 	}
 	if metrics != nil {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "enableNetworkAddressUsageMetrics is not supported."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "enableNetworkAddressUsageMetrics is not supported."}
 	}
 	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		v, err := st.Vpc(c.acct, id)

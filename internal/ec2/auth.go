@@ -124,7 +124,7 @@ type credential struct {
 }
 
 func authFailure(msg string) *vpc.Error {
-	return &vpc.Error{Code: "AuthFailure", Message: msg}
+	return &vpc.Error{Code: vpc.CodeAuthFailure, Message: msg}
 }
 
 // sigParts is a parsed Authorization header.
@@ -175,7 +175,7 @@ const (
 func (s *Server) checkScope(sp sigParts, service string) error {
 	fail := authFailure
 	if service == serviceSTS {
-		fail = func(msg string) *vpc.Error { return &vpc.Error{Code: "SignatureDoesNotMatch", Message: msg} }
+		fail = func(msg string) *vpc.Error { return &vpc.Error{Code: vpc.CodeSignatureDoesNotMatch, Message: msg} }
 	}
 	if sp.region != s.cfg.Region {
 		return fail(fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. This endpoint serves '%s'.", sp.region, s.cfg.Region))
@@ -197,7 +197,7 @@ func (s *Server) verify(ctx context.Context, r *http.Request, body []byte, servi
 		}
 		// No credentials at all is not a failed authentication: AWS answers
 		// MissingAuthenticationToken, and clients branch on the difference.
-		return nil, &vpc.Error{Code: "MissingAuthenticationToken", Message: "The request must contain either a valid (registered) AWS access key ID or X.509 certificate (sign it with AWS Signature Version 4)."}
+		return nil, &vpc.Error{Code: vpc.CodeMissingAuthenticationToken, Message: "The request must contain either a valid (registered) AWS access key ID or X.509 certificate (sign it with AWS Signature Version 4)."}
 	}
 	sp, err := parseAuthorization(h)
 	if err != nil {
@@ -216,7 +216,7 @@ func (s *Server) verify(ctx context.Context, r *http.Request, body []byte, servi
 	}
 	now := s.now()
 	if d := now.Sub(t); d > s.cfg.ClockSkew || -d > s.cfg.ClockSkew {
-		return nil, &vpc.Error{Code: "RequestExpired", Message: fmt.Sprintf("Request has expired: its time %s is more than %s from the server's time %s.", t.Format(time.RFC3339), s.cfg.ClockSkew, now.UTC().Format(time.RFC3339))}
+		return nil, &vpc.Error{Code: vpc.CodeRequestExpired, Message: fmt.Sprintf("Request has expired: its time %s is more than %s from the server's time %s.", t.Format(time.RFC3339), s.cfg.ClockSkew, now.UTC().Format(time.RFC3339))}
 	}
 	rec, err := s.lookupKey(ctx, sp.accessKey)
 	if err != nil {

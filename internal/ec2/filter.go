@@ -201,7 +201,7 @@ func paginate(p params, ids []string, maxPage int) (int, int, string, error) {
 		b, err := base64.RawURLEncoding.DecodeString(tok)
 		after, ok := strings.CutPrefix(string(b), "after:")
 		if err != nil || !ok {
-			return 0, 0, "", &vpc.Error{Code: "InvalidPaginationToken", Message: "Invalid pagination token: " + tok}
+			return 0, 0, "", &vpc.Error{Code: vpc.CodeInvalidPaginationToken, Message: "Invalid pagination token: " + tok}
 		}
 		lo = sort.SearchStrings(ids, after)
 		if lo < len(ids) && ids[lo] == after {

@@ -37,7 +37,7 @@ type Image struct {
 }
 
 // KindImage is the id kind of images.
-var KindImage = vpc.IDKind{Prefix: "ami", NotFound: "InvalidAMIID.NotFound", Malformed: "InvalidAMIID.Malformed"}
+var KindImage = vpc.IDKind{Prefix: "ami", NotFound: vpc.CodeInvalidAMIIDNotFound, Malformed: vpc.CodeInvalidAMIIDMalformed}
 
 // DefaultImages is the catalogue when the operator gives none.
 func DefaultImages() []Image {
@@ -258,7 +258,7 @@ func describeInstanceTypes(c *call) (*node, error) {
 	}
 	for _, n := range c.p.list("InstanceType") {
 		if all[n] == nil {
-			return nil, &vpc.Error{Code: "InvalidInstanceType", Message: fmt.Sprintf("The following supplied instance types do not exist: [%s]", n)}
+			return nil, &vpc.Error{Code: vpc.CodeInvalidInstanceType, Message: fmt.Sprintf("The following supplied instance types do not exist: [%s]", n)}
 		}
 	}
 	cc := *c

@@ -20,7 +20,7 @@ func init() {
 }
 
 // kindVolume is the id kind of volumes.
-var kindVolume = vpc.IDKind{Prefix: "vol", NotFound: "InvalidVolume.NotFound", Malformed: "InvalidVolumeID.Malformed"}
+var kindVolume = vpc.IDKind{Prefix: "vol", NotFound: vpc.CodeInvalidVolumeNotFound, Malformed: vpc.CodeInvalidVolumeIDMalformed}
 
 func describeInstanceAttribute(c *call) (*node, error) {
 	id, err := c.requiredID("InstanceId", vpc.KindInstance)
@@ -116,7 +116,7 @@ func modifyInstanceAttribute(c *call) (*node, error) {
 		}
 	}
 	if a := c.p.str("Attribute"); a != "" && c.p.has("Value") {
-		return nil, &vpc.Error{Code: "UnsupportedOperation", Message: "Give the attribute as <Name>.Value."}
+		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Give the attribute as <Name>.Value."}
 	}
 	if len(groups) > 0 {
 		ch = append(ch, change{name: "GroupId"})
@@ -166,7 +166,7 @@ func modifyInstanceAttribute(c *call) (*node, error) {
 		case "SourceDestCheck", "GroupId":
 			es := instanceInterfaces(st, id)
 			if len(es) == 0 {
-				return &vpc.Error{Code: "InvalidInstanceID", Message: fmt.Sprintf("Instance %s has no network interface.", id)}
+				return &vpc.Error{Code: vpc.CodeInvalidInstanceID, Message: fmt.Sprintf("Instance %s has no network interface.", id)}
 			}
 			e := clone(es[0])
 			if m.name == "GroupId" {

@@ -58,5 +58,5 @@ func (s *Server) allocPublicIP(st *vpc.State) (netip.Addr, error) {
 			}
 		}
 	}
-	return netip.Addr{}, &vpc.Error{Code: "InsufficientAddressCapacity", Message: "There are no free addresses in the public pool."}
+	return netip.Addr{}, &vpc.Error{Code: vpc.CodeInsufficientAddressCapacity, Message: "There are no free addresses in the public pool."}
 }

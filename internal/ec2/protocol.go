@@ -295,7 +295,7 @@ func document(root, ns string, body *node) []byte {
 
 // errorDocument renders AWS's error answer. Note RequestID's spelling, which
 // differs from the success answers' requestId.
-func errorDocument(code, message, requestID string) []byte {
+func errorDocument(code vpc.Code, message, requestID string) []byte {
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	b.WriteString("<Response><Errors><Error><Code>")
@@ -309,7 +309,7 @@ func errorDocument(code, message, requestID string) []byte {
 }
 
 // stsErrorDocument renders the STS (awsquery) error answer.
-func stsErrorDocument(code, message, requestID string) []byte {
+func stsErrorDocument(code vpc.Code, message, requestID string) []byte {
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	b.WriteString(`<ErrorResponse xmlns="` + STSNamespace + `"><Error><Type>Sender</Type><Code>`)

@@ -66,7 +66,7 @@ func pickHost(hosts []candidateHost, load map[string]int, zone, instanceType str
 		}
 	}
 	if best == "" {
-		return "", &vpc.Error{Code: "InsufficientInstanceCapacity",
+		return "", &vpc.Error{Code: vpc.CodeInsufficientInstanceCapacity,
 			Message: fmt.Sprintf("We currently do not have sufficient %s capacity in the Availability Zone you requested (%s): no host is alive there.", instanceType, zone)}
 	}
 	return best, nil

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -132,7 +131,7 @@ func Actions() []string {
 }
 
 // errDryRun is answered when DryRun=true and the call would have succeeded.
-var errDryRun = &vpc.Error{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set."}
+var errDryRun = &vpc.Error{Code: vpc.CodeDryRunOperation, Message: "Request would have succeeded, but DryRun flag is set."}
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The store work of a request has a budget: without etcd quorum the
@@ -144,7 +143,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := uuid.NewString()
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(body) > maxBody {
-		s.writeError(w, reqID, false, &vpc.Error{Code: "InvalidParameterValue", Message: "The request body is unreadable or too large."})
+		s.writeError(w, reqID, false, &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: "The request body is unreadable or too large."})
 		return
 	}
 	p, err := parseParams(r, body)
@@ -177,7 +176,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, reqID, false, &vpc.Error{Code: vpc.CodeMissingParameter, Message: msg})
 			return
 		}
-		s.writeError(w, reqID, false, &vpc.Error{Code: "UnsupportedOperation", Message: msg})
+		s.writeError(w, reqID, false, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: msg})
 		return
 	}
 	dry, err := p.boolean("DryRun", false)
@@ -214,7 +213,7 @@ func parseParams(r *http.Request, body []byte) (params, error) {
 	add := func(raw string) error {
 		v, err := url.ParseQuery(raw)
 		if err != nil {
-			return &vpc.Error{Code: "InvalidParameterValue", Message: "The request parameters are not valid form encoding."}
+			return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: "The request parameters are not valid form encoding."}
 		}
 		for k, vs := range v {
 			p[k] = vs[len(vs)-1]
@@ -230,70 +229,15 @@ func parseParams(r *http.Request, body []byte) (params, error) {
 		}
 	}
 	if len(p) > maxParams {
-		return nil, &vpc.Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("The request has %d parameters; at most %d are accepted.", len(p), maxParams)}
+		return nil, &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("The request has %d parameters; at most %d are accepted.", len(p), maxParams)}
 	}
 	return p, p.validate()
-}
-
-// EC2 error codes the server itself answers (the validation codes live in
-// package vpc).
-const (
-	codeInternalError      = "InternalError"
-	codeServiceUnavailable = "ServiceUnavailable"
-)
-
-// codeStatus is the one table from EC2 error codes to HTTP statuses; a code
-// not in it is a client error (400).
-var codeStatus = map[string]int{
-	"DryRunOperation":            http.StatusPreconditionFailed,
-	"AuthFailure":                http.StatusUnauthorized,
-	"SignatureDoesNotMatch":      http.StatusUnauthorized,
-	"RequestExpired":             http.StatusUnauthorized,
-	"MissingAuthenticationToken": http.StatusUnauthorized,
-	codeInternalError:            http.StatusInternalServerError,
-	codeServiceUnavailable:       http.StatusServiceUnavailable,
-}
-
-// writeError answers err: a *vpc.Error with its code, nsdb.ErrUnavailable
-// (no etcd quorum, or no answer in time) as ServiceUnavailable, anything else
-// as InternalError (logged once here); codeStatus gives the HTTP status. STS
-// answers authentication failures with 403 where EC2 says 401.
-func (s *Server) writeError(w http.ResponseWriter, reqID string, sts bool, err error) {
-	var ve *vpc.Error
-	code, msg := "", ""
-	switch {
-	case errors.As(err, &ve):
-		code, msg = ve.Code, ve.Message
-	case errors.Is(err, nsdb.ErrUnavailable):
-		code, msg = codeServiceUnavailable, "The service is unavailable: its network state database (etcd) did not answer. Please retry."
-		s.log.Warn("ec2: store unavailable", "request_id", reqID, "err", err)
-	default:
-		code, msg = codeInternalError, "An internal error has occurred."
-		s.log.Error("ec2: internal error", "request_id", reqID, "err", err)
-	}
-	status, ok := codeStatus[code]
-	if !ok {
-		status = http.StatusBadRequest
-	}
-	if sts && status == http.StatusUnauthorized {
-		status = http.StatusForbidden
-	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-	w.WriteHeader(status)
-	if sts {
-		_, _ = w.Write(stsErrorDocument(code, msg, reqID))
-		return
-	}
-	_, _ = w.Write(errorDocument(code, msg, reqID))
 }
 
 // serveSTS answers the one STS action clients need on this endpoint.
 func (s *Server) serveSTS(w http.ResponseWriter, reqID string, p params, cred *credential) {
 	if a := p.str("Action"); a != "GetCallerIdentity" {
-		s.writeError(w, reqID, true, &vpc.Error{Code: "InvalidAction", Message: fmt.Sprintf("Could not find operation %s for version 2011-06-15", a)})
+		s.writeError(w, reqID, true, &vpc.Error{Code: vpc.CodeInvalidAction, Message: fmt.Sprintf("Could not find operation %s for version 2011-06-15", a)})
 		return
 	}
 	res := newNode("")

@@ -9,29 +9,29 @@ import (
 // answers for an id that is malformed or names nothing.
 type IDKind struct {
 	Prefix    string
-	NotFound  string
-	Malformed string
+	NotFound  Code
+	Malformed Code
 }
 
 // The resource id kinds. AWS ids are "<prefix>-" followed by 17 hex digits
 // (older ones by 8); Canopy mints 17 and accepts both.
 var (
-	KindVpc            = IDKind{"vpc", "InvalidVpcID.NotFound", "InvalidVpcID.Malformed"}
-	KindSubnet         = IDKind{"subnet", "InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"}
-	KindInternetGW     = IDKind{"igw", "InvalidInternetGatewayID.NotFound", "InvalidInternetGatewayID.Malformed"}
-	KindRouteTable     = IDKind{"rtb", "InvalidRouteTableID.NotFound", "InvalidRouteTableID.Malformed"}
-	KindRTBAssoc       = IDKind{"rtbassoc", "InvalidAssociationID.NotFound", "InvalidAssociationID.Malformed"}
-	KindSecurityGroup  = IDKind{"sg", "InvalidGroup.NotFound", "InvalidGroupId.Malformed"}
-	KindSGRule         = IDKind{"sgr", "InvalidSecurityGroupRuleId.NotFound", "InvalidSecurityGroupRuleId.Malformed"}
-	KindNetworkACL     = IDKind{"acl", "InvalidNetworkAclID.NotFound", "InvalidNetworkAclID.Malformed"}
-	KindACLAssoc       = IDKind{"aclassoc", "InvalidAssociationID.NotFound", "InvalidAssociationID.Malformed"}
-	KindInterface      = IDKind{"eni", "InvalidNetworkInterfaceID.NotFound", "InvalidNetworkInterfaceID.Malformed"}
-	KindENIAttachment  = IDKind{"eni-attach", "InvalidAttachmentID.NotFound", "InvalidAttachmentID.Malformed"}
-	KindAllocation     = IDKind{"eipalloc", "InvalidAllocationID.NotFound", "InvalidAllocationID.Malformed"}
-	KindEIPAssociation = IDKind{"eipassoc", "InvalidAssociationID.NotFound", "InvalidAssociationID.Malformed"}
-	KindNatGateway     = IDKind{"nat", "NatGatewayNotFound", "NatGatewayMalformed"}
-	KindDhcpOptions    = IDKind{"dopt", "InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsId.Malformed"}
-	KindInstance       = IDKind{"i", "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"}
+	KindVpc            = IDKind{"vpc", CodeInvalidVpcIDNotFound, CodeInvalidVpcIDMalformed}
+	KindSubnet         = IDKind{"subnet", CodeInvalidSubnetIDNotFound, CodeInvalidSubnetIDMalformed}
+	KindInternetGW     = IDKind{"igw", CodeInvalidInternetGatewayIDNotFound, CodeInvalidInternetGatewayIDMalformed}
+	KindRouteTable     = IDKind{"rtb", CodeInvalidRouteTableIDNotFound, CodeInvalidRouteTableIDMalformed}
+	KindRTBAssoc       = IDKind{"rtbassoc", CodeInvalidAssociationIDNotFound, CodeInvalidAssociationIDMalformed}
+	KindSecurityGroup  = IDKind{"sg", CodeInvalidGroupNotFound, CodeInvalidGroupIDMalformed}
+	KindSGRule         = IDKind{"sgr", CodeInvalidSecurityGroupRuleIDNotFound, CodeInvalidSecurityGroupRuleIDMalformed}
+	KindNetworkACL     = IDKind{"acl", CodeInvalidNetworkACLIDNotFound, CodeInvalidNetworkACLIDMalformed}
+	KindACLAssoc       = IDKind{"aclassoc", CodeInvalidAssociationIDNotFound, CodeInvalidAssociationIDMalformed}
+	KindInterface      = IDKind{"eni", CodeInvalidNetworkInterfaceIDNotFound, CodeInvalidNetworkInterfaceIDMalformed}
+	KindENIAttachment  = IDKind{"eni-attach", CodeInvalidAttachmentIDNotFound, CodeInvalidAttachmentIDMalformed}
+	KindAllocation     = IDKind{"eipalloc", CodeInvalidAllocationIDNotFound, CodeInvalidAllocationIDMalformed}
+	KindEIPAssociation = IDKind{"eipassoc", CodeInvalidAssociationIDNotFound, CodeInvalidAssociationIDMalformed}
+	KindNatGateway     = IDKind{"nat", CodeNatGatewayNotFound, CodeNatGatewayMalformed}
+	KindDhcpOptions    = IDKind{"dopt", CodeInvalidDhcpOptionIDNotFound, CodeInvalidDhcpOptionsIDMalformed}
+	KindInstance       = IDKind{"i", CodeInvalidInstanceIDNotFound, CodeInvalidInstanceIDMalformed}
 )
 
 // IDRandomBytes is how many random bytes NewID consumes.

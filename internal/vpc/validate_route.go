@@ -44,7 +44,7 @@ func checkTarget(s *State, t *RouteTable, kind TargetKind, id string) error {
 	case TargetIGW:
 		g, err := s.InternetGateway(t.OwnerID, id)
 		if err != nil {
-			return errorf("InvalidGatewayID.NotFound", "The gateway ID '%s' does not exist", id)
+			return errorf(CodeInvalidGatewayIDNotFound, "The gateway ID '%s' does not exist", id)
 		}
 		if !g.AttachedTo(t.VpcID) {
 			return errorf(CodeInvalidParameterValue, "route table %s and network gateway %s belong to different networks", t.ID, id)
@@ -77,7 +77,7 @@ func checkTarget(s *State, t *RouteTable, kind TargetKind, id string) error {
 			}
 		}
 		if n != 1 {
-			return errorf("InvalidInstanceID", "Instance %s has %d network interfaces; a route to an instance needs exactly one (name the interface instead).", id, n)
+			return errorf(CodeInvalidInstanceID, "Instance %s has %d network interfaces; a route to an instance needs exactly one (name the interface instead).", id, n)
 		}
 		if inst.VpcID != t.VpcID {
 			return errorf(CodeInvalidParameterValue, "route table %s and instance %s belong to different networks", t.ID, id)

@@ -66,7 +66,7 @@ func TestValidationCodes(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		code string // "" = accepted
+		code Code // "" = accepted
 		f    func(s *State) error
 	}{
 		{"vpc /15", CodeInvalidVpcRange, func(s *State) error { return CheckCreateVpc(s, owner, pfx("10.0.0.0/15"), l) }},
