@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -229,78 +228,10 @@ func agentPID(t *testing.T, h *netns.Host) int {
 // the other gateway carrying on; once thawed it comes back; kill -9 of an
 // agent drops it again. The times are logged, not asserted.
 func TestBGPTwoGateways(t *testing.T) {
-	cfg := filepath.Join(t.TempDir(), "cloud.json")
-	bfd := `"bfd": {"min_tx_ms": 100, "min_rx_ms": 100, "multiplier": 3}`
-	if err := os.WriteFile(cfg, []byte(`{
-		"bgp": {"asn": 65001},
-		"public_pools": ["203.0.113.0/28"],
-		"gateways": [
-			{"host": "gw1", "interface": "edge0", "address": "192.0.2.2/25",
-				"bgp_peer": {"address": "192.0.2.1", "asn": 65000, `+bfd+`}},
-			{"host": "gw2", "interface": "edge1", "address": "192.0.2.130/25",
-				"bgp_peer": {"address": "192.0.2.129", "asn": 65000, `+bfd+`}}]}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l := netns.New(t, canopyBin, netns.Options{ServerArgs: []string{"--cloud-config", cfg, "--ec2-public-pool", "203.0.113.0/28"}})
-	gw1 := l.AddHostIn("gw1", "us-east-1z", false)
-	gw2 := l.AddHostIn("gw2", "us-east-1z", false)
-	l.AddHostIn("c1", "us-east-1a", true)
-	up := l.AddOutside("upstream", gw1, "edge0", "192.0.2.1/25")
-	moveUplink(t, gw2, "edge1", up.NS, "192.0.2.129/25")
-	client := addClient(t, up.NS, "198.51.100.1/24", "198.51.100.2/24")
-	f := netns.StartFRR(t, up.NS, `frr defaults datacenter
-hostname upstream
-!
-router bgp 65000
- bgp router-id 192.0.2.1
- no bgp ebgp-requires-policy
- neighbor 192.0.2.2 remote-as 65001
- neighbor 192.0.2.2 timers connect 2
- neighbor 192.0.2.2 update-source 192.0.2.1
- neighbor 192.0.2.2 bfd profile fast
- neighbor 192.0.2.130 remote-as 65001
- neighbor 192.0.2.130 timers connect 2
- neighbor 192.0.2.130 update-source 192.0.2.129
- neighbor 192.0.2.130 bfd profile fast
- !
- address-family ipv4 unicast
-  neighbor 192.0.2.2 default-originate
-  neighbor 192.0.2.130 default-originate
-  maximum-paths 8
- exit-address-family
-!
-`, `hostname upstream
-!
-bfd
- profile fast
-  transmit-interval 100
-  receive-interval 100
-  detect-multiplier 3
- !
-!
-`)
-	both := func() bool {
-		nh := f.NextHops("203.0.113.0/28")
-		slices.Sort(nh)
-		return slices.Equal(nh, []string{"192.0.2.130", "192.0.2.2"})
-	}
-	waitUntil(t, "FRR's pool route via both gateways", both)
-	// FRR 8.4 re-keys its BFD session when the BGP session comes up (it
-	// learns the interface then); GoBGP v4.8.0, whose side is already up,
-	// does not take the new session's packets and resets BGP once, about
-	// 3 s after the first establishment (docs/gateways.md). Settled: both
-	// up with BFD up for longer than that.
-	waitUntil(t, "both sessions settled with BFD up", func() bool {
-		p := f.BFDPeers()
-		return p["192.0.2.2"] == "up" && p["192.0.2.130"] == "up" &&
-			f.Neighbor("192.0.2.2").UpMsec > 5000 && f.Neighbor("192.0.2.130").UpMsec > 5000
-	})
-	settled := map[string]netns.BGPNeighbor{"192.0.2.2": f.Neighbor("192.0.2.2"), "192.0.2.130": f.Neighbor("192.0.2.130")}
-	waitUntil(t, "the edge's default route via both uplinks", func() bool {
-		got := learnedRoutes(t, l)
-		slices.Sort(got)
-		return slices.Equal(got, []string{"0.0.0.0/0 via 192.0.2.1", "0.0.0.0/0 via 192.0.2.129"})
-	})
+	e := newBGPEdge(t, "us-east-1a")
+	l, f, gw1, client := e.l, e.f, e.gw1, e.client
+	both := func() bool { return e.poolVia(gw1Uplink, gw2Uplink) }
+	settled := e.settle(t)
 	if out := f.Vtysh("show ip bgp 203.0.113.0/28"); !strings.Contains(out, "multipath") {
 		t.Errorf("FRR does not use both gateways (multipath):\n%s", out)
 	}

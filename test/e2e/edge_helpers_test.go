@@ -1,10 +1,19 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/canopy-sdn/canopy/test/e2e/netns"
 )
@@ -51,4 +60,332 @@ func (tn *tenant) allocate() (allocID, publicIP string) {
 		tn.t.Fatalf("allocate-address: %v", f)
 	}
 	return f[0], f[1]
+}
+
+// bgpEdge is issue 11's edge harness: two gateway hosts (zone us-east-1z),
+// each with an uplink on its own link network to one upstream router
+// running FRR (bgpd, bfdd; explicit neighbours, maximum-paths, graceful
+// restart as helper), BFD at 100 ms × 3 on both sessions, an outside
+// client behind the router, and compute hosts c1, c2, … in the zones
+// asked for.
+type bgpEdge struct {
+	l        *netns.Lab
+	gw1, gw2 *netns.Host
+	compute  []*netns.Host
+	up       *netns.VM
+	client   string // the outside client's namespace, 198.51.100.2
+	f        *netns.FRR
+}
+
+// The gateways' uplink addresses (FRR's neighbours) and FRR's side.
+const (
+	gw1Uplink, gw1Peer = "192.0.2.2", "192.0.2.1"
+	gw2Uplink, gw2Peer = "192.0.2.130", "192.0.2.129"
+	outsideClient      = "198.51.100.2"
+)
+
+func newBGPEdge(t *testing.T, computeZones ...string) *bgpEdge {
+	t.Helper()
+	bfd := `"bfd": {"min_tx_ms": 100, "min_rx_ms": 100, "multiplier": 3}`
+	l := cloudLab(t, `{
+		"bgp": {"asn": 65001},
+		"public_pools": ["203.0.113.0/28"],
+		"gateways": [
+			{"host": "gw1", "interface": "edge0", "address": "`+gw1Uplink+`/25",
+				"bgp_peer": {"address": "`+gw1Peer+`", "asn": 65000, `+bfd+`}},
+			{"host": "gw2", "interface": "edge1", "address": "`+gw2Uplink+`/25",
+				"bgp_peer": {"address": "`+gw2Peer+`", "asn": 65000, `+bfd+`}}]}`, "203.0.113.0/28")
+	e := &bgpEdge{l: l}
+	e.gw1 = l.AddHostIn("gw1", "us-east-1z", false)
+	e.gw2 = l.AddHostIn("gw2", "us-east-1z", false)
+	for i, z := range computeZones {
+		e.compute = append(e.compute, l.AddHostIn(fmt.Sprintf("c%d", i+1), z, true))
+	}
+	e.up = l.AddOutside("upstream", e.gw1, "edge0", gw1Peer+"/25")
+	moveUplink(t, e.gw2, "edge1", e.up.NS, gw2Peer+"/25")
+	e.client = addClient(t, e.up.NS, "198.51.100.1/24", outsideClient+"/24")
+	e.f = netns.StartFRR(t, e.up.NS, FRRTwoGateways, FRRBFDFast)
+	return e
+}
+
+// FRRTwoGateways is the upstream router's bgpd.conf of bgpEdge (and of
+// docs/gateways.md).
+const FRRTwoGateways = `frr defaults datacenter
+hostname upstream
+!
+router bgp 65000
+ bgp router-id 192.0.2.1
+ no bgp ebgp-requires-policy
+ bgp graceful-restart
+ neighbor 192.0.2.2 remote-as 65001
+ neighbor 192.0.2.2 timers connect 2
+ neighbor 192.0.2.2 update-source 192.0.2.1
+ neighbor 192.0.2.2 bfd profile fast
+ neighbor 192.0.2.130 remote-as 65001
+ neighbor 192.0.2.130 timers connect 2
+ neighbor 192.0.2.130 update-source 192.0.2.129
+ neighbor 192.0.2.130 bfd profile fast
+ !
+ address-family ipv4 unicast
+  neighbor 192.0.2.2 default-originate
+  neighbor 192.0.2.130 default-originate
+  maximum-paths 8
+ exit-address-family
+!
+`
+
+// FRRBFDFast is bfdd.conf's profile "fast": 100 ms × 3.
+const FRRBFDFast = `hostname upstream
+!
+bfd
+ profile fast
+  transmit-interval 100
+  receive-interval 100
+  detect-multiplier 3
+ !
+!
+`
+
+// poolVia reports whether FRR routes the pool through exactly the uplink
+// addresses nhs.
+func (e *bgpEdge) poolVia(nhs ...string) bool {
+	got := e.f.NextHops("203.0.113.0/28")
+	slices.Sort(got)
+	slices.Sort(nhs)
+	return slices.Equal(got, nhs)
+}
+
+// settle waits until FRR routes the pool through both gateways with both
+// sessions up, BFD up, for longer than GoBGP's one early reset (see
+// TestBGPTwoGateways), and the edge has the default route through both
+// uplinks; it returns FRR's view of both sessions then.
+func (e *bgpEdge) settle(t *testing.T) map[string]netns.BGPNeighbor {
+	t.Helper()
+	waitUntil(t, "FRR's pool route via both gateways", func() bool { return e.poolVia(gw1Uplink, gw2Uplink) })
+	// FRR 8.4 re-keys its BFD session when the BGP session comes up (it
+	// learns the interface then); GoBGP v4.8.0, whose side is already up,
+	// does not take the new session's packets and resets BGP once, about
+	// 3 s after the first establishment (docs/gateways.md). Settled: both
+	// up with BFD up for longer than that.
+	waitUntil(t, "both sessions settled with BFD up", func() bool {
+		p := e.f.BFDPeers()
+		return p[gw1Uplink] == "up" && p[gw2Uplink] == "up" &&
+			e.f.Neighbor(gw1Uplink).UpMsec > 5000 && e.f.Neighbor(gw2Uplink).UpMsec > 5000
+	})
+	waitUntil(t, "the edge's default route via both uplinks", func() bool {
+		got := learnedRoutes(t, e.l)
+		slices.Sort(got)
+		return slices.Equal(got, []string{"0.0.0.0/0 via " + gw1Peer, "0.0.0.0/0 via " + gw2Peer})
+	})
+	waitUntil(t, "FRR's pool route via both gateways", func() bool { return e.poolVia(gw1Uplink, gw2Uplink) })
+	return map[string]netns.BGPNeighbor{gw1Uplink: e.f.Neighbor(gw1Uplink), gw2Uplink: e.f.Neighbor(gw2Uplink)}
+}
+
+// echoConn is one long-lived TCP connection that sends a numbered line
+// every tick and checks each echo.
+type echoConn struct {
+	c          net.Conn
+	sent, echo atomic.Int64
+	err        atomic.Pointer[error]
+}
+
+// dialEchoes opens n connections to addr from namespace ns.
+func dialEchoes(t *testing.T, ns, addr string, n int) []*echoConn {
+	t.Helper()
+	conns := make([]*echoConn, n)
+	for i := range conns {
+		var c net.Conn
+		if err := netns.InNamespace(ns, func() (err error) { c, err = net.DialTimeout("tcp4", addr, 10*time.Second); return }); err != nil {
+			t.Fatalf("connection %d to %s: %v", i, addr, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns[i] = &echoConn{c: c}
+	}
+	return conns
+}
+
+// serveEcho echoes every TCP connection accepted on addr in namespace ns
+// until the test ends.
+func serveEcho(t *testing.T, ns, addr string) {
+	t.Helper()
+	var ln net.Listener
+	if err := netns.InNamespace(ns, func() (err error) { ln, err = net.Listen("tcp4", addr); return }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+}
+
+// runEchoes makes every connection send a numbered line each period and
+// check its echo, until the returned stop is called (which waits).
+func runEchoes(conns []*echoConn, period time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, ec := range conns {
+		wg.Go(func() {
+			buf := make([]byte, 64)
+			fail := func(err error) { ec.err.Store(&err) }
+			for seq := 0; ; seq++ {
+				select {
+				case <-done:
+					return
+				case <-time.After(period):
+				}
+				line := []byte(fmt.Sprintf("conn %03d line %06d\n", i, seq))
+				_ = ec.c.SetDeadline(time.Now().Add(60 * time.Second))
+				if _, err := ec.c.Write(line); err != nil {
+					fail(fmt.Errorf("write: %w", err))
+					return
+				}
+				ec.sent.Add(int64(len(line)))
+				if _, err := io.ReadFull(ec.c, buf[:len(line)]); err != nil {
+					fail(fmt.Errorf("read: %w", err))
+					return
+				}
+				if !bytes.Equal(buf[:len(line)], line) {
+					fail(fmt.Errorf("echo %q, sent %q", buf[:len(line)], line))
+					return
+				}
+				ec.echo.Add(int64(len(line)))
+			}
+		})
+	}
+	return func() { close(done); wg.Wait() }
+}
+
+// echoed returns how many bytes each connection has had echoed.
+func echoed(conns []*echoConn) []int64 {
+	out := make([]int64, len(conns))
+	for i, ec := range conns {
+		out[i] = ec.echo.Load()
+	}
+	return out
+}
+
+// stuckEchoes counts the connections, not failed, that have had no more
+// than 64 bytes echoed since before.
+func stuckEchoes(conns []*echoConn, before []int64) int {
+	n := 0
+	for i, ec := range conns {
+		if ec.err.Load() == nil && ec.echo.Load() <= before[i]+64 {
+			n++
+		}
+	}
+	return n
+}
+
+// checkEchoes fails the test for every connection that broke or lost a
+// byte (call after stop).
+func checkEchoes(t *testing.T, what string, conns []*echoConn) {
+	t.Helper()
+	for i, ec := range conns {
+		if e := ec.err.Load(); e != nil {
+			t.Errorf("%s connection %d broke: %v (sent %d, echoed %d)", what, i, *e, ec.sent.Load(), ec.echo.Load())
+		} else if s, e := ec.sent.Load(), ec.echo.Load(); s != e || s == 0 {
+			t.Errorf("%s connection %d: sent %d bytes, %d echoed", what, i, s, e)
+		}
+	}
+}
+
+// serveUDPEcho echoes every datagram arriving on addr in namespace ns
+// until the test ends.
+func serveUDPEcho(t *testing.T, ns, addr string) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := netns.InNamespace(ns, func() (err error) { pc, err = net.ListenPacket("udp4", addr); return }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(buf[:n], from)
+		}
+	}()
+}
+
+// udpProbe sends rate datagrams a second, spread over several flows
+// (source ports, so ECMP spreads them over the gateways), to an echo
+// server, and counts the echoes.
+type udpProbe struct {
+	conns          []net.Conn
+	rate           int
+	sent, received atomic.Int64
+	stop           chan struct{}
+	wg             sync.WaitGroup
+}
+
+func startUDPProbe(t *testing.T, ns, addr string, rate, flows int) *udpProbe {
+	t.Helper()
+	p := &udpProbe{rate: rate, stop: make(chan struct{})}
+	for range flows {
+		var c net.Conn
+		if err := netns.InNamespace(ns, func() (err error) { c, err = net.Dial("udp4", addr); return }); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		p.conns = append(p.conns, c)
+		p.wg.Go(func() {
+			buf := make([]byte, 64)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+				p.received.Add(1)
+			}
+		})
+	}
+	// The sender: paced by the clock, not by ticks (a loaded machine
+	// drops ticks; the deficit goes out at the next one).
+	p.wg.Go(func() {
+		start := time.Now()
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		var seq int64
+		msg := make([]byte, 32)
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+			}
+			due := int64(time.Since(start).Seconds() * float64(rate))
+			for ; seq < due; seq++ {
+				binary.BigEndian.PutUint64(msg, uint64(seq))
+				if _, err := p.conns[seq%int64(len(p.conns))].Write(msg); err == nil {
+					p.sent.Add(1)
+				}
+			}
+		}
+	})
+	return p
+}
+
+// finish stops sending, gives the last echoes time to come back (waiting
+// until the count stops growing), closes the sockets and returns how many
+// were sent and how many were lost.
+func (p *udpProbe) finish() (sent, lost int64) {
+	close(p.stop)
+	last := int64(-1)
+	for p.received.Load() != last {
+		last = p.received.Load()
+		time.Sleep(300 * time.Millisecond)
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.wg.Wait()
+	return p.sent.Load(), p.sent.Load() - p.received.Load()
 }
