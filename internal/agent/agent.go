@@ -164,7 +164,7 @@ type Agent struct {
 	bmu   sync.Mutex              // serializes binding reconciliation
 	bound map[string]*vport       // by port id; owned by reconcile (under bmu)
 
-	flows *flowTable
+	flows *flow.Table
 
 	// The simulation goroutine owns state and tables; the tunnel reader
 	// imports remote state under simMu too.
@@ -215,7 +215,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, bound: map[string]*vport{}, flows: newFlowTable(),
+	a := &Agent{cfg: cfg, log: cfg.Logger, bound: map[string]*vport{}, flows: flow.NewTable(),
 		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics(),
 		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror()}
 	a.ports.Store(&portMap{})
@@ -568,7 +568,7 @@ func (a *Agent) runHousekeeping(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now().UnixNano()
-		a.flows.expire(now)
+		a.flows.Expire(now)
 		if a.md != nil {
 			a.md.expire(now)
 		}

@@ -22,9 +22,8 @@
 // (VNI StateVNI), the flow installed with its tags (hard expiry; short for
 // drops) and executed. Tunnel output goes out in batches (one sendmmsg per
 // read batch or per round of the queues). A snapshot change invalidates the
-// flows tagged with what changed; the flow table's cost per new flow does
-// not grow with its size (append-only tag lists, an expiry wheel, drop
-// flows invalidated by a generation; flows.go).
+// flows tagged with what changed. The flow table is internal/flow's Table
+// (its cost per new flow does not grow with its size).
 //
 // A simulation that answers VerdictNotYet (the next hop's MAC is unknown)
 // sends its ARP request and parks a copy of the packet, by the address

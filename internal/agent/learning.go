@@ -253,7 +253,7 @@ func (a *Agent) learnLocal(ls []sim.Learned, now int64) {
 		}
 	}
 	if len(tags) > 0 {
-		a.flows.invalidateTags(tags)
+		a.flows.InvalidateTags(tags)
 	}
 }
 
@@ -400,7 +400,7 @@ func (a *Agent) applyLearned(reset bool, es []nsdb.LearnedEvent, rev int64) {
 		}
 	}
 	if len(tags) > 0 {
-		a.flows.invalidateTags(tags)
+		a.flows.InvalidateTags(tags)
 	}
 	if len(resolved) > 0 {
 		// Packets parked here for a next hop another host resolved.

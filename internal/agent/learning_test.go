@@ -33,18 +33,18 @@ func tableMAC(a *Agent, bridge string, m topology.MAC) (flow.Tag, bool) {
 }
 
 // flowFor returns the cached flow for frame entering on port key, if any.
-func flowFor(a *Agent, in uint32, frame []byte) *flowEntry {
+func flowFor(a *Agent, in uint32, frame []byte) *flow.Entry {
 	var p packet.Packet
 	p.Decode(frame)
-	k := keyOf(in, &p, int(p.TotalLen))
-	return a.flows.lookup(&k, time.Now().UnixNano())
+	k := flow.KeyOf(in, &p, int(p.TotalLen))
+	return a.flows.Lookup(&k, time.Now().UnixNano())
 }
 
 // cachedFlow sends f on vm until ag has cached its flow (entering on port
 // key in) and cond, if not nil, accepts it. A flow simulated while the view
 // changed is not cached, and the next packet is simulated again: waiting
 // for a single packet's flow could wait for ever.
-func cachedFlow(t *testing.T, ag *Agent, vm *datapathfake.Port, in uint32, f []byte, cond func(*flowEntry) bool) *flowEntry {
+func cachedFlow(t *testing.T, ag *Agent, vm *datapathfake.Port, in uint32, f []byte, cond func(*flow.Entry) bool) *flow.Entry {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		if e := flowFor(ag, in, f); e != nil && (cond == nil || cond(e)) {
@@ -122,8 +122,8 @@ func TestLearnedMACsAreShared(t *testing.T) {
 	send(t, extB1, toX)
 	expect(t, rxB2, "the flood at b2", func(p *packet.Packet) bool { return p.SrcPort == 1000 })
 	flood := cachedFlow(t, b, extB1, pB1.TunnelKey, toX, nil)
-	if len(flood.acts) < 2 {
-		t.Fatalf("flood flow %v", flood.acts)
+	if len(flood.Actions) < 2 {
+		t.Fatalf("flood flow %v", flood.Actions)
 	}
 
 	// x speaks on host a: learned there, published, and b's cached flood
@@ -136,8 +136,8 @@ func TestLearnedMACsAreShared(t *testing.T) {
 	if flowFor(b, pB1.TunnelKey, toX) != nil {
 		t.Fatal("b's cached flood outlived the learning of its destination")
 	}
-	cachedFlow(t, b, extB1, pB1.TunnelKey, toX, func(f *flowEntry) bool {
-		return len(f.acts) == 1 && f.acts[0].Kind == flow.Tunnel && f.acts[0].Host == idA && f.acts[0].Key == pA.TunnelKey
+	cachedFlow(t, b, extB1, pB1.TunnelKey, toX, func(f *flow.Entry) bool {
+		return len(f.Actions) == 1 && f.Actions[0].Kind == flow.Tunnel && f.Actions[0].Host == idA && f.Actions[0].Key == pA.TunnelKey
 	})
 	if es := learnedOf(t, s, idA); len(es) != 1 || es[0].Value != pA.ID || es[0].Device != brID {
 		t.Fatalf("a's published entries %+v", es)
@@ -151,8 +151,8 @@ func TestLearnedMACsAreShared(t *testing.T) {
 		return ok && p == flow.TagOf(string(topology.KindPort), pB2.ID)
 	})
 	waitFor(t, "a to withdraw its stale entry", func() bool { return len(learnedOf(t, s, idA)) == 0 })
-	cachedFlow(t, b, extB1, pB1.TunnelKey, toX, func(f *flowEntry) bool {
-		return len(f.acts) == 1 && f.acts[0].Kind == flow.Output && f.acts[0].Key == pB2.TunnelKey
+	cachedFlow(t, b, extB1, pB1.TunnelKey, toX, func(f *flow.Entry) bool {
+		return len(f.Actions) == 1 && f.Actions[0].Kind == flow.Output && f.Actions[0].Key == pB2.TunnelKey
 	})
 
 	// A flap storm on b: x alternates between b1 and b2. The local table
@@ -325,7 +325,7 @@ func TestGatewayDownRoutesAround(t *testing.T) {
 		seen := map[string]int{}
 		for sp := from; sp < from+32; sp++ {
 			e := cachedFlow(t, a, vm1, vp.TunnelKey, frame(sp), nil)
-			for _, act := range e.acts {
+			for _, act := range e.Actions {
 				if act.Kind == flow.Tunnel {
 					seen[act.Host]++
 				}
@@ -341,7 +341,7 @@ func TestGatewayDownRoutesAround(t *testing.T) {
 	doneG1 <- nil // for the cleanup
 	waitFor(t, "the flows through g1 invalidated", func() bool {
 		for sp := uint16(1000); sp < 1032; sp++ {
-			if e := flowFor(a, vp.TunnelKey, frame(sp)); e != nil && len(e.acts) > 0 && e.acts[len(e.acts)-1].Host == idG1 {
+			if e := flowFor(a, vp.TunnelKey, frame(sp)); e != nil && len(e.Actions) > 0 && e.Actions[len(e.Actions)-1].Host == idG1 {
 				return false
 			}
 		}

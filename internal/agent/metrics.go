@@ -100,16 +100,16 @@ func (a *Agent) httpHandler() http.Handler {
 	mux.HandleFunc("/flows", func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		var out []FlowView
-		for _, e := range a.flows.snapshot() {
-			k := e.key
-			fv := FlowView{InKey: k.in, EthSrc: macString(k.ethSrc), EthDst: macString(k.ethDst), EtherType: k.etherType,
-				Proto: k.k.Proto, SrcPort: k.k.SrcPort, DstPort: k.k.DstPort, Drop: e.drop, Reason: e.reason,
-				Hits: e.hits.Load(), ExpiresIn: time.Duration(e.expires - now.UnixNano()).Round(time.Millisecond).String(), Tags: len(e.tags)}
-			if k.k.Src != 0 || k.k.Dst != 0 {
-				fv.Src, fv.Dst = addrString(k.k.Src), addrString(k.k.Dst)
+		for _, e := range a.flows.Snapshot() {
+			k := e.Key
+			fv := FlowView{InKey: k.In, EthSrc: macString(k.EthSrc), EthDst: macString(k.EthDst), EtherType: k.EtherType,
+				Proto: k.Tuple.Proto, SrcPort: k.Tuple.SrcPort, DstPort: k.Tuple.DstPort, Drop: e.Drop, Reason: e.Reason,
+				Hits: e.Hits(), ExpiresIn: time.Duration(e.Expires - now.UnixNano()).Round(time.Millisecond).String(), Tags: len(e.Tags)}
+			if k.Tuple.Src != 0 || k.Tuple.Dst != 0 {
+				fv.Src, fv.Dst = addrString(k.Tuple.Src), addrString(k.Tuple.Dst)
 			}
 			fv.Actions = []string{}
-			for _, act := range e.acts {
+			for _, act := range e.Actions {
 				fv.Actions = append(fv.Actions, act.String())
 			}
 			out = append(out, fv)

@@ -27,7 +27,7 @@ func missLab(tb testing.TB) (*Agent, *vport) {
 	x.Put(&topology.Port{Meta: topology.Meta{ID: "p2"}, DeviceKind: topology.KindBridge, DeviceID: "br", HostID: "h1", Interface: "out",
 		MAC: topology.MAC{2, 0, 0, 0, 0, 2}, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.2")}, TunnelKey: 2})
 	a.view.Store(&view{snap: sim.NewSnapshot(x), gen: 1, peers: map[string]netip.AddrPort{}})
-	a.flows.invalidate(nil, true, 1)
+	a.flows.Invalidate(nil, true, 1)
 	inA, _ := datapathfake.Pair("in", "in-vm")
 	outA, outVM := datapathfake.Pair("out", "out-vm")
 	in := a.newVport("p1", "in", 1, inA)
@@ -65,10 +65,10 @@ func BenchmarkMissPath(b *testing.B) {
 		binary.BigEndian.PutUint16(it.buf[34:], sport)
 		a.simulate(in, it, &pkt, &res, nil)
 		if sport == 0 {
-			a.flows.invalidate(nil, true, 1)
+			a.flows.Invalidate(nil, true, 1)
 		}
 	}
-	if a.flows.len() == 0 {
+	if a.flows.Len() == 0 {
 		b.Fatal("no flow installed")
 	}
 }

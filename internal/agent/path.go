@@ -258,14 +258,14 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 	frame := it.buf[:it.n]
 	pkt.Decode(frame)
 	il := ipLen(pkt, &it.hdr)
-	k := keyOf(vp.key, pkt, il)
+	k := flow.KeyOf(vp.key, pkt, il)
 	now := time.Now().UnixNano()
 	isARP := pkt.EtherType == packet.EtherTypeARP
 	if !isARP {
 		// An earlier packet of the same flow may have installed it.
-		if e := a.flows.lookup(&k, now); e != nil {
-			if !e.drop {
-				a.execute(v, vp, frame, &it.hdr, pkt, e.acts, tb)
+		if e := a.flows.Lookup(&k, now); e != nil {
+			if !e.Drop {
+				a.execute(v, vp, frame, &it.hdr, pkt, e.Actions, tb)
 			}
 			return
 		}
@@ -277,7 +277,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 	opts := sim.Options{Now: now, LocalHost: a.hostID, Tables: a.tables,
 		ConnTTL: int64(a.cfg.ConnTTL), NATTTL: int64(a.cfg.ConnTTL)}
 	a.simMu.Lock()
-	imp := a.flows.imports.Load() // what this simulation sees of the peers' state
+	imp := a.flows.Imports() // what this simulation sees of the peers' state
 	sim.Simulate(v.snap, a.state, vp.id, frame, &sp, &opts, res)
 	a.simMu.Unlock()
 	a.m.sims.WithLabelValues(res.Verdict.String()).Inc()
@@ -286,21 +286,21 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		// State first: the peer must know the connection before the
 		// first packet reaches it, or its reply would be dropped.
 		a.sendState(v, vp.id, res)
-		a.flows.invalidateDrops()
+		a.flows.InvalidateDrops()
 		a.invalidateNewState(res)
 	}
 	switch res.Verdict {
 	case sim.VerdictForward:
 		if !res.Uncacheable && !isARP {
-			a.flows.installAt(&flowEntry{key: k, acts: slices.Clone(res.Actions), tags: slices.Clone(res.Tags),
-				expires: now + int64(a.cfg.FlowTTL)}, v.gen, imp)
+			a.flows.InstallAt(&flow.Entry{Key: k, Actions: slices.Clone(res.Actions), Tags: slices.Clone(res.Tags),
+				Expires: now + int64(a.cfg.FlowTTL)}, v.gen, imp)
 		}
 		a.execute(v, vp, frame, &it.hdr, pkt, res.Actions, tb)
 	case sim.VerdictDrop:
 		vp.dropFlow.Inc()
 		if !isARP && !res.Uncacheable {
-			a.flows.installAt(&flowEntry{key: k, drop: true, reason: res.Reason, tags: slices.Clone(res.Tags),
-				expires: now + int64(a.cfg.DropTTL)}, v.gen, imp)
+			a.flows.InstallAt(&flow.Entry{Key: k, Drop: true, Reason: res.Reason, Tags: slices.Clone(res.Tags),
+				Expires: now + int64(a.cfg.DropTTL)}, v.gen, imp)
 		}
 	case sim.VerdictNotYet:
 		// No flow: the next packet of the flow must be simulated again

@@ -111,14 +111,14 @@ func TestFlowHitAllocs(t *testing.T) {
 	a.publishPorts()
 	v := &view{snap: sim.NewSnapshot(topology.NewIndex()), gen: 1, peers: map[string]netip.AddrPort{}}
 	a.view.Store(v)
-	a.flows.invalidate(nil, true, 1)
+	a.flows.Invalidate(nil, true, 1)
 
 	frame := tcpFrame(1000)
 	var p packet.Packet
 	p.Decode(frame)
-	k := keyOf(1, &p, int(p.TotalLen))
+	k := flow.KeyOf(1, &p, int(p.TotalLen))
 	now := time.Now().UnixNano()
-	if !a.flows.install(&flowEntry{key: k, acts: []flow.Action{{Kind: flow.Output, Key: 2}}, expires: now + int64(time.Hour)}, 1) {
+	if !a.flows.Install(&flow.Entry{Key: k, Actions: []flow.Action{{Kind: flow.Output, Key: 2}}, Expires: now + int64(time.Hour)}, 1) {
 		t.Fatal("install refused")
 	}
 	dp := datapath.Packet{Buf: frame, N: len(frame)}
@@ -142,14 +142,14 @@ func BenchmarkFlowHit(b *testing.B) {
 	frame := tcpFrame(1400)
 	var p packet.Packet
 	p.Decode(frame)
-	k := keyOf(1, &p, int(p.TotalLen))
-	a.flows.install(&flowEntry{key: k, acts: []flow.Action{{Kind: flow.Drop}}, expires: time.Now().Add(time.Hour).UnixNano()}, 0)
+	k := flow.KeyOf(1, &p, int(p.TotalLen))
+	a.flows.Install(&flow.Entry{Key: k, Actions: []flow.Action{{Kind: flow.Drop}}, Expires: time.Now().Add(time.Hour).UnixNano()}, 0)
 	now := time.Now().UnixNano()
 	b.ReportAllocs()
 	for b.Loop() {
 		p.Decode(frame)
-		k := keyOf(1, &p, int(p.TotalLen))
-		if a.flows.lookup(&k, now) == nil {
+		k := flow.KeyOf(1, &p, int(p.TotalLen))
+		if a.flows.Lookup(&k, now) == nil {
 			b.Fatal("miss")
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -213,14 +214,14 @@ func (a *Agent) fromPort(v *view, vp *vport, p *datapath.Packet, pkt *packet.Pac
 		return
 	}
 	if pkt.EtherType != packet.EtherTypeARP { // ARP is always simulated
-		k := keyOf(vp.key, pkt, ipLen(pkt, &p.Hdr))
-		if e := a.flows.lookup(&k, now); e != nil {
+		k := flow.KeyOf(vp.key, pkt, ipLen(pkt, &p.Hdr))
+		if e := a.flows.Lookup(&k, now); e != nil {
 			vp.hits.Inc()
-			if e.drop {
+			if e.Drop {
 				vp.dropFlow.Inc()
 				return
 			}
-			a.execute(v, vp, frame, &p.Hdr, pkt, e.acts, &in.tb)
+			a.execute(v, vp, frame, &p.Hdr, pkt, e.Actions, &in.tb)
 			return
 		}
 	}

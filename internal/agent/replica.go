@@ -215,7 +215,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 		gen++
 		v.gen = gen
 		a.view.Store(v)
-		n := a.flows.invalidate(changed, all, gen)
+		n := a.flows.Invalidate(changed, all, gen)
 		a.m.snapshots.Inc()
 		a.log.Debug("agent: snapshot", "rev", rev, "changed", len(changed), "flows_removed", n, "took", time.Since(start))
 		a.reconcile(ctx)

@@ -225,11 +225,11 @@ func (a *Agent) importState(b []byte) {
 		tags = append(tags, flow.KeyTag(flow.ReplyKey(kind, k, b)))
 		body = body[keyLen+7:]
 	}
-	a.flows.imports.Add(1) // a simulation running now must not cache its verdict
+	a.flows.NoteImport() // a simulation running now must not cache its verdict
 	a.simMu.Unlock()
 	a.m.stateRx.Inc()
-	a.flows.invalidateDrops()
-	a.flows.invalidateTagList(tags)
+	a.flows.InvalidateDrops()
+	a.flows.InvalidateTagList(tags)
 }
 
 // invalidateNewState removes the flows that decided on the absence of the
@@ -246,5 +246,5 @@ func (a *Agent) invalidateNewState(res *sim.Result) {
 	for _, n := range res.NATs {
 		tags = append(tags, flow.KeyTag(flow.ReplyKey(n.Kind, n.Key, n.Binding)))
 	}
-	a.flows.invalidateTagList(tags)
+	a.flows.InvalidateTagList(tags)
 }

@@ -30,37 +30,20 @@ func TestNewStateInvalidatesEarlyReplies(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now().UnixNano()
-		early := &flowEntry{key: flowKey{in: 1, k: packet.Key{Src: 1}}, tags: []flow.Tag{replyTag}, expires: now + int64(time.Minute)}
-		unrelated := &flowEntry{key: flowKey{in: 1, k: packet.Key{Src: 2}}, tags: []flow.Tag{otherTag}, expires: now + int64(time.Minute)}
-		a.flows.install(early, a.flows.gen)
-		a.flows.install(unrelated, a.flows.gen)
+		early := &flow.Entry{Key: flow.Key{In: 1, Tuple: packet.Key{Src: 1}}, Tags: []flow.Tag{replyTag}, Expires: now + int64(time.Minute)}
+		unrelated := &flow.Entry{Key: flow.Key{In: 1, Tuple: packet.Key{Src: 2}}, Tags: []flow.Tag{otherTag}, Expires: now + int64(time.Minute)}
+		a.flows.Install(early, a.flows.Gen())
+		a.flows.Install(unrelated, a.flows.Gen())
 		if how == "imported" {
 			a.importState(encodeState(res, time.Hour))
 		} else {
 			a.invalidateNewState(res)
 		}
-		if a.flows.lookup(&early.key, now) != nil {
+		if a.flows.Lookup(&early.Key, now) != nil {
 			t.Errorf("%s: the early reply's flow survived its NAT entry", how)
 		}
-		if a.flows.lookup(&unrelated.key, now) == nil {
+		if a.flows.Lookup(&unrelated.Key, now) == nil {
 			t.Errorf("%s: another connection's flow was invalidated", how)
 		}
-	}
-}
-
-// A flow simulated before a peer's state arrived, but installed after the
-// import, is not cached: the import may have changed its verdict (the
-// simulation did not see the connection; the invalidation of the import ran
-// before the flow was there to remove).
-func TestFlowSimulatedBeforeAnImportIsNotCached(t *testing.T) {
-	ft := newFlowTable()
-	imp := ft.imports.Load()
-	ft.imports.Add(1) // a state import lands between the simulation and the install
-	e := &flowEntry{key: flowKey{in: 7}, acts: []flow.Action{{Kind: flow.Output, Key: 2}}, expires: time.Now().Add(time.Hour).UnixNano()}
-	if ft.installAt(e, ft.gen, imp) {
-		t.Fatal("a flow simulated before the import was cached")
-	}
-	if !ft.installAt(e, ft.gen, ft.imports.Load()) {
-		t.Fatal("a flow simulated after the import was refused")
 	}
 }

@@ -1,33 +1,32 @@
-package agent
+package flow
 
 import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/packet"
 )
 
-// flowKey is the exact-match key of a cached flow: everything a simulation
+// Key is the exact-match key of a cached flow: everything a simulation
 // may have looked at, packed and pointer-free. It is a superset of the
 // fields that decided (sim.Result.Fields): megaflow-style wildcarding is a
 // later optimisation.
-type flowKey struct {
-	in        uint32 // tunnel key of the ingress port
-	ethSrc    [6]byte
-	ethDst    [6]byte
-	etherType uint16
-	vlan      uint16
-	ttl       uint8 // a router's TTL check
-	tos       uint8
-	icmpType  uint8
-	icmpCode  uint8
-	frag      bool
-	size      uint8 // length class: routers check the MTU
-	k         packet.Key
+type Key struct {
+	In        uint32 // tunnel key of the ingress port
+	EthSrc    [6]byte
+	EthDst    [6]byte
+	EtherType uint16
+	VLAN      uint16 // the id with 0x1000 set when tagged (see vlanKey)
+	TTL       uint8  // a router's TTL check
+	TOS       uint8
+	ICMPType  uint8
+	ICMPCode  uint8
+	Frag      bool
+	Size      uint8 // length class: routers check the MTU
+	Tuple     packet.Key
 }
 
-// sizeClasses are the boundaries of flowKey.size: a packet's decision can
+// sizeClasses are the boundaries of Key.Size: a packet's decision can
 // differ only where a port's MTU falls, and MTUs are nearly always one of
 // these.
 var sizeClasses = [...]int{576, 1280, 1400, 1450, 1500, 9000}
@@ -41,11 +40,13 @@ func sizeClass(ipLen int) uint8 {
 	return uint8(len(sizeClasses))
 }
 
-func keyOf(in uint32, p *packet.Packet, ipLen int) flowKey {
-	k := flowKey{in: in, ethSrc: p.EthSrc, ethDst: p.EthDst, etherType: p.EtherType, vlan: vlanKey(p),
-		ttl: p.TTL, tos: p.TOS, frag: p.IsFragment(), size: sizeClass(ipLen), k: packet.KeyOf(p, 0)}
+// KeyOf is the key of packet p, parsed, that came in on the port with
+// tunnel key in; ipLen is its IP length.
+func KeyOf(in uint32, p *packet.Packet, ipLen int) Key {
+	k := Key{In: in, EthSrc: p.EthSrc, EthDst: p.EthDst, EtherType: p.EtherType, VLAN: vlanKey(p),
+		TTL: p.TTL, TOS: p.TOS, Frag: p.IsFragment(), Size: sizeClass(ipLen), Tuple: packet.KeyOf(p, 0)}
 	if p.Proto == packet.ProtoICMP {
-		k.icmpType, k.icmpCode = p.ICMPType, p.ICMPCode
+		k.ICMPType, k.ICMPCode = p.ICMPType, p.ICMPCode
 	}
 	return k
 }
@@ -60,49 +61,70 @@ func vlanKey(p *packet.Packet) uint16 {
 	return 0
 }
 
-// flowEntry is one cached flow. It is immutable once installed, except its
+// Entry is one cached flow. It is immutable once installed, except its
 // hit counter.
-type flowEntry struct {
-	acts    []flow.Action
-	tags    []flow.Tag
-	expires int64
-	drop    bool
-	dropGen uint64 // flowTable.dropGen at install (drop flows)
-	reason  string
+type Entry struct {
+	Key     Key
+	Actions []Action
+	Tags    []Tag  // what the simulation consulted: a change to one removes the flow
+	Expires int64  // hard expiry, Unix nanoseconds
+	Drop    bool   // a drop flow (Actions empty)
+	Reason  string // why it drops, for the dump
+	dropGen uint64 // Table.dropGen at install (drop flows)
 	hits    atomic.Uint64
-	key     flowKey
 }
 
-// flowTable is the exact-match flow cache. Lookups take the read lock only.
+// Hits is how many lookups found e.
+func (e *Entry) Hits() uint64 { return e.hits.Load() }
+
+// Table is the exact-match flow cache of an agent, safe for concurrent use:
+// lookups (every port's reader) take the read lock only.
 //
 // Two things keep a new flow's cost independent of the table's size (a
 // flood of new flows fills it with hundreds of thousands):
 //   - byTag lists are append-only: a removed flow stays listed (dead: it is
-//     no longer t.m's entry for its key) until expire compacts the lists
+//     no longer t.m's entry for its key) until Expire compacts the lists
 //     when the dead outnumber the live. A per-tag set would cost a map
 //     insert per tag per flow, and every flow of a bridge shares its tags.
-//   - invalidateDrops bumps dropGen instead of sweeping the table: a drop
+//   - InvalidateDrops bumps dropGen instead of sweeping the table: a drop
 //     flow installed under an older dropGen is stale, treated as absent and
-//     swept by expire.
-//   - expire visits only the flows due (a wheel of one-second buckets by
+//     swept by Expire.
+//   - Expire visits only the flows due (a wheel of one-second buckets by
 //     hard expiry), not the whole table under the write lock: a sweep of
 //     a few hundred thousand flows stalled every lookup for milliseconds,
 //     long enough for the miss queues to overflow.
-type flowTable struct {
+type Table struct {
 	mu         sync.RWMutex
-	m          map[flowKey]*flowEntry
-	byTag      map[flow.Tag]*entryList
+	m          map[Key]*Entry
+	byTag      map[Tag]*entryList
 	listed     int                  // entries in byTag, dead ones included
 	liveListed int                  // entries in byTag that t.m's flows need
 	wheel      map[int64]*entryList // by the second their flows expire in
 	gen        uint64               // the snapshot generation the table is valid for
-	dropGen    atomic.Uint64        // bumped by invalidateDrops
-	imports    atomic.Uint64        // bumped by every import of a peer's state (installAt)
+	dropGen    atomic.Uint64        // bumped by InvalidateDrops
+	imports    atomic.Uint64        // bumped by every import of a peer's state (NoteImport)
 }
 
-func newFlowTable() *flowTable {
-	return &flowTable{m: map[flowKey]*flowEntry{}, byTag: map[flow.Tag]*entryList{}, wheel: map[int64]*entryList{}}
+// NewTable returns an empty table at generation 0.
+func NewTable() *Table {
+	return &Table{m: map[Key]*Entry{}, byTag: map[Tag]*entryList{}, wheel: map[int64]*entryList{}}
 }
+
+// Gen is the snapshot generation the table is valid for: Install refuses a
+// flow simulated on another.
+func (t *Table) Gen() uint64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.gen
+}
+
+// Imports reads the count of imports of peers' connection state; a
+// simulation reads it before it runs and hands it to InstallAt.
+func (t *Table) Imports() uint64 { return t.imports.Load() }
+
+// NoteImport counts an import of a peer's connection state: a simulation
+// running now did not see it, so its flow is not cached.
+func (t *Table) NoteImport() { t.imports.Add(1) }
 
 // entryList is an append-only list of flows in chunks: appending never
 // copies what is listed already. A tag every flow of a bridge carries lists
@@ -111,19 +133,19 @@ func newFlowTable() *flowTable {
 // ran (a tenth of the agent's CPU). Chunks start small (most tags list a
 // few flows) and double up to maxChunk.
 type entryList struct {
-	chunks [][]*flowEntry
+	chunks [][]*Entry
 	n      int
 }
 
 const maxChunk = 512
 
-func (l *entryList) add(e *flowEntry) {
+func (l *entryList) add(e *Entry) {
 	if k := len(l.chunks); k == 0 || len(l.chunks[k-1]) == cap(l.chunks[k-1]) {
 		c := maxChunk
 		if k < 8 {
 			c = min(maxChunk, 4<<k)
 		}
-		l.chunks = append(l.chunks, make([]*flowEntry, 0, c))
+		l.chunks = append(l.chunks, make([]*Entry, 0, c))
 	}
 	k := len(l.chunks) - 1
 	l.chunks[k] = append(l.chunks[k], e)
@@ -131,7 +153,7 @@ func (l *entryList) add(e *flowEntry) {
 }
 
 // addTo appends e to the list at m[k], creating it.
-func addTo[K comparable](m map[K]*entryList, k K, e *flowEntry) {
+func addTo[K comparable](m map[K]*entryList, k K, e *Entry) {
 	l := m[k]
 	if l == nil {
 		l = &entryList{}
@@ -145,18 +167,18 @@ func addTo[K comparable](m map[K]*entryList, k K, e *flowEntry) {
 func second(ns int64) int64 { return (ns + 999_999_999) / 1_000_000_000 }
 
 // removeLocked drops e from the table (it stays, dead, in the lists).
-func (t *flowTable) removeLocked(e *flowEntry) {
-	delete(t.m, e.key)
-	t.liveListed -= len(e.tags)
+func (t *Table) removeLocked(e *Entry) {
+	delete(t.m, e.Key)
+	t.liveListed -= len(e.Tags)
 }
 
 // live reports whether e, found in the table, still stands at now.
-func (t *flowTable) live(e *flowEntry, now int64) bool {
-	return e.expires > now && (!e.drop || e.dropGen == t.dropGen.Load())
+func (t *Table) live(e *Entry, now int64) bool {
+	return e.Expires > now && (!e.Drop || e.dropGen == t.dropGen.Load())
 }
 
-// lookup returns the live flow for k, or nil.
-func (t *flowTable) lookup(k *flowKey, now int64) *flowEntry {
+// Lookup returns the live flow for k, or nil.
+func (t *Table) Lookup(k *Key, now int64) *Entry {
 	t.mu.RLock()
 	e := t.m[*k]
 	t.mu.RUnlock()
@@ -167,50 +189,50 @@ func (t *flowTable) lookup(k *flowKey, now int64) *flowEntry {
 	return e
 }
 
-// install adds e unless the snapshot it was simulated on (gen) has been
+// Install adds e unless the snapshot it was simulated on (gen) has been
 // replaced meanwhile: a flow computed on an old topology must not outlive
 // the invalidation that already ran.
-func (t *flowTable) install(e *flowEntry, gen uint64) bool {
-	return t.installAt(e, gen, t.imports.Load())
+func (t *Table) Install(e *Entry, gen uint64) bool {
+	return t.InstallAt(e, gen, t.imports.Load())
 }
 
-// installAt is install for a flow simulated when imports read imp: state
+// InstallAt is Install for a flow simulated when Imports read imp: state
 // imported from a peer since then (the tunnel reader applies it while a
 // simulation runs) may change the decision, so the flow is not cached; the
 // next packet simulates again.
-func (t *flowTable) installAt(e *flowEntry, gen, imp uint64) bool {
+func (t *Table) InstallAt(e *Entry, gen, imp uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if gen != t.gen || imp != t.imports.Load() {
 		return false
 	}
-	// Read under the lock: an invalidateDrops that ran before this install
+	// Read under the lock: an InvalidateDrops that ran before this install
 	// (it cannot tell this simulation's drop from an older one) is then
 	// still honoured by the next one.
 	e.dropGen = t.dropGen.Load()
-	if old := t.m[e.key]; old != nil {
+	if old := t.m[e.Key]; old != nil {
 		t.removeLocked(old) // left dead in the lists and the wheel
 	}
-	t.m[e.key] = e
-	for _, tag := range e.tags {
+	t.m[e.Key] = e
+	for _, tag := range e.Tags {
 		addTo(t.byTag, tag, e)
 	}
-	t.listed += len(e.tags)
-	t.liveListed += len(e.tags)
-	addTo(t.wheel, second(e.expires), e)
+	t.listed += len(e.Tags)
+	t.liveListed += len(e.Tags)
+	addTo(t.wheel, second(e.Expires), e)
 	return true
 }
 
-// invalidate removes every flow carrying one of tags (all: every flow) and
+// Invalidate removes every flow carrying one of tags (all: every flow) and
 // moves the table to snapshot generation gen. It returns how many went.
-func (t *flowTable) invalidate(tags map[flow.Tag]struct{}, all bool, gen uint64) int {
+func (t *Table) Invalidate(tags map[Tag]struct{}, all bool, gen uint64) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.gen = gen
 	if all {
 		n := len(t.m)
-		t.m = map[flowKey]*flowEntry{}
-		t.byTag = map[flow.Tag]*entryList{}
+		t.m = map[Key]*Entry{}
+		t.byTag = map[Tag]*entryList{}
 		t.wheel = map[int64]*entryList{}
 		t.listed, t.liveListed = 0, 0
 		return n
@@ -218,7 +240,7 @@ func (t *flowTable) invalidate(tags map[flow.Tag]struct{}, all bool, gen uint64)
 	return t.invalidateLocked(tags)
 }
 
-func (t *flowTable) invalidateLocked(tags map[flow.Tag]struct{}) int {
+func (t *Table) invalidateLocked(tags map[Tag]struct{}) int {
 	n := 0
 	for tag := range tags {
 		n += t.invalidateTagLocked(tag)
@@ -226,7 +248,7 @@ func (t *flowTable) invalidateLocked(tags map[flow.Tag]struct{}) int {
 	return n
 }
 
-func (t *flowTable) invalidateTagLocked(tag flow.Tag) int {
+func (t *Table) invalidateTagLocked(tag Tag) int {
 	l := t.byTag[tag]
 	if l == nil {
 		return 0
@@ -234,7 +256,7 @@ func (t *flowTable) invalidateTagLocked(tag flow.Tag) int {
 	n := 0
 	for _, c := range l.chunks {
 		for _, e := range c {
-			if t.m[e.key] == e {
+			if t.m[e.Key] == e {
 				t.removeLocked(e)
 				n++
 			}
@@ -245,9 +267,9 @@ func (t *flowTable) invalidateTagLocked(tag flow.Tag) int {
 	return n
 }
 
-// invalidateTagList is invalidateTags for a few tags in a slice (the keys
+// InvalidateTagList is InvalidateTags for a few tags in a slice (the keys
 // of new connection state), without building a set.
-func (t *flowTable) invalidateTagList(tags []flow.Tag) int {
+func (t *Table) InvalidateTagList(tags []Tag) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
@@ -257,23 +279,23 @@ func (t *flowTable) invalidateTagList(tags []flow.Tag) int {
 	return n
 }
 
-// invalidateTags removes every flow carrying one of tags (a learned table
+// InvalidateTags removes every flow carrying one of tags (a learned table
 // entry changed), leaving the snapshot generation alone.
-func (t *flowTable) invalidateTags(tags map[flow.Tag]struct{}) int {
+func (t *Table) InvalidateTags(tags map[Tag]struct{}) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.invalidateLocked(tags)
 }
 
-// invalidateDrops removes every drop flow: new connection state may have
+// InvalidateDrops removes every drop flow: new connection state may have
 // turned what was dropped into a permitted return direction. O(1): the
-// drop flows installed before it turn stale (see flowTable).
-func (t *flowTable) invalidateDrops() { t.dropGen.Add(1) }
+// drop flows installed before it turn stale (see Table).
+func (t *Table) InvalidateDrops() { t.dropGen.Add(1) }
 
-// expire removes flows past their hard expiry (stale drop flows with
+// Expire removes flows past their hard expiry (stale drop flows with
 // them: their expiry is short), and compacts the tag lists when most of
 // what they hold is dead.
-func (t *flowTable) expire(now int64) {
+func (t *Table) Expire(now int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for s, l := range t.wheel {
@@ -284,8 +306,8 @@ func (t *flowTable) expire(now int64) {
 		for _, c := range l.chunks {
 			for _, e := range c {
 				switch {
-				case t.m[e.key] != e: // replaced or invalidated
-				case e.expires <= now:
+				case t.m[e.Key] != e: // replaced or invalidated
+				case e.Expires <= now:
 					t.removeLocked(e)
 				default:
 					keep.add(e)
@@ -301,39 +323,39 @@ func (t *flowTable) expire(now int64) {
 	if t.listed <= 2*t.liveListed+1024 {
 		return
 	}
-	t.byTag = make(map[flow.Tag]*entryList, len(t.byTag))
+	t.byTag = make(map[Tag]*entryList, len(t.byTag))
 	for _, e := range t.m {
-		for _, tag := range e.tags {
+		for _, tag := range e.Tags {
 			addTo(t.byTag, tag, e)
 		}
 	}
 	t.listed = t.liveListed
 }
 
-// len is the number of flows that stand now (drop flows made stale by
-// invalidateDrops excluded).
-func (t *flowTable) len() int {
+// Len is the number of flows that stand now (drop flows made stale by
+// InvalidateDrops excluded).
+func (t *Table) Len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	n := 0
 	g := t.dropGen.Load()
 	for _, e := range t.m {
-		if !e.drop || e.dropGen == g {
+		if !e.Drop || e.dropGen == g {
 			n++
 		}
 	}
 	return n
 }
 
-// snapshot copies the entries, for the /flows dump (stale drop flows
+// Snapshot copies the entries, for the /flows dump (stale drop flows
 // excluded).
-func (t *flowTable) snapshot() []*flowEntry {
+func (t *Table) Snapshot() []*Entry {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	out := make([]*flowEntry, 0, len(t.m))
+	out := make([]*Entry, 0, len(t.m))
 	g := t.dropGen.Load()
 	for _, e := range t.m {
-		if !e.drop || e.dropGen == g {
+		if !e.Drop || e.dropGen == g {
 			out = append(out, e)
 		}
 	}
