@@ -57,7 +57,7 @@ func run(writes, watchers, ports int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = s.Watch(wctx, "topo/router/", nsdb.Handler{
+			_ = s.Watch(wctx, nsdb.TopologyKindRel(topology.KindRouter), nsdb.Handler{
 				Reset: func([]nsdb.KV, int64) { ready <- struct{}{} },
 				Events: func(evs []nsdb.Event, _ int64) {
 					now := time.Now()

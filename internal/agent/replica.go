@@ -167,7 +167,7 @@ func (r *replica) setDown(change func()) {
 // next build, not built one by one.
 func (a *Agent) runReplica(ctx context.Context) {
 	r := newReplica()
-	a.wg.Go(func() { _ = a.store.Watch(ctx, "topo/", r.handler(a.store.Prefix()+"topo/")) })
+	a.wg.Go(func() { _ = a.store.Watch(ctx, nsdb.TopologyRel, r.handler(a.store.Prefix()+nsdb.TopologyRel)) })
 	a.wg.Go(func() { _ = a.store.WatchAliveHosts(ctx, r.setAlive) })
 	a.wg.Go(func() { a.runLiveness(ctx, r.setUnreachable) })
 	var gen uint64

@@ -101,6 +101,8 @@ type Controller struct {
 	topoSeen    int64 // revision of the last topology change by someone else
 	topoCancel  context.CancelFunc
 	learned     map[string][]translate.LearnedRoute // host id → routes its BGP speaker learned (bgp.go)
+
+	life *lifecycle // instance and NAT gateway life cycles (WithLifecycle), nil if not asked for
 }
 
 // New returns a controller that realizes the VPC objects in store as
@@ -149,6 +151,9 @@ func (c *Controller) Start(ctx context.Context) error {
 	// Hosts register through what their agents announce (hosts.go).
 	c.wg.Go(func() { NewHosts(c.store, c.log).Run(ctx) })
 	c.wg.Go(func() { c.watchBGP(ctx) }) // learned routes (bgp.go)
+	if c.life != nil {
+		c.wg.Go(func() { c.life.run(ctx) })
+	}
 	c.log.Info("controller started")
 	return nil
 }

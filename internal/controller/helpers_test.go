@@ -288,17 +288,6 @@ func find[T any](objs []any) T {
 	panic("no such fixture object")
 }
 
-// clone deep-copies a vpc object through JSON, so a test can change it
-// without changing what it wrote before.
-func clone[T any](v *T) *T {
-	b, _ := json.Marshal(v)
-	var out T
-	if err := json.Unmarshal(b, &out); err != nil {
-		panic(err)
-	}
-	return &out
-}
-
 // waitFor polls cond (a test of the store's state after something not
 // driven by a VPC write, such as an operator's change) until it holds.
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -47,7 +47,7 @@ type topoChange struct {
 // covers vpc/ and vpc-seq, so the mirror's revision is that of the last VPC
 // write. Values are decoded here, off the loop.
 func (c *Controller) watchVPC(ctx context.Context) {
-	pfx := c.store.Prefix() + "vpc/"
+	pfx := c.store.Prefix() + nsdb.VPCPrefix
 	decode := func(kv nsdb.KV, del bool) (vpcChange, bool) {
 		rel, ok := strings.CutPrefix(kv.Key, pfx)
 		if !ok {

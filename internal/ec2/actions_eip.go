@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/canopy-sdn/canopy/internal/controller"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 )
@@ -331,8 +330,10 @@ func createNatGateway(c *call) (*node, error) {
 	return res, nil
 }
 
-// deleteNatGateway marks the gateway deleted (it stays visible, as on AWS)
-// and frees its interface and address.
+// deleteNatGateway records the intent: the gateway reads deleting until
+// the controller has taken it out of the topology, then deleted (it stays
+// visible, as on AWS), its interface deleted and its address free again.
+// Deleting a gateway already deleting answers as the first call did.
 func deleteNatGateway(c *call) (*node, error) {
 	id, err := c.requiredID("NatGatewayId", vpc.KindNatGateway)
 	if err != nil {
@@ -343,23 +344,14 @@ func deleteNatGateway(c *call) (*node, error) {
 		if err != nil {
 			return err
 		}
-		if n.State == vpc.StateDeleted {
+		switch n.State {
+		case vpc.StateDeleted:
 			return vpc.KindNatGateway.NotFoundError(id)
-		}
-		if a := st.Addresses[n.AllocationID]; a != nil && a.NetworkInterfaceID == n.NetworkInterfaceID {
-			a = clone(a)
-			a.AssociationID, a.NetworkInterfaceID, a.PrivateIPAddress = "", "", netip.Addr{}
-			if err := tx.Put(a.AllocationID, a); err != nil {
-				return err
-			}
-		}
-		if st.NetworkInterfaces[n.NetworkInterfaceID] != nil {
-			if err := tx.Delete("network_interfaces", n.NetworkInterfaceID); err != nil {
-				return err
-			}
+		case vpc.StateDeleting:
+			return nil
 		}
 		n = clone(n)
-		n.State, n.DeleteTime = vpc.StateDeleted, c.s.now().UTC().Truncate(time.Second)
+		n.State = vpc.StateDeleting
 		return tx.Put(n.ID, n)
 	})
 	if err != nil {
@@ -378,81 +370,7 @@ var natResource = resource[vpc.NatGateway]{
 	tags: func(n *vpc.NatGateway) vpc.Tags { return n.Tags }, maxPage: 1000,
 }
 
-// NatDeletedRetention is how long a deleted NAT gateway stays visible (as
-// "deleted") before it disappears from DescribeNatGateways; AWS keeps them
-// for about an hour.
-const NatDeletedRetention = time.Hour
-
-// settleNatGateways moves the caller's NAT gateways along their life cycle
-// before they are described: pending → available once the controller has
-// realized the gateway in the topology (its applied watermark covers the
-// gateway's last write), and a gateway deleted more than
-// NatDeletedRetention ago is removed from the store. It runs lazily, on
-// describe, because nothing else needs the transition: the translator
-// realizes pending and available gateways alike.
-func (c *call) settleNatGateways() error {
-	if c.dryRun {
-		return nil
-	}
-	var pending, expired []string
-	cutoff := c.s.now().Add(-NatDeletedRetention)
-	c.s.store.Read(func(st *vpc.State) {
-		for _, n := range st.NatGateways {
-			switch {
-			case n.OwnerID != c.acct:
-			case n.State == vpc.StatePending:
-				pending = append(pending, n.ID)
-			case n.State == vpc.StateDeleted && !n.DeleteTime.After(cutoff):
-				expired = append(expired, n.ID)
-			}
-		}
-	})
-	var ready []string
-	if len(pending) > 0 {
-		applied, err := controller.ReadStatus(c.ctx, c.s.store.Store())
-		if err != nil {
-			return err
-		}
-		st := c.s.store.Store()
-		for _, id := range pending {
-			rev, found, err := st.VPCObjectRevision(c.ctx, "nat_gateways", id)
-			if err != nil {
-				return err
-			}
-			if found && rev <= applied.VPCRevision {
-				ready = append(ready, id)
-			}
-		}
-	}
-	if len(ready)+len(expired) == 0 {
-		return nil
-	}
-	_, err := c.s.store.Update(c.ctx, func(st *vpc.State, tx *nsdb.VPCTx) error {
-		for _, id := range ready {
-			if n := st.NatGateways[id]; n != nil && n.State == vpc.StatePending {
-				n = clone(n)
-				n.State = vpc.StateAvailable
-				if err := tx.Put(n.ID, n); err != nil {
-					return err
-				}
-			}
-		}
-		for _, id := range expired {
-			if n := st.NatGateways[id]; n != nil && n.State == vpc.StateDeleted {
-				if err := tx.Delete("nat_gateways", id); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	return err
-}
-
 func describeNatGateways(c *call) (*node, error) {
-	if err := c.settleNatGateways(); err != nil {
-		return nil, err
-	}
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
 		ns, next, err := describe(c, st.NatGateways, natResource)

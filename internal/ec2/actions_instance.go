@@ -415,14 +415,13 @@ func runInstances(c *call) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.s.life.kick()
 	res := newNode("")
 	c.s.store.Read(func(st *vpc.State) { renderReservation(res, c.s, st, out) })
 	return res, nil
 }
 
 // launch creates the instances of a RunInstances call in tx.
-func (c *call) launch(st *vpc.State, tx *nsdb.VPCTx, r *runRequest, hosts []candidateHost, out *[]*vpc.Instance) error {
+func (c *call) launch(st *vpc.State, tx *nsdb.VPCTx, r *runRequest, hosts []vpc.HostCandidate, out *[]*vpc.Instance) error {
 	p0 := r.enis[0]
 	var sub0 *vpc.Subnet
 	var err error
@@ -457,7 +456,7 @@ func (c *call) launch(st *vpc.State, tx *nsdb.VPCTx, r *runRequest, hosts []cand
 	if n < r.min {
 		return &vpc.Error{Code: vpc.CodeInstanceLimitExceeded, Message: fmt.Sprintf("You have requested more instances (%d) than your current instance limit of %d allows (%d are in use).", r.min, c.s.cfg.Limits.InstancesPerAccount, active)}
 	}
-	load := hostLoad(st)
+	load := vpc.HostLoad(st)
 	resID := newID(kindReservation)
 	now := c.s.now().UTC().Truncate(time.Second)
 	for k := range n {
@@ -558,14 +557,7 @@ func (c *call) instanceENI(st *vpc.State, tx *nsdb.VPCTx, r *runRequest, s eniSp
 // instanceInterfaces returns the interfaces attached to an instance in
 // device index order.
 func instanceInterfaces(st *vpc.State, id string) []*vpc.NetworkInterface {
-	var out []*vpc.NetworkInterface
-	for _, e := range st.NetworkInterfaces {
-		if e.Attachment != nil && e.Attachment.InstanceID == id {
-			out = append(out, e)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Attachment.DeviceIndex < out[j].Attachment.DeviceIndex })
-	return out
+	return st.InstanceInterfaces(id)
 }
 
 // publicIPOf returns the public address associated with an interface's
@@ -703,7 +695,7 @@ func renderInstance(n *node, s *Server, st *vpc.State, i *vpc.Instance) {
 	n.el("enclaveOptions").b("enabled", false)
 	n.s("platformDetails", "Linux/UNIX").s("usageOperation", "RunInstances")
 	n.el("privateDnsNameOptions").s("hostnameType", "ip-name").b("enableResourceNameDnsARecord", false).b("enableResourceNameDnsAAAARecord", false)
-	n.el("maintenanceOptions").s("autoRecovery", "default")
+	n.el("maintenanceOptions").s("autoRecovery", autoRecovery(i))
 	n.s("currentInstanceBootMode", "legacy-bios")
 }
 
@@ -833,7 +825,6 @@ func (c *call) changeStates(step func(st *vpc.State, i *vpc.Instance) (*vpc.Inst
 	if err != nil {
 		return nil, err
 	}
-	c.s.life.kick()
 	res := newNode("")
 	set := res.set("instancesSet")
 	for _, t := range out {
@@ -894,7 +885,7 @@ func startInstances(c *call) (*node, error) {
 			return nil, incorrectState(i.ID, i.State, "started")
 		}
 		if load == nil {
-			load = hostLoad(st)
+			load = vpc.HostLoad(st)
 		}
 		// A started instance is placed afresh, as AWS moves a stopped
 		// instance to a new host.

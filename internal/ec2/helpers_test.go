@@ -97,8 +97,8 @@ func (e *env) dump() string {
 	var lines []string
 	for _, kv := range resp.Kvs {
 		k := strings.TrimPrefix(string(kv.Key), e.store.Prefix())
-		if k == "vpc-seq" {
-			continue
+		if !strings.HasPrefix(k, "vpc/") && !strings.HasPrefix(k, "ec2/") {
+			continue // the controller's topology and status move on their own
 		}
 		lines = append(lines, k+"="+string(kv.Value))
 	}

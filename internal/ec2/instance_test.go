@@ -27,11 +27,12 @@ const (
 	image = "ami-0deb1a12c0ffee001"
 )
 
-// instEnv is an EC2 server with its instance life cycle loop running, an
-// account, a VPC with a subnet in us-east-1a, and the hosts the test
+// instEnv is an EC2 server and a controller with its life cycles running,
+// an account, a VPC with a subnet in us-east-1a, and the hosts the test
 // registers.
 type instEnv struct {
 	*env
+	ctl    *controller.Controller
 	cli    *ec2.Client
 	vpcID  string
 	sub    string // 10.0.1.0/24 in us-east-1a
@@ -42,16 +43,23 @@ type instEnv struct {
 
 func newInstEnv(t *testing.T, mod func(*canopyec2.Config)) *instEnv {
 	t.Helper()
+	return newInstEnvLife(t, mod, controller.LifecycleConfig{})
+}
+
+// newInstEnvLife is newInstEnv with the controller's life cycles
+// configured by lc.
+func newInstEnvLife(t *testing.T, mod func(*canopyec2.Config), lc controller.LifecycleConfig) *instEnv {
+	t.Helper()
 	e := newEnv(t, mod)
-	sctx, cancel := context.WithCancel(context.Background())
-	if err := e.srv.Start(sctx); err != nil {
+	ctl := controller.New(e.store, translate.CloudConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil))).WithLifecycle(e.vpcs, lc)
+	if err := ctl.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); e.srv.Stop() })
+	t.Cleanup(ctl.Stop)
 	cli, _ := e.account("alice")
 	c := ctx(t)
 	v := must[*ec2.CreateVpcOutput](t)(cli.CreateVpc(c, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")}))
-	ie := &instEnv{env: e, cli: cli, vpcID: *v.Vpc.VpcId, leases: map[string]*nsdb.Lease{}}
+	ie := &instEnv{env: e, ctl: ctl, cli: cli, vpcID: *v.Vpc.VpcId, leases: map[string]*nsdb.Lease{}}
 	for i, cidr := range []string{"10.0.1.0/24", "10.0.2.0/24"} {
 		s := must[*ec2.CreateSubnetOutput](t)(cli.CreateSubnet(c, &ec2.CreateSubnetInput{VpcId: v.Vpc.VpcId, CidrBlock: aws.String(cidr), AvailabilityZone: aws.String("us-east-1a")}))
 		if i == 0 {
@@ -501,7 +509,7 @@ func TestScheduler(t *testing.T) {
 // running; terminate → shutting-down until the key goes → terminated, its
 // ENI deleted and its address reusable; stop/start; ClientToken.
 func TestInstanceLifecycle(t *testing.T) {
-	e := newInstEnv(t, func(c *canopyec2.Config) { c.TerminatedRetention = 3 * time.Second })
+	e := newInstEnvLife(t, nil, controller.LifecycleConfig{TerminatedRetention: 3 * time.Second})
 	e.host(hostA, "", true)
 	c := ctx(t)
 	in := ec2.RunInstancesInput{SubnetId: aws.String(e.sub), PrivateIpAddress: aws.String("10.0.1.10"), ClientToken: aws.String("tok-1")}
@@ -597,17 +605,12 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 }
 
-// TestInstancePortBound: once the controller runs, the ENI's port of a
+// TestInstancePortBound: with the controller running, the ENI's port of a
 // placed instance is bound to (host, vn…) in the topology, and unbound when
 // the instance stops.
 func TestInstancePortBound(t *testing.T) {
 	e := newInstEnv(t, nil)
 	e.host(hostA, "", true)
-	ctl := controller.New(e.store, translate.CloudConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := ctl.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ctl.Stop)
 	c := ctx(t)
 	out := must[*ec2.RunInstancesOutput](t)(e.run(&ec2.RunInstancesInput{SubnetId: aws.String(e.sub)}))
 	eni := *out.Instances[0].NetworkInterfaces[0].NetworkInterfaceId
@@ -744,5 +747,96 @@ func TestInstanceStatusHostDied(t *testing.T) {
 		Filters: []types.Filter{{Name: aws.String("system-status.status"), Values: []string{"impaired"}}}}))
 	if len(f.InstanceStatuses) != 1 || *f.InstanceStatuses[0].InstanceId != id {
 		t.Errorf("filter system-status.status=impaired: %+v", f.InstanceStatuses)
+	}
+}
+
+// TestInstanceRecovery: with instance recovery on, a placed instance whose
+// host's agent dies is restarted on another alive host of its zone — same
+// id, interface, MAC and address; its port is bound there — unless it
+// opted out (ModifyInstanceMaintenanceOptions AutoRecovery=disabled),
+// which stays running on the dead host, impaired.
+func TestInstanceRecovery(t *testing.T) {
+	e := newInstEnvLife(t, nil, controller.LifecycleConfig{Recovery: true})
+	e.host(hostA, "us-east-1a", true)
+	e.host(hostB, "us-east-1a", false) // alive later: both instances land on A
+	c := ctx(t)
+	launch := func() types.Instance {
+		t.Helper()
+		out := must[*ec2.RunInstancesOutput](t)(e.run(&ec2.RunInstancesInput{SubnetId: aws.String(e.sub)}))
+		e.report(out.Instances[0])
+		return e.waitState(*out.Instances[0].InstanceId, types.InstanceStateNameRunning)
+	}
+	moving, staying := launch(), launch()
+	if e.hostOf(*moving.InstanceId) != hostA || e.hostOf(*staying.InstanceId) != hostA {
+		t.Fatalf("placed on %s and %s, want both on A", e.hostOf(*moving.InstanceId), e.hostOf(*staying.InstanceId))
+	}
+	for _, bad := range []struct{ mode, want string }{{"", "MissingParameter"}, {"sometimes", "InvalidParameterValue"}} {
+		_, err := e.cli.ModifyInstanceMaintenanceOptions(c, &ec2.ModifyInstanceMaintenanceOptionsInput{InstanceId: staying.InstanceId, AutoRecovery: types.InstanceAutoRecoveryState(bad.mode)})
+		if code(err) != bad.want {
+			t.Errorf("AutoRecovery=%q: %v, want %s", bad.mode, err, bad.want)
+		}
+	}
+	mo := must[*ec2.ModifyInstanceMaintenanceOptionsOutput](t)(e.cli.ModifyInstanceMaintenanceOptions(c, &ec2.ModifyInstanceMaintenanceOptionsInput{
+		InstanceId: staying.InstanceId, AutoRecovery: types.InstanceAutoRecoveryStateDisabled}))
+	if mo.AutoRecovery != types.InstanceAutoRecoveryStateDisabled {
+		t.Errorf("modify answered %q", mo.AutoRecovery)
+	}
+	if got := e.describe(*staying.InstanceId).MaintenanceOptions; got == nil || got.AutoRecovery != types.InstanceAutoRecoveryStateDisabled {
+		t.Errorf("described maintenance options %+v", got)
+	}
+	if got := e.describe(*moving.InstanceId).MaintenanceOptions; got == nil || got.AutoRecovery != types.InstanceAutoRecoveryStateDefault {
+		t.Errorf("described maintenance options %+v", got)
+	}
+
+	e.keepAlive(hostB)
+	if err := e.leases[hostA].Revoke(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The controller moves the instance to B: pending there until B's agent
+	// reports it. The same round left the opted-out one alone.
+	deadline := time.Now().Add(20 * time.Second)
+	for e.hostOf(*moving.InstanceId) != hostB {
+		if time.Now().After(deadline) {
+			t.Fatalf("instance still on %s", e.hostOf(*moving.InstanceId))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	moved := e.describe(*moving.InstanceId)
+	if moved.State.Name != types.InstanceStateNamePending || moved.StateReason == nil || *moved.StateReason.Code != "Server.InternalError" {
+		t.Errorf("recovered: state %s, reason %+v", moved.State.Name, moved.StateReason)
+	}
+	if *moved.PrivateIpAddress != *moving.PrivateIpAddress || len(moved.NetworkInterfaces) != 1 ||
+		*moved.NetworkInterfaces[0].NetworkInterfaceId != *moving.NetworkInterfaces[0].NetworkInterfaceId ||
+		*moved.NetworkInterfaces[0].MacAddress != *moving.NetworkInterfaces[0].MacAddress {
+		t.Errorf("recovered with other addresses: %+v, was %+v", moved.NetworkInterfaces, moving.NetworkInterfaces)
+	}
+	if h := e.hostOf(*staying.InstanceId); h != hostA {
+		t.Errorf("opted-out instance moved to %s", h)
+	}
+	st := must[*ec2.DescribeInstanceStatusOutput](t)(e.cli.DescribeInstanceStatus(c, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{*staying.InstanceId}}))
+	if len(st.InstanceStatuses) != 1 || st.InstanceStatuses[0].SystemStatus.Status != types.SummaryStatusImpaired {
+		t.Errorf("opted-out instance on the dead host: %+v", st.InstanceStatuses)
+	}
+	// Its port follows it to B.
+	portID := translate.ObjectID(*moving.NetworkInterfaces[0].NetworkInterfaceId, "port")
+	for {
+		var on string
+		e.store.Read(func(r topology.Reader) {
+			if p, ok := r.Get(topology.KindPort, portID).(*topology.Port); ok && p != nil {
+				on = p.HostID
+			}
+		})
+		if on == hostB {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port of the recovered instance bound to %q", on)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.report(moved)
+	e.waitState(*moving.InstanceId, types.InstanceStateNameRunning)
+	if n := e.ctl.Recoveries(); n != 1 {
+		t.Errorf("%d recoveries counted, want 1", n)
 	}
 }

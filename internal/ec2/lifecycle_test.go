@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,8 +23,10 @@ import (
 )
 
 // TestNatGatewayLifecycle: a NAT gateway reads pending until the controller
-// has realized it, then available; a deleted one reads deleted for
-// NatDeletedRetention and then disappears, its interface and address freed.
+// has realized it, then available; a deleted one reads deleting until the
+// controller has taken it out of the topology, then deleted, its interface
+// and address freed, for NatDeletedRetention, and then it disappears.
+// DescribeNatGateways only reads.
 func TestNatGatewayLifecycle(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
@@ -55,14 +58,33 @@ func TestNatGatewayLifecycle(t *testing.T) {
 		}
 		return &out.NatGateways[0], nil
 	}
-	// No controller has realized it yet: it stays pending.
+	waitNat := func(want types.NatGatewayState, passing ...types.NatGatewayState) *types.NatGateway {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			g := must[*types.NatGateway](t)(describeNat())
+			if g.State == want {
+				return g
+			}
+			if !slices.Contains(passing, g.State) || time.Now().After(deadline) {
+				t.Fatalf("state %s, want %s", g.State, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// No controller has realized it yet: it stays pending, and describing
+	// it writes nothing.
+	rev := e.vpcs.Revision()
 	for range 3 {
 		if g := must[*types.NatGateway](t)(describeNat()); g.State != types.NatGatewayStatePending {
 			t.Fatalf("state %s before any controller ran, want pending", g.State)
 		}
 	}
+	if got := e.vpcs.Revision(); got != rev {
+		t.Fatalf("describing moved the VPC objects from revision %d to %d", rev, got)
+	}
 
-	// A real controller realizes it; the next describe reads available.
+	// A real controller realizes it; it turns available.
 	const gw = "7d3c0c1e-0000-4000-8000-0000000000b1"
 	if _, err := e.store.Create(ctx, &topology.Host{Meta: topology.Meta{ID: gw, Name: "gateway"}}); err != nil {
 		t.Fatal(err)
@@ -70,51 +92,58 @@ func TestNatGatewayLifecycle(t *testing.T) {
 	ctl := controller.New(e.store, translate.CloudConfig{
 		Gateways:    []translate.Gateway{{HostID: gw, Interface: "eth1", Address: netip.MustParsePrefix("192.0.2.2/24"), NextHop: netip.MustParseAddr("192.0.2.1")}},
 		PublicPools: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/29")},
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, slog.New(slog.NewTextHandler(io.Discard, nil))).WithLifecycle(e.vpcs, controller.LifecycleConfig{Now: now})
 	if err := ctl.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ctl.Stop)
-	if _, err := ctl.WaitApplied(ctx, e.vpcs.Revision()); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second) // the status key is written off the controller's loop
-	for {
-		g := must[*types.NatGateway](t)(describeNat())
-		if g.State == types.NatGatewayStateAvailable {
-			break
-		}
-		if g.State != types.NatGatewayStatePending || time.Now().After(deadline) {
-			t.Fatalf("state %s after the controller applied it", g.State)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitNat(types.NatGatewayStateAvailable, types.NatGatewayStatePending)
 	filtered := must[*ec2.DescribeNatGatewaysOutput](t)(c.DescribeNatGateways(ctx, &ec2.DescribeNatGatewaysInput{
 		Filter: []types.Filter{{Name: aws.String("state"), Values: []string{"available"}}}}))
 	if len(filtered.NatGateways) != 1 {
 		t.Fatalf("state=available filter: %d gateways", len(filtered.NatGateways))
 	}
 
-	// Delete: deleted (with its delete time) for an hour, then gone.
+	// Delete: deleting, then deleted (with its delete time) for an hour,
+	// then gone.
 	must[*ec2.DeleteNatGatewayOutput](t)(c.DeleteNatGateway(ctx, &ec2.DeleteNatGatewayInput{NatGatewayId: nat.NatGatewayId}))
-	g := must[*types.NatGateway](t)(describeNat())
-	if g.State != types.NatGatewayStateDeleted || g.DeleteTime == nil {
-		t.Fatalf("after delete: state %s, delete time %v", g.State, g.DeleteTime)
+	// A second delete while it is deleting answers as the first.
+	must[*ec2.DeleteNatGatewayOutput](t)(c.DeleteNatGateway(ctx, &ec2.DeleteNatGatewayInput{NatGatewayId: nat.NatGatewayId}))
+	g := waitNat(types.NatGatewayStateDeleted, types.NatGatewayStateAvailable, types.NatGatewayStateDeleting)
+	if g.DeleteTime == nil {
+		t.Fatalf("deleted without a delete time")
 	}
 	addr := must[*ec2.DescribeAddressesOutput](t)(c.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{AllocationIds: []string{aws.ToString(eip.AllocationId)}}))
 	if a := addr.Addresses[0]; a.AssociationId != nil || a.NetworkInterfaceId != nil {
 		t.Fatalf("address still associated after the delete: %+v", a)
 	}
 	if _, err := c.DeleteNatGateway(ctx, &ec2.DeleteNatGatewayInput{NatGatewayId: nat.NatGatewayId}); code(err) != "NatGatewayNotFound" {
-		t.Fatalf("second delete: %v", err)
+		t.Fatalf("delete of a deleted gateway: %v", err)
 	}
-	clock.Add(int64(canopyec2.NatDeletedRetention - time.Minute))
+	// The retention runs on the controller's clock; a tag written after
+	// each move of the clock wakes its life cycle, which then sees the time.
+	tag := func(v string) {
+		t.Helper()
+		must[*ec2.CreateTagsOutput](t)(c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{aws.ToString(nat.NatGatewayId)},
+			Tags: []types.Tag{{Key: aws.String("clock"), Value: aws.String(v)}}}))
+	}
+	clock.Add(int64(controller.NatDeletedRetention - time.Minute))
+	tag("59m")
 	if g := must[*types.NatGateway](t)(describeNat()); g.State != types.NatGatewayStateDeleted {
 		t.Fatalf("59 minutes after the delete: state %s", g.State)
 	}
 	clock.Add(int64(2 * time.Minute))
-	if all := must[*ec2.DescribeNatGatewaysOutput](t)(c.DescribeNatGateways(ctx, &ec2.DescribeNatGatewaysInput{})); len(all.NatGateways) != 0 {
-		t.Fatalf("61 minutes after the delete: %+v", all.NatGateways)
+	tag("61m")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		all := must[*ec2.DescribeNatGatewaysOutput](t)(c.DescribeNatGateways(ctx, &ec2.DescribeNatGatewaysInput{}))
+		if len(all.NatGateways) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("61 minutes after the delete: %+v", all.NatGateways)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if _, err := describeNat(); code(err) != "NatGatewayNotFound" {
 		t.Fatalf("describing the expired gateway by id: %v", err)

@@ -80,8 +80,10 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Open makes the EC2 endpoint of a server over store, with its instance
-// life cycle running, not yet listening: Serve serves it, Close stops it. The
+// Open makes the EC2 endpoint of a server over store, not yet listening:
+// Serve serves it, Close releases it. (The life cycles its calls start —
+// an instance becoming running, a NAT gateway available — are the
+// controller's.) The
 // key that seals access-key secrets lives in <dataDir>/ec2-key.
 func Open(ctx context.Context, store *nsdb.Store, o Options, dataDir string, log *slog.Logger) (*Server, error) {
 	key, err := EnsureKey(dataDir)
@@ -111,17 +113,12 @@ func Open(ctx context.Context, store *nsdb.Store, o Options, dataDir string, log
 		vs.Close()
 		return nil, err
 	}
-	if err := srv.Start(ctx); err != nil {
-		vs.Close()
-		return nil, err
-	}
 	srv.closeStore = vs.Close
 	return srv, nil
 }
 
 // Close stops what Open started.
 func (s *Server) Close() {
-	s.Stop()
 	if s.closeStore != nil {
 		s.closeStore()
 	}

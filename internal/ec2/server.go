@@ -40,9 +40,6 @@ type Config struct {
 	Key []byte
 	// Images is the image catalogue (default DefaultImages).
 	Images []Image
-	// TerminatedRetention is how long a terminated instance stays visible
-	// (default TerminatedRetention).
-	TerminatedRetention time.Duration
 	// Now is the clock (default time.Now); tests freeze it.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -68,9 +65,6 @@ func (c *Config) setDefaults() {
 	if c.Images == nil {
 		c.Images = DefaultImages()
 	}
-	if c.TerminatedRetention == 0 {
-		c.TerminatedRetention = TerminatedRetention
-	}
 }
 
 // Server is the EC2 (and STS GetCallerIdentity) Query API over a VPCStore.
@@ -79,7 +73,6 @@ type Server struct {
 	store  *nsdb.VPCStore
 	sealer *sealer
 	log    *slog.Logger
-	life   lifecycle // the instance life cycle loop (Start/Stop)
 	// closeStore closes the VPC store Open opened (Close).
 	closeStore func()
 }

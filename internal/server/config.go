@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/ec2"
@@ -53,6 +54,10 @@ type Config struct {
 	// PprofListen is the host:port of the Go profiles (/debug/pprof/);
 	// empty is off. Never one of the API listeners.
 	PprofListen string
+	// InstanceRecovery restarts the instances of a host whose agent died
+	// on another alive host of their zone (EC2's auto-recovery), except
+	// those with AutoRecovery=disabled.
+	InstanceRecovery bool
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -69,21 +74,22 @@ func DefaultConfig() Config {
 
 // envNames maps each flag to its environment override.
 var envNames = map[string]string{
-	"data-dir":        "CANOPY_DATA_DIR",
-	"listen":          "CANOPY_LISTEN",
-	"etcd-endpoints":  "CANOPY_ETCD_ENDPOINTS",
-	"etcd-client-url": "CANOPY_ETCD_CLIENT_URL",
-	"etcd-peer-url":   "CANOPY_ETCD_PEER_URL",
-	"etcd-ca":         "CANOPY_ETCD_CA",
-	"etcd-cert":       "CANOPY_ETCD_CERT",
-	"etcd-key":        "CANOPY_ETCD_KEY",
-	"log-level":       "CANOPY_LOG_LEVEL",
-	"cloud-config":    "CANOPY_CLOUD_CONFIG",
-	"tls-cert":        "CANOPY_TLS_CERT",
-	"tls-key":         "CANOPY_TLS_KEY",
-	"ec2-tls-cert":    "CANOPY_EC2_TLS_CERT",
-	"ec2-tls-key":     "CANOPY_EC2_TLS_KEY",
-	"pprof-listen":    "CANOPY_PPROF_LISTEN",
+	"data-dir":          "CANOPY_DATA_DIR",
+	"listen":            "CANOPY_LISTEN",
+	"etcd-endpoints":    "CANOPY_ETCD_ENDPOINTS",
+	"etcd-client-url":   "CANOPY_ETCD_CLIENT_URL",
+	"etcd-peer-url":     "CANOPY_ETCD_PEER_URL",
+	"etcd-ca":           "CANOPY_ETCD_CA",
+	"etcd-cert":         "CANOPY_ETCD_CERT",
+	"etcd-key":          "CANOPY_ETCD_KEY",
+	"log-level":         "CANOPY_LOG_LEVEL",
+	"cloud-config":      "CANOPY_CLOUD_CONFIG",
+	"tls-cert":          "CANOPY_TLS_CERT",
+	"tls-key":           "CANOPY_TLS_KEY",
+	"ec2-tls-cert":      "CANOPY_EC2_TLS_CERT",
+	"ec2-tls-key":       "CANOPY_EC2_TLS_KEY",
+	"pprof-listen":      "CANOPY_PPROF_LISTEN",
+	"instance-recovery": "CANOPY_INSTANCE_RECOVERY",
 }
 
 // BindFlags registers the server flags on fs, writing into c.
@@ -101,6 +107,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "PEM private key of --tls-cert (env CANOPY_TLS_KEY)")
 	fs.StringVar(&c.CloudConfig, "cloud-config", c.CloudConfig, "JSON file describing the cloud's edge: gateways (each on a host named by name or id; bound when that host registers), public pools, underlay MTU, DNS, BGP (env CANOPY_CLOUD_CONFIG)")
 	fs.StringVar(&c.PprofListen, "pprof-listen", c.PprofListen, "host:port for the Go profiles at /debug/pprof/ (default off; keep it on a private address) (env CANOPY_PPROF_LISTEN)")
+	fs.BoolVar(&c.InstanceRecovery, "instance-recovery", c.InstanceRecovery, "restart the instances of a host whose agent's lease ran out on another alive host of their zone, with the same id, interfaces, addresses and metadata; an instance opts out with ModifyInstanceMaintenanceOptions AutoRecovery=disabled (env CANOPY_INSTANCE_RECOVERY)")
 	c.EC2.BindFlags(fs)
 }
 
@@ -143,6 +150,12 @@ func (c *Config) ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			c.EC2.TLSKey = v
 		case "pprof-listen":
 			c.PprofListen = v
+		case "instance-recovery":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not true or false", env, v)
+			}
+			c.InstanceRecovery = b
 		}
 	}
 	return nil

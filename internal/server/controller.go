@@ -81,14 +81,15 @@ func addr(v uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// runController runs the VPC→topology controller while this server is the
-// elected leader among the servers sharing the store: with several servers
-// on one etcd cluster exactly one translates at a time, and another takes
-// over within the session TTL when it dies. It returns when ctx is done.
-func runController(ctx context.Context, store *nsdb.Store, cloud translate.CloudConfig, log *slog.Logger) {
-	key := "state/controller/leader"
+// runController runs the controller — the VPC→topology translation and
+// every other reconciler (hosts, instance and NAT gateway life cycles,
+// instance recovery) — while this server is the elected leader among the
+// servers sharing the store: with several servers on one etcd cluster
+// exactly one reconciles at a time, and another takes over within the
+// session TTL when it dies. It returns when ctx is done.
+func runController(ctx context.Context, store *nsdb.Store, cloud translate.CloudConfig, life controller.LifecycleConfig, log *slog.Logger) {
 	for ctx.Err() == nil {
-		if err := leadOnce(ctx, store, key, cloud, log); err != nil && ctx.Err() == nil {
+		if err := leadOnce(ctx, store, cloud, life, log); err != nil && ctx.Err() == nil {
 			log.Warn("controller leadership lost; campaigning again", "err", err)
 			select {
 			case <-ctx.Done():
@@ -98,15 +99,27 @@ func runController(ctx context.Context, store *nsdb.Store, cloud translate.Cloud
 	}
 }
 
-func leadOnce(ctx context.Context, store *nsdb.Store, key string, cloud translate.CloudConfig, log *slog.Logger) error {
+// LeaderTTL is how long the controller leader's session lives after its
+// server stops renewing it: the longest a dead leader's work waits for the
+// next one.
+const LeaderTTL = 10 * time.Second
+
+func leadOnce(ctx context.Context, store *nsdb.Store, cloud translate.CloudConfig, life controller.LifecycleConfig, log *slog.Logger) error {
 	host, _ := os.Hostname()
-	lead, err := store.Campaign(ctx, key, fmt.Sprintf("%s/%d", host, os.Getpid()), 10*time.Second)
+	lead, err := store.CampaignController(ctx, fmt.Sprintf("%s/%d", host, os.Getpid()), LeaderTTL)
 	if err != nil {
 		return err
 	}
 	defer lead.Close()
 	log.Info("elected controller leader")
-	c := controller.New(store, cloud, log)
+	// The life cycles write VPC objects through their own mirror, held
+	// only while leading.
+	vs, err := nsdb.OpenVPCStore(ctx, store)
+	if err != nil {
+		return err
+	}
+	defer vs.Close()
+	c := controller.New(store, cloud, log).WithLifecycle(vs, life)
 	if err := c.Start(ctx); err != nil {
 		return err
 	}

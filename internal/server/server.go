@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/api"
+	"github.com/canopy-sdn/canopy/internal/controller"
 	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/pki"
@@ -157,7 +158,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() { stopCtl(); <-ctlDone }()
 	go func() {
 		defer close(ctlDone)
-		runController(ctlCtx, store, cloud, s.log)
+		runController(ctlCtx, store, cloud, controller.LifecycleConfig{Recovery: cfg.InstanceRecovery}, s.log)
 	}()
 	addr := ln.Addr().String()
 	scheme := "http"

@@ -353,7 +353,7 @@ const (
 
 // Instance is an EC2 instance: what it runs (image, type, user data, for
 // the metadata service), where (HostID, placed by the EC2 server's
-// scheduler) and its life cycle state. Its network interfaces point at it
+// scheduler, moved by the controller's instance recovery) and its life cycle state. Its network interfaces point at it
 // through their Attachment; SubnetID, VpcID and PrivateIP repeat those of
 // the primary one (device index 0) as AWS shows them.
 type Instance struct {
@@ -401,6 +401,13 @@ type Instance struct {
 	// TerminateTime is when the instance reached terminated; it disappears
 	// a retention period later.
 	TerminateTime time.Time `json:"terminate_time,omitzero"`
+	// AutoRecovery is "" or AutoRecoveryDefault (restarted on another host
+	// of its zone when its host dies, if the cloud has recovery on) or
+	// AutoRecoveryDisabled.
+	AutoRecovery string `json:"auto_recovery,omitempty"`
+	// Recoveries counts the restarts of the instance on another host after
+	// its host died.
+	Recoveries int `json:"recoveries,omitempty"`
 }
 
 // MetadataOptions are the instance metadata service settings of an

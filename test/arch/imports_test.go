@@ -55,6 +55,14 @@ var forbiddenStd = []string{"os", "os/", "net/http", "net/http/", "net/rpc", "sy
 // on, even indirectly.
 var agentMustNotReach = []string{"internal/api", "internal/ec2", "internal/controller"}
 
+// apiMustNotReach: the API packages only read and record intent; every
+// reconciler is the controller's, which runs under the leader lease (one
+// owner per state, STYLE.md).
+var apiMustNotReach = map[string][]string{
+	"internal/ec2": {"internal/controller"},
+	"internal/api": {"internal/controller"},
+}
+
 // pkg is the part of `go list -json` output the rules need.
 type pkg struct {
 	ImportPath string
@@ -162,6 +170,18 @@ func violations(module string, pkgs []pkg) []string {
 			for _, imp := range p.Imports {
 				if strings.HasPrefix(imp, "go.etcd.io/etcd/") {
 					out = append(out, rel+" imports "+imp+": only internal/nsdb talks to etcd and knows its keys (STYLE.md: one place knows the keys)")
+				}
+			}
+		}
+		for api, bad := range apiMustNotReach {
+			if !under(module, p.ImportPath, api) {
+				continue
+			}
+			for _, dep := range p.Deps {
+				for _, b := range bad {
+					if under(module, dep, b) {
+						out = append(out, rel+" depends on "+dep+": an API handler records intent, the reconcilers are the controller's (STYLE.md: one owner per state)")
+					}
 				}
 			}
 		}
@@ -312,6 +332,9 @@ func TestRulesCatchBreaches(t *testing.T) {
 		{"the model reaches the simulator", []pkg{
 			{ImportPath: m + "/internal/reach", Imports: []string{m + "/internal/vpc"}, Deps: []string{m + "/internal/vpc", m + "/internal/sim"}},
 		}, []string{"internal/reach depends on " + m + "/internal/sim"}},
+		{"ec2 reaches the controller", []pkg{
+			{ImportPath: m + "/internal/ec2", Deps: []string{m + "/internal/vpc", m + "/internal/controller"}},
+		}, []string{"internal/ec2 depends on " + m + "/internal/controller: an API handler records intent"}},
 		{"agent imports controller and ec2", []pkg{
 			{ImportPath: m + "/internal/agent", Deps: []string{m + "/internal/controller", m + "/internal/ec2"}},
 		}, []string{"internal/controller", "internal/ec2"}},
