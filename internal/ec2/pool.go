@@ -42,6 +42,14 @@ func ParsePool(s string) ([]AddrRange, error) {
 		}
 		out = append(out, AddrRange{first, last})
 	}
+	// Two parts sharing an address would hand it out once per part.
+	for i, r := range out {
+		for _, q := range out[:i] {
+			if !r.Last.Less(q.First) && !q.Last.Less(r.First) {
+				return nil, fmt.Errorf("public pool: %s-%s overlaps %s-%s", r.First, r.Last, q.First, q.Last)
+			}
+		}
+	}
 	return out, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/controller"
@@ -36,13 +37,30 @@ func LoadCloudConfig(path string, ec2Pool string) (translate.CloudConfig, error)
 			return cc, fmt.Errorf("--cloud-config %s: %w", path, err)
 		}
 	}
-	if len(cc.PublicPools) == 0 && ec2Pool != "" {
-		ranges, err := ec2.ParsePool(ec2Pool)
-		if err != nil {
-			return cc, err
-		}
+	if ec2Pool == "" {
+		return cc, nil
+	}
+	ranges, err := ec2.ParsePool(ec2Pool)
+	if err != nil {
+		return cc, fmt.Errorf("--ec2-public-pool: %w", err)
+	}
+	if len(cc.PublicPools) == 0 {
 		for _, r := range ranges {
 			cc.PublicPools = append(cc.PublicPools, rangePrefixes(r.First, r.Last)...)
+		}
+		return cc, nil
+	}
+	// Both given: every address the EC2 endpoint hands out must be in a
+	// pool, which the edge blackholes, advertises and answers ARP for.
+	for _, r := range ranges {
+		// Walk the range pool by pool.
+		for a := r.First; a.IsValid() && !r.Last.Less(a); {
+			i := slices.IndexFunc(cc.PublicPools, func(p netip.Prefix) bool { return p.Contains(a) })
+			if i < 0 {
+				return cc, fmt.Errorf("--ec2-public-pool %s-%s: %s is in none of the cloud config's public_pools %v (the edge would neither route nor advertise it)", r.First, r.Last, a, cc.PublicPools)
+			}
+			// Past the pool's last address (the zero Addr after 255.255.255.255).
+			a = addr(u32(cc.PublicPools[i].Addr()) | (1<<(32-cc.PublicPools[i].Bits()) - 1)).Next()
 		}
 	}
 	return cc, nil

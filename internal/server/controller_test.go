@@ -30,14 +30,15 @@ func TestRangePrefixes(t *testing.T) {
 }
 
 func TestLoadCloudConfig(t *testing.T) {
-	// The pool of the EC2 endpoint fills PublicPools when the file has none.
+	// The pool of the EC2 endpoint fills PublicPools when the file has none;
+	// the file's pools, which must hold it, win otherwise.
 	cc, err := LoadCloudConfig("", "198.51.100.0/24")
 	if err != nil || len(cc.PublicPools) == 0 {
 		t.Fatalf("pool only: %+v, %v", cc, err)
 	}
 	f := filepath.Join(t.TempDir(), "cloud.json")
 	os.WriteFile(f, []byte(`{"gateways":[{"host_id":"gw1","interface":"eth1","address":"192.0.2.2/24","next_hop":"192.0.2.1"}],"public_pools":["203.0.113.0/24"],"underlay_mtu":9000}`), 0o600)
-	cc, err = LoadCloudConfig(f, "198.51.100.0/24")
+	cc, err = LoadCloudConfig(f, "203.0.113.0/28")
 	if err != nil {
 		t.Fatal(err)
 	}

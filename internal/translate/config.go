@@ -169,6 +169,24 @@ func (c CloudConfig) Validate() error {
 		if !p.Addr().Is4() || p.Masked() != p {
 			return fmt.Errorf("public_pools[%d] %s: not an IPv4 network", i, p)
 		}
+		// An address in two pools, or in the transit network, would be
+		// handed out twice or collide with a VPC router's transit address.
+		for j, q := range c.PublicPools[:i] {
+			if p.Overlaps(q) {
+				return fmt.Errorf("public_pools[%d] %s overlaps public_pools[%d] %s", i, p, j, q)
+			}
+		}
+		if p.Overlaps(c.TransitCIDR) {
+			return fmt.Errorf("public_pools[%d] %s overlaps transit_cidr %s", i, p, c.TransitCIDR)
+		}
+		// The edge's own address on a flat segment may share its network
+		// with a pool (proxy-ARP), but it must not be one of the pool's
+		// addresses: it could be handed out as an elastic IP.
+		for j, g := range c.Gateways {
+			if p.Contains(g.Address.Addr()) {
+				return fmt.Errorf("gateways[%d].address %s is inside public_pools[%d] %s", j, g.Address.Addr(), i, p)
+			}
+		}
 	}
 	return nil
 }

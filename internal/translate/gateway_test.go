@@ -139,3 +139,32 @@ func TestValidateGateways(t *testing.T) {
 		}
 	}
 }
+
+// TestValidatePools: public pools may not share an address with each
+// other or the transit network, and no gateway's own address may be one a
+// pool hands out; a flat segment's network around a pool is fine
+// (proxy-ARP).
+func TestValidatePools(t *testing.T) {
+	flat := []Gateway{{Host: "gw1", Interface: "eth1", Address: pfx("203.0.113.254/24"), ProxyARP: true}}
+	for _, c := range []struct {
+		pools []string
+		gws   []Gateway
+		want  string
+	}{
+		{[]string{"203.0.113.0/28", "198.51.100.0/24"}, nil, ""},
+		{[]string{"203.0.113.0/28"}, flat, ""},
+		{[]string{"203.0.113.0/24", "203.0.113.128/25"}, nil, "public_pools[1] 203.0.113.128/25 overlaps public_pools[0] 203.0.113.0/24"},
+		{[]string{"203.0.113.0/28", "203.0.113.0/28"}, nil, "public_pools[1] 203.0.113.0/28 overlaps public_pools[0] 203.0.113.0/28"},
+		{[]string{"169.254.0.0/16"}, nil, "public_pools[0] 169.254.0.0/16 overlaps transit_cidr 169.254.0.0/17"},
+		{[]string{"203.0.113.0/24"}, flat, "gateways[0].address 203.0.113.254 is inside public_pools[0] 203.0.113.0/24"},
+	} {
+		cc := CloudConfig{Gateways: c.gws}
+		for _, p := range c.pools {
+			cc.PublicPools = append(cc.PublicPools, pfx(p))
+		}
+		err := cc.Validate()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("Validate(pools %v) = %v, want %q", c.pools, err, c.want)
+		}
+	}
+}
