@@ -44,6 +44,27 @@ type gatewayHost struct {
 	// and the status (sessions, the settings applied).
 	routesGen, statusGen uint64
 	drained              bool // the operator drained this host (nsdb.SetGatewayDrain)
+	// uplinks are the router ports bound on this host, BGP or not (static
+	// and proxy-ARP gateways too): their up/down is on /metrics.
+	uplinks []uplinkRef
+}
+
+// uplinkRef is a router port bound to an interface of this host.
+type uplinkRef struct{ port, iface string }
+
+// uplinksOf lists the router ports bound to interfaces of hostID, by port id.
+func uplinksOf(x *topology.Index, hostID string) []uplinkRef {
+	var out []uplinkRef
+	for _, ref := range x.Referrers(topology.KindHost, hostID) {
+		if ref.Kind != topology.KindPort {
+			continue
+		}
+		if p, _ := x.Get(topology.KindPort, ref.ID).(*topology.Port); p != nil && p.Interface != "" && p.DeviceKind == topology.KindRouter {
+			out = append(out, uplinkRef{port: p.ID, iface: p.Interface})
+		}
+	}
+	slices.SortFunc(out, func(a, b uplinkRef) int { return cmp.Compare(a.port, b.port) })
+	return out
 }
 
 // speakerPort is one uplink's speaker port with the uplink's address.
@@ -157,11 +178,12 @@ func advertised(x *topology.Index, r *topology.Router) []netip.Prefix {
 	return slices.Compact(out)
 }
 
-// setGateway records the desired gateway role (after every snapshot).
-func (a *Agent) setGateway(w *gatewayWant) {
+// setGateway records the desired gateway role and this host's uplinks
+// (after every snapshot).
+func (a *Agent) setGateway(w *gatewayWant, uplinks []uplinkRef) {
 	g := &a.gw
 	g.mu.Lock()
-	g.want = w
+	g.want, g.uplinks = w, uplinks
 	kick := g.kick
 	g.mu.Unlock()
 	if kick != nil {
@@ -224,7 +246,7 @@ func (a *Agent) runGateway(ctx context.Context) {
 	})
 	var sp *gateway.Speaker
 	ports := map[string]*speakerPort{}
-	a.m.reg.MustRegister(&gatewayCollector{g: g})
+	a.m.reg.MustRegister(&gatewayCollector{a: a})
 	defer func() {
 		if sp != nil {
 			sp.Stop()
@@ -375,13 +397,8 @@ func (a *Agent) gatewayStatus(w *gatewayWant, routes []gateway.Route, sessions [
 	st.ASN, st.RouterID = w.settings.ASN, w.settings.RouterID
 	st.AdvertisedCount = len(w.settings.Networks)
 	st.Advertised = w.settings.Networks[:min(len(w.settings.Networks), maxStatusPrefixes)]
-	plugged := a.ports.Load()
 	for _, u := range w.uplinks {
-		up := false
-		for _, vp := range plugged.list {
-			up = up || vp.id == u.port
-		}
-		st.Uplinks = append(st.Uplinks, nsdb.UplinkStatus{Port: u.port, Interface: u.iface, Address: u.addr, Up: up})
+		st.Uplinks = append(st.Uplinks, nsdb.UplinkStatus{Port: u.port, Interface: u.iface, Address: u.addr, Up: a.plugged(u.port)})
 	}
 	for _, s := range sessions {
 		bs := nsdb.BGPSession{Peer: s.Peer, PeerASN: s.PeerASN, Local: s.Local, State: s.State, BFD: s.BFD, Received: s.Received}
@@ -479,8 +496,20 @@ func (a *Agent) fromSpeaker(p *speakerPort) {
 	}
 }
 
-// gatewayCollector exports the speaker's sessions on /metrics.
-type gatewayCollector struct{ g *gatewayHost }
+// plugged reports whether the port is plugged into the datapath here (its
+// interface is open).
+func (a *Agent) plugged(port string) bool {
+	for _, vp := range a.ports.Load().list {
+		if vp.id == port {
+			return true
+		}
+	}
+	return false
+}
+
+// gatewayCollector exports the gateway role on /metrics: the speaker's
+// sessions and what it advertises, and every uplink of this host.
+type gatewayCollector struct{ a *Agent }
 
 var (
 	descSession = prometheus.NewDesc("canopy_agent_bgp_session_established",
@@ -489,18 +518,35 @@ var (
 		"Prefixes received from the peer.", []string{"peer"}, nil)
 	descLearned = prometheus.NewDesc("canopy_agent_bgp_learned_routes",
 		"Routes learned from the peers and published to the store.", nil, nil)
+	descAdvertised = prometheus.NewDesc("canopy_agent_bgp_advertised_prefixes",
+		"Prefixes the speaker advertises to its peers (none while the host is drained).", nil, nil)
+	descUplink = prometheus.NewDesc("canopy_agent_gateway_uplink_up",
+		"1 when the uplink (a router port bound to an interface of this host) is plugged into the datapath.", []string{"port", "interface"}, nil)
 )
 
 func (c *gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descSession
 	ch <- descReceived
 	ch <- descLearned
+	ch <- descAdvertised
+	ch <- descUplink
 }
 
 func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
-	c.g.mu.Lock()
-	sess, routes := c.g.sess, len(c.g.routes)
-	c.g.mu.Unlock()
+	g := &c.a.gw
+	g.mu.Lock()
+	sess, routes, w, drained, uplinks := g.sess, len(g.routes), g.want, g.drained, g.uplinks
+	g.mu.Unlock()
+	for _, u := range uplinks {
+		up := 0.0
+		if c.a.plugged(u.port) {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descUplink, prometheus.GaugeValue, up, u.port, u.iface)
+	}
+	if w == nil {
+		return // no speaker
+	}
 	for _, s := range sess {
 		up := 0.0
 		if s.State == "established" {
@@ -509,5 +555,10 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descSession, prometheus.GaugeValue, up, s.Peer.String(), s.State)
 		ch <- prometheus.MustNewConstMetric(descReceived, prometheus.GaugeValue, float64(s.Received), s.Peer.String())
 	}
+	advertised := len(w.settings.Networks)
+	if drained {
+		advertised = 0
+	}
+	ch <- prometheus.MustNewConstMetric(descAdvertised, prometheus.GaugeValue, float64(advertised))
 	ch <- prometheus.MustNewConstMetric(descLearned, prometheus.GaugeValue, float64(routes))
 }

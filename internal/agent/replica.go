@@ -206,7 +206,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 			}
 		}
 		v.live = livenessPeers(r.idx, a.hostID, v.peers)
-		gw := wantGateway(r.idx, a.hostID)
+		gw, uplinks := wantGateway(r.idx, a.hostID), uplinksOf(r.idx, a.hostID)
 		changed, all := r.changed, r.all
 		r.changed, r.all = map[flow.Tag]struct{}{}, false
 		rev := r.rev
@@ -220,6 +220,6 @@ func (a *Agent) runReplica(ctx context.Context) {
 		a.log.Debug("agent: snapshot", "rev", rev, "changed", len(changed), "flows_removed", n, "took", time.Since(start))
 		a.reconcile(ctx)
 		a.live.ready.Store(true) // its ports are plugged: it forwards
-		a.setGateway(gw)
+		a.setGateway(gw, uplinks)
 	}
 }
