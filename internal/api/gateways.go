@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/canopy-sdn/canopy/internal/controller"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/canopy-sdn/canopy/internal/translate"
 )
 
 // Gateway is a gateway host as the REST API shows it: a host with uplinks
@@ -23,6 +25,12 @@ type Gateway struct {
 	Drained bool                `json:"drained,omitempty"`
 	Uplinks []GatewayLink       `json:"uplinks"`
 	BGP     *nsdb.GatewayStatus `json:"bgp,omitempty"`
+	// State is set for a gateway of the cloud config whose uplink is bound
+	// to no host: pending (no host of that name or id has registered),
+	// ambiguous (several have that name) or conflict; Reason says why.
+	// host_name is then the config's name for the host, host_id empty.
+	State  string `json:"state,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // GatewayLink is one uplink of a gateway host.
@@ -77,6 +85,24 @@ func (s *server) gateways(r *http.Request) ([]Gateway, error) {
 				Interface: p.Interface, Address: p.Address.String()})
 		}
 	})
+	// The cloud config's gateways no host holds yet, from the controller's
+	// status.
+	cs, err := controller.ReadFullStatus(r.Context(), s.store)
+	if err != nil {
+		return nil, err
+	}
+	for _, gs := range cs.Gateways {
+		if gs.State == translate.GatewayBound {
+			continue
+		}
+		key := "unbound/" + gs.Host
+		g := byHost[key]
+		if g == nil {
+			g = &Gateway{HostName: gs.Host, State: string(gs.State), Reason: gs.Reason}
+			byHost[key] = g
+		}
+		g.Uplinks = append(g.Uplinks, GatewayLink{Interface: gs.Interface})
+	}
 	out := make([]Gateway, 0, len(byHost))
 	for id, g := range byHost {
 		if b, ok := st[id]; ok {
@@ -127,6 +153,15 @@ func (s *server) findGateway(r *http.Request) (Gateway, error) {
 	if len(named) == 1 {
 		return named[0], nil
 	}
+	if len(named) > 1 {
+		// A registered host and a gateway of the config naming it by
+		// another's id, say: the registered one.
+		for _, g := range named {
+			if g.HostID != "" {
+				return g, nil
+			}
+		}
+	}
 	return Gateway{}, notFound("gateway host", id)
 }
 
@@ -135,6 +170,9 @@ func (s *server) drainGateway(drain bool) apiFunc {
 		g, err := s.findGateway(r)
 		if err != nil {
 			return 0, nil, err
+		}
+		if g.HostID == "" {
+			return 0, nil, &httpError{status: http.StatusConflict, reason: "gateway host " + g.HostName + " is " + g.State + ": " + g.Reason}
 		}
 		if err := s.store.SetGatewayDrain(r.Context(), g.HostID, drain); err != nil {
 			return 0, nil, err

@@ -15,6 +15,7 @@ type gatewayView struct {
 	HostName string `json:"host_name"`
 	Alive    bool   `json:"alive"`
 	Drained  bool   `json:"drained"`
+	State    string `json:"state"`
 	Uplinks  []struct {
 		Interface string `json:"interface"`
 		Address   string `json:"address"`
@@ -54,10 +55,14 @@ func gatewayCmd(a *app) *cobra.Command {
 					}
 					advertised, learned = fmt.Sprint(g.BGP.AdvertisedCount), fmt.Sprint(g.BGP.Learned)
 				}
-				rows[i] = []string{g.HostName, g.HostID, fmt.Sprint(g.Alive), fmt.Sprint(g.Drained), strings.Join(links, ","),
+				state := g.State // a gateway of the cloud config no host holds
+				if state == "" {
+					state = "bound"
+				}
+				rows[i] = []string{g.HostName, orDash(g.HostID), state, fmt.Sprint(g.Alive), fmt.Sprint(g.Drained), strings.Join(links, ","),
 					orDash(strings.Join(sessions, ",")), advertised, learned}
 			}
-			return a.table(raw, []string{"HOST", "ID", "ALIVE", "DRAINED", "UPLINKS", "BGP SESSIONS", "ADVERTISED", "LEARNED"}, rows)
+			return a.table(raw, []string{"HOST", "ID", "STATE", "ALIVE", "DRAINED", "UPLINKS", "BGP SESSIONS", "ADVERTISED", "LEARNED"}, rows)
 		}),
 	})
 	noun.AddCommand(&cobra.Command{

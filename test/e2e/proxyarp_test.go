@@ -56,6 +56,10 @@ func TestEdgeProxyARP(t *testing.T) {
 	if e := neighbour(out, unused); strings.Contains(e, "lladdr") {
 		t.Errorf("the edge answered ARP for the unassigned %s: %q", unused, e)
 	}
+	// A gateway without BGP still shows its uplink on /metrics.
+	if n := gw.Metric(`canopy_agent_gateway_uplink_up{interface="edge0"`); n != 1 {
+		t.Errorf("the gateway's /metrics: uplink edge0 up %v, want 1\n%s", n, metricLines(gw, "canopy_agent_gateway"))
+	}
 }
 
 // neighbour is vm's neighbour-table line for address a ("" if none).
