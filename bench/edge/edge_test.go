@@ -1,8 +1,9 @@
-// Package edge measures the BGP side of a gateway (issue 11) on the netns
-// lab — a server, one gateway host whose agent speaks BGP (GoBGP embedded)
-// and FRR as the upstream router in a namespace of its own — as root:
+// Package edge measures a gateway (issue 11) on the netns lab — a server,
+// one gateway host whose agent speaks BGP (GoBGP embedded), a compute host
+// running an instance, FRR as the upstream router in a namespace of its own
+// and an outside client behind it — as root, all figures in one run:
 //
-//	go test -bench Edge -benchtime 1x -run '^$' ./bench/edge [-args -prefixes 10000 -freezes 5]
+//	go test -bench Edge -benchtime 1x -run '^$' ./bench/edge [-args -prefixes 10000 -freezes 5 -associations 50 -iperf 5]
 //
 // The figures:
 //   - advertise: N assigned public addresses (/32 routes of the edge inside
@@ -12,7 +13,11 @@
 //     10,000);
 //   - failure detection: the gateway's agent frozen (SIGSTOP: its uplink
 //     stays up, only BFD at 100 ms × 3 can tell) until FRR withdraws its
-//     next hop, p50 and max over a few rounds (target < 1 s).
+//     next hop, p50 and max over a few rounds (target < 1 s);
+//   - the tenant's side (eip_test.go): elastic IP associate → first echo
+//     reply at the outside client and disassociate → FRR's route withdrawn,
+//     p50/p99 (target p99 ≤ 1 s), and iperf3 outside → elastic IP through
+//     the gateway against a direct veth pair (target ≥ 0.5×).
 //
 // Timed parts hold /tmp/perf.lock, as the other benchmarks do.
 package edge
@@ -103,8 +108,9 @@ func runEdge(b *testing.B) {
 			"bgp_peer": {"address": "192.0.2.1", "asn": 65000, "bfd": {"min_tx_ms": 100, "min_rx_ms": 100, "multiplier": 3}}}]}`), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	l := netns.New(b, canopyBin, netns.Options{ServerArgs: []string{"--cloud-config", cfg}})
+	l := netns.New(b, canopyBin, netns.Options{ServerArgs: []string{"--cloud-config", cfg, "--ec2-public-pool", ec2Pool}})
 	gw := l.AddHostIn("gw", "us-east-1z", false)
+	l.AddHostIn("c1", "us-east-1a", true)
 	up := l.AddOutside("upstream", gw, "edge0", "192.0.2.1/24")
 	token, err := l.AdminToken()
 	if err != nil {
@@ -181,6 +187,10 @@ router bgp 65000
  neighbor 192.0.2.2 timers connect 1
  neighbor 192.0.2.2 update-source 192.0.2.1
  neighbor 192.0.2.2 bfd profile fast
+ !
+ address-family ipv4 unicast
+  neighbor 192.0.2.2 default-originate
+ exit-address-family
 !
 `, `hostname upstream
 !
@@ -228,6 +238,8 @@ bfd
 		})
 	}
 	slices.Sort(detect)
+	settle(b, f, n)
+	eip := measureEIP(b, l, up)
 	fmt.Printf("edge: %d /32 routes created through the REST API in %v; the speaker held them %v after the first\n",
 		n, created.Round(time.Millisecond), held.Round(time.Millisecond))
 	fmt.Printf("edge: session up → %d /32s at FRR: %v (target ≤ 5 s for 10,000)\n", n, toFRR.Round(time.Millisecond))
@@ -235,6 +247,7 @@ bfd
 		fmt.Printf("edge: gateway frozen → FRR drops it (BFD 100 ms × 3), %d rounds: p50 %v, max %v (target < 1 s)\n",
 			len(detect), detect[len(detect)/2].Round(time.Millisecond), detect[len(detect)-1].Round(time.Millisecond))
 	}
+	eip.print()
 	b.ReportMetric(toFRR.Seconds(), "s-advertise")
 }
 

@@ -33,3 +33,27 @@ func (l *Lab) AddOutside(name string, h *Host, iface, cidr string) *VM {
 	l.must("ip", "-n", vm.NS, "addr", "add", cidr, "dev", iface)
 	return vm
 }
+
+// AddClient is an "outside" client namespace behind the upstream router
+// up: clientCIDR on a veth whose other end, in up, gets routerCIDR (with
+// forwarding on); the client's default route is routerCIDR's address.
+func (l *Lab) AddClient(name string, up *VM, routerCIDR, clientCIDR string) *VM {
+	l.t.Helper()
+	ip, _, _ := strings.Cut(routerCIDR, "/")
+	vm := &VM{l: l, Name: name, NS: l.id + "-cl-" + name, Tap: "eth0", CIDR: clientCIDR, GW: ip, MTU: 1500}
+	l.mustNS(vm.NS)
+	l.vms = append(l.vms, vm)
+	dev := "cl-" + name
+	if len(dev) > 15 {
+		l.t.Fatalf("client name %q too long for a device name", name)
+	}
+	l.must("ip", "-n", vm.NS, "link", "set", "lo", "up")
+	l.must("ip", "link", "add", dev, "netns", up.NS, "type", "veth", "peer", "name", "eth0", "netns", vm.NS)
+	l.must("ip", "-n", up.NS, "addr", "add", routerCIDR, "dev", dev)
+	l.must("ip", "-n", up.NS, "link", "set", dev, "up")
+	l.must("ip", "netns", "exec", up.NS, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	l.must("ip", "-n", vm.NS, "addr", "add", clientCIDR, "dev", "eth0")
+	l.must("ip", "-n", vm.NS, "link", "set", "eth0", "up")
+	l.must("ip", "-n", vm.NS, "route", "add", "default", "via", ip)
+	return vm
+}
