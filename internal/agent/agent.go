@@ -60,6 +60,13 @@ type Config struct {
 	// for its interval × LivenessMultiplier is down (liveness.go).
 	LivenessInterval   time.Duration
 	LivenessMultiplier int
+	// PartialReplica makes the agent follow only the topology its ports can
+	// reach: the cloud partition and the VPCs of the ports bound to this
+	// host (replica.go), instead of all of it. A flow into a VPC with no
+	// port here (through the edge, to an elastic IP) is then not simulated
+	// past the edge: off by default until a simulation miss widens the
+	// replica (issue 13).
+	PartialReplica bool
 	// NoMetadata turns the metadata service (169.254.169.254) off; frames
 	// to that address are then dropped at the port.
 	NoMetadata bool
@@ -187,6 +194,7 @@ type Agent struct {
 	miss   *missQueue
 	parked *parkLot  // under miss.run
 	learn  *learning // learned tables, replicated through the store
+	rep    *replica  // the topology this agent follows
 	m      *metrics
 	wg     sync.WaitGroup
 
@@ -217,7 +225,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, bound: map[string]*vport{}, flows: flow.NewTable(),
 		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics(),
-		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror()}
+		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror(), rep: newReplica()}
 	a.ports.Store(&portMap{})
 	a.miss = newMissQueue()
 	a.parked = newParkLot()
@@ -265,12 +273,25 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.hostID = id
 	a.log = a.log.With("host_id", id)
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints, Credentials: a.cfg.Etcd})
+	// The agent writes no topology and follows what it needs itself (the
+	// replica), so its store keeps no copy of the whole topology.
+	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints, Credentials: a.cfg.Etcd, NoTopology: true})
 	cancel()
 	if err != nil {
 		return err
 	}
 	defer a.store.Close()
+	// The replica is followed from the start: registering waits on it.
+	fctx, stopFollow := context.WithCancel(ctx)
+	following := make(chan struct{})
+	go func() {
+		defer close(following)
+		a.rep.follow(fctx, a.store, a.hostID, a.cfg.PartialReplica)
+	}()
+	defer func() {
+		stopFollow()
+		<-following
+	}()
 	if err := a.register(ctx); err != nil {
 		return err
 	}
@@ -411,7 +432,7 @@ func (a *Agent) announce(ctx context.Context, l *nsdb.Lease, ifs []topology.Host
 func (a *Agent) waitServer(ctx context.Context, what string, cond func(topology.Reader) bool) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := a.store.WaitUntil(wctx, cond)
+		err := a.rep.waitUntil(wctx, cond)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			if err != nil {
