@@ -75,7 +75,9 @@ func sgID(v int) string { return fmt.Sprintf("sg-%017x", v) }
 
 func cloudObjects() []nsdb.VPCObject {
 	var out []nsdb.VPCObject
-	add := func(coll, id string, obj any) { out = append(out, nsdb.VPCObject{Collection: coll, ID: id, Object: obj}) }
+	add := func(coll, id string, obj any) {
+		out = append(out, nsdb.VPCObject{Collection: coll, ID: id, Object: obj})
+	}
 	add("accounts", acct, &vpc.Account{ID: acct, Name: "bench"})
 	per := *nPorts / *nVPCs
 	for v := range *nVPCs {
