@@ -208,7 +208,7 @@ func (s *Store) WatchPartition(ctx context.Context, part string, h Handler) erro
 
 // WatchTopology runs Watch on the whole topology (topo/).
 func (s *Store) WatchTopology(ctx context.Context, h Handler) error {
-	return s.Watch(ctx, "topo/", h)
+	return s.Watch(ctx, TopologyRel, h)
 }
 
 // TopologyObject decodes a watched topology key (under topo/ or a
