@@ -230,10 +230,12 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
+	pool := c.EC2.PublicPool
 	if err := c.EC2.Validate(); err != nil {
 		errs = append(errs, err)
+		pool = "" // said once: the cloud config is checked on its own
 	}
-	if _, err := LoadCloudConfig(c.CloudConfig, c.EC2.PublicPool); err != nil {
+	if _, err := LoadCloudConfig(c.CloudConfig, pool); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -326,5 +331,48 @@ router bgp 65000
 		if s := f.Neighbor(n); s.State != "Established" || s.Dropped != settled[n].Dropped {
 			t.Errorf("the session with %s dropped: %+v, settled %+v", n, s, settled[n])
 		}
+	}
+}
+
+// TestServerRefusesBadEdgeConfig: `canopy server` with overlapping public
+// pools, an EC2 pool outside the cloud config's pools, or a malformed BGP
+// setting does not start; it says which field is wrong.
+func TestServerRefusesBadEdgeConfig(t *testing.T) {
+	for _, c := range []struct {
+		name, cloud, ec2Pool, want string
+	}{
+		{"overlapping pools", `{"public_pools": ["203.0.113.0/24", "203.0.113.64/26"]}`, "203.0.113.0/28",
+			"public_pools[1] 203.0.113.64/26 overlaps public_pools[0] 203.0.113.0/24"},
+		{"EC2 pool outside", `{"public_pools": ["203.0.113.0/24"]}`, "198.51.100.0/28",
+			"--ec2-public-pool 198.51.100.1-198.51.100.14: 198.51.100.1 is in none of the cloud config's public_pools"},
+		{"overlapping EC2 pool", `{}`, "203.0.113.0/28,203.0.113.5-203.0.113.9",
+			"--ec2-public-pool: public pool: 203.0.113.5-203.0.113.9 overlaps 203.0.113.1-203.0.113.14"},
+		{"malformed BGP peer", `{"bgp": {"asn": 65001}, "gateways": [{"host": "gw", "interface": "edge0", "address": "192.0.2.2/24",
+			"bgp_peer": {"address": "192.0.2.1", "asn": 65000, "hold_time": 2}}]}`, "203.0.113.0/28",
+			"hold_time: 2 s is too short"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "cloud.json")
+			if err := os.WriteFile(cfg, []byte(c.cloud), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, canopyBin, "server", "--data-dir", filepath.Join(dir, "data"),
+				"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--ec2-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+				"--etcd-client-url", fmt.Sprintf("https://127.0.0.1:%d", freePort(t)), "--etcd-peer-url", fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
+				"--cloud-config", cfg, "--ec2-public-pool", c.ec2Pool)
+			out, err := cmd.CombinedOutput()
+			if err == nil || ctx.Err() != nil || !strings.Contains(string(out), c.want) {
+				t.Errorf("canopy server: %v (want a refusal naming %q)\n%s", err, c.want, out)
+			}
+			if n := strings.Count(string(out), c.want); n > 1 {
+				t.Errorf("the refusal says it %d times:\n%s", n, out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+				t.Errorf("the refused server made its data dir")
+			}
+		})
 	}
 }
