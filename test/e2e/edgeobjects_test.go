@@ -48,14 +48,27 @@ func listenPeers(t *testing.T, ns, addr string) *peerLog {
 	return pl
 }
 
-// last is the source of the latest connection (zero if none).
-func (pl *peerLog) last() netip.Addr {
+// count is how many connections were accepted so far.
+func (pl *peerLog) count() int {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	if len(pl.peers) == 0 {
-		return netip.Addr{}
-	}
-	return pl.peers[len(pl.peers)-1]
+	return len(pl.peers)
+}
+
+// after waits (5 s at most) for the connection after the first n and
+// returns its source (zero if none came).
+func (pl *peerLog) after(n int) netip.Addr {
+	var a netip.Addr
+	within(5*time.Second, func() bool {
+		pl.mu.Lock()
+		defer pl.mu.Unlock()
+		if len(pl.peers) > n {
+			a = pl.peers[n]
+			return true
+		}
+		return false
+	})
+	return a
 }
 
 // TestEdgeEC2Objects is issue 11's "what it must show" 1, 2, 3 and 7 on
@@ -166,9 +179,10 @@ router bgp 65000
 		t.Errorf("the client opens TCP 8081 (not in the group) to %s", eip)
 	}
 	peers := listenPeers(t, client, "198.51.100.2:9000")
+	n := peers.count()
 	if !within(10*time.Second, func() bool { return tcpConnects(a.ns, "198.51.100.2", 9000) }) {
 		t.Errorf("%s cannot open TCP to the client", a.id)
-	} else if got := peers.last().String(); got != eip {
+	} else if got := peers.after(n).String(); got != eip {
 		t.Errorf("the client sees %s's connection from %s, want its elastic IP %s", a.id, got, eip)
 	}
 
@@ -237,9 +251,10 @@ router bgp 65000
 	tn.ec2("associate-route-table", "--route-table-id", rtb, "--subnet-id", priv)
 	d := tn.run(priv, sg, "")
 	nsBackground(t, d.ns, "iperf3", "-s", "-p", "8080")
+	n = peers.count()
 	if !within(15*time.Second, func() bool { return tcpConnects(d.ns, "198.51.100.2", 9000) }) {
 		t.Errorf("%s in the private subnet cannot reach the client through %s", d.id, nat)
-	} else if got := peers.last().String(); got != natIP {
+	} else if got := peers.after(n).String(); got != natIP {
 		t.Errorf("the client sees the private instance's connection from %s, want the NAT gateway's %s", got, natIP)
 	}
 	if !within(10*time.Second, func() bool { return nsPing(d.ns, "198.51.100.2") }) {
