@@ -239,7 +239,7 @@ bfd
 	}
 	slices.Sort(detect)
 	settle(b, f, n)
-	eip := measureEIP(b, l, up)
+	eip := measureEIP(b, l, up, f)
 	fmt.Printf("edge: %d /32 routes created through the REST API in %v; the speaker held them %v after the first\n",
 		n, created.Round(time.Millisecond), held.Round(time.Millisecond))
 	fmt.Printf("edge: session up → %d /32s at FRR: %v (target ≤ 5 s for 10,000)\n", n, toFRR.Round(time.Millisecond))
