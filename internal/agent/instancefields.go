@@ -11,7 +11,7 @@ import (
 func fillInstance(in *metadata.Instance, vi *vpc.Instance) {
 	in.ID, in.AccountID = vi.ID, vi.OwnerID
 	in.ImageID, in.InstanceType, in.ReservationID = vi.ImageID, vi.InstanceType, vi.ReservationID
-	in.Zone, in.LaunchTime, in.KeyName = vi.AvailabilityZone, vi.LaunchTime, vi.KeyName
+	in.Zone, in.LaunchTime, in.KeyName, in.PublicKey = vi.AvailabilityZone, vi.LaunchTime, vi.KeyName, vi.PublicKey
 	in.HTTPTokens = vi.MetadataOptions.HttpTokens
 	if vi.UserData != "" {
 		// EC2 keeps user data base64 as sent; the instance reads it raw.

@@ -26,6 +26,9 @@ const (
 	collDHCP      = "dhcp_options"
 	collInstances = "instances"
 	collAccounts  = "accounts"
+	// collKeyPairs holds SSH keys, which translate to nothing: the
+	// controller does not read them.
+	collKeyPairs = "key_pairs"
 )
 
 // vpcChange is one decoded VPC key: obj is nil for a delete.

@@ -58,6 +58,9 @@ func (c *Controller) watchVPC(ctx context.Context) {
 			c.log.Error("ignoring a malformed VPC key", "key", kv.Key)
 			return vpcChange{}, false
 		}
+		if coll == collKeyPairs {
+			return vpcChange{}, false
+		}
 		ch := vpcChange{coll: coll, id: id}
 		if del {
 			return ch, true

@@ -325,7 +325,7 @@ func createNatGateway(c *call) (*node, error) {
 		return nil, err
 	}
 	res := newNode("")
-	renderNat(res.el("natGateway"), out)
+	c.s.store.Read(func(st *vpc.State) { renderNat(res.el("natGateway"), st, out) })
 	res.opt("clientToken", c.p.str("ClientToken"))
 	return res, nil
 }
@@ -379,7 +379,7 @@ func describeNatGateways(c *call) (*node, error) {
 		}
 		set := res.set("natGatewaySet")
 		for _, n := range ns {
-			renderNat(set.item(), n)
+			renderNat(set.item(), st, n)
 		}
 		res.opt("nextToken", next)
 		return nil
@@ -387,7 +387,7 @@ func describeNatGateways(c *call) (*node, error) {
 	return res, err
 }
 
-func renderNat(n *node, g *vpc.NatGateway) {
+func renderNat(n *node, st *vpc.State, g *vpc.NatGateway) {
 	n.s("natGatewayId", g.ID).s("subnetId", g.SubnetID).s("vpcId", g.VpcID).s("state", g.State).s("connectivityType", g.ConnectivityType)
 	n.s("createTime", g.CreateTime.Format(time.RFC3339))
 	if !g.DeleteTime.IsZero() {
@@ -395,6 +395,9 @@ func renderNat(n *node, g *vpc.NatGateway) {
 	}
 	it := n.set("natGatewayAddressSet").item()
 	it.s("allocationId", g.AllocationID).s("publicIp", g.PublicIP.String()).s("privateIp", g.PrivateIP.String()).s("networkInterfaceId", g.NetworkInterfaceID)
+	if a := st.Addresses[g.AllocationID]; a != nil && a.NetworkInterfaceID == g.NetworkInterfaceID {
+		it.opt("associationId", a.AssociationID)
+	}
 	it.b("isPrimary", true).s("status", "succeeded")
 	n.opt("failureCode", g.FailureCode).opt("failureMessage", g.FailureMessage)
 	n.tagSet(g.Tags)

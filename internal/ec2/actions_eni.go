@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
@@ -126,7 +127,7 @@ func createNetworkInterface(c *call) (*node, error) {
 	}
 	res := newNode("")
 	// Rendered under the read lock: the state's maps change in place.
-	c.s.store.Read(func(st *vpc.State) { renderENI(res.el("networkInterface"), st, out) })
+	c.s.store.Read(func(st *vpc.State) { renderENI(res.el("networkInterface"), st, out, c.s.now()) })
 	res.opt("clientToken", c.p.str("ClientToken"))
 	return res, nil
 }
@@ -156,7 +157,7 @@ func deleteNetworkInterface(c *call) (*node, error) {
 	})
 }
 
-func eniResource(st *vpc.State) resource[vpc.NetworkInterface] {
+func eniResource(st *vpc.State, now time.Time) resource[vpc.NetworkInterface] {
 	return resource[vpc.NetworkInterface]{
 		kind: vpc.KindInterface, idParam: "NetworkInterfaceId",
 		id:    func(v *vpc.NetworkInterface) string { return v.ID },
@@ -173,7 +174,7 @@ func eniResource(st *vpc.State) resource[vpc.NetworkInterface] {
 				f["private-ip-address"] = append(f["private-ip-address"], p.Address.String())
 				f["addresses.private-ip-address"] = append(f["addresses.private-ip-address"], p.Address.String())
 			}
-			if a := e.Attachment; a != nil {
+			if a := shownAttachment(e, now); a != nil {
 				f["attachment.attachment-id"] = []string{a.ID}
 				f["attachment.instance-id"] = []string{a.InstanceID}
 				f["attachment.status"] = []string{a.Status}
@@ -197,13 +198,13 @@ func describeNetworkInterfaces(c *call) (*node, error) {
 	}
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		es, next, err := describe(c, st.NetworkInterfaces, eniResource(st))
+		es, next, err := describe(c, st.NetworkInterfaces, eniResource(st, c.s.now()))
 		if err != nil {
 			return err
 		}
 		set := res.set("networkInterfaceSet")
 		for _, e := range es {
-			renderENI(set.item(), st, e)
+			renderENI(set.item(), st, e, c.s.now())
 		}
 		res.opt("nextToken", next)
 		return nil
@@ -211,7 +212,7 @@ func describeNetworkInterfaces(c *call) (*node, error) {
 	return res, err
 }
 
-func renderENI(n *node, st *vpc.State, e *vpc.NetworkInterface) {
+func renderENI(n *node, st *vpc.State, e *vpc.NetworkInterface, now time.Time) {
 	n.s("networkInterfaceId", e.ID).s("subnetId", e.SubnetID).s("vpcId", e.VpcID).s("availabilityZone", e.AvailabilityZone)
 	n.s("description", e.Description).s("ownerId", e.OwnerID).b("requesterManaged", e.RequesterManaged)
 	n.s("status", e.Status).s("macAddress", e.MacAddress).s("privateIpAddress", e.PrimaryIP().String())
@@ -230,10 +231,7 @@ func renderENI(n *node, st *vpc.State, e *vpc.NetworkInterface) {
 	assoc := func(n *node, a *vpc.Address) {
 		n.el("association").s("publicIp", a.PublicIP.String()).s("ipOwnerId", a.OwnerID).s("allocationId", a.AllocationID).s("associationId", a.AssociationID)
 	}
-	if a := e.Attachment; a != nil {
-		n.el("attachment").s("attachmentId", a.ID).s("instanceId", a.InstanceID).s("instanceOwnerId", e.OwnerID).
-			i("deviceIndex", a.DeviceIndex).s("status", a.Status).b("deleteOnTermination", a.DeleteOnTermination)
-	}
+	renderAttachment(n, e, now)
 	if a := addrs[e.PrimaryIP()]; a != nil {
 		assoc(n, a)
 	}
@@ -292,6 +290,7 @@ func attachNetworkInterface(c *call) (*node, error) {
 			}
 		}
 		e = clone(e)
+		e.Detached, e.DetachedAt = nil, time.Time{}
 		e.Attachment = &vpc.ENIAttachment{ID: attach, InstanceID: inst, DeviceIndex: idx, Status: vpc.StateAttached}
 		e.Status = vpc.StateInUse
 		return tx.Put(e.ID, e)
@@ -314,6 +313,9 @@ func detachNetworkInterface(c *call) (*node, error) {
 					return &vpc.Error{Code: vpc.CodeOperationNotPermitted, Message: "The network interface at device index 0 cannot be detached."}
 				}
 				e = clone(e)
+				detached := *e.Attachment
+				detached.Status = "detached"
+				e.Detached, e.DetachedAt = &detached, c.s.now()
 				e.Attachment, e.Status = nil, vpc.StateAvailable
 				return tx.Put(e.ID, e)
 			}

@@ -59,6 +59,7 @@ type runRequest struct {
 	disableStop bool
 	shutdown    string
 	rootSize    int
+	credits     string
 	enis        []eniSpec // sorted by device index, [0] is index 0
 }
 
@@ -199,8 +200,14 @@ func parseRun(c *call) (*runRequest, error) {
 	} else if r.shutdown != "stop" && r.shutdown != "terminate" {
 		return nil, invalidValue("InstanceInitiatedShutdownBehavior", r.shutdown)
 	}
-	if v := p.str("CreditSpecification.CpuCredits"); v != "" && v != "standard" {
-		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Only standard CPU credits are offered."}
+	if v := p.str("CreditSpecification.CpuCredits"); v != "" {
+		if v != "standard" && v != "unlimited" {
+			return nil, invalidValue("CreditSpecification.CpuCredits", v)
+		}
+		if !r.itype.burstable {
+			return nil, combination(fmt.Sprintf("The parameter creditSpecification is not supported for instance type %s.", r.itype.name))
+		}
+		r.credits = v
 	}
 	if on, _ := p.boolean("Monitoring.Enabled", false); on {
 		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Detailed monitoring is not offered."}
@@ -446,6 +453,14 @@ func (c *call) launch(st *vpc.State, tx *nsdb.VPCTx, r *runRequest, hosts []vpc.
 	if r.zone != "" && r.zone != sub0.AvailabilityZone {
 		return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("The subnet %s is in %s, not in the requested zone %s.", sub0.ID, sub0.AvailabilityZone, r.zone)}
 	}
+	publicKey := ""
+	if r.keyName != "" {
+		kp := keyPairByName(st, c.acct, r.keyName)
+		if kp == nil {
+			return keyPairNotFound(r.keyName)
+		}
+		publicKey = kp.PublicKey
+	}
 	active := 0
 	for _, i := range st.Instances {
 		if i.OwnerID == c.acct && i.Active() {
@@ -469,7 +484,8 @@ func (c *call) launch(st *vpc.State, tx *nsdb.VPCTx, r *runRequest, hosts []vpc.
 			State: vpc.InstancePending, HostID: host, ImageID: r.image.ID, InstanceType: r.itype.name,
 			AvailabilityZone: sub0.AvailabilityZone, LaunchTime: now, UserData: r.userData, KeyName: r.keyName,
 			MetadataOptions: r.md, ClientToken: r.token, Tags: r.tags["instance"], ReservationID: resID, AmiLaunchIndex: k,
-			DisableAPITermination: r.disableTerm, DisableAPIStop: r.disableStop, ShutdownBehavior: r.shutdown, RootVolumeSize: r.rootSize}
+			DisableAPITermination: r.disableTerm, DisableAPIStop: r.disableStop, ShutdownBehavior: r.shutdown, RootVolumeSize: r.rootSize,
+			CPUCredits: r.credits, VolumeTags: r.tags["volume"], PublicKey: publicKey}
 		for _, s := range r.enis {
 			e, err := c.instanceENI(st, tx, r, s, sub0, inst)
 			if err != nil {
@@ -572,15 +588,23 @@ func publicIPOf(st *vpc.State, e *vpc.NetworkInterface) *vpc.Address {
 }
 
 // privateDNSName is AWS's private host name of an address.
-func (s *Server) privateDNSName(a netip.Addr) string {
-	if !a.IsValid() {
+func (s *Server) privateDNSName(a netip.Addr) string { return vpc.PrivateDNSName(s.cfg.Region, a) }
+
+// publicDNSName is AWS's public host name of an address.
+func (s *Server) publicDNSName(a netip.Addr) string { return vpc.PublicDNSName(s.cfg.Region, a) }
+
+// instancePublicDNS is an instance's public host name: its primary
+// interface's public address, named when its VPC has DNS hostnames on.
+func (s *Server) instancePublicDNS(st *vpc.State, i *vpc.Instance, primary *vpc.NetworkInterface) string {
+	if primary == nil {
 		return ""
 	}
-	host := "ip-" + strings.ReplaceAll(a.String(), ".", "-")
-	if s.cfg.Region == "us-east-1" {
-		return host + ".ec2.internal"
+	v := st.Vpcs[i.VpcID]
+	a := publicIPOf(st, primary)
+	if v == nil || a == nil || !v.EnableDNSHostnames {
+		return ""
 	}
-	return host + "." + s.cfg.Region + ".compute.internal"
+	return s.publicDNSName(a.PublicIP)
 }
 
 func renderState(n *node, name, state string) {
@@ -605,7 +629,11 @@ func renderInstance(n *node, s *Server, st *vpc.State, i *vpc.Instance) {
 	enis := instanceInterfaces(st, i.ID)
 	n.s("instanceId", i.ID).s("imageId", i.ImageID)
 	renderState(n, "instanceState", i.State)
-	n.s("privateDnsName", s.privateDNSName(i.PrivateIP)).s("dnsName", "").s("reason", i.StateReason).opt("keyName", i.KeyName)
+	var primary *vpc.NetworkInterface
+	if len(enis) > 0 && enis[0].Attachment.DeviceIndex == 0 {
+		primary = enis[0]
+	}
+	n.s("privateDnsName", s.privateDNSName(i.PrivateIP)).s("dnsName", s.instancePublicDNS(st, i, primary)).s("reason", i.StateReason).opt("keyName", i.KeyName)
 	n.i("amiLaunchIndex", i.AmiLaunchIndex).set("productCodes")
 	n.s("instanceType", i.InstanceType).s("launchTime", i.LaunchTime.Format("2006-01-02T15:04:05.000Z"))
 	n.el("placement").s("availabilityZone", i.AvailabilityZone).s("groupName", "").s("tenancy", "default")
@@ -613,10 +641,6 @@ func renderInstance(n *node, s *Server, st *vpc.State, i *vpc.Instance) {
 	n.s("subnetId", i.SubnetID).s("vpcId", i.VpcID)
 	if i.PrivateIP.IsValid() && i.State != vpc.InstanceTerminated {
 		n.s("privateIpAddress", i.PrivateIP.String())
-	}
-	var primary *vpc.NetworkInterface
-	if len(enis) > 0 && enis[0].Attachment.DeviceIndex == 0 {
-		primary = enis[0]
 	}
 	if primary != nil {
 		if a := publicIPOf(st, primary); a != nil {
@@ -670,7 +694,11 @@ func renderInstance(n *node, s *Server, st *vpc.State, i *vpc.Instance) {
 			if x.AutoAssigned {
 				owner = "amazon" // what AWS shows for an auto-assigned address
 			}
-			n.el("association").s("publicIp", x.PublicIP.String()).s("publicDnsName", "").s("ipOwnerId", owner)
+			dns := ""
+			if v := st.Vpcs[i.VpcID]; v != nil && v.EnableDNSHostnames {
+				dns = s.publicDNSName(x.PublicIP)
+			}
+			n.el("association").s("publicIp", x.PublicIP.String()).s("publicDnsName", dns).s("ipOwnerId", owner)
 		}
 		if x := addrs[e.PrimaryIP()]; x != nil {
 			assoc(it, x)
@@ -705,7 +733,7 @@ func rootVolumeID(instanceID string) string {
 	return "vol-" + strings.TrimPrefix(instanceID, vpc.KindInstance.Prefix+"-")
 }
 
-func instanceResource(st *vpc.State) resource[vpc.Instance] {
+func instanceResource(st *vpc.State, privateDNSName, publicDNSName func(netip.Addr) string) resource[vpc.Instance] {
 	return resource[vpc.Instance]{
 		kind: vpc.KindInstance, idParam: "InstanceId",
 		id:    func(i *vpc.Instance) string { return i.ID },
@@ -718,13 +746,15 @@ func instanceResource(st *vpc.State) resource[vpc.Instance] {
 				"private-ip-address": nil, "ip-address": nil, "private-dns-name": nil, "group-id": nil, "instance.group-id": nil,
 				"network-interface.network-interface-id": nil, "network-interface.subnet-id": nil, "network-interface.addresses.private-ip-address": nil,
 				"architecture": {"x86_64"}, "root-device-type": {"ebs"}, "virtualization-type": {"hvm"}, "tenancy": {"default"},
-				"metadata-options.http-tokens": {i.MetadataOptions.HttpTokens}}
+				"metadata-options.http-tokens": {i.MetadataOptions.HttpTokens}, "launch-time": nil, "dns-name": nil}
 			if i.ID == "" {
 				return f
 			}
 			if i.PrivateIP.IsValid() && i.State != vpc.InstanceTerminated {
 				f["private-ip-address"] = []string{i.PrivateIP.String()}
+				f["private-dns-name"] = []string{privateDNSName(i.PrivateIP)}
 			}
+			f["launch-time"] = []string{i.LaunchTime.Format("2006-01-02T15:04:05.000Z")}
 			for _, e := range instanceInterfaces(st, i.ID) {
 				f["network-interface.network-interface-id"] = append(f["network-interface.network-interface-id"], e.ID)
 				f["network-interface.subnet-id"] = append(f["network-interface.subnet-id"], e.SubnetID)
@@ -735,6 +765,9 @@ func instanceResource(st *vpc.State) resource[vpc.Instance] {
 					f["group-id"], f["instance.group-id"] = e.Groups, e.Groups
 					if a := publicIPOf(st, e); a != nil {
 						f["ip-address"] = []string{a.PublicIP.String()}
+						if v := st.Vpcs[i.VpcID]; v != nil && v.EnableDNSHostnames {
+							f["dns-name"] = []string{publicDNSName(a.PublicIP)}
+						}
 					}
 				}
 			}
@@ -750,7 +783,7 @@ func describeInstances(c *call) (*node, error) {
 	}
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		is, next, err := describe(c, st.Instances, instanceResource(st))
+		is, next, err := describe(c, st.Instances, instanceResource(st, c.s.privateDNSName, c.s.publicDNSName))
 		if err != nil {
 			return err
 		}
@@ -946,7 +979,7 @@ func describeInstanceStatus(c *call) (*node, error) {
 	}
 	res := newNode("")
 	err = c.read(func(st *vpc.State) error {
-		r := instanceResource(st)
+		r := instanceResource(st, c.s.privateDNSName, c.s.publicDNSName)
 		base := r.fields
 		r.fields = func(i *vpc.Instance) fields {
 			f := base(i)

@@ -3,6 +3,7 @@ package ec2
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
@@ -111,6 +112,14 @@ var rtbResource = resource[vpc.RouteTable]{
 }
 
 func describeRouteTables(c *call) (*node, error) {
+	// A well-formed id of another kind (terraform's aws_default_route_table
+	// given a VPC id) names no route table: AWS answers NotFound, not
+	// Malformed.
+	for _, id := range c.p.list("RouteTableId") {
+		if vpc.ParseID(vpc.KindRouteTable, id) != nil && otherKindID(id) {
+			return nil, vpc.KindRouteTable.NotFoundError(id)
+		}
+	}
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
 		ts, next, err := describe(c, st.RouteTables, rtbResource)
@@ -335,4 +344,14 @@ func replaceRouteTableAssociation(c *call) (*node, error) {
 	res := newNode("").s("newAssociationId", assoc)
 	res.el("associationState").s("state", "associated")
 	return res, nil
+}
+
+// otherKindID reports whether id looks like an EC2 id of some kind: a
+// lowercase prefix, a dash, 8 or 17 lowercase hex digits.
+func otherKindID(id string) bool {
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 {
+		return false
+	}
+	return vpc.ParseID(vpc.IDKind{Prefix: id[:i]}, id) == nil
 }

@@ -171,8 +171,10 @@ func permissions(c *call, st *vpc.State, sg *vpc.SecurityGroup, egress bool) ([]
 		if proto != "tcp" && proto != "udp" && proto != "icmp" {
 			from, to = -1, -1
 		}
-		if len(p.indexes("Ipv6Ranges")) > 0 || len(p.indexes("PrefixListIds")) > 0 {
-			return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "IPv6 ranges and prefix lists are not supported in rules."}
+		if len(p.indexes("PrefixListIds")) > 0 {
+			// Prefix lists name AWS services' and managed address sets,
+			// which do not exist here.
+			return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Prefix lists are not supported in rules: this cloud has none."}
 		}
 		base := vpc.SecurityGroupRule{IsEgress: egress, IPProtocol: proto, FromPort: from, ToPort: to}
 		n := 0
@@ -184,6 +186,17 @@ func permissions(c *call, st *vpc.State, sg *vpc.SecurityGroup, egress bool) ([]
 			}
 			rule := base
 			rule.CidrIPv4, rule.Description = cidr, r.str("Description")
+			out = append(out, rule)
+			n++
+		}
+		for _, i := range p.indexes("Ipv6Ranges") {
+			r := p.sub("Ipv6Ranges", i)
+			cidr, err := vpc.ParseCIDR6("cidrIpv6", r.str("CidrIpv6"))
+			if err != nil {
+				return nil, err
+			}
+			rule := base
+			rule.CidrIPv6, rule.Description = cidr, r.str("Description")
 			out = append(out, rule)
 			n++
 		}
@@ -225,7 +238,7 @@ func sameRule(a, b *vpc.SecurityGroupRule) bool {
 		bf, bt = -1, -1
 	}
 	return a.IsEgress == b.IsEgress && a.IPProtocol == b.IPProtocol && af == bf && at == bt &&
-		a.CidrIPv4 == b.CidrIPv4 && a.ReferencedGroupID == b.ReferencedGroupID
+		a.CidrIPv4 == b.CidrIPv4 && a.CidrIPv6 == b.CidrIPv6 && a.ReferencedGroupID == b.ReferencedGroupID
 }
 
 func authorize(c *call, egress bool) (*node, error) {
@@ -328,6 +341,9 @@ func revoke(c *call, egress bool) (*node, error) {
 		if r.CidrIPv4.IsValid() {
 			it.s("cidrIpv4", r.CidrIPv4.String())
 		}
+		if r.CidrIPv6.IsValid() {
+			it.s("cidrIpv6", r.CidrIPv6.String())
+		}
 		it.opt("referencedGroupId", r.ReferencedGroupID).opt("description", r.Description)
 	}
 	return res, nil
@@ -338,13 +354,16 @@ func sgFields(g *vpc.SecurityGroup) fields {
 		"vpc-id": {g.VpcID}, "owner-id": {g.OwnerID},
 		"ip-permission.cidr": nil, "ip-permission.protocol": nil, "ip-permission.from-port": nil, "ip-permission.to-port": nil,
 		"ip-permission.group-id": nil, "egress.ip-permission.cidr": nil, "egress.ip-permission.protocol": nil,
-		"egress.ip-permission.group-id": nil}
+		"egress.ip-permission.group-id": nil, "ip-permission.ipv6-cidr": nil, "egress.ip-permission.ipv6-cidr": nil}
 	for _, r := range g.Ingress {
 		if r.CidrIPv4.IsValid() {
 			f["ip-permission.cidr"] = append(f["ip-permission.cidr"], r.CidrIPv4.String())
 		}
 		if r.ReferencedGroupID != "" {
 			f["ip-permission.group-id"] = append(f["ip-permission.group-id"], r.ReferencedGroupID)
+		}
+		if r.CidrIPv6.IsValid() {
+			f["ip-permission.ipv6-cidr"] = append(f["ip-permission.ipv6-cidr"], r.CidrIPv6.String())
 		}
 		f["ip-permission.protocol"] = append(f["ip-permission.protocol"], r.IPProtocol)
 		f["ip-permission.from-port"] = append(f["ip-permission.from-port"], strconv.Itoa(r.FromPort))
@@ -356,6 +375,9 @@ func sgFields(g *vpc.SecurityGroup) fields {
 		}
 		if r.ReferencedGroupID != "" {
 			f["egress.ip-permission.group-id"] = append(f["egress.ip-permission.group-id"], r.ReferencedGroupID)
+		}
+		if r.CidrIPv6.IsValid() {
+			f["egress.ip-permission.ipv6-cidr"] = append(f["egress.ip-permission.ipv6-cidr"], r.CidrIPv6.String())
 		}
 		f["egress.ip-permission.protocol"] = append(f["egress.ip-permission.protocol"], r.IPProtocol)
 	}
@@ -426,15 +448,17 @@ func renderPerms(set *node, g *vpc.SecurityGroup, rules []vpc.SecurityGroupRule)
 		if k.proto != "-1" {
 			it.i("fromPort", k.from).i("toPort", k.to)
 		}
-		groups, ranges := it.set("groups"), it.set("ipRanges")
+		groups, ranges, ranges6 := it.set("groups"), it.set("ipRanges"), it.set("ipv6Ranges")
 		for _, r := range byKey[k] {
-			if r.ReferencedGroupID != "" {
+			switch {
+			case r.ReferencedGroupID != "":
 				groups.item().s("groupId", r.ReferencedGroupID).s("userId", g.OwnerID).opt("description", r.Description)
-			} else {
+			case r.CidrIPv6.IsValid():
+				ranges6.item().s("cidrIpv6", r.CidrIPv6.String()).opt("description", r.Description)
+			default:
 				ranges.item().s("cidrIp", r.CidrIPv4.String()).opt("description", r.Description)
 			}
 		}
-		it.set("ipv6Ranges")
 		it.set("prefixListIds")
 	}
 }
@@ -444,6 +468,9 @@ func (s *Server) renderRule(n *node, g *vpc.SecurityGroup, r *vpc.SecurityGroupR
 	n.s("ipProtocol", r.IPProtocol).i("fromPort", r.FromPort).i("toPort", r.ToPort)
 	if r.CidrIPv4.IsValid() {
 		n.s("cidrIpv4", r.CidrIPv4.String())
+	}
+	if r.CidrIPv6.IsValid() {
+		n.s("cidrIpv6", r.CidrIPv6.String())
 	}
 	if r.ReferencedGroupID != "" {
 		n.el("referencedGroupInfo").s("groupId", r.ReferencedGroupID).s("userId", g.OwnerID)

@@ -127,7 +127,7 @@ func deleteSubnet(c *call) (*node, error) {
 	})
 }
 
-func subnetResource(st *vpc.State) resource[vpc.Subnet] {
+func subnetResource(st *vpc.State, zoneID func(string) string, arn func(owner, rest string) string) resource[vpc.Subnet] {
 	return resource[vpc.Subnet]{
 		kind: vpc.KindSubnet, idParam: "SubnetId",
 		id:    func(v *vpc.Subnet) string { return v.ID },
@@ -140,7 +140,11 @@ func subnetResource(st *vpc.State) resource[vpc.Subnet] {
 				"default-for-az": {boolStr(s.DefaultForAz)}, "defaultForAz": {boolStr(s.DefaultForAz)},
 				"map-public-ip-on-launch": {boolStr(s.MapPublicIPOnLaunch)},
 				"owner-id":                {s.OwnerID}, "state": {s.State},
-				"available-ip-address-count": nil,
+				"available-ip-address-count": nil, "availability-zone-id": nil, "subnet-arn": nil,
+			}
+			if s.ID != "" {
+				f["availability-zone-id"] = []string{zoneID(s.AvailabilityZone)}
+				f["subnet-arn"] = []string{arn(s.OwnerID, "subnet/"+s.ID)}
 			}
 			if s.ID != "" {
 				f["available-ip-address-count"] = []string{strconv.Itoa(st.AvailableIPAddressCount(s))}
@@ -154,7 +158,7 @@ func subnetResource(st *vpc.State) resource[vpc.Subnet] {
 func describeSubnets(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		subs, next, err := describe(c, st.Subnets, subnetResource(st))
+		subs, next, err := describe(c, st.Subnets, subnetResource(st, c.s.zoneID, c.s.arn))
 		if err != nil {
 			return err
 		}

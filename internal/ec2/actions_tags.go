@@ -101,6 +101,13 @@ func findTagged(st *vpc.State, owner, id string) (*tagged, error) {
 		}
 		v = clone(v)
 		return &tagged{id, v, &v.Tags, "dhcp-options"}, nil
+	case "key":
+		v, err := st.KeyPair(owner, id)
+		if err != nil {
+			return nil, err
+		}
+		v = clone(v)
+		return &tagged{id, v, &v.Tags, "key-pair"}, nil
 	case "i":
 		v, err := st.Instance(owner, id)
 		if err != nil {

@@ -39,6 +39,15 @@ func parseFilters(p params, known fields) ([]filter, error) {
 	for _, n := range p.indexes("Filter") {
 		s := p.sub("Filter", n)
 		f := filter{name: s.str("Name"), values: s.list("Value")}
+		if _, ok := known[f.name]; !ok {
+			// The older camelCase spellings SDKs and terraform still send
+			// (isDefault, cidrBlock, availabilityZoneId, …).
+			if k := kebab(f.name); k != f.name {
+				if _, ok := known[k]; ok {
+					f.name = k
+				}
+			}
+		}
 		_, ok := known[f.name]
 		if !ok && !strings.HasPrefix(f.name, "tag:") && f.name != "tag-key" && f.name != "tag-value" {
 			return nil, &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("The filter '%s' is invalid", f.name)}
@@ -217,3 +226,19 @@ func paginate(p params, ids []string, maxPage int) (int, int, string, error) {
 }
 
 func boolStr(b bool) string { return strconv.FormatBool(b) }
+
+// kebab spells a camelCase filter name the current way: availabilityZoneId
+// → availability-zone-id.
+func kebab(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

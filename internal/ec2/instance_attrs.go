@@ -208,7 +208,12 @@ var volumeResource = resource[volume]{
 		}
 		return f
 	},
-	tags:    func(v *volume) vpc.Tags { return nil },
+	tags: func(v *volume) vpc.Tags {
+		if v.inst == nil {
+			return nil
+		}
+		return v.inst.VolumeTags
+	},
 	maxPage: 500,
 }
 
@@ -238,7 +243,7 @@ func describeVolumes(c *call) (*node, error) {
 			it.set("attachmentSet").item().s("volumeId", v.id).s("instanceId", i.ID).s("device", rootDevice).s("status", "attached").
 				s("attachTime", i.LaunchTime.Format("2006-01-02T15:04:05.000Z")).b("deleteOnTermination", true)
 			it.s("volumeType", "gp3").i("iops", 3000).i("throughput", 125).b("encrypted", false).b("multiAttachEnabled", false)
-			it.tagSet(nil)
+			it.tagSet(i.VolumeTags)
 		}
 		res.opt("nextToken", next)
 		return nil
@@ -252,7 +257,7 @@ func describeInstanceCreditSpecifications(c *call) (*node, error) {
 	}
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		r := instanceResource(st)
+		r := instanceResource(st, c.s.privateDNSName, c.s.publicDNSName)
 		is, next, err := describe(c, st.Instances, r)
 		if err != nil {
 			return err
@@ -260,7 +265,7 @@ func describeInstanceCreditSpecifications(c *call) (*node, error) {
 		set := res.set("instanceCreditSpecificationSet")
 		for _, i := range is {
 			if t, ok := lookupInstanceType(i.InstanceType); ok && t.burstable && !slices.Contains([]string{vpc.InstanceTerminated}, i.State) {
-				set.item().s("instanceId", i.ID).s("cpuCredits", "standard")
+				set.item().s("instanceId", i.ID).s("cpuCredits", cpuCredits(i))
 			}
 		}
 		res.opt("nextToken", next)

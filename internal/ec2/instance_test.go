@@ -201,8 +201,10 @@ func TestRunInstancesWithSubnet(t *testing.T) {
 	e.host(hostA, "us-east-1a", true)
 	c := ctx(t)
 	ud := base64.StdEncoding.EncodeToString([]byte("#cloud-config\nhostname: a\n"))
+	must[*ec2.CreateKeyPairOutput](t)(e.cli.CreateKeyPair(c, &ec2.CreateKeyPairInput{KeyName: aws.String("ops"), KeyType: types.KeyTypeEd25519}))
 	out, err := e.run(&ec2.RunInstancesInput{InstanceType: types.InstanceTypeT3Small, SubnetId: aws.String(e.sub),
-		SecurityGroupIds: []string{e.sgID}, PrivateIpAddress: aws.String("10.0.1.10"), UserData: aws.String(ud), KeyName: aws.String("ops"),
+		CreditSpecification: &types.CreditSpecificationRequest{CpuCredits: aws.String("standard")},
+		SecurityGroupIds:    []string{e.sgID}, PrivateIpAddress: aws.String("10.0.1.10"), UserData: aws.String(ud), KeyName: aws.String("ops"),
 		MetadataOptions: &types.InstanceMetadataOptionsRequest{HttpTokens: types.HttpTokensStateRequired},
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{{Key: aws.String("Name"), Value: aws.String("web-1")}}},
 			{ResourceType: types.ResourceTypeNetworkInterface, Tags: []types.Tag{{Key: aws.String("role"), Value: aws.String("primary")}}}}})

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -250,19 +252,31 @@ func newID(k vpc.IDKind) string {
 	return vpc.NewID(k, r)
 }
 
-// update runs a change for the caller. With DryRun it runs the validation
-// and answers DryRunOperation instead of committing.
+// update runs a change for the caller. With DryRun it answers
+// DryRunOperation instead of committing, as AWS does, before anything about
+// the cloud's current state: only a request that is itself wrong (a
+// malformed or unknown id, a bad or missing parameter) answers its error.
 func (c *call) update(f func(st *vpc.State, tx *nsdb.VPCTx) error) error {
 	_, err := c.s.store.Update(c.ctx, func(st *vpc.State, tx *nsdb.VPCTx) error {
-		if err := f(st, tx); err != nil {
-			return err
-		}
-		if c.dryRun {
+		err := f(st, tx)
+		if c.dryRun && (err == nil || !requestError(err)) {
 			return errDryRun
 		}
-		return nil
+		return err
 	})
 	return err
+}
+
+// requestError reports whether err says the request itself is wrong rather
+// than that the cloud's state refuses it (a quota, a dependency, a state).
+func requestError(err error) bool {
+	var ve *vpc.Error
+	if !errors.As(err, &ve) {
+		return true
+	}
+	c := string(ve.Code)
+	return strings.HasSuffix(c, "Malformed") || strings.HasSuffix(c, "NotFound") || strings.HasPrefix(c, "InvalidParameter") ||
+		slices.Contains([]vpc.Code{vpc.CodeMissingParameter, vpc.CodeUnsupportedOperation, vpc.CodeInvalidInstanceType}, ve.Code)
 }
 
 // change runs f as the caller's change (see update) and answers

@@ -77,6 +77,10 @@ const (
 	CodeUnsupportedHibernationConfiguration Code = "UnsupportedHibernationConfiguration"
 	CodeInsufficientInstanceCapacity        Code = "InsufficientInstanceCapacity"
 	CodeInsufficientAddressCapacity         Code = "InsufficientAddressCapacity"
+	CodeInvalidKeyPairNotFound              Code = "InvalidKeyPair.NotFound"
+	CodeInvalidKeyPairMalformed             Code = "InvalidKeyPair.Malformed"
+	CodeInvalidKeyPairDuplicate             Code = "InvalidKeyPair.Duplicate"
+	CodeInvalidKeyFormat                    Code = "InvalidKey.Format"
 )
 
 // Conflicts with the state of the VPC.
@@ -99,6 +103,7 @@ const (
 	CodeGatewayNotAttached         Code = "Gateway.NotAttached"
 	CodeInvalidNetworkInterfaceUse Code = "InvalidNetworkInterface.InUse"
 	CodeOperationNotPermitted      Code = "OperationNotPermitted"
+	CodeDefaultVpcAlreadyExists    Code = "DefaultVpcAlreadyExists"
 )
 
 // Limits.

@@ -32,6 +32,7 @@ var (
 	KindNatGateway     = IDKind{"nat", CodeNatGatewayNotFound, CodeNatGatewayMalformed}
 	KindDhcpOptions    = IDKind{"dopt", CodeInvalidDhcpOptionIDNotFound, CodeInvalidDhcpOptionsIDMalformed}
 	KindInstance       = IDKind{"i", CodeInvalidInstanceIDNotFound, CodeInvalidInstanceIDMalformed}
+	KindKeyPair        = IDKind{"key", CodeInvalidKeyPairNotFound, CodeInvalidKeyPairMalformed}
 )
 
 // IDRandomBytes is how many random bytes NewID consumes.

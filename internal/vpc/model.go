@@ -195,9 +195,12 @@ type SecurityGroupRule struct {
 	IPProtocol string `json:"ip_protocol"`
 	// FromPort and ToPort are the port range for tcp/udp, or the ICMP type
 	// and code for icmp; -1 means all.
-	FromPort          int          `json:"from_port"`
-	ToPort            int          `json:"to_port"`
-	CidrIPv4          netip.Prefix `json:"cidr_ipv4,omitzero"`
+	FromPort int          `json:"from_port"`
+	ToPort   int          `json:"to_port"`
+	CidrIPv4 netip.Prefix `json:"cidr_ipv4,omitzero"`
+	// CidrIPv6 is stored and described; it matches nothing until a VPC
+	// has IPv6 (the translator and the reachability model skip it).
+	CidrIPv6          netip.Prefix `json:"cidr_ipv6,omitzero"`
 	ReferencedGroupID string       `json:"referenced_group_id,omitempty"`
 	Description       string       `json:"description,omitempty"`
 }
@@ -256,7 +259,12 @@ type NetworkInterface struct {
 	InterfaceType    string         `json:"interface_type"` // interface | nat_gateway
 	RequesterManaged bool           `json:"requester_managed,omitempty"`
 	Attachment       *ENIAttachment `json:"attachment,omitempty"`
-	Tags             Tags           `json:"tags,omitempty"`
+	// Detached is the last attachment after a detach, kept so describe
+	// calls can show it "detached" for a while as AWS does (clients wait
+	// for that state); it plays no part in the network.
+	Detached   *ENIAttachment `json:"detached,omitempty"`
+	DetachedAt time.Time      `json:"detached_at,omitzero"`
+	Tags       Tags           `json:"tags,omitempty"`
 }
 
 // Interface types.
@@ -374,8 +382,16 @@ type Instance struct {
 	LaunchTime       time.Time  `json:"launch_time,omitzero"`
 	// UserData is base64 as the client sent it (the metadata service
 	// decodes it).
-	UserData        string          `json:"user_data,omitempty"`
-	KeyName         string          `json:"key_name,omitempty"`
+	UserData string `json:"user_data,omitempty"`
+	KeyName  string `json:"key_name,omitempty"`
+	// PublicKey is the key pair's public key as it was at launch (the
+	// metadata service serves it even after the key pair is deleted).
+	PublicKey string `json:"public_key,omitempty"`
+	// CPUCredits is standard | unlimited for burstable types ("" = the
+	// type's default, unlimited for t3).
+	CPUCredits string `json:"cpu_credits,omitempty"`
+	// VolumeTags are the root volume's tags (TagSpecification volume).
+	VolumeTags      Tags            `json:"volume_tags,omitempty"`
 	MetadataOptions MetadataOptions `json:"metadata_options,omitzero"`
 	// StateReason explains the last transition AWS-style
 	// ("Client.UserInitiatedShutdown: User initiated shutdown").

@@ -22,6 +22,7 @@ type State struct {
 	NatGateways       map[string]*NatGateway       `json:"nat_gateways,omitempty"`
 	DhcpOptions       map[string]*DhcpOptions      `json:"dhcp_options,omitempty"`
 	Instances         map[string]*Instance         `json:"instances,omitempty"`
+	KeyPairs          map[string]*KeyPair          `json:"key_pairs,omitempty"`
 }
 
 // NewState returns an empty state with every map made.
@@ -39,6 +40,7 @@ func NewState() *State {
 		NatGateways:       map[string]*NatGateway{},
 		DhcpOptions:       map[string]*DhcpOptions{},
 		Instances:         map[string]*Instance{},
+		KeyPairs:          map[string]*KeyPair{},
 	}
 }
 

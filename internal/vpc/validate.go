@@ -40,6 +40,19 @@ func ParseCIDR(param, s string) (netip.Prefix, error) {
 	return p, nil
 }
 
+// ParseCIDR6 parses an IPv6 block given as request parameter param (a
+// security group rule's CidrIpv6).
+func ParseCIDR6(param, s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+		return netip.Prefix{}, errorf(CodeInvalidParameterValue, "Value (%s) for parameter %s is invalid. This is not a valid IPv6 CIDR block.", s, param)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, errorf(CodeInvalidParameterValue, "Value (%s) for parameter %s is invalid. This is not a valid IPv6 CIDR block (the network is %s).", s, param, p.Masked())
+	}
+	return p, nil
+}
+
 // ParseIP parses an IPv4 address given as request parameter param.
 func ParseIP(param, s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(s)
@@ -271,7 +284,7 @@ func sameTarget(a, b *SecurityGroupRule) bool {
 	af, at := norm(a)
 	bf, bt := norm(b)
 	return a.IsEgress == b.IsEgress && a.IPProtocol == b.IPProtocol && af == bf && at == bt &&
-		a.CidrIPv4 == b.CidrIPv4 && a.ReferencedGroupID == b.ReferencedGroupID
+		a.CidrIPv4 == b.CidrIPv4 && a.CidrIPv6 == b.CidrIPv6 && a.ReferencedGroupID == b.ReferencedGroupID
 }
 
 // CheckAddRules checks an Authorize call adding rules to sg: each rule well
@@ -287,13 +300,22 @@ func CheckAddRules(s *State, sg *SecurityGroup, add []SecurityGroupRule, l Limit
 		if err := checkPorts(r.IPProtocol, r.FromPort, r.ToPort); err != nil {
 			return err
 		}
-		hasCidr, hasGroup := r.CidrIPv4.IsValid(), r.ReferencedGroupID != ""
-		if hasCidr == hasGroup {
-			return errorf(CodeInvalidParameterCombination, "A rule names either a CIDR or a security group, not %s.", map[bool]string{true: "both", false: "neither"}[hasCidr])
+		sources := 0
+		for _, has := range []bool{r.CidrIPv4.IsValid(), r.CidrIPv6.IsValid(), r.ReferencedGroupID != ""} {
+			if has {
+				sources++
+			}
 		}
-		if hasCidr && (!r.CidrIPv4.Addr().Is4() || r.CidrIPv4.Masked() != r.CidrIPv4) {
+		if sources != 1 {
+			return errorf(CodeInvalidParameterCombination, "A rule names exactly one CIDR or security group, not %d.", sources)
+		}
+		if r.CidrIPv4.IsValid() && (!r.CidrIPv4.Addr().Is4() || r.CidrIPv4.Masked() != r.CidrIPv4) {
 			return errorf(CodeInvalidParameterValue, "Value (%s) for parameter cidrIp is invalid. This is not a valid CIDR block.", r.CidrIPv4)
 		}
+		if r.CidrIPv6.IsValid() && (!r.CidrIPv6.Addr().Is6() || r.CidrIPv6.Addr().Is4In6() || r.CidrIPv6.Masked() != r.CidrIPv6) {
+			return errorf(CodeInvalidParameterValue, "Value (%s) for parameter cidrIpv6 is invalid. This is not a valid IPv6 CIDR block.", r.CidrIPv6)
+		}
+		hasGroup := r.ReferencedGroupID != ""
 		if hasGroup {
 			ref, err := s.SecurityGroup(sg.OwnerID, r.ReferencedGroupID)
 			if err != nil {
@@ -335,6 +357,9 @@ func CheckAddRules(s *State, sg *SecurityGroup, add []SecurityGroupRule, l Limit
 func ruleSource(r *SecurityGroupRule) string {
 	if r.ReferencedGroupID != "" {
 		return r.ReferencedGroupID
+	}
+	if r.CidrIPv6.IsValid() {
+		return r.CidrIPv6.String()
 	}
 	return r.CidrIPv4.String()
 }
