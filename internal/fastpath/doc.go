@@ -24,14 +24,17 @@
 // carries the metadata with the frame, costs one copy per miss, and is
 // pinned, so misses queued while the agent restarts are read by the next one.
 //
-// Re-injection goes the other way through a veth pair (InjectDev,
-// InjectTxDev): the agent writes the frame with a packet socket, marked with
+// Re-injection goes the other way through a veth pair (Devices.Inject,
+// Devices.InjectTx): the agent writes the frame with a packet socket, marked with
 // the slot of a one-action list (an output or a tunnel) in the inject map;
-// the program on InjectDev runs that list. The agent's generated answers
+// the program on the inject device runs that list. The agent's generated answers
 // (ARP, DHCP, ICMP errors) and its connection-state messages to peers take
 // the same way, so the kernel owns the VXLAN port alone. State messages from
 // peers (the reserved VNI) are passed to the host stack, where a packet
-// socket bound to their EtherType on the VXLAN device reads them.
+// socket bound to their EtherType on the VXLAN device reads them; the
+// program writes the sender's underlay address into their unused inner
+// source MAC. A tunnelled frame whose VNI no kernel port has goes to the
+// agent through the ring (a port it serves in userspace, or an unknown key).
 //
 // Maps and links are pinned under PinRoot/<host>: when the agent dies the
 // program keeps forwarding established flows, and a restarted agent adopts

@@ -21,8 +21,9 @@ const PinRoot = "/sys/fs/bpf/canopy"
 // PinRoot/<host> so that they outlive the agent: a restarted agent adopts
 // them and the kernel forwards established flows meanwhile.
 type Datapath struct {
-	objs fastpathObjects
-	dir  string
+	objs       fastpathObjects
+	dir        string
+	tunIfindex int
 
 	mu    sync.Mutex
 	links map[string]link.Link // by device name

@@ -52,7 +52,7 @@ func newTestHost(t *testing.T, sfx, name string) *testHost {
 		}
 	})
 	netnstest.Do(t, h.ns, func() {
-		h.inj, err = h.dp.SetupInject()
+		h.inj, err = h.dp.SetupInject(DefaultDevices.Inject, DefaultDevices.InjectTx)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func underlay(t *testing.T, sfx string, h1, h2 *testHost, a, b string, port uint
 	h2.remote[h1.name] = netip.MustParseAddr(a)
 	for _, h := range []*testHost{h1, h2} {
 		var err error
-		netnstest.Do(t, h.ns, func() { err = h.dp.SetupTunnel(port) })
+		netnstest.Do(t, h.ns, func() { err = h.dp.SetupTunnel(DefaultDevices.Tunnel, port) })
 		if err != nil {
 			t.Fatal(err)
 		}

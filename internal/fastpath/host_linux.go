@@ -16,11 +16,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Device names of a host's fast path (one of each per host).
+// Devices names a host's fast-path devices (one of each per host).
+type Devices struct {
+	Tunnel   string // the kernel VXLAN device, external (collect_md)
+	Inject   string // where the agent's frames enter the program
+	InjectTx string // its veth peer, where the agent writes them
+}
+
+// DefaultDevices are the names an agent uses; tests sharing a namespace
+// with others pick their own.
+var DefaultDevices = Devices{Tunnel: "canopy-vx", Inject: "canopy-inj", InjectTx: "canopy-injtx"}
+
 const (
-	TunnelDev    = "canopy-vx"    // the kernel VXLAN device, external (collect_md)
-	InjectDev    = "canopy-inj"   // where the agent's frames enter the program
-	InjectTxDev  = "canopy-injtx" // its veth peer, where the agent writes them
 	injectMTU    = 65535
 	injectSlots  = 4096
 	injectMark   = 0x40000000
@@ -28,32 +35,31 @@ const (
 	missCapBytes = len(fastpathMiss{}.Data)
 )
 
-// SetupTunnel creates (or adopts) the host's VXLAN device in external mode
-// on UDP port port and makes the program deliver what it receives by VNI
-// and send tunnel outputs through it. With an underlay address whose MTU
-// is mtu (0: unknown), the device's MTU leaves room for the encapsulation.
-func (d *Datapath) SetupTunnel(port uint16) error {
-	l, err := netlink.LinkByName(TunnelDev)
+// SetupTunnel creates (or adopts) the host's VXLAN device name in external
+// mode on UDP port port and makes the program deliver what it receives by
+// VNI and send tunnel outputs through it.
+func (d *Datapath) SetupTunnel(name string, port uint16) error {
+	l, err := netlink.LinkByName(name)
 	if err == nil {
 		if vx, ok := l.(*netlink.Vxlan); !ok || !vx.FlowBased || vx.Port != int(port) {
 			// Another configuration (an old port, a foreign device): replace it.
 			if err := netlink.LinkDel(l); err != nil {
-				return fmt.Errorf("fastpath: replace %s: %w", TunnelDev, err)
+				return fmt.Errorf("fastpath: replace %s: %w", name, err)
 			}
 			l = nil
 		}
 	}
 	if l == nil {
-		vx := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: TunnelDev}, FlowBased: true, Port: int(port), Learning: false}
+		vx := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: name}, FlowBased: true, Port: int(port), Learning: false}
 		if err := netlink.LinkAdd(vx); err != nil {
-			return fmt.Errorf("fastpath: create %s (kernel VXLAN): %w", TunnelDev, err)
+			return fmt.Errorf("fastpath: create %s (kernel VXLAN): %w", name, err)
 		}
-		if l, err = netlink.LinkByName(TunnelDev); err != nil {
+		if l, err = netlink.LinkByName(name); err != nil {
 			return fmt.Errorf("fastpath: %w", err)
 		}
 	}
 	if err := netlink.LinkSetUp(l); err != nil {
-		return fmt.Errorf("fastpath: %s up: %w", TunnelDev, err)
+		return fmt.Errorf("fastpath: %s up: %w", name, err)
 	}
 	ifindex := l.Attrs().Index
 	if err := d.objs.Devs.Put(uint32(ifindex), fastpathDevVal{Kind: devTunnel}); err != nil {
@@ -62,7 +68,22 @@ func (d *Datapath) SetupTunnel(port uint16) error {
 	if err := d.objs.Cfg.Put(uint32(0), fastpathConfig{TunnelIfindex: uint32(ifindex)}); err != nil {
 		return fmt.Errorf("fastpath: %w", err)
 	}
-	return d.attach(TunnelDev, ifindex)
+	d.tunIfindex = ifindex
+	return d.attach(name, ifindex)
+}
+
+// TunnelIfindex is the VXLAN device's index: misses with it are tunnelled
+// frames for a key no kernel port has (Miss.InKey is the VNI).
+func (d *Datapath) TunnelIfindex() int { return d.tunIfindex }
+
+// StateSender is the underlay address of the host that sent a state
+// message or heartbeat read by a StateReader (the program wrote it into
+// the inner source MAC).
+func StateSender(frame []byte) netip.Addr {
+	if len(frame) < 10 {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom4([4]byte(frame[6:10]))
 }
 
 // Injector sends the agent's frames into the program: re-injected misses
@@ -85,20 +106,19 @@ type target struct {
 	remote uint32
 }
 
-// SetupInject creates (or adopts) the inject veth pair and opens the
-// agent's socket on it.
-func (d *Datapath) SetupInject() (*Injector, error) {
-	l, err := netlink.LinkByName(InjectDev)
+// SetupInject creates (or adopts) the inject veth pair (inject, injectTx) and opens the agent's socket on it.
+func (d *Datapath) SetupInject(inject, injectTx string) (*Injector, error) {
+	l, err := netlink.LinkByName(inject)
 	if err != nil {
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: InjectDev, MTU: injectMTU}, PeerName: InjectTxDev}
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: inject, MTU: injectMTU}, PeerName: injectTx}
 		if err := netlink.LinkAdd(veth); err != nil {
-			return nil, fmt.Errorf("fastpath: create %s: %w", InjectDev, err)
+			return nil, fmt.Errorf("fastpath: create %s: %w", inject, err)
 		}
-		if l, err = netlink.LinkByName(InjectDev); err != nil {
+		if l, err = netlink.LinkByName(inject); err != nil {
 			return nil, fmt.Errorf("fastpath: %w", err)
 		}
 	}
-	tx, err := netlink.LinkByName(InjectTxDev)
+	tx, err := netlink.LinkByName(injectTx)
 	if err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
@@ -113,7 +133,7 @@ func (d *Datapath) SetupInject() (*Injector, error) {
 	if err := d.objs.Devs.Put(uint32(l.Attrs().Index), fastpathDevVal{Kind: devInject}); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
-	if err := d.attach(InjectDev, l.Attrs().Index); err != nil {
+	if err := d.attach(inject, l.Attrs().Index); err != nil {
 		return nil, err
 	}
 	// Protocol 0: the socket sends only, it receives nothing.
@@ -307,9 +327,10 @@ func completeChecksum(f []byte) {
 // socket (bound to their EtherType on the VXLAN device) takes them.
 type StateReader struct{ f *os.File }
 
-// NewStateReader opens it for frames of EtherType etherType.
-func NewStateReader(etherType uint16) (*StateReader, error) {
-	l, err := netlink.LinkByName(TunnelDev)
+// NewStateReader opens it on the VXLAN device tunnelDev for frames of
+// EtherType etherType.
+func NewStateReader(tunnelDev string, etherType uint16) (*StateReader, error) {
+	l, err := netlink.LinkByName(tunnelDev)
 	if err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}

@@ -498,13 +498,25 @@ static __always_inline int from_tunnel(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	__u32 vni = tk.tunnel_id;
-	if (vni == STATE_VNI)
-		return TC_ACT_OK; // connection state for the agent (its packet socket)
+	if (vni == STATE_VNI) {
+		// Connection state and heartbeats for the agent's packet sockets.
+		// Their inner source MAC is unused (zero): it carries the sender's
+		// underlay address, which a packet socket cannot see.
+		__u8 src[6] = {};
+		__u32 ip = bpf_htonl(tk.remote_ipv4);
+		__builtin_memcpy(src, &ip, 4);
+		bpf_skb_store_bytes(skb, 6, src, 6, 0);
+		return TC_ACT_OK;
+	}
 	count(STAT_TUNNEL_RX);
 	struct port_val *pv = bpf_map_lookup_elem(&ports, &vni);
 	if (!pv) {
+		// No kernel port has the key: the agent delivers it (a port it
+		// serves in userspace) or counts it as unknown.
 		count(STAT_TUNNEL_UNKNOWN);
-		return TC_ACT_SHOT;
+		struct flow_key k;
+		__builtin_memset(&k, 0, sizeof(k));
+		return to_agent(skb, &k, vni, 0);
 	}
 	if (pv->flags & PORT_PEER)
 		return bpf_redirect_peer(pv->ifindex, 0);
