@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/fastpath"
 	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/packet"
@@ -85,6 +86,12 @@ type Config struct {
 	// OpenPort opens the device of a bound port; nil means attach to (or
 	// create) the TAP of that name. Component tests plug in-memory ports.
 	OpenPort func(iface string) (datapath.Port, error)
+	// Datapath is DatapathUserspace (default), DatapathKernel or
+	// DatapathAuto (kernel.go).
+	Datapath string
+	// KernelDevices names the kernel fast path's devices (zero:
+	// fastpath.DefaultDevices); tests sharing a namespace pick their own.
+	KernelDevices fastpath.Devices
 }
 
 // Validate fills defaults and checks the configuration.
@@ -150,6 +157,13 @@ func (c *Config) Validate() error {
 	if c.OpenPort == nil {
 		c.OpenPort = openDevice
 	}
+	switch c.Datapath {
+	case "":
+		c.Datapath = DatapathUserspace
+	case DatapathUserspace, DatapathKernel, DatapathAuto:
+	default:
+		return fmt.Errorf("--datapath %q: want %s, %s or %s", c.Datapath, DatapathAuto, DatapathKernel, DatapathUserspace)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -182,7 +196,8 @@ type Agent struct {
 	exportConns map[packet.Key][]string
 	exportNATs  map[exportNAT][]string
 
-	tunnel *datapath.Tunnel
+	tunnel tunnelIO
+	kernel *kernelPath // nil on the userspace datapath
 	tunMTU int        // MTU of the underlay interface (0: unknown)
 	tunMu  sync.Mutex // one tunnel writer at a time
 	tunOne [1]datapath.TunnelPacket
@@ -295,8 +310,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.register(ctx); err != nil {
 		return err
 	}
-	a.tunnel, err = datapath.OpenTunnel(datapath.TunnelConfig{Local: netip.AddrPortFrom(a.cfg.TunnelIP, a.cfg.TunnelPort)})
-	if err != nil {
+	if err := a.openDatapath(); err != nil {
 		return err
 	}
 	if a.cfg.TunnelZone != "" {
@@ -319,7 +333,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	a.log.Info("agent: up", "host", a.cfg.HostName, "tunnel", a.tunnel.Local(), "gso", a.tunnel.GSO(), "gro", a.tunnel.GRO())
+	if a.kernel != nil {
+		a.log.Info("agent: up", "host", a.cfg.HostName, "datapath", a.kernel.String())
+	} else {
+		t := a.tunnel.(*datapath.Tunnel)
+		a.log.Info("agent: up", "host", a.cfg.HostName, "datapath", DatapathUserspace, "tunnel", t.Local(), "gso", t.GSO(), "gro", t.GRO())
+	}
 
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -354,6 +373,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.startMetadata(a.md)
 	}
 	a.wg.Go(func() { a.runTunnelRx() })
+	if a.kernel != nil {
+		a.wg.Go(a.kernel.runMisses)
+	}
 	a.wg.Go(func() { a.runSimulator(rctx) })
 	a.wg.Go(func() { a.runHousekeeping(rctx) })
 	a.wg.Go(func() { a.runLease(rctx) })
@@ -371,6 +393,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.bmu.Unlock()
 	a.tunnel.Close()
+	if a.kernel != nil {
+		a.kernel.close()
+	}
 	if srv != nil {
 		_ = srv.Close()
 	}
@@ -385,6 +410,53 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancel()
 	}
 	a.leaseMu.Unlock()
+	return nil
+}
+
+// tunnelIO is the agent's tunnel: the userspace VXLAN socket
+// (datapath.Tunnel), or the kernel fast path's (kernelTunnel).
+type tunnelIO interface {
+	ReadBatch(pkts []datapath.TunnelPacket) (int, error)
+	WriteBatch(pkts []datapath.TunnelPacket) (int, error)
+	Close() error
+}
+
+// openDatapath opens the kernel fast path (Config.Datapath kernel or
+// auto) or the userspace tunnel. Auto falls back to userspace where the
+// kernel path cannot start (no BPF or no kernel VXLAN, no privileges), and
+// says why.
+func (a *Agent) openDatapath() error {
+	if a.cfg.Datapath != DatapathUserspace {
+		k, err := a.openKernel()
+		switch {
+		case err == nil:
+			a.kernel, a.tunnel = k, k.tun
+			a.flows.SetMirror(k, int64(a.cfg.FlowTTL))
+			a.m.datapathKernel.Set(1)
+			return nil
+		case a.cfg.Datapath == DatapathKernel:
+			return fmt.Errorf("kernel datapath: %w", err)
+		default:
+			a.log.Warn("agent: kernel datapath unavailable, forwarding in userspace", "err", err)
+		}
+	}
+	if a.cfg.Datapath == DatapathUserspace {
+		// A kernel agent killed before it could clean up holds the VXLAN
+		// port and would keep forwarding flows nobody updates.
+		devs := a.cfg.KernelDevices
+		if devs == (fastpath.Devices{}) {
+			devs = fastpath.DefaultDevices
+		}
+		if err := fastpath.Purge(a.hostID, devs); err != nil {
+			a.log.Warn("agent: removing a previous kernel datapath", "err", err)
+		}
+	}
+	t, err := datapath.OpenTunnel(datapath.TunnelConfig{Local: netip.AddrPortFrom(a.cfg.TunnelIP, a.cfg.TunnelPort)})
+	if err != nil {
+		return err
+	}
+	a.tunnel = t
+	a.m.datapathKernel.Set(0)
 	return nil
 }
 
@@ -605,5 +677,8 @@ func (a *Agent) runHousekeeping(ctx context.Context) {
 			a.refreshExports(now)
 		}
 		a.reconcile(ctx)
+		if a.kernel != nil {
+			a.kernel.housekeeping()
+		}
 	}
 }

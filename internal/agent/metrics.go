@@ -26,6 +26,9 @@ type metrics struct {
 	parked                          *prometheus.CounterVec
 	learned, learnWrites            *prometheus.CounterVec
 	learnCoalesced                  prometheus.Counter
+	datapathKernel                  prometheus.Gauge
+	kernelSkipped, kernelErrors     prometheus.Counter
+	kernelStats                     *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -36,7 +39,13 @@ func newMetrics() *metrics {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "canopy_agent", Name: name, Help: help})
 	}
 	m := &metrics{
-		reg:           telemetry.NewRegistry(),
+		reg: telemetry.NewRegistry(),
+		datapathKernel: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "canopy", Name: "datapath_kernel",
+			Help: "1 when this agent's flows run in the kernel fast path (eBPF at TC, kernel VXLAN), 0 on the userspace datapath."}),
+		kernelSkipped: c("kernel_flows_skipped_total", "Cached flows the kernel cannot execute (too many actions, an unknown tunnel endpoint): they stay in userspace."),
+		kernelErrors:  c("kernel_flow_errors_total", "Kernel flow map writes or deletes that failed."),
+		kernelStats: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "canopy_agent", Name: "kernel_packets",
+			Help: "The kernel fast path's counters, by event (hit, miss, miss_lost, drop, tunnel_tx, tunnel_rx, tunnel_unknown, injected, no_port, error)."}, []string{"event"}),
 		rx:            cv("port_rx_frames_total", "Frames read from a port (a GSO super-frame counts once).", "port"),
 		tx:            cv("port_tx_frames_total", "Frames written to a port.", "port"),
 		hits:          cv("port_flow_hits_total", "Frames that matched a cached flow.", "port"),
@@ -64,7 +73,8 @@ func newMetrics() *metrics {
 			"written (a MAC flapping between ports, an entry changing faster than the write interval)."),
 	}
 	m.reg.MustRegister(m.learned, m.learnWrites, m.learnCoalesced, m.rx, m.tx, m.hits, m.misses, m.drops, m.sims, m.snapshots, m.tunnelRx, m.tunnelTx,
-		m.tunnelDrops, m.tunnelUnknown, m.stateTx, m.stateRx, m.stateBad, m.dhcp, m.metadata, m.parked)
+		m.tunnelDrops, m.tunnelUnknown, m.stateTx, m.stateRx, m.stateBad, m.dhcp, m.metadata, m.parked,
+		m.datapathKernel, m.kernelSkipped, m.kernelErrors, m.kernelStats)
 	return m
 }
 
@@ -104,7 +114,7 @@ func (a *Agent) httpHandler() http.Handler {
 			k := e.Key
 			fv := FlowView{InKey: k.In, EthSrc: macString(k.EthSrc), EthDst: macString(k.EthDst), EtherType: k.EtherType,
 				Proto: k.Tuple.Proto, SrcPort: k.Tuple.SrcPort, DstPort: k.Tuple.DstPort, Drop: e.Drop, Reason: e.Reason,
-				Hits: e.Hits(), ExpiresIn: time.Duration(e.Expires - now.UnixNano()).Round(time.Millisecond).String(), Tags: len(e.Tags)}
+				Hits: e.Hits(), ExpiresIn: time.Duration(e.Expiry() - now.UnixNano()).Round(time.Millisecond).String(), Tags: len(e.Tags)}
 			if k.Tuple.Src != 0 || k.Tuple.Dst != 0 {
 				fv.Src, fv.Dst = addrString(k.Tuple.Src), addrString(k.Tuple.Dst)
 			}

@@ -119,7 +119,13 @@ func (a *Agent) reconcile(ctx context.Context) {
 		if _, ok := a.bound[id]; ok {
 			continue
 		}
-		dev, err := a.cfg.OpenPort(b.iface)
+		var dev datapath.Port
+		var err error
+		if a.kernel != nil {
+			dev, err = a.kernel.openPort(b.iface, b.key)
+		} else {
+			dev, err = a.cfg.OpenPort(b.iface)
+		}
 		if err != nil {
 			a.log.Warn("agent: cannot plug port, will retry", "port_id", id, "interface", b.iface, "err", err)
 			continue

@@ -334,6 +334,14 @@ func (a *Agent) runReplica(ctx context.Context) {
 		v.gen = gen
 		a.view.Store(v)
 		n := a.flows.Invalidate(changed, all, gen)
+		if a.kernel != nil {
+			if gen > 1 && (all || len(changed) > 0) {
+				// A previous agent's flows were decided on an older
+				// topology: past its first view, a change retires them.
+				a.kernel.dropAdopted()
+			}
+			a.kernel.reconcilePorts(v.want)
+		}
 		a.m.snapshots.Inc()
 		a.log.Debug("agent: snapshot", "rev", rev, "changed", len(changed), "flows_removed", n, "took", time.Since(start))
 		a.reconcile(ctx)

@@ -28,7 +28,7 @@ type fastpathAction struct {
 type fastpathConfig struct {
 	_             structs.HostLayout
 	TunnelIfindex uint32
-	Pad           uint32
+	TunnelMtu     uint32
 }
 
 type fastpathDevVal struct {

@@ -36,7 +36,7 @@ func Open(host string) (*Datapath, error) {
 	if err := mountBPFFS(); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(PinRoot, strings.ReplaceAll(host, "/", "_"))
+	dir := pinDir(host)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
@@ -58,6 +58,8 @@ func Open(host string) (*Datapath, error) {
 	}
 	return d, nil
 }
+
+func pinDir(host string) string { return filepath.Join(PinRoot, strings.ReplaceAll(host, "/", "_")) }
 
 // Dir is the directory of the pinned maps and links.
 func (d *Datapath) Dir() string { return d.dir }
@@ -167,6 +169,29 @@ func (d *Datapath) DetachPort(dev string, key uint32) {
 		_ = d.objs.Devs.Delete(pv.Ifindex)
 		_ = d.objs.Ports.Delete(key)
 	}
+}
+
+// PortIfindex is the device index of the port with tunnel key key (0: none).
+func (d *Datapath) PortIfindex(key uint32) int {
+	var pv fastpathPortVal
+	if d.objs.Ports.Lookup(key, &pv) != nil {
+		return 0
+	}
+	return int(pv.Ifindex)
+}
+
+// DetachPortKey detaches the port with tunnel key key, whatever its device
+// is called now (a previous agent's port that is no longer bound here).
+func (d *Datapath) DetachPortKey(key uint32) {
+	var pv fastpathPortVal
+	if d.objs.Ports.Lookup(key, &pv) != nil {
+		return
+	}
+	if l, err := netlink.LinkByIndex(int(pv.Ifindex)); err == nil {
+		d.detach(l.Attrs().Name)
+	}
+	_ = d.objs.Devs.Delete(pv.Ifindex)
+	_ = d.objs.Ports.Delete(key)
 }
 
 // PortKeys lists the tunnel keys of the ports in the kernel's port map

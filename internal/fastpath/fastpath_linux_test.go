@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/netnstest"
 	"github.com/canopy-sdn/canopy/internal/packet"
@@ -116,9 +117,9 @@ func (h *testHost) serve() {
 			flow.Apply(m.Frame, &p, acts, func(a flow.Action, frame []byte) {
 				var err error
 				if a.Kind == flow.Tunnel {
-					err = h.inj.Tunnel(frame, h.remote[a.Host], a.Key)
+					err = h.inj.Tunnel(frame, &datapath.VnetHdr{}, h.remote[a.Host], a.Key)
 				} else {
-					err = h.inj.Output(frame, a.Key)
+					err = h.inj.Output(frame, &datapath.VnetHdr{}, a.Key)
 				}
 				if err != nil {
 					h.t.Error(err)
@@ -280,7 +281,7 @@ func underlay(t *testing.T, sfx string, h1, h2 *testHost, a, b string, port uint
 	h2.remote[h1.name] = netip.MustParseAddr(a)
 	for _, h := range []*testHost{h1, h2} {
 		var err error
-		netnstest.Do(t, h.ns, func() { err = h.dp.SetupTunnel(DefaultDevices.Tunnel, port) })
+		netnstest.Do(t, h.ns, func() { err = h.dp.SetupTunnel(DefaultDevices.Tunnel, port, 1500) })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,14 +31,17 @@ const (
 	injectMTU    = 65535
 	injectSlots  = 4096
 	injectMark   = 0x40000000
-	stateVNI     = 0xFFFFFF
-	missCapBytes = len(fastpathMiss{}.Data)
 )
+
+// MissCap is the most of a missed frame the program copies to the agent.
+const MissCap = len(fastpathMiss{}.Data)
 
 // SetupTunnel creates (or adopts) the host's VXLAN device name in external
 // mode on UDP port port and makes the program deliver what it receives by
-// VNI and send tunnel outputs through it.
-func (d *Datapath) SetupTunnel(name string, port uint16) error {
+// VNI and send tunnel outputs through it. mtu is the underlay's MTU (0:
+// unknown): large TCP sends into the tunnel are cut to segments that fit it
+// with the encapsulation.
+func (d *Datapath) SetupTunnel(name string, port uint16, mtu int) error {
 	l, err := netlink.LinkByName(name)
 	if err == nil {
 		if vx, ok := l.(*netlink.Vxlan); !ok || !vx.FlowBased || vx.Port != int(port) {
@@ -65,7 +68,7 @@ func (d *Datapath) SetupTunnel(name string, port uint16) error {
 	if err := d.objs.Devs.Put(uint32(ifindex), fastpathDevVal{Kind: devTunnel}); err != nil {
 		return fmt.Errorf("fastpath: %w", err)
 	}
-	if err := d.objs.Cfg.Put(uint32(0), fastpathConfig{TunnelIfindex: uint32(ifindex)}); err != nil {
+	if err := d.objs.Cfg.Put(uint32(0), fastpathConfig{TunnelIfindex: uint32(ifindex), TunnelMtu: uint32(mtu)}); err != nil {
 		return fmt.Errorf("fastpath: %w", err)
 	}
 	d.tunIfindex = ifindex
@@ -145,20 +148,28 @@ func (d *Datapath) SetupInject(inject, injectTx string) (*Injector, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("fastpath: bind inject socket: %w", err)
 	}
+	// Frames carry a virtio-net header: a large send from a userspace port
+	// (a GSO super-frame with a partial checksum) goes in whole and the
+	// kernel segments it where it leaves.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fastpath: inject socket: %w", err)
+	}
 	return &Injector{d: d, fd: fd, ifindex: tx.Attrs().Index, slots: map[target]uint32{}}, nil
 }
 
-// Output sends frame out of the local port with tunnel key key.
-func (in *Injector) Output(frame []byte, key uint32) error {
-	return in.send(frame, target{kind: flow.Output, key: key})
+// Output sends frame (with its offload metadata hdr) out of the local port
+// with tunnel key key.
+func (in *Injector) Output(frame []byte, hdr *datapath.VnetHdr, key uint32) error {
+	return in.send(frame, hdr, target{kind: flow.Output, key: key})
 }
 
 // Tunnel sends frame to remote's VXLAN endpoint with VNI vni.
-func (in *Injector) Tunnel(frame []byte, remote netip.Addr, vni uint32) error {
+func (in *Injector) Tunnel(frame []byte, hdr *datapath.VnetHdr, remote netip.Addr, vni uint32) error {
 	if !remote.Is4() {
 		return fmt.Errorf("fastpath: tunnel endpoint %s is not IPv4", remote)
 	}
-	return in.send(frame, target{kind: flow.Tunnel, key: vni, remote: binary.BigEndian.Uint32(remote.AsSlice())})
+	return in.send(frame, hdr, target{kind: flow.Tunnel, key: vni, remote: binary.BigEndian.Uint32(remote.AsSlice())})
 }
 
 // slot returns the inject slot holding t's action list, writing it the
@@ -185,9 +196,18 @@ func (in *Injector) slot(t target) (uint32, error) {
 	return s, nil
 }
 
-func (in *Injector) send(frame []byte, t target) error {
+func (in *Injector) send(frame []byte, hdr *datapath.VnetHdr, t target) error {
+	if hdr.IsGSO() && truncated(frame) {
+		// The first bytes of a large send that missed: its flow is in
+		// now, the sender's retransmission takes it.
+		return datapath.ErrTruncated
+	}
 	s, err := in.slot(t)
 	if err != nil {
+		return err
+	}
+	var vh [datapath.VnetHdrLen]byte
+	if err := hdr.Encode(vh[:]); err != nil {
 		return err
 	}
 	// SO_MARK as a control message: the mark travels with this frame only.
@@ -197,10 +217,19 @@ func (in *Injector) send(frame []byte, t target) error {
 	h.SetLen(unix.CmsgLen(4))
 	binary.NativeEndian.PutUint32(oob[unix.CmsgLen(0):], injectMark|s)
 	to := &unix.SockaddrLinklayer{Ifindex: in.ifindex}
-	if err := unix.Sendmsg(in.fd, frame, oob, to, 0); err != nil {
+	if _, err := unix.SendmsgBuffers(in.fd, [][]byte{vh[:], frame}, oob, to, 0); err != nil {
 		return fmt.Errorf("fastpath: inject: %w", err)
 	}
 	return nil
+}
+
+// truncated reports whether an IPv4 frame is shorter than its header says.
+func truncated(f []byte) bool {
+	const eth = 14
+	if len(f) < eth+20 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+		return false
+	}
+	return eth+int(binary.BigEndian.Uint16(f[eth+2:])) > len(f)
 }
 
 // Close closes the socket (the devices stay for the next agent).
@@ -367,3 +396,22 @@ func (s *StateReader) Read(b []byte) (int, error) {
 func (s *StateReader) Close() error { return s.f.Close() }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// Purge removes what a kernel fast path left on this host: its pins (the
+// program detaches from every device once nothing holds its links) and its
+// devices, so that the userspace tunnel can have the VXLAN port. Nothing
+// there is no error.
+func Purge(host string, devs Devices) error {
+	var errs []error
+	if err := os.RemoveAll(pinDir(host)); err != nil {
+		errs = append(errs, err)
+	}
+	for _, name := range []string{devs.Tunnel, devs.Inject} {
+		if l, err := netlink.LinkByName(name); err == nil {
+			if err := netlink.LinkDel(l); err != nil {
+				errs = append(errs, fmt.Errorf("fastpath: delete %s: %w", name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

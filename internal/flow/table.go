@@ -72,10 +72,33 @@ type Entry struct {
 	Reason  string // why it drops, for the dump
 	dropGen uint64 // Table.dropGen at install (drop flows)
 	hits    atomic.Uint64
+	// ext is a later expiry than Expires (0: none): the mirror's copy of
+	// the flow was busy when it fell due.
+	ext atomic.Int64
 }
 
 // Hits is how many lookups found e.
 func (e *Entry) Hits() uint64 { return e.hits.Load() }
+
+// Expiry is when e expires: Expires, or later while its kernel copy is busy.
+func (e *Entry) Expiry() int64 { return max(e.Expires, e.ext.Load()) }
+
+// Mirror keeps a copy of the table elsewhere (the kernel fast path's flow
+// map) in step with it. Its methods are called with the table's lock held,
+// in the order the table changes.
+type Mirror interface {
+	// Put copies a flow just installed (it replaces any copy of its key).
+	Put(e *Entry)
+	// Delete removes the copy of the flow with key k.
+	Delete(k *Key)
+	// DeleteDrops removes the copies of every drop flow.
+	DeleteDrops()
+	// Clear removes every copy.
+	Clear()
+	// Idle is how long (ns) the copy of the flow with key k has not been
+	// used; false when there is none.
+	Idle(k *Key) (int64, bool)
+}
 
 // Table is the exact-match flow cache of an agent, safe for concurrent use:
 // lookups (every port's reader) take the read lock only.
@@ -103,6 +126,19 @@ type Table struct {
 	gen        uint64               // the snapshot generation the table is valid for
 	dropGen    atomic.Uint64        // bumped by InvalidateDrops
 	imports    atomic.Uint64        // bumped by every import of a peer's state (NoteImport)
+
+	mirror  Mirror // nil: none
+	busyTTL int64  // a flow's life after its mirror copy's last use
+}
+
+// SetMirror makes m follow every change of the table from now on (install
+// it before the first flow). A flow that falls due while m's copy was used
+// within busyTTL lives on for busyTTL after that use: a flow the kernel keeps
+// forwarding never expires, an idle one does.
+func (t *Table) SetMirror(m Mirror, busyTTL int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.mirror, t.busyTTL = m, busyTTL
 }
 
 // NewTable returns an empty table at generation 0.
@@ -170,11 +206,14 @@ func second(ns int64) int64 { return (ns + 999_999_999) / 1_000_000_000 }
 func (t *Table) removeLocked(e *Entry) {
 	delete(t.m, e.Key)
 	t.liveListed -= len(e.Tags)
+	if t.mirror != nil {
+		t.mirror.Delete(&e.Key)
+	}
 }
 
 // live reports whether e, found in the table, still stands at now.
 func (t *Table) live(e *Entry, now int64) bool {
-	return e.Expires > now && (!e.Drop || e.dropGen == t.dropGen.Load())
+	return e.Expiry() > now && (!e.Drop || e.dropGen == t.dropGen.Load())
 }
 
 // Lookup returns the live flow for k, or nil.
@@ -220,6 +259,9 @@ func (t *Table) InstallAt(e *Entry, gen, imp uint64) bool {
 	t.listed += len(e.Tags)
 	t.liveListed += len(e.Tags)
 	addTo(t.wheel, second(e.Expires), e)
+	if t.mirror != nil {
+		t.mirror.Put(e)
+	}
 	return true
 }
 
@@ -231,6 +273,9 @@ func (t *Table) Invalidate(tags map[Tag]struct{}, all bool, gen uint64) int {
 	t.gen = gen
 	if all {
 		n := len(t.m)
+		if t.mirror != nil {
+			t.mirror.Clear()
+		}
 		t.m = map[Key]*Entry{}
 		t.byTag = map[Tag]*entryList{}
 		t.wheel = map[int64]*entryList{}
@@ -290,7 +335,15 @@ func (t *Table) InvalidateTags(tags map[Tag]struct{}) int {
 // InvalidateDrops removes every drop flow: new connection state may have
 // turned what was dropped into a permitted return direction. O(1): the
 // drop flows installed before it turn stale (see Table).
-func (t *Table) InvalidateDrops() { t.dropGen.Add(1) }
+func (t *Table) InvalidateDrops() {
+	t.dropGen.Add(1)
+	if t.mirror != nil {
+		// The mirror has no generations: its drop copies go now.
+		t.mu.Lock()
+		t.mirror.DeleteDrops()
+		t.mu.Unlock()
+	}
+}
 
 // Expire removes flows past their hard expiry (stale drop flows with
 // them: their expiry is short), and compacts the tag lists when most of
@@ -307,7 +360,13 @@ func (t *Table) Expire(now int64) {
 			for _, e := range c {
 				switch {
 				case t.m[e.Key] != e: // replaced or invalidated
-				case e.Expires <= now:
+				case e.Expiry() <= now && t.busy(e, now):
+					if b := second(e.ext.Load()); b == s {
+						keep.add(e)
+					} else {
+						addTo(t.wheel, b, e)
+					}
+				case e.Expiry() <= now:
 					t.removeLocked(e)
 				default:
 					keep.add(e)
@@ -330,6 +389,20 @@ func (t *Table) Expire(now int64) {
 		}
 	}
 	t.listed = t.liveListed
+}
+
+// busy reports whether e's mirror copy was used within busyTTL, and if so
+// extends e to busyTTL after that use.
+func (t *Table) busy(e *Entry, now int64) bool {
+	if t.mirror == nil || e.Drop {
+		return false
+	}
+	idle, ok := t.mirror.Idle(&e.Key)
+	if !ok || idle >= t.busyTTL {
+		return false
+	}
+	e.ext.Store(now + t.busyTTL - idle)
+	return true
 }
 
 // Len is the number of flows that stand now (drop flows made stale by

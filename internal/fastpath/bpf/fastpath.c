@@ -122,7 +122,7 @@ struct dev_val {
 
 struct config {
 	__u32 tunnel_ifindex; // the VXLAN device; 0: none
-	__u32 pad;
+	__u32 tunnel_mtu;	  // the underlay's MTU; 0: unknown
 };
 
 struct miss {
@@ -416,7 +416,30 @@ static __always_inline long output(struct __sk_buff *skb, struct action *a, int 
 	return bpf_redirect(pv->ifindex, 0);
 }
 
-static __always_inline long tunnel(struct __sk_buff *skb, struct action *a, int last)
+// clamp_gso shrinks the segment size of a large TCP send so that each
+// segment plus the VXLAN encapsulation fits the underlay (agent.clampGSO):
+// the receiver takes smaller segments as they come, and the outer packets
+// need no fragmentation. adjust_room grows the frame (taking the growth off
+// the segment size) and shrinks it back with the segment size fixed.
+static __always_inline void clamp_gso(struct __sk_buff *skb, struct flow_key *k, struct parsed *p, __u32 mtu)
+{
+	if (!mtu || !skb->gso_size || !p->l4 || k->proto != IPPROTO_TCP)
+		return;
+	__u8 doff;
+	if (bpf_skb_load_bytes(skb, p->l4 + 12, &doff, 1) < 0)
+		return;
+	__u32 hl = p->l4 + (doff >> 4) * 4;
+	__u32 room = mtu - 36 - hl; // outer IPv4 + UDP + VXLAN, then the inner headers
+	if (mtu < 36 + hl + 256 || room >= skb->gso_size)
+		return;
+	__s32 diff = skb->gso_size - room;
+	if (bpf_skb_adjust_room(skb, diff, BPF_ADJ_ROOM_MAC, 0) < 0)
+		return;
+	if (bpf_skb_adjust_room(skb, -diff, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO) < 0)
+		count(STAT_ERROR);
+}
+
+static __always_inline long tunnel(struct __sk_buff *skb, struct action *a, int last, struct flow_key *k, struct parsed *p)
 {
 	__u32 zero = 0;
 	struct config *c = bpf_map_lookup_elem(&cfg, &zero);
@@ -424,6 +447,7 @@ static __always_inline long tunnel(struct __sk_buff *skb, struct action *a, int 
 		count(STAT_ERROR);
 		return -1;
 	}
+	clamp_gso(skb, k, p, c->tunnel_mtu);
 	struct bpf_tunnel_key tk = {};
 	tk.remote_ipv4 = a->remote;
 	tk.tunnel_id = a->key;
@@ -478,7 +502,7 @@ static __always_inline int run(struct __sk_buff *skb, struct flow_val *v, struct
 				return r < 0 ? TC_ACT_SHOT : r;
 			break;
 		case ACT_TUNNEL:
-			r = tunnel(skb, a, last);
+			r = tunnel(skb, a, last, k, p);
 			if (last)
 				return r < 0 ? TC_ACT_SHOT : r;
 			break;

@@ -217,6 +217,11 @@ func (h *Host) Start() {
 	if h.driver != "" {
 		args = append(args, "--instance-driver", h.driver)
 	}
+	// CANOPY_E2E_DATAPATH runs the lab's agents on that datapath (kernel,
+	// auto, userspace; default the agent's own).
+	if dp := os.Getenv("CANOPY_E2E_DATAPATH"); dp != "" {
+		args = append(args, "--datapath", dp)
+	}
 	args = append(args, h.extra...)
 	h.agent = l.start(fmt.Sprintf("agent-%s-%d", h.Name, h.starts), h.NS, args...)
 	deadline := time.Now().Add(30 * time.Second)
@@ -349,6 +354,10 @@ func (l *Lab) cleanup() {
 	}
 	for _, h := range l.hosts {
 		_ = exec.Command("ip", "netns", "del", h.NS).Run()
+		// A kernel-datapath agent killed with SIGKILL leaves its pins.
+		if b, err := os.ReadFile(filepath.Join(h.stateDir, "host-id")); err == nil {
+			_ = os.RemoveAll(filepath.Join("/sys/fs/bpf/canopy", strings.TrimSpace(string(b))))
+		}
 	}
 	_ = exec.Command("ip", "netns", "del", l.infra).Run()
 	_ = exec.Command("ip", "netns", "del", l.ul).Run()

@@ -2,6 +2,7 @@ package netns
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -39,10 +40,23 @@ func (l *Lab) AddVM(name string, h *Host, port, mac, cidr, gw string, mtu int) *
 	l.mustNS(vm.NS)
 	l.vms = append(l.vms, vm)
 	l.must("ip", "-n", vm.NS, "link", "set", "lo", "up")
+	if KernelDatapath() {
+		// The kernel fast path attaches to the host end of a veth pair
+		// (the VM's NIC is the other end), as the netns driver plugs one.
+		l.must("ip", "-n", h.NS, "link", "add", vm.Tap, "type", "veth", "peer", "name", vm.Tap, "netns", vm.NS)
+		l.must("ip", "-n", h.NS, "link", "set", vm.Tap, "up")
+		h.Bind(port, vm.Tap)
+		vm.configure()
+		return vm
+	}
 	h.Bind(port, vm.Tap)
 	vm.Plug()
 	return vm
 }
+
+// KernelDatapath reports whether the lab runs its agents on the kernel
+// fast path (CANOPY_E2E_DATAPATH=kernel).
+func KernelDatapath() bool { return os.Getenv("CANOPY_E2E_DATAPATH") == "kernel" }
 
 // Plug waits until the host's agent has the TAP up in the host namespace,
 // then moves it into the VM namespace and configures it. After an agent
@@ -51,6 +65,9 @@ func (l *Lab) AddVM(name string, h *Host, port, mac, cidr, gw string, mtu int) *
 func (vm *VM) Plug() {
 	l := vm.l
 	l.t.Helper()
+	if KernelDatapath() {
+		return // a veth pair outlives the agent
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out, err := exec.Command("ip", "-n", vm.Host.NS, "-o", "link", "show", vm.Tap).CombinedOutput()
@@ -63,6 +80,12 @@ func (vm *VM) Plug() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	l.must("ip", "-n", vm.Host.NS, "link", "set", vm.Tap, "netns", vm.NS)
+	vm.configure()
+}
+
+// configure gives the VM's NIC its MAC, MTU, address and default route.
+func (vm *VM) configure() {
+	l := vm.l
 	l.must("ip", "-n", vm.NS, "link", "set", vm.Tap, "address", vm.MAC, "mtu", fmt.Sprint(vm.MTU), "up")
 	l.must("ip", "-n", vm.NS, "addr", "add", vm.CIDR, "dev", vm.Tap)
 	if vm.GW != "" {

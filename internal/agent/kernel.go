@@ -1,0 +1,549 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/fastpath"
+	"github.com/canopy-sdn/canopy/internal/flow"
+	"github.com/canopy-sdn/canopy/internal/packet"
+	"github.com/vishvananda/netlink"
+)
+
+// Datapath modes (Config.Datapath, --datapath).
+const (
+	DatapathUserspace = "userspace" // ports read by the agent, the tunnel a UDP socket
+	DatapathKernel    = "kernel"    // the kernel fast path, or the agent does not start
+	DatapathAuto      = "auto"      // the kernel fast path where the host has it, else userspace
+)
+
+// kernelPath is the agent's side of the kernel fast path
+// (internal/fastpath): the loaded program and its pinned maps, the ports
+// attached to it, the miss reader and the injector. The flow table mirrors
+// every flow it caches into the kernel (kernelMirror); misses come back
+// through the ring and are simulated like a userspace port's.
+type kernelPath struct {
+	a    *Agent
+	dp   *fastpath.Datapath
+	inj  *fastpath.Injector
+	mr   *fastpath.MissReader
+	devs fastpath.Devices
+	port uint16 // the tunnel's UDP port
+
+	mu    sync.Mutex                            // writers of ports
+	ports atomic.Pointer[map[int]*kernelPort]   // by ifindex
+	keys  atomic.Pointer[map[uint32]*kernelPort] // by tunnel key
+
+	tun *kernelTunnel
+
+	// Mirror state (under mmu): the drop flows in the kernel (removed
+	// together by invalidateDrops) and the flows a previous agent left
+	// (adopted: forwarding on until they idle or the topology changes).
+	mmu     sync.Mutex
+	drops   map[fastpath.Key]struct{}
+	adopted map[fastpath.Key]struct{}
+	ttl     int64
+}
+
+// openKernel loads the fast path for this host: program and pinned maps
+// (adopting a previous agent's), the VXLAN device, the inject pair.
+func (a *Agent) openKernel() (*kernelPath, error) {
+	devs := a.cfg.KernelDevices
+	if devs == (fastpath.Devices{}) {
+		devs = fastpath.DefaultDevices
+	}
+	dp, err := fastpath.Open(a.hostID)
+	if err != nil {
+		return nil, err
+	}
+	k := &kernelPath{a: a, dp: dp, devs: devs, port: a.cfg.TunnelPort, drops: map[fastpath.Key]struct{}{},
+		adopted: map[fastpath.Key]struct{}{}, ttl: int64(a.cfg.FlowTTL)}
+	fail := func(err error) (*kernelPath, error) {
+		if k.inj != nil {
+			k.inj.Close()
+		}
+		if k.mr != nil {
+			k.mr.Close()
+		}
+		dp.Close()
+		return nil, err
+	}
+	if err := dp.SetupTunnel(devs.Tunnel, a.cfg.TunnelPort, a.tunMTU); err != nil {
+		return fail(err)
+	}
+	if k.inj, err = dp.SetupInject(devs.Inject, devs.InjectTx); err != nil {
+		return fail(err)
+	}
+	if k.mr, err = dp.NewMissReader(); err != nil {
+		return fail(err)
+	}
+	if k.tun, err = newKernelTunnel(k); err != nil {
+		return fail(err)
+	}
+	for _, key := range dp.FlowKeys() {
+		k.adopted[key] = struct{}{}
+	}
+	k.ports.Store(&map[int]*kernelPort{})
+	k.keys.Store(&map[uint32]*kernelPort{})
+	return k, nil
+}
+
+// close ends the fast path when the agent stops on purpose: its ports
+// are unplugged already, and the program, pins and devices go (the host
+// leaves; the VXLAN port is free for whatever runs next). An agent killed
+// never gets here: what is pinned keeps forwarding established flows
+// until the next agent adopts it.
+func (k *kernelPath) close() {
+	k.mr.Close()
+	k.tun.Close()
+	k.inj.Close()
+	if err := k.dp.Remove(); err != nil {
+		k.a.log.Warn("agent: removing the kernel datapath", "err", err)
+	}
+	if err := fastpath.Purge(k.a.hostID, k.devs); err != nil {
+		k.a.log.Warn("agent: removing the kernel datapath", "err", err)
+	}
+}
+
+// runMisses hands each miss to its port's reader, and each tunnelled frame
+// for a key no kernel port has to the agent's port of that key.
+func (k *kernelPath) runMisses() {
+	var m fastpath.Miss
+	tunIf := k.dp.TunnelIfindex()
+	for {
+		if err := k.mr.Read(&m); err != nil {
+			if errors.Is(err, fastpath.ErrClosed) {
+				return
+			}
+			k.a.log.Warn("agent: kernel miss read", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if m.Ifindex == tunIf {
+			k.a.m.tunnelRx.Inc()
+			vp := k.a.ports.Load().byKey[m.InKey]
+			if vp == nil || m.Truncated {
+				k.a.m.tunnelUnknown.Inc()
+				continue
+			}
+			vp.write(m.Frame, datapath.VnetHdr{})
+			continue
+		}
+		if kp := (*k.ports.Load())[m.Ifindex]; kp != nil {
+			kp.deliver(&m)
+		}
+	}
+}
+
+// openPort attaches the program to iface, the host side of a port's
+// device, and returns the port the agent reads its misses from. A device
+// the program cannot take (not in this namespace: a TAP moved into an
+// instance) is opened the userspace way; the kernel leaves its frames to
+// the agent (flows from or to it are not mirrored).
+func (k *kernelPath) openPort(iface string, key uint32) (datapath.Port, error) {
+	// Only the host end of a veth pair for now: a TAP the netns instance
+	// driver creates here is moved into the instance after the agent
+	// opened it, which would take the program's attachment with it.
+	l, err := netlink.LinkByName(iface)
+	if err == nil && l.Type() != "veth" {
+		err = fmt.Errorf("a %s device, not the host end of a veth pair", l.Type())
+	}
+	if err == nil {
+		err = k.dp.AttachPort(iface, key)
+	}
+	if err != nil {
+		k.a.log.Info("agent: port served in userspace", "interface", iface, "reason", err)
+		return k.a.cfg.OpenPort(iface)
+	}
+	ifindex := k.dp.PortIfindex(key)
+	kp := &kernelPort{k: k, name: iface, key: key, ifindex: ifindex, q: make(chan []byte, 256),
+		free: make(chan []byte, 256), closed: make(chan struct{})}
+	for range cap(kp.free) {
+		kp.free <- make([]byte, 0, fastpath.MissCap+3)
+	}
+	k.mu.Lock()
+	ports := clonePorts(*k.ports.Load())
+	ports[ifindex] = kp
+	k.ports.Store(&ports)
+	keys := clonePorts(*k.keys.Load())
+	keys[key] = kp
+	k.keys.Store(&keys)
+	k.mu.Unlock()
+	return kp, nil
+}
+
+func clonePorts[K comparable](m map[K]*kernelPort) map[K]*kernelPort {
+	out := make(map[K]*kernelPort, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (k *kernelPath) removePort(kp *kernelPort) {
+	k.mu.Lock()
+	ports := clonePorts(*k.ports.Load())
+	if ports[kp.ifindex] == kp {
+		delete(ports, kp.ifindex)
+	}
+	k.ports.Store(&ports)
+	keys := clonePorts(*k.keys.Load())
+	if keys[kp.key] == kp {
+		delete(keys, kp.key)
+	}
+	k.keys.Store(&keys)
+	k.mu.Unlock()
+	k.dp.DetachPort(kp.name, kp.key)
+}
+
+// isKernelPort reports whether the port with tunnel key key is attached.
+func (k *kernelPath) isKernelPort(key uint32) bool { return (*k.keys.Load())[key] != nil }
+
+// kernelPort is a port attached to the program. What the agent reads from
+// it are the frames that missed the kernel's flows; what it writes goes out
+// through the injector.
+type kernelPort struct {
+	k       *kernelPath
+	name    string
+	key     uint32
+	ifindex int
+
+	q      chan []byte // missed frames (GSO length in the buffer's tail, see deliver)
+	free   chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+// deliver queues a miss for the port's reader; a full queue drops it (the
+// sender retransmits, as from a full NIC ring).
+func (kp *kernelPort) deliver(m *fastpath.Miss) {
+	var b []byte
+	select {
+	case b = <-kp.free:
+	default:
+		return
+	}
+	b = append(b[:0], m.Frame...)
+	// The reader needs the segment size of a large send (the key's length
+	// class) and whether the frame is whole: two bytes and a flag after
+	// the frame, within the buffer's capacity.
+	b = append(b, byte(m.GSOSize>>8), byte(m.GSOSize), boolByte(m.Truncated))
+	select {
+	case kp.q <- b:
+	default:
+		kp.free <- b
+	}
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (kp *kernelPort) Name() string { return kp.name }
+
+// ReadBatch returns the next misses. A frame that is part of a large send
+// carries its segment size as GSO metadata, so that its key's length class
+// is the kernel's. When only its first bytes came (Miss.Truncated) the
+// injector refuses to forward it: its flow is installed and the sender's
+// retransmission goes through the kernel.
+func (kp *kernelPort) ReadBatch(pkts []datapath.Packet) (int, error) {
+	var b []byte
+	select {
+	case b = <-kp.q:
+	case <-kp.closed:
+		return 0, datapath.ErrClosed
+	}
+	n := 0
+	for {
+		p := &pkts[n]
+		fl := len(b) - 3
+		gso := uint16(b[fl])<<8 | uint16(b[fl+1])
+		p.N = copy(p.Buf, b[:fl])
+		p.Hdr = datapath.VnetHdr{}
+		if gso != 0 || b[fl+2] != 0 {
+			p.Hdr.GSOType, p.Hdr.GSOSize = datapath.GSOTCPv4, gso
+			if len(b) > packet.EthHeaderLen+9 && b[packet.EthHeaderLen+9] == packet.ProtoUDP {
+				p.Hdr.GSOType = datapath.GSOUDPL4
+			}
+		}
+		kp.free <- b
+		n++
+		if n == len(pkts) {
+			return n, nil
+		}
+		select {
+		case b = <-kp.q:
+		default:
+			return n, nil
+		}
+	}
+}
+
+// WriteBatch sends frames out of the port through the injector.
+func (kp *kernelPort) WriteBatch(pkts []datapath.Packet) (int, error) {
+	for i := range pkts {
+		p := &pkts[i]
+		if err := kp.k.inj.Output(p.Frame(), &p.Hdr, kp.key); err != nil {
+			return i, err
+		}
+	}
+	return len(pkts), nil
+}
+
+// Close detaches the program from the device and ends a blocked read.
+func (kp *kernelPort) Close() error {
+	kp.once.Do(func() {
+		close(kp.closed)
+		kp.k.removePort(kp)
+	})
+	return nil
+}
+
+// kernelTunnel is the agent's tunnel when the kernel owns the VXLAN port:
+// what the agent sends (state, heartbeats, frames of misses) goes through
+// the injector; what it receives are the state messages and heartbeats on
+// StateVNI (the kernel delivers the rest itself).
+type kernelTunnel struct {
+	k       *kernelPath
+	readers []*fastpath.StateReader
+	rx      chan datapath.TunnelPacket
+	closed  chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+func newKernelTunnel(k *kernelPath) (*kernelTunnel, error) {
+	t := &kernelTunnel{k: k, rx: make(chan datapath.TunnelPacket, 256), closed: make(chan struct{})}
+	for _, et := range []uint16{stateEtherType, livenessEtherType} {
+		r, err := fastpath.NewStateReader(k.devs.Tunnel, et)
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.readers = append(t.readers, r)
+		t.wg.Go(func() { t.read(r) })
+	}
+	return t, nil
+}
+
+func (t *kernelTunnel) read(r *fastpath.StateReader) {
+	buf := make([]byte, 65536)
+	for {
+		n, err := r.Read(buf)
+		if err != nil {
+			if errors.Is(err, fastpath.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		f := append([]byte(nil), buf[:n]...)
+		from := netip.AddrPortFrom(fastpath.StateSender(f), t.k.port)
+		select {
+		case t.rx <- datapath.TunnelPacket{Addr: from, VNI: StateVNI, Frame: f}:
+		case <-t.closed:
+			return
+		}
+	}
+}
+
+// ReadBatch returns the next state messages and heartbeats.
+func (t *kernelTunnel) ReadBatch(pkts []datapath.TunnelPacket) (int, error) {
+	select {
+	case pkts[0] = <-t.rx:
+	case <-t.closed:
+		return 0, datapath.ErrClosed
+	}
+	n := 1
+	for n < len(pkts) {
+		select {
+		case pkts[n] = <-t.rx:
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// WriteBatch sends each frame to its host's VXLAN endpoint with its VNI.
+func (t *kernelTunnel) WriteBatch(pkts []datapath.TunnelPacket) (int, error) {
+	for i := range pkts {
+		p := &pkts[i]
+		if err := t.k.inj.Tunnel(p.Frame, &p.Hdr, p.Addr.Addr(), p.VNI); err != nil {
+			return i, err
+		}
+	}
+	return len(pkts), nil
+}
+
+func (t *kernelTunnel) Close() error {
+	t.once.Do(func() {
+		close(t.closed)
+		for _, r := range t.readers {
+			r.Close()
+		}
+	})
+	t.wg.Wait()
+	return nil
+}
+
+// kernelKey is k as the program computes it; false for a key it never
+// looks up.
+func kernelKey(k *flow.Key) (fastpath.Key, bool) {
+	if k.VLAN != 0 {
+		return fastpath.Key{}, false
+	}
+	kk := fastpath.Key{InKey: k.In, Src: k.Tuple.Src, Dst: k.Tuple.Dst, Sport: k.Tuple.SrcPort, Dport: k.Tuple.DstPort,
+		Ethertype: k.EtherType, EthSrc: k.EthSrc, EthDst: k.EthDst, Proto: k.Tuple.Proto, Ttl: k.TTL, Tos: k.TOS,
+		IcmpType: k.ICMPType, IcmpCode: k.ICMPCode, Size: k.Size}
+	if k.Frag {
+		kk.Frag = 1
+	}
+	return kk, true
+}
+
+// Put mirrors a flow just cached into the kernel (flow.Mirror). Only flows
+// the kernel can execute entirely are written: from a kernel port, every
+// output to a kernel port or a known tunnel endpoint. The others stay the
+// agent's.
+func (k *kernelPath) Put(e *flow.Entry) {
+	key, ok := kernelKey(&e.Key)
+	if !ok || !k.isKernelPort(e.Key.In) {
+		return
+	}
+	for _, a := range e.Actions {
+		if a.Kind == flow.Output && !k.isKernelPort(a.Key) {
+			return
+		}
+	}
+	v := k.a.view.Load()
+	f, err := fastpath.Encode(e.Actions, e.Drop, func(host string) (netip.Addr, bool) {
+		if v == nil {
+			return netip.Addr{}, false
+		}
+		ap, ok := v.peers[host]
+		return ap.Addr(), ok
+	})
+	if err != nil {
+		k.a.m.kernelSkipped.Inc()
+		return
+	}
+	if err := k.dp.PutFlow(&key, &f); err != nil {
+		k.a.m.kernelErrors.Inc()
+		return
+	}
+	k.mmu.Lock()
+	delete(k.adopted, key)
+	if e.Drop {
+		k.drops[key] = struct{}{}
+	}
+	k.mmu.Unlock()
+}
+
+// Delete removes a flow's kernel copy.
+func (k *kernelPath) Delete(fk *flow.Key) {
+	key, ok := kernelKey(fk)
+	if !ok {
+		return
+	}
+	if err := k.dp.DeleteFlow(&key); err != nil {
+		k.a.m.kernelErrors.Inc()
+	}
+	k.mmu.Lock()
+	delete(k.drops, key)
+	k.mmu.Unlock()
+}
+
+// DeleteDrops removes every drop flow from the kernel (new connection
+// state may permit what they drop).
+func (k *kernelPath) DeleteDrops() {
+	k.mmu.Lock()
+	defer k.mmu.Unlock()
+	for key := range k.drops {
+		_ = k.dp.DeleteFlow(&key)
+	}
+	clear(k.drops)
+}
+
+// Clear removes every kernel flow (a full invalidation).
+func (k *kernelPath) Clear() {
+	for _, key := range k.dp.FlowKeys() {
+		_ = k.dp.DeleteFlow(&key)
+	}
+	k.mmu.Lock()
+	clear(k.drops)
+	clear(k.adopted)
+	k.mmu.Unlock()
+}
+
+// Idle is how long the kernel's copy of a flow has not forwarded (ns);
+// false when the kernel has none.
+func (k *kernelPath) Idle(fk *flow.Key) (int64, bool) {
+	key, ok := kernelKey(fk)
+	if !ok {
+		return 0, false
+	}
+	return k.dp.IdleFor(&key)
+}
+
+// expireAdopted removes the adopted flows (a previous agent's) that have
+// idled for a flow's life; dropAdopted removes them all, when the topology
+// changed and their decisions may be stale.
+func (k *kernelPath) expireAdopted() {
+	k.mmu.Lock()
+	defer k.mmu.Unlock()
+	for key := range k.adopted {
+		if idle, ok := k.dp.IdleFor(&key); !ok || idle >= k.ttl {
+			_ = k.dp.DeleteFlow(&key)
+			delete(k.adopted, key)
+		}
+	}
+}
+
+func (k *kernelPath) dropAdopted() {
+	k.mmu.Lock()
+	defer k.mmu.Unlock()
+	for key := range k.adopted {
+		_ = k.dp.DeleteFlow(&key)
+	}
+	clear(k.adopted)
+}
+
+// reconcilePorts detaches the devices a previous agent attached for ports
+// no longer bound here.
+func (k *kernelPath) reconcilePorts(want map[string]binding) {
+	keep := map[uint32]bool{}
+	for _, b := range want {
+		keep[b.key] = true
+	}
+	for _, key := range k.dp.PortKeys() {
+		if !keep[key] && !k.isKernelPort(key) {
+			k.dp.DetachPortKey(key)
+		}
+	}
+}
+
+func (k *kernelPath) String() string {
+	return fmt.Sprintf("kernel (tunnel %s:%d, pins %s)", k.devs.Tunnel, k.port, k.dp.Dir())
+}
+
+// housekeeping runs every second: adopted flows that idled go, and the
+// program's counters are published.
+func (k *kernelPath) housekeeping() {
+	k.expireAdopted()
+	st := k.dp.Stats()
+	for name, v := range map[string]uint64{"hit": st.Hits, "miss": st.Misses, "miss_lost": st.MissesLost, "drop": st.Drops,
+		"tunnel_tx": st.TunnelTx, "tunnel_rx": st.TunnelRx, "tunnel_unknown": st.TunnelUnknown, "injected": st.Injected,
+		"no_port": st.NoPort, "error": st.Errors} {
+		k.a.m.kernelStats.WithLabelValues(name).Set(float64(v))
+	}
+}
