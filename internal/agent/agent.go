@@ -198,8 +198,8 @@ type Agent struct {
 
 	tunnel tunnelIO
 	kernel *kernelPath // nil on the userspace datapath
-	tunMTU int        // MTU of the underlay interface (0: unknown)
-	tunMu  sync.Mutex // one tunnel writer at a time
+	tunMTU int         // MTU of the underlay interface (0: unknown)
+	tunMu  sync.Mutex  // one tunnel writer at a time
 	tunOne [1]datapath.TunnelPacket
 	stOne  [1]datapath.TunnelPacket
 

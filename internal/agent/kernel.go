@@ -35,8 +35,8 @@ type kernelPath struct {
 	devs fastpath.Devices
 	port uint16 // the tunnel's UDP port
 
-	mu    sync.Mutex                            // writers of ports
-	ports atomic.Pointer[map[int]*kernelPort]   // by ifindex
+	mu    sync.Mutex                             // writers of ports
+	ports atomic.Pointer[map[int]*kernelPort]    // by ifindex
 	keys  atomic.Pointer[map[uint32]*kernelPort] // by tunnel key
 
 	tun *kernelTunnel

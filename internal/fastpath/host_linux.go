@@ -28,9 +28,9 @@ type Devices struct {
 var DefaultDevices = Devices{Tunnel: "canopy-vx", Inject: "canopy-inj", InjectTx: "canopy-injtx"}
 
 const (
-	injectMTU    = 65535
-	injectSlots  = 4096
-	injectMark   = 0x40000000
+	injectMTU   = 65535
+	injectSlots = 4096
+	injectMark  = 0x40000000
 )
 
 // MissCap is the most of a missed frame the program copies to the agent.
