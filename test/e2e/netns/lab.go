@@ -217,10 +217,8 @@ func (h *Host) Start() {
 	if h.driver != "" {
 		args = append(args, "--instance-driver", h.driver)
 	}
-	// CANOPY_E2E_DATAPATH runs the lab's agents on that datapath (kernel,
-	// auto, userspace; default the agent's own).
-	if dp := os.Getenv("CANOPY_E2E_DATAPATH"); dp != "" {
-		args = append(args, "--datapath", dp)
+	if Datapath != "" {
+		args = append(args, "--datapath", Datapath)
 	}
 	args = append(args, h.extra...)
 	h.agent = l.start(fmt.Sprintf("agent-%s-%d", h.Name, h.starts), h.NS, args...)

@@ -54,9 +54,14 @@ func (l *Lab) AddVM(name string, h *Host, port, mac, cidr, gw string, mtu int) *
 	return vm
 }
 
+// Datapath is the --datapath the lab's agents run with ("": the agent's
+// default). CANOPY_E2E_DATAPATH sets it for a whole run; a test may set it
+// for the labs it builds (tests of this package run one at a time).
+var Datapath = os.Getenv("CANOPY_E2E_DATAPATH")
+
 // KernelDatapath reports whether the lab runs its agents on the kernel
-// fast path (CANOPY_E2E_DATAPATH=kernel).
-func KernelDatapath() bool { return os.Getenv("CANOPY_E2E_DATAPATH") == "kernel" }
+// fast path.
+func KernelDatapath() bool { return Datapath == "kernel" }
 
 // Plug waits until the host's agent has the TAP up in the host namespace,
 // then moves it into the VM namespace and configures it. After an agent
