@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"encoding/json"
 	"sort"
 )
 
@@ -111,18 +110,4 @@ func (x *Index) List(k Kind) []Object {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetMeta().ID < out[j].GetMeta().ID })
 	return out
-}
-
-// Clone returns a deep copy of o.
-func Clone(o Object) Object {
-	b, err := json.Marshal(o)
-	if err != nil {
-		panic("topology: marshal " + err.Error()) // every object marshals
-	}
-	c := New(o.Kind())
-	if err := json.Unmarshal(b, c); err != nil {
-		panic("topology: unmarshal " + err.Error())
-	}
-	c.GetMeta().Revision = o.GetMeta().Revision
-	return c
 }
