@@ -10,8 +10,9 @@ BIN      := bin/canopy
 # a benchmark runs comes from one of these or from Debian's required set (a
 # debootstrap minbase: bash, coreutils, grep, util-linux, ...). test/arch
 # (TestToolsAreInstalled) checks this list against the programs the code runs.
+# busybox-static replaces busybox: the same applets, and a userland for a guest.
 APT_PKGS := etcd-server etcd-client iproute2 iputils-ping traceroute iperf3 hping3 \
-	busybox curl procps python3 linux-perf ca-certificates awscli frr \
+	busybox-static curl procps python3 linux-perf ca-certificates awscli frr \
 	clang llvm libbpf-dev
 
 .PHONY: all deps build install up test vet clean

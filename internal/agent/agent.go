@@ -61,13 +61,6 @@ type Config struct {
 	// for its interval × LivenessMultiplier is down (liveness.go).
 	LivenessInterval   time.Duration
 	LivenessMultiplier int
-	// PartialReplica makes the agent follow only the topology its ports can
-	// reach: the cloud partition and the VPCs of the ports bound to this
-	// host (replica.go), instead of all of it. A flow into a VPC with no
-	// port here (through the edge, to an elastic IP) is then not simulated
-	// past the edge: off by default until a simulation miss widens the
-	// replica (issue 13).
-	PartialReplica bool
 	// NoMetadata turns the metadata service (169.254.169.254) off; frames
 	// to that address are then dropped at the port.
 	NoMetadata bool
@@ -83,8 +76,9 @@ type Config struct {
 	LearnWriteInterval time.Duration
 	LearnWriteRate     float64
 	Logger             *slog.Logger
-	// OpenPort opens the device of a bound port; nil means attach to (or
-	// create) the TAP of that name. Component tests plug in-memory ports.
+	// OpenPort opens the device of a bound port; nil means attach to the
+	// host side of the existing device of that name (an AF_PACKET
+	// datapath.Netdev). Component tests plug in-memory ports.
 	OpenPort func(iface string) (datapath.Port, error)
 	// Datapath is DatapathUserspace (default), DatapathKernel or
 	// DatapathAuto (kernel.go).
@@ -184,6 +178,10 @@ type Agent struct {
 	ports atomic.Pointer[portMap] // bound ports by tunnel key (copy on write)
 	bmu   sync.Mutex              // serializes binding reconciliation
 	bound map[string]*vport       // by port id; owned by reconcile (under bmu)
+	// openErr is the last error opening a wanted port's device (under bmu),
+	// logged once per change.
+	openErr map[string]string
+	plug    chan struct{} // asks runPlug for a reconcile (plug.go)
 
 	flows *flow.Table
 
@@ -209,7 +207,6 @@ type Agent struct {
 	miss   *missQueue
 	parked *parkLot  // under miss.run
 	learn  *learning // learned tables, replicated through the store
-	rep    *replica  // the topology this agent follows
 	m      *metrics
 	wg     sync.WaitGroup
 
@@ -238,9 +235,10 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, bound: map[string]*vport{}, flows: flow.NewTable(),
+	a := &Agent{cfg: cfg, log: cfg.Logger, bound: map[string]*vport{}, openErr: map[string]string{},
+		plug: make(chan struct{}, 1), flows: flow.NewTable(),
 		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics(),
-		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror(), rep: newReplica()}
+		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror()}
 	a.ports.Store(&portMap{})
 	a.miss = newMissQueue()
 	a.parked = newParkLot()
@@ -288,25 +286,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.hostID = id
 	a.log = a.log.With("host_id", id)
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	// The agent writes no topology and follows what it needs itself (the
-	// replica), so its store keeps no copy of the whole topology.
-	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints, Credentials: a.cfg.Etcd, NoTopology: true})
+	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints, Credentials: a.cfg.Etcd})
 	cancel()
 	if err != nil {
 		return err
 	}
 	defer a.store.Close()
-	// The replica is followed from the start: registering waits on it.
-	fctx, stopFollow := context.WithCancel(ctx)
-	following := make(chan struct{})
-	go func() {
-		defer close(following)
-		a.rep.follow(fctx, a.store, a.hostID, a.cfg.PartialReplica)
-	}()
-	defer func() {
-		stopFollow()
-		<-following
-	}()
 	if err := a.register(ctx); err != nil {
 		return err
 	}
@@ -378,6 +363,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.wg.Go(func() { a.runSimulator(rctx) })
 	a.wg.Go(func() { a.runHousekeeping(rctx) })
+	a.wg.Go(func() { a.runPlug(rctx) })
 	a.wg.Go(func() { a.runLease(rctx) })
 	a.wg.Go(func() { a.runGateway(rctx) })
 
@@ -504,7 +490,7 @@ func (a *Agent) announce(ctx context.Context, l *nsdb.Lease, ifs []topology.Host
 func (a *Agent) waitServer(ctx context.Context, what string, cond func(topology.Reader) bool) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := a.rep.waitUntil(wctx, cond)
+		err := a.store.WaitUntil(wctx, cond)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/datapath"
@@ -19,9 +20,13 @@ const readBatch = 16
 // vport is a bound port plugged into a device.
 type vport struct {
 	id    string
-	iface string
-	key   uint32
-	dev   datapath.Port
+	iface string // the device's name (the host side of the port)
+	// ifindex is the device's interface index in the agent's namespace
+	// (0 for a device that has none, such as datapathfake's).
+	ifindex int
+	key     uint32
+	dev     datapath.Port
+	gone    atomic.Bool // the device was deleted; reconcile unplugs the port
 
 	wmu sync.Mutex // one writer at a time: readers of every port write here
 	one [1]datapath.Packet
@@ -57,6 +62,9 @@ type portMap struct {
 func (a *Agent) newVport(id, iface string, key uint32, dev datapath.Port) *vport {
 	vp := &vport{id: id, iface: iface, key: key, dev: dev, done: make(chan struct{}),
 		q: make(chan *missItem, a.cfg.MissQueue), free: make(chan *missItem, a.cfg.MissQueue)}
+	if d, ok := dev.(interface{ Ifindex() int }); ok {
+		vp.ifindex = d.Ifindex()
+	}
 	for range a.cfg.MissQueue {
 		vp.free <- &missItem{buf: make([]byte, datapath.MaxFrame)}
 	}
@@ -98,9 +106,10 @@ func (a *Agent) publishPorts() {
 }
 
 // reconcile makes the plugged ports match the bindings of the current view:
-// plug the new ones, unplug the gone or changed ones. It is idempotent and
-// runs after every snapshot and every second (a TAP that could not be
-// opened is retried).
+// plug the new ones, unplug the gone or changed ones and those whose device
+// was deleted. It is idempotent and runs after every snapshot, when a
+// device appears or goes (plug.go), and every second (a device that could
+// not be opened is retried).
 func (a *Agent) reconcile(ctx context.Context) {
 	v := a.view.Load()
 	if v == nil {
@@ -110,9 +119,14 @@ func (a *Agent) reconcile(ctx context.Context) {
 	defer a.bmu.Unlock()
 	changed := false
 	for id, vp := range a.bound {
-		if b, ok := v.want[id]; !ok || b.iface != vp.iface || b.key != vp.key {
+		if b, ok := v.want[id]; !ok || b.iface != vp.iface || b.key != vp.key || vp.gone.Load() {
 			a.unplug(id, vp)
 			changed = true
+		}
+	}
+	for id := range a.openErr {
+		if _, ok := v.want[id]; !ok {
+			delete(a.openErr, id)
 		}
 	}
 	for id, b := range v.want {
@@ -127,33 +141,32 @@ func (a *Agent) reconcile(ctx context.Context) {
 			dev, err = a.cfg.OpenPort(b.iface)
 		}
 		if err != nil {
-			a.log.Warn("agent: cannot plug port, will retry", "port_id", id, "interface", b.iface, "err", err)
+			// Bound before its device exists is normal (a VM not started
+			// yet): say so once per cause, not every second.
+			if a.openErr[id] != err.Error() {
+				a.openErr[id] = err.Error()
+				a.log.Warn("agent: cannot plug port yet, will retry", "port_id", id, "interface", b.iface, "err", err)
+			}
 			continue
 		}
+		delete(a.openErr, id)
 		vp := a.newVport(id, b.iface, b.key, dev)
 		a.bound[id] = vp
 		changed = true
 		a.wg.Go(func() { a.readPort(vp) })
 		a.markActive(ctx, id)
-		a.log.Info("agent: port plugged", "port_id", id, "interface", b.iface, "tunnel_key", b.key)
+		a.log.Info("agent: port plugged", "port_id", id, "interface", b.iface, "ifindex", vp.ifindex, "tunnel_key", b.key)
 	}
 	if changed {
 		a.publishPorts()
 	}
 }
 
-// openDevice attaches to the named TAP, or creates it, and brings it up.
-func openDevice(name string) (datapath.Port, error) {
-	t, err := datapath.OpenTap(datapath.TapConfig{Name: name})
-	if err != nil {
-		return nil, err
-	}
-	if err := datapath.SetLink(0, name, datapath.LinkConfig{Up: true}); err != nil {
-		t.Close()
-		return nil, err
-	}
-	return t, nil
-}
+// openDevice attaches to the host side of the named device — a TAP a
+// hypervisor holds, the host end of a veth, an uplink — and brings it up.
+// The device must exist: whoever runs the VM or the namespace creates it,
+// and the agent plugs it when it appears (plug.go).
+func openDevice(name string) (datapath.Port, error) { return datapath.Plug(name) }
 
 // unplug closes a port's device and waits for its reader. Caller holds bmu.
 func (a *Agent) unplug(id string, vp *vport) {
@@ -186,6 +199,12 @@ func (a *Agent) readPort(vp *vport) {
 		n, err := vp.dev.ReadBatch(pkts)
 		if err != nil {
 			if errors.Is(err, datapath.ErrClosed) {
+				return
+			}
+			if errors.Is(err, datapath.ErrGone) {
+				a.log.Info("agent: port's device deleted", "port_id", vp.id, "interface", vp.iface)
+				vp.gone.Store(true)
+				a.kickPlug()
 				return
 			}
 			vp.dropMalformed.Inc()

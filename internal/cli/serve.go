@@ -72,8 +72,9 @@ const (
 func instanceStateDir(agentStateDir string) string { return filepath.Join(agentStateDir, "instances") }
 
 // runAgent runs an agent, with the netns instance driver when asked, until
-// ctx is done. The driver plugs the agent's ENI TAPs (Config.OpenPort) and
-// binds its instance state keys to the agent's host lease.
+// ctx is done. The driver makes the instances' veth pairs, whose host ends
+// the agent plugs like any port's device, and binds its instance state keys
+// to the agent's host lease.
 func runAgent(ctx context.Context, cfg agent.Config, driver string) error {
 	switch driver {
 	case "", DriverNone:
@@ -106,7 +107,6 @@ func runAgent(ctx context.Context, cfg agent.Config, driver string) error {
 	if err != nil {
 		return err
 	}
-	cfg.OpenPort = drv.OpenPort
 	if a, err = agent.New(cfg); err != nil {
 		return err
 	}
@@ -289,13 +289,13 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 	}
 	outsideLine := "  outside       none (--cloud-config names the edge's gateways, or --outside=false)\n"
 	if outside != nil {
-		// The edge's uplink TAP exists once the controller has bound it to
-		// this host and the agent has plugged it.
+		// The link to the edge; the agent plugs the edge's end once the
+		// controller has bound the uplink to it.
 		if up, err = upstream.Up(sigCtx, *outside, log); err != nil {
 			return errors.Join(err, shutdown())
 		}
 		outsideLine = fmt.Sprintf("  outside       this host: the public pool %v is routed to the edge (%s on %s), instances' traffic leaves masqueraded behind this host\n",
-			outside.Pools, outside.Edge, UpUplink)
+			outside.Pools, outside.Edge, UpHostLink)
 	}
 	env := fmt.Sprintf("AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s", info.keyID, info.secret, cfg.EC2.Region)
 	if caFile != "" {

@@ -11,9 +11,13 @@ import (
 	"github.com/canopy-sdn/canopy/internal/upstream"
 )
 
-// UpUplink is the TAP of canopy up's edge uplink: the agent creates it,
-// and this host's side of the link is its own end of that TAP.
-const UpUplink = "canopy-up0"
+// UpUplink is the edge's end of canopy up's link to this host, a veth pair
+// upstream.Up makes: the edge router's uplink is bound to it and the agent
+// plugs it. UpHostLink is this host's end.
+const (
+	UpUplink   = "canopy-edge0"
+	UpHostLink = "canopy-up0"
+)
 
 // DefaultUpLink is the link between this host and canopy up's edge: the
 // host takes the first address, the edge the second. Link-local and outside
@@ -22,9 +26,9 @@ const DefaultUpLink = "169.254.251.0/30"
 
 // upOutside makes this host the upstream router of canopy up's cloud
 // (issue 11): it writes the cloud config whose one gateway is this host's
-// agent, its uplink the TAP UpUplink with the link's second address and
-// this host (the first) as next hop, points the server at it, and returns
-// what upstream.Up must set up on this side once the TAP exists.
+// agent, its uplink UpUplink with the link's second address and this host
+// (the first) as next hop, points the server at it, and returns what
+// upstream.Up must set up on this side.
 func upOutside(cfg *server.Config, link, hostName string) (upstream.Config, error) {
 	p, err := netip.ParsePrefix(link)
 	if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
@@ -48,5 +52,5 @@ func upOutside(cfg *server.Config, link, hostName string) (upstream.Config, erro
 	if err != nil {
 		return upstream.Config{}, err
 	}
-	return upstream.Config{Iface: UpUplink, Host: netip.PrefixFrom(host, p.Bits()), Edge: edge, Pools: loaded.PublicPools}, nil
+	return upstream.Config{Iface: UpHostLink, EdgeIface: UpUplink, Host: netip.PrefixFrom(host, p.Bits()), Edge: edge, Pools: loaded.PublicPools}, nil
 }

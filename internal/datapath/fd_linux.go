@@ -50,14 +50,17 @@ func (p *pollFD) exit() { p.mu.RUnlock() }
 
 // wait blocks until the descriptor is ready for reading (write=false) or
 // writing, or the pollFD is closed. Called between enter and exit.
-func (p *pollFD) wait(write bool) error {
+func (p *pollFD) wait(write bool) error { return p.waitFor(write, nil) }
+
+// waitFor is wait that also returns (nil) after timeout, if not nil.
+func (p *pollFD) waitFor(write bool, timeout *unix.Timespec) error {
 	fds := &p.rdPoll
 	if write {
 		fds = &p.wrPoll
 	}
 	for {
 		fds[0].Revents, fds[1].Revents = 0, 0
-		_, err := unix.Ppoll(fds[:], nil, nil)
+		_, err := unix.Ppoll(fds[:], timeout, nil)
 		if err == unix.EINTR {
 			continue
 		}

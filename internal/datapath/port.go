@@ -14,8 +14,9 @@ type Packet struct {
 // Frame is the frame's bytes.
 func (p *Packet) Frame() []byte { return p.Buf[:p.N] }
 
-// Port is a device frames come in and go out of: a TAP, an AF_PACKET
-// uplink, or datapathfake's in-memory port.
+// Port is a device frames come in and go out of: a Netdev (the host side
+// of a TAP, a veth or an uplink), a TAP the agent owns, or datapathfake's
+// in-memory port.
 //
 // ReadBatch blocks until at least one frame is available, fills up to
 // len(pkts) of them and returns how many. A frame longer than its buffer is

@@ -82,9 +82,16 @@ func tapPair(t *testing.T, net int) (nsAName, nsBName string, gso *atomic.Int64)
 func TestTapForwarderPingAndTCP(t *testing.T) {
 	netnstest.RequireRoot(t)
 	nsA, nsB, gso := tapPair(t, 1)
-	netnstest.Run(t, nsA, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.99.1.2")
+	pingAndTransfer(t, nsA, nsB, "10.99.1.2", gso)
+}
 
-	// A TCP transfer of 8 MB from A to B, checked byte for byte.
+// pingAndTransfer pings dst from namespace nsA, then sends 8 MB over TCP
+// from nsA to a listener on dst in nsB, checked byte for byte, and fails
+// unless GSO frames crossed the forwarder (the offloads were in effect).
+func pingAndTransfer(t *testing.T, nsA, nsB, dst string, gso *atomic.Int64) {
+	t.Helper()
+	netnstest.Run(t, nsA, "ping", "-c", "3", "-i", "0.2", "-W", "2", dst)
+
 	hA, err := netns.GetFromName(nsA)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +103,7 @@ func TestTapForwarderPingAndTCP(t *testing.T) {
 	}
 	defer hB.Close()
 	var ln net.Listener
-	netnstest.Do(t, hB, func() { ln, err = net.Listen("tcp4", "10.99.1.2:0") })
+	netnstest.Do(t, hB, func() { ln, err = net.Listen("tcp4", dst+":0") })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 )
@@ -43,7 +41,7 @@ type State struct {
 
 // Interface is one ENI of a running instance.
 type Interface struct {
-	Ifname string `json:"ifname"` // the TAP's name in the host namespace
+	Ifname string `json:"ifname"` // the host end of its veth pair (what the port is bound to)
 	IP     string `json:"ip"`
 }
 
@@ -58,7 +56,7 @@ type Config struct {
 	// Busybox is the busybox binary (default "busybox" on PATH).
 	Busybox string
 	// Retry is how soon an instance still coming up is looked at again
-	// (default 50 ms): the TAP or the DHCP lease is expected any moment.
+	// (default 50 ms): the agent's plug or the DHCP lease is expected any moment.
 	Retry time.Duration
 }
 
@@ -70,19 +68,12 @@ type Driver struct {
 	kick   chan struct{}
 	loaded chan struct{} // closed once the first VPC list is in
 
-	mu      sync.Mutex
-	st      *vpc.State
-	where   map[string]place // host interface name → its place (desired instances)
-	plugged map[string]bool  // host interfaces the agent opened through OpenPort
+	mu sync.Mutex
+	st *vpc.State
 
 	// Owned by the reconcile loop.
 	written map[string]written // instance id → what its state key holds
 	reboots map[string]int     // instance id → reboot generation seen
-}
-
-// place is where an ENI's TAP lives once realized.
-type place struct {
-	ns, inner string
 }
 
 type written struct {
@@ -105,7 +96,7 @@ func New(cfg Config) (*Driver, error) {
 		cfg.Retry = 50 * time.Millisecond
 	}
 	return &Driver{cfg: cfg, log: cfg.Logger.With("driver", "netns"), kick: make(chan struct{}, 1),
-		loaded: make(chan struct{}), where: map[string]place{}, plugged: map[string]bool{},
+		loaded:  make(chan struct{}),
 		written: map[string]written{}, reboots: map[string]int{}}, nil
 }
 
@@ -241,17 +232,6 @@ func (d *Driver) desired() map[string]*want {
 func (d *Driver) reconcile(ctx context.Context) (pending bool) {
 	d.mu.Lock()
 	want := d.desired()
-	where := map[string]place{}
-	for _, w := range want {
-		for _, f := range w.ifaces {
-			where[f.host] = place{ns: w.ns, inner: f.inner}
-		}
-	}
-	d.where = where
-	plugged := make(map[string]bool, len(d.plugged))
-	for k, v := range d.plugged {
-		plugged[k] = v
-	}
 	d.mu.Unlock()
 
 	recs, err := readRecords(d.cfg.StateDir)
@@ -271,7 +251,7 @@ func (d *Driver) reconcile(ctx context.Context) (pending bool) {
 		d.deleteKey(ctx, r.InstanceID)
 	}
 	for _, w := range want {
-		ready, err := d.realize(w, plugged)
+		ready, err := d.realize(w)
 		if err != nil {
 			d.log.Warn("instance driver: realizing", "instance_id", w.id, "err", err)
 		}
@@ -320,75 +300,4 @@ func (d *Driver) deleteKey(ctx context.Context, id string) {
 	if err := d.cfg.Store.DeleteInstanceState(cctx, d.cfg.HostID, id); err != nil {
 		d.log.Warn("instance driver: deleting state", "instance_id", id, "err", err)
 	}
-}
-
-// OpenPort is the agent's OpenPort for this host: the TAP of an ENI whose
-// instance namespace already holds it (after an agent restart) is attached
-// to there; any other ENI TAP is created persistent in the host namespace,
-// for the driver to move; other interfaces are attached to or created as
-// the agent always does.
-func (d *Driver) OpenPort(iface string) (datapath.Port, error) {
-	select {
-	case <-d.loaded:
-	case <-time.After(10 * time.Second):
-	}
-	d.mu.Lock()
-	p, ok := d.where[iface]
-	d.mu.Unlock()
-	if !ok {
-		// where is filled by the first reconcile after the list.
-		d.mu.Lock()
-		if w, found := d.lookup(iface); found {
-			p, ok = w, true
-		}
-		d.mu.Unlock()
-	}
-	if !ok {
-		// Not (yet) an ENI of an instance the driver knows: the binding
-		// can arrive before the instance reaches this driver's mirror. An
-		// ENI's TAP (vpc.HostInterfaceName) is made persistent all the same,
-		// for the driver to move once it sees the instance.
-		if !strings.HasPrefix(iface, "vn") {
-			return openTap(iface, false)
-		}
-		t, err := openTap(iface, true)
-		if err != nil {
-			return nil, err
-		}
-		d.markPlugged(iface)
-		return t, nil
-	}
-	if linkExistsIn(p.ns, p.inner) {
-		t, err := openTapIn(p.ns, p.inner)
-		if err == nil {
-			d.log.Info("instance driver: re-attached TAP in its namespace", "interface", iface, "netns", p.ns, "device", p.inner)
-			d.markPlugged(iface)
-			return t, nil
-		}
-		d.log.Warn("instance driver: attaching TAP in namespace", "netns", p.ns, "device", p.inner, "err", err)
-	}
-	t, err := openTap(iface, true)
-	if err != nil {
-		return nil, err
-	}
-	d.markPlugged(iface)
-	return t, nil
-}
-
-func (d *Driver) lookup(iface string) (place, bool) {
-	for _, w := range d.desired() {
-		for _, f := range w.ifaces {
-			if f.host == iface {
-				return place{ns: w.ns, inner: f.inner}, true
-			}
-		}
-	}
-	return place{}, false
-}
-
-func (d *Driver) markPlugged(iface string) {
-	d.mu.Lock()
-	d.plugged[iface] = true
-	d.mu.Unlock()
-	d.poke()
 }

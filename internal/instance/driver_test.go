@@ -35,8 +35,8 @@ func TestNamespaceName(t *testing.T) {
 }
 
 // rig is one host's driver against a real embedded etcd, with the test
-// playing the agent: it opens the ENI's TAP through Driver.OpenPort and
-// answers DHCP on it with internal/dhcp.
+// playing the agent: it plugs the host end of the ENI's veth pair, as the
+// agent does, and answers DHCP on it with internal/dhcp.
 type rig struct {
 	t     *testing.T
 	store *nsdb.Store
@@ -98,6 +98,22 @@ func (r *rig) instance(ip string) (*vpc.Instance, *vpc.NetworkInterface) {
 		_ = teardown(r.dir, record{InstanceID: in.ID, Netns: NamespaceName(in.ID), Ifaces: []string{vpc.HostInterfaceName(eni.ID)}})
 	})
 	return in, eni
+}
+
+// plug waits for the host end of an ENI's veth pair (the driver makes it)
+// and attaches to it as the agent does.
+func (r *rig) plug(host string) datapath.Port {
+	r.t.Helper()
+	var port datapath.Port
+	waitFor(r.t, "the host end "+host, func() bool {
+		p, err := datapath.Plug(host)
+		if err != nil {
+			return false
+		}
+		port = p
+		return true
+	})
+	return port
 }
 
 // serveDHCP answers DHCP on the port until it is closed, like the agent.
@@ -166,22 +182,20 @@ func (r *rig) stateKey(id string) (State, int64, bool) {
 }
 
 // TestDriverLifecycle: an instance placed here becomes a namespace whose
-// eth0 (the agent's TAP, moved) got the ENI's MAC and, from udhcpc, its
-// address, mask, default route, MTU and resolv.conf; the state key says
-// running and is bound to the lease. A restarted driver re-adopts it (same
-// DHCP client, TAP re-attached inside the namespace); terminating it
-// removes namespace, TAP, process, key and record.
+// eth0 (the instance end of a veth pair whose host end the agent plugs) got
+// the ENI's MAC and, from udhcpc, its address, mask, default route, MTU and
+// resolv.conf; the state key says running and is bound to the lease. A
+// restarted driver re-adopts it (same DHCP client, same veth pair, plugged
+// again); terminating it removes namespace, veth pair, process, key and
+// record.
 func TestDriverLifecycle(t *testing.T) {
 	r := newRig(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	d, done := r.driver(ctx)
+	_, done := r.driver(ctx)
 	in, eni := r.instance("10.0.1.5")
 	ns, tap := NamespaceName(in.ID), vpc.HostInterfaceName(eni.ID)
 
-	port, err := d.OpenPort(tap) // what the agent does once the port is bound here
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := r.plug(tap) // what the agent does once the port is bound here
 	go serveDHCP(port, eni)
 	waitFor(t, "the state key", func() bool { _, _, ok := r.stateKey(in.ID); return ok })
 	st, lease, _ := r.stateKey(in.ID)
@@ -204,15 +218,15 @@ func TestDriverLifecycle(t *testing.T) {
 	if rc := inNS(t, ns, "cat", "/etc/resolv.conf"); !strings.Contains(rc, "nameserver 10.0.0.2") || !strings.Contains(rc, "search ec2.internal") {
 		t.Errorf("resolv.conf: %q", rc)
 	}
-	if _, err := exec.Command("ip", "link", "show", tap).CombinedOutput(); err == nil {
-		t.Errorf("TAP %s still in the host namespace", tap)
+	if out, err := exec.Command("ip", "-d", "-o", "link", "show", tap).CombinedOutput(); err != nil || !strings.Contains(string(out), " veth ") {
+		t.Errorf("host end %s: want a veth in the host namespace: %v %s", tap, err, out)
 	}
 	pid := dhcpPID(r.dir, ns)
 	if pid == 0 {
 		t.Fatal("no DHCP client recorded")
 	}
 
-	// Agent restart: the driver stops, the agent's descriptor closes.
+	// Agent restart: the driver stops, the agent's socket closes.
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -223,14 +237,11 @@ func TestDriverLifecycle(t *testing.T) {
 	}
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
-	d2, done2 := r.driver(ctx2)
-	port2, err := d2.OpenPort(tap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, done2 := r.driver(ctx2)
+	port2 := r.plug(tap)
 	defer port2.Close()
 	go serveDHCP(port2, eni)
-	// The re-attached descriptor carries the instance's traffic: a renewal
+	// The re-attached socket carries the instance's traffic: a renewal
 	// (SIGUSR1) is answered through it.
 	if err := exec.Command("kill", "-USR1", fmt.Sprint(pid)).Run(); err != nil {
 		t.Fatal(err)
@@ -261,6 +272,9 @@ func TestDriverLifecycle(t *testing.T) {
 	if _, err := os.Stat(resolvDir(ns)); err == nil {
 		t.Error("/etc/netns dir left")
 	}
+	if _, err := exec.Command("ip", "link", "show", tap).CombinedOutput(); err == nil {
+		t.Errorf("host end %s left after the teardown", tap)
+	}
 	cancel2()
 	<-done2
 }
@@ -269,12 +283,9 @@ func TestDriverLifecycle(t *testing.T) {
 func TestPurge(t *testing.T) {
 	r := newRig(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	d, done := r.driver(ctx)
+	_, done := r.driver(ctx)
 	in, eni := r.instance("10.0.1.6")
-	port, err := d.OpenPort(vpc.HostInterfaceName(eni.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := r.plug(vpc.HostInterfaceName(eni.ID))
 	defer port.Close()
 	go serveDHCP(port, eni)
 	waitFor(t, "the state key", func() bool { _, _, ok := r.stateKey(in.ID); return ok })

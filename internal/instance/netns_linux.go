@@ -9,14 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -27,7 +24,7 @@ import (
 type record struct {
 	InstanceID string   `json:"instance_id"`
 	Netns      string   `json:"netns"`
-	Ifaces     []string `json:"ifaces"` // host names of the instance's TAPs
+	Ifaces     []string `json:"ifaces"` // host ends of the instance's veth pairs
 }
 
 func recordPath(dir, ns string) string { return filepath.Join(dir, ns+".json") }
@@ -101,9 +98,9 @@ func createNS(ns string) error {
 	return ipCmd("-n", ns, "link", "set", "lo", "up")
 }
 
-// realize makes one instance's namespace, TAPs and DHCP client, and reports
-// whether it is up: eth0 holds the ENI's address.
-func (d *Driver) realize(w *want, plugged map[string]bool) (bool, error) {
+// realize makes one instance's namespace, veth pairs and DHCP client, and
+// reports whether it is up: eth0 holds the ENI's address.
+func (d *Driver) realize(w *want) (bool, error) {
 	dir := d.cfg.StateDir
 	r := record{InstanceID: w.id, Netns: w.ns}
 	for _, f := range w.ifaces {
@@ -130,28 +127,17 @@ func (d *Driver) realize(w *want, plugged map[string]bool) (bool, error) {
 	}
 	defer nh.Close()
 	var eth0 netlink.Link
-	complete := true
 	for _, f := range w.ifaces {
 		l, err := nh.LinkByName(f.inner)
 		if err != nil {
-			hl, herr := netlink.LinkByName(f.host)
-			if herr != nil || !plugged[f.host] {
-				complete = false // the agent has not plugged it yet
-				continue
-			}
-			if err := netlink.LinkSetNsFd(hl, int(h)); err != nil {
-				return false, fmt.Errorf("move %s into %s: %w", f.host, w.ns, err)
-			}
-			if l, err = nh.LinkByName(f.host); err != nil {
+			mac, _ := net.ParseMAC(f.mac)
+			if err := makeVeth(f.host, f.inner, mac, h); err != nil {
 				return false, err
-			}
-			if err := nh.LinkSetName(l, f.inner); err != nil {
-				return false, fmt.Errorf("rename %s to %s: %w", f.host, f.inner, err)
 			}
 			if l, err = nh.LinkByName(f.inner); err != nil {
 				return false, err
 			}
-			d.log.Info("instance driver: TAP moved into the instance", "instance_id", w.id, "interface", f.host, "device", f.inner)
+			d.log.Info("instance driver: veth pair created", "instance_id", w.id, "interface", f.host, "device", f.inner)
 		}
 		if mac, err := net.ParseMAC(f.mac); err == nil && !bytes.Equal(l.Attrs().HardwareAddr, mac) {
 			if err := nh.LinkSetHardwareAddr(l, mac); err != nil {
@@ -181,9 +167,6 @@ func (d *Driver) realize(w *want, plugged map[string]bool) (bool, error) {
 		if err := d.startDHCP(w.ns); err != nil {
 			return false, err
 		}
-	}
-	if !complete {
-		return false, nil
 	}
 	want := ""
 	for _, f := range w.ifaces {
@@ -280,7 +263,7 @@ func nsPIDs(ns string) []int {
 }
 
 // teardown removes a recorded instance: every process in its namespace,
-// its TAPs (there or still in the host namespace), the namespace, its
+// its veth pairs (in it or still in the host namespace), the namespace, its
 // resolv.conf and the record.
 func teardown(dir string, r record) error {
 	if nsExists(r.Netns) {
@@ -304,7 +287,9 @@ func teardown(dir string, r record) error {
 		}
 	}
 	for _, name := range r.Ifaces {
-		if l, err := netlink.LinkByName(name); err == nil && l.Type() == "tuntap" {
+		// Gone with the namespace if the pair was complete. A TAP is a
+		// leftover of a version that gave instances TAPs.
+		if l, err := netlink.LinkByName(name); err == nil && (l.Type() == "veth" || l.Type() == "tuntap") {
 			_ = netlink.LinkDel(l)
 		}
 	}
@@ -336,116 +321,32 @@ func Purge(dir string) ([]string, error) {
 	return done, errors.Join(errs...)
 }
 
-// openTap creates or attaches to a TAP in the current namespace and brings
-// it up (the agent's own way); persistent TAPs outlive this process.
-func openTap(name string, persistent bool) (datapath.Port, error) {
-	// A process forked (exec.Command elsewhere in the agent) while a TAP
-	// descriptor was open keeps the TAP attached until that child execs and
-	// its close-on-exec copy goes: TUNSETIFF answers EBUSY for that instant.
-	// Try again briefly rather than fail the port.
-	t, err := openTapOnce(name, persistent)
-	for i := 0; errors.Is(err, unix.EBUSY) && i < 50; i++ {
-		time.Sleep(10 * time.Millisecond)
-		t, err = openTapOnce(name, persistent)
-	}
-	return t, err
-}
+// hostEndMTU is the host end's MTU: the largest a veth takes, so that it
+// never limits what the agent writes towards the instance or what the
+// instance sends; the instance end's MTU (from DHCP) is the instance's.
+const hostEndMTU = 65535
 
-func openTapOnce(name string, persistent bool) (datapath.Port, error) {
-	if persistent {
-		if _, err := netlink.LinkByName(name); err != nil {
-			if err := makePersistentTap(name); err != nil {
-				return nil, err
-			}
+// makeVeth creates an ENI's veth pair: host in the host namespace, for the
+// agent to plug (the port is bound to that name), and inner with the ENI's
+// MAC in the instance's namespace ns. A host end left from a pair whose
+// other end is gone is replaced. The host end carries nothing of the
+// host's own: no IPv6 (its router solicitations and neighbour discovery
+// would reach the instance) and no ARP answers for the host's addresses.
+func makeVeth(host, inner string, mac net.HardwareAddr, ns netns.NsHandle) error {
+	if l, err := netlink.LinkByName(host); err == nil {
+		if l.Type() != "veth" && l.Type() != "tuntap" {
+			return fmt.Errorf("%s exists and is a %s, not an instance's device", host, l.Type())
 		}
+		_ = netlink.LinkDel(l)
 	}
-	t, err := datapath.OpenTap(datapath.TapConfig{Name: name})
-	if err != nil {
-		return nil, err
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host, MTU: hostEndMTU}, PeerName: inner,
+		PeerMTU: 1500, PeerHardwareAddr: mac, PeerNamespace: netlink.NsFd(int(ns))}
+	if err := netlink.LinkAdd(v); err != nil {
+		return fmt.Errorf("veth %s/%s: %w", host, inner, err)
 	}
-	if err := datapath.SetLink(0, name, datapath.LinkConfig{Up: true}); err != nil {
-		t.Close()
-		return nil, err
-	}
-	return t, nil
-}
-
-// makePersistentTap creates a TAP device that stays when its creator's
-// descriptor closes (TUNSETPERSIST), with the flags datapath.OpenTap uses.
-func makePersistentTap(name string) error {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("tap %s: %w", name, err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return err
-	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		return fmt.Errorf("tap %s: TUNSETIFF: %w", name, err)
-	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1); err != nil {
-		return fmt.Errorf("tap %s: TUNSETPERSIST: %w", name, err)
+	for knob, val := range map[string]string{"ipv6/conf/" + host + "/disable_ipv6": "1", "ipv4/conf/" + host + "/arp_ignore": "8"} {
+		// Best effort: IPv6 may be off in this kernel altogether.
+		_ = os.WriteFile("/proc/sys/net/"+knob, []byte(val), 0o644)
 	}
 	return nil
-}
-
-// openTapIn attaches to the TAP named name inside namespace ns: the
-// descriptor is opened from a thread switched into ns (TUNSETIFF looks the
-// name up in the caller's namespace) and keeps working from any thread.
-func openTapIn(ns, name string) (datapath.Port, error) {
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer target.Close()
-	t, err := func() (*datapath.Tap, error) {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			return nil, err
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			return nil, err
-		}
-		t, err := datapath.OpenTap(datapath.TapConfig{Name: name})
-		if serr := netns.Set(orig); serr != nil {
-			// This thread is stuck in ns: leave it locked so that it
-			// dies with this goroutine instead of serving others.
-			return t, err
-		}
-		runtime.UnlockOSThread()
-		return t, err
-	}()
-	if err != nil {
-		return nil, err
-	}
-	if err := datapath.SetLink(target, name, datapath.LinkConfig{Up: true}); err != nil {
-		t.Close()
-		return nil, err
-	}
-	return t, nil
-}
-
-func linkExistsIn(ns, name string) bool {
-	if !nsExists(ns) {
-		return false
-	}
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return false
-	}
-	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		return false
-	}
-	defer nh.Close()
-	_, err = nh.LinkByName(name)
-	return err == nil
 }

@@ -2,7 +2,6 @@ package nsdb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -21,9 +20,6 @@ import (
 var (
 	ErrNotFound = topology.ErrNotFound
 	ErrConflict = topology.ErrConflict
-	// ErrNoTopology: a Store opened with Config.NoTopology was asked to
-	// write the topology.
-	ErrNoTopology = errors.New("nsdb: this store was opened without the topology (Config.NoTopology)")
 )
 
 // RevisionError is returned when an update or delete names a revision the
@@ -64,12 +60,6 @@ type Config struct {
 	// grants (auth.go).
 	EnableAuth bool
 
-	// NoTopology opens the store without its cache of the whole topology:
-	// for an agent, which follows only its partitions (WatchPartition) and
-	// writes no topology. Reads and writes of topology objects through such
-	// a Store fail with ErrNoTopology.
-	NoTopology bool
-
 	// beforeWatch, for tests, runs in the cache's watcher between its list
 	// and its watch.
 	beforeWatch func(rev int64)
@@ -103,8 +93,7 @@ type Store struct {
 	prefix string
 	cache  *cache
 
-	keys       keyReservations // tunnel keys this process's writers are handing out
-	noTopology bool
+	keys keyReservations // tunnel keys this process's writers are handing out
 
 	stop      context.CancelFunc
 	done      chan struct{} // closed when the cache's watcher has returned
@@ -156,11 +145,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	if cfg.NoTopology {
-		s.noTopology = true
-		close(s.done)
-		return s, nil
-	}
 	ready := make(chan struct{})
 	w := &watcher{cli: cli, prefix: cfg.Prefix + "topo", h: s.cache.handler(),
 		beforeWatch: cfg.beforeWatch, onReady: func() { close(ready) }}

@@ -1,15 +1,16 @@
 // Package upstream makes the machine `canopy up` runs on the upstream
-// router of its cloud (DESIGN.md §8, issue 11): the edge router's uplink is
-// bound to a TAP the agent creates in this network namespace, and this
-// package addresses the host's side of that link, routes the public pools
-// to the edge through it, turns IPv4 forwarding on and masquerades the
-// pools' traffic that leaves through any other interface behind the
-// host's own address. So the host reaches every elastic IP, and an
-// instance with a public address reaches whatever the host reaches.
+// router of its cloud (DESIGN.md §8, issue 11): it makes the link between
+// the host and the edge, a veth pair in this network namespace whose edge
+// end the edge router's uplink is bound to (the agent plugs it like any
+// port's device), addresses the host's end, routes the public pools to the
+// edge through it, turns IPv4 forwarding on and masquerades the pools'
+// traffic that leaves through any other interface behind the host's own
+// address. So the host reaches every elastic IP, and an instance with a
+// public address reaches whatever the host reaches.
 //
 // Everything it sets up it removes in Close: the nftables table it owns
-// ("canopy-up"), the routes and the address go with the TAP; forwarding is
-// put back as it was.
+// ("canopy-up"), the veth pair (and with it the routes and the address);
+// forwarding is put back as it was.
 package upstream
 
 import (
@@ -22,7 +23,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -36,19 +36,20 @@ const forwardingKnob = "/proc/sys/net/ipv4/ip_forward"
 
 // Config describes the link between this host and the edge.
 type Config struct {
-	Iface string         // the uplink TAP (the agent creates it)
-	Host  netip.Prefix   // this host's address on the link, e.g. 169.254.251.1/30
-	Edge  netip.Addr     // the edge's address on the link (the pools' next hop)
-	Pools []netip.Prefix // the public pools
-	// Wait bounds how long Up waits for the TAP to appear (default 60 s).
-	Wait time.Duration
+	Iface     string         // the host's end of the link
+	EdgeIface string         // the edge's end, which the edge's uplink is bound to
+	Host      netip.Prefix   // this host's address on the link, e.g. 169.254.251.1/30
+	Edge      netip.Addr     // the edge's address on the link (the pools' next hop)
+	Pools     []netip.Prefix // the public pools
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	switch {
-	case c.Iface == "" || len(c.Iface) > 15 || strings.ContainsAny(c.Iface, "/ "):
-		return fmt.Errorf("uplink interface %q: not a device name", c.Iface)
+	case !deviceName(c.Iface):
+		return fmt.Errorf("the host's link interface %q: not a device name", c.Iface)
+	case !deviceName(c.EdgeIface) || c.EdgeIface == c.Iface:
+		return fmt.Errorf("the edge's link interface %q: not a device name apart from %q", c.EdgeIface, c.Iface)
 	case !c.Host.IsValid() || !c.Host.Addr().Is4():
 		return errors.New("the host's link address must be an IPv4 prefix")
 	case !c.Edge.Is4() || !c.Host.Contains(c.Edge) || c.Edge == c.Host.Addr():
@@ -64,6 +65,10 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+func deviceName(s string) bool {
+	return s != "" && len(s) <= 15 && !strings.ContainsAny(s, "/ ")
+}
+
 // Upstream is the set-up host side; Close removes it.
 type Upstream struct {
 	cfg        Config
@@ -71,50 +76,67 @@ type Upstream struct {
 	forwarding []byte // the knob's value before, to put back
 }
 
-// Up waits for the uplink TAP, then sets the host side up.
+// Up makes the link (or takes the one a killed canopy up left) and sets
+// the host side up.
 func Up(ctx context.Context, cfg Config, log *slog.Logger) (*Upstream, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Wait <= 0 {
-		cfg.Wait = 60 * time.Second
-	}
 	u := &Upstream{cfg: cfg, log: log}
-	link, err := u.waitLink(ctx)
+	link, err := u.makeLink()
 	if err != nil {
 		return nil, err
 	}
 	if err := u.address(link); err != nil {
+		u.deleteLink()
 		return nil, err
 	}
 	if err := u.forward(); err != nil {
+		u.deleteLink()
 		return nil, err
 	}
 	if err := u.masquerade(); err != nil {
 		u.restoreForwarding()
+		u.deleteLink()
 		return nil, err
 	}
 	log.Info("upstream: this host routes the public pools to the edge and masquerades them out",
-		"interface", cfg.Iface, "host", cfg.Host, "edge", cfg.Edge, "pools", cfg.Pools)
+		"interface", cfg.Iface, "edge_interface", cfg.EdgeIface, "host", cfg.Host, "edge", cfg.Edge, "pools", cfg.Pools)
 	return u, nil
 }
 
-// waitLink waits until the agent has made the TAP and brought it up.
-func (u *Upstream) waitLink(ctx context.Context) (netlink.Link, error) {
-	deadline := time.Now().Add(u.cfg.Wait)
-	for {
-		l, err := netlink.LinkByName(u.cfg.Iface)
-		if err == nil && l.Attrs().Flags&net.FlagUp != 0 {
-			return l, nil
+// makeLink creates the veth pair unless it exists and brings the host's end
+// up; the agent brings the edge's end up when it plugs it. The edge's end
+// takes no part in the host's own networking (no IPv6, no ARP answers).
+func (u *Upstream) makeLink() (netlink.Link, error) {
+	if _, err := netlink.LinkByName(u.cfg.Iface); err != nil {
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: u.cfg.Iface}, PeerName: u.cfg.EdgeIface}
+		if err := netlink.LinkAdd(v); err != nil {
+			return nil, fmt.Errorf("the link to the edge (%s/%s): %w", u.cfg.Iface, u.cfg.EdgeIface, err)
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("the edge's uplink %s did not appear within %v (is the agent's host the gateway of the cloud config?)", u.cfg.Iface, u.cfg.Wait)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	}
+	l, err := netlink.LinkByName(u.cfg.Iface)
+	if err != nil {
+		return nil, err
+	}
+	if l.Type() != "veth" {
+		return nil, fmt.Errorf("%s exists and is a %s, not the host's end of the link to the edge", u.cfg.Iface, l.Type())
+	}
+	for knob, val := range map[string]string{"ipv6/conf/" + u.cfg.EdgeIface + "/disable_ipv6": "1", "ipv4/conf/" + u.cfg.EdgeIface + "/arp_ignore": "8"} {
+		_ = os.WriteFile("/proc/sys/net/"+knob, []byte(val), 0o644) // best effort
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		u.deleteLink()
+		return nil, fmt.Errorf("%s up: %w", u.cfg.Iface, err)
+	}
+	return l, nil
+}
+
+// deleteLink deletes the veth pair (both ends, their addresses and
+// routes).
+func (u *Upstream) deleteLink() {
+	if l, err := netlink.LinkByName(u.cfg.Iface); err == nil && l.Type() == "veth" {
+		_ = netlink.LinkDel(l)
 	}
 }
 
@@ -191,8 +213,8 @@ func (u *Upstream) masquerade() error {
 	return nil
 }
 
-// Close removes the masquerade and the routes and puts forwarding back.
-// The TAP (and with it the address) goes with the agent.
+// Close removes the masquerade and the link to the edge (with its address
+// and routes) and puts forwarding back.
 func (u *Upstream) Close() error {
 	var errs []error
 	if c, err := nftables.New(); err != nil {
@@ -203,11 +225,7 @@ func (u *Upstream) Close() error {
 			errs = append(errs, fmt.Errorf("removing nftables table %s: %w", TableName, err))
 		}
 	}
-	if l, err := netlink.LinkByName(u.cfg.Iface); err == nil {
-		for _, p := range u.cfg.Pools {
-			_ = netlink.RouteDel(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: prefixNet(p), Gw: u.cfg.Edge.AsSlice()})
-		}
-	}
+	u.deleteLink()
 	u.restoreForwarding()
 	return errors.Join(errs...)
 }

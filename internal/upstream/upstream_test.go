@@ -13,7 +13,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
-	good := Config{Iface: "canopy-up0", Host: netip.MustParsePrefix("169.254.251.1/30"), Edge: netip.MustParseAddr("169.254.251.2"),
+	good := Config{Iface: "canopy-up0", EdgeIface: "canopy-edge0", Host: netip.MustParsePrefix("169.254.251.1/30"), Edge: netip.MustParseAddr("169.254.251.2"),
 		Pools: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
@@ -21,6 +21,8 @@ func TestValidate(t *testing.T) {
 	for name, mod := range map[string]func(*Config){
 		"no iface":       func(c *Config) { c.Iface = "" },
 		"long iface":     func(c *Config) { c.Iface = "a-very-long-interface" },
+		"no edge iface":  func(c *Config) { c.EdgeIface = "" },
+		"same ifaces":    func(c *Config) { c.EdgeIface = c.Iface },
 		"edge outside":   func(c *Config) { c.Edge = netip.MustParseAddr("169.254.252.2") },
 		"edge is host":   func(c *Config) { c.Edge = netip.MustParseAddr("169.254.251.1") },
 		"no pool":        func(c *Config) { c.Pools = nil },
@@ -35,28 +37,29 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestUpAndClose runs in a namespace of its own holding a TAP, as the agent
-// leaves it: Up addresses the link, routes the pool via the edge, turns
+// TestUpAndClose runs in a namespace of its own: Up makes the veth pair to
+// the edge, addresses the host's end, routes the pool via the edge, turns
 // forwarding on and installs the masquerade; Close removes all of it.
 func TestUpAndClose(t *testing.T) {
 	netnstest.RequireRoot(t)
 	name := "cup-" + netnstest.Suffix(t)
 	ns := netnstest.New(t, name)
-	cfg := Config{Iface: "cup0", Host: netip.MustParsePrefix("169.254.251.1/30"), Edge: netip.MustParseAddr("169.254.251.2"),
+	cfg := Config{Iface: "cup0", EdgeIface: "cup0e", Host: netip.MustParsePrefix("169.254.251.1/30"), Edge: netip.MustParseAddr("169.254.251.2"),
 		Pools: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("203.0.113.0/28")}}
 	netnstest.Do(t, ns, func() {
-		tap := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: cfg.Iface}, Mode: netlink.TUNTAP_MODE_TAP}
-		if err := netlink.LinkAdd(tap); err != nil {
-			t.Fatal(err)
-		}
-		if err := netlink.LinkSetUp(tap); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.WriteFile(forwardingKnob, []byte("0\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		u, err := Up(t.Context(), cfg, slog.Default())
 		if err != nil {
+			t.Fatal(err)
+		}
+		// The agent's side: it plugs the edge's end and brings it up.
+		edge, err := netlink.LinkByName(cfg.EdgeIface)
+		if err != nil || edge.Type() != "veth" {
+			t.Fatalf("the edge's end %s: %v", cfg.EdgeIface, err)
+		}
+		if err := netlink.LinkSetUp(edge); err != nil {
 			t.Fatal(err)
 		}
 		routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
@@ -103,6 +106,11 @@ func TestUpAndClose(t *testing.T) {
 		for _, r := range routes {
 			if r.Dst != nil && r.Dst.String() == "198.51.100.0/24" {
 				t.Error("the pool's route outlived Close")
+			}
+		}
+		for _, n := range []string{cfg.Iface, cfg.EdgeIface} {
+			if _, err := netlink.LinkByName(n); err == nil {
+				t.Errorf("%s outlived Close", n)
 			}
 		}
 	})

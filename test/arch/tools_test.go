@@ -30,7 +30,7 @@ var toolPackage = map[string]string{
 	"traceroute": "traceroute",
 	"iperf3":     "iperf3",
 	"hping3":     "hping3",
-	"busybox":    "busybox", // its udhcpc and wget
+	"busybox":    "busybox-static", // its udhcpc and wget
 	"curl":       "curl",
 	"kill":       "procps",
 	"sysctl":     "procps",

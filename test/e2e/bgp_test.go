@@ -181,26 +181,6 @@ router bgp 65000
 	}
 }
 
-// moveUplink moves the uplink TAP that h's agent made for iface into the
-// existing namespace ns, with address cidr (AddOutside for a second
-// gateway on the same upstream router).
-func moveUplink(t *testing.T, h *netns.Host, iface, ns, cidr string) {
-	t.Helper()
-	waitUntil(t, h.Name+"'s uplink "+iface+" up", func() bool {
-		out, err := exec.Command("ip", "-n", h.NS, "-o", "link", "show", iface).CombinedOutput()
-		return err == nil && strings.Contains(string(out), ",UP")
-	})
-	for _, args := range [][]string{
-		{"-n", h.NS, "link", "set", iface, "netns", ns},
-		{"-n", ns, "link", "set", iface, "up"},
-		{"-n", ns, "addr", "add", cidr, "dev", iface},
-	} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-}
-
 // agentPID is the pid of the canopy agent running in h's namespace.
 func agentPID(t *testing.T, h *netns.Host) int {
 	t.Helper()
@@ -308,8 +288,8 @@ func TestBGPTwoGateways(t *testing.T) {
 	}
 	waitUntil(t, "both gateways again", both)
 
-	// kill -9: its uplink goes with it (the lab's uplink is the agent's
-	// TAP), and the session with it.
+	// kill -9: the link stays (a veth outlives the agent, as a physical
+	// uplink would); BFD tells FRR.
 	start = time.Now()
 	gw1.Kill()
 	waitUntil(t, "FRR to drop the killed gateway", func() bool {

@@ -102,7 +102,7 @@ func newBGPEdge(t *testing.T, computeZones ...string) *bgpEdge {
 		e.compute = append(e.compute, l.AddHostIn(fmt.Sprintf("c%d", i+1), z, true))
 	}
 	e.up = l.AddOutside("upstream", e.gw1, "edge0", gw1Peer+"/25")
-	moveUplink(t, e.gw2, "edge1", e.up.NS, gw2Peer+"/25")
+	e.l.AttachUplink(e.up, e.gw2, "edge1", gw2Peer+"/25")
 	e.client = addClient(t, e.up.NS, "198.51.100.1/24", outsideClient+"/24")
 	e.f = netns.StartFRR(t, e.up.NS, FRRTwoGateways, FRRBFDFast)
 	return e

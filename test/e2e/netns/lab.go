@@ -3,8 +3,9 @@
 // bridge), one the infrastructure (a real `canopy server` with its embedded
 // etcd listening on the underlay), one per hypervisor "host" (a real
 // `canopy agent` process, its tunnel address on the underlay) and one per
-// "VM" (the TAP of a bound port, moved there after the agent plugged it: the
-// agent's descriptor keeps working across the move).
+// "VM" (one end of a veth pair whose other end, in the host's namespace, is
+// the bound port's device that the agent plugs; a real QEMU guest on its
+// own TAP with StartGuest).
 //
 // Every namespace, process and temp dir is removed by t.Cleanup, also when
 // the test fails. Only addresses inside these namespaces are used

@@ -8,13 +8,15 @@ import (
 	"time"
 )
 
-// VM is a namespace holding the TAP of a bound port, configured as the
-// guest would configure its NIC.
+// VM is a namespace holding one end of a veth pair whose other end, in
+// its host's namespace, is the bound port's device (the host side the
+// agent plugs, as a hypervisor's TAP or a container's veth), configured as
+// the guest would configure its NIC.
 type VM struct {
 	l             *Lab
 	Name, NS      string
 	Host          *Host
-	Tap           string
+	Tap           string // the device's name, on both sides
 	Port          string // port id
 	MAC, CIDR, GW string
 	MTU           int
@@ -23,10 +25,11 @@ type VM struct {
 // IP is the VM's address (without the prefix length).
 func (vm *VM) IP() string { ip, _, _ := strings.Cut(vm.CIDR, "/"); return ip }
 
-// AddVM binds port (an id) to a new TAP on host h with `canopy agent
-// bind`, waits for the agent to plug it, moves the TAP into a new VM
-// namespace and gives it mac, cidr (e.g. 10.0.0.2/24) and a default route
-// via gw (none if empty). mtu 0 leaves 1500.
+// AddVM makes a VM namespace wired to host h by a veth pair named name's
+// device on both sides, gives the VM's end mac, cidr (e.g. 10.0.0.2/24) and
+// a default route via gw (none if empty), binds port (an id) to the host
+// end with `canopy agent bind` and waits for the agent to plug it. mtu 0
+// leaves 1500.
 func (l *Lab) AddVM(name string, h *Host, port, mac, cidr, gw string, mtu int) *VM {
 	l.t.Helper()
 	vm := &VM{l: l, Name: name, NS: l.id + "-vm-" + name, Host: h, Tap: l.id + name, Port: port,
@@ -40,14 +43,16 @@ func (l *Lab) AddVM(name string, h *Host, port, mac, cidr, gw string, mtu int) *
 	l.mustNS(vm.NS)
 	l.vms = append(l.vms, vm)
 	l.must("ip", "-n", vm.NS, "link", "set", "lo", "up")
+	l.wire(h, vm.Tap, vm.NS, vm.Tap)
 	if KernelDatapath() {
-		// The kernel fast path attaches to the host end of a veth pair
-		// (the VM's NIC is the other end), as the netns driver plugs one.
-		l.must("ip", "-n", h.NS, "link", "add", vm.Tap, "type", "veth", "peer", "name", vm.Tap, "netns", vm.NS)
+		// The kernel fast path attaches its program to the host end
+		// without bringing it up.
 		l.must("ip", "-n", h.NS, "link", "set", vm.Tap, "up")
-		h.Bind(port, vm.Tap)
-		vm.configure()
-		return vm
+	}
+	l.must("ip", "-n", vm.NS, "link", "set", vm.Tap, "address", vm.MAC, "mtu", fmt.Sprint(vm.MTU), "up")
+	l.must("ip", "-n", vm.NS, "addr", "add", vm.CIDR, "dev", vm.Tap)
+	if vm.GW != "" {
+		l.must("ip", "-n", vm.NS, "route", "add", "default", "via", vm.GW)
 	}
 	h.Bind(port, vm.Tap)
 	vm.Plug()
@@ -63,38 +68,39 @@ var Datapath = os.Getenv("CANOPY_E2E_DATAPATH")
 // fast path.
 func KernelDatapath() bool { return Datapath == "kernel" }
 
-// Plug waits until the host's agent has the TAP up in the host namespace,
-// then moves it into the VM namespace and configures it. After an agent
-// restart the TAP is a new device (the old one went with the old agent's
-// descriptor): Plug again is what a hypervisor's re-plug does.
+// wire makes a veth pair: hostEnd in h's namespace (down, for the agent to
+// plug and bring up) and inner in namespace ns. The host end's MTU is the
+// largest a veth takes, so that only the inner end's MTU limits frames.
+func (l *Lab) wire(h *Host, hostEnd, ns, inner string) {
+	l.t.Helper()
+	l.must("ip", "link", "add", hostEnd, "netns", h.NS, "mtu", "65535", "type", "veth", "peer", "name", inner, "netns", ns)
+}
+
+// Plug waits until the host's agent has plugged the VM's port: it brings
+// the host end up when it attaches to it. The veth pair outlives an agent
+// restart; Plug then only waits for the host end, which is what a
+// hypervisor's re-plug amounts to.
 func (vm *VM) Plug() {
-	l := vm.l
+	vm.l.t.Helper()
+	vm.l.waitPlugged(vm.Host, vm.Tap)
+}
+
+// waitPlugged waits until h's agent has brought device up.
+func (l *Lab) waitPlugged(h *Host, device string) {
 	l.t.Helper()
 	if KernelDatapath() {
 		return // a veth pair outlives the agent
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		out, err := exec.Command("ip", "-n", vm.Host.NS, "-o", "link", "show", vm.Tap).CombinedOutput()
+		out, err := exec.Command("ip", "-n", h.NS, "-o", "link", "show", device).CombinedOutput()
 		if err == nil && strings.Contains(string(out), ",UP") {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			l.t.Fatalf("agent on %s did not plug %s within 20s:\n%s", vm.Host.Name, vm.Tap, vm.Host.Log())
+			l.t.Fatalf("agent on %s did not plug %s within 20s:\n%s", h.Name, device, h.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	l.must("ip", "-n", vm.Host.NS, "link", "set", vm.Tap, "netns", vm.NS)
-	vm.configure()
-}
-
-// configure gives the VM's NIC its MAC, MTU, address and default route.
-func (vm *VM) configure() {
-	l := vm.l
-	l.must("ip", "-n", vm.NS, "link", "set", vm.Tap, "address", vm.MAC, "mtu", fmt.Sprint(vm.MTU), "up")
-	l.must("ip", "-n", vm.NS, "addr", "add", vm.CIDR, "dev", vm.Tap)
-	if vm.GW != "" {
-		l.must("ip", "-n", vm.NS, "route", "add", "default", "via", vm.GW)
 	}
 }
 
