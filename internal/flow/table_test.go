@@ -193,3 +193,115 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+// mapMirror is a Mirror over a map; busy keys report an idle time of 0.
+type mapMirror struct {
+	m    map[Key]bool // key → a drop flow
+	busy map[Key]bool
+}
+
+func (m *mapMirror) Put(e *Entry)  { m.m[e.Key] = e.Drop }
+func (m *mapMirror) Delete(k *Key) { delete(m.m, *k) }
+func (m *mapMirror) DeleteDrops() {
+	for k, drop := range m.m {
+		if drop {
+			delete(m.m, k)
+		}
+	}
+}
+func (m *mapMirror) Clear() { clear(m.m) }
+func (m *mapMirror) Idle(k *Key) (int64, bool) {
+	if _, ok := m.m[*k]; !ok {
+		return 0, false
+	}
+	if m.busy[*k] {
+		return 0, true
+	}
+	return 1 << 40, true
+}
+
+// TestMirrorFollowsTable: on random installs, replacements, invalidations
+// by tag and in full, drop sweeps and expiries, the mirror holds exactly
+// the flows that stand in the table (what the kernel map must hold).
+func TestMirrorFollowsTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	ft := NewTable()
+	mm := &mapMirror{m: map[Key]bool{}, busy: map[Key]bool{}}
+	ft.SetMirror(mm, 10)
+	var gen uint64
+	now := int64(1000)
+	for step := range 20000 {
+		k := Key{In: uint32(rng.IntN(4)), Tuple: packet.Key{Src: uint32(rng.IntN(30))}}
+		if rng.IntN(10) == 0 { // its kernel copy starts or stops forwarding
+			mm.busy[k] = !mm.busy[k]
+		}
+		switch op := rng.IntN(20); {
+		case op < 12:
+			tags := []Tag{Tag(rng.IntN(8)), Tag(8 + rng.IntN(8))}
+			ft.Install(&Entry{Key: k, Tags: tags, Expires: now + int64(rng.IntN(50)), Drop: rng.IntN(4) == 0}, gen)
+		case op < 16:
+			gen++
+			ft.Invalidate(map[Tag]struct{}{Tag(rng.IntN(16)): {}}, false, gen)
+		case op < 17:
+			gen++
+			ft.Invalidate(nil, true, gen)
+		case op < 18:
+			ft.InvalidateDrops()
+		default:
+			now += int64(rng.IntN(20))
+			ft.Expire(now)
+		}
+		want := map[Key]bool{}
+		for _, e := range ft.Snapshot() {
+			want[e.Key] = e.Drop
+		}
+		if len(want) != len(mm.m) {
+			t.Fatalf("step %d: mirror holds %d flows, the table %d", step, len(mm.m), len(want))
+		}
+		for k, d := range want {
+			if md, ok := mm.m[k]; !ok || md != d {
+				t.Fatalf("step %d: flow %+v (drop %v) in the table, mirror has it: %v", step, k, d, ok)
+			}
+		}
+	}
+}
+
+// TestMirrorBusyFlowLivesOn: a flow whose mirror copy is in use outlives
+// its hard expiry (and Lookup still finds it); an idle one expires, from
+// the table and the mirror.
+func TestMirrorBusyFlowLivesOn(t *testing.T) {
+	ft := NewTable()
+	mm := &mapMirror{m: map[Key]bool{}, busy: map[Key]bool{}}
+	const ttl = 30_000_000_000
+	ft.SetMirror(mm, ttl)
+	busy, idle := Key{In: 1}, Key{In: 2}
+	mm.busy[busy] = true
+	now := int64(1_000_000_000_000)
+	for _, k := range []Key{busy, idle} {
+		if !ft.Install(&Entry{Key: k, Expires: now + ttl}, 0) {
+			t.Fatal("install refused")
+		}
+	}
+	for i := range 5 { // five lives later
+		now += ttl + 1_000_000_000
+		ft.Expire(now)
+		if ft.Lookup(&busy, now) == nil {
+			t.Fatalf("busy flow expired after %d lives", i+1)
+		}
+		if _, ok := mm.m[busy]; !ok {
+			t.Fatal("busy flow's mirror copy removed")
+		}
+	}
+	if ft.Lookup(&idle, now) != nil {
+		t.Error("idle flow still cached")
+	}
+	if _, ok := mm.m[idle]; ok {
+		t.Error("idle flow's mirror copy still there")
+	}
+	delete(mm.busy, busy) // traffic stops: it expires one life later
+	now += 2*ttl + 1_000_000_000
+	ft.Expire(now)
+	if ft.Lookup(&busy, now) != nil || len(mm.m) != 0 {
+		t.Errorf("flow idle for a life still there (table %v, mirror %d)", ft.Lookup(&busy, now) != nil, len(mm.m))
+	}
+}
