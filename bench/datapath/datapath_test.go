@@ -122,6 +122,44 @@ func ping(b *testing.B, ns, ip string) float64 {
 type row struct {
 	path      string
 	gbps, rtt float64
+	cpu       float64 // the agents' CPU (% of a core) per Gbps during the stream; 0: not measured
+}
+
+// agentCPU is the CPU time (s) the canopy processes in namespaces nss have
+// used so far.
+func agentCPU(b *testing.B, nss ...string) float64 {
+	b.Helper()
+	total := 0.0
+	for _, ns := range nss {
+		for _, pid := range strings.Fields(run(b, "ip", "netns", "pids", ns)) {
+			comm, err := os.ReadFile("/proc/" + pid + "/comm")
+			if err != nil || strings.TrimSpace(string(comm)) != "canopy" {
+				continue
+			}
+			stat, err := os.ReadFile("/proc/" + pid + "/stat")
+			if err != nil {
+				continue
+			}
+			// Fields after the command's closing parenthesis: utime, stime
+			// are the 12th and 13th (clock ticks of 1/100 s).
+			f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+			if len(f) > 12 {
+				u, _ := strconv.ParseFloat(f[11], 64)
+				st, _ := strconv.ParseFloat(f[12], 64)
+				total += (u + st) / 100
+			}
+		}
+	}
+	return total
+}
+
+// measure is a row for the path from VM a to VM z of c: iperf3 Gbps, ping
+// RTT, and the agents' CPU per Gbps while the stream ran.
+func measure(b *testing.B, c *canopyLab, path string, a, z *netns.VM) row {
+	cpu0, t0 := agentCPU(b, c.h1.NS, c.h2.NS), time.Now()
+	g := iperf(b, a.NS, z.NS, z.IP())
+	cores := (agentCPU(b, c.h1.NS, c.h2.NS) - cpu0) / time.Since(t0).Seconds()
+	return row{path: path, gbps: g, rtt: ping(b, a.NS, z.IP()), cpu: 100 * cores / g}
 }
 
 // canopyLab is vm1, vm2 on bridge b1 on host h1; vm3 on bridge b2 on h2,
@@ -132,7 +170,11 @@ type canopyLab struct {
 	vm1, vm2, vm3, vm4 *netns.VM
 }
 
-func newCanopyLab(b *testing.B) *canopyLab {
+// newCanopyLab builds the lab with its agents on datapath ("": the
+// agent's default).
+func newCanopyLab(b *testing.B, datapath string) *canopyLab {
+	netns.Datapath = datapath
+	defer func() { netns.Datapath = "" }()
 	l := netns.New(b, canopyBin, netns.Options{})
 	c := &canopyLab{l: l, h1: l.AddHost("h1"), h2: l.AddHost("h2")}
 	l.CLI("router", "create", "r1")
@@ -378,29 +420,61 @@ func BenchmarkDatapath(b *testing.B) {
 	run(b, "ip", "-n", nb, "addr", "add", "10.98.0.2/24", "dev", "v1")
 	run(b, "ip", "-n", na, "link", "set", "v0", "up")
 	run(b, "ip", "-n", nb, "link", "set", "v1", "up")
-	rows = append(rows, row{"direct veth pair (the limit)", iperf(b, na, nb, "10.98.0.2"), ping(b, na, "10.98.0.2")})
+	rows = append(rows, row{path: "direct veth pair (the limit)", gbps: iperf(b, na, nb, "10.98.0.2"), rtt: ping(b, na, "10.98.0.2")})
 
-	c := newCanopyLab(b)
-	rows = append(rows, row{"Canopy same-host L2", iperf(b, c.vm1.NS, c.vm2.NS, c.vm2.IP()), ping(b, c.vm1.NS, c.vm2.IP())})
-	rows = append(rows, row{"Canopy same-host L3 (routed)", iperf(b, c.vm1.NS, c.vm4.NS, c.vm4.IP()), ping(b, c.vm1.NS, c.vm4.IP())})
-	rows = append(rows, row{"Canopy cross-host L3 over VXLAN", iperf(b, c.vm1.NS, c.vm3.NS, c.vm3.IP()), ping(b, c.vm1.NS, c.vm3.IP())})
+	c := newCanopyLab(b, "userspace")
+	rows = append(rows, measure(b, c, "Canopy same-host L2", c.vm1, c.vm2))
+	rows = append(rows, measure(b, c, "Canopy same-host L3 (routed)", c.vm1, c.vm4))
+	rows = append(rows, measure(b, c, "Canopy cross-host L3 over VXLAN", c.vm1, c.vm3))
 
 	f := newFlows(b, c, "")
 	lat, put := restToPacket(b, c)
+
+	// The kernel fast path (--datapath=kernel, VMs on veth pairs), in the
+	// same run.
+	k := newCanopyLab(b, "kernel")
+	krows := []row{
+		measure(b, k, "kernel: same-host L2", k.vm1, k.vm2),
+		measure(b, k, "kernel: same-host L3 (routed)", k.vm1, k.vm4),
+		measure(b, k, "kernel: cross-host L3 (kernel VXLAN)", k.vm1, k.vm3),
+	}
+	kf := newFlows(b, k, "")
 
 	var peer map[string]peerFig
 	if dir := os.Getenv("CANOPY_BENCH_OVN"); dir != "" {
 		peer = readOVN(b, dir)
 		rows = append(rows, peerRows(peer)...)
 	}
-	printTable(rows, peer)
+	printTable(append(rows, krows...), peer)
+	printKernelTargets(rows[0], krows, kf)
+	fmt.Printf("\nuserspace datapath:")
 	printFlows(f)
+	fmt.Printf("\nkernel datapath:")
+	printFlows(kf)
 	fmt.Printf("REST change → first packet: p50 %.1f ms, min %.1f, max %.1f (n=%d; from the PUT returning; the PUT itself p50 %.1f ms)\n",
 		lat[len(lat)/2], lat[0], lat[len(lat)-1], len(lat), put[len(put)/2])
 	b.ReportMetric(rows[1].gbps, "same-host-Gbps")
 	b.ReportMetric(rows[3].gbps, "cross-host-Gbps")
 	b.ReportMetric(f.best(), "flows/s")
 	b.ReportMetric(lat[len(lat)/2], "rest-to-packet-ms")
+	b.ReportMetric(krows[0].gbps, "kernel-same-host-Gbps")
+	b.ReportMetric(krows[2].gbps, "kernel-cross-host-Gbps")
+	b.ReportMetric(kf.best(), "kernel-flows/s")
+}
+
+// printKernelTargets compares the kernel rows with issue 12's targets.
+func printKernelTargets(veth row, k []row, f flowRates) {
+	check := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	fmt.Printf("\nkernel path targets (issue 12):\n")
+	fmt.Printf("  same-host ≥ 0.95× veth: %.2f× %s\n", k[0].gbps/veth.gbps, check(k[0].gbps >= 0.95*veth.gbps))
+	fmt.Printf("  cross-host ≥ 0.6× veth: %.2f× %s\n", k[2].gbps/veth.gbps, check(k[2].gbps >= 0.6*veth.gbps))
+	fmt.Printf("  same-host RTT within 0.02 ms of veth: %+.3f ms %s\n", k[0].rtt-veth.rtt, check(k[0].rtt-veth.rtt <= 0.02))
+	fmt.Printf("  new flows ≥ 100,000/s with ≥ 95 %% through: %.0f/s %s\n", f.best(), check(f.best() >= 100000))
 }
 
 // BenchmarkNewFlows measures only the new-flow rate (CANOPY_BENCH_PERF=<dir>
@@ -409,7 +483,7 @@ func BenchmarkNewFlows(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Fatal("needs root (network namespaces)")
 	}
-	c := newCanopyLab(b)
+	c := newCanopyLab(b, os.Getenv("CANOPY_BENCH_DATAPATH"))
 	run(b, "ip", "netns", "exec", c.vm2.NS, "ping", "-c", "3", "-i", "0.05", c.vm3.IP())
 	f := newFlows(b, c, os.Getenv("CANOPY_BENCH_PERF"))
 	printFlows(f)
@@ -422,7 +496,7 @@ func BenchmarkRESTToPacket(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Fatal("needs root (network namespaces)")
 	}
-	c := newCanopyLab(b)
+	c := newCanopyLab(b, os.Getenv("CANOPY_BENCH_DATAPATH"))
 	run(b, "ip", "netns", "exec", c.vm1.NS, "ping", "-c", "3", "-i", "0.05", c.vm3.IP())
 	lat, put := restToPacket(b, c)
 	fmt.Printf("REST change → first packet: p50 %.1f ms, min %.1f, max %.1f (n=%d; the PUT itself p50 %.1f ms)\n",
@@ -445,7 +519,7 @@ func BenchmarkPing(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Fatal("needs root (network namespaces)")
 	}
-	c := newCanopyLab(b)
+	c := newCanopyLab(b, os.Getenv("CANOPY_BENCH_DATAPATH"))
 	l2, l3s, l3 := ping(b, c.vm1.NS, c.vm2.IP()), ping(b, c.vm1.NS, c.vm4.IP()), ping(b, c.vm1.NS, c.vm3.IP())
 	fmt.Printf("ping RTT: same-host L2 %.3f ms, same-host L3 %.3f ms, cross-host L3 %.3f ms\n", l2, l3s, l3)
 	b.ReportMetric(l2, "l2-rtt-ms")

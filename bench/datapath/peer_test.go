@@ -56,7 +56,7 @@ func peerRows(peer map[string]peerFig) []row {
 	var rows []row
 	for _, p := range peerPaths {
 		if f, ok := peer[p.key]; ok {
-			rows = append(rows, row{p.label, f.gbps, f.rtt})
+			rows = append(rows, row{path: p.label, gbps: f.gbps, rtt: f.rtt})
 		}
 	}
 	return rows
@@ -83,13 +83,16 @@ func peerBest(peer map[string]peerFig) (gbps, rtt float64) {
 func printTable(rows []row, peer map[string]peerFig) {
 	veth := rows[0].gbps
 	best, bestRTT := peerBest(peer)
-	fmt.Printf("\n%-34s %8s %8s %8s %8s\n", "path (1 TCP stream)", "Gbps", "× veth", "× peer", "RTT ms")
+	fmt.Printf("\n%-38s %8s %8s %8s %8s %14s\n", "path (1 TCP stream)", "Gbps", "× veth", "× peer", "RTT ms", "agents %CPU/Gbps")
 	for _, r := range rows {
-		rel := "-"
+		rel, cpu := "-", "-"
 		if best > 0 {
 			rel = fmt.Sprintf("%.2f", r.gbps/best)
 		}
-		fmt.Printf("%-34s %8.2f %8.2f %8s %8.3f\n", r.path, r.gbps, r.gbps/veth, rel, r.rtt)
+		if r.cpu > 0 {
+			cpu = fmt.Sprintf("%.1f", r.cpu)
+		}
+		fmt.Printf("%-38s %8.2f %8.2f %8s %8.3f %14s\n", r.path, r.gbps, r.gbps/veth, rel, r.rtt, cpu)
 	}
 	if best == 0 {
 		return
