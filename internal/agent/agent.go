@@ -428,7 +428,8 @@ func (a *Agent) openDatapath() error {
 	}
 	if a.cfg.Datapath == DatapathUserspace {
 		// A kernel agent killed before it could clean up holds the VXLAN
-		// port and would keep forwarding flows nobody updates.
+		// port and would keep forwarding flows nobody updates. (A kernel
+		// path that failed to start removed what it made.)
 		devs := a.cfg.KernelDevices
 		if devs == (fastpath.Devices{}) {
 			devs = fastpath.DefaultDevices

@@ -70,7 +70,10 @@ func (a *Agent) openKernel() (*kernelPath, error) {
 		if k.mr != nil {
 			k.mr.Close()
 		}
-		dp.Close()
+		// Nothing half-made stays: a VXLAN device left on the port would
+		// keep the userspace tunnel from it.
+		_ = dp.Remove()
+		_ = fastpath.Purge(a.hostID, devs)
 		return nil, err
 	}
 	if err := dp.SetupTunnel(devs.Tunnel, a.cfg.TunnelPort, a.tunMTU); err != nil {

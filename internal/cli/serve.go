@@ -165,6 +165,7 @@ namespaces of running instances.`,
 	f.Uint16Var(&o.tunnelPort, "tunnel-port", 0, "the agent's VXLAN UDP port (default 6677)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "host:port of the agent's /metrics, /flows and /healthz (default off)")
 	f.StringVar(&o.driver, "instance-driver", DriverNetns, "instance driver of the agent: netns or none")
+	f.StringVar(&o.datapath, "datapath", agent.DatapathUserspace, "the agent's datapath: userspace, kernel or auto (see canopy agent --help)")
 	f.BoolVar(&o.outside, "outside", true, "make this host the edge's upstream router: route the public pool to the edge, masquerade instances' traffic behind this host (off with --outside=false, or when --cloud-config describes the edge)")
 	f.StringVar(&o.outsideLink, "outside-link", DefaultUpLink, "the link between this host (first address) and the edge (second)")
 	return c
@@ -172,6 +173,7 @@ namespaces of running instances.`,
 
 type upOptions struct {
 	account, tunnelIP, metricsListen, driver string
+	datapath                                 string
 	tunnelPort                               uint16
 	outside                                  bool
 	outsideLink                              string
@@ -249,7 +251,7 @@ func runUp(parent context.Context, cfg *server.Config, o *upOptions, stdout io.W
 	// credentials that write only its own host's state.
 	agentDir := filepath.Join(cfg.DataDir, "agent")
 	acfg := agent.Config{HostName: hostName, TunnelIP: tunnelIP, TunnelPort: o.tunnelPort,
-		StateDir: agentDir, MetricsListen: o.metricsListen, Logger: log}
+		StateDir: agentDir, MetricsListen: o.metricsListen, Logger: log, Datapath: o.datapath}
 	if err := upEnroll(sigCtx, cfg, rootCfg, &acfg); err != nil {
 		stopServer()
 		return errors.Join(fmt.Errorf("enrolling the agent: %w", err), <-srvDone)
