@@ -27,6 +27,20 @@ func (s *Store) CampaignController(ctx context.Context, value string, ttl time.D
 	return s.Campaign(ctx, controllerElectionRel, value, ttl)
 }
 
+// ControllerLeader reads who leads the controller election now: the value
+// its leader campaigned with (found false: nobody).
+func (s *Store) ControllerLeader(ctx context.Context) (value string, found bool, err error) {
+	resp, err := s.cli.Get(ctx, s.prefix+controllerElectionRel+"/", clientv3.WithPrefix(),
+		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1))
+	if err != nil {
+		return "", false, fmt.Errorf("controller leader: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", false, nil
+	}
+	return string(resp.Kvs[0].Value), true, nil
+}
+
 // WatchInstanceReports follows the agents' instance reports until ctx is
 // done: h gets every report, by instance id, first and after each change.
 // A report's HostID is the host whose key holds it (an agent may write
@@ -108,9 +122,12 @@ type VPCObjectHistory struct {
 // the watch has caught up with revision to.
 func (s *Store) VPCHistory(ctx context.Context, coll string, from, to int64) ([]VPCObjectHistory, error) {
 	pfx := s.prefix + VPCPrefix + coll + "/"
-	wctx, cancel := context.WithCancel(ctx)
+	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := s.cli.Watch(clientv3.WithRequireLeader(wctx), pfx, clientv3.WithPrefix(), clientv3.WithRev(from+1))
+	// The progress requests must carry the watch's own context: the
+	// client finds the watch stream by it.
+	wctx := clientv3.WithRequireLeader(cctx)
+	wch := s.cli.Watch(wctx, pfx, clientv3.WithPrefix(), clientv3.WithRev(from+1))
 	// A progress notification comes once the watch has caught up; its
 	// header's revision tells how far the history goes.
 	go func() {

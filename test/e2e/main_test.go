@@ -63,6 +63,7 @@ type server struct {
 	log                            *bytes.Buffer
 	starts                         int
 	endpoints                      []string // external etcd; nil = embedded
+	args                           []string // more server flags
 }
 
 func newServer(t *testing.T) *server { return newServerOn(t, nil) }
@@ -70,8 +71,17 @@ func newServer(t *testing.T) *server { return newServerOn(t, nil) }
 // newServerOn starts a server on an external etcd cluster (endpoints), or
 // with an embedded one when endpoints is nil.
 func newServerOn(t *testing.T, endpoints []string) *server {
+	return newServerWith(t, endpoints, nil, nil)
+}
+
+// newServerWith is newServerOn with more server flags, and prepare (if
+// set) run on the data dir before the server starts.
+func newServerWith(t *testing.T, endpoints, args []string, prepare func(dataDir string)) *server {
 	s := &server{t: t, dataDir: t.TempDir(), home: t.TempDir(),
-		api: freePort(t), etcdClient: freePort(t), etcdPeer: freePort(t), ec2: freePort(t), endpoints: endpoints}
+		api: freePort(t), etcdClient: freePort(t), etcdPeer: freePort(t), ec2: freePort(t), endpoints: endpoints, args: args}
+	if prepare != nil {
+		prepare(s.dataDir)
+	}
 	t.Cleanup(func() {
 		if s.cmd != nil {
 			s.kill()
@@ -102,6 +112,7 @@ func (s *server) start() {
 	if s.endpoints != nil {
 		s.cmd.Args = append(s.cmd.Args, "--etcd-endpoints", strings.Join(s.endpoints, ","))
 	}
+	s.cmd.Args = append(s.cmd.Args, s.args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
