@@ -81,3 +81,20 @@ func (l *Lab) EC2HTTPClient() *http.Client {
 	}
 	return &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4}, Timeout: 30 * time.Second}
 }
+
+// PowerOff is a host losing its power: its agent is killed (SIGKILL) and
+// every instance its driver ran dies with it (namespaces, processes and
+// records gone), so another host may start them again under the same
+// names.
+func (h *Host) PowerOff() {
+	h.l.t.Helper()
+	h.Kill()
+	dir := h.InstanceStateDir()
+	purgeInstances(dir)
+	recs, _ := filepath.Glob(filepath.Join(dir, "ci-*.json"))
+	for _, r := range recs {
+		if err := os.Remove(r); err != nil {
+			h.l.t.Fatal(err)
+		}
+	}
+}
