@@ -286,7 +286,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.hostID = id
 	a.log = a.log.With("host_id", id)
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints, Credentials: a.cfg.Etcd})
+	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints, Credentials: a.cfg.Etcd, Logger: a.log})
 	cancel()
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 // reading.
 type cache struct {
 	prefix string // the store's prefix; keys are prefix+"topo/<kind>/<id>"
+	log    *slog.Logger
 
 	mu     sync.RWMutex
 	idx    *topology.Index
@@ -28,8 +29,8 @@ type cache struct {
 	changed chan struct{}
 }
 
-func newCache(prefix string) *cache {
-	return &cache{prefix: prefix, idx: topology.NewIndex(), keys: map[uint32]string{}, changed: make(chan struct{})}
+func newCache(prefix string, log *slog.Logger) *cache {
+	return &cache{prefix: prefix, log: log, idx: topology.NewIndex(), keys: map[uint32]string{}, changed: make(chan struct{})}
 }
 
 func (c *cache) seqKey() string  { return c.prefix + "topo-seq" }
@@ -96,7 +97,7 @@ func (c *cache) putLocked(kv KV) {
 	if err != nil {
 		// A value this version cannot read must not stop the cache; it is
 		// logged once per change so an operator can find it.
-		slog.Error("nsdb: skipping undecodable object", "key", kv.Key, "err", err)
+		c.log.Error("nsdb: skipping undecodable object", "key", kv.Key, "err", err)
 		return
 	}
 	c.deleteLocked(kv.Key) // releases the old tunnel key, if any

@@ -3,6 +3,7 @@ package nsdb
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -23,7 +24,7 @@ func CacheResets(s *Store) int {
 
 // WatchWithHook is Watch with a hook between each list and the watch after it.
 func WatchWithHook(ctx context.Context, cli *clientv3.Client, prefix string, h Handler, before func(rev int64)) error {
-	return (&watcher{cli: cli, prefix: prefix, h: h, beforeWatch: before}).run(ctx)
+	return (&watcher{cli: cli, log: slog.Default(), prefix: prefix, h: h, beforeWatch: before}).run(ctx)
 }
 
 // PutKeyForTest puts a store-relative key (as root would).

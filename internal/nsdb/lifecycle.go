@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -54,7 +53,7 @@ func (s *Store) WatchInstanceReports(ctx context.Context, h func(reports map[str
 		}
 		var r vpc.InstanceReport
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
-			slog.Warn("nsdb: undecodable instance report ignored", "key", kv.Key, "err", err)
+			s.log.Warn("nsdb: undecodable instance report ignored", "key", kv.Key, "err", err)
 			return
 		}
 		r.HostID = host

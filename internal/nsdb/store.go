@@ -3,6 +3,7 @@ package nsdb
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,10 @@ type Config struct {
 	// client is the user its certificate names, allowed only what its role
 	// grants (auth.go).
 	EnableAuth bool
+	// Logger receives the store's own warnings (a watch that broke, an
+	// object this version cannot read); default slog.Default(). The roles
+	// pass theirs, so the warnings reach the log at the role's level.
+	Logger *slog.Logger
 
 	// beforeWatch, for tests, runs in the cache's watcher between its list
 	// and its watch.
@@ -91,6 +96,7 @@ type Store struct {
 	cli    *clientv3.Client
 	etcd   *embedded // nil with an external cluster
 	prefix string
+	log    *slog.Logger
 	cache  *cache
 
 	keys keyReservations // tunnel keys this process's writers are handing out
@@ -104,7 +110,11 @@ type Store struct {
 // It returns once the cache holds the whole topology.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cfg.setDefaults()
-	s := &Store{prefix: cfg.Prefix, cache: newCache(cfg.Prefix), done: make(chan struct{})}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Store{prefix: cfg.Prefix, log: log, cache: newCache(cfg.Prefix, log), done: make(chan struct{})}
 	endpoints := cfg.Endpoints
 	if len(endpoints) == 0 {
 		e, err := startEmbedded(ctx, cfg)
@@ -146,7 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	ready := make(chan struct{})
-	w := &watcher{cli: cli, prefix: cfg.Prefix + "topo", h: s.cache.handler(),
+	w := &watcher{cli: cli, log: log, prefix: cfg.Prefix + "topo", h: s.cache.handler(),
 		beforeWatch: cfg.beforeWatch, onReady: func() { close(ready) }}
 	go func() {
 		defer close(s.done)
@@ -223,7 +233,7 @@ func (s *Store) Sync(ctx context.Context) error {
 // Watch runs the list-then-watch loop of the package-level Watch on the keys
 // under the store's prefix + rel (e.g. "state/table/"), until ctx is done.
 func (s *Store) Watch(ctx context.Context, rel string, h Handler) error {
-	return Watch(ctx, s.cli, s.prefix+rel, h)
+	return (&watcher{cli: s.cli, log: s.log, prefix: s.prefix + rel, h: h}).run(ctx)
 }
 
 // Read runs f on the cache as one consistent view, without copying: f must

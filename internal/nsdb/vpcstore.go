@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -165,7 +164,7 @@ func OpenVPCStore(ctx context.Context, s *Store) (*VPCStore, error) {
 		Reset: func(kvs []KV, rev int64) {
 			st, err := DecodeVPCState(s.Prefix(), kvs)
 			if err != nil {
-				slog.Error("nsdb: undecodable VPC objects skipped", "err", err)
+				s.log.Error("nsdb: undecodable VPC objects skipped", "err", err)
 			}
 			var seq int64
 			for _, kv := range kvs {
@@ -186,7 +185,7 @@ func OpenVPCStore(ctx context.Context, s *Store) (*VPCStore, error) {
 			// readers hold the read lock while they look, and objects are
 			// replaced, never mutated, so what a reader copied out stays valid.
 			if err := ApplyVPCEvents(s.Prefix(), v.st, evs); err != nil {
-				slog.Error("nsdb: undecodable VPC change skipped", "err", err)
+				s.log.Error("nsdb: undecodable VPC change skipped", "err", err)
 			}
 			for _, e := range evs {
 				if e.KV.Key == seqKey {

@@ -50,13 +50,14 @@ const listPage = 1000
 // h.Reset, so the receiver always converges on the store's state. This is the
 // pattern of etcd's client/v3/mirror/syncer.go.
 func Watch(ctx context.Context, cli *clientv3.Client, prefix string, h Handler) error {
-	return (&watcher{cli: cli, prefix: prefix, h: h}).run(ctx)
+	return (&watcher{cli: cli, log: slog.Default(), prefix: prefix, h: h}).run(ctx)
 }
 
 // watcher is Watch's state; beforeWatch lets tests widen the window between
 // the list and the watch (to make a compaction fall into it).
 type watcher struct {
 	cli         *clientv3.Client
+	log         *slog.Logger
 	prefix      string
 	h           Handler
 	beforeWatch func(rev int64)
@@ -72,7 +73,7 @@ func (w *watcher) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			slog.Warn("nsdb: list failed, retrying", "prefix", w.prefix, "err", err)
+			w.log.Warn("nsdb: list failed, retrying", "prefix", w.prefix, "err", err)
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -93,7 +94,7 @@ func (w *watcher) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		slog.Info("nsdb: watch broken, re-listing", "prefix", w.prefix, "rev", rev, "err", err)
+		w.log.Info("nsdb: watch broken, re-listing", "prefix", w.prefix, "rev", rev, "err", err)
 	}
 }
 

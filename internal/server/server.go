@@ -65,6 +65,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("etcd credentials: %w", err)
 	}
+	scfg.Logger = s.log
 	if cfg.Embedded() {
 		s.log.Info("starting embedded etcd", "data_dir", scfg.DataDir, "client_url", cfg.EtcdClientURL, "peer_url", cfg.EtcdPeerURL)
 	} else {
