@@ -2,56 +2,42 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/canopy-sdn/canopy/internal/agent"
-	"github.com/canopy-sdn/canopy/internal/nsdb"
-	"github.com/canopy-sdn/canopy/internal/pki"
-	"github.com/canopy-sdn/canopy/internal/server"
+	"github.com/canopy-sdn/canopy/internal/role"
 	"github.com/spf13/cobra"
 )
 
 // rootEtcd are the flags with which an operator command on the server's
 // machine reaches etcd as root.
-type rootEtcd struct {
-	endpoints                 []string
-	caFile, certFile, keyFile string
-}
+type rootEtcd struct{ role.RootEtcd }
 
 func (r *rootEtcd) bind(c *cobra.Command) {
 	f := c.Flags()
-	f.StringSliceVar(&r.endpoints, "etcd-endpoints", nil, "etcd client URLs to reach (default $CANOPY_ETCD_CLIENT_URL, else "+server.DefaultEtcdClientURL+")")
-	f.StringVar(&r.caFile, "etcd-ca", "", "external cluster: CA file of its server certificates (default: the data dir's CA)")
-	f.StringVar(&r.certFile, "etcd-cert", "", "external cluster: root client certificate (default: the data dir's)")
-	f.StringVar(&r.keyFile, "etcd-key", "", "external cluster: root client key")
+	f.StringSliceVar(&r.Endpoints, "etcd-endpoints", nil, "etcd client URLs to reach (default $CANOPY_ETCD_CLIENT_URL, else "+role.DefaultEtcdClientURL+")")
+	f.StringVar(&r.CAFile, "etcd-ca", "", "external cluster: CA file of its server certificates (default: the data dir's CA)")
+	f.StringVar(&r.CertFile, "etcd-cert", "", "external cluster: root client certificate (default: the data dir's)")
+	f.StringVar(&r.KeyFile, "etcd-key", "", "external cluster: root client key")
 }
 
-// open opens the store as root: with the --etcd-* files, else with the
-// data dir's root credentials.
-func (r *rootEtcd) open(ctx context.Context, a *app, dataDir string) (*nsdb.Store, nsdb.Config, error) {
-	if len(r.endpoints) == 0 {
-		r.endpoints = []string{first(a.getenv("CANOPY_ETCD_CLIENT_URL"), server.DefaultEtcdClientURL)}
+// resolve fills in the default endpoints.
+func (r *rootEtcd) resolve(a *app) role.RootEtcd {
+	if len(r.Endpoints) == 0 {
+		r.Endpoints = []string{first(a.getenv("CANOPY_ETCD_CLIENT_URL"), role.DefaultEtcdClientURL)}
 	}
-	cfg := nsdb.Config{Endpoints: r.endpoints,
-		Credentials: nsdb.Credentials{CAFile: r.caFile, CertFile: r.certFile, KeyFile: r.keyFile}}
-	if r.caFile == "" && r.certFile == "" && r.keyFile == "" {
-		creds, err := server.RootCredentials(dataDir)
-		if err != nil {
-			return nil, cfg, err
-		}
-		cfg.Credentials = creds
-	}
-	slog.SetDefault(slog.New(slog.DiscardHandler)) // the store client's own logs
-	s, err := nsdb.Open(ctx, cfg)
-	return s, cfg, err
+	return r.RootEtcd
+}
+
+// storeLog is the log of an operator's command: the store's warnings, and
+// nothing chattier, on stderr.
+func (a *app) storeLog(cmd *cobra.Command) *slog.Logger {
+	return role.NewLogger(cmd.ErrOrStderr(), "warn")
 }
 
 func (a *app) serverDataDir() string {
-	return first(a.flags.DataDir, a.getenv("CANOPY_DATA_DIR"), server.DefaultDataDir)
+	return first(a.flags.DataDir, a.getenv("CANOPY_DATA_DIR"), role.DefaultDataDir)
 }
 
 // hostEnrollCmd is `canopy host enroll NAME`: run by the operator on the
@@ -79,23 +65,10 @@ host again reissues its credentials; canopy host unenroll revokes them.`,
 			if out == "" {
 				out = name + ".enrollment"
 			}
-			dataDir := a.serverDataDir()
-			ca, err := pki.LoadOrCreateCA(server.EtcdCADir(dataDir), server.EtcdCAName)
-			if err != nil {
-				return err
-			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
-			s, rootCfg, err := root.open(ctx, a, dataDir)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if len(agentEndpoints) == 0 {
-				agentEndpoints = rootCfg.Endpoints
-			}
-			e, err := enrollHost(ctx, s, enrollRequest{Name: name, HostID: hostID, CA: ca, CAFile: rootCfg.CAFile,
-				Endpoints: agentEndpoints, Dir: out})
+			e, err := role.EnrollHost(ctx, root.resolve(a), a.serverDataDir(),
+				role.HostEnrollment{Name: name, HostID: hostID, Dir: out, AgentEndpoints: agentEndpoints}, a.storeLog(cmd))
 			if err != nil {
 				return err
 			}
@@ -123,62 +96,13 @@ func hostUnenrollCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
-			s, _, err := root.open(ctx, a, a.serverDataDir())
+			id, user, err := role.UnenrollHost(ctx, root.resolve(a), a.serverDataDir(), args[0], a.storeLog(cmd))
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			id, err := hostByRef(ctx, s, args[0])
-			if err != nil {
-				return err
-			}
-			if err := s.RevokeHost(ctx, id); err != nil {
-				return err
-			}
-			return a.done("Revoked the etcd credentials of host %s (user %s)", id, nsdb.HostUser(id))
+			return a.done("Revoked the etcd credentials of host %s (user %s)", id, user)
 		},
 	}
 	root.bind(c)
 	return c
-}
-
-// upEnroll enrolls canopy up's own agent (keeping the host id its state dir
-// has) and points acfg at the enrollment. Against an external etcd without
-// TLS there is nothing to enroll: the agent connects as the server does.
-func upEnroll(ctx context.Context, cfg *server.Config, rootCfg nsdb.Config, acfg *agent.Config) error {
-	if rootCfg.CAFile == "" {
-		acfg.Endpoints = rootCfg.Endpoints
-		return nil
-	}
-	id, err := agent.HostID(acfg.StateDir)
-	if err != nil {
-		return err
-	}
-	name, err := os.Hostname()
-	if err != nil {
-		return err
-	}
-	ca, err := pki.LoadOrCreateCA(server.EtcdCADir(cfg.DataDir), server.EtcdCAName)
-	if err != nil {
-		return err
-	}
-	s, err := nsdb.Open(ctx, rootCfg)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	dir := filepath.Join(acfg.StateDir, "enrollment")
-	if _, err := enrollHost(ctx, s, enrollRequest{Name: name, HostID: id, CA: ca, CAFile: rootCfg.CAFile,
-		Endpoints: rootCfg.Endpoints, Dir: dir}); err != nil {
-		return err
-	}
-	e, creds, err := readEnrollment(dir)
-	if err != nil {
-		return err
-	}
-	if e.HostID != id {
-		return errors.New("enrollment: host id changed")
-	}
-	acfg.Endpoints, acfg.Etcd, acfg.HostName = e.EtcdEndpoints, creds, e.HostName
-	return nil
 }

@@ -53,7 +53,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCmd(), upCmd(stdout), downCmd(stdout), agentCmd(stdout))
+	root.AddCommand(serverCmd(stderr), upCmd(stdout, stderr), downCmd(stdout), agentCmd(stdout, stderr))
 	for _, c := range []*cobra.Command{
 		routerCmd(a), routeCmd(a, "route"), bridgeCmd(a), portCmd(a), chainCmd(a),
 		ipGroupCmd(a), portGroupCmd(a), hostCmd(a), tunnelZoneCmd(a), bindingCmd(a), accountCmd(a), traceCmd(a),

@@ -2,7 +2,9 @@
 // state database (etcd, embedded unless an external cluster is named), the
 // REST topology API in front of it, the EC2 endpoint and, while this server
 // is the elected leader, the VPC→topology controller. It owns process lifecycle only; the API
-// and the store live in their own packages.
+// and the store live in their own packages. internal/role runs it (alone, or
+// inside canopy up) with the logger it hands to every piece, the store
+// included.
 package server
 
 import (
@@ -189,14 +191,6 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
-}
-
-// NewLogger returns the process logger at the configured level (text on
-// stderr, structured keys).
-func NewLogger(level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // Validate already checked it
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
 // isLoopback reports whether a listener's address is a loopback one.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -52,7 +53,7 @@ func startTLSServer(t *testing.T) *tlsServer {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s := New(cfg, NewLogger("error"))
+	s := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	rest, ec2Addr := make(chan string, 1), make(chan string, 1)
 	s.Ready = func(addr, _ string) { rest <- addr }
 	s.EC2Ready = func(addr string) { ec2Addr <- addr }

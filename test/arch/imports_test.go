@@ -63,6 +63,13 @@ var apiMustNotReach = map[string][]string{
 	"internal/api": {"internal/controller"},
 }
 
+// cliMustNotImport are the role pieces the command line reaches only through
+// internal/role, the composition root: the CLI parses, prints and speaks
+// HTTP; it builds no role itself (issue 13).
+var cliMustNotImport = []string{"internal/agent", "internal/controller", "internal/nsdb", "internal/instance",
+	"internal/ec2", "internal/api", "internal/server", "internal/upstream", "internal/datapath", "internal/gateway",
+	"internal/fastpath", "internal/metadata"}
+
 // pkg is the part of `go list -json` output the rules need.
 type pkg struct {
 	ImportPath string
@@ -181,6 +188,15 @@ func violations(module string, pkgs []pkg) []string {
 				for _, b := range bad {
 					if under(module, dep, b) {
 						out = append(out, rel+" depends on "+dep+": an API handler records intent, the reconcilers are the controller's (STYLE.md: one owner per state)")
+					}
+				}
+			}
+		}
+		if under(module, p.ImportPath, "internal/cli") {
+			for _, imp := range p.Imports {
+				for _, bad := range cliMustNotImport {
+					if under(module, imp, bad) {
+						out = append(out, rel+" imports "+imp+": the CLI reaches the roles only through internal/role")
 					}
 				}
 			}
@@ -335,6 +351,9 @@ func TestRulesCatchBreaches(t *testing.T) {
 		{"ec2 reaches the controller", []pkg{
 			{ImportPath: m + "/internal/ec2", Deps: []string{m + "/internal/vpc", m + "/internal/controller"}},
 		}, []string{"internal/ec2 depends on " + m + "/internal/controller: an API handler records intent"}},
+		{"cli builds a role itself", []pkg{
+			{ImportPath: m + "/internal/cli", Imports: []string{m + "/internal/role", m + "/internal/nsdb", m + "/internal/agent"}},
+		}, []string{"internal/cli imports " + m + "/internal/nsdb: the CLI reaches", "internal/cli imports " + m + "/internal/agent"}},
 		{"agent imports controller and ec2", []pkg{
 			{ImportPath: m + "/internal/agent", Deps: []string{m + "/internal/controller", m + "/internal/ec2"}},
 		}, []string{"internal/controller", "internal/ec2"}},

@@ -1,4 +1,4 @@
-package cli
+package role
 
 import (
 	"encoding/json"
