@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,7 +39,10 @@ const ec2Pool = "198.18.100.0/24"
 // eipFigures are the tenant's side of the edge, measured on runEdge's lab.
 type eipFigures struct {
 	associate, associateAPI, withdraw []time.Duration
-	viaGateway, veth                  float64 // Gbit/s
+	// routed: from AssociateAddress to FRR's /32 in the upstream's kernel
+	// (the BGP part of associate → reply).
+	routed           []time.Duration
+	viaGateway, veth float64 // Gbit/s
 	// dropped is how many rounds met a reset of FRR's session with the
 	// gateway (BFD at 100 ms × 3 on a loaded machine): such a round waited
 	// for the session to come back. The steady figures leave them out.
@@ -129,7 +133,8 @@ func measureEIP(b *testing.B, l *netns.Lab, up *netns.VM, frr *netns.FRR) eipFig
 
 	// One round: associate while the stream runs, then disassociate
 	// until FRR's route is gone from the kernel.
-	round := func() (assoc, api, withdraw time.Duration) {
+	round := func() (assoc, api, routed, withdraw time.Duration) {
+		routes.drain()
 		p.NewStream()
 		type reply struct {
 			at time.Time
@@ -149,25 +154,31 @@ func measureEIP(b *testing.B, l *netns.Lab, up *netns.VM, frr *netns.FRR) eipFig
 			b.Fatalf("no reply from the elastic IP %s 20 s after associating it", eip)
 		}
 		assoc = r.at.Sub(t0)
+		if at, ok := routes.next(true, 10*time.Second); ok {
+			routed = at.Sub(t0)
+		} else {
+			b.Fatalf("a reply from %s but no route to it in the upstream's kernel", eip)
+		}
 		routes.drain()
 		t1 := time.Now()
 		_, err = ec2.DisassociateAddress(ctx, &awsec2.DisassociateAddressInput{AssociationId: as.AssociationId})
 		must(err)
-		at, ok := routes.deleted(20 * time.Second)
+		at, ok := routes.next(false, 20*time.Second)
 		if !ok {
 			b.Fatalf("FRR's route to %s/32 still in the upstream's kernel 20 s after disassociating", eip)
 		}
-		return assoc, api, at.Sub(t1)
+		return assoc, api, routed, at.Sub(t1)
 	}
-	round() // warm-up: the first flows, FRR's first route to it
+	_, _, _, _ = round() // warm-up: the first flows, FRR's first route to it
 
 	var f eipFigures
 	locked(b, func() {
 		for range *nAssoc {
 			before := frr.Neighbor("192.0.2.2").Dropped
-			a, api, w := round()
+			a, api, routed, w := round()
 			f.associate = append(f.associate, a)
 			f.associateAPI = append(f.associateAPI, api)
+			f.routed = append(f.routed, routed)
 			f.withdraw = append(f.withdraw, w)
 			if frr.Neighbor("192.0.2.2").Dropped != before {
 				f.dropped++
@@ -177,7 +188,7 @@ func measureEIP(b *testing.B, l *netns.Lab, up *netns.VM, frr *netns.FRR) eipFig
 			}
 		}
 	})
-	f.renewed = routes.renewed
+	f.renewed = int(routes.renewed.Load())
 
 	// Throughput: associated again for good.
 	_, err = ec2.AssociateAddress(ctx, &awsec2.AssociateAddressInput{AllocationId: alloc.AllocationId, InstanceId: aws.String(inst)})
@@ -194,17 +205,25 @@ func measureEIP(b *testing.B, l *netns.Lab, up *netns.VM, frr *netns.FRR) eipFig
 	return f
 }
 
-// routeWatch follows one prefix in a namespace's kernel routing table.
-// FRR replacing 10,000 routes at once (a session reset) can overrun the
-// netlink socket, which ends the subscription: it is renewed, and a
-// deletion it may have missed is read from the table (renewed counts it).
+// routeWatch follows one prefix in a namespace's kernel routing table: a
+// goroutine timestamps each change of it as it arrives. FRR replacing
+// 10,000 routes at once (a session reset) can overrun the netlink socket,
+// which ends the subscription: it is renewed, and a deletion it may have
+// missed is read from the table (renewed counts it).
 type routeWatch struct {
 	b       *testing.B
 	ns      vns.NsHandle
 	dst     netip.Prefix
-	ch      chan netlink.RouteUpdate
+	ev      chan routeEvent
 	done    chan struct{}
-	renewed int
+	renewed atomic.Int32
+}
+
+// routeEvent is a change of the watched prefix; lost: the subscription
+// was overrun and renewed (what happened meanwhile is unknown).
+type routeEvent struct {
+	added, lost bool
+	at          time.Time
 }
 
 func watchRoutes(b *testing.B, ns string, dst netip.Prefix) *routeWatch {
@@ -212,18 +231,47 @@ func watchRoutes(b *testing.B, ns string, dst netip.Prefix) *routeWatch {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := &routeWatch{b: b, ns: h, dst: dst, done: make(chan struct{})}
-	b.Cleanup(func() { close(w.done); h.Close() })
-	w.subscribe()
+	w := &routeWatch{b: b, ns: h, dst: dst, ev: make(chan routeEvent, 1024), done: make(chan struct{})}
+	ch, err := w.subscribe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	b.Cleanup(func() { close(w.done); <-exited; h.Close() })
+	go func() {
+		defer close(exited)
+		for {
+			u, ok := <-ch
+			if !ok {
+				select {
+				case <-w.done:
+					return
+				default:
+				}
+				w.renewed.Add(1)
+				if ch, err = w.subscribe(); err != nil {
+					return
+				}
+				w.ev <- routeEvent{lost: true, at: time.Now()}
+				continue
+			}
+			if u.Dst == nil || (u.Type != unix.RTM_NEWROUTE && u.Type != unix.RTM_DELROUTE) {
+				continue
+			}
+			ones, _ := u.Dst.Mask.Size()
+			if a, ok := netip.AddrFromSlice(u.Dst.IP.To4()); ok && netip.PrefixFrom(a, ones) == w.dst {
+				w.ev <- routeEvent{added: u.Type == unix.RTM_NEWROUTE, at: time.Now()}
+			}
+		}
+	}()
 	return w
 }
 
-func (w *routeWatch) subscribe() {
-	w.ch = make(chan netlink.RouteUpdate, 1<<16)
-	if err := netlink.RouteSubscribeWithOptions(w.ch, w.done, netlink.RouteSubscribeOptions{
-		Namespace: &w.ns, ReceiveBufferSize: 32 << 20, ReceiveBufferForceSize: true}); err != nil {
-		w.b.Fatal(err)
-	}
+func (w *routeWatch) subscribe() (chan netlink.RouteUpdate, error) {
+	ch := make(chan netlink.RouteUpdate, 1<<16)
+	err := netlink.RouteSubscribeWithOptions(ch, w.done, netlink.RouteSubscribeOptions{
+		Namespace: &w.ns, ReceiveBufferSize: 32 << 20, ReceiveBufferForceSize: true})
+	return ch, err
 }
 
 // present reads whether the table holds the prefix now.
@@ -241,44 +289,28 @@ func (w *routeWatch) present() bool {
 	return len(rs) > 0
 }
 
-// drain forgets the updates received so far.
+// drain forgets the changes seen so far.
 func (w *routeWatch) drain() {
 	for {
 		select {
-		case _, ok := <-w.ch:
-			if !ok {
-				w.renewed++
-				w.subscribe()
-				return
-			}
+		case <-w.ev:
 		default:
 			return
 		}
 	}
 }
 
-// deleted waits for the deletion of the watched prefix and returns when it
-// was received.
-func (w *routeWatch) deleted(timeout time.Duration) (time.Time, bool) {
+// next waits for the prefix to be added (or deleted) and returns when the
+// change arrived; after an overrun it reads the table instead (then the
+// time is when it looked).
+func (w *routeWatch) next(added bool, timeout time.Duration) (time.Time, bool) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
 		select {
-		case u, ok := <-w.ch:
-			if !ok {
-				w.renewed++
-				w.subscribe()
-				if !w.present() {
-					return time.Now(), true
-				}
-				continue
-			}
-			if u.Type != unix.RTM_DELROUTE || u.Dst == nil {
-				continue
-			}
-			ones, _ := u.Dst.Mask.Size()
-			if a, ok := netip.AddrFromSlice(u.Dst.IP.To4()); ok && netip.PrefixFrom(a, ones) == w.dst {
-				return time.Now(), true
+		case e := <-w.ev:
+			if e.lost && w.present() == added || !e.lost && e.added == added {
+				return e.at, true
 			}
 		case <-t.C:
 			return time.Time{}, false
@@ -353,8 +385,9 @@ func pct(d []time.Duration, p float64) time.Duration {
 }
 
 func (f eipFigures) print() {
-	fmt.Printf("edge: elastic IP associate → first echo reply at the outside client, %d rounds: p50 %v, p90 %v, p99 %v, max %v (target p99 ≤ 1 s); the AssociateAddress call itself p50 %v\n",
-		len(f.associate), pct(f.associate, 50), pct(f.associate, 90), pct(f.associate, 99), pct(f.associate, 100), pct(f.associateAPI, 50))
+	fmt.Printf("edge: elastic IP associate → first echo reply at the outside client, %d rounds: p50 %v, p90 %v, p99 %v, max %v (target p99 ≤ 1 s); the AssociateAddress call itself p50 %v; FRR's /32 in the upstream's kernel p50 %v, p99 %v\n",
+		len(f.associate), pct(f.associate, 50), pct(f.associate, 90), pct(f.associate, 99), pct(f.associate, 100), pct(f.associateAPI, 50),
+		pct(f.routed, 50), pct(f.routed, 99))
 	fmt.Printf("edge: elastic IP disassociate → FRR's /32 gone from the upstream's kernel, %d rounds: p50 %v, p90 %v, p99 %v, max %v\n",
 		len(f.withdraw), pct(f.withdraw, 50), pct(f.withdraw, 90), pct(f.withdraw, 99), pct(f.withdraw, 100))
 	fmt.Printf("edge: %d rounds met a reset of FRR's session with the gateway; the route watch was overrun %d times\n", f.dropped, f.renewed)
