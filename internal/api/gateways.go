@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/canopy-sdn/canopy/internal/controller"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/translate"
@@ -87,7 +86,7 @@ func (s *server) gateways(r *http.Request) ([]Gateway, error) {
 	})
 	// The cloud config's gateways no host holds yet, from the controller's
 	// status.
-	cs, err := controller.ReadFullStatus(r.Context(), s.store)
+	cs, err := s.store.ControllerStatus(r.Context())
 	if err != nil {
 		return nil, err
 	}

@@ -16,15 +16,9 @@ import (
 // it got and how the cloud config's gateways resolved (a Status as JSON).
 const StatusKey = nsdb.ControllerStatusRel
 
-// Applied is the controller's progress: the topology at TopologyRevision
-// realizes the VPC objects as they were at VPCRevision. A VPC object whose
-// mod revision is at most VPCRevision is therefore realized by (at the
-// latest) TopologyRevision: this watermark is how each VPC object records
-// the topology revision that realizes it, without a write per object.
-type Applied struct {
-	VPCRevision      int64 `json:"vpc_revision"`
-	TopologyRevision int64 `json:"topology_revision"`
-}
+// Applied is the controller's progress (nsdb.Applied: the record is the
+// store's).
+type Applied = nsdb.Applied
 
 // Stats counts what the controller did since it started.
 type Stats struct {

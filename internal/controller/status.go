@@ -4,23 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
-	"github.com/canopy-sdn/canopy/internal/translate"
 )
 
 // statusTimeout bounds one write of the status key.
 const statusTimeout = 5 * time.Second
 
-// Status is what the controller records at StatusKey: its progress and
-// how each gateway of the cloud config resolved to a host (a gateway whose
-// host has not registered yet is GatewayPending there).
-type Status struct {
-	Applied
-	Gateways []translate.GatewayStatus `json:"gateways,omitempty"`
-}
+// Status is what the controller records at StatusKey (nsdb.ControllerStatus).
+type Status = nsdb.ControllerStatus
 
 func (c *Controller) currentStatus() Status {
 	c.mu.Lock()
@@ -47,12 +40,12 @@ func (c *Controller) writeStatus(ctx context.Context) {
 		if st.Applied == (Applied{}) {
 			continue // nothing realized yet: a status would read as progress
 		}
-		b, _ := json.Marshal(st) // plain struct
+		b, _ := json.Marshal(st) // plain struct: compared to skip a rewrite
 		if bytes.Equal(b, written) {
 			continue
 		}
 		wctx, cancel := context.WithTimeout(ctx, statusTimeout)
-		err := c.store.PutControllerStatus(wctx, b)
+		err := c.store.PutControllerStatus(wctx, st)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -75,13 +68,5 @@ func ReadStatus(ctx context.Context, store *nsdb.Store) (Applied, error) {
 
 // ReadFullStatus reads the status key: progress and gateways.
 func ReadFullStatus(ctx context.Context, store *nsdb.Store) (Status, error) {
-	var st Status
-	v, found, err := store.ControllerStatus(ctx)
-	if err != nil || !found {
-		return st, err
-	}
-	if err := json.Unmarshal(v, &st); err != nil {
-		return st, fmt.Errorf("decode controller status: %w", err)
-	}
-	return st, nil
+	return store.ControllerStatus(ctx)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canopy-sdn/canopy/internal/translate"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -120,22 +121,52 @@ func (s *Store) ReadVPCState(ctx context.Context) (*vpc.State, error) {
 	return DecodeVPCState(s.prefix, kvs)
 }
 
+// Applied is the controller's progress: the topology at TopologyRevision
+// realizes the VPC objects as they were at VPCRevision. A VPC object whose
+// mod revision is at most VPCRevision is therefore realized by (at the
+// latest) TopologyRevision: this watermark is how each VPC object records
+// the topology revision that realizes it, without a write per object.
+type Applied struct {
+	VPCRevision      int64 `json:"vpc_revision"`
+	TopologyRevision int64 `json:"topology_revision"`
+}
+
+// ControllerStatus is what the leading controller records at
+// ControllerStatusRel: its progress and how each gateway of the cloud config
+// resolved to a host (a gateway whose host has not registered yet is
+// pending there). The controller writes it; the APIs and `canopy up` read it.
+type ControllerStatus struct {
+	Applied
+	Gateways []translate.GatewayStatus `json:"gateways,omitempty"`
+}
+
 // PutControllerStatus records the controller's status.
-func (s *Store) PutControllerStatus(ctx context.Context, status []byte) error {
-	if _, err := s.cli.Put(ctx, s.prefix+ControllerStatusRel, string(status)); err != nil {
+func (s *Store) PutControllerStatus(ctx context.Context, status ControllerStatus) error {
+	b, err := json.Marshal(status)
+	if err != nil {
+		return fmt.Errorf("encoding the controller status: %w", err)
+	}
+	if _, err := s.cli.Put(ctx, s.prefix+ControllerStatusRel, string(b)); err != nil {
 		return fmt.Errorf("writing the controller status: %w", err)
 	}
 	return nil
 }
 
-// ControllerStatus reads the controller's status (found false: never
+// ControllerStatus reads the controller's status (zero when it was never
 // written).
-func (s *Store) ControllerStatus(ctx context.Context) (status []byte, found bool, err error) {
+func (s *Store) ControllerStatus(ctx context.Context) (ControllerStatus, error) {
+	var st ControllerStatus
 	v, _, found, err := s.get(ctx, ControllerStatusRel)
 	if err != nil {
-		return nil, false, fmt.Errorf("read controller status: %w", err)
+		return st, fmt.Errorf("read controller status: %w", err)
 	}
-	return v, found, nil
+	if !found {
+		return st, nil
+	}
+	if err := json.Unmarshal(v, &st); err != nil {
+		return st, fmt.Errorf("decode controller status: %w", err)
+	}
+	return st, nil
 }
 
 // VPCObject is one VPC object for LoadVPCObjects.
