@@ -10,10 +10,12 @@ BIN      := bin/canopy
 # a benchmark runs comes from one of these or from Debian's required set (a
 # debootstrap minbase: bash, coreutils, grep, util-linux, ...). test/arch
 # (TestToolsAreInstalled) checks this list against the programs the code runs.
-# busybox-static replaces busybox: the same applets, and a userland for a guest.
+# busybox-static replaces busybox: the same applets, and the userland of the
+# QEMU test's guest (test/e2e TestQEMUGuest), whose kernel and modules are
+# linux-image-amd64's.
 APT_PKGS := etcd-server etcd-client iproute2 iputils-ping traceroute iperf3 hping3 \
 	busybox-static curl procps python3 linux-perf ca-certificates awscli frr \
-	clang llvm libbpf-dev
+	clang llvm libbpf-dev qemu-system-x86 linux-image-amd64
 
 .PHONY: all deps build install up test vet clean
 

@@ -25,7 +25,11 @@ func (a *Agent) runPlug(ctx context.Context) {
 	done := make(chan struct{})
 	defer close(done)
 	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) { a.log.Warn("agent: link watch", "err", err) },
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil { // closing the subscription fails its pending read
+				a.log.Warn("agent: link watch", "err", err)
+			}
+		},
 	})
 	if err != nil {
 		// The once-a-second retry still plugs ports, only later.

@@ -111,12 +111,15 @@ func (a *Agent) publishPorts() {
 // device appears or goes (plug.go), and every second (a device that could
 // not be opened is retried).
 func (a *Agent) reconcile(ctx context.Context) {
+	a.bmu.Lock()
+	defer a.bmu.Unlock()
+	// The view is read under bmu: a caller that waited for another's
+	// reconcile must not apply an older view over it (unplugging a port
+	// the newer one plugged).
 	v := a.view.Load()
 	if v == nil {
 		return
 	}
-	a.bmu.Lock()
-	defer a.bmu.Unlock()
 	changed := false
 	for id, vp := range a.bound {
 		if b, ok := v.want[id]; !ok || b.iface != vp.iface || b.key != vp.key || vp.gone.Load() {

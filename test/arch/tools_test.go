@@ -24,36 +24,37 @@ import (
 // machine has everything (issue 10): a tool installed by hand on a
 // developer's machine would otherwise pass here and fail there.
 var toolPackage = map[string]string{
-	"ip":         "iproute2",
-	"ss":         "iproute2",
-	"ping":       "iputils-ping",
-	"traceroute": "traceroute",
-	"iperf3":     "iperf3",
-	"hping3":     "hping3",
-	"busybox":    "busybox-static", // its udhcpc and wget
-	"curl":       "curl",
-	"kill":       "procps",
-	"sysctl":     "procps",
-	"python3":    "python3",
-	"perf":       "linux-perf",
-	"etcd":       "etcd-server",
-	"etcdctl":    "etcd-client",
-	"aws":        "awscli",
-	"vtysh":      "frr", // and its daemons, /usr/lib/frr/{zebra,bgpd,bfdd}
-	"bash":       "bash",
-	"sh":         "dash",
-	"cat":        "coreutils",
-	"timeout":    "coreutils",
-	"rm":         "coreutils",
-	"true":       "coreutils",
-	"grep":       "grep",
-	"awk":        "mawk",
-	"nsenter":    "util-linux",
-	"clang":      "clang", // compiles internal/fastpath's BPF program (go generate; its test)
-	"llvm-strip": "llvm",  // bpf2go strips the object's DWARF with it
-	"dpkg-query": "dpkg",  // test/arch reads the package database
-	"go":         "",      // the Go toolchain: `make deps` requires it; no Debian package
-	"canopy":     "",      // built from this repository
+	"ip":                 "iproute2",
+	"ss":                 "iproute2",
+	"ping":               "iputils-ping",
+	"traceroute":         "traceroute",
+	"iperf3":             "iperf3",
+	"hping3":             "hping3",
+	"busybox":            "busybox-static", // its udhcpc and wget; the QEMU guest's userland
+	"qemu-system-x86_64": "qemu-system-x86",
+	"curl":               "curl",
+	"kill":               "procps",
+	"sysctl":             "procps",
+	"python3":            "python3",
+	"perf":               "linux-perf",
+	"etcd":               "etcd-server",
+	"etcdctl":            "etcd-client",
+	"aws":                "awscli",
+	"vtysh":              "frr", // and its daemons, /usr/lib/frr/{zebra,bgpd,bfdd}
+	"bash":               "bash",
+	"sh":                 "dash",
+	"cat":                "coreutils",
+	"timeout":            "coreutils",
+	"rm":                 "coreutils",
+	"true":               "coreutils",
+	"grep":               "grep",
+	"awk":                "mawk",
+	"nsenter":            "util-linux",
+	"clang":              "clang", // compiles internal/fastpath's BPF program (go generate; its test)
+	"llvm-strip":         "llvm",  // bpf2go strips the object's DWARF with it
+	"dpkg-query":         "dpkg",  // test/arch reads the package database
+	"go":                 "",      // the Go toolchain: `make deps` requires it; no Debian package
+	"canopy":             "",      // built from this repository
 }
 
 // basePackages are on every Debian 12 system: Priority required, what
