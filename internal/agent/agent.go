@@ -39,6 +39,12 @@ const (
 	// this long, like Linux's long established-TCP timeout rather than
 	// MidoNet's fixed 60 s.
 	DefaultConnTTL = time.Hour
+	// DefaultBGPRestartTime is the graceful restart time a gateway's
+	// speaker announces; DefaultGatewayStopDrain how long a gateway
+	// stopping keeps forwarding after its routes are withdrawn (the
+	// upstream routers need a moment to move the traffic).
+	DefaultBGPRestartTime   = 120 * time.Second
+	DefaultGatewayStopDrain = time.Second
 )
 
 // Config is the agent's configuration.
@@ -61,6 +67,11 @@ type Config struct {
 	// for its interval × LivenessMultiplier is down (liveness.go).
 	LivenessInterval   time.Duration
 	LivenessMultiplier int
+	// BGPRestartTime is the gateway speaker's graceful restart time (0:
+	// off); GatewayStopDrain is how long a gateway stopping on purpose
+	// keeps forwarding after withdrawing its routes (gatewaystop.go).
+	BGPRestartTime   time.Duration
+	GatewayStopDrain time.Duration
 	// NoMetadata turns the metadata service (169.254.169.254) off; frames
 	// to that address are then dropped at the port.
 	NoMetadata bool
@@ -129,6 +140,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LivenessMultiplier > 255 {
 		return fmt.Errorf("--liveness-multiplier %d: at most 255", c.LivenessMultiplier)
+	}
+	if c.GatewayStopDrain <= 0 {
+		c.GatewayStopDrain = DefaultGatewayStopDrain
 	}
 	if c.MissQueue <= 0 {
 		c.MissQueue = 64
@@ -244,6 +258,7 @@ func New(cfg Config) (*Agent, error) {
 	a.parked = newParkLot()
 	a.learn = newLearning(cfg.LearnWriteRate, cfg.LearnWriteInterval)
 	a.live = newLiveness(cfg.LivenessInterval, cfg.LivenessMultiplier, a.m)
+	a.gw.stop, a.gw.stopped = make(chan struct{}), make(chan struct{})
 	return a, nil
 }
 
@@ -325,7 +340,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Info("agent: up", "host", a.cfg.HostName, "datapath", DatapathUserspace, "tunnel", t.Local(), "gso", t.GSO(), "gro", t.GRO())
 	}
 
-	rctx, stop := context.WithCancel(ctx)
+	// The agent's goroutines outlive ctx for the planned stop below.
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	var srv *http.Server
 	if a.cfg.MetricsListen != "" {
@@ -364,13 +380,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.wg.Go(func() { a.runSimulator(rctx) })
 	a.wg.Go(func() { a.runHousekeeping(rctx) })
 	a.wg.Go(func() { a.runPlug(rctx) })
-	a.wg.Go(func() { a.runLease(rctx) })
+	// The lease's keep-alive ends with ctx: no new lease once stopping.
+	a.wg.Go(func() { a.runLease(ctx) })
 	a.wg.Go(func() { a.runGateway(rctx) })
 
 	<-ctx.Done()
 	a.log.Info("agent: stopping")
-	// The peers route around this host before it stops forwarding.
+	// The peers route around this host, and a gateway withdraws its
+	// routes, before it stops forwarding (gatewaystop.go).
 	a.sayLeaving()
+	a.stopGateway()
 	stop()
 	a.miss.close()
 	a.bmu.Lock()
@@ -661,7 +680,7 @@ func (a *Agent) runHousekeeping(ctx context.Context) {
 		a.miss.run.Unlock()
 		if time.Since(lastRefresh) > a.cfg.ConnTTL/4 {
 			lastRefresh = time.Now()
-			a.refreshExports(now)
+			a.refreshExports(now, "")
 		}
 		a.reconcile(ctx)
 		if a.kernel != nil {

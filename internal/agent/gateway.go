@@ -47,6 +47,9 @@ type gatewayHost struct {
 	// uplinks are the router ports bound on this host, BGP or not (static
 	// and proxy-ARP gateways too): their up/down is on /metrics.
 	uplinks []uplinkRef
+	// stop asks runGateway for the planned stop (gatewaystop.go); it
+	// closes stopped when done.
+	stop, stopped chan struct{}
 }
 
 // uplinkRef is a router port bound to an interface of this host.
@@ -79,6 +82,7 @@ type speakerPort struct {
 type gatewayWant struct {
 	settings gateway.Settings
 	uplinks  []uplinkWant
+	others   []string // the other hosts with uplinks of the router
 }
 
 type uplinkWant struct {
@@ -118,6 +122,13 @@ func wantGateway(x *topology.Index, hostID string) *gatewayWant {
 	ports := byRouter[r.ID]
 	slices.SortFunc(ports, func(a, b *topology.Port) int { return cmp.Compare(a.ID, b.ID) })
 	w := &gatewayWant{settings: gateway.Settings{ASN: r.BGP.ASN, Networks: advertised(x, r)}}
+	for _, ref := range x.Referrers(topology.KindRouter, r.ID) {
+		if p, _ := x.Get(topology.KindPort, ref.ID).(*topology.Port); ref.Kind == topology.KindPort && p != nil &&
+			p.HostID != "" && p.HostID != hostID && p.Interface != "" && !slices.Contains(w.others, p.HostID) {
+			w.others = append(w.others, p.HostID)
+		}
+	}
+	slices.Sort(w.others)
 	for _, p := range ports {
 		u := uplinkWant{port: p.ID, iface: p.Interface, mac: p.MAC, addr: p.Address}
 		for _, bp := range r.BGP.Peers {
@@ -264,14 +275,20 @@ func (a *Agent) runGateway(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-g.stop:
+			a.stopGatewayRole(sp, applied)
+			sp = nil
+			return
 		case <-kick:
 		case <-retry.C:
 		}
 		g.mu.Lock()
 		w, drained := g.want, g.drained
 		g.mu.Unlock()
-		if w != nil && drained {
-			// Drained: the same sessions, nothing advertised.
+		if w != nil && (drained || !a.live.synced()) {
+			// Drained: the same sessions, nothing advertised. Just
+			// started: nothing advertised until the peers have had time
+			// to send this host the connection state it must hold.
 			d := *w
 			d.settings.Networks = nil
 			w = &d
@@ -291,7 +308,7 @@ func (a *Agent) runGateway(ctx context.Context) {
 				a.log.Info("agent: gateway role off")
 			case w != nil:
 				if sp == nil {
-					sp = gateway.NewSpeaker(a.log, func(routes []gateway.Route, sessions []gateway.Session) {
+					sp = gateway.NewSpeaker(a.log, a.bgpRestart(), func(routes []gateway.Route, sessions []gateway.Session) {
 						g.mu.Lock()
 						if !slices.Equal(routes, g.routes) {
 							g.routesGen++

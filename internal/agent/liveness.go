@@ -82,8 +82,9 @@ type liveness struct {
 	mult     int
 	byAddr   atomic.Pointer[map[netip.AddrPort]*livePeer] // read by the tunnel reader
 	wake     chan struct{}
-	ready    atomic.Bool // this host forwards: heartbeats go out
-	leaving  atomic.Bool // this host is stopping: heartbeats say so
+	ready    atomic.Bool  // this host forwards: heartbeats go out
+	readyAt  atomic.Int64 // UnixNano of the first heartbeat round
+	leaving  atomic.Bool  // this host is stopping: heartbeats say so
 
 	mu    sync.Mutex
 	peers map[string]*livePeer // by host id
@@ -207,6 +208,7 @@ func (a *Agent) runLiveness(ctx context.Context, down func(map[string]bool)) {
 			l.setPeers(v.live)
 		}
 		if tick && l.ready.Load() {
+			l.readyAt.CompareAndSwap(0, now.UnixNano())
 			buf = l.heartbeat(buf)
 			out = out[:0]
 			l.mu.Lock()
@@ -231,9 +233,16 @@ func (a *Agent) runLiveness(ctx context.Context, down func(map[string]bool)) {
 		if stalled {
 			continue
 		}
-		if d := l.judge(now, a); !maps.Equal(d, lastDown) {
+		d, back := l.judge(now, a)
+		if !maps.Equal(d, lastDown) {
 			lastDown = d
 			down(d)
+		}
+		// A peer heard again (restarted, or reachable again) gets the
+		// connection and NAT state this host exported to it: it may have
+		// missed it, and will see the replies.
+		for _, h := range back {
+			a.refreshExports(now.UnixNano(), h)
 		}
 	}
 }
@@ -260,11 +269,12 @@ func (l *liveness) setPeers(want map[string]netip.AddrPort) {
 	l.byAddr.Store(&m)
 }
 
-// judge updates every peer's state at now and returns the hosts down.
-func (l *liveness) judge(now time.Time, a *Agent) map[string]bool {
+// judge updates every peer's state at now and returns the hosts down and
+// the hosts that came up.
+func (l *liveness) judge(now time.Time, a *Agent) (down map[string]bool, up []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	down := map[string]bool{}
+	down = map[string]bool{}
 	for _, p := range l.peers {
 		st := p.state
 		heard := p.heard.Load()
@@ -289,12 +299,15 @@ func (l *liveness) judge(now time.Time, a *Agent) map[string]bool {
 				"silent", time.Duration(now.UnixNano()-heard).Round(time.Millisecond), "was", p.state)
 			p.state, p.since = st, now
 			p.up.Store(st == peerUp)
+			if st == peerUp {
+				up = append(up, p.host)
+			}
 		}
 		if st == peerDown || st == peerLeaving {
 			down[p.host] = true
 		}
 	}
-	return down
+	return down, up
 }
 
 // PeerStatus is one peer's liveness, as /peers shows it.
@@ -384,4 +397,24 @@ func (a *Agent) sayLeaving() {
 		a.tunMu.Unlock()
 		l.sent.Add(float64(n))
 	}
+}
+
+// synced reports whether this host has forwarded for long enough that its
+// peers, which send it their connection state when they first hear it,
+// have done so: twice its detection time since its first heartbeat.
+func (l *liveness) synced() bool {
+	at := l.readyAt.Load()
+	return at != 0 && time.Since(time.Unix(0, at)) >= 2*time.Duration(l.mult)*l.interval
+}
+
+// anyUp reports whether any of hosts is heard from now.
+func (l *liveness) anyUp(hosts []string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range hosts {
+		if p := l.peers[h]; p != nil && p.state == peerUp {
+			return true
+		}
+	}
+	return false
 }

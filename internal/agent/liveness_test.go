@@ -36,7 +36,12 @@ func TestLivenessJudge(t *testing.T) {
 	}
 
 	t0 := time.Unix(1000, 0)
-	judge := func(at time.Duration) map[string]bool { return l.judge(t0.Add(at), a) }
+	var back []string // the peers that came up at the last judgement
+	judge := func(at time.Duration) map[string]bool {
+		var d map[string]bool
+		d, back = l.judge(t0.Add(at), a)
+		return d
+	}
 	state := func() string { return l.status()[0].State }
 	if d := judge(0); len(d) != 0 || state() != peerUnknown {
 		t.Fatalf("never heard: down %v, state %s; want unknown, not down", d, state())
@@ -57,6 +62,12 @@ func TestLivenessJudge(t *testing.T) {
 	l.heard(gw, hb, t0.Add(300*time.Millisecond).UnixNano())
 	if d := judge(310 * time.Millisecond); len(d) != 0 || state() != peerUp {
 		t.Fatalf("heard again: down %v, state %s", d, state())
+	}
+	if len(back) != 1 || back[0] != "gw1" {
+		t.Errorf("heard again: came up %v, want gw1 (it gets this host's exported state)", back)
+	}
+	if judge(320 * time.Millisecond); len(back) != 0 {
+		t.Errorf("still up: came up again %v", back)
 	}
 	peer.leaving.Store(true)
 	l.heard(gw, peer.heartbeat(nil), t0.Add(320*time.Millisecond).UnixNano())

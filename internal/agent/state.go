@@ -140,10 +140,10 @@ const maxStateEntries = 2000
 
 // refreshExports re-sends the state of connections this host exported and
 // still tracks (its flows re-simulate while traffic flows, which keeps the
-// local entries alive), so the peer's copies live as long as the
-// connection does rather than for a fixed time. Entries no longer tracked
-// here are forgotten.
-func (a *Agent) refreshExports(now int64) {
+// local entries alive) to host, or to every host when host is "", so the
+// peer's copies live as long as the connection does rather than for a
+// fixed time. Entries no longer tracked here are forgotten.
+func (a *Agent) refreshExports(now int64, host string) {
 	v := a.view.Load()
 	if v == nil {
 		return
@@ -181,6 +181,9 @@ func (a *Agent) refreshExports(now int64) {
 	}
 	a.simMu.Unlock()
 	for h, r := range per {
+		if host != "" && h != host {
+			continue
+		}
 		for len(r.Conns) > 0 || len(r.NATs) > 0 {
 			chunk := &sim.Result{}
 			nc := min(len(r.Conns), maxStateEntries)

@@ -109,7 +109,7 @@ func TestRefreshExports(t *testing.T) {
 	res := &sim.Result{Conns: []packet.Key{conn}, NATs: []sim.NATEntry{{Kind: flow.SNAT, Key: conn, Binding: b}},
 		Actions: []flow.Action{{Kind: flow.Tunnel, Host: "h2", Key: 7}}}
 	a.sendState(v, "", res)
-	a.refreshExports(now + int64(time.Minute))
+	a.refreshExports(now+int64(time.Minute), "")
 
 	peerAgent, _ := New(Config{Endpoints: []string{"http://unused"}, TunnelIP: netip.MustParseAddr("127.0.0.2")})
 	for i := range 2 {
@@ -127,7 +127,7 @@ func TestRefreshExports(t *testing.T) {
 	// Once the connection is gone here, nothing is refreshed any more.
 	later := now + 2*int64(time.Hour)
 	a.state.Expire(later)
-	a.refreshExports(later)
+	a.refreshExports(later, "")
 	if len(a.exportConns) != 0 || len(a.exportNATs) != 0 {
 		t.Errorf("exports kept after the connection ended: %d conns, %d NATs", len(a.exportConns), len(a.exportNATs))
 	}

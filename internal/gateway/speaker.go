@@ -73,6 +73,19 @@ type Session struct {
 	Since    time.Time
 }
 
+// Restart is a speaker's graceful restart (RFC 4724) with every peer.
+type Restart struct {
+	// Time is the restart time announced to the peers: how long they keep
+	// this speaker's routes (stale, still used) after its sessions drop
+	// without a NOTIFICATION (StopGraceful). 0 turns graceful restart off.
+	Time time.Duration
+	// Restarting says this speaker comes back from a graceful stop: its
+	// OPEN carries the Restart State bit and the Forwarding State bit for
+	// IPv4 unicast (the peers keep the stale routes until its End-of-RIB),
+	// and it sends its routes once it has the peers' End-of-RIB.
+	Restarting bool
+}
+
 // Speaker is the BGP speaker of one gateway host: GoBGP embedded, fed
 // Settings (Apply), reporting what it learned and how its sessions stand
 // through Config.OnChange. One goroutine (Start/Stop) follows GoBGP's
@@ -80,6 +93,7 @@ type Session struct {
 type Speaker struct {
 	log      *slog.Logger
 	onChange func(learned []Route, sessions []Session)
+	restart  Restart
 
 	mu    sync.Mutex // guards everything below and serializes Apply
 	bgp   *server.BgpServer
@@ -96,11 +110,11 @@ type Speaker struct {
 
 // NewSpeaker returns a stopped speaker. onChange is called from the
 // speaker's goroutine with every change of the learned routes or sessions.
-func NewSpeaker(log *slog.Logger, onChange func(learned []Route, sessions []Session)) *Speaker {
+func NewSpeaker(log *slog.Logger, restart Restart, onChange func(learned []Route, sessions []Session)) *Speaker {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Speaker{log: log.With("component", "bgp"), onChange: onChange, kick: make(chan struct{}, 1),
+	return &Speaker{log: log.With("component", "bgp"), onChange: onChange, restart: restart, kick: make(chan struct{}, 1),
 		peers: map[netip.Addr]Peer{}, paths: map[netip.Prefix]struct{}{}}
 }
 
@@ -122,13 +136,34 @@ func (s *Speaker) Stop() {
 	s.mu.Unlock()
 }
 
+// StopGraceful stops like Stop, but closes the sessions without a
+// NOTIFICATION, so peers that agreed to graceful restart keep this
+// speaker's routes for the restart time (RFC 4724): for a planned restart.
+// Without graceful restart it is Stop.
+func (s *Speaker) StopGraceful() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bgp != nil && s.restart.Time > 0 {
+		if err := s.bgp.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: true}); err != nil {
+			s.log.Warn("bgp: graceful stop", "err", err)
+		}
+		s.log.Info("bgp: stopped for a graceful restart", "restart_time", s.restart.Time)
+	}
+	s.stopServer()
+}
+
 func (s *Speaker) stopServer() {
 	if s.bgp == nil {
 		return
 	}
 	s.wstop()
-	s.bgp.Stop()
+	s.bgp.Stop() // after StopGraceful's StopBgp, only the BFD server is left to stop
 	s.bgp = nil
+	s.restart.Restarting = false // a speaker restarted in-process is no graceful restart
 	s.cur = Settings{}
 	clear(s.peers)
 	clear(s.paths)
@@ -179,7 +214,7 @@ func (s *Speaker) Apply(st Settings) error {
 		if _, ok := s.peers[a]; ok {
 			continue
 		}
-		if err := s.bgp.AddPeer(context.Background(), &api.AddPeerRequest{Peer: apiPeer(p)}); err != nil {
+		if err := s.bgp.AddPeer(context.Background(), &api.AddPeerRequest{Peer: apiPeer(p, s.restart)}); err != nil {
 			errs = append(errs, fmt.Errorf("add peer %s: %w", a, err))
 			continue
 		}
@@ -253,7 +288,7 @@ func localPath(n netip.Prefix) *apiutil.Path {
 		Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP), nh}}
 }
 
-func apiPeer(p Peer) *api.Peer {
+func apiPeer(p Peer, gr Restart) *api.Peer {
 	retry := cmp.Or(p.ConnectRetry, DefaultConnectRetry)
 	ap := &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, AuthPassword: p.Password},
@@ -264,6 +299,14 @@ func apiPeer(p Peer) *api.Peer {
 			// Re-establish at once after a reset (BFD down, a flap).
 			IdleHoldTimeAfterReset: 1,
 		}},
+	}
+	if gr.Time > 0 {
+		ap.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(gr.Time / time.Second),
+			LocalRestarting: gr.Restarting}
+		ap.AfiSafis = []*api.AfiSafi{{
+			Config:            &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true},
+			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+		}}
 	}
 	if p.BFD.Multiplier > 0 {
 		ap.Bfd = &api.BfdPeerConfig{Enabled: true,

@@ -59,6 +59,8 @@ func (c *AgentConfig) BindFlags(lf *pflag.FlagSet) {
 	lf.DurationVar(&cfg.LeaseTTL, "lease-ttl", agent.DefaultLeaseTTL, "liveness lease TTL: a dead agent's host turns not-alive within it")
 	lf.DurationVar(&cfg.LivenessInterval, "liveness-interval", agent.DefaultLivenessInterval, "interval of the heartbeats to the peer hosts over the tunnels")
 	lf.IntVar(&cfg.LivenessMultiplier, "liveness-multiplier", agent.DefaultLivenessMultiplier, "heartbeats a peer may miss before it is down (routes through it are left out until it is heard again)")
+	lf.DurationVar(&cfg.BGPRestartTime, "bgp-restart-time", agent.DefaultBGPRestartTime, "graceful restart time a gateway's BGP speaker announces: how long its peers keep its routes through a planned restart (0: no graceful restart)")
+	lf.DurationVar(&cfg.GatewayStopDrain, "gateway-stop-drain", agent.DefaultGatewayStopDrain, "how long a gateway stopping on SIGTERM keeps forwarding after withdrawing its routes, when another gateway is up")
 	lf.DurationVar(&cfg.FlowTTL, "flow-ttl", agent.DefaultFlowTTL, "hard expiry of cached flows")
 	lf.DurationVar(&cfg.MACTTL, "mac-ttl", agent.DefaultMACTTL, "life of a learned MAC entry nobody sends from")
 	lf.DurationVar(&cfg.ARPTTL, "arp-ttl", agent.DefaultARPTTL, "life of a learned ARP entry not confirmed (asked again after half of it)")

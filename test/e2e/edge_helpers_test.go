@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -341,7 +342,10 @@ func startUDPProbe(t *testing.T, ns, addr string, rate, flows int) *udpProbe {
 			buf := make([]byte, 64)
 			for {
 				if _, err := c.Read(buf); err != nil {
-					return
+					if errors.Is(err, net.ErrClosed) {
+						return
+					}
+					continue // an ICMP error reported on the socket
 				}
 				p.received.Add(1)
 			}
@@ -363,10 +367,11 @@ func startUDPProbe(t *testing.T, ns, addr string, rate, flows int) *udpProbe {
 			}
 			due := int64(time.Since(start).Seconds() * float64(rate))
 			for ; seq < due; seq++ {
+				// A send the kernel refuses (no route, an ICMP error
+				// reported on the socket) counts as sent and lost.
 				binary.BigEndian.PutUint64(msg, uint64(seq))
-				if _, err := p.conns[seq%int64(len(p.conns))].Write(msg); err == nil {
-					p.sent.Add(1)
-				}
+				_, _ = p.conns[seq%int64(len(p.conns))].Write(msg)
+				p.sent.Add(1)
 			}
 		}
 	})

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/canopy-sdn/canopy/test/e2e/netns"
 )
 
 // TestGatewayFailover is issue 11's failover on two gateway hosts (the part
@@ -179,4 +183,95 @@ func natAndElasticIP(t *testing.T, tn *tenant, client, net16 string) (a inst, ei
 		t.Fatalf("%s (private) cannot reach the outside client through the NAT gateway", b.id)
 	}
 	return a, eip, b
+}
+
+// TestGatewayPlannedWork is issue 11's must-show 5: with the 1,000/s UDP
+// probes to an elastic IP and out through a NAT gateway running (as in
+// TestGatewayFailoverBGP), gw1 is drained and undrained, then its agent is
+// restarted (SIGTERM, then started again): it tells the other hosts it is
+// leaving, withdraws its routes while still forwarding, stops its BGP
+// speaker for a graceful restart, and once back gets the connection and
+// NAT state from its peers before it advertises again. No probe datagram
+// is lost, and the sessions negotiated graceful restart.
+func TestGatewayPlannedWork(t *testing.T) {
+	e := newBGPEdge(t, "us-east-1a", "us-east-1b")
+	e.settle(t)
+	tn := newTenant(t, e.l)
+	a, eip, b := natAndElasticIP(t, tn, e.client, "10.37")
+	serveUDPEcho(t, a.ns, "0.0.0.0:9000")
+	serveUDPEcho(t, e.client, outsideClient+":9001")
+	const rate = 1000
+	in := startUDPProbe(t, e.client, eip+":9000", rate, 8)
+	out := startUDPProbe(t, b.ns, outsideClient+":9001", rate, 8)
+	forwarding := func(what string) {
+		t.Helper()
+		rx0, tx0 := e.gw1.Metric("canopy_agent_port_rx_frames_total"), e.gw1.Metric("canopy_agent_port_tx_frames_total")
+		waitUntil(t, "gw1 forwarding both ways "+what, func() bool {
+			return e.gw1.Metric("canopy_agent_port_rx_frames_total") > rx0+500 && e.gw1.Metric("canopy_agent_port_tx_frames_total") > tx0+500
+		})
+	}
+	forwarding("before the drain")
+
+	e.l.CLI("gateway", "drain", "gw1")
+	waitUntil(t, "FRR's pool route via gw2 alone", func() bool { return e.poolVia(gw2Uplink) })
+	waitUntil(t, "the edge's default route via gw2 alone", func() bool {
+		got := learnedRoutes(t, e.l)
+		return len(got) == 1 && got[0] == "0.0.0.0/0 via "+gw2Peer
+	})
+	e.l.CLI("gateway", "undrain", "gw1")
+	waitUntil(t, "FRR's pool route via both gateways after the drain", func() bool { return e.poolVia(gw1Uplink, gw2Uplink) })
+	forwarding("after the drain")
+	if gr := e.f.Vtysh("show ip bgp neighbors " + gw1Uplink); !strings.Contains(gr, "Graceful Restart Capability: advertised and received") {
+		t.Errorf("FRR and gw1 did not negotiate graceful restart:\n%s", gr)
+	}
+
+	// The restart. The lab's uplink is the agent's TAP, which goes with
+	// the agent and comes back new: it is moved to the upstream router
+	// again, with the old one's MAC (as a physical uplink would keep).
+	mac, err := e.up.Exec("cat", "/sys/class/net/edge0/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.gw1.Stop()
+	if !e.poolVia(gw2Uplink) {
+		t.Errorf("gw1 stopped with FRR still routing the pool through it: %v", e.f.NextHops("203.0.113.0/28"))
+	}
+	if log := e.gw1.Log(); !strings.Contains(log, "advertisements withdrawn") || !strings.Contains(log, "stopped for a graceful restart") {
+		t.Errorf("gw1's agent did not withdraw and stop gracefully:\n%s", log)
+	}
+	e.gw1.Start()
+	reattachUplink(t, e.gw1, "edge0", e.up.NS, gw1Peer+"/25", strings.TrimSpace(mac))
+	e.settle(t)
+	forwarding("after the restart")
+	if log := e.gw1.Log(); !strings.Contains(log, "bgp graceful restart") {
+		t.Errorf("gw1's agent did not come back as a graceful restart:\n%s", log)
+	}
+
+	inSent, inLost := in.finish()
+	outSent, outLost := out.finish()
+	t.Logf("drain, undrain and a restart of gw1: UDP probe to the elastic IP %d sent, %d lost; out through the NAT gateway %d sent, %d lost",
+		inSent, inLost, outSent, outLost)
+	if inLost != 0 || outLost != 0 {
+		t.Errorf("planned work lost probe datagrams: elastic IP %d, NAT gateway %d", inLost, outLost)
+	}
+}
+
+// reattachUplink moves the uplink TAP that h's restarted agent made for
+// iface into namespace ns, with MAC mac and address cidr there.
+func reattachUplink(t *testing.T, h *netns.Host, iface, ns, cidr, mac string) {
+	t.Helper()
+	waitUntil(t, h.Name+"'s uplink "+iface+" up again", func() bool {
+		out, err := exec.Command("ip", "-n", h.NS, "-o", "link", "show", iface).CombinedOutput()
+		return err == nil && strings.Contains(string(out), ",UP")
+	})
+	for _, args := range [][]string{
+		{"-n", h.NS, "link", "set", iface, "netns", ns},
+		{"-n", ns, "link", "set", iface, "address", mac},
+		{"-n", ns, "addr", "add", cidr, "dev", iface},
+		{"-n", ns, "link", "set", iface, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
 }
