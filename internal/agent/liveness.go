@@ -271,21 +271,39 @@ func (l *liveness) setPeers(want map[string]netip.AddrPort) {
 
 // judge updates every peer's state at now and returns the hosts down and
 // the hosts that came up.
+//
+// When every peer that was up falls silent at once (two or more), the
+// fault is most likely this host's own (its receive path, or the whole
+// machine, stalled): they keep their state until one is heard again.
+// Taking them all down would leave the traffic no way out anyway.
 func (l *liveness) judge(now time.Time, a *Agent) (down map[string]bool, up []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	down = map[string]bool{}
+	next := make(map[*livePeer]string, len(l.peers))
+	wasUp, silent := 0, 0
 	for _, p := range l.peers {
-		st := p.state
 		heard := p.heard.Load()
 		switch {
 		case heard == 0:
-			st = peerUnknown
+			next[p] = peerUnknown
 		case p.leaving.Load():
-			st = peerLeaving
+			next[p] = peerLeaving
 		case now.UnixNano()-heard > p.detect.Load():
-			st = peerDown
+			next[p] = peerDown
 		default:
+			next[p] = peerUp
+		}
+		if p.state == peerUp {
+			wasUp++
+			if next[p] == peerDown {
+				silent++
+			}
+		}
+	}
+	allSilent := silent >= 2 && silent == wasUp
+	down = map[string]bool{}
+	for p, st := range next {
+		if allSilent && st == peerDown && p.state == peerUp {
 			st = peerUp
 		}
 		if st != p.state {
@@ -296,7 +314,7 @@ func (l *liveness) judge(now time.Time, a *Agent) (down map[string]bool, up []st
 				p.downs++
 			}
 			a.log.Info("agent: peer "+st, "peer_host", p.host, "address", p.addr.Addr(),
-				"silent", time.Duration(now.UnixNano()-heard).Round(time.Millisecond), "was", p.state)
+				"silent", time.Duration(now.UnixNano()-p.heard.Load()).Round(time.Millisecond), "was", p.state)
 			p.state, p.since = st, now
 			p.up.Store(st == peerUp)
 			if st == peerUp {
@@ -306,6 +324,9 @@ func (l *liveness) judge(now time.Time, a *Agent) (down map[string]bool, up []st
 		if st == peerDown || st == peerLeaving {
 			down[p.host] = true
 		}
+	}
+	if allSilent {
+		a.log.Debug("agent: every peer silent at once: this host stalled, not they", "peers", silent)
 	}
 	return down, up
 }

@@ -99,6 +99,30 @@ func TestLivenessJudge(t *testing.T) {
 	}
 }
 
+// TestLivenessAllSilent: when every peer that was up falls silent at once,
+// this host is the likelier culprit (stalled): none is taken down until
+// one is heard again, and then the silent ones go down.
+func TestLivenessAllSilent(t *testing.T) {
+	a := &Agent{log: slog.New(slog.NewTextHandler(io.Discard, nil)), m: newMetrics()}
+	l := newLiveness(100*time.Millisecond, 3, a.m)
+	gw1, gw2 := netip.MustParseAddrPort("192.0.2.10:6677"), netip.MustParseAddrPort("192.0.2.11:6677")
+	l.setPeers(map[string]netip.AddrPort{"gw1": gw1, "gw2": gw2})
+	hb := l.heartbeat(nil)
+	t0 := time.Unix(1000, 0)
+	l.heard(gw1, hb, t0.UnixNano())
+	l.heard(gw2, hb, t0.UnixNano())
+	if d, up := l.judge(t0, a); len(d) != 0 || len(up) != 2 {
+		t.Fatalf("both heard: down %v, up %v", d, up)
+	}
+	if d, _ := l.judge(t0.Add(time.Second), a); len(d) != 0 {
+		t.Fatalf("both silent at once: down %v, want none", d)
+	}
+	l.heard(gw2, hb, t0.Add(time.Second).UnixNano())
+	if d, _ := l.judge(t0.Add(time.Second+time.Millisecond), a); !d["gw1"] || d["gw2"] || len(d) != 1 {
+		t.Fatalf("gw2 heard again, gw1 still silent: down %v, want gw1", d)
+	}
+}
+
 // TestLivenessPeers: a host with an uplink exchanges heartbeats with every
 // host; others only with the hosts that have uplinks.
 func TestLivenessPeers(t *testing.T) {

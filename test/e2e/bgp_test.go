@@ -208,7 +208,7 @@ func agentPID(t *testing.T, h *netns.Host) int {
 // the other gateway carrying on; once thawed it comes back; kill -9 of an
 // agent drops it again. The times are logged, not asserted.
 func TestBGPTwoGateways(t *testing.T) {
-	e := newBGPEdge(t, "us-east-1a")
+	e := newBGPEdge(t, 100, "us-east-1a")
 	l, f, gw1, client := e.l, e.f, e.gw1, e.client
 	both := func() bool { return e.poolVia(gw1Uplink, gw2Uplink) }
 	settled := e.settle(t)

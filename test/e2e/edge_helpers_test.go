@@ -66,9 +66,9 @@ func (tn *tenant) allocate() (allocID, publicIP string) {
 // bgpEdge is issue 11's edge harness: two gateway hosts (zone us-east-1z),
 // each with an uplink on its own link network to one upstream router
 // running FRR (bgpd, bfdd; explicit neighbours, maximum-paths, graceful
-// restart as helper), BFD at 100 ms × 3 on both sessions, an outside
-// client behind the router, and compute hosts c1, c2, … in the zones
-// asked for.
+// restart as helper), BFD at bfdMS × 3 on both sessions (FRR and the
+// gateways alike), an outside client behind the router, and compute hosts
+// c1, c2, … in the zones asked for.
 type bgpEdge struct {
 	l        *netns.Lab
 	gw1, gw2 *netns.Host
@@ -85,9 +85,9 @@ const (
 	outsideClient      = "198.51.100.2"
 )
 
-func newBGPEdge(t *testing.T, computeZones ...string) *bgpEdge {
+func newBGPEdge(t *testing.T, bfdMS int, computeZones ...string) *bgpEdge {
 	t.Helper()
-	bfd := `"bfd": {"min_tx_ms": 100, "min_rx_ms": 100, "multiplier": 3}`
+	bfd := fmt.Sprintf(`"bfd": {"min_tx_ms": %d, "min_rx_ms": %d, "multiplier": 3}`, bfdMS, bfdMS)
 	l := cloudLab(t, `{
 		"bgp": {"asn": 65001},
 		"public_pools": ["203.0.113.0/28"],
@@ -105,7 +105,7 @@ func newBGPEdge(t *testing.T, computeZones ...string) *bgpEdge {
 	e.up = l.AddOutside("upstream", e.gw1, "edge0", gw1Peer+"/25")
 	e.l.AttachUplink(e.up, e.gw2, "edge1", gw2Peer+"/25")
 	e.client = addClient(t, e.up.NS, "198.51.100.1/24", outsideClient+"/24")
-	e.f = netns.StartFRR(t, e.up.NS, FRRTwoGateways, FRRBFDFast)
+	e.f = netns.StartFRR(t, e.up.NS, FRRTwoGateways, frrBFD(bfdMS))
 	return e
 }
 
@@ -135,17 +135,19 @@ router bgp 65000
 !
 `
 
-// FRRBFDFast is bfdd.conf's profile "fast": 100 ms × 3.
-const FRRBFDFast = `hostname upstream
+// frrBFD is bfdd.conf with profile "fast": ms × 3.
+func frrBFD(ms int) string {
+	return fmt.Sprintf(`hostname upstream
 !
 bfd
  profile fast
-  transmit-interval 100
-  receive-interval 100
+  transmit-interval %d
+  receive-interval %d
   detect-multiplier 3
  !
 !
-`
+`, ms, ms)
+}
 
 // poolVia reports whether FRR routes the pool through exactly the uplink
 // addresses nhs.

@@ -91,7 +91,7 @@ func TestGatewayFailover(t *testing.T) {
 // reports the figures), and every TCP connection survives with no reset
 // and no byte lost.
 func TestGatewayFailoverBGP(t *testing.T) {
-	e := newBGPEdge(t, "us-east-1a", "us-east-1b")
+	e := newBGPEdge(t, 100, "us-east-1a", "us-east-1b")
 	settled := e.settle(t)
 	tn := newTenant(t, e.l)
 	a, eip, b := natAndElasticIP(t, tn, e.client, "10.36")
@@ -194,7 +194,9 @@ func natAndElasticIP(t *testing.T, tn *tenant, client, net16 string) (a inst, ei
 // NAT state from its peers before it advertises again. No probe datagram
 // is lost, and the sessions negotiated graceful restart.
 func TestGatewayPlannedWork(t *testing.T) {
-	e := newBGPEdge(t, "us-east-1a", "us-east-1b")
+	// Nothing here waits for BFD: slower timers keep a loaded machine's
+	// stalls from flapping the sessions.
+	e := newBGPEdge(t, 300, "us-east-1a", "us-east-1b")
 	e.settle(t)
 	tn := newTenant(t, e.l)
 	a, eip, b := natAndElasticIP(t, tn, e.client, "10.37")
@@ -252,7 +254,8 @@ func TestGatewayPlannedWork(t *testing.T) {
 	t.Logf("drain, undrain and a restart of gw1: UDP probe to the elastic IP %d sent, %d lost; out through the NAT gateway %d sent, %d lost",
 		inSent, inLost, outSent, outLost)
 	if inLost != 0 || outLost != 0 {
-		t.Errorf("planned work lost probe datagrams: elastic IP %d, NAT gateway %d", inLost, outLost)
+		t.Errorf("planned work lost probe datagrams: elastic IP %d, NAT gateway %d; FRR's sessions: gw1 %+v, gw2 %+v",
+			inLost, outLost, e.f.Neighbor(gw1Uplink), e.f.Neighbor(gw2Uplink))
 	}
 }
 
