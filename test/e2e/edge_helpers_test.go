@@ -109,8 +109,8 @@ func newBGPEdge(t *testing.T, bfdMS int, computeZones ...string) *bgpEdge {
 	return e
 }
 
-// FRRTwoGateways is the upstream router's bgpd.conf of bgpEdge (and of
-// docs/gateways.md).
+// FRRTwoGateways is the upstream router's bgpd.conf of bgpEdge (the one
+// docs/gateways.md shows, with these addresses).
 const FRRTwoGateways = `frr defaults datacenter
 hostname upstream
 !
