@@ -325,14 +325,18 @@ func serveUDPEcho(t *testing.T, ns, addr string) {
 type udpProbe struct {
 	conns          []net.Conn
 	rate           int
+	start          time.Time
 	sent, received atomic.Int64
 	stop           chan struct{}
 	wg             sync.WaitGroup
+	mu             sync.Mutex
+	got            map[int64]bool // sequence numbers echoed
+	from           int64          // the first sequence number counted
 }
 
 func startUDPProbe(t *testing.T, ns, addr string, rate, flows int) *udpProbe {
 	t.Helper()
-	p := &udpProbe{rate: rate, stop: make(chan struct{})}
+	p := &udpProbe{rate: rate, stop: make(chan struct{}), start: time.Now(), got: map[int64]bool{}}
 	for range flows {
 		var c net.Conn
 		if err := netns.InNamespace(ns, func() (err error) { c, err = net.Dial("udp4", addr); return }); err != nil {
@@ -343,11 +347,17 @@ func startUDPProbe(t *testing.T, ns, addr string, rate, flows int) *udpProbe {
 		p.wg.Go(func() {
 			buf := make([]byte, 64)
 			for {
-				if _, err := c.Read(buf); err != nil {
+				n, err := c.Read(buf)
+				if err != nil {
 					if errors.Is(err, net.ErrClosed) {
 						return
 					}
 					continue // an ICMP error reported on the socket
+				}
+				if n >= 8 {
+					p.mu.Lock()
+					p.got[int64(binary.BigEndian.Uint64(buf))] = true
+					p.mu.Unlock()
 				}
 				p.received.Add(1)
 			}
@@ -356,7 +366,7 @@ func startUDPProbe(t *testing.T, ns, addr string, rate, flows int) *udpProbe {
 	// The sender: paced by the clock, not by ticks (a loaded machine
 	// drops ticks; the deficit goes out at the next one).
 	p.wg.Go(func() {
-		start := time.Now()
+		start := p.start
 		t := time.NewTicker(time.Millisecond)
 		defer t.Stop()
 		var seq int64
@@ -380,6 +390,51 @@ func startUDPProbe(t *testing.T, ns, addr string, rate, flows int) *udpProbe {
 	return p
 }
 
+// warm waits until every flow of the probe has had an echo, and counts
+// only the datagrams sent from then on: the first datagrams of new flows
+// are not what the tests measure.
+func (p *udpProbe) warm(t *testing.T) {
+	t.Helper()
+	flows := int64(len(p.conns))
+	waitUntil(t, "echoes on every flow of the probe", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		seen := map[int64]bool{}
+		for seq := range p.got {
+			seen[seq%flows] = true
+		}
+		return int64(len(seen)) == flows
+	})
+	p.mu.Lock()
+	p.from = p.sent.Load()
+	p.mu.Unlock()
+}
+
+// elapsed is the time since the probe started (to place events beside
+// lostAt's).
+func (p *udpProbe) elapsed() time.Duration { return time.Since(p.start).Round(time.Millisecond) }
+
+// lostAt lists when the datagrams not echoed were sent (since the start),
+// runs of consecutive ones as one range (call after finish).
+func (p *udpProbe) lostAt() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	at := func(seq int64) time.Duration { return time.Duration(seq) * time.Second / time.Duration(p.rate) }
+	for seq, n := p.from, p.sent.Load(); seq < n; seq++ {
+		if p.got[seq] {
+			continue
+		}
+		end := seq
+		for end+1 < n && !p.got[end+1] {
+			end++
+		}
+		out = append(out, fmt.Sprintf("%v+%d", at(seq), end-seq+1))
+		seq = end
+	}
+	return out
+}
+
 // finish stops sending, gives the last echoes time to come back (waiting
 // until the count stops growing), closes the sockets and returns how many
 // were sent and how many were lost.
@@ -394,5 +449,13 @@ func (p *udpProbe) finish() (sent, lost int64) {
 		c.Close()
 	}
 	p.wg.Wait()
-	return p.sent.Load(), p.sent.Load() - p.received.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sent = p.sent.Load() - p.from
+	for seq := range p.got {
+		if seq >= p.from {
+			sent--
+		}
+	}
+	return p.sent.Load() - p.from, sent
 }
