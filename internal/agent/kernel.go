@@ -159,13 +159,17 @@ func (k *kernelPath) openPort(iface string, key uint32) (datapath.Port, error) {
 	if err == nil {
 		err = k.dp.AttachPort(iface, key)
 	}
+	if err == nil {
+		// Whoever made the device left it down for the agent to plug.
+		err = netlink.LinkSetUp(l)
+	}
 	if err != nil {
 		k.a.log.Info("agent: port served in userspace", "interface", iface, "reason", err)
 		return k.a.cfg.OpenPort(iface)
 	}
 	ifindex := k.dp.PortIfindex(key)
 	kp := &kernelPort{k: k, name: iface, key: key, ifindex: ifindex, q: make(chan []byte, 256),
-		free: make(chan []byte, 256), closed: make(chan struct{})}
+		free: make(chan []byte, 256), closed: make(chan struct{}), gone: make(chan struct{})}
 	for range cap(kp.free) {
 		kp.free <- make([]byte, 0, fastpath.MissCap+3)
 	}
@@ -220,6 +224,23 @@ type kernelPort struct {
 	free   chan []byte
 	closed chan struct{}
 	once   sync.Once
+	gone   chan struct{} // closed when the device was deleted (checkGone)
+	goneMu sync.Once
+}
+
+// Ifindex is the device's index (the vport keeps it).
+func (kp *kernelPort) Ifindex() int { return kp.ifindex }
+
+// checkGone tells the readers of ports whose device was deleted (a VM or
+// an instance went): their ReadBatch returns datapath.ErrGone and the agent
+// unplugs them. It runs with every reconcile, which a link deletion
+// triggers.
+func (k *kernelPath) checkGone() {
+	for ifindex, kp := range *k.ports.Load() {
+		if l, err := netlink.LinkByIndex(ifindex); err != nil || l.Attrs().Name != kp.name {
+			kp.goneMu.Do(func() { close(kp.gone) })
+		}
+	}
 }
 
 // deliver queues a miss for the port's reader; a full queue drops it (the
@@ -263,6 +284,8 @@ func (kp *kernelPort) ReadBatch(pkts []datapath.Packet) (int, error) {
 	case b = <-kp.q:
 	case <-kp.closed:
 		return 0, datapath.ErrClosed
+	case <-kp.gone:
+		return 0, datapath.ErrGone
 	}
 	n := 0
 	for {

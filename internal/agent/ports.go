@@ -120,6 +120,9 @@ func (a *Agent) reconcile(ctx context.Context) {
 	if v == nil {
 		return
 	}
+	if a.kernel != nil {
+		a.kernel.checkGone()
+	}
 	changed := false
 	for id, vp := range a.bound {
 		if b, ok := v.want[id]; !ok || b.iface != vp.iface || b.key != vp.key || vp.gone.Load() {
