@@ -547,6 +547,31 @@ static __always_inline int from_tunnel(struct __sk_buff *skb)
 	return bpf_redirect(pv->ifindex, 0);
 }
 
+// larger_class finds the forwarding flow of the same key for larger
+// packets. What the simulation decides does not depend on a packet's length
+// except at routers' MTU checks, and a packet that passed them passes them
+// smaller: so a segment shorter than the connection's usual ones (the tail
+// of a write, an application's last message) takes its flow without a trip
+// to the agent — also while there is no agent (it was killed and restarts).
+// A drop flow is never borrowed: a packet too big for a link is dropped
+// where a smaller one would pass.
+static __always_inline struct flow_val *larger_class(struct flow_key *k)
+{
+	__u8 size = k->size;
+	struct flow_val *v = 0;
+	for (__u8 s = 1; s <= 6; s++) {
+		if (s <= size)
+			continue;
+		k->size = s;
+		v = bpf_map_lookup_elem(&flows, k);
+		if (v && !(v->flags & FLOW_DROP))
+			break;
+		v = 0;
+	}
+	k->size = size;
+	return v;
+}
+
 SEC("tc")
 int canopy_ingress(struct __sk_buff *skb)
 {
@@ -580,6 +605,8 @@ int canopy_ingress(struct __sk_buff *skb)
 	if (!ok)
 		return to_agent(skb, &k, d->key, 0);
 	struct flow_val *v = bpf_map_lookup_elem(&flows, &k);
+	if (!v)
+		v = larger_class(&k);
 	if (!v)
 		return to_agent(skb, &k, d->key, 1);
 	count(STAT_HIT);
