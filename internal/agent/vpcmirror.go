@@ -49,7 +49,7 @@ func (m *vpcMirror) handler(prefix string, log func(string, ...any)) nsdb.Handle
 
 // runVPCMirror follows vpc/ until ctx is done.
 func (a *Agent) runVPCMirror(ctx context.Context) {
-	_ = a.store.Watch(ctx, nsdb.VPCPrefix, a.vpcs.handler(a.store.Prefix(), a.log.Warn))
+	_ = a.store.WatchVPCObjects(ctx, a.vpcs.handler(a.store.Prefix(), a.log.Warn))
 }
 
 // instance builds what the metadata service tells the instance owning

@@ -12,10 +12,6 @@ import (
 	"github.com/canopy-sdn/canopy/internal/translate"
 )
 
-// StatusKey is the store-relative key where the controller records how far
-// it got and how the cloud config's gateways resolved (a Status as JSON).
-const StatusKey = nsdb.ControllerStatusRel
-
 // Applied is the controller's progress (nsdb.Applied: the record is the
 // store's).
 type Applied = nsdb.Applied

@@ -41,7 +41,7 @@
 // Progress: after the topology realizes the VPC objects as of revision V
 // at topology revision T, the controller publishes Applied{V, T} to
 // WaitApplied callers and writes it, with the gateways' state, to the
-// store key StatusKey. That
+// store (nsdb.PutControllerStatus). That
 // watermark is how a VPC object records the topology revision realizing
 // it: an object written at revision ≤ V is realized at T.
 //

@@ -49,7 +49,7 @@ func NewHosts(store *nsdb.Store, log *slog.Logger) *Hosts {
 // Run registers hosts until ctx ends.
 func (h *Hosts) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = h.store.Watch(ctx, nsdb.HostStatesRel, h.handler()) })
+	wg.Go(func() { _ = h.store.WatchHostStates(ctx, h.handler()) })
 	defer wg.Wait()
 	backoff := minBackoff
 	for {

@@ -12,7 +12,7 @@ import (
 // statusTimeout bounds one write of the status key.
 const statusTimeout = 5 * time.Second
 
-// Status is what the controller records at StatusKey (nsdb.ControllerStatus).
+// Status is what the controller records in the store (nsdb.ControllerStatus).
 type Status = nsdb.ControllerStatus
 
 func (c *Controller) currentStatus() Status {
@@ -21,7 +21,7 @@ func (c *Controller) currentStatus() Status {
 	return Status{Applied: c.applied, Gateways: c.gateways}
 }
 
-// writeStatus keeps StatusKey at the latest Status, off the writer loop so
+// writeStatus keeps the stored status at the latest Status, off the writer loop so
 // that recording progress never delays the next round. Intermediate values
 // are skipped; a failed write is retried on the next change or after a
 // second.

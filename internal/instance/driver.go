@@ -128,7 +128,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() {
-		_ = s.Watch(wctx, nsdb.VPCPrefix, nsdb.Handler{
+		_ = s.WatchVPCObjects(wctx, nsdb.Handler{
 			Reset: func(kvs []nsdb.KV, _ int64) {
 				st, err := nsdb.DecodeVPCState(s.Prefix(), kvs)
 				if err != nil {

@@ -66,7 +66,7 @@ func (s *Store) WatchInstanceReports(ctx context.Context, h func(reports map[str
 		}
 		return out
 	}
-	return s.Watch(ctx, HostStatesRel, Handler{
+	return s.WatchHostStates(ctx, Handler{
 		Reset: func(kvs []KV, _ int64) {
 			clear(reports)
 			for _, kv := range kvs {
