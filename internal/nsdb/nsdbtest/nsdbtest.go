@@ -364,9 +364,41 @@ func (s *Secure) ClientConfig(t testing.TB, user string) nsdb.Config {
 // answers nothing, like a hung host or a partition. Resume undoes it.
 func (c *Cluster) Pause(t testing.TB, i int) {
 	t.Helper()
+	pid := c.procs[i].Process.Pid
 	if err := c.procs[i].Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("pause etcd member %d: %v", i, err)
 	}
+	// kill(2) returns once the signal is queued; on a busy machine the
+	// member's threads can run on (and answer a heartbeat) until each is
+	// scheduled out. A test that expects silence waits for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for !stopped(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd member %d (pid %d) did not stop within 10 s of SIGSTOP", i, pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stopped reports whether every thread of process pid is stopped (state T
+// in /proc/<pid>/task/<tid>/stat).
+func stopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name's closing parenthesis.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
 
 // Resume continues a paused member (SIGCONT).
