@@ -24,8 +24,10 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -143,7 +145,17 @@ func runEdge(b *testing.B) {
 			for i := w; i < n; i += 8 {
 				a := addrAt(base, i+1)
 				body := map[string]any{"type": "normal", "dst_prefix": a.String() + "/32", "next_hop_port": uplink, "next_hop_gateway": "192.0.2.1"}
-				if _, err := c.Send(ctx, "POST", "/routers/"+edge+"/routes", body, nil); err != nil {
+				// A 503 (etcd slow on a loaded machine) may be retried; a
+				// write that committed anyway leaves a duplicate /32, which
+				// the speaker advertises once.
+				var err error
+				for try := 0; try < 5; try++ {
+					var ae *cli.APIError
+					if _, err = c.Send(ctx, "POST", "/routers/"+edge+"/routes", body, nil); !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+						break
+					}
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
