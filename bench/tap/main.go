@@ -1,13 +1,16 @@
-// Command tap measures what the datapath package's TAP primitives can
+// Command tap measures what the datapath package's port primitives can
 // carry: a single iperf3 TCP stream between two network namespaces through
-// (1) a direct veth pair, the limit on this machine, and (2) a minimal Go
-// forwarder copying frames TAP A ↔ TAP B with the virtio-net header and
-// TSO/checksum offloads, on locked OS threads. It prints Gbps, ping RTT and
-// the ratio. reference/datapath-notes.md expects about 0.6× veth.
+// (1) a direct veth pair, the limit on this machine, (2) a minimal Go
+// forwarder copying frames TAP A ↔ TAP B through the TAPs' descriptors, and
+// (3) the same forwarder on AF_PACKET sockets (datapath.Netdev) bound to
+// the host ends of two veth pairs — how the agent attaches to every port
+// now — both with the virtio-net header and TSO/checksum offloads, on
+// locked OS threads. It prints Gbps, ping RTT and the ratio.
+// reference/datapath-notes.md expects about 0.6× veth for (2).
 //
 // Run as root: go run ./bench/tap [-t 10] [-runs 3]. Needs iperf3 and ping.
-// It creates namespaces cbt-* with 10.99.10.0/24 and 10.99.11.0/24 and
-// removes them when done.
+// It creates namespaces cbt-* with 10.99.10.0/24, 10.99.11.0/24 and
+// 10.99.12.0/24 and removes them when done.
 package main
 
 import (
@@ -62,7 +65,7 @@ func run(secs, runs int) error {
 			f()
 		}
 	}()
-	for _, ns := range []string{"cbt-va", "cbt-vb", "cbt-ta", "cbt-tb"} {
+	for _, ns := range []string{"cbt-va", "cbt-vb", "cbt-ta", "cbt-tb", "cbt-na", "cbt-nb", "cbt-nh"} {
 		_ = exec.Command("ip", "netns", "del", ns).Run() // leftovers of a killed run
 		if err := sh("ip", "netns", "add", ns); err != nil {
 			return err
@@ -92,7 +95,7 @@ func run(secs, runs int) error {
 	results = append(results, r)
 
 	// 2. TAP ↔ TAP through the Go forwarder.
-	var taps []*datapath.Tap
+	var taps []datapath.Port
 	for i, ns := range []string{"cbt-ta", "cbt-tb"} {
 		name := []string{"cbttap-a", "cbttap-b"}[i]
 		tap, err := datapath.OpenTap(datapath.TapConfig{Name: name})
@@ -129,20 +132,89 @@ func run(secs, runs int) error {
 		return err
 	}
 	results = append(results, r)
+	tapGSO := gso
+
+	// 3. veth host end ↔ veth host end through the same forwarder on
+	// AF_PACKET sockets, opened in the "host" namespace cbt-nh.
+	var devs []datapath.Port
+	for i, ns := range []string{"cbt-na", "cbt-nb"} {
+		host := []string{"cbtnd-a", "cbtnd-b"}[i]
+		for _, c := range [][]string{
+			{"link", "add", host, "netns", "cbt-nh", "type", "veth", "peer", "name", "eth0", "netns", ns},
+			{"-n", ns, "addr", "add", fmt.Sprintf("10.99.12.%d/24", i+1), "dev", "eth0"},
+			{"-n", ns, "link", "set", "eth0", "up"},
+		} {
+			if err := sh("ip", c...); err != nil {
+				return err
+			}
+		}
+		d, err := plugIn("cbt-nh", host)
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, func() { d.Close() })
+		devs = append(devs, d)
+	}
+	gso = [2]int64{}
+	for i := range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); gso[i] = forward(devs[i], devs[1-i]) }()
+	}
+	// A fresh veth takes a moment to get its carrier: wait for the path.
+	for try := 0; exec.Command("ip", "netns", "exec", "cbt-na", "ping", "-c", "1", "-W", "1", "10.99.12.2").Run() != nil; try++ {
+		if try == 10 {
+			return fmt.Errorf("no ping through the AF_PACKET forwarder within 10 tries")
+		}
+	}
+	r, err = measure("Go veth↔veth forwarder, AF_PACKET + vnet hdr", "cbt-na", "cbt-nb", "10.99.12.2", secs, runs)
+	for _, d := range devs {
+		d.Close()
+	}
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	results = append(results, r)
 
 	fmt.Printf("\nsingle TCP stream, iperf3 %d s, median of %d runs, %d CPUs\n", secs, runs, runtime.NumCPU())
 	fmt.Printf("%-40s %8s %8s %10s\n", "path", "Gbps", "× veth", "ping avg")
 	for _, r := range results {
 		fmt.Printf("%-40s %8.1f %8.2f %8.3f ms\n", r.name, r.gbps, r.gbps/results[0].gbps, r.rtt)
 	}
-	fmt.Printf("GSO super-frames through the forwarder: A→B %d, B→A %d\n", gso[0], gso[1])
+	fmt.Printf("GSO super-frames through the TAP forwarder: A→B %d, B→A %d; through the AF_PACKET one: A→B %d, B→A %d\n",
+		tapGSO[0], tapGSO[1], gso[0], gso[1])
 	return nil
 }
 
-// forward is the whole forwarder: read a batch, write it to the other TAP,
+// plugIn attaches a Netdev to device name in namespace ns (the socket keeps
+// working from any thread).
+func plugIn(ns, name string) (*datapath.Netdev, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return nil, err
+	}
+	d, perr := datapath.Plug(name)
+	if err := netns.Set(orig); err != nil {
+		panic("cannot return to the original namespace: " + err.Error())
+	}
+	return d, perr
+}
+
+// forward is the whole forwarder: read a batch, write it to the other port,
 // header and all, on a locked OS thread. It returns how many GSO frames
 // it carried.
-func forward(src, dst *datapath.Tap) int64 {
+func forward(src, dst datapath.Port) int64 {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	pkts := make([]datapath.Packet, 16)
