@@ -223,6 +223,8 @@ type Agent struct {
 	learn  *learning // learned tables, replicated through the store
 	m      *metrics
 	wg     sync.WaitGroup
+	// dnsSlots bounds the DNS queries being asked upstream (dns.go).
+	dnsSlots chan struct{}
 
 	gw   gatewayHost // the gateway role: BGP speaker and its ports (gateway.go)
 	live *liveness   // heartbeats with the peers (liveness.go)
@@ -251,7 +253,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, bound: map[string]*vport{}, openErr: map[string]string{},
 		plug: make(chan struct{}, 1), flows: flow.NewTable(),
-		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics(),
+		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics(), dnsSlots: make(chan struct{}, maxDNSForwards),
 		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror()}
 	a.ports.Store(&portMap{})
 	a.miss = newMissQueue()

@@ -22,7 +22,7 @@ type metrics struct {
 	tunnelRx, tunnelTx, tunnelDrops prometheus.Counter
 	tunnelUnknown                   prometheus.Counter
 	stateTx, stateRx, stateBad      prometheus.Counter
-	dhcp, metadata                  *prometheus.CounterVec
+	dhcp, metadata, dns             *prometheus.CounterVec
 	parked                          *prometheus.CounterVec
 	learned, learnWrites            *prometheus.CounterVec
 	learnCoalesced                  prometheus.Counter
@@ -61,6 +61,7 @@ func newMetrics() *metrics {
 		stateRx:       c("state_messages_received_total", "Connection-state messages imported."),
 		stateBad:      c("state_messages_bad_total", "Malformed connection-state messages."),
 		dhcp:          cv("dhcp_requests_total", "DHCP requests from VM ports, by verdict (offer, ack, nak, ...).", "verdict"),
+		dns:           cv("dns_queries_total", "Queries to the VPCs' resolvers (AmazonProvidedDNS), by what became of them.", "verdict"),
 		metadata: cv("metadata_frames_total", "Frames of the metadata service (169.254.169.254), by what became of them.",
 			"outcome"),
 		parked: cv("parked_total", "Packets parked for their next hop's ARP reply, by what became of them "+

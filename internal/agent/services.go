@@ -37,6 +37,10 @@ type portSvc struct {
 	// frames come from the physical network and no service is answered
 	// there (UDP to port 67 from outside is an instance's business).
 	router bool
+	// dns is the VPC's resolver answered at this port (nil: none, the VPC
+	// has DNS support off or another DHCP option set), dns32 its address.
+	dns   *topology.ProvidedDNS
+	dns32 uint32
 }
 
 // servicesOf computes the service info of a bound port.
@@ -83,6 +87,12 @@ func servicesOf(r topology.Reader, p *topology.Port, overlayMTU int) *portSvc {
 		s.gwMAC = routerPorts[0].MAC
 	}
 	s.dhcp.ServerMAC = s.gwMAC
+	for _, d := range s.dhcp.Subnets {
+		if d.DNS != nil && !d.Disabled && d.DNS.Address.Is4() {
+			s.dns, s.dns32 = d.DNS, packet.U32(d.DNS.Address)
+			break
+		}
+	}
 	return s
 }
 
@@ -96,7 +106,7 @@ func isService(svc *portSvc, pkt *packet.Packet) bool {
 	if pkt.EtherType == packet.EtherTypeARP {
 		return pkt.ARPTPA == metadataIP32 && pkt.Flags&packet.FlagARP != 0
 	}
-	return pkt.Flags&packet.FlagIPv4 != 0 && (pkt.Dst == metadataIP32 || toDHCPServer(pkt))
+	return pkt.Flags&packet.FlagIPv4 != 0 && (pkt.Dst == metadataIP32 || toDHCPServer(pkt) || toDNS(svc, pkt))
 }
 
 // toDHCPServer reports UDP to port 67, whatever its destination address:
@@ -122,6 +132,8 @@ func (a *Agent) serve(v *view, vp *vport, frame []byte, hdr *datapath.VnetHdr, p
 		a.m.metadata.WithLabelValues("arp_answered").Inc()
 	case pkt.Dst == metadataIP32:
 		a.toMetadata(vp, svc, frame, hdr, pkt)
+	case toDNS(svc, pkt):
+		a.serveDNS(vp, svc, frame, pkt)
 	default:
 		if !dhcp.IsRequest(pkt) {
 			a.m.dhcp.WithLabelValues("fragment_or_tagged").Inc()

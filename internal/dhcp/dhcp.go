@@ -406,49 +406,10 @@ func (s *server) frame(r *dhcpv4.DHCPv4, dst netip.Addr, dstMAC topology.MAC) []
 
 // buildUDP builds an Ethernet/IPv4/UDP frame with both checksums set.
 func buildUDP(srcMAC, dstMAC topology.MAC, src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
-	const hdr = packet.EthHeaderLen + packet.IPv4MinHeader + 8
-	b := make([]byte, hdr+len(payload))
-	copy(b[0:6], dstMAC[:])
-	copy(b[6:12], srcMAC[:])
-	binary.BigEndian.PutUint16(b[12:], packet.EtherTypeIPv4)
-	ip := b[packet.EthHeaderLen:]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(packet.IPv4MinHeader+8+len(payload)))
-	ip[8], ip[9] = packet.DefaultTTL, packet.ProtoUDP
-	s4, d4 := src.As4(), dst.As4()
-	copy(ip[12:16], s4[:])
-	copy(ip[16:20], d4[:])
-	binary.BigEndian.PutUint16(ip[10:], packet.Checksum(ip[:packet.IPv4MinHeader], 0))
-	u := ip[packet.IPv4MinHeader:]
-	ulen := 8 + len(payload)
-	binary.BigEndian.PutUint16(u[0:], sport)
-	binary.BigEndian.PutUint16(u[2:], dport)
-	binary.BigEndian.PutUint16(u[4:], uint16(ulen))
-	copy(u[8:], payload)
-	pseudo := uint32(binary.BigEndian.Uint16(s4[0:])) + uint32(binary.BigEndian.Uint16(s4[2:])) +
-		uint32(binary.BigEndian.Uint16(d4[0:])) + uint32(binary.BigEndian.Uint16(d4[2:])) +
-		packet.ProtoUDP + uint32(ulen)
-	cs := packet.Checksum(u, pseudo)
-	if cs == 0 {
-		cs = 0xffff // 0 means "no checksum" in UDP
-	}
-	binary.BigEndian.PutUint16(u[6:], cs)
-	return b
+	return packet.BuildUDP(srcMAC, dstMAC, src, dst, sport, dport, payload)
 }
 
-// udpPayload returns the UDP payload of p, bounded by both the IP total
-// length and the UDP length field.
-func udpPayload(frame []byte, p *packet.Packet) ([]byte, bool) {
-	end := p.L3Off + int(p.TotalLen)
-	if end > len(frame) || p.L4Off+8 > end {
-		return nil, false
-	}
-	ulen := int(binary.BigEndian.Uint16(frame[p.L4Off+4:]))
-	if ulen < 8 || p.L4Off+ulen > end {
-		return nil, false
-	}
-	return frame[p.L4Off+8 : p.L4Off+ulen], true
-}
+func udpPayload(frame []byte, p *packet.Packet) ([]byte, bool) { return packet.UDPPayload(frame, p) }
 
 // ip4 converts a dhcpv4 address field or option to netip; absent or
 // malformed becomes the zero Addr, 0.0.0.0 stays 0.0.0.0.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/server"
 	"github.com/canopy-sdn/canopy/internal/upstream"
@@ -41,6 +42,11 @@ func upOutside(cfg *server.Config, link, hostName string) (upstream.Config, erro
 		"host": hostName, "interface": UpUplink,
 		"address": netip.PrefixFrom(edge, p.Bits()).String(), "next_hop": host.String(),
 	}}}
+	// The VPCs' resolvers ask this host's for names that are not the
+	// VPCs' own (the agent runs here, so a loopback resolver works too).
+	if rs := hostResolvers("/etc/resolv.conf"); len(rs) > 0 {
+		cc["dns_servers"] = rs
+	}
 	b, _ := json.MarshalIndent(cc, "", "  ")
 	path := filepath.Join(cfg.DataDir, "cloud.json")
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
@@ -53,4 +59,22 @@ func upOutside(cfg *server.Config, link, hostName string) (upstream.Config, erro
 		return upstream.Config{}, err
 	}
 	return upstream.Config{Iface: UpHostLink, EdgeIface: UpUplink, Host: netip.PrefixFrom(host, p.Bits()), Edge: edge, Pools: loaded.PublicPools}, nil
+}
+
+// hostResolvers returns the IPv4 name servers of a resolv.conf.
+func hostResolvers(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if a, err := netip.ParseAddr(f[1]); err == nil && a.Is4() {
+				out = append(out, a.String())
+			}
+		}
+	}
+	return out
 }

@@ -95,6 +95,23 @@ type DHCPSubnet struct {
 	Routes     []DHCPRoute  `json:"routes,omitempty"`     // classless static routes (option 121)
 	Hosts      []DHCPHost   `json:"hosts,omitempty"`      // static MAC→IP assignments
 	Disabled   bool         `json:"disabled,omitempty"`
+	// DNS, when set, is the VPC's resolver the agents answer for the
+	// subnet's instances (AmazonProvidedDNS).
+	DNS *ProvidedDNS `json:"dns,omitempty"`
+}
+
+// ProvidedDNS is a VPC's resolver (EC2's AmazonProvidedDNS), answered by
+// the agent at Address (the VPC's base + 2) and at 169.254.169.253: the
+// instances' private names (ip-a-b-c-d.<PrivateDomain>) for addresses of
+// VPC, public names (ec2-a-b-c-d.<PublicDomain>) when PublicDomain is set
+// (the VPC has DNS hostnames on), reverse lookups of VPC addresses, and
+// every other name by asking Upstreams (the cloud's resolvers).
+type ProvidedDNS struct {
+	Address       netip.Addr   `json:"address"`
+	VPC           netip.Prefix `json:"vpc"`
+	PrivateDomain string       `json:"private_domain"`
+	PublicDomain  string       `json:"public_domain,omitempty"`
+	Upstreams     []netip.Addr `json:"upstreams,omitempty"`
 }
 
 // DHCPRoute is a classless static route handed out with the lease.

@@ -212,19 +212,25 @@ func TestNetworkACL(t *testing.T) {
 func TestDHCPOptions(t *testing.T) {
 	d := Translate(cases["dhcp-options"](), cloud())
 	dh := get[*topology.DHCPSubnet](t, d, subA, "dhcp")
-	if dh.DomainName != "corp.example.com" || !slices.Equal(dh.DNSServers, []netip.Addr{ip("10.0.0.53"), ip("192.0.2.53")}) ||
+	// AmazonProvidedDNS is the VPC's base + 2, answered by the agents,
+	// which ask the cloud's resolvers for other names.
+	if dh.DomainName != "corp.example.com" || !slices.Equal(dh.DNSServers, []netip.Addr{ip("10.0.0.53"), ip("10.0.0.2")}) ||
 		!slices.Equal(dh.NTPServers, []netip.Addr{ip("10.0.0.123")}) || dh.MTU != 1450 || dh.Gateway != ip("10.0.1.1") {
 		t.Errorf("DHCP %+v", dh)
 	}
 	if len(dh.Hosts) != 1 || dh.Hosts[0].IP != ip("10.0.1.60") {
 		t.Errorf("hosts %+v", dh.Hosts)
 	}
+	if z := dh.DNS; z == nil || z.Address != ip("10.0.0.2") || z.VPC != pfx("10.0.0.0/16") || z.PrivateDomain != "az1.compute.internal" ||
+		!slices.Equal(z.Upstreams, []netip.Addr{ip("192.0.2.53")}) {
+		t.Errorf("the VPC's resolver %+v", z)
+	}
 	// enableDnsSupport off: AmazonProvidedDNS gives nothing.
 	s := cases["dhcp-options"]()
 	s.Vpcs[vpcID].EnableDNSSupport = false
 	dh = get[*topology.DHCPSubnet](t, Translate(s, cloud()), subA, "dhcp")
-	if !slices.Equal(dh.DNSServers, []netip.Addr{ip("10.0.0.53")}) {
-		t.Errorf("DNS with enableDnsSupport off: %v", dh.DNSServers)
+	if !slices.Equal(dh.DNSServers, []netip.Addr{ip("10.0.0.53")}) || dh.DNS != nil {
+		t.Errorf("DNS with enableDnsSupport off: %v %+v", dh.DNSServers, dh.DNS)
 	}
 }
 

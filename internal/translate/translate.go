@@ -309,6 +309,14 @@ func (b *builder) subnet(x *vpcCtx, s *vpc.Subnet, acls map[string][2]string, dh
 		BridgeID: br.ID, Subnet: s.CidrBlock, Gateway: gw, ServerAddr: gw,
 		DNSServers: dhcp.dns, DomainName: dhcp.domain, NTPServers: dhcp.ntp, MTU: b.vmMTU,
 	}
+	if dhcp.provided {
+		region := regionOf(s.AvailabilityZone)
+		d.DNS = &topology.ProvidedDNS{Address: vpc.Nth(x.v.CidrBlock, 2), VPC: x.v.CidrBlock,
+			PrivateDomain: vpc.PrivateDNSDomain(region), Upstreams: b.cfg.DNSServers}
+		if x.v.EnableDNSHostnames {
+			d.DNS.PublicDomain = vpc.PublicDNSDomain(region)
+		}
+	}
 	for _, e := range b.st.InterfacesInSubnet(s.ID) {
 		mac, err := topology.ParseMAC(e.MacAddress)
 		ip := e.PrimaryIP()
@@ -331,6 +339,9 @@ func hostName(a netip.Addr) string {
 type dhcpOpts struct {
 	dns, ntp []netip.Addr
 	domain   string
+	// provided: the VPC's resolver is handed out (AmazonProvidedDNS with
+	// DNS support on).
+	provided bool
 }
 
 // dhcpSettings resolves the VPC's DHCP option set ("default" = the cloud's
@@ -339,8 +350,9 @@ type dhcpOpts struct {
 func (b *builder) dhcpSettings(v *vpc.Vpc) dhcpOpts {
 	o := dhcpOpts{domain: b.cfg.DomainName}
 	amazon := func() {
-		if v.EnableDNSSupport {
-			o.dns = append(o.dns, b.cfg.DNSServers...)
+		if v.EnableDNSSupport && !o.provided {
+			o.dns = append(o.dns, vpc.Nth(v.CidrBlock, 2))
+			o.provided = true
 		}
 	}
 	set := b.st.DhcpOptions[v.DhcpOptionsID]
@@ -419,4 +431,12 @@ func (b *builder) routeTable(x *vpcCtx, s *vpc.Subnet) {
 		// as AWS shows such a route: state blackhole.
 		blackhole()
 	}
+}
+
+// regionOf is the region of an availability zone: us-east-1a → us-east-1.
+func regionOf(zone string) string {
+	if n := len(zone); n > 1 && zone[n-1] >= 'a' && zone[n-1] <= 'z' && zone[n-2] >= '0' && zone[n-2] <= '9' {
+		return zone[:n-1]
+	}
+	return zone
 }

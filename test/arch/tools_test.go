@@ -55,6 +55,10 @@ var toolPackage = map[string]string{
 	"dpkg-query":         "dpkg",  // test/arch reads the package database
 	"go":                 "",      // the Go toolchain: `make deps` requires it; no Debian package
 	"canopy":             "",      // built from this repository
+	// terraform and its AWS provider are on the machine image CI runs on
+	// (no Debian package): test/e2e TestTerraform fails under CI=true
+	// without them.
+	"terraform": "",
 }
 
 // basePackages are on every Debian 12 system: Priority required, what
