@@ -32,11 +32,12 @@ func startCloudResolver(t *testing.T, l *netns.Lab) {
 	srv := &mdns.Server{PacketConn: pc, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, q *mdns.Msg) {
 		r := new(mdns.Msg)
 		r.SetReply(q)
-		if len(q.Question) == 1 && strings.EqualFold(q.Question[0].Name, outsideName) && q.Question[0].Qtype == mdns.TypeA {
+		switch {
+		case len(q.Question) != 1 || !strings.EqualFold(q.Question[0].Name, outsideName):
+			r.Rcode = mdns.RcodeNameError
+		case q.Question[0].Qtype == mdns.TypeA:
 			r.Answer = append(r.Answer, &mdns.A{Hdr: mdns.RR_Header{Name: outsideName, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: 30},
 				A: net.ParseIP(outsideAddr)})
-		} else {
-			r.Rcode = mdns.RcodeNameError
 		}
 		_ = w.WriteMsg(r)
 	})}
