@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/canopy-sdn/canopy/test/e2e/netns"
 )
 
 // TestGatewayFailover is issue 11's failover on two gateway hosts (the part
@@ -51,13 +53,13 @@ func TestGatewayFailover(t *testing.T) {
 		t.Fatalf("%s (elastic IP %s) cannot reach the server behind the upstream router", in.id, eip)
 	}
 
-	serveEcho(t, up.NS, "10.250.0.1:7007")
+	netns.ServeEcho(t, up.NS, "10.250.0.1:7007")
 
 	const n = 40
-	conns := dialEchoes(t, in.ns, "10.250.0.1:7007", n)
-	stop := runEchoes(conns, 50*time.Millisecond)
+	conns := netns.DialEchoes(t, in.ns, "10.250.0.1:7007", n)
+	stop := netns.RunEchoes(conns, 50*time.Millisecond)
 	time.Sleep(2 * time.Second) // traffic flowing through both gateways
-	before := echoed(conns)
+	before := netns.Echoed(conns)
 	start := time.Now()
 	gw1.Kill()
 	if o, err := up.Exec("ip", "link", "set", "edge0", "down"); err != nil {
@@ -65,13 +67,13 @@ func TestGatewayFailover(t *testing.T) {
 	}
 	// Every connection must move on: wait until each has echoed more than
 	// before the kill (or failed).
-	if !within(30*time.Second, func() bool { return stuckEchoes(conns, before) == 0 }) {
+	if !within(30*time.Second, func() bool { return netns.StuckEchoes(conns, before) == 0 }) {
 		o, _ := up.Exec("ip", "route")
-		t.Fatalf("%d of %d connections still stuck 30 s after the kill; upstream routes:\n%s", stuckEchoes(conns, before), n, o)
+		t.Fatalf("%d of %d connections still stuck 30 s after the kill; upstream routes:\n%s", netns.StuckEchoes(conns, before), n, o)
 	}
 	t.Logf("all %d connections echoing again %v after gw1's agent was killed", n, time.Since(start).Round(10*time.Millisecond))
 	stop()
-	checkEchoes(t, "echo", conns)
+	netns.CheckEchoes(t, "echo", conns)
 	_ = gw2
 }
 
@@ -96,20 +98,20 @@ func TestGatewayFailoverBGP(t *testing.T) {
 	tn := newTenant(t, e.l)
 	a, eip, b := natAndElasticIP(t, tn, e.client, "10.36")
 
-	serveEcho(t, a.ns, "0.0.0.0:7007")
-	serveUDPEcho(t, a.ns, "0.0.0.0:9000")
-	serveEcho(t, e.client, outsideClient+":7008")
-	serveUDPEcho(t, e.client, outsideClient+":9001")
+	netns.ServeEcho(t, a.ns, "0.0.0.0:7007")
+	netns.ServeUDPEcho(t, a.ns, "0.0.0.0:9000")
+	netns.ServeEcho(t, e.client, outsideClient+":7008")
+	netns.ServeUDPEcho(t, e.client, outsideClient+":9001")
 
 	const rate = 1000
-	in := startUDPProbe(t, e.client, eip+":9000", rate, 8)
-	out := startUDPProbe(t, b.ns, outsideClient+":9001", rate, 8)
-	in.warm(t)
-	out.warm(t)
-	inConns := dialEchoes(t, e.client, eip+":7007", 100)
-	outConns := dialEchoes(t, b.ns, outsideClient+":7008", 100)
-	stopIn := runEchoes(inConns, 100*time.Millisecond)
-	stopOut := runEchoes(outConns, 100*time.Millisecond)
+	in := netns.StartUDPProbe(t, e.client, eip+":9000", rate, 8)
+	out := netns.StartUDPProbe(t, b.ns, outsideClient+":9001", rate, 8)
+	in.Warm(t)
+	out.Warm(t)
+	inConns := netns.DialEchoes(t, e.client, eip+":7007", 100)
+	outConns := netns.DialEchoes(t, b.ns, outsideClient+":7008", 100)
+	stopIn := netns.RunEchoes(inConns, 100*time.Millisecond)
+	stopOut := netns.RunEchoes(outConns, 100*time.Millisecond)
 
 	// gw1 carries traffic both ways before it dies: frames arrive on its
 	// uplink from FRR, and leave by it from the compute hosts.
@@ -117,7 +119,7 @@ func TestGatewayFailoverBGP(t *testing.T) {
 	waitUntil(t, "gw1 forwarding both ways", func() bool {
 		return e.gw1.Metric("canopy_agent_port_rx_frames_total") > rx0+500 && e.gw1.Metric("canopy_agent_port_tx_frames_total") > tx0+500
 	})
-	beforeIn, beforeOut := echoed(inConns), echoed(outConns)
+	beforeIn, beforeOut := netns.Echoed(inConns), netns.Echoed(outConns)
 	// (Launching instances loads the machine: a BFD session at 100 ms may
 	// flap before this point. From here on, gw2's must not.)
 	gw2Before := e.f.Neighbor(gw2Uplink)
@@ -126,16 +128,16 @@ func TestGatewayFailoverBGP(t *testing.T) {
 	e.gw1.Kill()
 	waitUntil(t, "FRR to drop the killed gateway's next hop", func() bool { return e.poolVia(gw2Uplink) })
 	frrDropped := time.Since(start)
-	if !within(30*time.Second, func() bool { return stuckEchoes(inConns, beforeIn)+stuckEchoes(outConns, beforeOut) == 0 }) {
+	if !within(30*time.Second, func() bool { return netns.StuckEchoes(inConns, beforeIn)+netns.StuckEchoes(outConns, beforeOut) == 0 }) {
 		t.Errorf("30 s after the kill, %d inbound and %d outbound connections still stuck",
-			stuckEchoes(inConns, beforeIn), stuckEchoes(outConns, beforeOut))
+			netns.StuckEchoes(inConns, beforeIn), netns.StuckEchoes(outConns, beforeOut))
 	}
 	moved := time.Since(start)
 	time.Sleep(time.Second) // the probes run on through gw2 alone
 	stopIn()
 	stopOut()
-	inSent, inLost := in.finish()
-	outSent, outLost := out.finish()
+	inSent, inLost := in.Finish()
+	outSent, outLost := out.Finish()
 	t.Logf("kill -9 of gw1: FRR dropped its next hop after %v; every connection echoing again after %v",
 		frrDropped.Round(time.Millisecond), moved.Round(time.Millisecond))
 	t.Logf("UDP probe to the elastic IP: %d sent, %d lost (%d ms at %d/s); out through the NAT gateway: %d sent, %d lost (%d ms)",
@@ -143,8 +145,8 @@ func TestGatewayFailoverBGP(t *testing.T) {
 	if inLost > rate || outLost > rate {
 		t.Errorf("a probe lost more than one second of datagrams: elastic IP %d, NAT gateway %d (at %d/s)", inLost, outLost, rate)
 	}
-	checkEchoes(t, "inbound (to the elastic IP)", inConns)
-	checkEchoes(t, "outbound (through the NAT gateway)", outConns)
+	netns.CheckEchoes(t, "inbound (to the elastic IP)", inConns)
+	netns.CheckEchoes(t, "outbound (through the NAT gateway)", outConns)
 	for _, c := range e.compute {
 		if n := c.Metric(`canopy_agent_peer_transitions_total{peer_host="` + e.gw1.ID() + `",state="down"}`); n < 1 {
 			t.Errorf("%s never saw gw1's heartbeats stop", c.Name)
@@ -205,13 +207,13 @@ func TestGatewayPlannedWork(t *testing.T) {
 	e.settle(t)
 	tn := newTenant(t, e.l)
 	a, eip, b := natAndElasticIP(t, tn, e.client, "10.37")
-	serveUDPEcho(t, a.ns, "0.0.0.0:9000")
-	serveUDPEcho(t, e.client, outsideClient+":9001")
+	netns.ServeUDPEcho(t, a.ns, "0.0.0.0:9000")
+	netns.ServeUDPEcho(t, e.client, outsideClient+":9001")
 	const rate = 1000
-	in := startUDPProbe(t, e.client, eip+":9000", rate, 8)
-	out := startUDPProbe(t, b.ns, outsideClient+":9001", rate, 8)
-	in.warm(t)
-	out.warm(t)
+	in := netns.StartUDPProbe(t, e.client, eip+":9000", rate, 8)
+	out := netns.StartUDPProbe(t, b.ns, outsideClient+":9001", rate, 8)
+	in.Warm(t)
+	out.Warm(t)
 	forwarding := func(what string) {
 		t.Helper()
 		rx0, tx0 := e.gw1.Metric("canopy_agent_port_rx_frames_total"), e.gw1.Metric("canopy_agent_port_tx_frames_total")
@@ -221,7 +223,7 @@ func TestGatewayPlannedWork(t *testing.T) {
 	}
 	forwarding("before the drain")
 
-	mark := func(what string) { t.Logf("%v: %s", in.elapsed(), what) }
+	mark := func(what string) { t.Logf("%v: %s", in.Elapsed(), what) }
 	mark("drain")
 	e.l.CLI("gateway", "drain", "gw1")
 	waitUntil(t, "FRR's pool route via gw2 alone", func() bool { return e.poolVia(gw2Uplink) })
@@ -256,12 +258,12 @@ func TestGatewayPlannedWork(t *testing.T) {
 		t.Errorf("gw1's agent did not come back as a graceful restart:\n%s", log)
 	}
 
-	inSent, inLost := in.finish()
-	outSent, outLost := out.finish()
+	inSent, inLost := in.Finish()
+	outSent, outLost := out.Finish()
 	t.Logf("drain, undrain and a restart of gw1: UDP probe to the elastic IP %d sent, %d lost; out through the NAT gateway %d sent, %d lost",
 		inSent, inLost, outSent, outLost)
 	if inLost != 0 || outLost != 0 {
 		t.Errorf("planned work lost probe datagrams: elastic IP %d (sent at %v), NAT gateway %d (sent at %v); FRR's sessions: gw1 %+v, gw2 %+v",
-			inLost, in.lostAt(), outLost, out.lostAt(), e.f.Neighbor(gw1Uplink), e.f.Neighbor(gw2Uplink))
+			inLost, in.LostAt(), outLost, out.LostAt(), e.f.Neighbor(gw1Uplink), e.f.Neighbor(gw2Uplink))
 	}
 }

@@ -171,3 +171,44 @@ func (f *FRR) BFDPeers() map[string]string {
 	}
 	return out
 }
+
+// FRRTwoGateways is the upstream router's bgpd.conf with two gateways,
+// 192.0.2.2 and 192.0.2.130, each on its own /25 (test/e2e's bgpEdge,
+// bench/edge; docs/gateways.md shows it with other addresses).
+const FRRTwoGateways = `frr defaults datacenter
+hostname upstream
+!
+router bgp 65000
+ bgp router-id 192.0.2.1
+ no bgp ebgp-requires-policy
+ bgp graceful-restart
+ neighbor 192.0.2.2 remote-as 65001
+ neighbor 192.0.2.2 timers connect 2
+ neighbor 192.0.2.2 update-source 192.0.2.1
+ neighbor 192.0.2.2 bfd profile fast
+ neighbor 192.0.2.130 remote-as 65001
+ neighbor 192.0.2.130 timers connect 2
+ neighbor 192.0.2.130 update-source 192.0.2.129
+ neighbor 192.0.2.130 bfd profile fast
+ !
+ address-family ipv4 unicast
+  neighbor 192.0.2.2 default-originate
+  neighbor 192.0.2.130 default-originate
+  maximum-paths 8
+ exit-address-family
+!
+`
+
+// FRRBFD is bfdd.conf with profile "fast": ms × 3.
+func FRRBFD(ms int) string {
+	return fmt.Sprintf(`hostname upstream
+!
+bfd
+ profile fast
+  transmit-interval %d
+  receive-interval %d
+  detect-multiplier 3
+ !
+!
+`, ms, ms)
+}
