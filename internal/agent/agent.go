@@ -72,6 +72,13 @@ type Config struct {
 	// keeps forwarding after withdrawing its routes (gatewaystop.go).
 	BGPRestartTime   time.Duration
 	GatewayStopDrain time.Duration
+	// PartialReplica makes the agent follow only the topology its ports can
+	// reach: the cloud partition and the VPCs of the ports bound to this
+	// host (replica.go), instead of all of it; its metadata mirror of the
+	// VPC objects likewise. A flow into a VPC with no port here (through
+	// the edge, to an elastic IP) is then not simulated past the edge: off
+	// by default until a simulation miss widens the replica (issue 13).
+	PartialReplica bool
 	// NoMetadata turns the metadata service (169.254.169.254) off; frames
 	// to that address are then dropped at the port.
 	NoMetadata bool
@@ -221,6 +228,7 @@ type Agent struct {
 	miss   *missQueue
 	parked *parkLot  // under miss.run
 	learn  *learning // learned tables, replicated through the store
+	rep    *replica  // the topology this agent follows
 	m      *metrics
 	wg     sync.WaitGroup
 	// dnsSlots bounds the DNS queries being asked upstream (dns.go).
@@ -254,7 +262,8 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: cfg.Logger, bound: map[string]*vport{}, openErr: map[string]string{},
 		plug: make(chan struct{}, 1), flows: flow.NewTable(),
 		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics(), dnsSlots: make(chan struct{}, maxDNSForwards),
-		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror()}
+		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror(), rep: newReplica()}
+	a.vpcs.log = a.log.Warn
 	a.ports.Store(&portMap{})
 	a.miss = newMissQueue()
 	a.parked = newParkLot()
@@ -303,12 +312,25 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.hostID = id
 	a.log = a.log.With("host_id", id)
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints, Credentials: a.cfg.Etcd, Logger: a.log})
+	// The agent writes no topology and follows what it needs itself (the
+	// replica), so its store keeps no copy of the whole topology.
+	a.store, err = nsdb.Open(octx, nsdb.Config{Endpoints: a.cfg.Endpoints, Credentials: a.cfg.Etcd, Logger: a.log, NoTopology: true})
 	cancel()
 	if err != nil {
 		return err
 	}
 	defer a.store.Close()
+	// The replica is followed from the start: registering waits on it.
+	fctx, stopFollow := context.WithCancel(ctx)
+	following := make(chan struct{})
+	go func() {
+		defer close(following)
+		a.rep.follow(fctx, a.store, a.hostID, a.cfg.PartialReplica, a.vpcs)
+	}()
+	defer func() {
+		stopFollow()
+		<-following
+	}()
 	if err := a.register(ctx); err != nil {
 		return err
 	}
@@ -369,7 +391,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.wg.Go(wait)
 	}
 	a.wg.Go(func() { a.runReplica(rctx) })
-	a.wg.Go(func() { a.runVPCMirror(rctx) })
+	if !a.cfg.PartialReplica { // else follow feeds it, partition by partition
+		a.wg.Go(func() { a.runVPCMirror(rctx) })
+	}
 	a.wg.Go(func() { a.runLearnedWatch(rctx) })
 	a.wg.Go(func() { a.runLearnedWriter(rctx) })
 	if a.md != nil {
@@ -512,7 +536,7 @@ func (a *Agent) announce(ctx context.Context, l *nsdb.Lease, ifs []topology.Host
 func (a *Agent) waitServer(ctx context.Context, what string, cond func(topology.Reader) bool) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := a.store.WaitUntil(wctx, cond)
+		err := a.rep.waitUntil(wctx, cond)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			if err != nil {

@@ -2,9 +2,7 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,9 +12,13 @@ import (
 	"github.com/canopy-sdn/canopy/internal/topology"
 )
 
-// replica is the agent's copy of the topology: fed by the watch, read by
-// the snapshot builder. It holds the whole topology; following only what
-// this host's ports can reach is a later optimisation (DESIGN.md §4).
+// replica is the agent's copy of the topology: fed by the watches, read by
+// the snapshot builder. A full replica follows all of topo/. A partial one
+// (Config.PartialReplica) follows only what this host's ports can reach
+// (DESIGN.md §4): the cloud partition (edge, transit, hosts, tunnel zones,
+// objects of no VPC) and the partition of each VPC a port bound here is in;
+// it widens when a port of another VPC is bound here and narrows when the
+// last one goes (nsdb.WatchHostBindings).
 type replica struct {
 	mu      sync.Mutex
 	idx     *topology.Index
@@ -30,36 +32,46 @@ type replica struct {
 	// says so.
 	alive   map[string]bool
 	unreach map[string]bool
+	// partOf is the partition each held object came from (partial only): a
+	// partition's re-list or removal touches only its own objects, and an
+	// object moving between partitions is not removed by the late delete
+	// from the one it left.
+	partOf map[topology.ObjectKey]string
+	// wake is closed (and replaced) after every change, for waitUntil.
+	wake chan struct{}
 }
 
 func newReplica() *replica {
-	return &replica{idx: topology.NewIndex(), changed: map[flow.Tag]struct{}{}, dirty: make(chan struct{}, 1)}
+	return &replica{idx: topology.NewIndex(), changed: map[flow.Tag]struct{}{}, dirty: make(chan struct{}, 1),
+		partOf: map[topology.ObjectKey]string{}, wake: make(chan struct{})}
 }
 
-func (r *replica) kick() {
+// kick schedules a build and wakes the waiters; r.mu is held.
+func (r *replica) kickLocked() {
+	close(r.wake)
+	r.wake = make(chan struct{})
 	select {
 	case r.dirty <- struct{}{}:
 	default:
 	}
 }
 
-// objectOf decodes a key under topo/ ("<prefix>topo/<kind>/<id>").
-func objectOf(prefix string, kv nsdb.KV) (topology.Kind, string, topology.Object) {
-	rest := strings.TrimPrefix(kv.Key, prefix)
-	kind, id, ok := strings.Cut(rest, "/")
-	if !ok {
-		return "", "", nil
+// waitUntil blocks until cond holds on the replica or ctx ends. cond runs
+// under the replica's lock: it must not keep or modify what it reads.
+func (r *replica) waitUntil(ctx context.Context, cond func(topology.Reader) bool) error {
+	for {
+		r.mu.Lock()
+		ok, ch := cond(r.idx), r.wake
+		r.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	k := topology.Kind(kind)
-	if kv.Value == nil {
-		return k, id, nil
-	}
-	o := topology.New(k)
-	if o == nil || json.Unmarshal(kv.Value, o) != nil {
-		return k, id, nil
-	}
-	o.GetMeta().Revision = kv.ModRevision
-	return k, id, o
 }
 
 // taint records the tags a change to (or removal of) o invalidates. Besides
@@ -79,39 +91,165 @@ func (r *replica) taint(k topology.Kind, id string, o topology.Object) {
 	}
 }
 
-func (r *replica) handler(prefix string) nsdb.Handler {
+// remove drops a held object, tainting what it invalidates; r.mu is held.
+func (r *replica) removeLocked(k topology.Kind, id string) {
+	if old := r.idx.Get(k, id); old != nil {
+		r.taint(k, id, old)
+		r.idx.Delete(k, id)
+	}
+	r.taint(k, id, nil)
+	delete(r.partOf, topology.ObjectKey{Kind: k, ID: id})
+}
+
+// put holds o (from partition part), tainting what it invalidates; r.mu is held.
+func (r *replica) putLocked(k topology.Kind, id string, o topology.Object, part string) {
+	if old := r.idx.Get(k, id); old != nil {
+		r.taint(k, id, old)
+	}
+	r.taint(k, id, o)
+	r.idx.Put(o)
+	if part != "" {
+		r.partOf[topology.ObjectKey{Kind: k, ID: id}] = part
+	}
+}
+
+// handler feeds the whole topology (part "") or one partition.
+func (r *replica) handler(part string) nsdb.Handler {
 	return nsdb.Handler{
 		Reset: func(kvs []nsdb.KV, rev int64) {
 			r.mu.Lock()
-			r.idx = topology.NewIndex()
-			for _, kv := range kvs {
-				if _, _, o := objectOf(prefix, kv); o != nil {
-					r.idx.Put(o)
+			defer r.mu.Unlock()
+			if part == "" {
+				r.idx = topology.NewIndex()
+				for _, kv := range kvs {
+					if _, _, o := nsdb.TopologyObject(kv); o != nil {
+						r.idx.Put(o)
+					}
+				}
+				r.all = true
+			} else {
+				r.dropLocked(part)
+				for _, kv := range kvs {
+					if k, id, o := nsdb.TopologyObject(kv); o != nil {
+						r.putLocked(k, id, o, part)
+					}
 				}
 			}
-			r.rev, r.all = rev, true
-			r.mu.Unlock()
-			r.kick()
+			r.rev = max(r.rev, rev)
+			r.kickLocked()
 		},
 		Events: func(evs []nsdb.Event, rev int64) {
 			r.mu.Lock()
+			defer r.mu.Unlock()
 			for _, e := range evs {
-				k, id, o := objectOf(prefix, e.KV)
-				if old := r.idx.Get(k, id); old != nil {
-					r.taint(k, id, old)
-				}
+				k, id, o := nsdb.TopologyObject(e.KV)
 				if e.Delete || o == nil {
-					r.idx.Delete(k, id)
-					r.taint(k, id, nil)
+					if part == "" || r.partOf[topology.ObjectKey{Kind: k, ID: id}] == part {
+						r.removeLocked(k, id)
+					}
 					continue
 				}
-				r.taint(k, id, o)
-				r.idx.Put(o)
+				r.putLocked(k, id, o, part)
 			}
-			r.rev = rev
-			r.mu.Unlock()
-			r.kick()
+			r.rev = max(r.rev, rev)
+			r.kickLocked()
 		},
+	}
+}
+
+// dropLocked removes every object held from partition part; r.mu is held.
+func (r *replica) dropLocked(part string) {
+	for key, p := range r.partOf {
+		if p == part {
+			r.removeLocked(key.Kind, key.ID)
+		}
+	}
+}
+
+// partitionFollower is a copy of some of the store (the topology, the VPC
+// mirror) that follows it partition by partition.
+type partitionFollower interface {
+	// followPartition follows one partition until ctx ends.
+	followPartition(ctx context.Context, store *nsdb.Store, part string)
+	// dropPartition forgets what it holds of a partition no longer followed.
+	dropPartition(part string)
+}
+
+func (r *replica) followPartition(ctx context.Context, store *nsdb.Store, part string) {
+	_ = store.WatchPartition(ctx, part, r.handler(part))
+}
+
+func (r *replica) dropPartition(part string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dropLocked(part)
+	r.kickLocked()
+}
+
+// follow feeds the replica (and with it the other followers) from the store
+// until ctx ends: the whole topology, or (partial) the cloud partition and
+// those of the VPCs of the ports bound to host.
+func (r *replica) follow(ctx context.Context, store *nsdb.Store, host string, partial bool, others ...partitionFollower) {
+	if !partial {
+		_ = store.WatchTopology(ctx, r.handler(""))
+		return
+	}
+	followers := append([]partitionFollower{r}, others...)
+	want := make(chan map[string]bool, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		_ = store.WatchHostBindings(ctx, host, func(bound map[string]string) {
+			parts := map[string]bool{nsdb.CloudPartition: true}
+			for _, p := range bound {
+				parts[p] = true
+			}
+			select { // only the latest set matters
+			case <-want:
+			default:
+			}
+			want <- parts
+		})
+	})
+	type running struct {
+		stop context.CancelFunc
+		done sync.WaitGroup
+	}
+	following := map[string]*running{}
+	for {
+		var parts map[string]bool
+		select {
+		case <-ctx.Done():
+			for _, f := range following {
+				f.stop()
+				f.done.Wait()
+			}
+			return
+		case parts = <-want:
+		}
+		for p := range parts {
+			if _, ok := following[p]; ok {
+				continue
+			}
+			pctx, stop := context.WithCancel(ctx)
+			f := &running{stop: stop}
+			following[p] = f
+			for _, fl := range followers {
+				f.done.Go(func() { fl.followPartition(pctx, store, p) })
+			}
+		}
+		for p, f := range following {
+			if parts[p] {
+				continue
+			}
+			// Narrow: the last port of that VPC left this host.
+			f.stop()
+			f.done.Wait()
+			delete(following, p)
+			for _, fl := range followers {
+				fl.dropPartition(p)
+			}
+		}
 	}
 }
 
@@ -158,16 +296,15 @@ func (r *replica) setDown(change func()) {
 		r.changed[flow.TagOf(string(topology.KindPort), p.ID)] = struct{}{}
 		r.changed[flow.TagOf(string(p.DeviceKind), p.DeviceID)] = struct{}{}
 	}
+	r.kickLocked()
 	r.mu.Unlock()
-	r.kick()
 }
 
-// runReplica follows topo/ and publishes a new view after every burst of
-// changes: events arriving while a snapshot builds are coalesced into the
+// runReplica publishes a new view after every burst of changes to the
+// replica (which follow, started earlier, feeds): events arriving while a snapshot builds are coalesced into the
 // next build, not built one by one.
 func (a *Agent) runReplica(ctx context.Context) {
-	r := newReplica()
-	a.wg.Go(func() { _ = a.store.Watch(ctx, nsdb.TopologyRel, r.handler(a.store.Prefix()+nsdb.TopologyRel)) })
+	r := a.rep
 	a.wg.Go(func() { _ = a.store.WatchAliveHosts(ctx, r.setAlive) })
 	a.wg.Go(func() { a.runLiveness(ctx, r.setUnreachable) })
 	var gen uint64
@@ -230,4 +367,61 @@ func (a *Agent) runReplica(ctx context.Context) {
 		a.live.ready.Store(true) // its ports are plugged: it forwards
 		a.setGateway(gw, uplinks)
 	}
+}
+
+// Replica is an agent's topology replica without the rest of the agent: it
+// follows the store as the agent of a host would and compiles the simulation
+// snapshot after every burst of changes. bench/scale runs hundreds of them
+// in one process.
+type Replica struct {
+	r       *replica
+	store   *nsdb.Store
+	host    string
+	partial bool
+}
+
+// NewReplica makes the replica of host's agent (partial: as with
+// Config.PartialReplica).
+func NewReplica(store *nsdb.Store, host string, partial bool) *Replica {
+	return &Replica{r: newReplica(), store: store, host: host, partial: partial}
+}
+
+// Run follows the store and builds snapshots until ctx ends; built, when
+// not nil, gets the revision each build reflects.
+func (x *Replica) Run(ctx context.Context, built func(rev int64)) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { x.r.follow(ctx, x.store, x.host, x.partial) })
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-x.r.dirty:
+		}
+		x.r.mu.Lock()
+		snap := sim.NewSnapshot(x.r.idx)
+		x.r.changed, x.r.all = map[flow.Tag]struct{}{}, false
+		rev := x.r.rev
+		x.r.mu.Unlock()
+		_ = snap // what an agent would publish; building it is the cost measured
+		if built != nil {
+			built(rev)
+		}
+	}
+}
+
+// Objects is how many objects the replica holds.
+func (x *Replica) Objects() int {
+	x.r.mu.Lock()
+	defer x.r.mu.Unlock()
+	n := 0
+	for _, k := range topology.Kinds {
+		n += x.r.idx.Len(k)
+	}
+	return n
+}
+
+// WaitUntil blocks until cond holds on what the replica holds, or ctx ends.
+func (x *Replica) WaitUntil(ctx context.Context, cond func(topology.Reader) bool) error {
+	return x.r.waitUntil(ctx, cond)
 }

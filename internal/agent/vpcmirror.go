@@ -21,9 +21,68 @@ import (
 type vpcMirror struct {
 	mu sync.RWMutex
 	st *vpc.State
+	// partOf is the partition each object ("<collection>/<id>") came from,
+	// when the mirror follows partitions (Config.PartialReplica).
+	partOf map[string]string
+	log    func(string, ...any)
 }
 
-func newVPCMirror() *vpcMirror { return &vpcMirror{st: vpc.NewState()} }
+func newVPCMirror() *vpcMirror {
+	return &vpcMirror{st: vpc.NewState(), partOf: map[string]string{}, log: func(string, ...any) {}}
+}
+
+func (m *vpcMirror) followPartition(ctx context.Context, store *nsdb.Store, part string) {
+	_ = store.WatchVPCPartition(ctx, part, nsdb.Handler{
+		Reset: func(kvs []nsdb.KV, _ int64) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.dropLocked(part)
+			for _, kv := range kvs {
+				m.applyLocked(part, kv, false)
+			}
+		},
+		Events: func(evs []nsdb.Event, _ int64) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			for _, e := range evs {
+				m.applyLocked(part, e.KV, e.Delete)
+			}
+		},
+	})
+}
+
+// applyLocked applies one key of partition part; m.mu is held. A late
+// delete from a partition the object has left is ignored.
+func (m *vpcMirror) applyLocked(part string, kv nsdb.KV, del bool) {
+	rel := nsdb.VPCRel(kv.Key)
+	if del && m.partOf[rel] != part {
+		return
+	}
+	if err := nsdb.ApplyVPCKV(m.st, rel, kv.Value, del); err != nil {
+		m.log("agent: undecodable VPC change skipped", "err", err)
+		return
+	}
+	if del {
+		delete(m.partOf, rel)
+	} else {
+		m.partOf[rel] = part
+	}
+}
+
+func (m *vpcMirror) dropPartition(part string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dropLocked(part)
+}
+
+func (m *vpcMirror) dropLocked(part string) {
+	for rel, p := range m.partOf {
+		if p == part {
+			_ = nsdb.ApplyVPCKV(m.st, rel, nil, true)
+			delete(m.partOf, rel)
+		}
+	}
+}
 
 func (m *vpcMirror) handler(prefix string, log func(string, ...any)) nsdb.Handler {
 	return nsdb.Handler{

@@ -191,6 +191,7 @@ func (s *Store) LoadVPCObjects(ctx context.Context, objs []VPCObject) (int64, er
 				return 0, err
 			}
 			ops = append(ops, clientv3.OpPut(s.prefix+VPCPrefix+o.Collection+"/"+o.ID, string(b)))
+			ops = append(ops, vpcPartitionOps(s.prefix, o.Collection, o.ID, nil, o.Object, string(b))...)
 		}
 		ops = append(ops, clientv3.OpPut(s.prefix+vpcSeqRel, strconv.FormatInt(time.Now().UnixNano(), 10)))
 		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()

@@ -2,6 +2,7 @@ package nsdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -21,6 +22,9 @@ import (
 var (
 	ErrNotFound = topology.ErrNotFound
 	ErrConflict = topology.ErrConflict
+	// ErrNoTopology: a Store opened with Config.NoTopology was asked to
+	// write the topology.
+	ErrNoTopology = errors.New("nsdb: this store was opened without the topology (Config.NoTopology)")
 )
 
 // RevisionError is returned when an update or delete names a revision the
@@ -65,6 +69,12 @@ type Config struct {
 	// pass theirs, so the warnings reach the log at the role's level.
 	Logger *slog.Logger
 
+	// NoTopology opens the store without its cache of the whole topology:
+	// for an agent, which follows only its partitions (WatchPartition) and
+	// writes no topology. Reads and writes of topology objects through such
+	// a Store fail with ErrNoTopology.
+	NoTopology bool
+
 	// beforeWatch, for tests, runs in the cache's watcher between its list
 	// and its watch.
 	beforeWatch func(rev int64)
@@ -99,7 +109,8 @@ type Store struct {
 	log    *slog.Logger
 	cache  *cache
 
-	keys keyReservations // tunnel keys this process's writers are handing out
+	keys       keyReservations // tunnel keys this process's writers are handing out
+	noTopology bool
 
 	stop      context.CancelFunc
 	done      chan struct{} // closed when the cache's watcher has returned
@@ -155,6 +166,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
+	if cfg.NoTopology {
+		s.noTopology = true
+		close(s.done)
+		return s, nil
+	}
 	ready := make(chan struct{})
 	w := &watcher{cli: cli, log: log, prefix: cfg.Prefix + "topo", h: s.cache.handler(),
 		beforeWatch: cfg.beforeWatch, onReady: func() { close(ready) }}

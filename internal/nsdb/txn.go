@@ -2,7 +2,6 @@ package nsdb
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -329,13 +328,15 @@ func (tx *Tx) allocKey() (uint32, error) {
 }
 
 // ops turns the Tx's changes into etcd operations (one atomic transaction, so
-// their order does not matter to readers): the objects, their referrer
-// index keys and the claims of the tunnel keys given out.
+// their order does not matter to readers): the objects, their copies in
+// their partitions, the bindings index, their referrer index keys and the
+// claims of the tunnel keys given out.
 func (tx *Tx) ops(prefix string) ([]clientv3.Op, error) {
 	ops := make([]clientv3.Op, 0, len(tx.order)+1)
 	idx := map[string]bool{} // referrer index key → put (false: delete)
 	for _, key := range tx.order {
 		o := tx.changes[key]
+		ops = append(ops, partitionOps(prefix, key, tx.c.idx.Get(key.Kind, key.ID), o)...)
 		// Every referrer index key of the new version is put (touched, so a
 		// reader of the target's referrers sees the change); those only the
 		// stored version had are deleted.
@@ -355,14 +356,11 @@ func (tx *Tx) ops(prefix string) ([]clientv3.Op, error) {
 			ops = append(ops, clientv3.OpDelete(objectKey(prefix, key.Kind, key.ID)))
 			continue
 		}
-		// The revision lives in etcd's ModRevision, not in the value.
-		c := topology.Clone(o)
-		c.GetMeta().Revision = 0
-		b, err := json.Marshal(c)
+		b, err := encode(o)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", key, err)
+			return nil, err
 		}
-		ops = append(ops, clientv3.OpPut(objectKey(prefix, key.Kind, key.ID), string(b)))
+		ops = append(ops, clientv3.OpPut(objectKey(prefix, key.Kind, key.ID), b), partitionCopy(prefix, key, o, b))
 	}
 	if len(ops) == 0 {
 		return nil, nil
@@ -479,6 +477,9 @@ func (s *Store) Txn(ctx context.Context, f func(tx *Tx) error) (int64, error) {
 // txn is Txn that also returns the committed Tx, so callers can return the
 // stored objects with their new revision.
 func (s *Store) txn(ctx context.Context, f func(tx *Tx) error) (int64, *Tx, error) {
+	if s.noTopology {
+		return 0, nil, ErrNoTopology
+	}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		rev, tx, retry, err := s.attempt(ctx, f)
 		if !retry {

@@ -259,6 +259,9 @@ type VPCTx struct {
 	order   []string          // relative keys in first-change order
 	changes map[string][]byte // nil: delete
 	undo    []undoEntry
+	// objs are, for each VPC object changed, the stored and the new version
+	// (nil: absent), for the partition copies.
+	objs map[string]*[2]any
 }
 
 // undoEntry restores one map entry: old is the zero Value when the key was
@@ -280,10 +283,26 @@ func (tx *VPCTx) set(rel string, val []byte) {
 }
 
 // setEntry sets (obj valid) or deletes m[id], logging the entry it replaces.
-func (tx *VPCTx) setEntry(m reflect.Value, id string, obj reflect.Value) {
+func (tx *VPCTx) setEntry(rel string, m reflect.Value, id string, obj reflect.Value) {
 	k := reflect.ValueOf(id)
-	tx.undo = append(tx.undo, undoEntry{m: m, key: k, old: m.MapIndex(k)})
+	old := m.MapIndex(k)
+	tx.undo = append(tx.undo, undoEntry{m: m, key: k, old: old})
 	m.SetMapIndex(k, obj)
+	if tx.objs == nil {
+		tx.objs = map[string]*[2]any{}
+	}
+	e := tx.objs[rel]
+	if e == nil {
+		e = &[2]any{}
+		if old.IsValid() {
+			e[0] = old.Interface()
+		}
+		tx.objs[rel] = e
+	}
+	e[1] = nil
+	if obj.IsValid() {
+		e[1] = obj.Interface()
+	}
 }
 
 // rollback undoes every Put and Delete on the state, newest first.
@@ -310,7 +329,7 @@ func (tx *VPCTx) Put(id string, obj any) error {
 		return fmt.Errorf("nsdb: encode %s/%s: %w", coll, id, err)
 	}
 	m, _ := stateMap(tx.st, coll)
-	tx.setEntry(m, id, reflect.ValueOf(obj))
+	tx.setEntry(coll+"/"+id, m, id, reflect.ValueOf(obj))
 	tx.set(VPCPrefix+coll+"/"+id, b)
 	return nil
 }
@@ -321,7 +340,7 @@ func (tx *VPCTx) Delete(coll, id string) error {
 	if !ok {
 		return fmt.Errorf("nsdb: unknown VPC collection %q", coll)
 	}
-	tx.setEntry(m, id, reflect.Value{})
+	tx.setEntry(coll+"/"+id, m, id, reflect.Value{})
 	tx.set(VPCPrefix+coll+"/"+id, nil)
 	return nil
 }
@@ -375,10 +394,15 @@ func (v *VPCStore) Update(ctx context.Context, f func(st *vpc.State, tx *VPCTx) 
 		}
 		ops := make([]clientv3.Op, 0, len(tx.order)+1)
 		for _, rel := range tx.order {
-			if val := tx.changes[rel]; val == nil {
+			val := tx.changes[rel]
+			if val == nil {
 				ops = append(ops, clientv3.OpDelete(prefix+rel))
 			} else {
 				ops = append(ops, clientv3.OpPut(prefix+rel, string(val)))
+			}
+			if o := tx.objs[strings.TrimPrefix(rel, VPCPrefix)]; o != nil {
+				coll, id, _ := strings.Cut(strings.TrimPrefix(rel, VPCPrefix), "/")
+				ops = append(ops, vpcPartitionOps(prefix, coll, id, o[0], o[1], string(val))...)
 			}
 		}
 		ops = append(ops, clientv3.OpPut(seqKey, strconv.FormatInt(seq+1, 10)))

@@ -83,6 +83,11 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.log.Info("store closed")
 	}()
+	// A store written before partitions existed gets its copies and index
+	// keys once; agents following partitions need them.
+	if err := store.IndexTopology(ctx); err != nil {
+		return fmt.Errorf("index the topology: %w", err)
+	}
 
 	token, err := api.EnsureAdminToken(cfg.DataDir)
 	if err != nil {

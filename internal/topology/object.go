@@ -150,3 +150,9 @@ func (e *FieldError) Error() string {
 func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
+
+// LabelVPC names the VPC an object belongs to (the translator sets it; an
+// object without it belongs to the cloud as a whole). The store keeps a copy
+// of every object under its VPC's partition so an agent can follow only the
+// VPCs its ports are in.
+const LabelVPC = "canopy.vpc"

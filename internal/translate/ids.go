@@ -19,7 +19,7 @@ const (
 	LabelObject = "canopy.vpc-object"
 	// LabelVPC is the VPC an object belongs to (absent on cloud objects),
 	// so the controller can diff one VPC at a time.
-	LabelVPC = "canopy.vpc"
+	LabelVPC = topology.LabelVPC
 	// CloudObject is LabelObject's value on the edge and transit objects.
 	CloudObject = "cloud"
 )

@@ -1,0 +1,446 @@
+// Command scale simulates a cloud's control plane at MidoNet's large
+// reference size on this machine (issue 13, must-show 3): one embedded etcd,
+// the server's store and controller, and hundreds of agent replicas (the
+// agent's real replica code, without a datapath) in this process, over
+// loopback. The cloud has -vpcs VPCs and -ports ENIs spread over them, each
+// VPC's ports on three of the -agents hosts.
+//
+// It prints: the controller's full resync time and the server heap; memory
+// per agent replica, full (all of the topology) and partial (the cloud and
+// the VPCs of the host's ports); the time from a change's commit to every
+// interested replica having applied it, for an EC2 change (a security group
+// rule, through the controller) and a topology change (a chain written as
+// the REST API writes it), p50/p99; etcd requests and watch events per
+// second while those changes ran; and topology creates per second from 1,
+// 2, 4 and 8 parallel writers.
+//
+//	go run ./bench/scale [-vpcs 1000] [-ports 20000] [-agents 600] [-full 2] [-changes 100]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/canopy-sdn/canopy/bench/tempstore"
+	"github.com/canopy-sdn/canopy/internal/agent"
+	"github.com/canopy-sdn/canopy/internal/controller"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/canopy-sdn/canopy/internal/translate"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	nVPCs    = flag.Int("vpcs", 1000, "VPCs")
+	nPorts   = flag.Int("ports", 20000, "ENIs (bridge ports), spread evenly over the VPCs")
+	nAgents  = flag.Int("agents", 600, "agent replicas (partial)")
+	nFull    = flag.Int("full", 2, "full replicas measured for comparison")
+	nChanges = flag.Int("changes", 100, "changes of each kind timed")
+	nCreates = flag.Int("creates", 1000, "topology creates per writer level")
+	clients  = flag.Int("clients", 4, "etcd clients the replicas share (agents each have one; a few keep this process light)")
+)
+
+const (
+	acct   = "111122223333"
+	gwHost = "9a7e0f00-0000-4000-8000-000000000001"
+)
+
+func main() {
+	flag.Parse()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func hostID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012x", i+1) }
+
+// hostsOf are the three hosts VPC v's ports run on.
+func hostsOf(v int) []int {
+	return []int{(3 * v) % *nAgents, (3*v + 1) % *nAgents, (3*v + 2) % *nAgents}
+}
+
+func sgID(v int) string { return fmt.Sprintf("sg-%017x", v) }
+
+func cloudObjects() []nsdb.VPCObject {
+	var out []nsdb.VPCObject
+	add := func(coll, id string, obj any) {
+		out = append(out, nsdb.VPCObject{Collection: coll, ID: id, Object: obj})
+	}
+	add("accounts", acct, &vpc.Account{ID: acct, Name: "bench"})
+	per := *nPorts / *nVPCs
+	for v := range *nVPCs {
+		vid := fmt.Sprintf("vpc-%017x", v)
+		add("vpcs", vid, &vpc.Vpc{ID: vid, OwnerID: acct, CidrBlock: netip.MustParsePrefix("10.0.0.0/16"), DhcpOptionsID: vpc.DefaultDhcpOptions,
+			State: vpc.StateAvailable, EnableDNSSupport: true, TransitIndex: 2 + v})
+		igw := fmt.Sprintf("igw-%017x", v)
+		add("internet_gateways", igw, &vpc.InternetGateway{ID: igw, OwnerID: acct, Attachments: []vpc.IGWAttachment{{VpcID: vid, State: vpc.StateAvailable}}})
+		sid := fmt.Sprintf("subnet-%017x", v)
+		add("subnets", sid, &vpc.Subnet{ID: sid, OwnerID: acct, VpcID: vid, CidrBlock: netip.MustParsePrefix("10.0.0.0/24"), State: vpc.StateAvailable})
+		add("network_acls", fmt.Sprintf("acl-%017x", v), &vpc.NetworkACL{ID: fmt.Sprintf("acl-%017x", v), OwnerID: acct, VpcID: vid, IsDefault: true,
+			Entries: []vpc.NetworkACLEntry{
+				{RuleNumber: 100, Protocol: "-1", RuleAction: vpc.ACLAllow, CidrBlock: netip.MustParsePrefix("0.0.0.0/0")},
+				{RuleNumber: 100, Egress: true, Protocol: "-1", RuleAction: vpc.ACLAllow, CidrBlock: netip.MustParsePrefix("0.0.0.0/0")}},
+			Associations: []vpc.NetworkACLAssociation{{ID: fmt.Sprintf("aclassoc-%017x", v), SubnetID: sid}}})
+		rtb := fmt.Sprintf("rtb-%017x", v)
+		add("route_tables", rtb, &vpc.RouteTable{ID: rtb, OwnerID: acct, VpcID: vid, Routes: []vpc.Route{
+			{DestinationCidrBlock: netip.MustParsePrefix("10.0.0.0/16"), GatewayID: vpc.LocalGateway, Origin: vpc.OriginCreateRouteTable, State: vpc.RouteActive},
+			{DestinationCidrBlock: netip.MustParsePrefix("0.0.0.0/0"), GatewayID: igw, Origin: vpc.OriginCreateRoute, State: vpc.RouteActive}},
+			Associations: []vpc.RouteTableAssociation{{ID: fmt.Sprintf("rtbassoc-%017x", v), Main: true, State: "associated"}}})
+		add("security_groups", sgID(v), sg(v, 0))
+		for j := range per {
+			eni := fmt.Sprintf("eni-%08x%09x", v, j)
+			inst := fmt.Sprintf("i-%08x%09x", v, j)
+			add("instances", inst, &vpc.Instance{ID: inst, OwnerID: acct, VpcID: vid, SubnetID: sid, State: vpc.InstanceRunning,
+				HostID: hostID(hostsOf(v)[j%3])})
+			add("network_interfaces", eni, &vpc.NetworkInterface{ID: eni, OwnerID: acct, VpcID: vid, SubnetID: sid,
+				Attachment: &vpc.ENIAttachment{ID: "eni-attach-" + eni[4:], InstanceID: inst, Status: vpc.StateAttached},
+				MacAddress: fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", byte(v>>8), byte(v), byte(j>>8), byte(j)),
+				PrivateIPs: []vpc.PrivateIP{{Address: netip.AddrFrom4([4]byte{10, 0, 0, byte(4 + j)}), Primary: true}},
+				Groups:     []string{sgID(v)}, SourceDestCheck: true, Status: "in-use", InterfaceType: vpc.InterfaceTypeInterface})
+		}
+	}
+	return out
+}
+
+// sg is VPC v's security group with 4 rules and n extra ones (the changes).
+func sg(v, n int) *vpc.SecurityGroup {
+	g := &vpc.SecurityGroup{ID: sgID(v), OwnerID: acct, VpcID: fmt.Sprintf("vpc-%017x", v), GroupName: "web", Description: "bench"}
+	for r := range 4 + n {
+		g.Ingress = append(g.Ingress, vpc.SecurityGroupRule{ID: fmt.Sprintf("sgr-%08x%09x", v, r), IPProtocol: "tcp", FromPort: 1000 + r, ToPort: 1000 + r,
+			CidrIPv4: netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 16, byte(r >> 8), byte(r)}), 32)})
+	}
+	return g
+}
+
+func cloud() translate.CloudConfig {
+	return translate.CloudConfig{
+		Gateways:    []translate.Gateway{{HostID: gwHost, Interface: "eth1", Address: netip.MustParsePrefix("192.0.2.2/24"), NextHop: netip.MustParseAddr("192.0.2.1")}},
+		PublicPools: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")},
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100].Round(10 * time.Microsecond)
+}
+
+// etcdCounters sums the embedded etcd's request counters (range, put,
+// delete, txn) and the watch events it sent.
+func etcdCounters() (requests, events float64) {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range mfs {
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue()
+		}
+		switch mf.GetName() {
+		case "etcd_mvcc_range_total", "etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_txn_total":
+			requests += sum
+		case "etcd_debugging_mvcc_events_total":
+			events += sum
+		}
+	}
+	return requests, events
+}
+
+// tracked is one running replica and the last revision it built.
+type tracked struct {
+	r     *agent.Replica
+	built atomic.Int64
+	mu    sync.Mutex
+	wait  int64         // a revision someone waits for
+	at    chan struct{} // closed when built reaches wait
+}
+
+func (t *tracked) onBuilt(rev int64) {
+	t.built.Store(rev)
+	t.mu.Lock()
+	if t.at != nil && rev >= t.wait {
+		close(t.at)
+		t.at = nil
+	}
+	t.mu.Unlock()
+}
+
+// until returns a channel closed once the replica has built rev.
+func (t *tracked) until(rev int64) <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ch := make(chan struct{})
+	if t.built.Load() >= rev {
+		close(ch)
+		return ch
+	}
+	t.wait, t.at = rev, ch
+	return ch
+}
+
+func run() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	s, closeStore, err := tempstore.Open(ctx, "canopy-bench-scale-")
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	fmt.Printf("scale bench: embedded etcd, GOMAXPROCS %d; %d VPCs, %d ENIs, %d agent replicas\n", runtime.GOMAXPROCS(0), *nVPCs, *nPorts, *nAgents)
+
+	// Hosts, then the cloud as the EC2 server stores it.
+	if _, err := s.Txn(ctx, func(tx *nsdb.Tx) error {
+		if _, err := tx.Create(&topology.Host{Meta: topology.Meta{ID: gwHost, Name: "gateway"}}); err != nil {
+			return err
+		}
+		for i := range *nAgents {
+			if _, err := tx.Create(&topology.Host{Meta: topology.Meta{ID: hostID(i), Name: fmt.Sprintf("host%d", i)}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	vrev, err := s.LoadVPCObjects(ctx, cloudObjects())
+	if err != nil {
+		return err
+	}
+	heapBefore := heapInUse()
+	c := controller.New(s, cloud(), nil)
+	start := time.Now()
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	defer c.Stop()
+	if _, err := c.WaitApplied(ctx, vrev); err != nil {
+		return err
+	}
+	resync := time.Since(start)
+	heapServer := heapInUse()
+	objects := 0
+	s.Read(func(r topology.Reader) {
+		for _, k := range topology.Kinds {
+			objects += len(r.List(k))
+		}
+	})
+	fmt.Printf("  controller full resync                       %v (%d topology objects)\n", resync.Round(time.Millisecond), objects)
+	fmt.Printf("  server heap: before the controller / after   %s / %s\n", mib(heapBefore), mib(heapServer))
+
+	// The ENIs' ports, bound by the translator to their instances' hosts.
+	bound := map[int][]string{} // host → ports
+	nBound := 0
+	s.Read(func(r topology.Reader) {
+		for _, o := range r.List(topology.KindPort) {
+			p := o.(*topology.Port)
+			var h int
+			if p.HostID != "" && p.HostID != gwHost {
+				fmt.Sscanf(p.HostID[24:], "%x", &h)
+				bound[h-1] = append(bound[h-1], p.ID)
+				nBound++
+			}
+		}
+	})
+	fmt.Printf("  ENI ports bound                              %d on %d hosts (cloud ready after %v)\n", nBound, len(bound), time.Since(t0).Round(time.Second))
+
+	var readers []*nsdb.Store
+	for range *clients {
+		r, err := nsdb.Open(ctx, nsdb.Config{Endpoints: s.Client().Endpoints(), NoTopology: true})
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		readers = append(readers, r)
+	}
+	holdsBound := func(h int) func(topology.Reader) bool {
+		return func(rd topology.Reader) bool {
+			for _, id := range bound[h] {
+				if rd.Get(topology.KindPort, id) == nil {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	startReplicas := func(rctx context.Context, wg *sync.WaitGroup, n int, partial bool) ([]*tracked, error) {
+		out := make([]*tracked, n)
+		for i := range n {
+			t := &tracked{r: agent.NewReplica(readers[i%len(readers)], hostID(i), partial)}
+			out[i] = t
+			wg.Go(func() { t.r.Run(rctx, t.onBuilt) })
+			// Started in waves, so the first lists do not all pile up.
+			if i%50 == 49 || i == n-1 {
+				for _, t := range out[i-i%50 : i+1] {
+					if err := t.r.WaitUntil(ctx, holdsBound(slices.Index(out, t))); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+		return out, nil
+	}
+
+	// Full replicas, for comparison, then stopped.
+	h0 := heapInUse()
+	fctx, fstop := context.WithCancel(ctx)
+	defer fstop()
+	var fwg sync.WaitGroup
+	full, err := startReplicas(fctx, &fwg, *nFull, false)
+	if err != nil {
+		return err
+	}
+	fullPer := (heapInUse() - h0) / uint64(*nFull)
+	fullObjs := full[0].r.Objects()
+	fstop()
+	fwg.Wait()
+	full = nil
+
+	h0 = heapInUse()
+	pctx, pstop := context.WithCancel(ctx)
+	var pwg sync.WaitGroup
+	defer func() { pstop(); pwg.Wait() }()
+	start = time.Now()
+	reps, err := startReplicas(pctx, &pwg, *nAgents, true)
+	if err != nil {
+		return err
+	}
+	startAll := time.Since(start)
+	partialPer := (heapInUse() - h0) / uint64(*nAgents)
+	var objs []int
+	for _, t := range reps {
+		objs = append(objs, t.r.Objects())
+	}
+	slices.Sort(objs)
+	fmt.Printf("  replica memory, full (%d measured)            %s per replica (%d objects)\n", *nFull, mib(fullPer), fullObjs)
+	fmt.Printf("  replica memory, partial (%d)                 %s per replica (objects: median %d, max %d)\n", *nAgents, mib(partialPer), objs[len(objs)/2], objs[len(objs)-1])
+	fmt.Printf("  %d partial replicas started and loaded in    %v\n", *nAgents, startAll.Round(time.Millisecond))
+
+	// Changes: each waits for every interested replica.
+	waitAll := func(v int, rev int64, committed time.Time) (time.Duration, error) {
+		var last time.Time
+		for _, h := range hostsOf(v) {
+			select {
+			case <-reps[h].until(rev):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+			last = time.Now()
+		}
+		return last.Sub(committed), nil
+	}
+	req0, ev0 := etcdCounters()
+	cstart := time.Now()
+	var ec2Lat, topoLat []time.Duration
+	for i := range *nChanges {
+		v := (i * 7919) % *nVPCs
+		// EC2: a security group gains a rule; the controller translates it.
+		rev, err := s.LoadVPCObjects(ctx, []nsdb.VPCObject{{Collection: "security_groups", ID: sgID(v), Object: sg(v, 1+i)}})
+		if err != nil {
+			return err
+		}
+		committed := time.Now()
+		trev, err := c.WaitApplied(ctx, rev)
+		if err != nil {
+			return err
+		}
+		d, err := waitAll(v, trev, committed)
+		if err != nil {
+			return err
+		}
+		ec2Lat = append(ec2Lat, d)
+		// REST: a chain of the VPC is written as the API's PUT writes it.
+		var chain topology.Object
+		s.Read(func(r topology.Reader) {
+			p := r.Get(topology.KindPort, bound[hostsOf(v)[0]][0]).(*topology.Port)
+			if p.InFilter != "" {
+				chain = topology.Clone(r.Get(topology.KindChain, p.InFilter))
+			}
+		})
+		if chain == nil {
+			return fmt.Errorf("port %s has no chain to change", bound[hostsOf(v)[0]][0])
+		}
+		chain.GetMeta().Labels["bench"] = fmt.Sprint(i)
+		out, err := s.Update(ctx, chain)
+		if err != nil {
+			return err
+		}
+		committed = time.Now()
+		if d, err = waitAll(v, out.GetMeta().Revision, committed); err != nil {
+			return err
+		}
+		topoLat = append(topoLat, d)
+	}
+	secs := time.Since(cstart).Seconds()
+	req1, ev1 := etcdCounters()
+	fmt.Printf("  EC2 change → all 3 interested replicas       p50 %v  p99 %v  (%d changes)\n", pct(ec2Lat, 50), pct(ec2Lat, 99), len(ec2Lat))
+	fmt.Printf("  topology change → all 3 interested replicas  p50 %v  p99 %v\n", pct(topoLat, 50), pct(topoLat, 99))
+	fmt.Printf("  etcd during the changes                      %.0f requests/s, %.0f watch events/s\n", (req1-req0)/secs, (ev1-ev0)/secs)
+	pstop()
+	pwg.Wait()
+
+	// Parallel topology writers (the REST API's create path: Store.Create).
+	fmt.Printf("  topology creates, parallel writers:")
+	var base float64
+	for _, w := range []int{1, 2, 4, 8} {
+		br, err := s.Create(ctx, &topology.Bridge{Meta: topology.Meta{Name: fmt.Sprintf("bench-%d", w)}})
+		if err != nil {
+			return err
+		}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		var ferr atomic.Value
+		start := time.Now()
+		for range w {
+			wg.Go(func() {
+				for {
+					i := next.Add(1)
+					if i > int64(*nCreates) {
+						return
+					}
+					p := &topology.Port{DeviceKind: topology.KindBridge, DeviceID: br.GetMeta().ID,
+						MAC: topology.MAC{2, 0xbe, byte(w), byte(i >> 16), byte(i >> 8), byte(i)}}
+					if _, err := s.Create(ctx, p); err != nil {
+						ferr.Store(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if e, ok := ferr.Load().(error); ok {
+			return e
+		}
+		rate := float64(*nCreates) / time.Since(start).Seconds()
+		if w == 1 {
+			base = rate
+		}
+		fmt.Printf("  %d: %.0f/s (%.1fx)", w, rate, rate/base)
+	}
+	fmt.Println()
+	fmt.Printf("  total run                                    %v\n", time.Since(t0).Round(time.Second))
+	return nil
+}

@@ -1,0 +1,235 @@
+package agent
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
+	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+)
+
+// A partial replica holds the cloud and the VPCs of its host's ports only:
+// nothing of VPC B while no port of B is bound to the host, all of B once one
+// is, and nothing of B again when it is unbound. A full replica of the same
+// store holds everything.
+func TestPartialReplicaFollowsBoundVPCs(t *testing.T) {
+	s, _ := nsdbtest.OpenEmbedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	mk := func(o topology.Object) topology.Object {
+		t.Helper()
+		c, err := s.Create(ctx, o)
+		if err != nil {
+			t.Fatalf("create %s: %v", o.Kind(), err)
+		}
+		return c
+	}
+	in := func(vpc string) topology.Meta {
+		if vpc == "" {
+			return topology.Meta{}
+		}
+		return topology.Meta{Labels: map[string]string{topology.LabelVPC: vpc}}
+	}
+	host := mk(&topology.Host{Meta: topology.Meta{Name: "h1"}}).GetMeta().ID
+	edge := mk(&topology.Router{Meta: in("")}).GetMeta().ID
+	type vpcObjs struct{ router, bridge, chain, port string }
+	build := func(vpc string, n byte) vpcObjs {
+		r := mk(&topology.Router{Meta: in(vpc)}).GetMeta().ID
+		b := mk(&topology.Bridge{Meta: in(vpc)}).GetMeta().ID
+		c := mk(&topology.Chain{Meta: in(vpc), Rules: []topology.Rule{{Action: topology.ActionAccept}}}).GetMeta().ID
+		rp := mk(&topology.Port{Meta: in(vpc), DeviceKind: topology.KindRouter, DeviceID: r, MAC: topology.MAC{2, 0, 0, 0, n, 1},
+			Address: netip.MustParsePrefix("10.0.0.1/24")}).GetMeta().ID
+		mk(&topology.Port{Meta: in(vpc), DeviceKind: topology.KindBridge, DeviceID: b, PeerID: rp})
+		p := mk(&topology.Port{Meta: in(vpc), DeviceKind: topology.KindBridge, DeviceID: b, MAC: topology.MAC{2, 0, 0, 0, n, 2},
+			InFilter: c}).GetMeta().ID
+		return vpcObjs{r, b, c, p}
+	}
+	a, b := build("vpc-a", 1), build("vpc-b", 2)
+	bind := func(port, iface string) {
+		t.Helper()
+		o, err := s.Get(ctx, topology.KindPort, port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := o.(*topology.Port)
+		p.HostID, p.Interface = host, iface
+		if iface == "" {
+			p.HostID = ""
+		}
+		if _, err := s.Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bind(a.port, "tap-a")
+
+	ro := nsdbtest.Open(t, nsdb.Config{Endpoints: s.Client().Endpoints(), NoTopology: true})
+	partial, full := NewReplica(ro, host, true), NewReplica(ro, host, false)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{}, 2)
+	for _, r := range []*Replica{partial, full} {
+		go func() { r.Run(rctx, nil); done <- struct{}{} }()
+	}
+	defer func() { stop(); <-done; <-done }()
+
+	holds := func(o vpcObjs) func(topology.Reader) bool {
+		return func(rd topology.Reader) bool {
+			return rd.Get(topology.KindRouter, o.router) != nil && rd.Get(topology.KindBridge, o.bridge) != nil &&
+				rd.Get(topology.KindChain, o.chain) != nil && rd.Get(topology.KindPort, o.port) != nil
+		}
+	}
+	holdsNone := func(o vpcObjs) func(topology.Reader) bool {
+		return func(rd topology.Reader) bool {
+			return rd.Get(topology.KindRouter, o.router) == nil && rd.Get(topology.KindBridge, o.bridge) == nil &&
+				rd.Get(topology.KindChain, o.chain) == nil && rd.Get(topology.KindPort, o.port) == nil
+		}
+	}
+	wait := func(r *Replica, what string, cond func(topology.Reader) bool) {
+		t.Helper()
+		if err := r.WaitUntil(ctx, cond); err != nil {
+			t.Fatalf("waiting until the replica %s: %v", what, err)
+		}
+	}
+	wait(full, "holds both VPCs", func(rd topology.Reader) bool { return holds(a)(rd) && holds(b)(rd) })
+	// A change to B, then one to A and one to the cloud: once the partial
+	// replica has both later changes, a replica following B would have B's.
+	for _, id := range []string{b.router, a.router, edge} {
+		o, err := s.Get(ctx, topology.KindRouter, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.GetMeta().Name = "changed"
+		if _, err := s.Update(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	named := func(id string) func(topology.Reader) bool {
+		return func(rd topology.Reader) bool {
+			o := rd.Get(topology.KindRouter, id)
+			return o != nil && o.GetMeta().Name == "changed"
+		}
+	}
+	wait(partial, "has VPC A's and the cloud's changes", func(rd topology.Reader) bool {
+		return holds(a)(rd) && named(a.router)(rd) && named(edge)(rd) && rd.Get(topology.KindHost, host) != nil
+	})
+	partial.r.mu.Lock()
+	if !holdsNone(b)(partial.r.idx) {
+		t.Error("the partial replica holds objects of VPC B, which has no port on its host")
+	}
+	partial.r.mu.Unlock()
+	if p, f := partial.Objects(), full.Objects(); p >= f {
+		t.Errorf("partial replica holds %d objects, the full one %d", p, f)
+	}
+
+	bind(b.port, "tap-b")
+	wait(partial, "holds VPC B once a port of B is bound to its host", holds(b))
+	bind(b.port, "")
+	wait(partial, "drops VPC B once its port is unbound", holdsNone(b))
+	wait(partial, "keeps VPC A", holds(a))
+}
+
+// The metadata mirror of a partial agent follows the same partitions: the
+// VPC objects of VPC A (its port is bound here) and the cloud's, none of B's
+// until a port of B is bound here.
+func TestPartialVPCMirrorFollowsBoundVPCs(t *testing.T) {
+	s, _ := nsdbtest.OpenEmbedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	vs, err := nsdb.OpenVPCStore(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vs.Close()
+	put := func(objs map[string]any) {
+		t.Helper()
+		if _, err := vs.Update(ctx, func(_ *vpc.State, tx *nsdb.VPCTx) error {
+			for id, o := range objs {
+				if err := tx.Put(id, o); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(map[string]any{
+		"vpc-a": &vpc.Vpc{ID: "vpc-a"}, "eni-a": &vpc.NetworkInterface{ID: "eni-a", VpcID: "vpc-a"},
+		"vpc-b": &vpc.Vpc{ID: "vpc-b"}, "eni-b": &vpc.NetworkInterface{ID: "eni-b", VpcID: "vpc-b"},
+		"111122223333": &vpc.Account{ID: "111122223333"},
+	})
+	host, err := s.Create(ctx, &topology.Host{Meta: topology.Meta{Name: "h1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, err := s.Create(ctx, &topology.Bridge{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := func(v string, n byte, bound bool) topology.Object {
+		p := &topology.Port{Meta: topology.Meta{Labels: map[string]string{topology.LabelVPC: v}}, DeviceKind: topology.KindBridge,
+			DeviceID: br.GetMeta().ID, MAC: topology.MAC{2, 0, 0, 0, 0, n}}
+		if bound {
+			p.HostID, p.Interface = host.GetMeta().ID, "tap-"+v
+		}
+		o, err := s.Create(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	port("vpc-a", 1, true)
+	pb := port("vpc-b", 2, false)
+
+	ro := nsdbtest.Open(t, nsdb.Config{Endpoints: s.Client().Endpoints(), NoTopology: true})
+	r, m := newReplica(), newVPCMirror()
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.follow(fctx, ro, host.GetMeta().ID, true, m) }()
+	defer func() { stop(); <-done }()
+	has := func(what string, cond func(st *vpc.State) bool) {
+		t.Helper()
+		for ctx.Err() == nil {
+			m.mu.RLock()
+			ok := cond(m.st)
+			m.mu.RUnlock()
+			if ok {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("the mirror never %s", what)
+	}
+	// A change to B's ENI, then one to A's: once A's is seen, a mirror
+	// following B would have B's too.
+	put(map[string]any{"eni-b": &vpc.NetworkInterface{ID: "eni-b", VpcID: "vpc-b", Description: "later"}})
+	put(map[string]any{"eni-a": &vpc.NetworkInterface{ID: "eni-a", VpcID: "vpc-a", Description: "later"}})
+	has("held VPC A's objects and the cloud's", func(st *vpc.State) bool {
+		e := st.NetworkInterfaces["eni-a"]
+		return e != nil && e.Description == "later" && st.Vpcs["vpc-a"] != nil && st.Accounts["111122223333"] != nil
+	})
+	m.mu.RLock()
+	if st := m.st; st.Vpcs["vpc-b"] != nil || st.NetworkInterfaces["eni-b"] != nil {
+		t.Error("the mirror holds VPC B's objects, which has no port on its host")
+	}
+	m.mu.RUnlock()
+
+	p := pb.(*topology.Port)
+	p.HostID, p.Interface = host.GetMeta().ID, "tap-b"
+	if _, err := s.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	has("took VPC B's objects once a port of B was bound", func(st *vpc.State) bool {
+		return st.Vpcs["vpc-b"] != nil && st.NetworkInterfaces["eni-b"] != nil
+	})
+	p.HostID, p.Interface, p.Revision = "", "", 0
+	if _, err := s.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	has("dropped VPC B's objects once its port was unbound", func(st *vpc.State) bool {
+		return st.Vpcs["vpc-b"] == nil && st.NetworkInterfaces["eni-b"] == nil && st.Vpcs["vpc-a"] != nil
+	})
+}
