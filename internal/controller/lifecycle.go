@@ -38,6 +38,10 @@ type LifecycleConfig struct {
 	NatDeletedRetention time.Duration
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
+	// Lead, when set, is the leadership the controller runs under: every
+	// transition commits only while its term goes on, so a leader that
+	// lost its term unnoticed writes nothing (nsdb.VPCStore.UpdateAs).
+	Lead *nsdb.Leadership
 }
 
 // lifecycle moves instances and NAT gateways along their life cycles
@@ -71,9 +75,9 @@ type LifecycleConfig struct {
 //	deleted  → (removed)  NatDeletedRetention after it was deleted
 //
 // Every round is one VPC store Update, guarded by vpc-seq like any EC2
-// write: it computes transitions from the latest state, so a transition
-// happens once even when a round races an API call or a previous leader's
-// last round.
+// write and by the leader's term: it computes transitions from the latest
+// state, so a transition happens once even when a round races an API call,
+// and a leader whose term ended cannot commit one.
 type lifecycle struct {
 	c   *Controller
 	vs  *nsdb.VPCStore
@@ -211,7 +215,13 @@ func (l *lifecycle) settle(ctx context.Context) (time.Time, error) {
 	hosts := l.c.store.HostCandidates(alive)
 	var next time.Time
 	var recovered []string
-	_, err = l.vs.Update(ctx, func(st *vpc.State, tx *nsdb.VPCTx) error {
+	update := l.vs.Update
+	if l.cfg.Lead != nil {
+		update = func(ctx context.Context, f func(*vpc.State, *nsdb.VPCTx) error) (int64, error) {
+			return l.vs.UpdateAs(ctx, l.cfg.Lead, f)
+		}
+	}
+	_, err = update(ctx, func(st *vpc.State, tx *nsdb.VPCTx) error {
 		next, recovered = time.Time{}, recovered[:0]
 		now := l.cfg.Now().UTC()
 		due := func(t time.Time) {

@@ -2,9 +2,11 @@ package nsdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -14,6 +16,10 @@ import (
 type Leadership struct {
 	sess *concurrency.Session
 	el   *concurrency.Election
+	// key and rev are the term's election key and its create revision,
+	// kept because Resign forgets them.
+	key string
+	rev int64
 }
 
 // Campaign waits until this process leads election name (a store-relative
@@ -29,7 +35,17 @@ func (s *Store) Campaign(ctx context.Context, name, value string, ttl time.Durat
 		sess.Close()
 		return nil, fmt.Errorf("campaign: %w", err)
 	}
-	return &Leadership{sess: sess, el: el}, nil
+	return &Leadership{sess: sess, el: el, key: el.Key(), rev: el.Rev()}, nil
+}
+
+// ErrNotLeader is returned by a write guarded by a leadership whose term
+// has ended.
+var ErrNotLeader = errors.New("no longer the leader: another process may lead")
+
+// stillLeads is the guard of a write made as the leader: its election key
+// is still the one it created.
+func (l *Leadership) stillLeads() clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(l.key), "=", l.rev)
 }
 
 // Done is closed when the term ends without a Resign (the lease was lost).

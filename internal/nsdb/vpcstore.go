@@ -378,6 +378,18 @@ func (tx *VPCTx) Changed() bool { return len(tx.order) > 0 }
 // An error from f commits nothing. It returns once the mirror shows the commit (read-your-writes), with the
 // commit's revision (the mirror's revision when f changed nothing).
 func (v *VPCStore) Update(ctx context.Context, f func(st *vpc.State, tx *VPCTx) error) (int64, error) {
+	return v.update(ctx, nil, f)
+}
+
+// UpdateAs is Update for the holder of a leadership: the commit also
+// requires that lead's term goes on (its election key is still its own), so
+// a leader whose term ended unnoticed — paused, or cut off while its lease
+// ran out — writes nothing (ErrNotLeader) once another may lead.
+func (v *VPCStore) UpdateAs(ctx context.Context, lead *Leadership, f func(st *vpc.State, tx *VPCTx) error) (int64, error) {
+	return v.update(ctx, lead, f)
+}
+
+func (v *VPCStore) update(ctx context.Context, lead *Leadership, f func(st *vpc.State, tx *VPCTx) error) (int64, error) {
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
 	cli := v.s.Client()
@@ -406,8 +418,12 @@ func (v *VPCStore) Update(ctx context.Context, f func(st *vpc.State, tx *VPCTx) 
 			}
 		}
 		ops = append(ops, clientv3.OpPut(seqKey, strconv.FormatInt(seq+1, 10)))
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(seqKey), "=", seq)}
+		if lead != nil {
+			cmps = append(cmps, lead.stillLeads())
+		}
 		resp, err := cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(seqKey), "=", seq)).
+			If(cmps...).
 			Then(ops...).
 			Else(clientv3.OpGet(seqKey)).
 			Commit()
@@ -427,6 +443,9 @@ func (v *VPCStore) Update(ctx context.Context, f func(st *vpc.State, tx *VPCTx) 
 		var cur int64
 		if rr := resp.Responses[0].GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
 			cur = rr.Kvs[0].ModRevision
+		}
+		if lead != nil && cur == seq {
+			return 0, ErrNotLeader // vpc-seq held: the term is what failed
 		}
 		if err := v.waitFor(ctx, func() bool { return v.seqRev >= cur && v.seqRev != seq }); err != nil {
 			return 0, unavailable(err)

@@ -137,6 +137,7 @@ func leadOnce(ctx context.Context, store *nsdb.Store, cloud translate.CloudConfi
 		return err
 	}
 	defer vs.Close()
+	life.Lead = lead
 	c := controller.New(store, cloud, log).WithLifecycle(vs, life)
 	if err := c.Start(ctx); err != nil {
 		return err
