@@ -9,12 +9,13 @@ import (
 	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/canopy-sdn/canopy/internal/sim"
+	"github.com/canopy-sdn/canopy/internal/topology"
 )
 
 // StateVNI is the reserved tunnel key of connection-state messages between
 // agents (MidoNet's flow-state key). No port is given it: the store hands
-// out port keys below it.
-const StateVNI = 0xFFFFFF
+// out port keys up to topology.MaxTunnelKey, below it.
+const StateVNI = topology.StateTunnelKey
 
 // A state message is a VXLAN payload on StateVNI: an Ethernet header (so it
 // is a well-formed inner frame; EtherType 0x88B5, local experimental), then

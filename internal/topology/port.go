@@ -2,9 +2,14 @@ package topology
 
 import "net/netip"
 
-// MaxTunnelKey is the largest tunnel key: a port's key is the VXLAN VNI of
-// traffic tunnelled to it, 24 bits.
-const MaxTunnelKey = 1<<24 - 1
+// StateTunnelKey is the one 24-bit VXLAN VNI no port has: agents carry
+// connection-state messages and liveness heartbeats on it (MidoNet's
+// flow-state key).
+const StateTunnelKey = 1<<24 - 1
+
+// MaxTunnelKey is the largest tunnel key a port can have: a port's key is
+// the VXLAN VNI of traffic tunnelled to it, 24 bits, below StateTunnelKey.
+const MaxTunnelKey = StateTunnelKey - 1
 
 // DefaultMTU is the MTU of a port that does not set one.
 const DefaultMTU = 1500

@@ -195,7 +195,7 @@ func (p *Port) Validate() error {
 		return err
 	}
 	if p.TunnelKey > MaxTunnelKey {
-		return fieldErr("tunnel_key", "%d does not fit in 24 bits (at most %d)", p.TunnelKey, MaxTunnelKey)
+		return fieldErr("tunnel_key", "%d is out of range (at most %d: keys are 24-bit VNIs and %d is reserved for agents' state messages)", p.TunnelKey, MaxTunnelKey, StateTunnelKey)
 	}
 	return nil
 }

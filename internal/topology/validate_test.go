@@ -211,7 +211,8 @@ func TestValidatePort(t *testing.T) {
 		{"interface space", bridgePort(func(p *Port) { p.Interface = "eth 0" }), "interface", `contains ' '`},
 		{"interface colon", bridgePort(func(p *Port) { p.Interface = "eth0:1" }), "interface", `contains ':'`},
 		{"interface dot", bridgePort(func(p *Port) { p.Interface = "." }), "interface", "not a valid interface name"},
-		{"tunnel key too big", bridgePort(func(p *Port) { p.TunnelKey = MaxTunnelKey + 1 }), "tunnel_key", "16777216 does not fit in 24 bits"},
+		{"tunnel key reserved for state", bridgePort(func(p *Port) { p.TunnelKey = StateTunnelKey }), "tunnel_key", "16777215 is out of range"},
+		{"tunnel key too big", bridgePort(func(p *Port) { p.TunnelKey = 1 << 24 }), "tunnel_key", "16777216 is out of range"},
 		{"bad in_filter", bridgePort(func(p *Port) { p.InFilter = "a/b" }), "in_filter", "not a valid id"},
 	})
 }
