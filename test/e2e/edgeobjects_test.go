@@ -113,6 +113,9 @@ func TestEdgeEC2Objects(t *testing.T) {
 	l.AddHostIn("c2", "us-east-1b", true)
 	up := l.AddOutside("upstream", gw1, "edge0", "192.0.2.1/25")
 	l.AttachUplink(up, gw2, "edge1", "192.0.2.129/25")
+	// gw1's second uplink is plugged, but nobody on its link holds the
+	// peer's address 198.18.20.1.
+	l.AddOutside("dead", gw1, "edge2", "198.18.20.3/24")
 	client := addClient(t, up.NS, "198.51.100.1/24", "198.51.100.2/24")
 	f := netns.StartFRR(t, up.NS, `frr defaults datacenter
 hostname upstream
