@@ -145,7 +145,9 @@ func runAgent(ctx context.Context, cfg agent.Config, driver string) error {
 		return err
 	}
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	store, err := nsdb.Open(octx, nsdb.Config{Endpoints: cfg.Endpoints, Credentials: cfg.Etcd, Logger: cfg.Logger})
+	// The instance driver reads VPC objects and writes its instances' state:
+	// no copy of the whole topology.
+	store, err := nsdb.Open(octx, nsdb.Config{Endpoints: cfg.Endpoints, Credentials: cfg.Etcd, Logger: cfg.Logger, NoTopology: true})
 	cancel()
 	if err != nil {
 		return err
