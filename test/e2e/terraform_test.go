@@ -246,9 +246,9 @@ func TestTerraform(t *testing.T) {
 	x.planClean("plan after import")
 
 	start := time.Now()
-	x.step("destroy", "destroy", "-input=false", "-no-color", "-auto-approve")
+	out = x.step("destroy", "destroy", "-input=false", "-no-color", "-auto-approve")
 	took := time.Since(start)
-	t.Logf("terraform destroy took %v: under a minute: %v", took.Round(10*time.Millisecond), took < time.Minute)
+	t.Logf("terraform destroy took %v: under a minute: %v; the slowest: %s", took.Round(10*time.Millisecond), took < time.Minute, slowest(out, 4))
 	// Nothing of the configuration is left but the default VPC.
 	if vpcs := tn.ec2("describe-vpcs", "--filters", "Name=cidr,Values=10.40.0.0/16", "--query", "Vpcs[].VpcId"); vpcs != "" {
 		t.Errorf("VPC left after destroy: %s", vpcs)
@@ -270,4 +270,29 @@ func (x *tf) planClean(name string) {
 	default:
 		x.t.Fatalf("terraform %s: %v\n%s", name, err, tail(out, 80))
 	}
+}
+
+// slowest lists the resources whose destruction took longest, from
+// terraform's "ADDR: Destruction complete after 1m2s" lines.
+func slowest(out string, n int) string {
+	type took struct {
+		addr string
+		d    time.Duration
+	}
+	var all []took
+	for _, line := range strings.Split(out, "\n") {
+		addr, after, ok := strings.Cut(strings.TrimSpace(line), ": Destruction complete after ")
+		if !ok {
+			continue
+		}
+		if d, err := time.ParseDuration(after); err == nil {
+			all = append(all, took{addr, d})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].d > all[j].d })
+	var parts []string
+	for _, x := range all[:min(n, len(all))] {
+		parts = append(parts, fmt.Sprintf("%s %v", x.addr, x.d))
+	}
+	return strings.Join(parts, ", ")
 }
