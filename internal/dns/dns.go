@@ -45,9 +45,17 @@ func Answer(z *topology.ProvidedDNS, query []byte) (reply []byte, forward bool) 
 	name := strings.ToLower(qs.Name)
 	switch {
 	case under(name, z.PrivateDomain):
-		answerHost(r, qs, name, z.PrivateDomain, "ip-", func(a netip.Addr) bool { return z.VPC.Contains(a) })
+		answerHost(r, qs, name, z.PrivateDomain, "ip-", func(a netip.Addr) (netip.Addr, bool) { return a, z.VPC.Contains(a) })
 	case z.PublicDomain != "" && under(name, z.PublicDomain):
-		answerHost(r, qs, name, z.PublicDomain, "ec2-", func(a netip.Addr) bool { return !z.VPC.Contains(a) })
+		// Inside the VPC the public name of one of its own addresses is
+		// the private address behind it (AWS's split horizon); any other
+		// public name is its public address.
+		answerHost(r, qs, name, z.PublicDomain, "ec2-", func(a netip.Addr) (netip.Addr, bool) {
+			if priv, ok := z.PublicToPrivate[a]; ok {
+				return priv, true
+			}
+			return a, !z.VPC.Contains(a)
+		})
 	case strings.HasSuffix(name, ".in-addr.arpa."):
 		a, ok := reverseAddr(name)
 		if !ok || !z.VPC.Contains(a) {
@@ -82,12 +90,17 @@ func under(name, domain string) bool {
 	return domain != "" && (name == d || strings.HasSuffix(name, "."+d))
 }
 
-// answerHost answers a name of domain: <prefix>a-b-c-d.<domain> is a.b.c.d
-// when ok accepts it; anything else in the domain does not exist.
-func answerHost(r *mdns.Msg, qs mdns.Question, name, domain, prefix string, ok func(netip.Addr) bool) {
+// answerHost answers a name of domain: <prefix>a-b-c-d.<domain> names
+// a.b.c.d, and resolve says which address answers it, or that the name
+// does not exist; anything else in the domain does not exist.
+func answerHost(r *mdns.Msg, qs mdns.Question, name, domain, prefix string, resolve func(netip.Addr) (netip.Addr, bool)) {
 	label, rest, _ := strings.Cut(name, ".")
 	a, parsed := dashed(strings.TrimPrefix(label, prefix))
-	if rest+"" != strings.ToLower(strings.TrimSuffix(domain, "."))+"." || !strings.HasPrefix(label, prefix) || !parsed || !ok(a) {
+	ok := false
+	if parsed {
+		a, ok = resolve(a)
+	}
+	if rest+"" != strings.ToLower(strings.TrimSuffix(domain, "."))+"." || !strings.HasPrefix(label, prefix) || !ok {
 		if name != strings.ToLower(strings.TrimSuffix(domain, "."))+"." {
 			r.Rcode = mdns.RcodeNameError
 		}

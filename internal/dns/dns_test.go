@@ -9,7 +9,8 @@ import (
 )
 
 var zone = &topology.ProvidedDNS{Address: netip.MustParseAddr("10.0.0.2"), VPC: netip.MustParsePrefix("10.0.0.0/16"),
-	PrivateDomain: "ec2.internal", PublicDomain: "compute-1.amazonaws.com"}
+	PrivateDomain: "ec2.internal", PublicDomain: "compute-1.amazonaws.com",
+	PublicToPrivate: map[netip.Addr]netip.Addr{netip.MustParseAddr("203.0.113.9"): netip.MustParseAddr("10.0.1.9")}}
 
 func query(t *testing.T, name string, qtype uint16) []byte {
 	t.Helper()
@@ -43,6 +44,8 @@ func TestAnswer(t *testing.T) {
 		{"leading zero", zone, "ip-10-0-1-05.ec2.internal.", mdns.TypeA, false, mdns.RcodeNameError, ""},
 		{"the domain itself", zone, "ec2.internal.", mdns.TypeA, false, mdns.RcodeSuccess, ""},
 		{"public name", zone, "ec2-203-0-113-5.compute-1.amazonaws.com.", mdns.TypeA, false, mdns.RcodeSuccess, "203.0.113.5"},
+		{"public name of the VPC's own address: the private one", zone, "ec2-203-0-113-9.compute-1.amazonaws.com.", mdns.TypeA, false, mdns.RcodeSuccess, "10.0.1.9"},
+		{"public name of a private address", zone, "ec2-10-0-1-9.compute-1.amazonaws.com.", mdns.TypeA, false, mdns.RcodeNameError, ""},
 		{"public name with hostnames off", &noPublic, "ec2-203-0-113-5.compute-1.amazonaws.com.", mdns.TypeA, true, 0, ""},
 		{"reverse of a VPC address", zone, "5.1.0.10.in-addr.arpa.", mdns.TypePTR, false, mdns.RcodeSuccess, "ip-10-0-1-5.ec2.internal."},
 		{"reverse outside the VPC", zone, "8.8.8.8.in-addr.arpa.", mdns.TypePTR, true, 0, ""},

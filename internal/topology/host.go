@@ -112,6 +112,11 @@ type ProvidedDNS struct {
 	PrivateDomain string       `json:"private_domain"`
 	PublicDomain  string       `json:"public_domain,omitempty"`
 	Upstreams     []netip.Addr `json:"upstreams,omitempty"`
+	// PublicToPrivate maps the VPC's own public addresses to the private
+	// ones they are associated with: inside the VPC a public host name
+	// resolves to the private address, as on AWS (so traffic between
+	// instances stays inside the VPC).
+	PublicToPrivate map[netip.Addr]netip.Addr `json:"public_to_private,omitempty"`
 }
 
 // DHCPRoute is a classless static route handed out with the lease.

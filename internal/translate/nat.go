@@ -7,6 +7,32 @@ import (
 	"github.com/canopy-sdn/canopy/internal/vpc"
 )
 
+// publicToPrivate maps each public address associated in VPC vpcID (an
+// elastic IP or an auto-assigned public IP, not a NAT gateway's) to its
+// private address, for the VPC's resolver; nil when there is none.
+func (b *builder) publicToPrivate(vpcID string) map[netip.Addr]netip.Addr {
+	var m map[netip.Addr]netip.Addr
+	for _, e := range b.st.InterfacesOf(vpcID) {
+		if e.InterfaceType == vpc.InterfaceTypeNatGateway {
+			continue
+		}
+		for _, a := range b.st.AddressesOfInterface(e.ID) {
+			priv := a.PrivateIPAddress
+			if !priv.IsValid() {
+				priv = e.PrimaryIP()
+			}
+			if !a.PublicIP.Is4() || !priv.Is4() {
+				continue // elasticIPs reports it
+			}
+			if m == nil {
+				m = map[netip.Addr]netip.Addr{}
+			}
+			m[a.PublicIP] = priv
+		}
+	}
+	return m
+}
+
 // elasticIPs produces the VPC uplink's chains: a stateless 1:1 NAT per
 // associated address (DNAT public → private coming in, SNAT private →
 // public going out, port range 0..0), and the edge's /32 route for each

@@ -315,6 +315,7 @@ func (b *builder) subnet(x *vpcCtx, s *vpc.Subnet, acls map[string][2]string, dh
 			PrivateDomain: vpc.PrivateDNSDomain(region), Upstreams: b.cfg.DNSServers}
 		if x.v.EnableDNSHostnames {
 			d.DNS.PublicDomain = vpc.PublicDNSDomain(region)
+			d.DNS.PublicToPrivate = b.publicToPrivate(x.v.ID)
 		}
 	}
 	for _, e := range b.st.InterfacesInSubnet(s.ID) {
