@@ -26,13 +26,10 @@ package instances
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"math"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,9 +247,10 @@ func BenchmarkInstances(b *testing.B) {
 // authorize the rule again, time to the stream's first reply.
 func (bn *bench) ruleChange(ns, dst, sg string) []time.Duration {
 	b := bn.b
-	p, err := newPinger(ns, dst)
+	p, err := netns.NewPinger(ns, dst)
 	bn.must(err)
-	defer p.close()
+	defer p.Close()
+	p.Interval = *interval
 	perm := icmpFrom("10.40.0.0/16")
 	var res []time.Duration
 	for range *nTries {
@@ -260,8 +258,8 @@ func (bn *bench) ruleChange(ns, dst, sg string) []time.Duration {
 		bn.must(err)
 		blocked := false
 		for range 20 {
-			p.newStream()
-			if _, ok := p.firstReply(300 * time.Millisecond); !ok {
+			p.NewStream()
+			if _, ok := p.FirstReply(300 * time.Millisecond); !ok {
 				blocked = true
 				break
 			}
@@ -274,7 +272,7 @@ func (bn *bench) ruleChange(ns, dst, sg string) []time.Duration {
 		_, err = bn.ec2.AuthorizeSecurityGroupIngress(bn.ctx, &awsec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(sg), IpPermissions: perm})
 		bn.must(err)
 		t0 := time.Now()
-		at, ok := p.firstReply(5 * time.Second)
+		at, ok := p.FirstReply(5 * time.Second)
 		if !ok {
 			b.Fatal("no echo reply within 5 s of authorizing ICMP again")
 		}
@@ -286,17 +284,18 @@ func (bn *bench) ruleChange(ns, dst, sg string) []time.Duration {
 // reachable launches one instance at ip while an echo stream to ip runs,
 // and returns the time from RunInstances returning to its first reply.
 func (bn *bench) reachable(ns, subnet, sg, ip string) (time.Duration, string) {
-	p, err := newPinger(ns, ip)
+	p, err := netns.NewPinger(ns, ip)
 	bn.must(err)
-	defer p.close()
-	p.newStream()
+	defer p.Close()
+	p.Interval = *interval
+	p.NewStream()
 	type reply struct {
 		at time.Time
 		ok bool
 	}
 	ch := make(chan reply, 1)
 	go func() {
-		at, ok := p.firstReply(30 * time.Second)
+		at, ok := p.FirstReply(30 * time.Second)
 		ch <- reply{at, ok}
 	}()
 	id, _ := bn.launch(subnet, sg, ip)
@@ -306,113 +305,6 @@ func (bn *bench) reachable(ns, subnet, sg, ip string) (time.Duration, string) {
 		bn.b.Fatalf("%s (%s) not answering 30 s after run-instances", id, ip)
 	}
 	return r.at.Sub(t0), id
-}
-
-// pinger sends ICMP echo requests from a raw socket opened inside a
-// namespace and waits for the matching replies.
-type pinger struct {
-	fd       int
-	dst      [4]byte
-	id, seq  uint16
-	sentLast time.Time
-}
-
-func newPinger(ns, dst string) (*pinger, error) {
-	p := &pinger{dst: netip.MustParseAddr(dst).As4(), id: uint16(os.Getpid())}
-	errc := make(chan error, 1)
-	go func() {
-		// Ends locked: Go discards the thread that entered ns.
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		p.fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		return nil, err
-	}
-	// Receive waits at most 1 ms, so the stream keeps its pace.
-	tv := unix.NsecToTimeval(int64(time.Millisecond))
-	if err := unix.SetsockoptTimeval(p.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(p.fd)
-		return nil, err
-	}
-	return p, nil
-}
-
-func (p *pinger) close() { unix.Close(p.fd) }
-
-// newStream switches to a new echo identifier: a new flow for the agent
-// (and for connection tracking).
-func (p *pinger) newStream() { p.id++; p.seq = 0 }
-
-func (p *pinger) send() error {
-	var pkt [16]byte
-	pkt[0] = 8 // echo request
-	binary.BigEndian.PutUint16(pkt[4:], p.id)
-	binary.BigEndian.PutUint16(pkt[6:], p.seq)
-	binary.BigEndian.PutUint64(pkt[8:], uint64(time.Now().UnixNano()))
-	binary.BigEndian.PutUint16(pkt[2:], checksum(pkt[:]))
-	p.seq++
-	p.sentLast = time.Now()
-	return unix.Sendto(p.fd, pkt[:], 0, &unix.SockaddrInet4{Addr: p.dst})
-}
-
-// firstReply sends a request every interval until a reply of the current
-// stream arrives (its arrival time) or timeout passes.
-func (p *pinger) firstReply(timeout time.Duration) (time.Time, bool) {
-	deadline := time.Now().Add(timeout)
-	buf := make([]byte, 1500)
-	for time.Now().Before(deadline) {
-		if time.Since(p.sentLast) >= *interval {
-			// Errors (no route yet, host unreachable) are the state
-			// being measured: keep sending.
-			_ = p.send()
-		}
-		n, from, err := unix.Recvfrom(p.fd, buf, 0)
-		now := time.Now()
-		if err != nil {
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return time.Time{}, false
-		}
-		sa, ok := from.(*unix.SockaddrInet4)
-		if !ok || sa.Addr != p.dst || n < 20 {
-			continue
-		}
-		ihl := int(buf[0]&0x0f) * 4
-		if n < ihl+8 {
-			continue
-		}
-		icmp := buf[ihl:n]
-		if icmp[0] == 0 && binary.BigEndian.Uint16(icmp[4:]) == p.id {
-			return now, true
-		}
-	}
-	return time.Time{}, false
-}
-
-func checksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return ^uint16(s)
 }
 
 // pct is the nearest-rank percentile of sorted durations.
