@@ -34,10 +34,10 @@ const (
 	DefaultFlowTTL  = 30 * time.Second
 	DefaultDropTTL  = 5 * time.Second
 	// DefaultConnTTL is the life of a connection-tracking or NAT entry after
-	// the last simulation that used it. Active connections re-simulate at
-	// every flow expiry and so keep their entries; an idle connection lives
-	// this long, like Linux's long established-TCP timeout rather than
-	// MidoNet's fixed 60 s.
+	// the last packet that used it: a simulation, or a cached flow the kernel
+	// forwards (its last-used time, read when the flow falls due). An idle
+	// connection lives this long, like Linux's long established-TCP timeout
+	// rather than MidoNet's fixed 60 s.
 	DefaultConnTTL = time.Hour
 	// DefaultBGPRestartTime is the graceful restart time a gateway's
 	// speaker announces; DefaultGatewayStopDrain how long a gateway
@@ -138,6 +138,11 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnTTL <= 0 {
 		c.ConnTTL = DefaultConnTTL
+	}
+	// A busy kernel flow refreshes its connections once per flow life
+	// (expireFlowsAndState): they must outlive that by a margin.
+	if c.ConnTTL < 2*c.FlowTTL {
+		return fmt.Errorf("--flow-ttl %s: at most half the connection-tracking TTL (%s)", c.FlowTTL, c.ConnTTL)
 	}
 	if c.LivenessInterval <= 0 {
 		c.LivenessInterval = DefaultLivenessInterval
@@ -669,6 +674,23 @@ func (a *Agent) runLease(ctx context.Context) {
 	}
 }
 
+// expireFlowsAndState expires the flows, then the connection and NAT
+// entries. A flow the kernel forwards is not simulated again while it is
+// busy, so the entries it relies on are extended from the kernel's last use
+// of it first: a busy connection never expires, an idle one does ConnTTL
+// after its last packet. uses is a buffer, returned for the next call.
+func (a *Agent) expireFlowsAndState(now int64, uses []flow.Use) []flow.Use {
+	uses = a.flows.Expire(now, uses[:0])
+	a.simMu.Lock()
+	for _, u := range uses {
+		a.state.Touch(u.Refs, u.At+int64(a.cfg.ConnTTL))
+	}
+	a.state.Expire(now)
+	a.simMu.Unlock()
+	clear(uses) // keeps no flow's refs alive
+	return uses
+}
+
 func (a *Agent) markActive(ctx context.Context, portID string) {
 	a.leaseMu.Lock()
 	l := a.lease
@@ -686,6 +708,7 @@ func (a *Agent) runHousekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	lastRefresh := time.Now()
+	var uses []flow.Use
 	for {
 		select {
 		case <-ctx.Done():
@@ -693,13 +716,10 @@ func (a *Agent) runHousekeeping(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now().UnixNano()
-		a.flows.Expire(now)
+		uses = a.expireFlowsAndState(now, uses)
 		if a.md != nil {
 			a.md.expire(now)
 		}
-		a.simMu.Lock()
-		a.state.Expire(now)
-		a.simMu.Unlock()
 		a.miss.run.Lock()
 		a.expireParked(now)
 		a.expireLearned(now)

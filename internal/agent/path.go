@@ -279,6 +279,11 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 	a.simMu.Lock()
 	imp := a.flows.Imports() // what this simulation sees of the peers' state
 	sim.Simulate(v.snap, a.state, vp.id, frame, &sp, &opts, res)
+	if res.Verdict == sim.VerdictForward {
+		// A packet of each connection it relied on went through: they
+		// live on (replies and existing translations included).
+		a.state.Touch(res.Refs, now+int64(a.cfg.ConnTTL))
+	}
 	a.simMu.Unlock()
 	a.m.sims.WithLabelValues(res.Verdict.String()).Inc()
 
@@ -293,7 +298,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 	case sim.VerdictForward:
 		if !res.Uncacheable && !isARP {
 			a.flows.InstallAt(&flow.Entry{Key: k, Actions: slices.Clone(res.Actions), Tags: slices.Clone(res.Tags),
-				Expires: now + int64(a.cfg.FlowTTL)}, v.gen, imp)
+				Refs: slices.Clone(res.Refs), Expires: now + int64(a.cfg.FlowTTL)}, v.gen, imp)
 		}
 		a.execute(v, vp, frame, &it.hdr, pkt, res.Actions, tb)
 	case sim.VerdictDrop:

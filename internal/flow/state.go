@@ -224,11 +224,40 @@ func ReplyKey(kind NATKind, k packet.Key, b Binding) packet.Key {
 	return rk
 }
 
-// RefreshNAT extends the life of k's translation (a cached flow still uses it).
-func (s *State) RefreshNAT(kind NATKind, k packet.Key, expires int64) {
-	if e, ok := s.fwd[natKey{kind, k}]; ok {
-		e.expires = expires
-		s.fwd[natKey{kind, k}] = e
+// Ref names a connection-tracking or NAT entry a simulation relied on. A
+// flow carries the refs of its simulation, so that the flow's traffic keeps
+// them alive (Touch) even when no packet of it is simulated again: the
+// kernel fast path forwards a busy flow without the agent.
+type Ref struct {
+	Key packet.Key
+	// NAT is 0 for a connection (Key is its forward key), else the kind of
+	// a translation: Key is its forward key, or its reply key when Reply.
+	NAT   NATKind
+	Reply bool
+}
+
+// Touch extends the entries refs name to at least expires: their
+// connection was in use. It never creates an entry, nor shortens one.
+func (s *State) Touch(refs []Ref, expires int64) {
+	for _, r := range refs {
+		if r.NAT == 0 {
+			if exp, ok := s.conns[r.Key]; ok && exp < expires {
+				s.conns[r.Key] = expires
+			}
+			continue
+		}
+		k := r.Key
+		if r.Reply {
+			b, ok := s.rev[natKey{r.NAT, k}]
+			if !ok {
+				continue
+			}
+			k = s.fwdKeyOf(r.NAT, k, b)
+		}
+		if e, ok := s.fwd[natKey{r.NAT, k}]; ok && e.expires < expires {
+			e.expires = expires
+			s.fwd[natKey{r.NAT, k}] = e
+		}
 	}
 }
 

@@ -134,3 +134,38 @@ func TestApplyAndTags(t *testing.T) {
 		t.Error("sub tags")
 	}
 }
+
+// TestTouch: touching a connection, a translation by its forward key or by
+// its reply key extends it; it never shortens an entry nor makes one.
+func TestTouch(t *testing.T) {
+	s := NewState()
+	conn := key(1, 2, 1000, 80, packet.ProtoTCP)
+	s.Track(conn, 100)
+	snat := key(3, 2, 2000, 80, packet.ProtoTCP)
+	b, _ := s.AllocateNAT(SNAT, snat, []Target{{IPFrom: 9, IPTo: 9, PortFrom: 5000, PortTo: 5000}}, 0, 100)
+	dnat := key(4, 8, 3000, 80, packet.ProtoUDP)
+	db, _ := s.AllocateNAT(DNAT, dnat, []Target{{IPFrom: 7, IPTo: 7}}, 0, 100)
+
+	s.Touch([]Ref{{Key: conn}, {Key: snat, NAT: SNAT}, {Key: ReplyKey(DNAT, dnat, db), NAT: DNAT, Reply: true}}, 500)
+	s.Touch([]Ref{{Key: conn}}, 50) // older: no effect
+	if !s.Tracked(conn, 400) {
+		t.Error("touched connection expired at its old time")
+	}
+	if _, ok := s.LookupNAT(SNAT, snat, 400); !ok {
+		t.Error("SNAT touched by its forward key expired at its old time")
+	}
+	if _, ok := s.ReverseNAT(SNAT, ReplyKey(SNAT, snat, b), 400); !ok {
+		t.Error("the touched SNAT no longer reverses")
+	}
+	if _, ok := s.LookupNAT(DNAT, dnat, 400); !ok {
+		t.Error("DNAT touched by its reply key expired at its old time")
+	}
+	unknown := key(5, 6, 1, 2, packet.ProtoTCP)
+	s.Touch([]Ref{{Key: unknown}, {Key: unknown, NAT: SNAT}, {Key: unknown, NAT: DNAT, Reply: true}}, 500)
+	if s.Conns() != 1 || s.NATs() != 2 {
+		t.Errorf("touch made entries: %d conns, %d NATs", s.Conns(), s.NATs())
+	}
+	if n := s.Expire(500); n != 3 || s.Conns() != 0 || s.NATs() != 0 {
+		t.Errorf("at the touched time: %d removed, %d conns and %d NATs left", n, s.Conns(), s.NATs())
+	}
+}

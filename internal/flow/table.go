@@ -70,6 +70,7 @@ type Entry struct {
 	Expires int64  // hard expiry, Unix nanoseconds
 	Drop    bool   // a drop flow (Actions empty)
 	Reason  string // why it drops, for the dump
+	Refs    []Ref  // the connection and NAT entries it relies on (sim.Result.Refs)
 	dropGen uint64 // Table.dropGen at install (drop flows)
 	hits    atomic.Uint64
 	// ext is a later expiry than Expires (0: none): the mirror's copy of
@@ -134,7 +135,8 @@ type Table struct {
 // SetMirror makes m follow every change of the table from now on (install
 // it before the first flow). A flow that falls due while m's copy was used
 // within busyTTL lives on for busyTTL after that use: a flow the kernel keeps
-// forwarding never expires, an idle one does.
+// forwarding never expires, an idle one does. Expire reports the copy's last
+// use (Use) so that the connection state the flow relies on lives as long.
 func (t *Table) SetMirror(m Mirror, busyTTL int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -345,10 +347,19 @@ func (t *Table) InvalidateDrops() {
 	}
 }
 
+// Use is when the mirror's copy of a flow relying on connection state last
+// forwarded a packet (Unix nanoseconds): the caller extends the state
+// (State.Touch), which no simulation refreshed meanwhile.
+type Use struct {
+	Refs []Ref
+	At   int64
+}
+
 // Expire removes flows past their hard expiry (stale drop flows with
 // them: their expiry is short), and compacts the tag lists when most of
-// what they hold is dead.
-func (t *Table) Expire(now int64) {
+// what they hold is dead. It appends to uses the last use of every flow
+// due now that has refs and a mirror copy, kept or removed.
+func (t *Table) Expire(now int64, uses []Use) []Use {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for s, l := range t.wheel {
@@ -358,18 +369,31 @@ func (t *Table) Expire(now int64) {
 		keep := &entryList{} // the bucket of the current second is due in part
 		for _, c := range l.chunks {
 			for _, e := range c {
-				switch {
-				case t.m[e.Key] != e: // replaced or invalidated
-				case e.Expiry() <= now && t.busy(e, now):
-					if b := second(e.ext.Load()); b == s {
-						keep.add(e)
-					} else {
-						addTo(t.wheel, b, e)
-					}
-				case e.Expiry() <= now:
-					t.removeLocked(e)
-				default:
+				if t.m[e.Key] != e { // replaced or invalidated
+					continue
+				}
+				if e.Expiry() > now {
 					keep.add(e)
+					continue
+				}
+				if e.Drop { // a drop's copy never keeps it
+					t.removeLocked(e)
+					continue
+				}
+				used, ok := t.lastUse(e, now)
+				if ok && len(e.Refs) > 0 {
+					uses = append(uses, Use{Refs: e.Refs, At: used})
+				}
+				if !ok || now-used >= t.busyTTL {
+					t.removeLocked(e)
+					continue
+				}
+				// Busy: it lives busyTTL past its last use.
+				e.ext.Store(used + t.busyTTL)
+				if b := second(e.ext.Load()); b == s {
+					keep.add(e)
+				} else {
+					addTo(t.wheel, b, e)
 				}
 			}
 		}
@@ -380,7 +404,7 @@ func (t *Table) Expire(now int64) {
 		}
 	}
 	if t.listed <= 2*t.liveListed+1024 {
-		return
+		return uses
 	}
 	t.byTag = make(map[Tag]*entryList, len(t.byTag))
 	for _, e := range t.m {
@@ -389,20 +413,17 @@ func (t *Table) Expire(now int64) {
 		}
 	}
 	t.listed = t.liveListed
+	return uses
 }
 
-// busy reports whether e's mirror copy was used within busyTTL, and if so
-// extends e to busyTTL after that use.
-func (t *Table) busy(e *Entry, now int64) bool {
-	if t.mirror == nil || e.Drop {
-		return false
+// lastUse is when e's mirror copy last forwarded; false when there is no
+// mirror or no copy.
+func (t *Table) lastUse(e *Entry, now int64) (int64, bool) {
+	if t.mirror == nil {
+		return 0, false
 	}
 	idle, ok := t.mirror.Idle(&e.Key)
-	if !ok || idle >= t.busyTTL {
-		return false
-	}
-	e.ext.Store(now + t.busyTTL - idle)
-	return true
+	return now - idle, ok
 }
 
 // Len is the number of flows that stand now (drop flows made stale by

@@ -57,7 +57,7 @@ func TestFlowTableDifferential(t *testing.T) {
 			}
 		default:
 			now += int64(rng.IntN(20))
-			ft.Expire(now)
+			ft.Expire(now, nil)
 			for nk, m := range naive {
 				if m.expires <= now {
 					delete(naive, nk)
@@ -88,7 +88,7 @@ func TestFlowTableDifferential(t *testing.T) {
 			}
 		}
 	}
-	ft.Expire(now)
+	ft.Expire(now, nil)
 	if live := ft.liveListed; ft.listed > 2*live+1024 {
 		t.Fatalf("tag lists hold %d entries for %d live ones after expire", ft.listed, live)
 	}
@@ -106,7 +106,7 @@ func TestFlowTableCompaction(t *testing.T) {
 	if ft.listed != 20000 {
 		t.Fatalf("listed %d, want 20000", ft.listed)
 	}
-	ft.Expire(1)
+	ft.Expire(1, nil)
 	if ft.listed != 20 || ft.Len() != 10 {
 		t.Fatalf("after expire: listed %d (want 20), flows %d (want 10)", ft.listed, ft.Len())
 	}
@@ -130,7 +130,7 @@ func TestInvalidateDropsKeepsLaterDrops(t *testing.T) {
 	if ft.Len() != 2 || len(ft.Snapshot()) != 2 {
 		t.Fatalf("stale drop counted: %d flows, %d listed", ft.Len(), len(ft.Snapshot()))
 	}
-	ft.Expire(100) // the stale drop goes at its expiry, with the others
+	ft.Expire(100, nil) // the stale drop goes at its expiry, with the others
 	if len(ft.m) != 0 || ft.liveListed != 0 {
 		t.Fatalf("expire left %d flows (%d tag entries)", len(ft.m), ft.liveListed)
 	}
@@ -154,7 +154,7 @@ func BenchmarkExpireNoneDue(b *testing.B) {
 			Expires: int64(30+i%30) * 1_000_000_000}, 0)
 	}
 	for b.Loop() {
-		ft.Expire(10_000_000_000)
+		ft.Expire(10_000_000_000, nil)
 	}
 	if ft.Len() != 300000 {
 		b.Fatal("flows expired early")
@@ -249,7 +249,7 @@ func TestMirrorFollowsTable(t *testing.T) {
 			ft.InvalidateDrops()
 		default:
 			now += int64(rng.IntN(20))
-			ft.Expire(now)
+			ft.Expire(now, nil)
 		}
 		want := map[Key]bool{}
 		for _, e := range ft.Snapshot() {
@@ -284,7 +284,7 @@ func TestMirrorBusyFlowLivesOn(t *testing.T) {
 	}
 	for i := range 5 { // five lives later
 		now += ttl + 1_000_000_000
-		ft.Expire(now)
+		ft.Expire(now, nil)
 		if ft.Lookup(&busy, now) == nil {
 			t.Fatalf("busy flow expired after %d lives", i+1)
 		}
@@ -300,8 +300,42 @@ func TestMirrorBusyFlowLivesOn(t *testing.T) {
 	}
 	delete(mm.busy, busy) // traffic stops: it expires one life later
 	now += 2*ttl + 1_000_000_000
-	ft.Expire(now)
+	ft.Expire(now, nil)
 	if ft.Lookup(&busy, now) != nil || len(mm.m) != 0 {
 		t.Errorf("flow idle for a life still there (table %v, mirror %d)", ft.Lookup(&busy, now) != nil, len(mm.m))
+	}
+}
+
+// TestExpireReportsUses: a flow with refs reports its mirror copy's last
+// use when it falls due — busy (kept) or idle (removed) — so its connection
+// state can be extended; a flow without refs or without a copy reports
+// nothing.
+func TestExpireReportsUses(t *testing.T) {
+	ft := NewTable()
+	mm := &mapMirror{m: map[Key]bool{}, busy: map[Key]bool{}}
+	const ttl = 30_000_000_000
+	ft.SetMirror(mm, ttl)
+	refs := []Ref{{Key: packet.Key{Src: 1}}}
+	busy, idle, norefs := Key{In: 1}, Key{In: 2}, Key{In: 3}
+	mm.busy[busy] = true
+	now := int64(1_000_000_000_000)
+	ft.Install(&Entry{Key: busy, Refs: refs, Expires: now + ttl}, 0)
+	ft.Install(&Entry{Key: idle, Refs: refs, Expires: now + ttl}, 0)
+	ft.Install(&Entry{Key: norefs, Expires: now + ttl}, 0)
+	now += ttl + 1_000_000_000
+	uses := ft.Expire(now, nil)
+	got := map[int64]int{}
+	for _, u := range uses {
+		if len(u.Refs) != 1 || u.Refs[0] != refs[0] {
+			t.Errorf("use with refs %+v", u.Refs)
+		}
+		got[u.At]++
+	}
+	// mapMirror: busy copies were used now, idle ones 1<<40 ns ago.
+	if len(uses) != 2 || got[now] != 1 || got[now-1<<40] != 1 {
+		t.Errorf("uses %+v, want one at now (busy) and one long ago (idle)", uses)
+	}
+	if ft.Lookup(&busy, now) == nil || ft.Lookup(&idle, now) != nil {
+		t.Error("busy flow not kept or idle flow kept")
 	}
 }

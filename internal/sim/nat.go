@@ -96,6 +96,7 @@ func (c *ctx) forwardNAT(r *rule, p *packet.Packet, zone uint64) bool {
 	if !existed {
 		c.res.NATs = append(c.res.NATs, NATEntry{Kind: kind, Key: k, Binding: b})
 	}
+	c.ref(flow.Ref{Key: k, NAT: kind})
 	if kind == flow.SNAT {
 		setSrc(p, b)
 	} else {
@@ -125,6 +126,7 @@ func (c *ctx) reverseNAT(r *rule, p *packet.Packet, zone uint64) bool {
 		if !ok {
 			return false
 		}
+		c.ref(flow.Ref{Key: rk, NAT: kind, Reply: true})
 		in := &p.Inner
 		if kind == flow.SNAT {
 			if p.Dst == in.Src {
@@ -152,6 +154,7 @@ func (c *ctx) reverseNAT(r *rule, p *packet.Packet, zone uint64) bool {
 	if !ok {
 		return false
 	}
+	c.ref(flow.Ref{Key: rk, NAT: kind, Reply: true})
 	if kind == flow.SNAT {
 		setDst(p, b)
 	} else {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/canopy-sdn/canopy/internal/flow"
@@ -203,4 +204,35 @@ func TestDNATICMPError(t *testing.T) {
 	if g.Src != a4("192.0.2.10") || g.Dst != a4("198.51.100.7") || g.Inner.Dst != a4("192.0.2.10") || g.Inner.DstPort != 80 || g.Inner.Src != a4("198.51.100.7") || !packet.VerifyIPv4(res.Generated[0].Frame, &g) {
 		t.Fatalf("error leaves as %s", g.String())
 	}
+}
+
+// TestNATRefs: a translated connection's flows name its NAT entry in Refs
+// (the forward packets by its forward key, the replies by its reply key),
+// and touching them keeps the translation past its TTL, as the agent does
+// while the kernel forwards the flows without simulating them again.
+func TestNATRefs(t *testing.T) {
+	r := natLab().runner(t)
+	r.opts.NATTTL = 10e9
+	out := tcp(mVM1, mR1, "10.0.0.11", "8.8.8.8", 1000, 80)
+	res := r.send("vm1", out)
+	r.expect(res, VerdictForward, "r3")
+	fwdRefs := append([]flow.Ref(nil), res.Refs...)
+	nat := res.NATs[0]
+	if !slices.Contains(fwdRefs, flow.Ref{Key: nat.Key, NAT: flow.SNAT}) {
+		t.Fatalf("forward refs %+v lack the SNAT %+v", fwdRefs, nat.Key)
+	}
+	back := tcp(mGW, mR3, "8.8.8.8", "192.0.2.1", 80, nat.Binding.Port)
+	res = r.send("r3", back)
+	r.expect(res, VerdictForward, "vm1")
+	if !slices.Contains(res.Refs, flow.Ref{Key: flow.ReplyKey(flow.SNAT, nat.Key, nat.Binding), NAT: flow.SNAT, Reply: true}) {
+		t.Fatalf("reply refs %+v lack the SNAT's reply key", res.Refs)
+	}
+	// Only the reply's flow stays busy: it alone keeps the translation.
+	r.st.Touch(res.Refs, r.opts.Now+20e9)
+	r.opts.Now += 15e9
+	r.st.Expire(r.opts.Now)
+	r.expect(r.send("r3", back), VerdictForward, "vm1")
+	r.opts.Now += 10e9
+	r.st.Expire(r.opts.Now)
+	r.expect(r.send("r3", back), VerdictDrop)
 }

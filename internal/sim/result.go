@@ -107,9 +107,12 @@ type Result struct {
 	Fields    Fields
 	// Tags of every port, device, chain, rule, route and table entry
 	// consulted, without duplicates.
-	Tags    []flow.Tag
-	Conns   []packet.Key // connections created (forward keys)
-	NATs    []NATEntry
+	Tags  []flow.Tag
+	Conns []packet.Key // connections created (forward keys)
+	NATs  []NATEntry
+	// Refs are the connection and NAT entries the decision relied on (made
+	// or found): a cached flow's traffic keeps them alive (flow.State.Touch).
+	Refs    []flow.Ref
 	Learned []Learned
 	// Uncacheable is set when the result must not become a cached flow (its
 	// output was a rewritten frame in Generated, or it needs userspace).
@@ -126,6 +129,7 @@ func (r *Result) Reset() {
 		Tags:      r.Tags[:0],
 		Conns:     r.Conns[:0],
 		NATs:      r.NATs[:0],
+		Refs:      r.Refs[:0],
 		Learned:   r.Learned[:0],
 		Trace:     r.Trace[:0],
 	}
@@ -215,5 +219,6 @@ type Options struct {
 }
 
 // DefaultStateTTL is the life of conntrack and NAT entries created by a
-// simulation; the agent refreshes entries its cached flows still use.
+// simulation; the agent refreshes the entries its cached flows still use
+// (Result.Refs).
 const DefaultStateTTL = int64(60e9)

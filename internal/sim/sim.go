@@ -103,6 +103,7 @@ func (c *ctx) finish() {
 				r.Conns = append(r.Conns, k)
 			}
 			c.st.Track(k, c.opts.Now+ttlOr(c.opts.ConnTTL))
+			c.ref(flow.Ref{Key: k})
 		}
 	}
 	if c.tracing {
@@ -133,6 +134,16 @@ func (c *ctx) drop(reason string) {
 	}
 }
 
+// ref records an entry the decision relied on, once.
+func (c *ctx) ref(r flow.Ref) {
+	for _, x := range c.res.Refs {
+		if x == r {
+			return
+		}
+	}
+	c.res.Refs = append(c.res.Refs, r)
+}
+
 func (c *ctx) tag(t flow.Tag) {
 	for _, x := range c.res.Tags {
 		if x == t {
@@ -155,6 +166,7 @@ func (c *ctx) direction(p *packet.Packet, zone uint64) flow.Direction {
 		c.tag(flow.KeyTag(qk))
 		if c.st.Tracked(qk, now) {
 			c.traceConn("icmp error related to a connection, return")
+			c.ref(flow.Ref{Key: qk})
 			return flow.Return
 		}
 		return flow.Forward // an error never opens a connection
@@ -163,6 +175,7 @@ func (c *ctx) direction(p *packet.Packet, zone uint64) flow.Direction {
 	c.tag(flow.KeyTag(k.Reverse())) // the entry whose existence decides
 	if c.st.Classify(k, now) == flow.Return {
 		c.traceConn("return flow")
+		c.ref(flow.Ref{Key: k.Reverse()})
 		return flow.Return
 	}
 	c.traceConn("forward flow")
