@@ -535,13 +535,15 @@ func (k *kernelPath) expireAdopted() {
 	}
 }
 
-func (k *kernelPath) dropAdopted() {
+func (k *kernelPath) dropAdopted() int {
 	k.mmu.Lock()
 	defer k.mmu.Unlock()
+	n := len(k.adopted)
 	for key := range k.adopted {
 		_ = k.dp.DeleteFlow(&key)
 	}
 	clear(k.adopted)
+	return n
 }
 
 // reconcilePorts detaches the devices a previous agent attached for ports

@@ -357,7 +357,9 @@ func (a *Agent) runReplica(ctx context.Context) {
 			if gen > 1 && (all || len(changed) > 0) {
 				// A previous agent's flows were decided on an older
 				// topology: past its first view, a change retires them.
-				a.kernel.dropAdopted()
+				if n := a.kernel.dropAdopted(); n > 0 {
+					a.log.Info("agent: retired the flows a previous agent left", "flows", n, "changed", len(changed), "all", all)
+				}
 			}
 			a.kernel.reconcilePorts(v.want)
 		}

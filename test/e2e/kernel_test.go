@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -83,8 +82,9 @@ func kernelKill9Hitless(t *testing.T) {
 		Server struct {
 			Intervals []struct {
 				Sum struct {
-					Start float64 `json:"start"`
-					Bytes float64 `json:"bytes"`
+					Start   float64 `json:"start"`
+					Seconds float64 `json:"seconds"`
+					Bytes   float64 `json:"bytes"`
 				} `json:"sum"`
 			} `json:"intervals"`
 		} `json:"server_output_json"`
@@ -92,23 +92,35 @@ func kernelKill9Hitless(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.out), &client); err != nil {
 		t.Fatalf("iperf3 output: %v\n%s", err, res.out)
 	}
-	rep := client.Server
-	if len(rep.Intervals) < 40 {
-		t.Fatalf("%d intervals of 100 ms at the receiver, want the 5 s stream:\n%s", len(rep.Intervals), res.out)
-	}
-	var empty []string
+	// A gap is a run of intervals with no data, measured by their own
+	// lengths: on a busy machine iperf3's timer fires late, so an interval
+	// can be 200 ms long and the next a 20 ms sliver that happens to be
+	// empty — a late report, not a stalled stream.
+	var covered, gap, gapAt, worst, worstAt float64
 	started := false // the connection's setup (through the agents) is not the stream
-	for _, iv := range rep.Intervals {
+	for _, iv := range client.Server.Intervals {
+		covered += iv.Sum.Seconds
 		started = started || iv.Sum.Bytes > 0
-		if started && iv.Sum.Bytes == 0 {
-			empty = append(empty, strings.TrimRight(strings.TrimRight(time.Duration(iv.Sum.Start*1e9).String(), "0"), "."))
+		if !started || iv.Sum.Bytes > 0 {
+			gap = 0
+			continue
+		}
+		if gap == 0 {
+			gapAt = iv.Sum.Start
+		}
+		if gap += iv.Sum.Seconds; gap > worst {
+			worst, worstAt = gap, gapAt
 		}
 	}
-	if len(empty) > 0 {
-		t.Errorf("the stream stalled after the agents were killed: no data in the 100 ms intervals at %v", empty)
+	if covered < 4.5 {
+		t.Fatalf("the receiver's intervals cover %.2f s, want the 5 s stream:\n%s", covered, res.out)
 	}
-	t.Logf("kill -9 of both agents 1 s into a 5 s stream, back %v later: %d intervals of 100 ms at the receiver, none empty",
-		restarted.Round(time.Millisecond), len(rep.Intervals))
+	if worst > 0.1 {
+		t.Errorf("the stream stalled after the agents were killed: no data for %.0f ms from %.2f s", worst*1000, worstAt)
+	} else {
+		t.Logf("kill -9 of both agents 1 s into a 5 s stream, back %v later: %d intervals at the receiver over %.2f s, the longest without data %.0f ms",
+			restarted.Round(time.Millisecond), len(client.Server.Intervals), covered, worst*1000)
+	}
 	mustPing(t, r.vm1, r.vm2.IP()) // a new flow: simulated again
 	mustPing(t, r.vm2, r.vm1.IP())
 }
