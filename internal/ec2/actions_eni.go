@@ -142,19 +142,24 @@ func deleteNetworkInterface(c *call) (*node, error) {
 		if err != nil {
 			return err
 		}
-		if err := vpc.CheckDeleteInterface(e); err != nil {
+		return deleteInterfaceObjects(st, tx, e)
+	})
+}
+
+// deleteInterfaceObjects deletes an interface CheckDeleteInterface lets
+// go; its elastic IPs are disassociated, as on AWS.
+func deleteInterfaceObjects(st *vpc.State, tx *nsdb.VPCTx, e *vpc.NetworkInterface) error {
+	if err := vpc.CheckDeleteInterface(e); err != nil {
+		return err
+	}
+	for _, a := range st.AddressesOfInterface(e.ID) {
+		a = clone(a)
+		a.AssociationID, a.NetworkInterfaceID, a.PrivateIPAddress, a.InstanceID = "", "", netip.Addr{}, ""
+		if err := tx.Put(a.AllocationID, a); err != nil {
 			return err
 		}
-		// Its elastic IPs are disassociated, as on AWS.
-		for _, a := range st.AddressesOfInterface(id) {
-			a = clone(a)
-			a.AssociationID, a.NetworkInterfaceID, a.PrivateIPAddress, a.InstanceID = "", "", netip.Addr{}, ""
-			if err := tx.Put(a.AllocationID, a); err != nil {
-				return err
-			}
-		}
-		return tx.Delete("network_interfaces", id)
-	})
+	}
+	return tx.Delete("network_interfaces", e.ID)
 }
 
 func eniResource(st *vpc.State, now time.Time) resource[vpc.NetworkInterface] {

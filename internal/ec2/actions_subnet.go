@@ -101,30 +101,37 @@ func deleteSubnet(c *call) (*node, error) {
 		if err != nil {
 			return err
 		}
-		if err := vpc.CheckDeleteSubnet(st, sub); err != nil {
-			return err
-		}
-		// Its route table and ACL associations go with it.
-		for _, t := range st.RouteTablesOf(sub.VpcID) {
-			if i := slices.IndexFunc(t.Associations, func(a vpc.RouteTableAssociation) bool { return a.SubnetID == id }); i >= 0 {
-				t = clone(t)
-				t.Associations = slices.Delete(t.Associations, i, i+1)
-				if err := tx.Put(t.ID, t); err != nil {
-					return err
-				}
-			}
-		}
-		for _, a := range st.NetworkACLsOf(sub.VpcID) {
-			if i := slices.IndexFunc(a.Associations, func(x vpc.NetworkACLAssociation) bool { return x.SubnetID == id }); i >= 0 {
-				a = clone(a)
-				a.Associations = slices.Delete(a.Associations, i, i+1)
-				if err := tx.Put(a.ID, a); err != nil {
-					return err
-				}
-			}
-		}
-		return tx.Delete("subnets", id)
+		return deleteSubnetObjects(st, tx, sub)
 	})
+}
+
+// deleteSubnetObjects deletes a subnet in tx with its route table and ACL
+// associations, or answers DependencyViolation while something is in it.
+func deleteSubnetObjects(st *vpc.State, tx *nsdb.VPCTx, sub *vpc.Subnet) error {
+	id := sub.ID
+	if err := vpc.CheckDeleteSubnet(st, sub); err != nil {
+		return err
+	}
+	// Its route table and ACL associations go with it.
+	for _, t := range st.RouteTablesOf(sub.VpcID) {
+		if i := slices.IndexFunc(t.Associations, func(a vpc.RouteTableAssociation) bool { return a.SubnetID == id }); i >= 0 {
+			t = clone(t)
+			t.Associations = slices.Delete(t.Associations, i, i+1)
+			if err := tx.Put(t.ID, t); err != nil {
+				return err
+			}
+		}
+	}
+	for _, a := range st.NetworkACLsOf(sub.VpcID) {
+		if i := slices.IndexFunc(a.Associations, func(x vpc.NetworkACLAssociation) bool { return x.SubnetID == id }); i >= 0 {
+			a = clone(a)
+			a.Associations = slices.Delete(a.Associations, i, i+1)
+			if err := tx.Put(a.ID, a); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Delete("subnets", id)
 }
 
 func subnetResource(st *vpc.State, zoneID func(string) string, arn func(owner, rest string) string) resource[vpc.Subnet] {

@@ -137,29 +137,35 @@ func deleteVpc(c *call) (*node, error) {
 		if err := vpc.CheckDeleteVpc(st, v); err != nil {
 			return err
 		}
-		// The defaults go with the VPC.
-		for _, t := range st.RouteTablesOf(id) {
-			if err := tx.Delete("route_tables", t.ID); err != nil {
-				return err
-			}
-		}
-		for _, a := range st.NetworkACLsOf(id) {
-			if err := tx.Delete("network_acls", a.ID); err != nil {
-				return err
-			}
-		}
-		for _, g := range st.SecurityGroupsOf(id) {
-			if err := tx.Delete("security_groups", g.ID); err != nil {
-				return err
-			}
-		}
-		for _, n := range st.NatGatewaysOf(id) { // only deleted ones remain
-			if err := tx.Delete("nat_gateways", n.ID); err != nil {
-				return err
-			}
-		}
-		return tx.Delete("vpcs", id)
+		return deleteVpcObjects(st, tx, id)
 	})
+}
+
+// deleteVpcObjects deletes a VPC that CheckDeleteVpc let go, with the
+// defaults that go with it.
+func deleteVpcObjects(st *vpc.State, tx *nsdb.VPCTx, id string) error {
+	// The defaults go with the VPC.
+	for _, t := range st.RouteTablesOf(id) {
+		if err := tx.Delete("route_tables", t.ID); err != nil {
+			return err
+		}
+	}
+	for _, a := range st.NetworkACLsOf(id) {
+		if err := tx.Delete("network_acls", a.ID); err != nil {
+			return err
+		}
+	}
+	for _, g := range st.SecurityGroupsOf(id) {
+		if err := tx.Delete("security_groups", g.ID); err != nil {
+			return err
+		}
+	}
+	for _, n := range st.NatGatewaysOf(id) { // only deleted ones remain
+		if err := tx.Delete("nat_gateways", n.ID); err != nil {
+			return err
+		}
+	}
+	return tx.Delete("vpcs", id)
 }
 
 func vpcFields(v *vpc.Vpc) fields {

@@ -266,3 +266,20 @@ func DecodeHostInfo(value []byte) (HostInfo, error) {
 	}
 	return h, nil
 }
+
+// ActivePorts returns every port plugged on some host, port id → host id
+// (one read of every host's port keys).
+func (s *Store) ActivePorts(ctx context.Context) (map[string]string, error) {
+	resp, err := s.cli.Get(ctx, s.prefix+HostStatesRel, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("active ports: %w", err)
+	}
+	out := map[string]string{}
+	for _, kv := range resp.Kvs {
+		k := string(kv.Key)
+		if host, kind, port, ok := s.HostStateKey(k); ok && kind == "port" && strings.HasSuffix(k, "/active") {
+			out[port] = host
+		}
+	}
+	return out, nil
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/ec2"
+	"github.com/canopy-sdn/canopy/internal/keystone"
+	"github.com/canopy-sdn/canopy/internal/neutron"
 	"github.com/spf13/pflag"
 )
 
@@ -54,6 +56,11 @@ type Config struct {
 	// PprofListen is the host:port of the Go profiles (/debug/pprof/);
 	// empty is off. Never one of the API listeners.
 	PprofListen string
+	// NeutronListen and KeystoneListen are the host:port of the OpenStack
+	// Networking (v2.0) and minimal Identity (v3) endpoints, served over
+	// the EC2 endpoint's accounts and objects (only while it runs); "off"
+	// disables them.
+	NeutronListen, KeystoneListen string
 	// InstanceRecovery restarts the instances of a host whose agent died
 	// on another alive host of their zone (EC2's auto-recovery), except
 	// those with AutoRecovery=disabled.
@@ -69,6 +76,8 @@ func DefaultConfig() Config {
 		EtcdPeerURL:   DefaultEtcdPeerURL,
 		LogLevel:      "info",
 		EC2:           ec2.DefaultOptions(),
+		NeutronListen:  neutron.DefaultListen,
+		KeystoneListen: keystone.DefaultListen,
 	}
 }
 
@@ -90,6 +99,8 @@ var envNames = map[string]string{
 	"ec2-tls-key":       "CANOPY_EC2_TLS_KEY",
 	"pprof-listen":      "CANOPY_PPROF_LISTEN",
 	"instance-recovery": "CANOPY_INSTANCE_RECOVERY",
+	"neutron-listen":    "CANOPY_NEUTRON_LISTEN",
+	"keystone-listen":   "CANOPY_KEYSTONE_LISTEN",
 }
 
 // BindFlags registers the server flags on fs, writing into c.
@@ -108,6 +119,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CloudConfig, "cloud-config", c.CloudConfig, "JSON file describing the cloud's edge: gateways (each on a host named by name or id; bound when that host registers), public pools, underlay MTU, DNS, BGP (env CANOPY_CLOUD_CONFIG)")
 	fs.StringVar(&c.PprofListen, "pprof-listen", c.PprofListen, "host:port for the Go profiles at /debug/pprof/ (default off; keep it on a private address) (env CANOPY_PPROF_LISTEN)")
 	fs.BoolVar(&c.InstanceRecovery, "instance-recovery", c.InstanceRecovery, "restart the instances of a host whose agent's lease ran out on another alive host of their zone, with the same id, interfaces, addresses and metadata; an instance opts out with ModifyInstanceMaintenanceOptions AutoRecovery=disabled (env CANOPY_INSTANCE_RECOVERY)")
+	fs.StringVar(&c.NeutronListen, "neutron-listen", c.NeutronListen, `host:port of the OpenStack Networking API v2.0 (Neutron), over the EC2 endpoint's accounts; "off" disables it (env CANOPY_NEUTRON_LISTEN)`)
+	fs.StringVar(&c.KeystoneListen, "keystone-listen", c.KeystoneListen, `host:port of the minimal OpenStack Identity v3 endpoint (Keystone) the Neutron API's clients authenticate with; "off" disables it (env CANOPY_KEYSTONE_LISTEN)`)
 	c.EC2.BindFlags(fs)
 }
 
@@ -124,6 +137,10 @@ func (c *Config) ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			c.DataDir = v
 		case "listen":
 			c.Listen = v
+		case "neutron-listen":
+			c.NeutronListen = v
+		case "keystone-listen":
+			c.KeystoneListen = v
 		case "etcd-endpoints":
 			c.EtcdEndpoints = splitList(v)
 		case "etcd-client-url":
@@ -190,6 +207,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--listen: %q is not host:port: %v", c.Listen, err))
 	} else if port == "" {
 		errs = append(errs, fmt.Errorf("--listen: %q has no port", c.Listen))
+	}
+	for _, l := range []struct{ flag, addr string }{{"--neutron-listen", c.NeutronListen}, {"--keystone-listen", c.KeystoneListen}} {
+		if l.addr == "off" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port or off", l.flag, l.addr))
+		}
 	}
 	if c.PprofListen != "" {
 		if _, _, err := net.SplitHostPort(c.PprofListen); err != nil {

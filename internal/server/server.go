@@ -161,6 +161,15 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if ec2srv != nil {
+		key, err := ec2.EnsureKey(cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("ec2 key: %w", err)
+		}
+		osCtx, stopOS := context.WithCancel(ctx)
+		waitOS := s.startOpenStack(osCtx, ec2srv, key, token, cloud.VMMTU(), tlsCfg)
+		defer func() { stopOS(); waitOS() }()
+	}
 	ctlCtx, stopCtl := context.WithCancel(ctx)
 	ctlDone := make(chan struct{})
 	defer func() { stopCtl(); <-ctlDone }()

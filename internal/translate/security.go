@@ -312,5 +312,8 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 			p.HostID, p.Interface = inst.HostID, vpc.HostInterfaceName(e.ID)
 		}
 	}
+	if p.HostID == "" && e.Binding != nil {
+		p.HostID, p.Interface = e.Binding.HostID, e.Binding.Interface
+	}
 	b.add(p)
 }

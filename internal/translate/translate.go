@@ -263,8 +263,11 @@ func (b *builder) vpc(v *vpc.Vpc) {
 	up.InFilter, up.OutFilter = b.elasticIPs(x)
 
 	// The VPC's local route: addresses of the VPC no subnet holds go
-	// nowhere (never out through a default route).
-	b.route(v.ID, v.ID, "local", r.ID, topology.RouteBlackhole, netip.Prefix{}, v.CidrBlock, "", netip.Addr{}, weightFallback)
+	// nowhere (never out through a default route). A Neutron network has
+	// no block of its own until its subnet gives it one.
+	if v.CidrBlock.IsValid() {
+		b.route(v.ID, v.ID, "local", r.ID, topology.RouteBlackhole, netip.Prefix{}, v.CidrBlock, "", netip.Addr{}, weightFallback)
+	}
 
 	acls := b.networkACLs(v)
 	dhcp := b.dhcpSettings(v)

@@ -26,6 +26,10 @@ type Vpc struct {
 	EnableDNSSupport   bool         `json:"enable_dns_support"`
 	EnableDNSHostnames bool         `json:"enable_dns_hostnames"`
 	Tags               Tags         `json:"tags,omitempty"`
+	// Network marks a VPC made as a Neutron network: its block is the
+	// smallest prefix covering its subnets (none until the first), where an
+	// EC2 VPC's block is chosen first and holds its subnets.
+	Network bool `json:"network,omitempty"`
 	// TransitIndex places the VPC's router on the transit network: its
 	// address there is the transit prefix's base + TransitIndex. The EC2
 	// server assigns it once at create (AllocTransitIndex) and never
@@ -264,7 +268,23 @@ type NetworkInterface struct {
 	// for that state); it plays no part in the network.
 	Detached   *ENIAttachment `json:"detached,omitempty"`
 	DetachedAt time.Time      `json:"detached_at,omitzero"`
-	Tags       Tags           `json:"tags,omitempty"`
+	// DeviceOwner and DeviceID are a Neutron port's device_owner and
+	// device_id (who uses the port: "compute:nova" and a server id, say).
+	DeviceOwner string `json:"device_owner,omitempty"`
+	DeviceID    string `json:"device_id,omitempty"`
+	// Binding plugs the interface on a host without an instance: a port the
+	// Neutron API bound with binding:host_id (Nova's compute host names the
+	// VM's TAP). An attached instance's host wins over it.
+	Binding *HostBinding `json:"binding,omitempty"`
+	Tags    Tags         `json:"tags,omitempty"`
+}
+
+// HostBinding is where an interface is plugged: a topology host and the
+// name of the device there.
+type HostBinding struct {
+	HostID    string `json:"host_id"`
+	HostName  string `json:"host_name"`
+	Interface string `json:"interface"`
 }
 
 // Interface types.

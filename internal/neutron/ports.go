@@ -1,0 +1,444 @@
+package neutron
+
+import (
+	"encoding/json"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/canopy-sdn/canopy/internal/ec2"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/topology"
+	"github.com/canopy-sdn/canopy/internal/translate"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+)
+
+func portNotFound(id string) *Error { return notFound("PortNotFound", "Port", id) }
+
+// TapName is the device Nova's libvirt driver makes for a port: "tap" and
+// the first 11 characters of the port id.
+func TapName(portID string) string {
+	if len(portID) > 11 {
+		portID = portID[:11]
+	}
+	return "tap" + portID
+}
+
+// vifType is binding:vif_type of a bound port: the VM's NIC is a plain
+// TAP device the agent attaches to (Nova's VIF_TYPE_TAP).
+const vifType = "tap"
+
+func (s *Server) ports() *resource {
+	return &resource{
+		collection: "ports", member: "port", notFound: portNotFound,
+		list: func(c *call) ([]obj, error) {
+			hosts, err := s.hostNames(c)
+			if err != nil {
+				return nil, err
+			}
+			active, err := s.store.Store().ActivePorts(c.ctx)
+			if err != nil {
+				return nil, err
+			}
+			var out []obj
+			err = c.read(func(st *vpc.State) error {
+				for _, v := range st.SortedVpcs() {
+					for _, e := range st.InterfacesOf(v.ID) {
+						if c.sees(e.OwnerID) && e.InterfaceType == vpc.InterfaceTypeInterface {
+							out = append(out, renderPort(st, e, hosts, active))
+						}
+					}
+				}
+				return nil
+			})
+			return out, err
+		},
+		create: s.createPort,
+		update: s.updatePort,
+		del:    s.deletePort,
+	}
+}
+
+// hostNames maps topology host ids to names.
+func (s *Server) hostNames(c *call) (map[string]string, error) {
+	objs, err := s.store.Store().List(c.ctx, topology.KindHost)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, o := range objs {
+		out[o.GetMeta().ID] = o.GetMeta().Name
+	}
+	return out, nil
+}
+
+// hostID resolves a compute host's name (binding:host_id) to the id of
+// the topology host its agent registered.
+func (s *Server) hostID(c *call, name string) (string, error) {
+	hosts, err := s.hostNames(c)
+	if err != nil {
+		return "", err
+	}
+	for id, n := range hosts {
+		if n == name {
+			return id, nil
+		}
+	}
+	return "", invalidInput("binding:host_id %q is not a host running a Canopy agent", name)
+}
+
+func renderPort(st *vpc.State, e *vpc.NetworkInterface, hosts, active map[string]string) obj {
+	ips := []obj{}
+	for _, p := range e.PrivateIPs {
+		ips = append(ips, obj{"subnet_id": e.SubnetID, "ip_address": p.Address.String()})
+	}
+	groups := slices.Clone(e.Groups)
+	if groups == nil {
+		groups = []string{}
+	}
+	deviceID, deviceOwner, host, vif := e.DeviceID, e.DeviceOwner, "", "unbound"
+	hostID := ""
+	if a := e.Attachment; a != nil {
+		// An EC2 instance's interface: Nova's way of saying so.
+		deviceID, deviceOwner = a.InstanceID, "compute:"+e.AvailabilityZone
+		if inst := st.Instances[a.InstanceID]; inst != nil && inst.Placed() {
+			hostID = inst.HostID
+		}
+	} else if b := e.Binding; b != nil {
+		hostID = b.HostID
+	}
+	if hostID != "" {
+		host, vif = hosts[hostID], vifType
+		if host == "" && e.Binding != nil {
+			host = e.Binding.HostName
+		}
+	}
+	status := "DOWN"
+	if hostID != "" && active[translate.ObjectID(e.ID, "port")] == hostID {
+		status = "ACTIVE"
+	}
+	return obj{
+		"id": e.ID, "name": nameOf(e.Tags), "description": e.Description,
+		"network_id": e.VpcID, "tenant_id": e.OwnerID, "project_id": e.OwnerID,
+		"mac_address": e.MacAddress, "admin_state_up": true, "status": status,
+		"device_id": deviceID, "device_owner": deviceOwner, "fixed_ips": ips,
+		"security_groups": groups, "allowed_address_pairs": []obj{}, "port_security_enabled": true,
+		"binding:host_id": host, "binding:vif_type": vif, "binding:vif_details": obj{},
+		"binding:vnic_type": "normal", "binding:profile": obj{}, "extra_dhcp_opts": []obj{},
+		"tags": []string{},
+	}
+}
+
+// portText reads what POST and PUT take alike.
+type portText struct {
+	name, desc, deviceID, deviceOwner, host string
+}
+
+func readPortText(a attrs) (portText, error) {
+	var p portText
+	var err error
+	for _, f := range []struct {
+		k   string
+		dst *string
+	}{{"name", &p.name}, {"description", &p.desc}, {"device_id", &p.deviceID}, {"device_owner", &p.deviceOwner}, {"binding:host_id", &p.host}} {
+		if *f.dst, err = a.str(f.k, "", 255); err != nil {
+			return p, err
+		}
+	}
+	for _, f := range []struct {
+		k    string
+		want any
+		why  string
+	}{
+		{"admin_state_up", true, "a port is always up on Canopy"},
+		{"port_security_enabled", true, "port security cannot be turned off"},
+		{"allowed_address_pairs", []any{}, "allowed address pairs are not supported yet"},
+		{"binding:vnic_type", "normal", "only normal vNICs (a TAP device) are supported"},
+		{"binding:profile", map[string]any{}, "binding profiles are not supported"},
+		{"extra_dhcp_opts", []any{}, "extra DHCP options are not supported"},
+	} {
+		if err := a.fixed(f.k, f.want, f.why); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// groupsAttr reads security_groups (nil when absent).
+func groupsAttr(a attrs) ([]string, error) {
+	raw, ok := a["security_groups"]
+	if !ok {
+		return nil, nil
+	}
+	var gs []string
+	if err := json.Unmarshal(raw, &gs); err != nil || gs == nil {
+		return nil, badRequest("Invalid input for security_groups. Reason: '%s' is not a list of ids.", raw)
+	}
+	return gs, nil
+}
+
+// checkGroups checks a port's groups: the caller's, of the port's network.
+func (s *Server) checkGroups(st *vpc.State, owner, vpcID string, gs []string) error {
+	if len(gs) > s.cfg.EC2.Limits().SecurityGroupsPerInterface {
+		return badRequest("A port has at most %d security groups.", s.cfg.EC2.Limits().SecurityGroupsPerInterface)
+	}
+	for i, g := range gs {
+		sg := st.SecurityGroups[g]
+		if sg == nil || sg.OwnerID != owner {
+			return notFound("SecurityGroupNotFound", "Security group", g)
+		}
+		if sg.VpcID != vpcID {
+			return invalidInput("security group %s is not of the port's network %s", g, vpcID)
+		}
+		if slices.Contains(gs[:i], g) {
+			return invalidInput("security group %s is given twice", g)
+		}
+	}
+	return nil
+}
+
+// fixedIP is one entry of fixed_ips.
+type fixedIP struct {
+	SubnetID  string `json:"subnet_id"`
+	IPAddress string `json:"ip_address"`
+}
+
+func (s *Server) createPort(c *call, a attrs) (string, error) {
+	if err := a.only("name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips", "security_groups",
+		"device_id", "device_owner", "binding:host_id", "binding:vnic_type", "binding:profile", "port_security_enabled",
+		"allowed_address_pairs", "extra_dhcp_opts", "tenant_id", "project_id"); err != nil {
+		return "", err
+	}
+	txt, err := readPortText(a)
+	if err != nil {
+		return "", err
+	}
+	netID, err := a.str("network_id", "", 255)
+	if err != nil {
+		return "", err
+	}
+	if netID == "" {
+		return "", badRequest("Failed to parse request. Required attribute 'network_id' not specified")
+	}
+	mac, err := a.str("mac_address", "", 32)
+	if err != nil {
+		return "", err
+	}
+	if mac != "" {
+		m, err := topology.ParseMAC(mac)
+		if err != nil || m.IsMulticast() || m.IsZero() {
+			return "", badRequest("Invalid input for mac_address. Reason: '%s' is not a valid unicast MAC address.", mac)
+		}
+		mac = m.String()
+	}
+	var fixed []fixedIP
+	if raw, ok := a["fixed_ips"]; ok {
+		if err := json.Unmarshal(raw, &fixed); err != nil {
+			return "", badRequest("Invalid input for fixed_ips. Reason: '%s' is not a list of {subnet_id, ip_address}.", raw)
+		}
+	}
+	groups, err := groupsAttr(a)
+	if err != nil {
+		return "", err
+	}
+	hostID := ""
+	if txt.host != "" {
+		if hostID, err = s.hostID(c, txt.host); err != nil {
+			return "", err
+		}
+	}
+	var id string
+	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		v, err := c.network(st, netID)
+		if err != nil {
+			return err
+		}
+		owner, err := c.owner(a, func(p string) bool { return st.Accounts[p] != nil })
+		if err != nil {
+			return err
+		}
+		if owner != v.OwnerID {
+			return forbidden("A port belongs to its network's project (%s).", v.OwnerID)
+		}
+		sub, explicit, err := portAddresses(st, v, fixed)
+		if err != nil {
+			return err
+		}
+		for i, ip := range explicit {
+			if err := vpc.CheckPrivateIP(st, sub, ip); err != nil {
+				return err
+			}
+			if slices.Contains(explicit[:i], ip) {
+				return invalidInput("address %s is given twice", ip)
+			}
+		}
+		if len(explicit) == 0 {
+			if explicit, err = st.AllocPrivateIPs(sub, 1); err != nil {
+				return err
+			}
+		}
+		if mac == "" {
+			mac = ec2.NewMAC()
+		}
+		for _, o := range st.InterfacesOf(v.ID) {
+			if strings.EqualFold(o.MacAddress, mac) {
+				return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", v.ID, mac)
+			}
+		}
+		if groups == nil { // the network's default group, as Neutron gives the project's
+			for _, g := range st.SecurityGroupsOf(v.ID) {
+				if g.GroupName == vpc.DefaultGroupName {
+					groups = []string{g.ID}
+				}
+			}
+		}
+		if err := s.checkGroups(st, owner, v.ID, groups); err != nil {
+			return err
+		}
+		e := &vpc.NetworkInterface{ID: ec2.NewID(vpc.KindInterface), OwnerID: owner, VpcID: v.ID, SubnetID: sub.ID,
+			AvailabilityZone: sub.AvailabilityZone, Description: txt.desc, MacAddress: mac, Groups: groups,
+			SourceDestCheck: true, Status: vpc.StateAvailable, InterfaceType: vpc.InterfaceTypeInterface,
+			DeviceID: txt.deviceID, DeviceOwner: txt.deviceOwner, Tags: withText(nil, txt.name, "")}
+		for i, ip := range explicit {
+			e.PrivateIPs = append(e.PrivateIPs, vpc.PrivateIP{Address: ip, Primary: i == 0})
+		}
+		if hostID != "" {
+			e.Binding = &vpc.HostBinding{HostID: hostID, HostName: txt.host, Interface: TapName(e.ID)}
+		}
+		if len(e.PrivateIPs) > s.cfg.EC2.Limits().PrivateIPsPerInterface {
+			return badRequest("A port has at most %d fixed IPs.", s.cfg.EC2.Limits().PrivateIPsPerInterface)
+		}
+		id = e.ID
+		return tx.Put(e.ID, e)
+	})
+	return id, err
+}
+
+// portAddresses picks a new port's subnet and the addresses asked for:
+// every fixed IP must be in one subnet of the network (a port is an
+// interface, in one subnet); none asked means the network's first subnet.
+func portAddresses(st *vpc.State, v *vpc.Vpc, fixed []fixedIP) (*vpc.Subnet, []netip.Addr, error) {
+	subs := st.SubnetsOf(v.ID)
+	if len(subs) == 0 {
+		return nil, nil, invalidInput("network %s has no subnet: a port on Canopy needs an IPv4 address", v.ID)
+	}
+	var sub *vpc.Subnet
+	var ips []netip.Addr
+	for _, f := range fixed {
+		var s *vpc.Subnet
+		if f.SubnetID != "" {
+			i := slices.IndexFunc(subs, func(x *vpc.Subnet) bool { return x.ID == f.SubnetID })
+			if i < 0 {
+				return nil, nil, invalidInput("subnet %s is not a subnet of network %s", f.SubnetID, v.ID)
+			}
+			s = subs[i]
+		}
+		if f.IPAddress != "" {
+			ip, err := netip.ParseAddr(f.IPAddress)
+			if err != nil || !ip.Is4() {
+				return nil, nil, badRequest("Invalid input for fixed_ips. Reason: '%s' is not a valid IPv4 address.", f.IPAddress)
+			}
+			if s == nil {
+				i := slices.IndexFunc(subs, func(x *vpc.Subnet) bool { return x.CidrBlock.Contains(ip) })
+				if i < 0 {
+					return nil, nil, &Error{400, "InvalidIpForNetwork", "IP address " + ip.String() + " is not a valid IP for any of the subnets on the specified network."}
+				}
+				s = subs[i]
+			} else if !s.CidrBlock.Contains(ip) {
+				return nil, nil, &Error{400, "InvalidIpForSubnet", "IP address " + ip.String() + " is not a valid IP for the specified subnet."}
+			}
+			ips = append(ips, ip)
+		}
+		if s == nil {
+			return nil, nil, badRequest("Invalid input for fixed_ips. Reason: an entry names neither subnet_id nor ip_address.")
+		}
+		if sub != nil && sub.ID != s.ID {
+			return nil, nil, invalidInput("a port's fixed IPs must all be in one subnet on Canopy")
+		}
+		sub = s
+	}
+	if sub == nil {
+		sub = subs[0]
+	}
+	return sub, ips, nil
+}
+
+// port returns a port the caller sees.
+func (c *call) port(st *vpc.State, id string) (*vpc.NetworkInterface, error) {
+	e := st.NetworkInterfaces[id]
+	if e == nil || !c.sees(e.OwnerID) || e.InterfaceType != vpc.InterfaceTypeInterface {
+		return nil, portNotFound(id)
+	}
+	return e, nil
+}
+
+func (s *Server) updatePort(c *call, id string, a attrs) error {
+	if err := a.only("name", "description", "admin_state_up", "security_groups", "device_id", "device_owner",
+		"binding:host_id", "binding:vnic_type", "binding:profile", "port_security_enabled", "allowed_address_pairs", "extra_dhcp_opts"); err != nil {
+		return err
+	}
+	txt, err := readPortText(a)
+	if err != nil {
+		return err
+	}
+	groups, err := groupsAttr(a)
+	if err != nil {
+		return err
+	}
+	hostID := ""
+	if txt.host != "" {
+		if hostID, err = s.hostID(c, txt.host); err != nil {
+			return err
+		}
+	}
+	return c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		e, err := c.port(st, id)
+		if err != nil {
+			return err
+		}
+		if e.Attachment != nil && (a.has("binding:host_id") || a.has("device_id") || a.has("device_owner")) {
+			return conflict("PortInUse", "Unable to complete operation on port %s: it is attached to instance %s (EC2).", id, e.Attachment.InstanceID)
+		}
+		if groups != nil {
+			if err := s.checkGroups(st, e.OwnerID, e.VpcID, groups); err != nil {
+				return err
+			}
+		}
+		e = clone(e)
+		if a.has("name") {
+			e.Tags = withText(e.Tags, txt.name, "")
+		}
+		if a.has("description") {
+			e.Description = txt.desc
+		}
+		if a.has("device_id") {
+			e.DeviceID = txt.deviceID
+		}
+		if a.has("device_owner") {
+			e.DeviceOwner = txt.deviceOwner
+		}
+		if groups != nil {
+			e.Groups = groups
+		}
+		if a.has("binding:host_id") {
+			e.Binding = nil
+			if hostID != "" {
+				e.Binding = &vpc.HostBinding{HostID: hostID, HostName: txt.host, Interface: TapName(e.ID)}
+			}
+		}
+		return tx.Put(e.ID, e)
+	})
+}
+
+func (s *Server) deletePort(c *call, id string) error {
+	return c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		e, err := c.port(st, id)
+		if err != nil {
+			return err
+		}
+		if e.Attachment != nil {
+			return conflict("PortInUse", "Unable to complete operation on port %s: it is attached to instance %s (EC2).", id, e.Attachment.InstanceID)
+		}
+		return ec2.DeleteInterface(st, tx, e)
+	})
+}

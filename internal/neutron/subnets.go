@@ -1,0 +1,247 @@
+package neutron
+
+import (
+	"encoding/json"
+	"errors"
+	"net/netip"
+
+	"github.com/canopy-sdn/canopy/internal/ec2"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+)
+
+func subnetNotFound(id string) *Error { return notFound("SubnetNotFound", "Subnet", id) }
+
+// Prefix lengths a subnet may have: a /28 leaves 11 addresses after the
+// five every subnet reserves (as in a VPC); longer ones leave too few.
+const (
+	minSubnetBits = 8
+	maxSubnetBits = 28
+)
+
+func (s *Server) subnets() *resource {
+	return &resource{
+		collection: "subnets", member: "subnet", notFound: subnetNotFound,
+		list: func(c *call) ([]obj, error) {
+			var out []obj
+			err := c.read(func(st *vpc.State) error {
+				for _, v := range st.SortedVpcs() {
+					for _, sub := range st.SubnetsOf(v.ID) {
+						if c.sees(sub.OwnerID) {
+							out = append(out, renderSubnet(sub))
+						}
+					}
+				}
+				return nil
+			})
+			return out, err
+		},
+		create: s.createSubnet,
+		update: s.updateSubnet,
+		del:    s.deleteSubnet,
+	}
+}
+
+// gateway is a subnet's gateway: its first address, the network router's
+// port there (as in a VPC).
+func gateway(p netip.Prefix) netip.Addr { return vpc.Nth(p, 1) }
+
+// pool is the range ports get addresses from: a VPC subnet reserves its
+// first four addresses and the last.
+func pool(p netip.Prefix) (netip.Addr, netip.Addr) {
+	return vpc.Nth(p, 4), vpc.Nth(p, 1<<(32-p.Bits())-2)
+}
+
+func renderSubnet(sub *vpc.Subnet) obj {
+	first, last := pool(sub.CidrBlock)
+	return obj{
+		"id": sub.ID, "name": nameOf(sub.Tags), "description": sub.Tags[tagDescription],
+		"network_id": sub.VpcID, "tenant_id": sub.OwnerID, "project_id": sub.OwnerID,
+		"ip_version": 4, "cidr": sub.CidrBlock.String(), "gateway_ip": gateway(sub.CidrBlock).String(),
+		"allocation_pools": []obj{{"start": first.String(), "end": last.String()}},
+		"dns_nameservers":  []string{}, "host_routes": []obj{}, "enable_dhcp": true,
+		"ipv6_ra_mode": nil, "ipv6_address_mode": nil, "subnetpool_id": nil,
+		"service_types": []string{}, "tags": []string{}, "segment_id": nil,
+	}
+}
+
+func (s *Server) createSubnet(c *call, a attrs) (string, error) {
+	if err := a.only("name", "description", "network_id", "cidr", "ip_version", "gateway_ip", "enable_dhcp",
+		"allocation_pools", "dns_nameservers", "host_routes", "tenant_id", "project_id", "subnetpool_id",
+		"ipv6_ra_mode", "ipv6_address_mode", "service_types", "use_default_subnetpool"); err != nil {
+		return "", err
+	}
+	name, err := a.str("name", "", 255)
+	if err != nil {
+		return "", err
+	}
+	desc, err := a.str("description", "", 255)
+	if err != nil {
+		return "", err
+	}
+	netID, err := a.str("network_id", "", 255)
+	if err != nil {
+		return "", err
+	}
+	if netID == "" {
+		return "", badRequest("Failed to parse request. Required attribute 'network_id' not specified")
+	}
+	if !a.has("ip_version") {
+		return "", badRequest("Failed to parse request. Required attribute 'ip_version' not specified")
+	}
+	var ipv int
+	if err := json.Unmarshal(a["ip_version"], &ipv); err != nil || (ipv != 4 && ipv != 6) {
+		return "", badRequest("Invalid input for ip_version. Reason: '%s' is not in [4, 6].", a["ip_version"])
+	}
+	if ipv == 6 {
+		return "", badRequest("Invalid input for ip_version. Reason: IPv6 subnets are not supported.")
+	}
+	cidrStr, err := a.str("cidr", "", 64)
+	if err != nil {
+		return "", err
+	}
+	if cidrStr == "" {
+		return "", badRequest("Bad subnets request: a cidr must be specified in the absence of a subnet pool")
+	}
+	cidr, err := netip.ParsePrefix(cidrStr)
+	if err != nil || !cidr.Addr().Is4() {
+		return "", badRequest("Invalid input for cidr. Reason: '%s' is not a valid IPv4 subnet.", cidrStr)
+	}
+	if cidr != cidr.Masked() {
+		return "", badRequest("Invalid input for cidr. Reason: '%s' isn't a recommended CIDR, '%s' is recommended.", cidrStr, cidr.Masked())
+	}
+	if cidr.Bits() < minSubnetBits || cidr.Bits() > maxSubnetBits {
+		return "", invalidInput("a subnet is a /%d to a /%d, not /%d", minSubnetBits, maxSubnetBits, cidr.Bits())
+	}
+	if err := a.fixed("gateway_ip", gateway(cidr).String(), "the gateway is the subnet's first address ("+gateway(cidr).String()+")"); err != nil {
+		return "", err
+	}
+	first, last := pool(cidr)
+	for _, f := range []struct {
+		k    string
+		want any
+		why  string
+	}{
+		{"enable_dhcp", true, "DHCP is always on"},
+		{"allocation_pools", []any{map[string]any{"start": first.String(), "end": last.String()}}, "the pool is " + first.String() + "-" + last.String() + " (the first four and the last address are reserved)"},
+		{"dns_nameservers", []any{}, "DNS servers per subnet are not supported yet"},
+		{"host_routes", []any{}, "host routes are not supported yet"},
+		{"subnetpool_id", nil, "subnet pools are not supported"},
+		{"ipv6_ra_mode", nil, "IPv6 is not supported"},
+		{"ipv6_address_mode", nil, "IPv6 is not supported"},
+		{"service_types", []any{}, "service types are not supported"},
+		{"use_default_subnetpool", false, "subnet pools are not supported"},
+	} {
+		if err := a.fixed(f.k, f.want, f.why); err != nil {
+			return "", err
+		}
+	}
+	var id string
+	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		v, err := c.network(st, netID)
+		if err != nil {
+			return err
+		}
+		owner, err := c.owner(a, func(p string) bool { return st.Accounts[p] != nil })
+		if err != nil {
+			return err
+		}
+		if owner != v.OwnerID {
+			return forbidden("A subnet belongs to its network's project (%s).", v.OwnerID)
+		}
+		if !v.Network && !v.CidrBlock.Contains(cidr.Addr()) || !v.Network && cidr.Bits() < v.CidrBlock.Bits() {
+			return invalidInput("the subnet %s is outside the block %s of VPC %s", cidr, v.CidrBlock, v.ID)
+		}
+		for _, o := range st.SubnetsOf(v.ID) {
+			if o.CidrBlock.Overlaps(cidr) {
+				return invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet", cidr, v.ID)
+			}
+		}
+		zone := ""
+		if zs := s.cfg.EC2.Zones(); len(zs) > 0 {
+			zone = zs[0]
+		}
+		sub := &vpc.Subnet{ID: ec2.NewID(vpc.KindSubnet), OwnerID: owner, VpcID: v.ID, CidrBlock: cidr,
+			AvailabilityZone: zone, State: vpc.StateAvailable, Tags: withText(nil, name, desc)}
+		if err := tx.Put(sub.ID, sub); err != nil {
+			return err
+		}
+		id = sub.ID
+		return setBlock(tx.State(), tx, v)
+	})
+	return id, err
+}
+
+// subnet returns a subnet the caller sees.
+func (c *call) subnet(st *vpc.State, id string) (*vpc.Subnet, error) {
+	sub := st.Subnets[id]
+	if sub == nil || !c.sees(sub.OwnerID) {
+		return nil, subnetNotFound(id)
+	}
+	return sub, nil
+}
+
+func (s *Server) updateSubnet(c *call, id string, a attrs) error {
+	if err := a.only("name", "description", "enable_dhcp", "gateway_ip", "allocation_pools", "dns_nameservers", "host_routes"); err != nil {
+		return err
+	}
+	name, err := a.str("name", "", 255)
+	if err != nil {
+		return err
+	}
+	desc, err := a.str("description", "", 255)
+	if err != nil {
+		return err
+	}
+	return c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		sub, err := c.subnet(st, id)
+		if err != nil {
+			return err
+		}
+		first, last := pool(sub.CidrBlock)
+		for _, f := range []struct {
+			k    string
+			want any
+		}{
+			{"enable_dhcp", true}, {"gateway_ip", gateway(sub.CidrBlock).String()},
+			{"allocation_pools", []any{map[string]any{"start": first.String(), "end": last.String()}}},
+			{"dns_nameservers", []any{}}, {"host_routes", []any{}},
+		} {
+			if err := a.fixed(f.k, f.want, "this value cannot change on Canopy"); err != nil {
+				return err
+			}
+		}
+		if !a.has("name") {
+			name = nameOf(sub.Tags)
+		}
+		if !a.has("description") {
+			desc = sub.Tags[tagDescription]
+		}
+		sub = clone(sub)
+		sub.Tags = withText(sub.Tags, name, desc)
+		return tx.Put(sub.ID, sub)
+	})
+}
+
+func (s *Server) deleteSubnet(c *call, id string) error {
+	return c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		sub, err := c.subnet(st, id)
+		if err != nil {
+			return err
+		}
+		if err := ec2.DeleteSubnet(st, tx, sub); err != nil {
+			return inUse("SubnetInUse", "subnet", id, err)
+		}
+		return setBlock(tx.State(), tx, st.Vpcs[sub.VpcID])
+	})
+}
+
+// inUse answers Neutron's <X>InUse for a DependencyViolation of the shared
+// checks, and other errors as they are.
+func inUse(typ, kind, id string, err error) error {
+	var ve *vpc.Error
+	if errors.As(err, &ve) && ve.Code == vpc.CodeDependencyViolation {
+		return conflict(typ, "Unable to complete operation on %s %s: %s", kind, id, ve.Message)
+	}
+	return err
+}
