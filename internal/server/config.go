@@ -70,12 +70,12 @@ type Config struct {
 // DefaultConfig returns the configuration with every default filled in.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:       DefaultDataDir,
-		Listen:        DefaultListen,
-		EtcdClientURL: DefaultEtcdClientURL,
-		EtcdPeerURL:   DefaultEtcdPeerURL,
-		LogLevel:      "info",
-		EC2:           ec2.DefaultOptions(),
+		DataDir:        DefaultDataDir,
+		Listen:         DefaultListen,
+		EtcdClientURL:  DefaultEtcdClientURL,
+		EtcdPeerURL:    DefaultEtcdPeerURL,
+		LogLevel:       "info",
+		EC2:            ec2.DefaultOptions(),
 		NeutronListen:  neutron.DefaultListen,
 		KeystoneListen: keystone.DefaultListen,
 	}
