@@ -70,7 +70,7 @@ func toError(err error) *Error {
 		return &Error{http.StatusBadRequest, "BadRequest", ve.Message}
 	}
 	if errors.Is(err, nsdb.ErrUnavailable) {
-		return &Error{http.StatusServiceUnavailable, "ServiceUnavailable", "The network state database is unavailable; retry."}
+		return &Error{http.StatusServiceUnavailable, "HTTPServiceUnavailable", "The network state database is unavailable; retry."}
 	}
 	return &Error{http.StatusInternalServerError, "InternalServerError", "Request failed: internal server error while processing your request."}
 }

@@ -109,12 +109,12 @@ func (s *Server) list(c *call, w http.ResponseWriter, res *resource) {
 		if slices.Contains(reserved, k) {
 			continue
 		}
-		var known bool
-		objs, known = filter(objs, k, vals)
-		if !known && len(objs) > 0 {
+		kept, known := filter(objs, k, vals)
+		if !known {
 			writeError(w, badRequest("%s is invalid attribute for filtering", k))
 			return
 		}
+		objs = kept
 	}
 	keys := q["sort_key"]
 	dirs := q["sort_dir"]
@@ -212,7 +212,8 @@ func (s *Server) list(c *call, w http.ResponseWriter, res *resource) {
 }
 
 // filter keeps the objects whose attribute k matches one of vals; known is
-// false when the objects have no such attribute.
+// false when the objects have no such attribute (with no objects, any
+// attribute is taken as known).
 func filter(objs []obj, k string, vals []string) ([]obj, bool) {
 	known := false
 	out := objs[:0:0]

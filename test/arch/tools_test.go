@@ -40,6 +40,7 @@ var toolPackage = map[string]string{
 	"etcd":               "etcd-server",
 	"etcdctl":            "etcd-client",
 	"aws":                "awscli",
+	"openstack":          "python3-openstackclient",
 	"vtysh":              "frr", // and its daemons, /usr/lib/frr/{zebra,bgpd,bfdd}
 	"bash":               "bash",
 	"sh":                 "dash",

@@ -108,7 +108,10 @@ func (s *server) start() {
 		"--listen", fmt.Sprintf("127.0.0.1:%d", s.api),
 		"--etcd-client-url", fmt.Sprintf("https://127.0.0.1:%d", s.etcdClient),
 		"--etcd-peer-url", fmt.Sprintf("https://127.0.0.1:%d", s.etcdPeer),
-		"--ec2-listen", fmt.Sprintf("127.0.0.1:%d", s.ec2))
+		"--ec2-listen", fmt.Sprintf("127.0.0.1:%d", s.ec2),
+		// Several of these servers share the machine's loopback: the
+		// OpenStack endpoints' fixed default ports would collide.
+		"--neutron-listen", "off", "--keystone-listen", "off")
 	if s.endpoints != nil {
 		s.cmd.Args = append(s.cmd.Args, "--etcd-endpoints", strings.Join(s.endpoints, ","))
 	}

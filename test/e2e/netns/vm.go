@@ -144,3 +144,24 @@ func (vm *VM) Background(args ...string) func() {
 	vm.l.t.Cleanup(stop)
 	return stop
 }
+
+// AddGuest makes a VM namespace wired to host h by a veth pair whose host
+// end is named tap: the device a hypervisor creates for a port the control
+// plane bound on h (a Neutron port's tap + the first 11 characters of its
+// id), which the agent plugs by itself. The VM's end has the same name,
+// MAC mac, MTU mtu and no address (its DHCP client configures it). It
+// waits until the agent has plugged the host end.
+func (l *Lab) AddGuest(name string, h *Host, tap, mac string, mtu int) *VM {
+	l.t.Helper()
+	vm := &VM{l: l, Name: name, NS: l.id + "-vm-" + name, Host: h, Tap: tap, MAC: mac, MTU: mtu}
+	l.mustNS(vm.NS)
+	l.vms = append(l.vms, vm)
+	l.must("ip", "-n", vm.NS, "link", "set", "lo", "up")
+	l.wire(h, tap, vm.NS, tap)
+	if KernelDatapath() {
+		l.must("ip", "-n", h.NS, "link", "set", tap, "up")
+	}
+	l.must("ip", "-n", vm.NS, "link", "set", tap, "address", mac, "mtu", fmt.Sprint(mtu), "up")
+	vm.Plug()
+	return vm
+}

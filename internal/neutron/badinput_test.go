@@ -1,0 +1,126 @@
+package neutron_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/canopy-sdn/canopy/internal/topology"
+)
+
+// TestBadInput sends malformed and conflicting requests: each gets
+// Neutron's status and error type, and the store does not change.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	p := e.project("alpha")
+	other := e.project("beta")
+	if _, err := e.store.Create(context.Background(), &topology.Host{Meta: topology.Meta{ID: "8d0c4a8e-5d4c-4a8b-9a62-2f2d4d1d2a02", Name: "compute1"}}); err != nil {
+		t.Fatal(err)
+	}
+	net := p.must(201, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "n"}}, "network")["id"].(string)
+	empty := p.must(201, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "empty"}}, "network")["id"].(string)
+	sub := p.must(201, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net, "ip_version": 4, "cidr": "10.0.0.0/24"}}, "subnet")["id"].(string)
+	port := p.must(201, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": net, "mac_address": "02:00:00:00:00:01",
+		"fixed_ips": []any{map[string]any{"ip_address": "10.0.0.9"}}}}, "port")["id"].(string)
+	theirs := other.must(201, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "theirs"}}, "network")["id"].(string)
+	theirSub := other.must(201, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": theirs, "ip_version": 4, "cidr": "10.1.0.0/24"}}, "subnet")["id"].(string)
+
+	nw := func(a map[string]any) map[string]any { return map[string]any{"network": a} }
+	sn := func(a map[string]any) map[string]any {
+		m := map[string]any{"network_id": net, "ip_version": 4, "cidr": "10.0.5.0/24"}
+		for k, v := range a {
+			m[k] = v
+		}
+		return map[string]any{"subnet": m}
+	}
+	pt := func(a map[string]any) map[string]any {
+		m := map[string]any{"network_id": net}
+		for k, v := range a {
+			m[k] = v
+		}
+		return map[string]any{"port": m}
+	}
+	noToken := &project{token: "", e: e}
+	cases := []struct {
+		name         string
+		who          *project
+		method, path string
+		body         any
+		status       int
+		typ          string
+	}{
+		{"no token", noToken, "GET", "/v2.0/networks", nil, 401, ""},
+		{"not JSON", p, "POST", "/v2.0/networks", "{", 400, "HTTPBadRequest"},
+		{"no member", p, "POST", "/v2.0/networks", map[string]any{"net": map[string]any{}}, 400, "HTTPBadRequest"},
+		{"bulk", p, "POST", "/v2.0/networks", map[string]any{"networks": []any{map[string]any{}}}, 400, "HTTPBadRequest"},
+		{"unknown attribute", p, "POST", "/v2.0/networks", nw(map[string]any{"colour": "red"}), 400, "HTTPBadRequest"},
+		{"name not a string", p, "POST", "/v2.0/networks", nw(map[string]any{"name": 5}), 400, "HTTPBadRequest"},
+		{"name too long", p, "POST", "/v2.0/networks", nw(map[string]any{"name": string(make([]byte, 300))}), 400, "HTTPBadRequest"},
+		{"shared network", p, "POST", "/v2.0/networks", nw(map[string]any{"shared": true}), 400, "HTTPBadRequest"},
+		{"admin down", p, "POST", "/v2.0/networks", nw(map[string]any{"admin_state_up": false}), 400, "HTTPBadRequest"},
+		{"other mtu", p, "POST", "/v2.0/networks", nw(map[string]any{"mtu": 9000}), 400, "HTTPBadRequest"},
+		{"member creates in another project", p, "POST", "/v2.0/networks", nw(map[string]any{"project_id": other.id}), 403, "PolicyNotAuthorized"},
+		{"tenant and project differ", p, "POST", "/v2.0/networks", nw(map[string]any{"project_id": p.id, "tenant_id": other.id}), 400, "HTTPBadRequest"},
+		{"another project's network", p, "GET", "/v2.0/networks/" + theirs, nil, 404, "NetworkNotFound"},
+		{"unknown network", p, "GET", "/v2.0/networks/vpc-0123456789abcdef0", nil, 404, "NetworkNotFound"},
+		{"delete another project's network", p, "DELETE", "/v2.0/networks/" + theirs, nil, 404, "NetworkNotFound"},
+		{"delete network in use", p, "DELETE", "/v2.0/networks/" + net, nil, 409, "NetworkInUse"},
+		{"subnet without network", p, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"ip_version": 4, "cidr": "10.0.0.0/24"}}, 400, "HTTPBadRequest"},
+		{"subnet without cidr", p, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net, "ip_version": 4}}, 400, "HTTPBadRequest"},
+		{"subnet IPv6", p, "POST", "/v2.0/subnets", sn(map[string]any{"ip_version": 6, "cidr": "2001:db8::/64"}), 400, "HTTPBadRequest"},
+		{"subnet ip_version 5", p, "POST", "/v2.0/subnets", sn(map[string]any{"ip_version": 5}), 400, "HTTPBadRequest"},
+		{"subnet bad cidr", p, "POST", "/v2.0/subnets", sn(map[string]any{"cidr": "10.0.0.0/33"}), 400, "HTTPBadRequest"},
+		{"subnet host bits", p, "POST", "/v2.0/subnets", sn(map[string]any{"cidr": "10.0.5.7/24"}), 400, "HTTPBadRequest"},
+		{"subnet too small", p, "POST", "/v2.0/subnets", sn(map[string]any{"cidr": "10.0.5.0/30"}), 400, "InvalidInput"},
+		{"overlapping subnets on a network", p, "POST", "/v2.0/subnets", sn(map[string]any{"cidr": "10.0.0.128/25"}), 400, "InvalidInput"},
+		{"subnet on another project's network", p, "POST", "/v2.0/subnets", sn(map[string]any{"network_id": theirs}), 404, "NetworkNotFound"},
+		{"subnet other gateway", p, "POST", "/v2.0/subnets", sn(map[string]any{"gateway_ip": "10.0.5.254"}), 400, "HTTPBadRequest"},
+		{"subnet without DHCP", p, "POST", "/v2.0/subnets", sn(map[string]any{"enable_dhcp": false}), 400, "HTTPBadRequest"},
+		{"subnet pool outside", p, "POST", "/v2.0/subnets", sn(map[string]any{"allocation_pools": []any{map[string]any{"start": "10.0.5.2", "end": "10.0.5.9"}}}), 400, "HTTPBadRequest"},
+		{"delete subnet in use", p, "DELETE", "/v2.0/subnets/" + sub, nil, 409, "SubnetInUse"},
+		{"another project's subnet", p, "GET", "/v2.0/subnets/" + theirSub, nil, 404, "SubnetNotFound"},
+		{"port without network", p, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"name": "x"}}, 400, "HTTPBadRequest"},
+		{"port on another project's network", p, "POST", "/v2.0/ports", pt(map[string]any{"network_id": theirs}), 404, "NetworkNotFound"},
+		{"port on a network without subnet", p, "POST", "/v2.0/ports", pt(map[string]any{"network_id": empty}), 400, "InvalidInput"},
+		{"port address taken", p, "POST", "/v2.0/ports", pt(map[string]any{"fixed_ips": []any{map[string]any{"ip_address": "10.0.0.9"}}}), 409, "IpAddressAlreadyAllocated"},
+		{"port address reserved", p, "POST", "/v2.0/ports", pt(map[string]any{"fixed_ips": []any{map[string]any{"ip_address": "10.0.0.2"}}}), 400, "InvalidIpForSubnet"},
+		{"port address off network", p, "POST", "/v2.0/ports", pt(map[string]any{"fixed_ips": []any{map[string]any{"ip_address": "192.168.0.5"}}}), 400, "InvalidIpForNetwork"},
+		{"port address off subnet", p, "POST", "/v2.0/ports", pt(map[string]any{"fixed_ips": []any{map[string]any{"subnet_id": sub, "ip_address": "10.0.1.5"}}}), 400, "InvalidIpForSubnet"},
+		{"port in another project's subnet", p, "POST", "/v2.0/ports", pt(map[string]any{"fixed_ips": []any{map[string]any{"subnet_id": theirSub}}}), 400, "InvalidInput"},
+		{"port MAC taken", p, "POST", "/v2.0/ports", pt(map[string]any{"mac_address": "02:00:00:00:00:01"}), 409, "MacAddressInUse"},
+		{"port multicast MAC", p, "POST", "/v2.0/ports", pt(map[string]any{"mac_address": "01:00:5e:00:00:01"}), 400, "HTTPBadRequest"},
+		{"port unknown host", p, "POST", "/v2.0/ports", pt(map[string]any{"binding:host_id": "nowhere"}), 400, "InvalidInput"},
+		{"port unknown group", p, "POST", "/v2.0/ports", pt(map[string]any{"security_groups": []any{"sg-0123456789abcdef0"}}), 404, "SecurityGroupNotFound"},
+		{"port address pairs", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.50"}}}), 400, "HTTPBadRequest"},
+		{"port vnic direct", p, "POST", "/v2.0/ports", pt(map[string]any{"binding:vnic_type": "direct"}), 400, "HTTPBadRequest"},
+		{"update port fixed_ips", p, "PUT", "/v2.0/ports/" + port, map[string]any{"port": map[string]any{"fixed_ips": []any{}}}, 400, "HTTPBadRequest"},
+		{"update unknown port", p, "PUT", "/v2.0/ports/eni-0123456789abcdef0", map[string]any{"port": map[string]any{"name": "x"}}, 404, "PortNotFound"},
+		{"another project's port", other, "DELETE", "/v2.0/ports/" + port, nil, 404, "PortNotFound"},
+		{"unknown filter", p, "GET", "/v2.0/networks?colour=red", nil, 400, "HTTPBadRequest"},
+		{"bad limit", p, "GET", "/v2.0/networks?limit=-1", nil, 400, "HTTPBadRequest"},
+		{"unknown marker", p, "GET", "/v2.0/networks?limit=1&marker=vpc-0123456789abcdef0", nil, 404, "NetworkNotFound"},
+		{"bad sort_dir", p, "GET", "/v2.0/networks?sort_key=name&sort_dir=up", nil, 400, "HTTPBadRequest"},
+		{"unknown extension", p, "GET", "/v2.0/extensions/fwaas", nil, 404, "HTTPNotFound"},
+		{"unknown collection", p, "GET", "/v2.0/lbaas/loadbalancers", nil, 404, "HTTPNotFound"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.vpcs.Revision()
+			status, doc := c.who.do(c.method, c.path, c.body)
+			if status != c.status {
+				t.Fatalf("%s %s: %d, want %d: %v", c.method, c.path, status, c.status, doc)
+			}
+			if c.typ != "" {
+				ne, _ := doc["NeutronError"].(map[string]any)
+				if ne == nil || ne["type"] != c.typ || ne["message"] == "" {
+					t.Errorf("error document %v, want type %s", doc, c.typ)
+				}
+			}
+			if after := e.vpcs.Revision(); after != before {
+				t.Errorf("the store changed (revision %d → %d)", before, after)
+			}
+		})
+	}
+	if len(cases) < 30 {
+		t.Errorf("%d cases; the issue asks for at least 30", len(cases))
+	}
+}

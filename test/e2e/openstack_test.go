@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/canopy-sdn/canopy/internal/neutron"
+	"github.com/canopy-sdn/canopy/test/e2e/netns"
+)
+
+// TestOpenStackWalkthrough (issue 14) drives the Neutron and Keystone
+// endpoints with Debian's OpenStack client, as a tenant whose project is a
+// Canopy account: a network and a subnet, two ports bound on two agent
+// hosts (binding:host_id, as Nova binds them), a guest behind each port's
+// TAP (named as Nova's libvirt driver names it) that gets its address by
+// DHCP and reaches the other through the network's default group; the
+// ports turn ACTIVE. Every step must exit 0, and a refused one (deleting a
+// network with ports) must fail with Neutron's error.
+func TestOpenStackWalkthrough(t *testing.T) {
+	if _, err := exec.LookPath("openstack"); err != nil {
+		t.Fatal("openstack (Debian's python3-openstackclient, installed by make deps) is needed")
+	}
+	l := netns.New(t, canopyBin, netns.Options{})
+	h1, h2 := l.AddHost("h1"), l.AddHost("h2")
+	tn := newTenant(t, l)
+	osc := func(args ...string) string {
+		t.Helper()
+		out, err := l.OpenStack(tn.key, tn.secret, "e2e", args...)
+		if err != nil {
+			t.Fatalf("openstack %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	osc("network", "create", "net1")
+	osc("subnet", "create", "--network", "net1", "--subnet-range", "10.20.0.0/24", "sub1")
+	type port struct {
+		ID       string `json:"id"`
+		MAC      string `json:"mac_address"`
+		Status   string `json:"status"`
+		Host     string `json:"binding_host_id"`
+		FixedIPs []struct {
+			IP string `json:"ip_address"`
+		} `json:"fixed_ips"`
+	}
+	create := func(name string, h *netns.Host) port {
+		t.Helper()
+		var p port
+		out := osc("port", "create", "--network", "net1", "--host", h.Name, name, "-f", "json")
+		if err := json.Unmarshal([]byte(out), &p); err != nil || len(p.FixedIPs) != 1 || p.Host != h.Name {
+			t.Fatalf("port create: %v\n%s", err, out)
+		}
+		return p
+	}
+	pa, pb := create("pa", h1), create("pb", h2)
+
+	a := l.AddGuest("a", h1, neutron.TapName(pa.ID), pa.MAC, 1450)
+	b := l.AddGuest("b", h2, neutron.TapName(pb.ID), pb.MAC, 1450)
+	for _, c := range []struct {
+		vm *netns.VM
+		p  port
+	}{{a, pa}, {b, pb}} {
+		if lease := dhcpClient(t, c.vm); lease["ip"] != c.p.FixedIPs[0].IP || lease["mtu"] != "1450" || lease["router"] != "10.20.0.1" {
+			t.Errorf("%s's lease: ip %s mtu %s router %s, want %s 1450 10.20.0.1", c.vm.Name, lease["ip"], lease["mtu"], lease["router"], c.p.FixedIPs[0].IP)
+		}
+	}
+	if out, ok := a.Ping(pb.FixedIPs[0].IP, 3); !ok {
+		t.Errorf("a → b (%s) across hosts: %s", pb.FixedIPs[0].IP, out)
+	}
+	for _, p := range []port{pa, pb} {
+		waitUntil(t, p.ID+" ACTIVE", func() bool {
+			out, err := l.OpenStack(tn.key, tn.secret, "e2e", "port", "show", p.ID, "-f", "value", "-c", "status")
+			return err == nil && out == "ACTIVE"
+		})
+	}
+	if out := osc("port", "list", "--host", "h1", "-f", "value", "-c", "ID"); out != pa.ID {
+		t.Errorf("port list --host h1: %q, want %s", out, pa.ID)
+	}
+	// Refused, with Neutron's error, and nothing changes.
+	if out, err := l.OpenStack(tn.key, tn.secret, "e2e", "network", "delete", "net1"); err == nil || !strings.Contains(out, "ports still in use") {
+		t.Errorf("network delete with ports: %v %s", err, out)
+	}
+	if out, err := l.OpenStack(tn.key, tn.secret, "e2e", "subnet", "create", "--network", "net1", "--subnet-range", "10.20.0.128/25", "overlap"); err == nil || !strings.Contains(out, "overlaps") {
+		t.Errorf("overlapping subnet: %v %s", err, out)
+	}
+	if out, ok := b.Ping(pa.FixedIPs[0].IP, 1); !ok {
+		t.Errorf("b → a after the refused calls: %s", out)
+	}
+	// A wrong password is refused by Keystone.
+	if out, err := l.OpenStack(tn.key, "wrong", "e2e", "network", "list"); err == nil {
+		t.Errorf("a wrong password listed networks: %s", out)
+	}
+}
