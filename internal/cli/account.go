@@ -29,13 +29,17 @@ type newAccount struct {
 // tenant-facing EC2 listener accepts no admin token.
 func accountCmd(a *app) *cobra.Command {
 	noun := &cobra.Command{Use: "account", Short: "Manage tenant accounts of the EC2 API (access keys, default VPC)"}
-	noun.AddCommand(&cobra.Command{
+	var openrc string
+	create := &cobra.Command{
 		Use: "create NAME", Short: "Create an account with an access key and a default VPC; prints the secret once", Args: cobra.ExactArgs(1),
 		RunE: a.run(func(ctx context.Context, c *Client, args []string) error {
 			var na newAccount
 			raw, err := c.Send(ctx, http.MethodPost, "/accounts", map[string]string{"name": args[0]}, &na)
 			if err != nil {
 				return err
+			}
+			if openrc != "" {
+				return printOpenrc(a, openrc, na)
 			}
 			if a.json() {
 				return printJSON(a.out, raw)
@@ -44,7 +48,9 @@ func accountCmd(a *app) *cobra.Command {
 				na.AccountID, na.Name, na.AccessKeyID, na.SecretAccessKey)
 			return err
 		}),
-	})
+	}
+	create.Flags().StringVar(&openrc, "openrc", "", "print the account's OpenStack credentials as an openrc file for this Keystone URL (http://127.0.0.1:5000/v3, say) instead")
+	noun.AddCommand(create)
 	noun.AddCommand(&cobra.Command{
 		Use: "list", Short: "List accounts and their access key ids", Args: cobra.NoArgs, Aliases: []string{"ls"},
 		RunE: a.run(func(ctx context.Context, c *Client, _ []string) error {
@@ -70,4 +76,22 @@ func accountCmd(a *app) *cobra.Command {
 		}),
 	})
 	return noun
+}
+
+// printOpenrc prints an account's OpenStack credentials (internal/keystone:
+// the project is the account, the user its access key, the password the
+// key's secret) as a file to source.
+func printOpenrc(a *app, authURL string, na newAccount) error {
+	q := func(v string) string { return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'" }
+	_, err := fmt.Fprintf(a.out, `# OpenStack credentials of Canopy account %s (%s); the password is shown only now
+export OS_AUTH_URL=%s
+export OS_IDENTITY_API_VERSION=3
+export OS_USERNAME=%s
+export OS_PASSWORD=%s
+export OS_PROJECT_NAME=%s
+export OS_USER_DOMAIN_NAME=Default
+export OS_PROJECT_DOMAIN_NAME=Default
+export OS_REGION_NAME=RegionOne
+`, na.Name, na.AccountID, q(authURL), q(na.AccessKeyID), q(na.SecretAccessKey), q(na.Name))
+	return err
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"slices"
 	"os/exec"
 	"strings"
 	"testing"
@@ -24,10 +25,16 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	}
 	l := netns.New(t, canopyBin, netns.Options{})
 	h1, h2 := l.AddHost("h1"), l.AddHost("h2")
-	tn := newTenant(t, l)
+	// The tenant's credentials as `canopy account create --openrc` prints
+	// them.
+	rc := netns.ParseOpenrc(l.CLI("account", "create", "e2e", "--openrc", "http://127.0.0.1:5000/v3"))
+	if len(rc) < 6 {
+		t.Fatalf("openrc: %v", rc)
+	}
+	wrong := append(slices.Clone(rc), "OS_PASSWORD=wrong")
 	osc := func(args ...string) string {
 		t.Helper()
-		out, err := l.OpenStack(tn.key, tn.secret, "e2e", args...)
+		out, err := l.OpenStack(rc, args...)
 		if err != nil {
 			t.Fatalf("openstack %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -70,7 +77,7 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	}
 	for _, p := range []port{pa, pb} {
 		waitUntil(t, p.ID+" ACTIVE", func() bool {
-			out, err := l.OpenStack(tn.key, tn.secret, "e2e", "port", "show", p.ID, "-f", "value", "-c", "status")
+			out, err := l.OpenStack(rc, "port", "show", p.ID, "-f", "value", "-c", "status")
 			return err == nil && out == "ACTIVE"
 		})
 	}
@@ -78,17 +85,17 @@ func TestOpenStackWalkthrough(t *testing.T) {
 		t.Errorf("port list --host h1: %q, want %s", out, pa.ID)
 	}
 	// Refused, with Neutron's error, and nothing changes.
-	if out, err := l.OpenStack(tn.key, tn.secret, "e2e", "network", "delete", "net1"); err == nil || !strings.Contains(out, "ports still in use") {
+	if out, err := l.OpenStack(rc, "network", "delete", "net1"); err == nil || !strings.Contains(out, "ports still in use") {
 		t.Errorf("network delete with ports: %v %s", err, out)
 	}
-	if out, err := l.OpenStack(tn.key, tn.secret, "e2e", "subnet", "create", "--network", "net1", "--subnet-range", "10.20.0.128/25", "overlap"); err == nil || !strings.Contains(out, "overlaps") {
+	if out, err := l.OpenStack(rc, "subnet", "create", "--network", "net1", "--subnet-range", "10.20.0.128/25", "overlap"); err == nil || !strings.Contains(out, "overlaps") {
 		t.Errorf("overlapping subnet: %v %s", err, out)
 	}
 	if out, ok := b.Ping(pa.FixedIPs[0].IP, 1); !ok {
 		t.Errorf("b → a after the refused calls: %s", out)
 	}
 	// A wrong password is refused by Keystone.
-	if out, err := l.OpenStack(tn.key, "wrong", "e2e", "network", "list"); err == nil {
+	if out, err := l.OpenStack(wrong, "network", "list"); err == nil {
 		t.Errorf("a wrong password listed networks: %s", out)
 	}
 }

@@ -9,16 +9,29 @@ import (
 )
 
 // OpenStack runs Debian's OpenStack client (`openstack`) in the infra
-// namespace against the server's Keystone (its default listener,
-// 127.0.0.1:5000, whose catalog names the Neutron endpoint) as user in
-// project; it returns the combined output.
-func (l *Lab) OpenStack(user, password, project string, args ...string) (string, error) {
+// namespace with the credentials of an openrc (`canopy account create
+// --openrc`: its OS_* variables, "K=V") against the server's Keystone, whose
+// catalog names the Neutron endpoint; it returns the combined output.
+func (l *Lab) OpenStack(openrc []string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.infra, "openstack"}, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+l.dir, "OS_AUTH_URL=http://127.0.0.1:5000/v3", "OS_IDENTITY_API_VERSION=3",
-		"OS_USERNAME="+user, "OS_PASSWORD="+password, "OS_PROJECT_NAME="+project,
-		"OS_USER_DOMAIN_NAME=Default", "OS_PROJECT_DOMAIN_NAME=Default", "OS_REGION_NAME=RegionOne", "OS_CLOUD=")
+	cmd.Env = append(append(os.Environ(), "HOME="+l.dir, "OS_CLOUD="), openrc...)
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
+}
+
+// ParseOpenrc returns the variables an openrc exports ("K=V", single
+// quotes removed).
+func ParseOpenrc(rc string) []string {
+	var out []string
+	for _, line := range strings.Split(rc, "\n") {
+		kv, ok := strings.CutPrefix(strings.TrimSpace(line), "export ")
+		if !ok {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		out = append(out, k+"="+strings.ReplaceAll(strings.Trim(v, "'"), `'\''`, "'"))
+	}
+	return out
 }
