@@ -133,7 +133,7 @@ func TestKernelConnectionExpiry(t *testing.T) {
 
 	// The busy connection goes idle too: gone within a flow life and a
 	// connection TTL.
-	for range int((flowTTL + connTTL) / time.Second) + 2 {
+	for range int((flowTTL+connTTL)/time.Second) + 2 {
 		k.now += int64(time.Second)
 		uses = a.expireFlowsAndState(k.now, uses)
 	}

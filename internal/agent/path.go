@@ -23,7 +23,8 @@ import (
 // alone (the ports are summed later, with the payload).
 //
 // With tb, tunnel outputs are queued there (the simulation goroutine sends
-// them in one batch); without, each is sent at once.
+// them in one batch), and on the kernel path outputs to local ports too;
+// without, each is sent at once.
 func (a *Agent) execute(v *view, in *vport, frame []byte, hdr *datapath.VnetHdr, pkt *packet.Packet, acts []flow.Action, tb *tunBatch) {
 	csum := partialCsum(frame, hdr)
 	for i := range acts {
@@ -51,7 +52,11 @@ func (a *Agent) execute(v *view, in *vport, frame []byte, hdr *datapath.VnetHdr,
 		case flow.DecTTL:
 			packet.DecTTL(frame, pkt, uint8(act.Port))
 		case flow.Output:
-			a.toLocal(in, act.Key, frame, *hdr)
+			if tb != nil && a.kernel != nil && !rewritesAfter(acts[i+1:]) {
+				a.queueLocal(tb, in, act.Key, frame, *hdr)
+			} else {
+				a.toLocal(in, act.Key, frame, *hdr)
+			}
 		case flow.Tunnel:
 			if tb != nil {
 				a.queueTunnel(tb, v, in, act.Host, act.Key, frame, *hdr)

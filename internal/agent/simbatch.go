@@ -2,6 +2,8 @@ package agent
 
 import (
 	"github.com/canopy-sdn/canopy/internal/datapath"
+	"github.com/canopy-sdn/canopy/internal/fastpath"
+	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/canopy-sdn/canopy/internal/sim"
 )
@@ -15,10 +17,79 @@ import (
 const simBatch = 16
 
 // tunBatch is the simulation goroutine's pending tunnel sends and the miss
-// items whose buffers they point into.
+// items whose buffers they point into. On the kernel path it also holds
+// the outputs to local ports (one Injector.Send for the batch's frames and
+// one map update for its flows, instead of one of each per frame).
 type tunBatch struct {
-	pkts []datapath.TunnelPacket
-	held []heldItem
+	pkts  []datapath.TunnelPacket
+	local []localOut
+	out   []fastpath.Outgoing // flushLocal's, with their ports
+	outVP []*vport
+	held  []heldItem
+}
+
+type localOut struct {
+	vp    *vport
+	frame []byte
+	hdr   datapath.VnetHdr
+}
+
+// queueLocal adds frame, for the local port with tunnel key key, to the
+// batch.
+func (a *Agent) queueLocal(tb *tunBatch, in *vport, key uint32, frame []byte, hdr datapath.VnetHdr) {
+	out := a.ports.Load().byKey[key]
+	if out == nil {
+		if in != nil {
+			in.dropOut.Inc()
+		}
+		return
+	}
+	tb.local = append(tb.local, localOut{out, frame, hdr})
+}
+
+// rewritesAfter reports whether acts change the frame: an output before
+// them must then be sent before they run, not queued.
+func rewritesAfter(acts []flow.Action) bool {
+	for i := range acts {
+		if k := acts[i].Kind; k != flow.Output && k != flow.Tunnel && k != flow.Drop {
+			return true
+		}
+	}
+	return false
+}
+
+// flushLocal sends the batch's outputs to local ports: those of kernel
+// ports in one Injector.Send, the others (ports served in userspace) one
+// by one.
+func (a *Agent) flushLocal(tb *tunBatch) {
+	if len(tb.local) == 0 {
+		return
+	}
+	out, vps := tb.out[:0], tb.outVP[:0]
+	for i := range tb.local {
+		l := &tb.local[i]
+		if kp, ok := l.vp.dev.(*kernelPort); ok {
+			out = append(out, fastpath.Outgoing{Frame: l.frame, Hdr: l.hdr, Key: kp.key})
+			vps = append(vps, l.vp)
+		} else {
+			l.vp.write(l.frame, l.hdr)
+		}
+	}
+	if len(out) > 0 {
+		n, _ := a.kernel.inj.Send(out)
+		for i, vp := range vps {
+			if i < n {
+				vp.tx.Inc()
+			} else {
+				vp.dropTx.Inc() // refused (or the first bytes of a large send)
+			}
+		}
+	}
+	clear(out)
+	clear(vps)
+	tb.out, tb.outVP = out[:0], vps[:0]
+	clear(tb.local)
+	tb.local = tb.local[:0]
 }
 
 type heldItem struct {
@@ -38,6 +109,7 @@ func (a *Agent) queueTunnel(tb *tunBatch, v *view, in *vport, host string, key u
 
 // flushTunnel sends the batch and gives the held items back to their ports.
 func (a *Agent) flushTunnel(tb *tunBatch) {
+	a.flushLocal(tb)
 	if len(tb.pkts) > 0 {
 		a.tunMu.Lock()
 		n, _ := a.tunnel.WriteBatch(tb.pkts)

@@ -23,6 +23,10 @@
 // UMEM per queue, far more than the first packets of new flows need. The ring
 // carries the metadata with the frame, costs one copy per miss, and is
 // pinned, so misses queued while the agent restarts are read by the next one.
+// The agent takes what the ring holds as a batch (MissReader.ReadBatch, no
+// system call past the first): the batch's flows are queued (QueueFlow) and
+// written in one BPF_MAP_UPDATE_BATCH, its frames re-injected with one
+// sendmmsg (Injector.Send), which writes the queued flows first.
 //
 // Re-injection goes the other way through a veth pair (Devices.Inject,
 // Devices.InjectTx): the agent writes the frame with a packet socket, marked with

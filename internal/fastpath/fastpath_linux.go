@@ -27,6 +27,12 @@ type Datapath struct {
 
 	mu    sync.Mutex
 	links map[string]link.Link // by device name
+
+	// Flows queued by QueueFlow, written in one batch by FlushFlows.
+	qmu     sync.Mutex
+	qkeys   []Key
+	qvals   []Flow
+	noBatch bool // the kernel has no BPF_MAP_UPDATE_BATCH: one update each
 }
 
 // Open loads the program with the maps pinned for host, adopting the maps a
@@ -207,18 +213,64 @@ func (d *Datapath) PortKeys() []uint32 {
 	return out
 }
 
-// PutFlow writes (or replaces) the flow for k. Its last-used time starts
-// now, so a new flow is not mistaken for an idle one.
+// PutFlow writes (or replaces) the flow for k now. Its last-used time
+// starts now, so a new flow is not mistaken for an idle one.
 func (d *Datapath) PutFlow(k *Key, f *Flow) error {
-	f.UsedNs = monotonicNow()
-	if err := d.objs.Flows.Put(k, f); err != nil {
-		return fmt.Errorf("fastpath: put flow: %w", err)
+	d.QueueFlow(k, f)
+	return d.FlushFlows()
+}
+
+// QueueFlow queues the flow for k: FlushFlows writes the queue in one
+// system call. Whatever is queued is written before the Injector sends a
+// frame and before a flow is deleted, so a re-injected frame finds its flow
+// and the map changes in the order they were asked for.
+func (d *Datapath) QueueFlow(k *Key, f *Flow) {
+	d.qmu.Lock()
+	d.qkeys = append(d.qkeys, *k)
+	d.qvals = append(d.qvals, *f)
+	d.qmu.Unlock()
+}
+
+// FlushFlows writes the queued flows (BPF_MAP_UPDATE_BATCH where the kernel
+// has it). A flow the map refuses (full) is dropped from the queue with the
+// others: its packets keep missing, and the agent keeps forwarding them.
+func (d *Datapath) FlushFlows() error {
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	if len(d.qkeys) == 0 {
+		return nil
+	}
+	now := monotonicNow()
+	for i := range d.qvals {
+		d.qvals[i].UsedNs = now
+	}
+	var err error
+	if !d.noBatch {
+		_, err = d.objs.Flows.BatchUpdate(d.qkeys, d.qvals, nil)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			d.noBatch = true
+		}
+	}
+	if d.noBatch {
+		err = nil
+		for i := range d.qkeys {
+			if perr := d.objs.Flows.Put(&d.qkeys[i], &d.qvals[i]); perr != nil && err == nil {
+				err = perr
+			}
+		}
+	}
+	d.qkeys, d.qvals = d.qkeys[:0], d.qvals[:0]
+	if err != nil {
+		return fmt.Errorf("fastpath: put flows: %w", err)
 	}
 	return nil
 }
 
 // DeleteFlow removes the flow for k; a flow that is not there is no error.
 func (d *Datapath) DeleteFlow(k *Key) error {
+	if err := d.FlushFlows(); err != nil {
+		return err
+	}
 	if err := d.objs.Flows.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("fastpath: delete flow: %w", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/netnstest"
 	"github.com/canopy-sdn/canopy/internal/packet"
@@ -62,8 +61,9 @@ func newTestHost(t *testing.T, sfx, name string) *testHost {
 	return h
 }
 
-// serve answers misses until the test ends: the flow goes into the map
-// first, then the frame is forwarded through the injector.
+// serve answers misses until the test ends, a batch at a time as the
+// agent does: the batch's flows are queued, then its frames go through the
+// injector in one Send, which writes the flows first.
 func (h *testHost) serve() {
 	var err error
 	if h.mr, err = h.dp.NewMissReader(); err != nil {
@@ -73,58 +73,64 @@ func (h *testHost) serve() {
 	h.t.Cleanup(func() { h.mr.Close(); <-done })
 	go func() {
 		defer close(done)
-		var m Miss
+		ms := make([]Miss, 16)
+		var out []Outgoing
 		var p packet.Packet
 		for {
-			if err := h.mr.Read(&m); err != nil {
+			n, err := h.mr.ReadBatch(ms)
+			if err != nil {
 				if !errors.Is(err, ErrClosed) {
 					h.t.Error(err)
 				}
 				return
 			}
-			p.Decode(m.Frame)
-			h.mu.Lock()
-			h.misses++
-			ipLen := 0
-			if p.Flags&packet.FlagIPv4 != 0 {
-				ipLen = int(p.TotalLen)
-				if m.GSOSize != 0 { // a large send: the decision saw a segment
-					l4 := 8
-					if p.Proto == packet.ProtoTCP {
-						l4 = 20
+			out = out[:0]
+			for i := range n {
+				m := &ms[i]
+				p.Decode(m.Frame)
+				h.mu.Lock()
+				h.misses++
+				ipLen := 0
+				if p.Flags&packet.FlagIPv4 != 0 {
+					ipLen = int(p.TotalLen)
+					if m.GSOSize != 0 { // a large send: the decision saw a segment
+						l4 := 8
+						if p.Proto == packet.ProtoTCP {
+							l4 = 20
+						}
+						ipLen = p.IHL + l4 + int(m.GSOSize)
 					}
-					ipLen = p.IHL + l4 + int(m.GSOSize)
 				}
-			}
-			if k, ok := KeyFrom(m.InKey, &p, ipLen); ok != m.LookedUp || (ok && k != m.Key) {
-				h.mismatch = append(h.mismatch, fmt.Sprintf("kernel %+v (looked up %v), Go %+v", m.Key, m.LookedUp, k))
-			}
-			h.mu.Unlock()
-			acts := h.route(&p, m.InKey)
-			if acts == nil {
-				continue
-			}
-			if m.LookedUp {
-				f, err := Encode(acts, false, h.lookupRemote)
-				if err != nil {
-					h.t.Error(err)
+				if k, ok := KeyFrom(m.InKey, &p, ipLen); ok != m.LookedUp || (ok && k != m.Key) {
+					h.mismatch = append(h.mismatch, fmt.Sprintf("kernel %+v (looked up %v), Go %+v", m.Key, m.LookedUp, k))
+				}
+				h.mu.Unlock()
+				acts := h.route(&p, m.InKey)
+				if acts == nil {
 					continue
 				}
-				if err := h.dp.PutFlow(&m.Key, &f); err != nil {
-					h.t.Error(err)
+				if m.LookedUp {
+					f, err := Encode(acts, false, h.lookupRemote)
+					if err != nil {
+						h.t.Error(err)
+						continue
+					}
+					h.dp.QueueFlow(&m.Key, &f)
 				}
+				flow.Apply(m.Frame, &p, acts, func(a flow.Action, frame []byte) {
+					o := Outgoing{Frame: append([]byte(nil), frame...), Key: a.Key}
+					if a.Kind == flow.Tunnel {
+						o.Remote = h.remote[a.Host]
+					}
+					out = append(out, o)
+				})
 			}
-			flow.Apply(m.Frame, &p, acts, func(a flow.Action, frame []byte) {
-				var err error
-				if a.Kind == flow.Tunnel {
-					err = h.inj.Tunnel(frame, &datapath.VnetHdr{}, h.remote[a.Host], a.Key)
-				} else {
-					err = h.inj.Output(frame, &datapath.VnetHdr{}, a.Key)
-				}
-				if err != nil {
-					h.t.Error(err)
-				}
-			})
+			if sent, err := h.inj.Send(out); err != nil || sent != len(out) {
+				h.t.Errorf("injected %d of %d frames: %v", sent, len(out), err)
+			}
+			if err := h.dp.FlushFlows(); err != nil { // flows whose frames went nowhere
+				h.t.Error(err)
+			}
 		}
 	}()
 }

@@ -93,14 +93,31 @@ func StateSender(frame []byte) netip.Addr {
 // (after their flow is in the map), generated answers and state messages.
 // A frame enters through the inject veth pair with a mark naming an action
 // list (an output or a tunnel), so the kernel forwards it exactly as it
-// forwards a flow's frames.
+// forwards a flow's frames. Frames go in batches, one sendmmsg each.
 type Injector struct {
-	d       *Datapath
-	fd      int
-	ifindex int
+	d  *Datapath
+	fd int
 
-	mu    sync.Mutex
+	mu    sync.Mutex // the slots and the send buffers
 	slots map[target]uint32
+	msgs  [injectBatch]unix.Mmsghdr
+	iov   [injectBatch][2]unix.Iovec
+	vh    [injectBatch][datapath.VnetHdrLen]byte
+	oob   [injectBatch][cmsgMarkLen]byte
+}
+
+const (
+	injectBatch = 64
+	cmsgMarkLen = 24 // unix.CmsgSpace(4) on 64-bit Linux
+)
+
+// Outgoing is a frame for Send: out of the local port with tunnel key Key,
+// or, when Remote is valid, to that VXLAN endpoint with VNI Key.
+type Outgoing struct {
+	Frame  []byte
+	Hdr    datapath.VnetHdr
+	Key    uint32
+	Remote netip.Addr
 }
 
 type target struct {
@@ -155,72 +172,134 @@ func (d *Datapath) SetupInject(inject, injectTx string) (*Injector, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("fastpath: inject socket: %w", err)
 	}
-	return &Injector{d: d, fd: fd, ifindex: tx.Attrs().Index, slots: map[target]uint32{}}, nil
+	return &Injector{d: d, fd: fd, slots: map[target]uint32{}}, nil
 }
 
 // Output sends frame (with its offload metadata hdr) out of the local port
 // with tunnel key key.
 func (in *Injector) Output(frame []byte, hdr *datapath.VnetHdr, key uint32) error {
-	return in.send(frame, hdr, target{kind: flow.Output, key: key})
+	return in.one(Outgoing{Frame: frame, Hdr: *hdr, Key: key})
 }
 
 // Tunnel sends frame to remote's VXLAN endpoint with VNI vni.
 func (in *Injector) Tunnel(frame []byte, hdr *datapath.VnetHdr, remote netip.Addr, vni uint32) error {
-	if !remote.Is4() {
-		return fmt.Errorf("fastpath: tunnel endpoint %s is not IPv4", remote)
+	return in.one(Outgoing{Frame: frame, Hdr: *hdr, Key: vni, Remote: remote})
+}
+
+func (in *Injector) one(o Outgoing) error {
+	n, err := in.Send([]Outgoing{o})
+	if err == nil && n == 0 {
+		// The first bytes of a large send that missed: its flow is in
+		// now, the sender's retransmission takes it.
+		return datapath.ErrTruncated
 	}
-	return in.send(frame, hdr, target{kind: flow.Tunnel, key: vni, remote: binary.BigEndian.Uint32(remote.AsSlice())})
+	return err
 }
 
 // slot returns the inject slot holding t's action list, writing it the
-// first time. A slot's content never changes while frames may name it
-// (they are forwarded before the send returns, in the sender's softirq,
-// and a slot is rewritten only when all of them were handed out).
-func (in *Injector) slot(t target) (uint32, error) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
+// first time; false when every slot is taken (see Send). A slot's content
+// never changes while frames may name it: they are forwarded before the
+// send returns, in the sender's softirq, and the slots are rewritten only
+// between sends.
+func (in *Injector) slot(t target) (uint32, bool, error) {
 	if s, ok := in.slots[t]; ok {
-		return s, nil
+		return s, true, nil
 	}
 	if len(in.slots) == injectSlots {
-		clear(in.slots)
+		return 0, false, nil
 	}
 	s := uint32(len(in.slots))
 	var f Flow
 	f.N_acts = 1
 	f.Acts[0] = fastpathAction{Kind: uint8(t.kind), Flags: actLastOut, Key: t.key, Remote: t.remote}
 	if err := in.d.objs.Inject.Put(s, &f); err != nil {
-		return 0, fmt.Errorf("fastpath: inject slot: %w", err)
+		return 0, false, fmt.Errorf("fastpath: inject slot: %w", err)
 	}
 	in.slots[t] = s
-	return s, nil
+	return s, true, nil
 }
 
-func (in *Injector) send(frame []byte, hdr *datapath.VnetHdr, t target) error {
-	if hdr.IsGSO() && truncated(frame) {
-		// The first bytes of a large send that missed: its flow is in
-		// now, the sender's retransmission takes it.
-		return datapath.ErrTruncated
+// Send injects the frames, after the queued flows are in the map
+// (Datapath.QueueFlow), and returns how many it sent. The first bytes of a
+// large send that missed (Miss.Truncated) are not sent: their flow is in,
+// and the sender's retransmission goes through the kernel. A frame to a
+// tunnel endpoint that is not IPv4 is not sent either.
+func (in *Injector) Send(fs []Outgoing) (int, error) {
+	if err := in.d.FlushFlows(); err != nil {
+		return 0, err
 	}
-	s, err := in.slot(t)
-	if err != nil {
-		return err
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	sent := 0
+	for len(fs) > 0 {
+		n, cnt := 0, 0 // frames taken from fs, messages built
+		for n < len(fs) && cnt < injectBatch {
+			o := &fs[n]
+			t := target{kind: flow.Output, key: o.Key}
+			if o.Remote.IsValid() {
+				if !o.Remote.Is4() {
+					n++
+					continue
+				}
+				t = target{kind: flow.Tunnel, key: o.Key, remote: binary.BigEndian.Uint32(o.Remote.AsSlice())}
+			}
+			if o.Hdr.IsGSO() && truncated(o.Frame) {
+				n++
+				continue
+			}
+			s, ok, err := in.slot(t)
+			if err != nil {
+				return sent, err
+			}
+			if !ok {
+				if cnt > 0 {
+					break // send what names the slots first
+				}
+				clear(in.slots)
+				continue
+			}
+			if err := o.Hdr.Encode(in.vh[cnt][:]); err != nil {
+				n++
+				continue
+			}
+			// SO_MARK as a control message: the mark travels with this
+			// frame only.
+			oob := in.oob[cnt][:]
+			h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+			h.Level, h.Type = unix.SOL_SOCKET, unix.SO_MARK
+			h.SetLen(unix.CmsgLen(4))
+			binary.NativeEndian.PutUint32(oob[unix.CmsgLen(0):], injectMark|s)
+			in.iov[cnt][0] = unix.Iovec{Base: &in.vh[cnt][0]}
+			in.iov[cnt][0].SetLen(datapath.VnetHdrLen)
+			in.iov[cnt][1] = unix.Iovec{}
+			if len(o.Frame) > 0 {
+				in.iov[cnt][1].Base = &o.Frame[0]
+				in.iov[cnt][1].SetLen(len(o.Frame))
+			}
+			in.msgs[cnt] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &in.iov[cnt][0], Control: &oob[0]}}
+			in.msgs[cnt].Hdr.SetIovlen(2)
+			in.msgs[cnt].Hdr.SetControllen(unix.CmsgSpace(4))
+			cnt++
+			n++
+		}
+		for done := 0; done < cnt; {
+			r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(in.fd), uintptr(unsafe.Pointer(&in.msgs[done])), uintptr(cnt-done), 0, 0, 0)
+			switch errno {
+			case 0:
+				done += int(r)
+				sent += int(r)
+				continue
+			case unix.EINTR, unix.EAGAIN, unix.ENOBUFS:
+				continue
+			case unix.EINVAL, unix.EMSGSIZE:
+				done++ // this frame is refused, the others go on
+				continue
+			}
+			return sent, fmt.Errorf("fastpath: inject: %w", errno)
+		}
+		fs = fs[n:]
 	}
-	var vh [datapath.VnetHdrLen]byte
-	if err := hdr.Encode(vh[:]); err != nil {
-		return err
-	}
-	// SO_MARK as a control message: the mark travels with this frame only.
-	oob := make([]byte, unix.CmsgSpace(4))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level, h.Type = unix.SOL_SOCKET, unix.SO_MARK
-	h.SetLen(unix.CmsgLen(4))
-	binary.NativeEndian.PutUint32(oob[unix.CmsgLen(0):], injectMark|s)
-	to := &unix.SockaddrLinklayer{Ifindex: in.ifindex}
-	if _, err := unix.SendmsgBuffers(in.fd, [][]byte{vh[:], frame}, oob, to, 0); err != nil {
-		return fmt.Errorf("fastpath: inject: %w", err)
-	}
-	return nil
+	return sent, nil
 }
 
 // truncated reports whether an IPv4 frame is shorter than its header says.
@@ -254,8 +333,8 @@ type Miss struct {
 
 // MissReader reads misses from the ring buffer.
 type MissReader struct {
-	r   *ringbuf.Reader
-	rec ringbuf.Record
+	r    *ringbuf.Reader
+	recs []ringbuf.Record // one per Miss of a batch: its frame's buffer
 }
 
 // NewMissReader opens the misses ring buffer.
@@ -280,17 +359,47 @@ var (
 // ErrClosed is returned by Read after Close.
 var ErrClosed = errors.New("fastpath: closed")
 
-// Read waits for the next miss and fills m.
+// Read waits for the next miss and fills m. Its frame is valid until the
+// next Read or ReadBatch.
 func (r *MissReader) Read(m *Miss) error {
-	if err := r.r.ReadInto(&r.rec); err != nil {
-		if errors.Is(err, ringbuf.ErrClosed) {
-			return ErrClosed
-		}
-		return fmt.Errorf("fastpath: %w", err)
+	_, err := r.ReadBatch(unsafe.Slice(m, 1))
+	return err
+}
+
+// ReadBatch waits for a miss, then takes the misses already in the ring
+// behind it, up to len(ms): reading them costs no system call, and the
+// agent handles them as one batch (one map update, one send). Their frames
+// are valid until the next ReadBatch.
+func (r *MissReader) ReadBatch(ms []Miss) (int, error) {
+	if len(r.recs) < len(ms) {
+		r.recs = append(r.recs, make([]ringbuf.Record, len(ms)-len(r.recs))...)
 	}
-	b := r.rec.RawSample
+	n := 0
+	for n < len(ms) {
+		if n > 0 && r.r.AvailableBytes() == 0 {
+			break
+		}
+		rec := &r.recs[n]
+		if err := r.r.ReadInto(rec); err != nil {
+			if n > 0 {
+				break // the next call returns it
+			}
+			if errors.Is(err, ringbuf.ErrClosed) {
+				return 0, ErrClosed
+			}
+			return 0, fmt.Errorf("fastpath: %w", err)
+		}
+		if decodeMiss(rec.RawSample, &ms[n]) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// decodeMiss fills m from a ring record; false for a short one.
+func decodeMiss(b []byte, m *Miss) bool {
 	if len(b) < offData {
-		return fmt.Errorf("fastpath: short miss record (%d bytes)", len(b))
+		return false
 	}
 	ne := binary.NativeEndian
 	m.Key = *(*Key)(unsafe.Pointer(&b[0]))
@@ -305,7 +414,7 @@ func (r *MissReader) Read(m *Miss) error {
 	if !m.Truncated {
 		completeChecksum(m.Frame)
 	}
-	return nil
+	return true
 }
 
 // Close ends a blocked Read.
