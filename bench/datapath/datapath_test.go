@@ -283,6 +283,16 @@ func newFlows(b *testing.B, c *canopyLab, perfDir string) flowRates {
 					prof <- perfRecord(h2.NS, perfDir, "h2-paced60k", time.Second)
 				}()
 			}
+			if pprofDir != "" && rate == 25000 {
+				prof = make(chan error, 3)
+				prof <- nil // two profiles, where perf takes three
+				for _, h := range []*netns.Host{h1, h2} {
+					go func() {
+						time.Sleep(300 * time.Millisecond)
+						prof <- agentProfile(h, pprofDir)
+					}()
+				}
+			}
 			sent, err := g.run(c.vm2.NS, rate, d)
 			if err != nil {
 				b.Fatal(err)
@@ -477,11 +487,27 @@ func printKernelTargets(veth row, k []row, f flowRates) {
 	fmt.Printf("  new flows ≥ 100,000/s with ≥ 95 %% through: %.0f/s %s\n", f.best(), check(f.best() >= 100000))
 }
 
+// pprofDir (CANOPY_BENCH_PPROF) receives the agents' Go CPU profiles taken
+// during the 25,000/s paced run of BenchmarkNewFlows.
+var pprofDir = os.Getenv("CANOPY_BENCH_PPROF")
+
+// agentProfile writes a 1 s CPU profile of h's agent to dir/<host>.pprof.
+func agentProfile(h *netns.Host, dir string) error {
+	out := filepath.Join(dir, h.Name+".pprof")
+	return exec.Command("ip", "netns", "exec", h.NS, "curl", "-sf", "-o", out,
+		"http://127.0.0.1:6061/debug/pprof/profile?seconds=1").Run()
+}
+
 // BenchmarkNewFlows measures only the new-flow rate (CANOPY_BENCH_PERF=<dir>
-// also profiles the agents).
+// also profiles the agents with perf, CANOPY_BENCH_PPROF=<dir> with Go's
+// profiler).
 func BenchmarkNewFlows(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Fatal("needs root (network namespaces)")
+	}
+	if pprofDir != "" {
+		netns.AgentFlags = []string{"--pprof-listen", "127.0.0.1:6061"}
+		defer func() { netns.AgentFlags = nil }()
 	}
 	c := newCanopyLab(b, os.Getenv("CANOPY_BENCH_DATAPATH"))
 	run(b, "ip", "netns", "exec", c.vm2.NS, "ping", "-c", "3", "-i", "0.05", c.vm3.IP())

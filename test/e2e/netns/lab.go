@@ -221,7 +221,7 @@ func (h *Host) Start() {
 	if Datapath != "" {
 		args = append(args, "--datapath", Datapath)
 	}
-	args = append(args, h.extra...)
+	args = append(append(args, AgentFlags...), h.extra...)
 	h.agent = l.start(fmt.Sprintf("agent-%s-%d", h.Name, h.starts), h.NS, args...)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

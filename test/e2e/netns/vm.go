@@ -64,6 +64,10 @@ func (l *Lab) AddVM(name string, h *Host, port, mac, cidr, gw string, mtu int) *
 // for the labs it builds (tests of this package run one at a time).
 var Datapath = os.Getenv("CANOPY_E2E_DATAPATH")
 
+// AgentFlags are more flags for every agent the lab starts (a benchmark's
+// --pprof-listen, say).
+var AgentFlags []string
+
 // KernelDatapath reports whether the lab runs its agents on the kernel
 // fast path.
 func KernelDatapath() bool { return Datapath == "kernel" }
