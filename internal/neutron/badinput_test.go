@@ -40,6 +40,22 @@ func TestBadInput(t *testing.T) {
 		return map[string]any{"port": m}
 	}
 	noToken := &project{token: "", e: e}
+	var defaultSG string
+	for _, g := range p.must(200, "GET", "/v2.0/security-groups?name=default", nil, "")["security_groups"].([]any) {
+		if g := g.(map[string]any); g["id"] != "" && defaultSG == "" {
+			defaultSG = g["id"].(string)
+		}
+	}
+	// An existing rule, for the duplicate.
+	p.must(201, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rule": map[string]any{
+		"security_group_id": defaultSG, "direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}}, "")
+	rl := func(a map[string]any) map[string]any {
+		m := map[string]any{"security_group_id": defaultSG, "direction": "ingress", "protocol": "tcp", "remote_ip_prefix": "0.0.0.0/0"}
+		for k, v := range a {
+			m[k] = v
+		}
+		return map[string]any{"security_group_rule": m}
+	}
 	cases := []struct {
 		name         string
 		who          *project
@@ -95,6 +111,18 @@ func TestBadInput(t *testing.T) {
 		{"update port fixed_ips", p, "PUT", "/v2.0/ports/" + port, map[string]any{"port": map[string]any{"fixed_ips": []any{}}}, 400, "HTTPBadRequest"},
 		{"update unknown port", p, "PUT", "/v2.0/ports/eni-0123456789abcdef0", map[string]any{"port": map[string]any{"name": "x"}}, 404, "PortNotFound"},
 		{"another project's port", other, "DELETE", "/v2.0/ports/" + port, nil, 404, "PortNotFound"},
+		{"create a security group", p, "POST", "/v2.0/security-groups", map[string]any{"security_group": map[string]any{"name": "web"}}, 400, "HTTPBadRequest"},
+		{"rule without direction", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"direction": ""}), 400, "HTTPBadRequest"},
+		{"rule bad direction", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"direction": "inbound"}), 400, "HTTPBadRequest"},
+		{"rule IPv6", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"ethertype": "IPv6"}), 400, "HTTPBadRequest"},
+		{"rule bad protocol", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"protocol": "tcpx"}), 400, "SecurityGroupRuleInvalidProtocol"},
+		{"rule ports reversed", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"port_range_min": 90, "port_range_max": 80}), 400, "SecurityGroupInvalidPortRange"},
+		{"rule ports without protocol", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"protocol": nil, "port_range_min": 80, "port_range_max": 80}), 400, "SecurityGroupInvalidPortRange"},
+		{"rule prefix and group", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"remote_group_id": defaultSG}), 400, "HTTPBadRequest"},
+		{"rule bad prefix", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"remote_ip_prefix": "10.0.0.300/8"}), 400, "HTTPBadRequest"},
+		{"rule on another project's group", other, "POST", "/v2.0/security-group-rules", rl(nil), 404, "SecurityGroupNotFound"},
+		{"rule duplicate", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"port_range_min": 22, "port_range_max": 22}), 409, "SecurityGroupRuleExists"},
+		{"delete unknown rule", p, "DELETE", "/v2.0/security-group-rules/sgr-0123456789abcdef0", nil, 404, "SecurityGroupRuleNotFound"},
 		{"unknown filter", p, "GET", "/v2.0/networks?colour=red", nil, 400, "HTTPBadRequest"},
 		{"bad limit", p, "GET", "/v2.0/networks?limit=-1", nil, 400, "HTTPBadRequest"},
 		{"unknown marker", p, "GET", "/v2.0/networks?limit=1&marker=vpc-0123456789abcdef0", nil, 404, "NetworkNotFound"},

@@ -45,12 +45,14 @@ var vpcErrors = map[vpc.Code]struct {
 	status int
 	typ    string
 }{
-	vpc.CodeInvalidParameterValue:     {http.StatusBadRequest, "InvalidIpForSubnet"},
-	vpc.CodeInvalidIPAddressInUse:     {http.StatusConflict, "IpAddressAlreadyAllocated"},
-	vpc.CodeInsufficientFreeAddresses: {http.StatusConflict, "IpAddressGenerationFailure"},
-	vpc.CodePrivateIPLimitExceeded:    {http.StatusBadRequest, "InvalidInput"},
-	vpc.CodeDependencyViolation:       {http.StatusConflict, "InUse"},
-	vpc.CodeVpcLimitExceeded:          {http.StatusConflict, "OverQuota"},
+	vpc.CodeInvalidParameterValue:              {http.StatusBadRequest, "InvalidIpForSubnet"},
+	vpc.CodeInvalidIPAddressInUse:              {http.StatusConflict, "IpAddressAlreadyAllocated"},
+	vpc.CodeInsufficientFreeAddresses:          {http.StatusConflict, "IpAddressGenerationFailure"},
+	vpc.CodePrivateIPLimitExceeded:             {http.StatusBadRequest, "InvalidInput"},
+	vpc.CodeDependencyViolation:                {http.StatusConflict, "InUse"},
+	vpc.CodeVpcLimitExceeded:                   {http.StatusConflict, "OverQuota"},
+	vpc.CodeInvalidPermissionDuplicate:         {http.StatusConflict, "SecurityGroupRuleExists"},
+	vpc.CodeRulesPerSecurityGroupLimitExceeded: {http.StatusConflict, "OverQuota"},
 }
 
 // toError turns any error into the answer to send.

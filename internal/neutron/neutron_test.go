@@ -277,6 +277,26 @@ func TestNetworkSubnetPort(t *testing.T) {
 		t.Errorf("page 2: %v after %v", second, first)
 	}
 
+	// A rule on the port's group (the network's default): listed, realized
+	// (nothing skipped), deleted.
+	sg := port["security_groups"].([]any)[0].(string)
+	rule := p.must(201, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rule": map[string]any{
+		"security_group_id": sg, "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80}}, "security_group_rule")
+	if rule["remote_ip_prefix"] != "0.0.0.0/0" || rule["port_range_min"].(float64) != 80 {
+		t.Errorf("rule: %v", rule)
+	}
+	doc = p.must(200, "GET", "/v2.0/security-group-rules?security_group_id="+sg+"&direction=ingress&protocol=tcp", nil, "")
+	if got := ids(doc, "security_group_rules"); len(got) != 1 || got[0] != rule["id"] {
+		t.Errorf("rules of %s: %v", sg, doc)
+	}
+	e.vpcs.Read(func(st *vpc.State) {
+		if d := translate.Translate(st, translate.CloudConfig{}); len(d.Skipped) > 0 {
+			t.Errorf("skipped with the rule: %v", d.Skipped)
+		}
+	})
+	p.must(204, "DELETE", "/v2.0/security-group-rules/"+rule["id"].(string), nil, "")
+	p.must(404, "GET", "/v2.0/security-group-rules/"+rule["id"].(string), nil, "")
+
 	// Update, and deletes in dependency order.
 	p.must(200, "PUT", "/v2.0/networks/"+netID, map[string]any{"network": map[string]any{"name": "renamed"}}, "network")
 	if n := p.must(200, "GET", "/v2.0/networks/"+netID, nil, "network"); n["name"] != "renamed" {

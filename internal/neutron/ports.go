@@ -2,6 +2,7 @@ package neutron
 
 import (
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -266,6 +267,10 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 		}
 		for i, ip := range explicit {
 			if err := vpc.CheckPrivateIP(st, sub, ip); err != nil {
+				var ve *vpc.Error
+				if errors.As(err, &ve) && ve.Code == vpc.CodeInvalidParameterValue {
+					return &Error{400, "InvalidIpForSubnet", ve.Message}
+				}
 				return err
 			}
 			if slices.Contains(explicit[:i], ip) {

@@ -17,6 +17,9 @@ type obj = map[string]any
 // resource is one collection of the API.
 type resource struct {
 	collection, member string
+	// path is the collection's URL segment when it differs from its JSON
+	// key ("security-groups" for "security_groups").
+	path string
 	// notFound is the answer for an id the caller cannot see.
 	notFound func(id string) *Error
 	// list renders every object the caller may see.
@@ -27,11 +30,11 @@ type resource struct {
 }
 
 func (s *Server) resources() []*resource {
-	return []*resource{s.networks(), s.subnets(), s.ports()}
+	return []*resource{s.networks(), s.subnets(), s.ports(), s.securityGroups(), s.securityGroupRules()}
 }
 
 func (s *Server) route(res *resource) {
-	coll := "/v2.0/" + res.collection
+	coll := "/v2.0/" + cmp.Or(res.path, res.collection)
 	s.mux.HandleFunc("GET "+coll, s.authed(func(c *call, w http.ResponseWriter) { s.list(c, w, res) }))
 	s.mux.HandleFunc("POST "+coll, s.authed(func(c *call, w http.ResponseWriter) {
 		a, err := readBody(c.r, res.member)

@@ -1,6 +1,7 @@
 package neutron
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -122,7 +123,7 @@ func (s *Server) root(c *call, w http.ResponseWriter) {
 	var out []any
 	for _, res := range s.resources() {
 		out = append(out, map[string]any{"name": res.member, "collection": res.collection,
-			"links": []any{map[string]string{"rel": "self", "href": base(c.r) + "/v2.0/" + res.collection}}})
+			"links": []any{map[string]string{"rel": "self", "href": base(c.r) + "/v2.0/" + cmp.Or(res.path, res.collection)}}})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"resources": out})
 }
@@ -134,6 +135,7 @@ var extensionList = []map[string]any{
 	{"alias": "net-mtu", "name": "Network MTU", "description": "Provides MTU attribute for a network resource."},
 	{"alias": "port-security", "name": "Port Security", "description": "Provides port security"},
 	{"alias": "project-id", "name": "project_id field enabled", "description": "Extension that indicates that project_id field is enabled."},
+	{"alias": "security-group", "name": "security-group", "description": "The security groups extension."},
 	{"alias": "standard-attr-description", "name": "standard-attr-description", "description": "Extension to add descriptions to standard attributes"},
 }
 

@@ -84,6 +84,12 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	if out := osc("port", "list", "--host", "h1", "-f", "value", "-c", "ID"); out != pa.ID {
 		t.Errorf("port list --host h1: %q, want %s", out, pa.ID)
 	}
+	// A rule on the ports' group (the network's default).
+	sg := strings.Trim(osc("port", "show", pa.ID, "-f", "value", "-c", "security_group_ids"), "[]' ") // a Python list
+	osc("security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "8080", sg)
+	if out := osc("security", "group", "rule", "list", sg, "-f", "value", "-c", "Port Range"); !strings.Contains(out, "8080:8080") {
+		t.Errorf("rules of %s: %s", sg, out)
+	}
 	// Refused, with Neutron's error, and nothing changes.
 	if out, err := l.OpenStack(rc, "network", "delete", "net1"); err == nil || !strings.Contains(out, "ports still in use") {
 		t.Errorf("network delete with ports: %v %s", err, out)
