@@ -47,6 +47,12 @@ const (
 	DefaultGatewayStopDrain = time.Second
 )
 
+// Replicas (Config.Replica).
+const (
+	ReplicaPartial = "partial"
+	ReplicaFull    = "full"
+)
+
 // Config is the agent's configuration.
 type Config struct {
 	Endpoints     []string         // etcd client URLs (required)
@@ -72,13 +78,12 @@ type Config struct {
 	// keeps forwarding after withdrawing its routes (gatewaystop.go).
 	BGPRestartTime   time.Duration
 	GatewayStopDrain time.Duration
-	// PartialReplica makes the agent follow only the topology its ports can
-	// reach: the cloud partition and the VPCs of the ports bound to this
-	// host (replica.go), instead of all of it; its metadata mirror of the
-	// VPC objects likewise. A flow into a VPC with no port here (through
-	// the edge, to an elastic IP) is then not simulated past the edge: off
-	// by default until a simulation miss widens the replica (issue 13).
-	PartialReplica bool
+	// Replica is ReplicaPartial (default: the agent follows the cloud
+	// partition, the VPCs of the ports bound to this host and those its
+	// simulations go into, replica.go; its metadata mirror of the VPC
+	// objects the first two) or ReplicaFull (all of the topology and VPC
+	// objects).
+	Replica string
 	// NoMetadata turns the metadata service (169.254.169.254) off; frames
 	// to that address are then dropped at the port.
 	NoMetadata bool
@@ -177,6 +182,13 @@ func (c *Config) Validate() error {
 	if c.OpenPort == nil {
 		c.OpenPort = openDevice
 	}
+	switch c.Replica {
+	case "":
+		c.Replica = ReplicaPartial
+	case ReplicaPartial, ReplicaFull:
+	default:
+		return fmt.Errorf("--replica %q: want %s or %s", c.Replica, ReplicaPartial, ReplicaFull)
+	}
 	switch c.Datapath {
 	case "":
 		c.Datapath = DatapathUserspace
@@ -231,11 +243,14 @@ type Agent struct {
 	md   *mdRelay   // nil when the metadata service is off
 
 	miss   *missQueue
-	parked *parkLot  // under miss.run
-	learn  *learning // learned tables, replicated through the store
-	rep    *replica  // the topology this agent follows
-	m      *metrics
-	wg     sync.WaitGroup
+	parked *parkLot // under miss.run
+	// resumeTB is the re-simulations' tunnel batch of packets parked for a
+	// partition (under miss.run).
+	resumeTB tunBatch
+	learn    *learning // learned tables, replicated through the store
+	rep      *replica  // the topology this agent follows
+	m        *metrics
+	wg       sync.WaitGroup
 	// dnsSlots bounds the DNS queries being asked upstream (dns.go).
 	dnsSlots chan struct{}
 
@@ -252,6 +267,10 @@ type view struct {
 	keyOf map[string]uint32         // port id → tunnel key (bound here)
 	svc   map[string]*portSvc       // port id → DHCP/metadata info (bound here)
 	live  map[string]netip.AddrPort // hosts to exchange heartbeats with (liveness.go)
+	// doors are the routes into the partitions followed for flows only
+	// (tag → partition), loaded the partitions held (partial replica).
+	doors  map[flow.Tag]string
+	loaded map[string]bool
 }
 
 type binding struct {
@@ -330,7 +349,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	following := make(chan struct{})
 	go func() {
 		defer close(following)
-		a.rep.follow(fctx, a.store, a.hostID, a.cfg.PartialReplica, a.vpcs)
+		a.rep.follow(fctx, a.store, a.hostID, a.cfg.Replica == ReplicaPartial, a.vpcs)
 	}()
 	defer func() {
 		stopFollow()
@@ -396,7 +415,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.wg.Go(wait)
 	}
 	a.wg.Go(func() { a.runReplica(rctx) })
-	if !a.cfg.PartialReplica { // else follow feeds it, partition by partition
+	if a.cfg.Replica == ReplicaFull { // else follow feeds it, partition by partition
 		a.wg.Go(func() { a.runVPCMirror(rctx) })
 	}
 	a.wg.Go(func() { a.runLearnedWatch(rctx) })

@@ -32,11 +32,14 @@ type parkedPkt struct {
 }
 
 // parkLot holds the parked packets by the address whose ARP reply they
-// wait for. It belongs to whoever simulates (held under missQueue.run, like
-// the simulation itself), so it takes no lock of its own.
+// wait for, or by the partition of the topology they went into that the
+// replica is loading (replica.go). It belongs to whoever simulates (held
+// under missQueue.run, like the simulation itself), so it takes no lock of
+// its own.
 type parkLot struct {
-	byIP map[uint32][]parkedPkt
-	n    int
+	byIP   map[uint32][]parkedPkt
+	byPart map[string][]parkedPkt
+	n      int
 	// ready are packets whose address was just learned, re-simulated once
 	// the simulation that learned it is done with its result.
 	ready    []parkedPkt
@@ -46,7 +49,9 @@ type parkLot struct {
 	res      sim.Result
 }
 
-func newParkLot() *parkLot { return &parkLot{byIP: map[uint32][]parkedPkt{}} }
+func newParkLot() *parkLot {
+	return &parkLot{byIP: map[uint32][]parkedPkt{}, byPart: map[string][]parkedPkt{}}
+}
 
 // park keeps a copy of frame until the ARP entry for the next hop the
 // simulation asked for (its ARP request in res.Generated) is learned — here,
@@ -68,6 +73,39 @@ func (a *Agent) park(vp *vport, frame []byte, hdr *datapath.VnetHdr, res *sim.Re
 	}
 	l.byIP[ip] = append(q, parkedPkt{vp: vp, frame: append([]byte(nil), frame...), hdr: *hdr, deadline: deadline})
 	l.n++
+}
+
+// parkForPartition keeps a copy of frame until the replica holds partition
+// part, which its simulation went into (res.Need).
+func (a *Agent) parkForPartition(vp *vport, frame []byte, hdr *datapath.VnetHdr, part string, deadline int64) {
+	l := a.parked
+	q := l.byPart[part]
+	if len(q) >= parkPerAddr || l.n >= parkMax {
+		a.m.parked.WithLabelValues("overflow").Inc()
+		vp.dropNoARP.Inc()
+		return
+	}
+	l.byPart[part] = append(q, parkedPkt{vp: vp, frame: append([]byte(nil), frame...), hdr: *hdr, deadline: deadline})
+	l.n++
+}
+
+// resumeLoaded re-simulates the packets parked for partitions v holds.
+func (a *Agent) resumeLoaded(v *view) {
+	a.miss.run.Lock()
+	defer a.miss.run.Unlock()
+	l := a.parked
+	for part, q := range l.byPart {
+		if v.loaded[part] {
+			delete(l.byPart, part)
+			l.n -= len(q)
+			l.ready = append(l.ready, q...)
+		}
+	}
+	if len(l.ready) == 0 || l.resuming {
+		return
+	}
+	a.resume(nil, &a.resumeTB)
+	a.flushTunnel(&a.resumeTB)
 }
 
 // arpTarget is the address of the ARP request res sends.
@@ -117,12 +155,17 @@ func (a *Agent) resume(learned []sim.Learned, tb *tunBatch) {
 	l.resuming = false
 }
 
-// expireParked drops the packets whose next hop did not answer in time.
-// The router's behaviour for the address is unchanged: the next packet
-// towards it asks again.
+// expireParked drops the packets whose next hop did not answer in time (or
+// whose partition did not load in time). The router's behaviour for the
+// address is unchanged: the next packet towards it asks again.
 func (a *Agent) expireParked(now int64) {
+	expireParkedIn(a, a.parked.byIP, now)
+	expireParkedIn(a, a.parked.byPart, now)
+}
+
+func expireParkedIn[K comparable](a *Agent, m map[K][]parkedPkt, now int64) {
 	l := a.parked
-	for ip, q := range l.byIP {
+	for k, q := range m {
 		keep := q[:0]
 		for _, p := range q {
 			if p.deadline > now {
@@ -135,9 +178,9 @@ func (a *Agent) expireParked(now int64) {
 		}
 		clear(q[len(keep):])
 		if len(keep) == 0 {
-			delete(l.byIP, ip)
+			delete(m, k)
 		} else {
-			l.byIP[ip] = keep
+			m[k] = keep
 		}
 	}
 }

@@ -304,6 +304,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		if !res.Uncacheable && !isARP {
 			a.flows.InstallAt(&flow.Entry{Key: k, Actions: slices.Clone(res.Actions), Tags: slices.Clone(res.Tags),
 				Refs: slices.Clone(res.Refs), Expires: now + int64(a.cfg.FlowTTL)}, v.gen, imp)
+			a.keepDoors(v, res.Tags, now+int64(a.cfg.FlowTTL))
 		}
 		a.execute(v, vp, frame, &it.hdr, pkt, res.Actions, tb)
 	case sim.VerdictDrop:
@@ -311,6 +312,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		if !isARP && !res.Uncacheable {
 			a.flows.InstallAt(&flow.Entry{Key: k, Drop: true, Reason: res.Reason, Tags: slices.Clone(res.Tags),
 				Expires: now + int64(a.cfg.DropTTL)}, v.gen, imp)
+			a.keepDoors(v, res.Tags, now+int64(a.cfg.DropTTL))
 		}
 	case sim.VerdictNotYet:
 		// No flow: the next packet of the flow must be simulated again
@@ -318,6 +320,13 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		deadline := it.parkedUntil
 		if deadline == 0 {
 			deadline = now + int64(a.cfg.ParkTTL)
+		}
+		if res.Need != "" {
+			// Widen: the replica follows that partition too, and the
+			// packet is simulated again once it is loaded.
+			a.rep.needPartition(res.Need, now+int64(a.cfg.FlowTTL))
+			a.parkForPartition(vp, frame, &it.hdr, res.Need, deadline)
+			break
 		}
 		a.park(vp, frame, &it.hdr, res, deadline)
 	}
@@ -334,6 +343,19 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		// looked the entries up, which this one did not (it learned them).
 		a.learnLocal(res.Learned, now)
 		a.resume(res.Learned, tb)
+	}
+}
+
+// keepDoors keeps followed, until a flow's expiry, the partitions it went
+// into through a route of v.doors (replica.go: narrowing).
+func (a *Agent) keepDoors(v *view, tags []flow.Tag, until int64) {
+	if len(v.doors) == 0 {
+		return
+	}
+	for _, t := range tags {
+		if p, ok := v.doors[t]; ok {
+			a.rep.needPartition(p, until)
+		}
 	}
 }
 

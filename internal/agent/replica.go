@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,11 +16,19 @@ import (
 
 // replica is the agent's copy of the topology: fed by the watches, read by
 // the snapshot builder. A full replica follows all of topo/. A partial one
-// (Config.PartialReplica) follows only what this host's ports can reach
-// (DESIGN.md §4): the cloud partition (edge, transit, hosts, tunnel zones,
-// objects of no VPC) and the partition of each VPC a port bound here is in;
-// it widens when a port of another VPC is bound here and narrows when the
-// last one goes (nsdb.WatchHostBindings).
+// (the default; Config.FullReplica turns it off) follows only what this
+// host needs (DESIGN.md §4): the cloud partition (edge, transit, hosts,
+// tunnel zones, objects of no VPC), the partition of each VPC a port bound
+// here is in (nsdb.WatchHostBindings), and the partitions the simulation
+// went into: a route into a partition not held (the route is copied into
+// its router's partition, nsdb/partition.go) stops a simulation with
+// sim.Result.Need; the agent parks the packet, follows that partition and
+// simulates the packet again once it is loaded (widening). A partition
+// followed for flows only is dropped once no cached flow can have gone
+// through it (narrowing: every flow through it carries the tag of the route
+// into it, and flows expire). A gateway host follows, besides, every
+// partition with a route on the routers of its uplinks: the VPCs whose
+// public addresses it carries.
 type replica struct {
 	mu      sync.Mutex
 	idx     *topology.Index
@@ -32,18 +42,57 @@ type replica struct {
 	// says so.
 	alive   map[string]bool
 	unreach map[string]bool
-	// partOf is the partition each held object came from (partial only): a
-	// partition's re-list or removal touches only its own objects, and an
-	// object moving between partitions is not removed by the late delete
-	// from the one it left.
-	partOf map[topology.ObjectKey]string
+	// partOf are the partitions each held object came from (partial only;
+	// a route can be in two: its own and its router's): a partition's
+	// re-list or removal touches only its own objects, and an object moving
+	// between partitions is not removed by the late delete from the one it
+	// left.
+	partOf map[topology.ObjectKey][]string
+	// partial: the replica follows partitions. loaded are those whose
+	// listing it holds; bound those of this host's ports; gwParts those
+	// routed through this host's uplinks (set at each build).
+	partial bool
+	loaded  map[string]bool
+	bound   map[string]bool
+	gwParts map[string]bool
 	// wake is closed (and replaced) after every change, for waitUntil.
 	wake chan struct{}
+
+	// need are the partitions followed for flows: until when (Unix
+	// nanoseconds) a simulation or a cached flow needs each. Written from
+	// the packet path, so under a lock of its own. want (cap 1) tells
+	// follow that the wanted partitions changed.
+	nmu  sync.Mutex
+	need map[string]int64
+	want chan struct{}
 }
 
 func newReplica() *replica {
 	return &replica{idx: topology.NewIndex(), changed: map[flow.Tag]struct{}{}, dirty: make(chan struct{}, 1),
-		partOf: map[topology.ObjectKey]string{}, wake: make(chan struct{})}
+		partOf: map[topology.ObjectKey][]string{}, loaded: map[string]bool{}, wake: make(chan struct{}),
+		need: map[string]int64{}, want: make(chan struct{}, 1)}
+}
+
+// poke tells follow the wanted partitions changed.
+func (r *replica) poke() {
+	select {
+	case r.want <- struct{}{}:
+	default:
+	}
+}
+
+// needPartition records that a simulation went into partition part, which
+// is not held: it is followed until at least until.
+func (r *replica) needPartition(part string, until int64) {
+	r.nmu.Lock()
+	cur, ok := r.need[part]
+	if until > cur {
+		r.need[part] = until
+	}
+	r.nmu.Unlock()
+	if !ok {
+		r.poke()
+	}
 }
 
 // kick schedules a build and wakes the waiters; r.mu is held.
@@ -91,25 +140,46 @@ func (r *replica) taint(k topology.Kind, id string, o topology.Object) {
 	}
 }
 
-// remove drops a held object, tainting what it invalidates; r.mu is held.
-func (r *replica) removeLocked(k topology.Kind, id string) {
+// remove drops a held object (from partition part; "": from all), tainting
+// what it invalidates unless another partition still holds it; r.mu is held.
+func (r *replica) removeLocked(k topology.Kind, id string, part string) {
+	key := topology.ObjectKey{Kind: k, ID: id}
+	if part != "" {
+		parts := slices.DeleteFunc(r.partOf[key], func(p string) bool { return p == part })
+		if len(parts) > 0 {
+			r.partOf[key] = parts
+			return
+		}
+	}
 	if old := r.idx.Get(k, id); old != nil {
 		r.taint(k, id, old)
 		r.idx.Delete(k, id)
 	}
 	r.taint(k, id, nil)
-	delete(r.partOf, topology.ObjectKey{Kind: k, ID: id})
+	delete(r.partOf, key)
 }
 
 // put holds o (from partition part), tainting what it invalidates; r.mu is held.
 func (r *replica) putLocked(k topology.Kind, id string, o topology.Object, part string) {
 	if old := r.idx.Get(k, id); old != nil {
+		if old.GetMeta().Revision == o.GetMeta().Revision && part != "" {
+			// The same version from a second partition (a route and its
+			// copy in its router's): nothing changes.
+			r.addPartLocked(topology.ObjectKey{Kind: k, ID: id}, part)
+			return
+		}
 		r.taint(k, id, old)
 	}
 	r.taint(k, id, o)
 	r.idx.Put(o)
 	if part != "" {
-		r.partOf[topology.ObjectKey{Kind: k, ID: id}] = part
+		r.addPartLocked(topology.ObjectKey{Kind: k, ID: id}, part)
+	}
+}
+
+func (r *replica) addPartLocked(key topology.ObjectKey, part string) {
+	if parts := r.partOf[key]; !slices.Contains(parts, part) {
+		r.partOf[key] = append(parts, part)
 	}
 }
 
@@ -134,6 +204,7 @@ func (r *replica) handler(part string) nsdb.Handler {
 						r.putLocked(k, id, o, part)
 					}
 				}
+				r.loaded[part] = true
 			}
 			r.rev = max(r.rev, rev)
 			r.kickLocked()
@@ -144,8 +215,8 @@ func (r *replica) handler(part string) nsdb.Handler {
 			for _, e := range evs {
 				k, id, o := nsdb.TopologyObject(e.KV)
 				if e.Delete || o == nil {
-					if part == "" || r.partOf[topology.ObjectKey{Kind: k, ID: id}] == part {
-						r.removeLocked(k, id)
+					if part == "" || slices.Contains(r.partOf[topology.ObjectKey{Kind: k, ID: id}], part) {
+						r.removeLocked(k, id, part)
 					}
 					continue
 				}
@@ -159,11 +230,12 @@ func (r *replica) handler(part string) nsdb.Handler {
 
 // dropLocked removes every object held from partition part; r.mu is held.
 func (r *replica) dropLocked(part string) {
-	for key, p := range r.partOf {
-		if p == part {
-			r.removeLocked(key.Kind, key.ID)
+	for key, parts := range r.partOf {
+		if slices.Contains(parts, part) {
+			r.removeLocked(key.Kind, key.ID, part)
 		}
 	}
+	delete(r.loaded, part)
 }
 
 // partitionFollower is a copy of some of the store (the topology, the VPC
@@ -188,36 +260,46 @@ func (r *replica) dropPartition(part string) {
 
 // follow feeds the replica (and with it the other followers) from the store
 // until ctx ends: the whole topology, or (partial) the cloud partition and
-// those of the VPCs of the ports bound to host.
+// those of the VPCs of the ports bound to host; the replica also follows
+// the partitions its simulations need and, on a gateway host, those routed
+// through it (the other followers do not: they serve this host's ports).
 func (r *replica) follow(ctx context.Context, store *nsdb.Store, host string, partial bool, others ...partitionFollower) {
 	if !partial {
 		_ = store.WatchTopology(ctx, r.handler(""))
 		return
 	}
+	r.mu.Lock()
+	r.partial = true
+	r.mu.Unlock()
 	followers := append([]partitionFollower{r}, others...)
-	want := make(chan map[string]bool, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	gotBindings := false
 	wg.Go(func() {
 		_ = store.WatchHostBindings(ctx, host, func(bound map[string]string) {
-			parts := map[string]bool{nsdb.CloudPartition: true}
+			parts := map[string]bool{}
 			for _, p := range bound {
 				parts[p] = true
 			}
-			select { // only the latest set matters
-			case <-want:
-			default:
-			}
-			want <- parts
+			r.mu.Lock()
+			r.bound = parts
+			r.kickLocked() // a partition followed for flows may now be bound
+			r.mu.Unlock()
+			r.poke()
 		})
 	})
 	type running struct {
 		stop context.CancelFunc
 		done sync.WaitGroup
 	}
-	following := map[string]*running{}
+	type fkey struct {
+		f    int // index in followers
+		part string
+	}
+	following := map[fkey]*running{}
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
 	for {
-		var parts map[string]bool
 		select {
 		case <-ctx.Done():
 			for _, f := range following {
@@ -225,32 +307,130 @@ func (r *replica) follow(ctx context.Context, store *nsdb.Store, host string, pa
 				f.done.Wait()
 			}
 			return
-		case parts = <-want:
+		case <-r.want:
+		case <-expiry.C:
 		}
-		for p := range parts {
-			if _, ok := following[p]; ok {
+		r.mu.Lock()
+		if r.bound != nil {
+			gotBindings = true
+		}
+		base := map[string]bool{nsdb.CloudPartition: true}
+		for p := range r.bound {
+			base[p] = true
+		}
+		extra := maps.Clone(r.gwParts)
+		r.mu.Unlock()
+		if !gotBindings {
+			continue // the first set of bindings decides what to load first
+		}
+		if extra == nil {
+			extra = map[string]bool{}
+		}
+		next := r.expireNeed(time.Now().UnixNano(), extra)
+		expiry.Reset(next)
+		wanted := func(i int, p string) bool { return base[p] || (i == 0 && extra[p]) }
+		for i, fl := range followers {
+			for _, set := range []map[string]bool{base, extra} {
+				for p := range set {
+					k := fkey{i, p}
+					if _, ok := following[k]; ok || !wanted(i, p) {
+						continue
+					}
+					pctx, stop := context.WithCancel(ctx)
+					f := &running{stop: stop}
+					following[k] = f
+					f.done.Go(func() { fl.followPartition(pctx, store, p) })
+				}
+			}
+		}
+		for k, f := range following {
+			if wanted(k.f, k.part) {
 				continue
 			}
-			pctx, stop := context.WithCancel(ctx)
-			f := &running{stop: stop}
-			following[p] = f
-			for _, fl := range followers {
-				f.done.Go(func() { fl.followPartition(pctx, store, p) })
-			}
-		}
-		for p, f := range following {
-			if parts[p] {
-				continue
-			}
-			// Narrow: the last port of that VPC left this host.
+			// Narrow: the last port of that VPC left this host, or no flow
+			// can need it any more.
 			f.stop()
 			f.done.Wait()
-			delete(following, p)
-			for _, fl := range followers {
-				fl.dropPartition(p)
+			delete(following, k)
+			followers[k.f].dropPartition(k.part)
+		}
+	}
+}
+
+// expireNeed forgets the partitions no longer needed at now, adds those
+// still needed to extra, and returns how long until the next one expires.
+func (r *replica) expireNeed(now int64, extra map[string]bool) time.Duration {
+	r.nmu.Lock()
+	defer r.nmu.Unlock()
+	next := time.Hour
+	for p, until := range r.need {
+		if until <= now {
+			delete(r.need, p)
+			continue
+		}
+		extra[p] = true
+		next = min(next, time.Duration(until-now))
+	}
+	return next
+}
+
+// elsewhereLocked is the snapshot option of a partial replica: a route of a
+// partition not loaded leads elsewhere. r.mu is held.
+func (r *replica) elsewhereLocked() sim.SnapshotOption {
+	loaded := maps.Clone(r.loaded)
+	return sim.WithElsewhere(func(rt *topology.Route) string {
+		if p := nsdb.PartitionOf(rt); !loaded[p] {
+			return p
+		}
+		return ""
+	})
+}
+
+// doorsLocked are the tags of the routes into the partitions followed for
+// flows only (neither bound here nor routed through this host): a flow
+// carrying one keeps its partition followed until the flow expires. It
+// also recomputes the partitions routed through this host's uplinks and
+// asks follow to follow them. r.mu is held.
+func (r *replica) doorsLocked(host string) map[flow.Tag]string {
+	gw := map[string]bool{}
+	for _, u := range uplinksOf(r.idx, host) {
+		p, _ := r.idx.Get(topology.KindPort, u.port).(*topology.Port)
+		if p == nil {
+			continue
+		}
+		for _, ref := range r.idx.Referrers(topology.KindRouter, p.DeviceID) {
+			if ref.Kind != topology.KindRoute {
+				continue
+			}
+			if rt, _ := r.idx.Get(ref.Kind, ref.ID).(*topology.Route); rt != nil {
+				gw[nsdb.PartitionOf(rt)] = true
 			}
 		}
 	}
+	if !maps.Equal(gw, r.gwParts) {
+		r.gwParts = gw
+		r.poke()
+	}
+	flowOnly := false
+	for p := range r.loaded {
+		flowOnly = flowOnly || !(r.bound[p] || gw[p] || p == nsdb.CloudPartition)
+	}
+	if !flowOnly {
+		return nil
+	}
+	var doors map[flow.Tag]string
+	for _, o := range r.idx.List(topology.KindRoute) {
+		rt := o.(*topology.Route)
+		p := nsdb.PartitionOf(rt)
+		if !r.loaded[p] || r.bound[p] || gw[p] || len(r.partOf[topology.Key(rt)]) < 2 {
+			continue
+		}
+		if doors == nil {
+			doors = map[flow.Tag]string{}
+		}
+		doors[flow.TagOf(string(topology.KindRoute), rt.ID)] = p
+	}
+	return doors
 }
 
 // setAlive records which hosts are alive (by their leases).
@@ -316,14 +496,17 @@ func (a *Agent) runReplica(ctx context.Context) {
 		}
 		start := time.Now()
 		r.mu.Lock()
-		var snap *sim.Snapshot
+		var opts []sim.SnapshotOption
 		if down := r.downFunc(a.hostID); down != nil {
-			snap = sim.NewSnapshot(r.idx, sim.WithHostsDown(down))
-		} else {
-			snap = sim.NewSnapshot(r.idx)
+			opts = append(opts, sim.WithHostsDown(down))
 		}
-		v := &view{snap: snap, peers: map[string]netip.AddrPort{}, want: map[string]binding{}, keyOf: map[string]uint32{},
-			svc: map[string]*portSvc{}}
+		var doors map[flow.Tag]string
+		if r.partial {
+			opts = append(opts, r.elsewhereLocked())
+			doors = r.doorsLocked(a.hostID)
+		}
+		v := &view{snap: sim.NewSnapshot(r.idx, opts...), peers: map[string]netip.AddrPort{}, want: map[string]binding{}, keyOf: map[string]uint32{},
+			svc: map[string]*portSvc{}, doors: doors, loaded: maps.Clone(r.loaded)}
 		for _, o := range r.idx.List(topology.KindTunnelZone) {
 			for _, m := range o.(*topology.TunnelZone).Members {
 				if _, ok := v.peers[m.HostID]; !ok && m.Address.IsValid() {
@@ -368,6 +551,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 		a.reconcile(ctx)
 		a.live.ready.Store(true) // its ports are plugged: it forwards
 		a.setGateway(gw, uplinks)
+		a.resumeLoaded(v)
 	}
 }
 
@@ -401,7 +585,12 @@ func (x *Replica) Run(ctx context.Context, built func(rev int64)) {
 		case <-x.r.dirty:
 		}
 		x.r.mu.Lock()
-		snap := sim.NewSnapshot(x.r.idx)
+		var opts []sim.SnapshotOption
+		if x.r.partial {
+			opts = append(opts, x.r.elsewhereLocked())
+			x.r.doorsLocked(x.host)
+		}
+		snap := sim.NewSnapshot(x.r.idx, opts...)
 		x.r.changed, x.r.all = map[flow.Tag]struct{}{}, false
 		rev := x.r.rev
 		x.r.mu.Unlock()

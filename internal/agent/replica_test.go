@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
+	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 )
@@ -232,4 +234,116 @@ func TestPartialVPCMirrorFollowsBoundVPCs(t *testing.T) {
 	has("dropped VPC B's objects once its port was unbound", func(st *vpc.State) bool {
 		return st.Vpcs["vpc-b"] == nil && st.NetworkInterfaces["eni-b"] == nil && st.Vpcs["vpc-a"] != nil
 	})
+}
+
+// Widening and narrowing: host a holds VPC A's VM and follows, besides the
+// cloud, only VPC A. The edge (a cloud router) routes VPC B's public
+// address into VPC B's router; that route is VPC B's, copied into the cloud
+// partition:
+//
+//	vmA 10.0.1.5 ─ bA ─ (10.0.1.1) edge (169.254.0.1) ─ (169.254.0.2) rB (10.1.0.1) ─ bB ─ vmB 10.1.0.5 on host b
+//	                          203.0.113.10/32 via 169.254.0.2 [vpc-b]      203.0.113.10/32 via 10.1.0.5
+//
+// One packet from vmA to 203.0.113.10 (nothing resent): its simulation
+// stops at the route into VPC B, the agent follows VPC B and simulates the
+// parked packet again, which installs the flow through VPC B to host b.
+// Once that flow has expired and nothing else goes there, VPC B is dropped.
+func TestPartialReplicaWidensAndNarrows(t *testing.T) {
+	s, ecfg := nsdbtest.OpenEmbedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	eps := []string{ecfg.ClientURL}
+	wa, wb := newWire(), newWire()
+	ag, idA, _, _ := runAgent(t, eps, "a", netip.MustParseAddr("127.0.0.1"), wa, func(c *Config) { c.FlowTTL = 4 * time.Second })
+	_, idB, _, _ := runAgent(t, eps, "b", netip.MustParseAddr("127.0.0.1"), wb, nil)
+	waitFor(t, "the hosts registered", func() bool {
+		for _, id := range []string{idA, idB} {
+			if _, err := s.Get(ctx, topology.KindHost, id); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	create := func(vpc string, o topology.Object) topology.Object {
+		t.Helper()
+		if vpc != "" {
+			o.GetMeta().Labels = map[string]string{topology.LabelVPC: vpc}
+		}
+		o, err := s.Create(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	link := func(x, y topology.Object) {
+		t.Helper()
+		if err := s.Link(ctx, x.GetMeta().ID, y.GetMeta().ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eMAC, vmAMAC, vmBMAC := topology.MAC{2, 0xee, 0, 0, 0, 1}, topology.MAC{2, 0, 0, 0, 1, 5}, topology.MAC{2, 0, 0, 0, 2, 5}
+	vmAIP, vmBIP, pub := netip.MustParseAddr("10.0.1.5"), netip.MustParseAddr("10.1.0.5"), netip.MustParseAddr("203.0.113.10")
+	edge := create("", &topology.Router{Meta: topology.Meta{Name: "edge"}})
+	eA := create("", &topology.Port{DeviceKind: topology.KindRouter, DeviceID: edge.GetMeta().ID, MAC: eMAC, Address: netip.MustParsePrefix("10.0.1.1/24")})
+	eT := create("", &topology.Port{DeviceKind: topology.KindRouter, DeviceID: edge.GetMeta().ID, MAC: topology.MAC{2, 0xee, 0, 0, 0, 2},
+		Address: netip.MustParsePrefix("169.254.0.1/24")})
+	bA := create("vpc-a", &topology.Bridge{})
+	link(create("vpc-a", &topology.Port{DeviceKind: topology.KindBridge, DeviceID: bA.GetMeta().ID}), eA)
+	vmA := create("vpc-a", &topology.Port{DeviceKind: topology.KindBridge, DeviceID: bA.GetMeta().ID, MAC: vmAMAC,
+		IPs: []netip.Addr{vmAIP}, HostID: idA, Interface: "vmA"}).(*topology.Port)
+	rB := create("vpc-b", &topology.Router{})
+	rBT := create("vpc-b", &topology.Port{DeviceKind: topology.KindRouter, DeviceID: rB.GetMeta().ID, MAC: topology.MAC{2, 0xbb, 0, 0, 0, 1},
+		Address: netip.MustParsePrefix("169.254.0.2/24")})
+	link(rBT, eT)
+	rBB := create("vpc-b", &topology.Port{DeviceKind: topology.KindRouter, DeviceID: rB.GetMeta().ID, MAC: topology.MAC{2, 0xbb, 0, 0, 0, 2},
+		Address: netip.MustParsePrefix("10.1.0.1/24")})
+	bB := create("vpc-b", &topology.Bridge{})
+	link(create("vpc-b", &topology.Port{DeviceKind: topology.KindBridge, DeviceID: bB.GetMeta().ID}), rBB)
+	vmB := create("vpc-b", &topology.Port{DeviceKind: topology.KindBridge, DeviceID: bB.GetMeta().ID, MAC: vmBMAC,
+		IPs: []netip.Addr{vmBIP}, HostID: idB, Interface: "vmB"}).(*topology.Port)
+	create("vpc-b", &topology.Route{RouterID: rB.GetMeta().ID, Type: topology.RouteNormal, DstPrefix: netip.PrefixFrom(pub, 32),
+		NextHopPort: rBB.GetMeta().ID, NextHopGateway: vmBIP})
+	door := create("vpc-b", &topology.Route{RouterID: edge.GetMeta().ID, Type: topology.RouteNormal, DstPrefix: netip.PrefixFrom(pub, 32),
+		NextHopPort: eT.GetMeta().ID, NextHopGateway: netip.MustParseAddr("169.254.0.2")})
+
+	vm, _ := wa.vm(t, "vmA")
+	// Plugged is not yet published: frames from a port are read once it is.
+	waitFor(t, "vmA's port published", func() bool { return len(ag.ports.Load().list) == 1 })
+	holdsB := func(rd topology.Reader) bool { return rd.Get(topology.KindRouter, rB.GetMeta().ID) != nil }
+	if err := ag.rep.waitUntil(ctx, func(rd topology.Reader) bool {
+		return rd.Get(topology.KindRoute, door.GetMeta().ID) != nil && rd.Get(topology.KindPort, vmA.ID) != nil
+	}); err != nil {
+		t.Fatalf("the replica never held the route into VPC B: %v", err)
+	}
+	ag.rep.mu.Lock()
+	if holdsB(ag.rep.idx) {
+		t.Error("host a follows VPC B before any flow went there")
+	}
+	ag.rep.mu.Unlock()
+
+	resumed := parkedCount(t, ag, "resumed")
+	f := (&packet.Spec{EthSrc: vmAMAC, EthDst: eMAC, Src: packet.U32(vmAIP), Dst: packet.U32(pub),
+		Proto: packet.ProtoUDP, SrcPort: 4000, DstPort: 53, TTL: 64, Payload: []byte("to b")}).Build()
+	send(t, vm, f)
+	waitFor(t, "the parked packet's flow, through VPC B to host b", func() bool {
+		e := flowFor(ag, vmA.TunnelKey, f)
+		if e == nil {
+			return false
+		}
+		last := e.Actions[len(e.Actions)-1]
+		return last.Kind == flow.Tunnel && last.Host == idB && last.Key == vmB.TunnelKey
+	})
+	if got := parkedCount(t, ag, "resumed"); got != resumed+1 {
+		t.Errorf("parked packets resumed: %v, want %v", got, resumed+1)
+	}
+	// Narrowing: the flow expires (FlowTTL 4 s) and nothing else needs VPC
+	// B; VPC A, bound here, stays.
+	if err := ag.rep.waitUntil(ctx, func(rd topology.Reader) bool { return !holdsB(rd) }); err != nil {
+		t.Fatalf("host a still follows VPC B once no flow goes there: %v", err)
+	}
+	ag.rep.mu.Lock()
+	if ag.rep.idx.Get(topology.KindPort, vmA.ID) == nil || ag.rep.idx.Get(topology.KindRoute, door.GetMeta().ID) == nil {
+		t.Error("narrowing dropped VPC A's objects or the cloud's copy of the route into VPC B")
+	}
+	ag.rep.mu.Unlock()
 }

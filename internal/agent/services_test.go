@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"net"
 	"net/netip"
 	"strings"
@@ -69,7 +68,7 @@ func newSvcLab(t *testing.T) *svcLab {
 		DomainName: "ec2.internal", MTU: 9000,
 		Hosts: []topology.DHCPHost{{MAC: l.mac2, IP: netip.MustParseAddr("10.0.1.6"), Name: "vm-two"}}})
 	vmPort := func(eni string, mac topology.MAC, ip, iface string) {
-		create(&topology.Port{Meta: topology.Meta{Name: eni, Labels: map[string]string{translate.LabelObject: eni}},
+		create(&topology.Port{Meta: topology.Meta{Name: eni, Labels: map[string]string{translate.LabelObject: eni, topology.LabelVPC: "vpc-1"}},
 			DeviceKind: topology.KindBridge, DeviceID: br.GetMeta().ID, MAC: mac,
 			IPs: []netip.Addr{netip.MustParseAddr(ip)}, HostID: id, Interface: iface})
 	}
@@ -82,16 +81,18 @@ func newSvcLab(t *testing.T) *svcLab {
 	return l
 }
 
-// putVPC writes a VPC object the way the EC2 server does:
-// <prefix>vpc/<collection>/<id>, the JSON of the vpc struct.
+// putVPC writes a VPC object the way the EC2 server does (nsdb.VPCStore:
+// with its copy in its VPC's partition).
 func putVPC(t *testing.T, s *nsdb.Store, coll, id string, obj any) {
 	t.Helper()
-	b, err := json.Marshal(obj)
+	ctx := context.Background()
+	vs, err := nsdb.OpenVPCStore(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Client().Put(context.Background(), s.Prefix()+nsdb.VPCPrefix+coll+"/"+id, string(b)); err != nil {
-		t.Fatal(err)
+	defer vs.Close()
+	if _, err := vs.Update(ctx, func(_ *vpc.State, tx *nsdb.VPCTx) error { return tx.Put(id, obj) }); err != nil {
+		t.Fatalf("put %s/%s: %v", coll, id, err)
 	}
 }
 

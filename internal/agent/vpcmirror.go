@@ -22,7 +22,7 @@ type vpcMirror struct {
 	mu sync.RWMutex
 	st *vpc.State
 	// partOf is the partition each object ("<collection>/<id>") came from,
-	// when the mirror follows partitions (Config.PartialReplica).
+	// when the mirror follows partitions (Config.Replica partial).
 	partOf map[string]string
 	log    func(string, ...any)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -20,6 +21,8 @@ import (
 //	read   topo…, vpc…, state/…            the topology, the VPC objects (for
 //	                                        metadata and the instance driver),
 //	                                        every host's state (liveness, tables)
+//	       part/…, index/binding/<id>/…     the topology's partitions, its own
+//	                                        ports' partitions (partition.go)
 //	write  state/host/<id>                  its liveness
 //	       state/hosts/<id>/…               everything else it announces
 //	       state/learned/<id>/…             its learned MAC/ARP entries
@@ -49,6 +52,8 @@ func (s *Store) hostPerms(hostID string) []hostPerm {
 		prefix("topo", read), // topo/… and topo-seq (Sync)
 		prefix("vpc", read),  // vpc/… and vpc-seq
 		prefix("state/", read),
+		prefix("part/", read), // the partitions a partial replica follows
+		prefix(strings.TrimPrefix(bindingPrefix(s.prefix, hostID), s.prefix), read),
 		{key: s.hostKey(hostID), perm: rw},
 		prefix(hostStateRel(hostID), rw),
 		prefix(hostLearnedRel(hostID), rw),

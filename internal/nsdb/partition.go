@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -19,15 +20,22 @@ import (
 // watches its host's bindings, the cloud partition, and the partitions of
 // its bound ports: nothing of a VPC it has no port in reaches it.
 //
+// A route on a router of another partition (an elastic IP's /32 on the
+// edge router, which is the cloud's) is copied into its router's partition
+// too: whoever follows the router knows where that route leads and that it
+// leads into a partition it may not hold, so a simulation taking it can ask
+// for that partition instead of dropping the packet (agent/replica.go).
+//
 //	part/<partition>/<kind>/<id>   copy of topo/<kind>/<id>
 //	index/binding/<host>/<port>    the port's partition
-//	index/version                  "1" once every object written before partitions existed is indexed
+//	index/version                  indexVersion once every object written before is indexed
 
 // CloudPartition is the partition of the objects of no VPC.
 const CloudPartition = "-"
 
-// indexVersion is the value of index/version once IndexTopology has run.
-const indexVersion = "1"
+// indexVersion is the value of index/version once IndexTopology has run
+// ("2": routes are copied into their router's partition too).
+const indexVersion = "2"
 
 // PartitionOf is the partition o is kept in.
 func PartitionOf(o topology.Object) string {
@@ -42,19 +50,42 @@ func partitionPrefix(prefix, part string) string { return prefix + "part/" + par
 
 func bindingPrefix(prefix, host string) string { return prefix + "index/binding/" + host + "/" }
 
-// partitionOps keeps an object's partition copy and its binding index in
-// step with a change from old to o (either may be nil).
-func partitionOps(prefix string, key topology.ObjectKey, old, o topology.Object) []clientv3.Op {
+// CopyPartitions are the partitions o is copied into: its own, and for a
+// route on a router of another partition, the router's as well. router
+// finds the route's router (nil: unknown, no second copy).
+func CopyPartitions(o topology.Object, router func(id string) topology.Object) []string {
+	own := PartitionOf(o)
+	if rt, ok := o.(*topology.Route); ok && router != nil {
+		if r := router(rt.RouterID); r != nil {
+			if rp := PartitionOf(r); rp != own {
+				return []string{own, rp}
+			}
+		}
+	}
+	return []string{own}
+}
+
+// partitionOps keeps an object's partition copies and its binding index in
+// step with a change from old (copied into oldParts) to o (into newParts,
+// value being its stored JSON); either may be nil.
+func partitionOps(prefix string, key topology.ObjectKey, old, o topology.Object, oldParts, newParts []string, value string) []clientv3.Op {
 	var ops []clientv3.Op
+	for _, p := range oldParts {
+		if o == nil || !slices.Contains(newParts, p) {
+			ops = append(ops, clientv3.OpDelete(partitionPrefix(prefix, p)+string(key.Kind)+"/"+key.ID))
+		}
+	}
+	if o != nil {
+		for _, p := range newParts {
+			ops = append(ops, clientv3.OpPut(partitionPrefix(prefix, p)+string(key.Kind)+"/"+key.ID, value))
+		}
+	}
 	oldPart, newPart := "", ""
 	if old != nil {
 		oldPart = PartitionOf(old)
 	}
 	if o != nil {
 		newPart = PartitionOf(o)
-	}
-	if oldPart != "" && oldPart != newPart {
-		ops = append(ops, clientv3.OpDelete(partitionPrefix(prefix, oldPart)+string(key.Kind)+"/"+key.ID))
 	}
 	oldHost, newHost := boundHost(old), boundHost(o)
 	if oldHost != "" && oldHost != newHost {
@@ -64,12 +95,6 @@ func partitionOps(prefix string, key topology.ObjectKey, old, o topology.Object)
 		ops = append(ops, clientv3.OpPut(bindingPrefix(prefix, newHost)+key.ID, newPart))
 	}
 	return ops
-}
-
-// partitionCopy is the put of o's copy in its partition (value: the JSON
-// stored under topo/).
-func partitionCopy(prefix string, key topology.ObjectKey, o topology.Object, value string) clientv3.Op {
-	return clientv3.OpPut(partitionPrefix(prefix, PartitionOf(o))+string(key.Kind)+"/"+key.ID, value)
 }
 
 func boundHost(o topology.Object) string {
@@ -105,9 +130,13 @@ func (s *Store) IndexTopology(ctx context.Context) error {
 			return err
 		}
 		var objs []topology.Object
+		routers := map[string]topology.Object{}
 		s.cache.mu.RLock()
 		for _, k := range topology.Kinds {
 			objs = append(objs, s.cache.idx.List(k)...)
+		}
+		for _, r := range s.cache.idx.List(topology.KindRouter) {
+			routers[r.GetMeta().ID] = r
 		}
 		s.cache.mu.RUnlock()
 		stale := false
@@ -122,8 +151,8 @@ func (s *Store) IndexTopology(ctx context.Context) error {
 					return err
 				}
 				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(objectKey(s.prefix, key.Kind, key.ID)), "=", c.Revision))
-				ops = append(ops, partitionCopy(s.prefix, key, o, b))
-				ops = append(ops, partitionOps(s.prefix, key, nil, o)...)
+				parts := CopyPartitions(o, func(id string) topology.Object { return routers[id] })
+				ops = append(ops, partitionOps(s.prefix, key, nil, o, nil, parts, b)...)
 				seen := map[string]bool{}
 				for _, r := range o.Refs() {
 					if k := refIndexKey(s.prefix, topology.ObjectKey{Kind: r.Kind, ID: r.ID}, key); !seen[k] {

@@ -334,9 +334,23 @@ func (tx *Tx) allocKey() (uint32, error) {
 func (tx *Tx) ops(prefix string) ([]clientv3.Op, error) {
 	ops := make([]clientv3.Op, 0, len(tx.order)+1)
 	idx := map[string]bool{} // referrer index key → put (false: delete)
+	stored := func(id string) topology.Object { return tx.c.idx.Get(topology.KindRouter, id) }
+	changed := func(id string) topology.Object {
+		if o, ok := tx.changes[topology.ObjectKey{Kind: topology.KindRouter, ID: id}]; ok {
+			return o
+		}
+		return stored(id)
+	}
 	for _, key := range tx.order {
 		o := tx.changes[key]
-		ops = append(ops, partitionOps(prefix, key, tx.c.idx.Get(key.Kind, key.ID), o)...)
+		old := tx.c.idx.Get(key.Kind, key.ID)
+		var oldParts []string
+		if old != nil {
+			oldParts = CopyPartitions(old, stored)
+		}
+		if o == nil {
+			ops = append(ops, partitionOps(prefix, key, old, nil, oldParts, nil, "")...)
+		}
 		// Every referrer index key of the new version is put (touched, so a
 		// reader of the target's referrers sees the change); those only the
 		// stored version had are deleted.
@@ -360,7 +374,15 @@ func (tx *Tx) ops(prefix string) ([]clientv3.Op, error) {
 		if err != nil {
 			return nil, err
 		}
-		ops = append(ops, clientv3.OpPut(objectKey(prefix, key.Kind, key.ID), b), partitionCopy(prefix, key, o, b))
+		ops = append(ops, clientv3.OpPut(objectKey(prefix, key.Kind, key.ID), b))
+		ops = append(ops, partitionOps(prefix, key, old, o, oldParts, CopyPartitions(o, changed), b)...)
+		if old != nil && key.Kind == topology.KindRouter && PartitionOf(old) != PartitionOf(o) {
+			moved, err := tx.moveRouteCopies(prefix, key.ID, PartitionOf(old), PartitionOf(o))
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, moved...)
+		}
 	}
 	if len(ops) == 0 {
 		return nil, nil
@@ -382,6 +404,35 @@ func (tx *Tx) ops(prefix string) ([]clientv3.Op, error) {
 	for k := range tx.freed {
 		if !claimed[k] {
 			ops = append(ops, clientv3.OpDelete(tunnelClaimKey(prefix, k)))
+		}
+	}
+	return ops, nil
+}
+
+// moveRouteCopies moves the copies of a router's routes (those the Tx does
+// not change itself) from the router's old partition to its new one. The
+// router's referrers are read through the view: the commit is guarded on
+// them, so a route added meanwhile makes the Tx retry.
+func (tx *Tx) moveRouteCopies(prefix, routerID, from, to string) ([]clientv3.Op, error) {
+	var ops []clientv3.Op
+	for _, ref := range (view{tx}).Referrers(topology.KindRouter, routerID) {
+		if _, ok := tx.changes[ref]; ok || ref.Kind != topology.KindRoute {
+			continue
+		}
+		rt := tx.c.idx.Get(ref.Kind, ref.ID)
+		if rt == nil {
+			continue
+		}
+		own := PartitionOf(rt)
+		if from != own {
+			ops = append(ops, clientv3.OpDelete(partitionPrefix(prefix, from)+string(ref.Kind)+"/"+ref.ID))
+		}
+		if to != own {
+			b, err := encode(topology.Clone(rt))
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, clientv3.OpPut(partitionPrefix(prefix, to)+string(ref.Kind)+"/"+ref.ID, b))
 		}
 	}
 	return ops, nil

@@ -117,7 +117,11 @@ type Result struct {
 	// Uncacheable is set when the result must not become a cached flow (its
 	// output was a rewritten frame in Generated, or it needs userspace).
 	Uncacheable bool
-	Trace       []Step // only with Options.Trace
+	// Need names the part of the topology the packet went on into, which
+	// the snapshot does not hold (WithElsewhere); the verdict is then
+	// VerdictNotYet.
+	Need  string
+	Trace []Step // only with Options.Trace
 }
 
 // Reset empties r, keeping its slices' capacity.

@@ -21,6 +21,7 @@ type route struct {
 	gw           uint32
 	weight       int
 	plen         uint8
+	need         string // the part of the topology it leads into, not held (WithElsewhere)
 }
 
 // routeTable groups routes by destination prefix length, longest first, and
@@ -96,6 +97,9 @@ func compileRoute(s *Snapshot, rt *topology.Route) (route, bool) {
 	}
 	if c.typ == "" {
 		c.typ = topology.RouteNormal
+	}
+	if s.elsewhere != nil {
+		c.need = s.elsewhere(rt)
 	}
 	if rt.NextHopGateway.Is4() {
 		c.gw = packet.U32(rt.NextHopGateway)

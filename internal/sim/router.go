@@ -63,6 +63,17 @@ func (c *ctx) router(di, in int32, p *packet.Packet) {
 	if c.tracing {
 		c.traceLookup("route %s (%s) for %s", rt.id, rt.typ, ip(p.Dst))
 	}
+	if rt.need != "" {
+		// Its far side is not in the snapshot: the caller loads it and
+		// simulates the packet again (no flow is cached meanwhile).
+		if c.tracing {
+			c.traceLookup("route %s leads into %s, not held here", rt.id, rt.need)
+		}
+		c.res.Need = rt.need
+		c.notYet = true
+		c.res.Reason = "route into a part of the topology not held"
+		return
+	}
 	switch rt.typ {
 	case topology.RouteBlackhole:
 		c.drop("blackhole route")

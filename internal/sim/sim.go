@@ -392,6 +392,9 @@ func (c *ctx) send(pi int32, frame []byte, reason string, answer bool) {
 	r.Generated = append(r.Generated, sub.Generated...)
 	if sub.Verdict == VerdictNotYet {
 		c.notYet = true
+		if sub.Need != "" {
+			r.Need = sub.Need
+		}
 	}
 }
 

@@ -17,7 +17,18 @@ import (
 type SnapshotOption func(*snapshotOptions)
 
 type snapshotOptions struct {
-	hostDown func(hostID string) bool
+	hostDown  func(hostID string) bool
+	elsewhere func(*topology.Route) string
+}
+
+// WithElsewhere tells which routes lead into a part of the topology the
+// snapshot does not hold (a partial replica's partition it does not follow):
+// elsewhere names that part, "" for a route whose far side is held. A
+// simulation that takes such a route stops there with VerdictNotYet and
+// Result.Need naming the part, for the caller to load it and simulate the
+// packet again.
+func WithElsewhere(elsewhere func(*topology.Route) string) SnapshotOption {
+	return func(o *snapshotOptions) { o.elsewhere = elsewhere }
 }
 
 // WithHostsDown tells which hosts' agents are not alive. A route whose next
@@ -39,6 +50,9 @@ type Snapshot struct {
 	// hostDown (nil: every host is up) leaves out routes through the
 	// exterior ports of hosts whose agents are not alive.
 	hostDown func(hostID string) bool
+	// elsewhere (nil: the snapshot holds everything) marks the routes that
+	// lead where the snapshot does not reach (WithElsewhere).
+	elsewhere func(*topology.Route) string
 }
 
 const none = int32(-1)
@@ -93,7 +107,8 @@ func NewSnapshot(r topology.Reader, opts ...SnapshotOption) *Snapshot {
 	for _, f := range opts {
 		f(&o)
 	}
-	s := &Snapshot{portIdx: map[string]int32{}, byTag: map[flow.Tag]int32{}, chainIx: map[string]int32{}, hostDown: o.hostDown}
+	s := &Snapshot{portIdx: map[string]int32{}, byTag: map[flow.Tag]int32{}, chainIx: map[string]int32{}, hostDown: o.hostDown,
+		elsewhere: o.elsewhere}
 	devIdx := map[string]int32{}
 	for _, o := range r.List(topology.KindChain) {
 		s.chainIx[o.GetMeta().ID] = int32(len(s.chainIx))
