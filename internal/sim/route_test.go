@@ -65,3 +65,36 @@ func TestRouteLookupDifferential(t *testing.T) {
 		}
 	}
 }
+
+// A route that leads where the snapshot does not reach (WithElsewhere)
+// stops the simulation there: not yet, naming the part to load, no outputs
+// and no drop; with that part held the same packet is routed.
+func TestRouteElsewhere(t *testing.T) {
+	l := newLab()
+	rt := l.route("to-b", "r", "203.0.113.0/24", "r2", "10.0.1.13")
+	rt.Labels = map[string]string{"part": "vpc-b"}
+	l.x.Put(rt)
+	elsewhere := func(held bool) SnapshotOption {
+		return WithElsewhere(func(rt *topology.Route) string {
+			if p := rt.Labels["part"]; p != "" && !held {
+				return p
+			}
+			return ""
+		})
+	}
+	r := l.runner(t)
+	r.snap = NewSnapshot(l.x, elsewhere(false))
+	res := r.send("vm1", udp(mVM1, mR1, "10.0.0.11", "203.0.113.10", 5000, 53))
+	r.expect(res, VerdictNotYet)
+	if res.Need != "vpc-b" || len(res.Actions) != 0 {
+		t.Fatalf("need %q, actions %v; want vpc-b and none", res.Need, res.Actions)
+	}
+	// Routes that stay inside are unaffected.
+	r.expect(r.send("vm1", udp(mVM1, mR1, "10.0.0.11", "10.0.1.13", 5000, 53)), VerdictForward, "vm3")
+	r.snap = NewSnapshot(l.x, elsewhere(true))
+	res = r.send("vm1", udp(mVM1, mR1, "10.0.0.11", "203.0.113.10", 5000, 53))
+	r.expect(res, VerdictForward, "vm3")
+	if res.Need != "" {
+		t.Errorf("need %q once held", res.Need)
+	}
+}
