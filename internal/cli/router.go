@@ -90,6 +90,7 @@ type portFlags struct {
 	ips                                     []string
 	mtu                                     int
 	adminDown                               bool
+	labels                                  map[string]string
 }
 
 func (f *portFlags) bind(c *cobra.Command) {
@@ -102,6 +103,7 @@ func (f *portFlags) bind(c *cobra.Command) {
 	fs.StringVar(&f.inFilter, "in-filter", "", "chain (name or id) applied on ingress; \"none\" clears it")
 	fs.StringVar(&f.outFilter, "out-filter", "", "chain (name or id) applied on egress; \"none\" clears it")
 	fs.BoolVar(&f.adminDown, "admin-down", false, "administratively down")
+	fs.StringToStringVar(&f.labels, "label", nil, "labels key=value (repeatable; canopy.vpc=<vpc id> puts the port in that VPC's partition)")
 }
 
 func (f *portFlags) apply(ctx context.Context, cmd *cobra.Command, c *Client, p *topology.Port) error {
@@ -144,7 +146,7 @@ func (f *portFlags) apply(ctx context.Context, cmd *cobra.Command, c *Client, p 
 		p.AdminDown = f.adminDown
 	}
 	var dummy bool
-	df := deviceFlags{name: f.name, inFilter: f.inFilter, outFilter: f.outFilter, adminDown: f.adminDown}
+	df := deviceFlags{name: f.name, inFilter: f.inFilter, outFilter: f.outFilter, adminDown: f.adminDown, labels: f.labels}
 	return df.apply(ctx, cmd, c, &p.Meta, &dummy, &p.InFilter, &p.OutFilter)
 }
 

@@ -61,17 +61,20 @@ func dhcpClient(t *testing.T, vm *netns.VM) map[string]string {
 	return env
 }
 
-// putVPCObject writes a VPC object as the EC2 server stores it
-// (<prefix>vpc/<collection>/<id>, JSON of the internal/vpc struct), with
-// etcdctl from a host namespace (etcd listens on the lab's infra address).
-func putVPCObject(t *testing.T, l *netns.Lab, h *netns.Host, coll, id string, obj any) {
+// putVPCObject writes a VPC object of VPC vpcID as the EC2 server stores
+// it (<prefix>vpc/<collection>/<id>, JSON of the internal/vpc struct, and
+// its copy in its VPC's partition, vpcpart/<vpc>/…), with etcdctl from a
+// host namespace (etcd listens on the lab's infra address).
+func putVPCObject(t *testing.T, l *netns.Lab, h *netns.Host, vpcID, coll, id string, obj any) {
 	t.Helper()
 	b, err := json.Marshal(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := l.Exec(h.NS, append(append([]string{"etcdctl"}, l.RootEtcdFlags()...), "put", "/canopy/v1/vpc/"+coll+"/"+id, string(b))...); err != nil {
-		t.Fatalf("etcdctl put: %v\n%s", err, out)
+	for _, key := range []string{"/canopy/v1/vpc/" + coll + "/" + id, "/canopy/v1/vpcpart/" + vpcID + "/" + coll + "/" + id} {
+		if out, err := l.Exec(h.NS, append(append([]string{"etcdctl"}, l.RootEtcdFlags()...), "put", key, string(b))...); err != nil {
+			t.Fatalf("etcdctl put: %v\n%s", err, out)
+		}
 	}
 }
 
@@ -101,7 +104,9 @@ func TestAgentDHCPMetadata(t *testing.T) {
 	hosts := map[int]*netns.Host{1: h1, 2: h2, 3: h1}
 	vms := map[int]*netns.VM{}
 	for i := 1; i <= 3; i++ {
-		p := bridgePort(t, l, "b1", eni(i), mac(i), ips[i])
+		// In the VPC's partition, as the translator's ports are: the
+		// agent's metadata follows the VPCs of its ports.
+		p := idOf(t, l.CLI("bridge", "port", "add", "b1", "--name", eni(i), "--mac", mac(i), "--ip", ips[i], "--label", "canopy.vpc=vpc-0e2e"))
 		vms[i] = l.AddVM(fmt.Sprintf("vm%d", i), hosts[i], p, mac(i), ips[i]+"/24", "10.0.1.1", 0)
 		vi := &vpc.Instance{ID: inst(i), OwnerID: "111122223333", VpcID: "vpc-0e2e", SubnetID: "subnet-0e2e", State: "running",
 			ImageID: "ami-0e2e", InstanceType: "t3.micro", AvailabilityZone: "us-east-1a",
@@ -109,8 +114,8 @@ func TestAgentDHCPMetadata(t *testing.T) {
 		if i == 3 {
 			vi.MetadataOptions.HttpTokens = "required"
 		}
-		putVPCObject(t, l, h1, "instances", inst(i), vi)
-		putVPCObject(t, l, h1, "network_interfaces", eni(i), &vpc.NetworkInterface{ID: eni(i), OwnerID: "111122223333",
+		putVPCObject(t, l, h1, "vpc-0e2e", "instances", inst(i), vi)
+		putVPCObject(t, l, h1, "vpc-0e2e", "network_interfaces", eni(i), &vpc.NetworkInterface{ID: eni(i), OwnerID: "111122223333",
 			VpcID: "vpc-0e2e", SubnetID: "subnet-0e2e", MacAddress: mac(i), Status: "in-use",
 			PrivateIPs: []vpc.PrivateIP{{Address: mustAddr(t, ips[i]), Primary: true}},
 			Attachment: &vpc.ENIAttachment{InstanceID: inst(i), DeviceIndex: 0, Status: "attached"}})
