@@ -81,3 +81,25 @@ func readToken(path string) (string, error) {
 	}
 	return tok, nil
 }
+
+// SetAdminToken replaces the token kept in <dataDir>/admin-token (mode
+// 0600, renamed into place): a server takes the cloud's token from the
+// store and keeps a copy where the CLI and canopy up find it.
+func SetAdminToken(dataDir, tok string) error {
+	if cur, err := readToken(filepath.Join(dataDir, TokenFile)); err == nil && cur == tok {
+		return nil
+	}
+	tmp, err := os.CreateTemp(dataDir, ".admin-token-*")
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	err = errors.Join(tmp.Chmod(0o600), writeAll(tmp, tok+"\n"), tmp.Sync(), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dataDir, TokenFile))
+	}
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	return nil
+}

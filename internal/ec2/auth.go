@@ -32,14 +32,16 @@ const KeyFileName = "ec2-key"
 
 // EnsureKey returns the server key that encrypts access-key secrets at rest,
 // creating <dataDir>/ec2-key (mode 0600, 32 random bytes) on first use.
-// Every server sharing one etcd must share this file.
+// Every server sharing one etcd uses one key: the server proposes this one
+// to the store, which keeps the first server's (nsdb.SharedSecret), and
+// writes the store's back here (WriteKey).
 func EnsureKey(dataDir string) ([]byte, error) {
 	p := filepath.Join(dataDir, KeyFileName)
 	b, err := os.ReadFile(p)
 	if err == nil {
-		k, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-		if derr != nil || len(k) != 32 {
-			return nil, fmt.Errorf("%s: not a base64 32-byte key", p)
+		k, derr := ParseKey(string(b))
+		if derr != nil {
+			return nil, fmt.Errorf("%s: %w", p, derr)
 		}
 		return k, nil
 	}
@@ -68,6 +70,37 @@ func EnsureKey(dataDir string) ([]byte, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// ParseKey decodes a server key as EnsureKey writes it (base64).
+func ParseKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(k) != 32 {
+		return nil, errors.New("not a base64 32-byte key")
+	}
+	return k, nil
+}
+
+// FormatKey encodes a server key as EnsureKey writes it.
+func FormatKey(k []byte) string { return base64.StdEncoding.EncodeToString(k) }
+
+// WriteKey replaces <dataDir>/ec2-key with k (mode 0600, renamed into
+// place), unless it holds k already.
+func WriteKey(dataDir string, k []byte) error {
+	p := filepath.Join(dataDir, KeyFileName)
+	if cur, err := EnsureKey(dataDir); err == nil && string(cur) == string(k) {
+		return nil
+	}
+	tmp, err := os.CreateTemp(dataDir, ".ec2-key-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.WriteString(FormatKey(k) + "\n")
+	if err := errors.Join(tmp.Chmod(0o600), werr, tmp.Sync(), tmp.Close()); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), p)
 }
 
 // sealer encrypts secrets with AES-256-GCM under the server key. SigV4

@@ -83,13 +83,9 @@ func (o *Options) Validate() error {
 // Open makes the EC2 endpoint of a server over store, not yet listening:
 // Serve serves it, Close releases it. (The life cycles its calls start —
 // an instance becoming running, a NAT gateway available — are the
-// controller's.) The
-// key that seals access-key secrets lives in <dataDir>/ec2-key.
-func Open(ctx context.Context, store *nsdb.Store, o Options, dataDir string, log *slog.Logger) (*Server, error) {
-	key, err := EnsureKey(dataDir)
-	if err != nil {
-		return nil, fmt.Errorf("ec2 key: %w", err)
-	}
+// controller's.) key seals the access-key secrets (the cloud's, shared by
+// every server: EnsureKey).
+func Open(ctx context.Context, store *nsdb.Store, o Options, key []byte, log *slog.Logger) (*Server, error) {
 	pool, err := ParsePool(o.PublicPool)
 	if err != nil {
 		return nil, err

@@ -89,9 +89,18 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("index the topology: %w", err)
 	}
 
+	// The admin token and the EC2 key are the cloud's, not this server's:
+	// the store keeps the first server's, and each server keeps a copy in
+	// its data dir (where the CLI and canopy up read the token).
 	token, err := api.EnsureAdminToken(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
+	}
+	if token, err = store.SharedSecret(ctx, nsdb.SecretAdminToken, token); err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	if err := api.SetAdminToken(cfg.DataDir, token); err != nil {
+		return err
 	}
 
 	// The EC2 endpoint is made before the REST API, which serves its
@@ -99,7 +108,11 @@ func (s *Server) Run(ctx context.Context) error {
 	var accounts api.Accounts
 	var ec2srv *ec2.Server
 	if cfg.EC2.Enabled() {
-		if ec2srv, err = ec2.Open(ctx, store, cfg.EC2, cfg.DataDir, s.log); err != nil {
+		key, err := sharedEC2Key(ctx, store, cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("ec2 key: %w", err)
+		}
+		if ec2srv, err = ec2.Open(ctx, store, cfg.EC2, key, s.log); err != nil {
 			return fmt.Errorf("ec2: %w", err)
 		}
 		defer ec2srv.Close()
@@ -227,4 +240,22 @@ func newRegistry(store *nsdb.Store) *prometheus.Registry {
 		return 1
 	}))
 	return reg
+}
+
+// sharedEC2Key is the cloud's EC2 key: the store's, proposed from this
+// server's data dir (made there on first start) and written back to it.
+func sharedEC2Key(ctx context.Context, store *nsdb.Store, dataDir string) ([]byte, error) {
+	local, err := ec2.EnsureKey(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	v, err := store.SharedSecret(ctx, nsdb.SecretEC2Key, ec2.FormatKey(local))
+	if err != nil {
+		return nil, err
+	}
+	key, err := ec2.ParseKey(v)
+	if err != nil {
+		return nil, fmt.Errorf("the store's: %w", err)
+	}
+	return key, ec2.WriteKey(dataDir, key)
 }

@@ -5,8 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/canopy-sdn/canopy/internal/cli"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -47,22 +47,24 @@ import (
 func TestServerFailover(t *testing.T) {
 	cluster := nsdbtest.StartCluster(t, 3)
 	args := []string{"--ec2-public-pool", "198.51.100.0/24", "--ec2-limit-eips", "200", "--ec2-limit-instances", "100"}
-	servers := []*server{newServerWith(t, cluster.Endpoints, args, nil)}
-	// The others share the first one's admin token and EC2 key (the key
-	// that seals the tenants' secrets), as docs/operations.md says.
-	share := func(dir string) {
-		for _, f := range []string{"admin-token", "ec2-key"} {
-			b, err := os.ReadFile(filepath.Join(servers[0].dataDir, f))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
+	// Nothing is copied between the servers' data dirs: the first one
+	// stores the admin token and the EC2 key (the key that seals the
+	// tenants' secrets) in etcd, the others take them from there
+	// (docs/operations.md).
+	var servers []*server
+	for range 3 {
+		servers = append(servers, newServerWith(t, cluster.Endpoints, args, nil))
 	}
-	for range 2 {
-		servers = append(servers, newServerWith(t, cluster.Endpoints, args, share))
+	// One admin token, the first server's, against every server.
+	tok0 := servers[0].client().Token
+	for i, s := range servers {
+		c := &cli.Client{URL: s.url(), Token: tok0, HTTP: &http.Client{Timeout: 30 * time.Second}}
+		if _, err := c.Get(context.Background(), "/hosts", nil); err != nil {
+			t.Fatalf("server %d refused the first server's admin token: %v", i, err)
+		}
+		if tok := s.client().Token; tok != tok0 {
+			t.Errorf("server %d keeps admin token %.8s… in its data dir, not the cloud's %.8s…", i, tok, tok0)
+		}
 	}
 	store := nsdbtest.Open(t, nsdb.Config{Endpoints: cluster.Endpoints})
 	ctx, cancel := context.WithCancel(context.Background())
