@@ -28,7 +28,9 @@ type vpcMirror struct {
 }
 
 func newVPCMirror() *vpcMirror {
-	return &vpcMirror{st: vpc.NewState(), partOf: map[string]string{}, log: func(string, ...any) {}}
+	st := vpc.NewState()
+	st.Reindex() // every change goes through nsdb.ApplyVPCKV/ApplyVPCEvents
+	return &vpcMirror{st: st, partOf: map[string]string{}, log: func(string, ...any) {}}
 }
 
 func (m *vpcMirror) followPartition(ctx context.Context, store *nsdb.Store, part string) {
@@ -91,6 +93,7 @@ func (m *vpcMirror) handler(prefix string, log func(string, ...any)) nsdb.Handle
 			if err != nil {
 				log("agent: undecodable VPC objects skipped", "err", err)
 			}
+			st.Reindex()
 			m.mu.Lock()
 			m.st = st
 			m.mu.Unlock()

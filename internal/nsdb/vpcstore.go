@@ -36,6 +36,9 @@ var vpcCollections = func() map[string]int {
 	m := map[string]int{}
 	t := reflect.TypeOf(vpc.State{})
 	for i := range t.NumField() {
+		if !t.Field(i).IsExported() {
+			continue // the State's index
+		}
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 		m[name] = i
 	}
@@ -87,15 +90,22 @@ func applyVPCKV(st *vpc.State, rel string, value []byte, del bool) error {
 	if !ok {
 		return fmt.Errorf("nsdb: unknown VPC collection %q", coll)
 	}
+	k := reflect.ValueOf(id)
+	var old any
+	if o := m.MapIndex(k); o.IsValid() {
+		old = o.Interface()
+	}
 	if del {
-		m.SetMapIndex(reflect.ValueOf(id), reflect.Value{})
+		m.SetMapIndex(k, reflect.Value{})
+		st.Changed(id, old, nil)
 		return nil
 	}
 	obj := reflect.New(m.Type().Elem().Elem())
 	if err := json.Unmarshal(value, obj.Interface()); err != nil {
 		return fmt.Errorf("nsdb: decode %s: %w", rel, err)
 	}
-	m.SetMapIndex(reflect.ValueOf(id), obj)
+	m.SetMapIndex(k, obj)
+	st.Changed(id, old, obj.Interface())
 	return nil
 }
 
@@ -172,6 +182,7 @@ func OpenVPCStore(ctx context.Context, s *Store) (*VPCStore, error) {
 					seq = kv.ModRevision
 				}
 			}
+			st.Reindex() // kept with every change from now on
 			v.mu.Lock()
 			v.st, v.rev, v.seqRev = st, rev, seq
 			v.cond.Broadcast()
@@ -288,6 +299,7 @@ func (tx *VPCTx) setEntry(rel string, m reflect.Value, id string, obj reflect.Va
 	old := m.MapIndex(k)
 	tx.undo = append(tx.undo, undoEntry{m: m, key: k, old: old})
 	m.SetMapIndex(k, obj)
+	tx.st.Changed(id, ifaceOf(old), ifaceOf(obj))
 	if tx.objs == nil {
 		tx.objs = map[string]*[2]any{}
 	}
@@ -305,11 +317,21 @@ func (tx *VPCTx) setEntry(rel string, m reflect.Value, id string, obj reflect.Va
 	}
 }
 
+// ifaceOf is v's value, nil when v is not valid (an absent map entry).
+func ifaceOf(v reflect.Value) any {
+	if !v.IsValid() {
+		return nil
+	}
+	return v.Interface()
+}
+
 // rollback undoes every Put and Delete on the state, newest first.
 func (tx *VPCTx) rollback() {
 	for i := len(tx.undo) - 1; i >= 0; i-- {
 		u := tx.undo[i]
+		cur := u.m.MapIndex(u.key)
 		u.m.SetMapIndex(u.key, u.old)
+		tx.st.Changed(u.key.String(), ifaceOf(cur), ifaceOf(u.old))
 	}
 	tx.undo = nil
 }

@@ -23,6 +23,8 @@ type State struct {
 	DhcpOptions       map[string]*DhcpOptions      `json:"dhcp_options,omitempty"`
 	Instances         map[string]*Instance         `json:"instances,omitempty"`
 	KeyPairs          map[string]*KeyPair          `json:"key_pairs,omitempty"`
+
+	ix index // nil: not indexed (index.go)
 }
 
 // NewState returns an empty state with every map made.
@@ -61,42 +63,42 @@ func (s *State) SortedVpcs() []*Vpc { return sorted(s.Vpcs, nil) }
 
 // SubnetsOf returns the VPC's subnets ordered by id.
 func (s *State) SubnetsOf(vpcID string) []*Subnet {
-	return sorted(s.Subnets, func(x *Subnet) bool { return x.VpcID == vpcID })
+	return lookup(s, s.Subnets, subnetsOfVPC, vpcID, func(x *Subnet) bool { return x.VpcID == vpcID })
 }
 
 // RouteTablesOf returns the VPC's route tables ordered by id.
 func (s *State) RouteTablesOf(vpcID string) []*RouteTable {
-	return sorted(s.RouteTables, func(x *RouteTable) bool { return x.VpcID == vpcID })
+	return lookup(s, s.RouteTables, routeTablesOfVPC, vpcID, func(x *RouteTable) bool { return x.VpcID == vpcID })
 }
 
 // SecurityGroupsOf returns the VPC's security groups ordered by id.
 func (s *State) SecurityGroupsOf(vpcID string) []*SecurityGroup {
-	return sorted(s.SecurityGroups, func(x *SecurityGroup) bool { return x.VpcID == vpcID })
+	return lookup(s, s.SecurityGroups, groupsOfVPC, vpcID, func(x *SecurityGroup) bool { return x.VpcID == vpcID })
 }
 
 // NetworkACLsOf returns the VPC's network ACLs ordered by id.
 func (s *State) NetworkACLsOf(vpcID string) []*NetworkACL {
-	return sorted(s.NetworkACLs, func(x *NetworkACL) bool { return x.VpcID == vpcID })
+	return lookup(s, s.NetworkACLs, aclsOfVPC, vpcID, func(x *NetworkACL) bool { return x.VpcID == vpcID })
 }
 
 // InterfacesOf returns the VPC's network interfaces ordered by id.
 func (s *State) InterfacesOf(vpcID string) []*NetworkInterface {
-	return sorted(s.NetworkInterfaces, func(x *NetworkInterface) bool { return x.VpcID == vpcID })
+	return lookup(s, s.NetworkInterfaces, interfacesOfVPC, vpcID, func(x *NetworkInterface) bool { return x.VpcID == vpcID })
 }
 
 // InterfacesInSubnet returns the subnet's network interfaces ordered by id.
 func (s *State) InterfacesInSubnet(subnetID string) []*NetworkInterface {
-	return sorted(s.NetworkInterfaces, func(x *NetworkInterface) bool { return x.SubnetID == subnetID })
+	return lookup(s, s.NetworkInterfaces, interfacesInSubnet, subnetID, func(x *NetworkInterface) bool { return x.SubnetID == subnetID })
 }
 
 // NatGatewaysOf returns the VPC's NAT gateways ordered by id.
 func (s *State) NatGatewaysOf(vpcID string) []*NatGateway {
-	return sorted(s.NatGateways, func(x *NatGateway) bool { return x.VpcID == vpcID })
+	return lookup(s, s.NatGateways, natGatewaysOfVPC, vpcID, func(x *NatGateway) bool { return x.VpcID == vpcID })
 }
 
 // InternetGatewayOf returns the internet gateway attached to the VPC, or nil.
 func (s *State) InternetGatewayOf(vpcID string) *InternetGateway {
-	for _, g := range sorted(s.InternetGateways, nil) {
+	for _, g := range lookup(s, s.InternetGateways, gatewaysOfVPC, vpcID, func(g *InternetGateway) bool { return g.AttachedTo(vpcID) }) {
 		if g.AttachedTo(vpcID) {
 			return g
 		}
@@ -147,7 +149,8 @@ func (s *State) NetworkACLFor(sub *Subnet) *NetworkACL {
 // PrimaryInterface returns the instance's interface at device index 0, or nil.
 func (s *State) PrimaryInterface(instanceID string) *NetworkInterface {
 	var best *NetworkInterface
-	for _, e := range sorted(s.NetworkInterfaces, nil) {
+	attached := func(e *NetworkInterface) bool { return e.Attachment != nil && e.Attachment.InstanceID == instanceID }
+	for _, e := range lookup(s, s.NetworkInterfaces, interfacesOfInstance, instanceID, attached) {
 		if a := e.Attachment; a != nil && a.InstanceID == instanceID {
 			if best == nil || a.DeviceIndex < best.Attachment.DeviceIndex {
 				best = e
@@ -160,7 +163,7 @@ func (s *State) PrimaryInterface(instanceID string) *NetworkInterface {
 // AddressesOfInterface returns the addresses associated with an ENI,
 // ordered by public IP.
 func (s *State) AddressesOfInterface(eniID string) []*Address {
-	out := sorted(s.Addresses, func(a *Address) bool { return a.NetworkInterfaceID == eniID })
+	out := lookup(s, s.Addresses, addressesOfInterface, eniID, func(a *Address) bool { return a.NetworkInterfaceID == eniID })
 	slices.SortFunc(out, func(a, b *Address) int { return a.PublicIP.Compare(b.PublicIP) })
 	return out
 }
@@ -168,7 +171,7 @@ func (s *State) AddressesOfInterface(eniID string) []*Address {
 // GroupMembers returns the interfaces that have security group sgID,
 // ordered by id.
 func (s *State) GroupMembers(sgID string) []*NetworkInterface {
-	return sorted(s.NetworkInterfaces, func(e *NetworkInterface) bool { return slices.Contains(e.Groups, sgID) })
+	return lookup(s, s.NetworkInterfaces, membersOfGroup, sgID, func(e *NetworkInterface) bool { return slices.Contains(e.Groups, sgID) })
 }
 
 // owned returns v when it exists and owner may see it ("" = any owner).
