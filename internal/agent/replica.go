@@ -16,8 +16,7 @@ import (
 
 // replica is the agent's copy of the topology: fed by the watches, read by
 // the snapshot builder. A full replica follows all of topo/. A partial one
-// (the default; Config.FullReplica turns it off) follows only what this
-// host needs (DESIGN.md §4): the cloud partition (edge, transit, hosts,
+// (Config.Replica) follows only what this host needs (DESIGN.md §4): the cloud partition (edge, transit, hosts,
 // tunnel zones, objects of no VPC), the partition of each VPC a port bound
 // here is in (nsdb.WatchHostBindings), and the partitions the simulation
 // went into: a route into a partition not held (the route is copied into

@@ -254,8 +254,8 @@ func TestPartialReplicaWidensAndNarrows(t *testing.T) {
 	defer cancel()
 	eps := []string{ecfg.ClientURL}
 	wa, wb := newWire(), newWire()
-	ag, idA, _, _ := runAgent(t, eps, "a", netip.MustParseAddr("127.0.0.1"), wa, func(c *Config) { c.FlowTTL = 4 * time.Second })
-	_, idB, _, _ := runAgent(t, eps, "b", netip.MustParseAddr("127.0.0.1"), wb, nil)
+	ag, idA, _, _ := runAgent(t, eps, "a", netip.MustParseAddr("127.0.0.1"), wa, func(c *Config) { c.Replica, c.FlowTTL = ReplicaPartial, 4*time.Second })
+	_, idB, _, _ := runAgent(t, eps, "b", netip.MustParseAddr("127.0.0.1"), wb, func(c *Config) { c.Replica = ReplicaPartial })
 	waitFor(t, "the hosts registered", func() bool {
 		for _, id := range []string{idA, idB} {
 			if _, err := s.Get(ctx, topology.KindHost, id); err != nil {
