@@ -84,7 +84,10 @@ func iperf(b *testing.B, c, s, ip string) float64 {
 		if err := srv.Start(); err != nil {
 			b.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond)
+		// A failed client leaves the server waiting: the lab's teardown
+		// would wait for it.
+		defer func() { _ = srv.Process.Kill() }()
+		waitListening(b, s, 5201)
 		var out string
 		locked(b, func() {
 			out = run(b, "ip", "netns", "exec", c, "iperf3", "-c", ip, "-t", strconv.Itoa(iperfSecs), "-J")
@@ -100,6 +103,22 @@ func iperf(b *testing.B, c, s, ip string) float64 {
 	}
 	slices.Sort(res)
 	return res[len(res)/2]
+}
+
+// waitListening waits (up to 10 s) until a TCP socket listens on port in
+// namespace ns: on a busy machine the server takes longer than any fixed
+// pause to start.
+func waitListening(b *testing.B, ns string, port int) {
+	b.Helper()
+	want := ":" + strconv.Itoa(port) + " "
+	for range 100 {
+		out, _ := exec.Command("ip", "netns", "exec", ns, "ss", "-ltnH").Output()
+		if strings.Contains(string(out), want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.Fatalf("nothing listens on port %d in %s", port, ns)
 }
 
 var rttRe = regexp.MustCompile(`rtt min/avg/max/mdev = [0-9.]+/([0-9.]+)/`)
