@@ -61,11 +61,11 @@ func (c *Controller) handleBGP(e event) {
 }
 
 // addLearned adds the learned routes to d, the cloud partition.
-func (c *Controller) addLearned(d *translate.Desired) {
-	if len(c.learned) == 0 {
+func addLearned(cloud translate.CloudConfig, d *translate.Desired, learned map[string][]translate.LearnedRoute) {
+	if len(learned) == 0 {
 		return
 	}
-	objs, skips := translate.LearnedRoutes(c.cloud, d, c.learned)
+	objs, skips := translate.LearnedRoutes(cloud, d, learned)
 	d.Objects = append(d.Objects, objs...)
 	d.Skipped = append(d.Skipped, skips...)
 }

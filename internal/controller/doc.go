@@ -19,9 +19,13 @@
 // address's interface; the VPCs whose last translation looked up a DHCP
 // option set, an instance or a referenced group). Only dirty partitions are
 // translated — from a sub-state holding just that VPC's objects — and
-// diffed, and an unchanged object costs a hash and a revision comparison.
-// A full resync (at start, after a watch was lost, after any failed round,
-// retried with backoff) translates and diffs everything.
+// diffed; an unchanged object costs a field-by-field comparison with the
+// cached one (translate.Equal, no encoding) and no write. A full resync (at
+// start, after a watch was lost, after any failed round, retried with
+// backoff) translates and diffs everything: a server restarting on an
+// unchanged store reads, translates and compares, and writes nothing. The
+// partitions' translations and comparisons run on every core, as does the
+// decoding of the VPC objects listed at start; the writes stay in the loop.
 //
 // The cloud partition also reads the Host objects: the cloud config's
 // gateways name their hosts (by name or id), which register when their

@@ -1,14 +1,13 @@
 package controller
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -16,18 +15,13 @@ import (
 )
 
 // partition is the controller's memory of one partition's desired objects
-// (translate.Partition: "" for the cloud, else a VPC id). Per object it
-// keeps a hash of the desired JSON and the store revision at which the
-// stored object was last seen equal to it, so that an unchanged object
-// costs a hash and a revision comparison, not a decode and compare.
+// (translate.Partition: "" for the cloud, else a VPC id): their keys, so
+// that an object the partition no longer wants is deleted even once the
+// store no longer shows it as the partition's, and what the translator
+// skipped, so that each skip is logged once.
 type partition struct {
-	want  map[topology.ObjectKey]wantEntry
+	want  map[topology.ObjectKey]struct{}
 	skips []translate.Skip
-}
-
-type wantEntry struct {
-	hash [sha256.Size]byte
-	rev  int64 // 0: never seen equal
 }
 
 // errStale means the store changed between the diff and the write (a
@@ -105,16 +99,27 @@ func (c *Controller) fullResync(ctx context.Context) error {
 }
 
 // sync translates the given partitions and makes the store match them.
+// The translations, and the comparisons of their objects with the store's,
+// run on every core (parallel): a partition's translation reads only its
+// own sub-state, gathered beforehand by the loop.
 func (c *Controller) sync(ctx context.Context, parts idset) error {
 	ids := make([]string, 0, len(parts))
 	for p := range parts {
 		ids = append(ids, p)
 	}
 	slices.Sort(ids) // the cloud ("") first
-	desired := make(map[string][]topology.Object, len(ids))
-	for _, p := range ids {
-		desired[p] = c.translate(p)
+	in := make([]func() *translate.Desired, len(ids))
+	for i, p := range ids {
+		in[i] = c.translator(p)
 	}
+	out := make([]*translate.Desired, len(ids))
+	parallel(len(ids), func(i int) { out[i] = in[i]() })
+	desired := make(map[string][]topology.Object, len(ids))
+	for i, p := range ids {
+		c.record(p, out[i])
+		desired[p] = out[i].Objects
+	}
+	c.count(func(s *Stats) { s.Translated += int64(len(ids)) })
 	for attempt := 0; ; attempt++ {
 		err := c.diffAndApply(ctx, ids, desired)
 		if !errors.Is(err, errStale) || attempt+1 >= staleRetries {
@@ -124,18 +129,54 @@ func (c *Controller) sync(ctx context.Context, parts idset) error {
 	}
 }
 
-// translate computes one partition, records its keys as wanted and logs
-// what the translator could not realize.
-func (c *Controller) translate(p string) []topology.Object {
-	var d *translate.Desired
-	if p == "" {
-		d = translate.TranslateCloud(c.cloud, c.hosts())
-		c.addLearned(d)
-		c.setGateways(d.Gateways)
-	} else {
-		d = translate.TranslateVPC(c.m.subState(p), c.cloud, p)
+// parallel runs f(0) … f(n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
 	}
-	c.count(func(s *Stats) { s.Translated++ })
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// translator gathers what partition p's translation reads (the loop's
+// state: the mirror, the hosts, the learned routes) and returns the
+// translation itself, which touches nothing of the controller's and may run
+// on another goroutine.
+func (c *Controller) translator(p string) func() *translate.Desired {
+	if p == "" {
+		hosts := c.hosts()
+		cloud := c.cloud
+		learned := c.learned
+		return func() *translate.Desired {
+			d := translate.TranslateCloud(cloud, hosts)
+			addLearned(cloud, d, learned)
+			return d
+		}
+	}
+	st := c.m.subState(p)
+	cloud := c.cloud
+	return func() *translate.Desired { return translate.TranslateVPC(st, cloud, p) }
+}
+
+// record notes partition p's new translation: its keys as wanted, what the
+// translator skipped (logged when it changes) and, for the cloud, how the
+// gateways resolved.
+func (c *Controller) record(p string, d *translate.Desired) {
+	if p == "" {
+		c.setGateways(d.Gateways)
+	}
 	old := c.parts[p]
 	if old == nil {
 		old = &partition{}
@@ -157,7 +198,6 @@ func (c *Controller) translate(p string) []topology.Object {
 		old.skips = d.Skipped
 	}
 	c.parts[p] = old
-	return d.Objects
 }
 
 // op is one write of a plan.
@@ -179,10 +219,14 @@ const (
 // the transit bridge and route via the edge), then each VPC's creates,
 // updates and deletes, then the cloud's deletes.
 func (c *Controller) diffAndApply(ctx context.Context, ids []string, desired map[string][]topology.Object) error {
+	// Comparing every desired object with the store's is most of a
+	// resync's work when little changed: on every core.
+	cmps := make([]comparison, len(ids))
+	parallel(len(ids), func(i int) { cmps[i] = c.compare(desired[ids[i]]) })
 	var groups [][]op
 	var cloudDeletes []op
-	for _, p := range ids {
-		creates, updates, deletes, unsafe := c.diff(p, desired[p])
+	for i, p := range ids {
+		creates, updates, deletes, unsafe := c.diff(p, cmps[i])
 		if len(unsafe) > 0 {
 			c.count(func(s *Stats) { s.Refused += int64(len(unsafe)) })
 		}
@@ -226,36 +270,46 @@ func (c *Controller) forget(p string) {
 	delete(c.parts, p)
 }
 
-// diff compares a partition's desired objects with the store's cache. It
-// returns the writes in dependency order, and the deletes it declined
-// because their cascade would take objects the controller does not own.
-func (c *Controller) diff(p string, desired []topology.Object) (creates, updates, deletes []topology.Object, unsafe []topology.ObjectKey) {
-	part := c.parts[p]
-	want := make(map[topology.ObjectKey]wantEntry, len(desired))
-	var dWant, dCur []topology.Object
+// comparison is a partition's desired objects compared with the store's
+// cache: their keys, and those that differ from what is stored (cur: the
+// stored object, nil when absent or not the controller's).
+type comparison struct {
+	want      map[topology.ObjectKey]struct{}
+	dWant     []topology.Object
+	dCur      []topology.Object
+	unchanged int
+}
+
+// compare compares desired objects with the store's cache. It reads only
+// the cache and desired, so partitions are compared in parallel.
+func (c *Controller) compare(desired []topology.Object) comparison {
+	cmp := comparison{want: make(map[topology.ObjectKey]struct{}, len(desired))}
 	c.store.Read(func(r topology.Reader) {
 		for _, d := range desired {
 			k := topology.Key(d)
-			b, err := json.Marshal(d)
-			if err != nil {
-				panic("controller: marshal " + err.Error()) // every topology object marshals
-			}
-			e := wantEntry{hash: sha256.Sum256(b)}
-			prev := part.want[k]
-			cur := r.Get(k.Kind, k.ID)
-			switch {
+			cmp.want[k] = struct{}{}
+			switch cur := r.Get(k.Kind, k.ID); {
 			case cur == nil || !translate.Owned(cur):
-				dWant = append(dWant, d)
-			case prev.rev != 0 && prev.rev == cur.GetMeta().Revision && prev.hash == e.hash:
-				e.rev = prev.rev // unchanged on both sides since last seen equal
-			case bytes.Equal(b, canonical(cur)):
-				e.rev = cur.GetMeta().Revision
+				cmp.dWant = append(cmp.dWant, d)
+			case translate.Equal(d, cur):
+				cmp.unchanged++
 			default:
-				dWant = append(dWant, d)
-				dCur = append(dCur, cur)
+				cmp.dWant = append(cmp.dWant, d)
+				cmp.dCur = append(cmp.dCur, cur)
 			}
-			want[k] = e
 		}
+	})
+	return cmp
+}
+
+// diff turns partition p's comparison into writes in dependency order, and
+// returns the deletes it declined because their cascade would take objects
+// the controller does not own.
+func (c *Controller) diff(p string, cmp comparison) (creates, updates, deletes []topology.Object, unsafe []topology.ObjectKey) {
+	part := c.parts[p]
+	want := cmp.want
+	dCur := cmp.dCur
+	c.store.Read(func(r topology.Reader) {
 		// What the partition holds and no longer wants (unless another
 		// partition now wants it: an elastic IP's edge route moving with
 		// its address to another VPC is updated by that VPC).
@@ -287,7 +341,7 @@ func (c *Controller) diff(p string, desired []topology.Object) (creates, updates
 		}
 	})
 	part.want = want
-	creates, updates, deletes = translate.Diff(dWant, dCur)
+	creates, updates, deletes = translate.Diff(cmp.dWant, dCur)
 	return creates, updates, deletes, unsafe
 }
 
@@ -305,25 +359,6 @@ func ownsAll(r topology.Reader, plan *topology.DeletePlan) bool {
 		}
 	}
 	return true
-}
-
-// canonical is the JSON of a stored object without the fields the store
-// assigns (revision, tunnel key), comparable with the JSON of a desired
-// object. It copies the struct shallowly: the cache's object is not
-// touched.
-func canonical(o topology.Object) []byte {
-	v := reflect.New(reflect.TypeOf(o).Elem())
-	v.Elem().Set(reflect.ValueOf(o).Elem())
-	cp := v.Interface().(topology.Object)
-	cp.GetMeta().Revision = 0
-	if p, ok := cp.(*topology.Port); ok {
-		p.TunnelKey = 0
-	}
-	b, err := json.Marshal(cp)
-	if err != nil {
-		panic("controller: marshal " + err.Error())
-	}
-	return b
 }
 
 // chunks splits groups of writes (one group per partition, each in a valid

@@ -77,9 +77,12 @@ func (c *Controller) watchVPC(ctx context.Context) {
 	}
 	h := nsdb.Handler{
 		Reset: func(kvs []nsdb.KV, rev int64) {
+			// A whole cloud's objects at start: decoded on every core.
+			chs := make([]vpcChange, len(kvs))
+			parallel(len(kvs), func(i int) { chs[i], _ = decode(kvs[i], false) })
 			e := event{vpc: true, vpcReset: true, vpcRev: rev}
-			for _, kv := range kvs {
-				if ch, ok := decode(kv, false); ok && ch.obj != nil {
+			for _, ch := range chs {
+				if ch.obj != nil {
 					e.vpcChanges = append(e.vpcChanges, ch)
 				}
 			}

@@ -1,9 +1,9 @@
 package translate
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
+	"maps"
+	"reflect"
 	"slices"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -100,23 +100,94 @@ func dependencyOrder(objs []topology.Object) []topology.Object {
 }
 
 // Equal reports whether two objects are the same but for the fields the
-// store assigns (revision, tunnel key).
+// store assigns (revision, tunnel key). It compares the structs field by
+// field, an empty slice or map equal to a nil one (they store alike), and
+// encodes nothing: the controller compares every desired object with the
+// stored one on each resync, so this is its hot path.
 func Equal(a, b topology.Object) bool {
 	if a.Kind() != b.Kind() {
 		return false
 	}
-	return bytes.Equal(canonical(a), canonical(b))
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	if va.Type() != vb.Type() {
+		return false
+	}
+	ma, mb := a.GetMeta(), b.GetMeta()
+	if ma.ID != mb.ID || ma.Name != mb.Name || !maps.Equal(ma.Labels, mb.Labels) {
+		return false
+	}
+	t := va.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type == metaType || (t == portType && f.Name == "TunnelKey") {
+			continue // compared above, or assigned by the store
+		}
+		if !equalValue(va.Field(i), vb.Field(i)) {
+			return false
+		}
+	}
+	return true
 }
 
-func canonical(o topology.Object) []byte {
-	c := topology.Clone(o)
-	c.GetMeta().Revision = 0
-	if p, ok := c.(*topology.Port); ok {
-		p.TunnelKey = 0
+var (
+	metaType = reflect.TypeFor[topology.Meta]()
+	portType = reflect.TypeFor[topology.Port]()
+)
+
+// equalValue is reflect.DeepEqual with nil and empty slices and maps equal.
+// It reads unexported fields (netip.Addr's) through the kind's getters,
+// which reflect allows.
+func equalValue(x, y reflect.Value) bool {
+	switch x.Kind() {
+	case reflect.Bool:
+		return x.Bool() == y.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return x.Int() == y.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return x.Uint() == y.Uint()
+	case reflect.Float32, reflect.Float64:
+		return x.Float() == y.Float()
+	case reflect.String:
+		return x.String() == y.String()
+	case reflect.Array, reflect.Slice:
+		if x.Len() != y.Len() {
+			return false
+		}
+		for i := range x.Len() {
+			if !equalValue(x.Index(i), y.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Map:
+		if x.Len() != y.Len() {
+			return false
+		}
+		it := x.MapRange()
+		for it.Next() {
+			w := y.MapIndex(it.Key())
+			if !w.IsValid() || !equalValue(it.Value(), w) {
+				return false
+			}
+		}
+		return true
+	case reflect.Pointer, reflect.Interface:
+		if x.IsNil() || y.IsNil() {
+			return x.IsNil() == y.IsNil()
+		}
+		if x.Kind() == reflect.Pointer && x.Pointer() == y.Pointer() {
+			return true
+		}
+		x, y = x.Elem(), y.Elem()
+		return x.Type() == y.Type() && equalValue(x, y)
+	case reflect.Struct:
+		for i := range x.NumField() {
+			if !equalValue(x.Field(i), y.Field(i)) {
+				return false
+			}
+		}
+		return true
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		panic("translate: marshal " + err.Error()) // every topology object marshals
-	}
-	return b
+	// Kinds no topology object has (channels, funcs, complex numbers).
+	panic("translate: cannot compare a " + x.Kind().String())
 }

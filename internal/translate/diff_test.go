@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"encoding/json"
+	"net/netip"
 	"testing"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -132,5 +134,113 @@ func TestDiffUnownedNotUpdated(t *testing.T) {
 	c, u, del := Diff(d.Objects, cur)
 	if len(u) != 0 || len(del) != 0 || len(c) != 1 || c[0].GetMeta().ID != ObjectID(CloudObject, "edge-router") {
 		t.Fatalf("creates %v updates %v deletes %v", keys(c), keys(u), keys(del))
+	}
+}
+
+// roundTrip is o as the store hands it back: encoded, decoded, with a
+// revision and, on a port, a tunnel key.
+func roundTrip(t *testing.T, o topology.Object) topology.Object {
+	t.Helper()
+	b, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := topology.New(o.Kind())
+	if err := json.Unmarshal(b, c); err != nil {
+		t.Fatal(err)
+	}
+	c.GetMeta().Revision = 42
+	if p, ok := c.(*topology.Port); ok {
+		p.TunnelKey = 7
+	}
+	return c
+}
+
+// jsonEqual is what Equal stands for: the same stored JSON but for the
+// fields the store assigns.
+func jsonEqual(t *testing.T, a, b topology.Object) bool {
+	t.Helper()
+	enc := func(o topology.Object) string {
+		c := topology.Clone(o)
+		c.GetMeta().Revision = 0
+		if p, ok := c.(*topology.Port); ok {
+			p.TunnelKey = 0
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	return a.Kind() == b.Kind() && enc(a) == enc(b)
+}
+
+// TestEqualIsStoredJSONEquality: Equal, which compares structs, agrees with
+// comparing the objects' JSON, on every object of every translation case:
+// each equals itself read back from the store, and pairs of one kind are
+// equal exactly when their JSON is.
+func TestEqualIsStoredJSONEquality(t *testing.T) {
+	for name, st := range cases {
+		d := Translate(st(), cloud())
+		byKind := map[topology.Kind][]topology.Object{}
+		for _, o := range d.Objects {
+			if !Equal(o, roundTrip(t, o)) {
+				t.Errorf("%s: %s differs from itself read back from the store", name, topology.Key(o))
+			}
+			byKind[o.Kind()] = append(byKind[o.Kind()], o)
+		}
+		for _, objs := range byKind {
+			for i, a := range objs {
+				for _, b := range objs[i+1:] {
+					// Same id, so that the comparison reaches the fields.
+					b = topology.Clone(b)
+					b.GetMeta().ID, b.GetMeta().Name = a.GetMeta().ID, a.GetMeta().Name
+					if got, want := Equal(a, b), jsonEqual(t, a, b); got != want {
+						t.Errorf("%s: Equal(%s, %s) = %v, JSON equal %v", name, topology.Key(a), topology.Key(b), got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestEqualSeesEachChange: a change anywhere in an object, nested included,
+// makes it unequal; the store's fields and nil against empty do not.
+func TestEqualSeesEachChange(t *testing.T) {
+	base := &topology.Chain{Meta: topology.Meta{ID: "c", Labels: map[string]string{"a": "b"}}, Rules: []topology.Rule{{
+		ID: "r", Action: topology.ActionAccept,
+		Condition:  topology.Condition{NwSrc: netip.MustParsePrefix("10.0.0.0/8")},
+		NATTargets: []topology.NATTarget{{AddrFrom: netip.MustParseAddr("192.0.2.1"), AddrTo: netip.MustParseAddr("192.0.2.1")}},
+	}}}
+	changes := map[string]func(c *topology.Chain){
+		"name":        func(c *topology.Chain) { c.Name = "x" },
+		"label value": func(c *topology.Chain) { c.Labels["a"] = "c" },
+		"label added": func(c *topology.Chain) { c.Labels["z"] = "" },
+		"rule action": func(c *topology.Chain) { c.Rules[0].Action = topology.ActionDrop },
+		"prefix bits": func(c *topology.Chain) { c.Rules[0].NwSrc = netip.MustParsePrefix("10.0.0.0/9") },
+		"nat address": func(c *topology.Chain) { c.Rules[0].NATTargets[0].AddrTo = netip.MustParseAddr("192.0.2.2") },
+		"rule added":  func(c *topology.Chain) { c.Rules = append(c.Rules, topology.Rule{ID: "s"}) },
+		"no rules":    func(c *topology.Chain) { c.Rules = nil },
+	}
+	for name, change := range changes {
+		c := topology.Clone(base).(*topology.Chain)
+		change(c)
+		if Equal(base, c) || Equal(c, base) {
+			t.Errorf("%s: still equal", name)
+		}
+	}
+	same := topology.Clone(base).(*topology.Chain)
+	same.Revision = 9
+	same.Rules[0].NATTargets = append([]topology.NATTarget{}, same.Rules[0].NATTargets...)
+	if !Equal(base, same) {
+		t.Error("a revision or a copied slice made the chain unequal")
+	}
+	empty := &topology.Chain{Meta: topology.Meta{ID: "e"}, Rules: []topology.Rule{}}
+	if !Equal(empty, &topology.Chain{Meta: topology.Meta{ID: "e", Labels: map[string]string{}}}) {
+		t.Error("empty and nil rules or labels made the chain unequal")
+	}
+	p := &topology.Port{Meta: topology.Meta{ID: "p"}, TunnelKey: 5}
+	if !Equal(p, &topology.Port{Meta: topology.Meta{ID: "p"}, TunnelKey: 6}) {
+		t.Error("the tunnel key made the port unequal")
 	}
 }
