@@ -19,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -42,7 +41,7 @@ func main() {
 	vpcs := flag.Int("vpcs", 1000, "VPCs in the large cloud")
 	small := flag.Int("small", 10, "VPCs in the small cloud")
 	changes := flag.Int("changes", 200, "single changes to time at each size")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the large size's resync to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write CPU profiles of the large size's first translation to this file, and of its restart to this file + \".restart\"")
 	flag.Parse()
 	profile = *cpuprofile
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -50,7 +49,9 @@ func main() {
 	for _, n := range []int{*small, *vpcs} {
 		r, err := run(n, *changes)
 		if err != nil {
-			log.Fatalf("%d VPCs: %v", n, err)
+			// Not log.Fatalf: slog.SetDefault sent the log package to io.Discard.
+			fmt.Fprintf(os.Stderr, "%d VPCs: %v\n", n, err)
+			os.Exit(1)
 		}
 		rs = append(rs, r)
 	}
@@ -88,6 +89,23 @@ func main() {
 }
 
 var profile string
+
+// startProfile starts a CPU profile into profile+suffix at the large size
+// (-cpuprofile); the func it returns stops it.
+func startProfile(n int, suffix string) (stop func(), err error) {
+	if profile == "" || n <= 100 {
+		return func() {}, nil
+	}
+	f, err := os.Create(profile + suffix)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
 
 type result struct {
 	vpcs, keys, objects   int
@@ -214,15 +232,9 @@ func run(n, changes int) (result, error) {
 
 	r.heapBefore = heapInUse()
 	c := controller.New(s, cloud(), nil)
-	if profile != "" && n > 100 {
-		f, err := os.Create(profile)
-		if err != nil {
-			return r, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return r, err
-		}
-		defer f.Close()
+	stopProfile, err := startProfile(n, "")
+	if err != nil {
+		return r, err
 	}
 	start := time.Now()
 	if err := c.Start(ctx); err != nil {
@@ -233,7 +245,7 @@ func run(n, changes int) (result, error) {
 		return r, err
 	}
 	r.resync = time.Since(start)
-	pprof.StopCPUProfile()
+	stopProfile()
 	r.resyncTxns = c.Stats().Txns
 	r.heapAfter = heapInUse()
 	for _, k := range topology.Kinds {
@@ -249,6 +261,9 @@ func run(n, changes int) (result, error) {
 	c.Stop()
 	r.heapStopped = heapInUse()
 	c = controller.New(s, cloud(), nil)
+	if stopProfile, err = startProfile(n, ".restart"); err != nil {
+		return r, err
+	}
 	start = time.Now()
 	if err := c.Start(ctx); err != nil {
 		return r, err
@@ -258,6 +273,7 @@ func run(n, changes int) (result, error) {
 		return r, err
 	}
 	r.restart = time.Since(start)
+	stopProfile()
 	st := c.Stats()
 	r.restartWrites = st.Creates + st.Updates + st.Deletes
 

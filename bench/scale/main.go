@@ -5,7 +5,10 @@
 // loopback. The cloud has -vpcs VPCs and -ports ENIs spread over them, each
 // VPC's ports on three of the -agents hosts.
 //
-// It prints: the controller's full resync time and the server heap; memory
+// It prints: the controller's first translation of the cloud (every object
+// written), its resync of the unchanged store when the server restarts
+// (store open and controller) and when the controller alone does, and the
+// server heap; memory
 // per agent replica, full (all of the topology) and partial (the cloud and
 // the VPCs of the host's ports); the time from a change's commit to every
 // interested replica having applied it, for an EC2 change (a security group
@@ -22,13 +25,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net/netip"
+	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/canopy-sdn/canopy/bench/tempstore"
@@ -60,7 +65,9 @@ func main() {
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := run(); err != nil {
-		log.Fatal(err)
+		// Not log.Fatal: slog.SetDefault sent the log package to io.Discard.
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
 	}
 }
 
@@ -137,6 +144,29 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
+}
+
+// cpuTime is the CPU this process has used (user and system): beside a
+// wall-clock figure on a shared machine, what the work itself cost.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAvg is the 1-minute load average (what else the machine was running).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
@@ -232,15 +262,15 @@ func run() error {
 	}
 	heapBefore := heapInUse()
 	c := controller.New(s, cloud(), nil)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	if err := c.Start(ctx); err != nil {
 		return err
 	}
-	defer c.Stop()
 	if _, err := c.WaitApplied(ctx, vrev); err != nil {
+		c.Stop()
 		return err
 	}
-	resync := time.Since(start)
+	resync, resyncCPU := time.Since(start), cpuTime()-cpu0
 	heapServer := heapInUse()
 	objects := 0
 	s.Read(func(r topology.Reader) {
@@ -248,8 +278,46 @@ func run() error {
 			objects += len(r.List(k))
 		}
 	})
-	fmt.Printf("  controller full resync                       %v (%d topology objects)\n", resync.Round(time.Millisecond), objects)
+	fmt.Printf("  controller first translation (all written)   %v, CPU %v, load %s (%d topology objects, %d transactions)\n",
+		resync.Round(time.Millisecond), resyncCPU.Round(time.Millisecond), loadAvg(), objects, c.Stats().Txns)
 	fmt.Printf("  server heap: before the controller / after   %s / %s\n", mib(heapBefore), mib(heapServer))
+
+	// Resync of an unchanged store: a server restarting (its store opened
+	// on the same etcd, loading the topology, then its controller), and a
+	// controller restarting on an open store. Neither may write.
+	c.Stop()
+	start, cpu0 = time.Now(), cpuTime()
+	s2, err := nsdb.Open(ctx, nsdb.Config{Endpoints: s.Client().Endpoints()})
+	if err != nil {
+		return err
+	}
+	opened := time.Since(start)
+	c2 := controller.New(s2, cloud(), nil)
+	if err := c2.Start(ctx); err != nil {
+		return err
+	}
+	_, err = c2.WaitApplied(ctx, vrev)
+	restartServer, restartCPU := time.Since(start), cpuTime()-cpu0
+	st := c2.Stats()
+	c2.Stop()
+	s2.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  resync, server restart on an unchanged store %v, CPU %v, load %s (store open %v; %d objects written)\n",
+		restartServer.Round(time.Millisecond), restartCPU.Round(time.Millisecond), loadAvg(), opened.Round(time.Millisecond), st.Creates+st.Updates+st.Deletes)
+	c = controller.New(s, cloud(), nil)
+	start, cpu0 = time.Now(), cpuTime()
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	defer c.Stop()
+	if _, err := c.WaitApplied(ctx, vrev); err != nil {
+		return err
+	}
+	st = c.Stats()
+	fmt.Printf("  resync, controller restart on an open store  %v, CPU %v, load %s (%d objects written)\n",
+		time.Since(start).Round(time.Millisecond), (cpuTime() - cpu0).Round(time.Millisecond), loadAvg(), st.Creates+st.Updates+st.Deletes)
 
 	// The ENIs' ports, bound by the translator to their instances' hosts.
 	bound := map[int][]string{} // host → ports
@@ -396,7 +464,7 @@ func run() error {
 	}
 	secs := time.Since(cstart).Seconds()
 	req1, ev1 := etcdCounters()
-	fmt.Printf("  EC2 change → all 3 interested replicas       p50 %v  p99 %v  (%d changes)\n", pct(ec2Lat, 50), pct(ec2Lat, 99), len(ec2Lat))
+	fmt.Printf("  EC2 change → all 3 interested replicas       p50 %v  p99 %v  (%d changes, load %s)\n", pct(ec2Lat, 50), pct(ec2Lat, 99), len(ec2Lat), loadAvg())
 	fmt.Printf("  topology change → all 3 interested replicas  p50 %v  p99 %v\n", pct(topoLat, 50), pct(topoLat, 99))
 	fmt.Printf("  etcd during the changes                      %.0f requests/s, %.0f watch events/s\n", (req1-req0)/secs, (ev1-ev0)/secs)
 	pstop()

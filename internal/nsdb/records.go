@@ -176,20 +176,24 @@ type VPCObject struct {
 	Object     any // JSON-encoded as stored
 }
 
-// LoadVPCObjects writes VPC objects in transactions of up to 1,000 that
-// bump vpc-seq, as VPCStore.Update's commits do but without its checks:
-// for tools and benchmarks loading a large state fast. It returns the last
-// commit's revision.
+// LoadVPCObjects writes VPC objects in transactions of up to 1,000 objects
+// and 1 MiB of values (under the client's 2 MiB request limit, with the
+// partition copies) that bump vpc-seq, as VPCStore.Update's commits do but
+// without its checks: for tools and benchmarks loading a large state fast.
+// It returns the last commit's revision.
 func (s *Store) LoadVPCObjects(ctx context.Context, objs []VPCObject) (int64, error) {
+	const maxObjs, maxBytes = 1000, 1 << 20
 	var rev int64
 	for len(objs) > 0 {
-		n := min(len(objs), 1000)
-		ops := make([]clientv3.Op, 0, n+1)
-		for _, o := range objs[:n] {
+		var ops []clientv3.Op
+		n, size := 0, 0
+		for ; n < len(objs) && n < maxObjs && size < maxBytes; n++ {
+			o := objs[n]
 			b, err := json.Marshal(o.Object)
 			if err != nil {
 				return 0, err
 			}
+			size += 2 * len(b) // the object and its partition copy
 			ops = append(ops, clientv3.OpPut(s.prefix+VPCPrefix+o.Collection+"/"+o.ID, string(b)))
 			ops = append(ops, vpcPartitionOps(s.prefix, o.Collection, o.ID, nil, o.Object, string(b))...)
 		}
