@@ -17,7 +17,7 @@
 // second while those changes ran; and topology creates per second from 1,
 // 2, 4 and 8 parallel writers.
 //
-//	go run ./bench/scale [-vpcs 1000] [-ports 20000] [-agents 600] [-full 2] [-changes 100]
+//	go run ./bench/scale [-vpcs 1000] [-ports 20000] [-agents 600] [-full 2] [-changes 100] [-cpuprofile f] [-memprofile f]
 package main
 
 import (
@@ -29,6 +29,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -54,6 +55,8 @@ var (
 	nChanges = flag.Int("changes", 100, "changes of each kind timed")
 	nCreates = flag.Int("creates", 1000, "topology creates per writer level")
 	clients  = flag.Int("clients", 4, "etcd clients the replicas share (agents each have one; a few keep this process light)")
+	cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the timed changes to this file")
+	memprof  = flag.String("memprofile", "", "write a heap profile of the server (store, controller, embedded etcd) after the first translation to this file")
 )
 
 const (
@@ -272,6 +275,17 @@ func run() error {
 	}
 	resync, resyncCPU := time.Since(start), cpuTime()-cpu0
 	heapServer := heapInUse()
+	if *memprof != "" {
+		f, err := os.Create(*memprof)
+		if err != nil {
+			return err
+		}
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
 	objects := 0
 	s.Read(func(r topology.Reader) {
 		for _, k := range topology.Kinds {
@@ -420,9 +434,22 @@ func run() error {
 		}
 		return last.Sub(committed), nil
 	}
+	stopProfile := func() {}
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		stopProfile = pprof.StopCPUProfile
+		defer stopProfile()
+	}
 	req0, ev0 := etcdCounters()
 	cstart := time.Now()
-	var ec2Lat, topoLat []time.Duration
+	var ec2Lat, ctlLat, topoLat []time.Duration
 	for i := range *nChanges {
 		v := (i * 7919) % *nVPCs
 		// EC2: a security group gains a rule; the controller translates it.
@@ -435,6 +462,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		ctlLat = append(ctlLat, time.Since(committed))
 		d, err := waitAll(v, trev, committed)
 		if err != nil {
 			return err
@@ -463,8 +491,10 @@ func run() error {
 		topoLat = append(topoLat, d)
 	}
 	secs := time.Since(cstart).Seconds()
+	stopProfile()
 	req1, ev1 := etcdCounters()
 	fmt.Printf("  EC2 change → all 3 interested replicas       p50 %v  p99 %v  (%d changes, load %s)\n", pct(ec2Lat, 50), pct(ec2Lat, 99), len(ec2Lat), loadAvg())
+	fmt.Printf("    of which commit → controller applied       p50 %v  p99 %v\n", pct(ctlLat, 50), pct(ctlLat, 99))
 	fmt.Printf("  topology change → all 3 interested replicas  p50 %v  p99 %v\n", pct(topoLat, 50), pct(topoLat, 99))
 	fmt.Printf("  etcd during the changes                      %.0f requests/s, %.0f watch events/s\n", (req1-req0)/secs, (ev1-ev0)/secs)
 	pstop()

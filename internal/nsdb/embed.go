@@ -101,6 +101,17 @@ func startEmbedded(ctx context.Context, cfg Config) (*embedded, error) {
 	ec.AutoCompactionRetention = "1h"
 	ec.Logger = "zap"
 	ec.LogLevel = "error"
+	// etcd formats a slow request in full for its warning before the
+	// logger drops it (warnings are below our level): on a busy machine
+	// every large transaction is "slow", and a controller resync spent an
+	// eighth of its CPU printing its own transactions for nothing.
+	ec.WarningApplyDuration = time.Hour
+	ec.WarningUnaryRequestDuration = time.Hour
+	// Raft keeps the last 5,000 entries in memory for a follower to catch
+	// up with (etcd's default). A single member has no follower, and a
+	// controller resync's entries are up to a megabyte each: they made
+	// half the server's heap, and its garbage collections longer.
+	ec.SnapshotCatchUpEntries = 10
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.Lock(os.Stderr), zapcore.ErrorLevel)
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.New(quietCore{core, &em.closing}))
 
