@@ -223,6 +223,7 @@ type Agent struct {
 	// logged once per change.
 	openErr map[string]string
 	plug    chan struct{} // asks runPlug for a reconcile (plug.go)
+	carrier carrier       // the interfaces' carrier, from link notifications (carrier.go)
 
 	flows *flow.Table
 
@@ -250,10 +251,13 @@ type Agent struct {
 	// resumeTB is the re-simulations' tunnel batch of packets parked for a
 	// partition (under miss.run).
 	resumeTB tunBatch
-	learn    *learning // learned tables, replicated through the store
-	rep      *replica  // the topology this agent follows
-	m        *metrics
-	wg       sync.WaitGroup
+	// stateArrived: state was imported since the simulator last resumed
+	// the packets waiting for it (park.go).
+	stateArrived atomic.Bool
+	learn        *learning // learned tables, replicated through the store
+	rep          *replica  // the topology this agent follows
+	m            *metrics
+	wg           sync.WaitGroup
 	// dnsSlots bounds the DNS queries being asked upstream (dns.go).
 	dnsSlots chan struct{}
 
@@ -445,6 +449,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.stopGateway()
 	stop()
 	a.miss.close()
+	if a.kernel != nil {
+		a.kernel.leave()
+	}
 	a.bmu.Lock()
 	for id, vp := range a.bound {
 		a.unplug(id, vp)
@@ -744,6 +751,9 @@ func (a *Agent) runHousekeeping(ctx context.Context) {
 		}
 		a.miss.run.Lock()
 		a.expireParked(now)
+		var tb tunBatch
+		a.resumeForState(&tb)
+		a.flushTunnel(&tb)
 		a.expireLearned(now)
 		a.miss.run.Unlock()
 		if time.Since(lastRefresh) > a.cfg.ConnTTL/4 {

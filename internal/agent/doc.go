@@ -43,7 +43,11 @@
 // goes to the hosts of every member of a stateful port group the flow
 // crosses (state.go). New state, made here or imported, invalidates the
 // flows that looked its keys up before it existed (drop flows, and replies
-// forwarded untranslated).
+// forwarded untranslated). A packet from a member of a stateful port group
+// (an uplink) that its simulation drops waits for the next state import
+// (at most a housekeeping tick) and is simulated once more before its drop
+// is final: the reply of a new connection can overtake the state message
+// its peer sent first (park.go, parkForState).
 //
 // The receiving agent delivers tunnelled frames to the port named by the VNI
 // without simulating, re-merging consecutive TCP segments into one GSO

@@ -40,6 +40,9 @@ type gatewayHost struct {
 	kick   chan struct{}
 	routes []gateway.Route
 	sess   []gateway.Session
+	// staleUntil: routes are the ones learned before a graceful restart,
+	// kept until the speaker learns again or the restart time is over.
+	staleUntil time.Time
 	// Bumped by every change of what is published: the learned routes,
 	// and the status (sessions, the settings applied).
 	routesGen, statusGen uint64
@@ -205,6 +208,39 @@ func (a *Agent) setGateway(w *gatewayWant, uplinks []uplinkRef) {
 	}
 }
 
+// isUplink reports whether iface is the interface of an uplink bound here.
+func (a *Agent) isUplink(iface string) bool {
+	g := &a.gw
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, u := range g.uplinks {
+		if u.iface == iface {
+			return true
+		}
+	}
+	return false
+}
+
+// gatewayStatusChanged has the gateway's status published again (an
+// uplink's carrier changed).
+func (a *Agent) gatewayStatusChanged() {
+	g := &a.gw
+	g.mu.Lock()
+	g.statusGen++
+	kick := g.kick
+	g.mu.Unlock()
+	if kick != nil {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// uplinkUp reports whether an uplink is up: plugged into the datapath and
+// its interface with carrier.
+func (a *Agent) uplinkUp(u uplinkRef) bool { return a.plugged(u.port) && a.carrier.has(u.iface) }
+
 // toSpeaker hands a frame from an uplink to its speaker port when it is
 // the speaker's; it reports whether the simulation is done with it.
 func (a *Agent) toSpeaker(vp *vport, frame []byte, hdr datapath.VnetHdr, pkt *packet.Packet) bool {
@@ -271,6 +307,16 @@ func (a *Agent) runGateway(ctx context.Context) {
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	var applied *gatewayWant
+	restart, learned := a.bgpRestart()
+	if restart.Restarting {
+		// Back from a graceful stop: the routes learned before it are
+		// published again at once, as the forwarding state a restarting
+		// speaker keeps (RFC 4724), until the peers send them again.
+		g.mu.Lock()
+		g.routes, g.staleUntil = learned, time.Now().Add(restart.Time)
+		g.routesGen++
+		g.mu.Unlock()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -285,16 +331,20 @@ func (a *Agent) runGateway(ctx context.Context) {
 		g.mu.Lock()
 		w, drained := g.want, g.drained
 		g.mu.Unlock()
-		if w != nil && (drained || !a.live.synced()) {
-			// Drained: the same sessions, nothing advertised. Just
-			// started: nothing advertised until the peers have had time
-			// to send this host the connection state it must hold.
+		// Just started: no speaker until the peers have had time to send
+		// this host the connection state it must hold (the retry tick
+		// comes back). Not a speaker advertising nothing: back from a
+		// graceful restart, its End-of-RIB would end the peers' stale
+		// routes through this host.
+		wait := w != nil && sp == nil && !a.live.synced()
+		if w != nil && drained {
+			// Drained: the same sessions, nothing advertised.
 			d := *w
 			d.settings.Networks = nil
 			w = &d
 		}
 
-		if !reflect.DeepEqual(w, applied) || w == nil && sp != nil {
+		if !wait && (!reflect.DeepEqual(w, applied) || w == nil && sp != nil) {
 			ok := a.applyPorts(w, ports)
 			switch {
 			case w == nil && sp != nil:
@@ -308,8 +358,13 @@ func (a *Agent) runGateway(ctx context.Context) {
 				a.log.Info("agent: gateway role off")
 			case w != nil:
 				if sp == nil {
-					sp = gateway.NewSpeaker(a.log, a.bgpRestart(), func(routes []gateway.Route, sessions []gateway.Session) {
+					sp = gateway.NewSpeaker(a.log, restart, func(routes []gateway.Route, sessions []gateway.Session) {
 						g.mu.Lock()
+						if len(routes) == 0 && time.Now().Before(g.staleUntil) {
+							routes = g.routes // the stale routes until the peers send theirs
+						} else {
+							g.staleUntil = time.Time{}
+						}
 						if !slices.Equal(routes, g.routes) {
 							g.routesGen++
 						}
@@ -351,7 +406,7 @@ func (a *Agent) runGateway(ctx context.Context) {
 		if drained {
 			pubRoutes = nil // the other gateways carry the outbound traffic
 		}
-		if lease == nil || sp == nil && pub.lease == nil && len(routes) == 0 {
+		if lease == nil || w == nil && sp == nil && pub.lease == nil && len(routes) == 0 {
 			continue // no lease yet, or never a gateway: nothing to publish
 		}
 		if lease != pub.lease {
@@ -415,7 +470,7 @@ func (a *Agent) gatewayStatus(w *gatewayWant, routes []gateway.Route, sessions [
 	st.AdvertisedCount = len(w.settings.Networks)
 	st.Advertised = w.settings.Networks[:min(len(w.settings.Networks), maxStatusPrefixes)]
 	for _, u := range w.uplinks {
-		st.Uplinks = append(st.Uplinks, nsdb.UplinkStatus{Port: u.port, Interface: u.iface, Address: u.addr, Up: a.plugged(u.port)})
+		st.Uplinks = append(st.Uplinks, nsdb.UplinkStatus{Port: u.port, Interface: u.iface, Address: u.addr, Up: a.uplinkUp(uplinkRef{port: u.port, iface: u.iface})})
 	}
 	for _, s := range sessions {
 		bs := nsdb.BGPSession{Peer: s.Peer, PeerASN: s.PeerASN, Local: s.Local, State: s.State, BFD: s.BFD, Received: s.Received}
@@ -538,7 +593,7 @@ var (
 	descAdvertised = prometheus.NewDesc("canopy_agent_bgp_advertised_prefixes",
 		"Prefixes the speaker advertises to its peers (none while the host is drained).", nil, nil)
 	descUplink = prometheus.NewDesc("canopy_agent_gateway_uplink_up",
-		"1 when the uplink (a router port bound to an interface of this host) is plugged into the datapath.", []string{"port", "interface"}, nil)
+		"1 when the uplink (a router port bound to an interface of this host) is plugged into the datapath and its interface has carrier.", []string{"port", "interface"}, nil)
 )
 
 func (c *gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -556,7 +611,7 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	g.mu.Unlock()
 	for _, u := range uplinks {
 		up := 0.0
-		if c.a.plugged(u.port) {
+		if c.a.uplinkUp(u) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descUplink, prometheus.GaugeValue, up, u.port, u.iface)

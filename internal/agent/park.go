@@ -47,6 +47,12 @@ type parkLot struct {
 	it       missItem
 	pkt      packet.Packet
 	res      sim.Result
+
+	// forState are packets waiting for connection state (parkForState).
+	forState []parkedPkt
+	sit      missItem
+	spkt     packet.Packet
+	sres     sim.Result
 }
 
 func newParkLot() *parkLot {
@@ -183,4 +189,40 @@ func expireParkedIn[K comparable](a *Agent, m map[K][]parkedPkt, now int64) {
 			m[k] = keep
 		}
 	}
+}
+
+// stateWaitMax bounds the packets waiting for connection state.
+const stateWaitMax = 256
+
+// parkForState keeps a packet that entered through a member of a stateful
+// port group (an uplink) and was dropped: it may be the reply of a
+// connection whose state a peer sent before the data, and which this host
+// has not imported yet — the state message and the reply race through
+// different readers, and on a busy host the reply can win. It waits for
+// the next state import (importState wakes the simulator) or at most the
+// next housekeeping tick, and is simulated once more; that verdict is the
+// one cached. It reports false when the packet cannot wait (the lot is
+// full).
+func (a *Agent) parkForState(vp *vport, frame []byte, hdr *datapath.VnetHdr) bool {
+	l := a.parked
+	if len(l.forState) >= stateWaitMax {
+		return false
+	}
+	l.forState = append(l.forState, parkedPkt{vp: vp, frame: append([]byte(nil), frame...), hdr: *hdr})
+	return true
+}
+
+// resumeForState simulates the packets waiting for state again, each for
+// the last time. Caller holds miss.run.
+func (a *Agent) resumeForState(tb *tunBatch) {
+	l := a.parked
+	q := l.forState
+	l.forState = nil
+	for i, p := range q {
+		a.m.parked.WithLabelValues("state_resumed").Inc()
+		l.sit = missItem{buf: p.frame, n: len(p.frame), hdr: p.hdr, stateRetried: true}
+		a.simulate(p.vp, &l.sit, &l.spkt, &l.sres, tb)
+		q[i] = parkedPkt{}
+	}
+	l.sit = missItem{}
 }

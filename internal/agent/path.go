@@ -233,6 +233,9 @@ func (a *Agent) runSimulator(ctx context.Context) {
 		case <-a.miss.wake:
 		}
 		a.miss.run.Lock()
+		if a.stateArrived.Swap(false) {
+			a.resumeForState(tb)
+		}
 		for {
 			pm := a.ports.Load()
 			did := false
@@ -291,6 +294,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 	}
 	a.simMu.Unlock()
 	a.m.sims.WithLabelValues(res.Verdict.String()).Inc()
+	parked := false
 
 	if len(res.Conns) > 0 || len(res.NATs) > 0 {
 		// State first: the peer must know the connection before the
@@ -308,6 +312,10 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		}
 		a.execute(v, vp, frame, &it.hdr, pkt, res.Actions, tb)
 	case sim.VerdictDrop:
+		if !it.stateRetried && !isARP && len(v.snap.StateHosts(vp.id)) > 0 && a.parkForState(vp, frame, &it.hdr) {
+			parked = true
+			break
+		}
 		vp.dropFlow.Inc()
 		if !isARP && !res.Uncacheable {
 			a.flows.InstallAt(&flow.Entry{Key: k, Drop: true, Reason: res.Reason, Tags: slices.Clone(res.Tags),
@@ -331,6 +339,9 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		a.park(vp, frame, &it.hdr, res, deadline)
 	}
 	for i := range res.Generated {
+		if parked {
+			break // its answer (an ICMP error) waits for the last verdict
+		}
 		g := &res.Generated[i]
 		if g.Host == a.hostID || g.Host == "" {
 			a.toLocal(vp, g.TunnelKey, g.Frame, datapath.VnetHdr{})

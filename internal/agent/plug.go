@@ -45,14 +45,15 @@ func (a *Agent) runPlug(ctx context.Context) {
 				updates = nil
 				continue
 			}
-			if u.Header.Type != unix.RTM_NEWLINK && u.Header.Type != unix.RTM_DELLINK {
+			if !a.linkUpdate(u) {
 				continue
 			}
 			// Many updates come at once (a device created, renamed, set
 			// up); take them all, reconcile once.
 			for drained := false; !drained; {
 				select {
-				case <-updates:
+				case u := <-updates:
+					a.linkUpdate(u)
 				default:
 					drained = true
 				}
@@ -61,4 +62,26 @@ func (a *Agent) runPlug(ctx context.Context) {
 		}
 		a.reconcile(ctx)
 	}
+}
+
+// linkUpdate notes a link's carrier (an uplink's carrier change is
+// published with the gateway's status at once); it reports whether the
+// update is one a reconcile should follow (a link made, changed or gone).
+func (a *Agent) linkUpdate(u netlink.LinkUpdate) bool {
+	if u.Header.Type != unix.RTM_NEWLINK && u.Header.Type != unix.RTM_DELLINK {
+		return false
+	}
+	at := u.Attrs()
+	changed := false
+	if u.Header.Type == unix.RTM_DELLINK {
+		a.carrier.forget(at.Name)
+		changed = true
+	} else {
+		changed = a.carrier.set(at)
+	}
+	if changed && a.isUplink(at.Name) {
+		a.log.Info("agent: uplink carrier", "interface", at.Name, "up", a.carrier.has(at.Name))
+		a.gatewayStatusChanged()
+	}
+	return true
 }

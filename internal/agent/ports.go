@@ -50,6 +50,9 @@ type missItem struct {
 	// parkedUntil is the deadline of a parked packet being re-simulated
 	// (park.go), kept if it has to wait again; 0 for a fresh miss.
 	parkedUntil int64
+	// stateRetried: simulated again after waiting for connection state
+	// (parkForState); its verdict is final.
+	stateRetried bool
 }
 
 // portMap is the set of plugged ports, replaced whole on every change so

@@ -234,6 +234,9 @@ func (a *Agent) importState(b []byte) {
 	a.m.stateRx.Inc()
 	a.flows.InvalidateDrops()
 	a.flows.InvalidateTagList(tags)
+	// Packets waiting for state (parkForState) are simulated again.
+	a.stateArrived.Store(true)
+	a.miss.notify()
 }
 
 // invalidateNewState removes the flows that decided on the absence of the

@@ -22,6 +22,10 @@ type route struct {
 	weight       int
 	plen         uint8
 	need         string // the part of the topology it leads into, not held (WithElsewhere)
+	// down: its next hop is an exterior port on a host whose agent is not
+	// alive (WithHostsDown). Such a route is used only when no route
+	// through a live host matches (lookup).
+	down bool
 }
 
 // routeTable groups routes by destination prefix length, longest first, and
@@ -63,8 +67,8 @@ func (s *Snapshot) compileRoutes(r topology.Reader, devIdx map[string]int32) {
 			continue
 		}
 		plen := uint8(32 - bitsZero(p.mask))
-		if !explicit[p.dev][uint64(p.addr&p.mask)<<8|uint64(plen)] && !s.portDown(int32(i)) {
-			per[p.dev] = append(per[p.dev], route{id: "connected:" + p.id, tag: p.tag, typ: topology.RouteNormal, dst: p.addr & p.mask, dstMask: p.mask, port: int32(i), in: none, weight: topology.DefaultRouteWeight, plen: plen})
+		if !explicit[p.dev][uint64(p.addr&p.mask)<<8|uint64(plen)] {
+			per[p.dev] = append(per[p.dev], route{id: "connected:" + p.id, tag: p.tag, typ: topology.RouteNormal, dst: p.addr & p.mask, dstMask: p.mask, port: int32(i), in: none, weight: topology.DefaultRouteWeight, plen: plen, down: s.portDown(int32(i))})
 		}
 		if !explicit[p.dev][uint64(p.addr)<<8|32] {
 			per[p.dev] = append(per[p.dev], route{id: "local:" + p.id, tag: p.tag, typ: topology.RouteLocal, dst: p.addr, dstMask: ^uint32(0), port: none, in: none, weight: topology.DefaultRouteWeight, plen: 32})
@@ -113,10 +117,10 @@ func compileRoute(s *Snapshot, rt *topology.Route) (route, bool) {
 	}
 	if c.typ == topology.RouteNormal {
 		pi, ok := s.portIdx[rt.NextHopPort]
-		if !ok || s.portDown(pi) {
+		if !ok {
 			return route{}, false
 		}
-		c.port = pi
+		c.port, c.down = pi, s.portDown(pi)
 	}
 	return c, true
 }
@@ -149,7 +153,21 @@ func buildTable(rs []route) routeTable {
 // whose ingress port (if any) is in; among those, the lowest
 // weight; several routes with that weight share flows by hash (ECMP), and
 // ecmp reports that the hash decided.
+//
+// Routes through a host whose agent is not alive are left out, so traffic
+// moves to the live gateways at once — unless no route through a live
+// host matches at all: then those routes are looked up as if alive. A lone
+// gateway whose agent restarts (its kernel datapath forwarding meanwhile)
+// or whose heartbeats are late is still the way out; dropping instead
+// would gain nothing.
 func (t *routeTable) lookup(in int32, src, dst uint32, hash uint64) (r *route, ecmp bool) {
+	if r, ecmp := t.lookupLive(in, src, dst, hash, false); r != nil {
+		return r, ecmp
+	}
+	return t.lookupLive(in, src, dst, hash, true)
+}
+
+func (t *routeTable) lookupLive(in int32, src, dst uint32, hash uint64, withDown bool) (r *route, ecmp bool) {
 	for i := range t.lens {
 		cands := t.byDst[i][dst&t.masks[i]]
 		if len(cands) == 0 {
@@ -158,7 +176,7 @@ func (t *routeTable) lookup(in int32, src, dst uint32, hash uint64) (r *route, e
 		best, n := -1, 0
 		for j := range cands {
 			c := &cands[j]
-			if src&c.srcMask != c.src || (c.in != none && c.in != in) {
+			if src&c.srcMask != c.src || (c.in != none && c.in != in) || c.down && !withDown {
 				continue
 			}
 			switch {
@@ -178,7 +196,7 @@ func (t *routeTable) lookup(in int32, src, dst uint32, hash uint64) (r *route, e
 		w := cands[best].weight
 		for j := range cands {
 			c := &cands[j]
-			if src&c.srcMask != c.src || (c.in != none && c.in != in) || c.weight != w {
+			if src&c.srcMask != c.src || (c.in != none && c.in != in) || c.down && !withDown || c.weight != w {
 				continue
 			}
 			if pick == 0 {

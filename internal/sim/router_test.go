@@ -387,4 +387,10 @@ func TestRoutesThroughADeadHostAreLeftOut(t *testing.T) {
 	if seen := outs(down); seen["r3"] != 0 || seen["r4"] != 64 {
 		t.Fatalf("h1 down: %v, want every flow on r4", seen)
 	}
+	// Both down: no live way out, so the routes through them are used as
+	// if alive (a lone gateway restarting still forwards in its kernel).
+	both := NewSnapshot(l.x, WithHostsDown(func(h string) bool { return h == "h1" || h == "h2" }))
+	if seen := outs(both); seen["r3"] == 0 || seen["r4"] == 0 || seen["r3"]+seen["r4"] != 64 {
+		t.Fatalf("both down: %v, want the flows on both uplinks still", seen)
+	}
 }

@@ -60,6 +60,22 @@ func TestEdgeProxyARP(t *testing.T) {
 	if n := gw.Metric(`canopy_agent_gateway_uplink_up{interface="edge0"`); n != 1 {
 		t.Errorf("the gateway's /metrics: uplink edge0 up %v, want 1\n%s", n, metricLines(gw, "canopy_agent_gateway"))
 	}
+	// Up means carrier, not merely plugged: the far end of the uplink's
+	// veth set down (a cable pulled) takes it down while the agent still
+	// holds the device, and back up.
+	for _, state := range []string{"down", "up"} {
+		if o, err := out.Exec("ip", "link", "set", "edge0", state); err != nil {
+			t.Fatalf("edge0 %s: %v %s", state, err, o)
+		}
+		want := 0.0
+		if state == "up" {
+			want = 1
+		}
+		if !within(10*time.Second, func() bool { return gw.Metric(`canopy_agent_gateway_uplink_up{interface="edge0"`) == want }) {
+			t.Errorf("the far end of edge0 %s: the gateway's /metrics says uplink up %v, want %v\n%s", state,
+				gw.Metric(`canopy_agent_gateway_uplink_up{interface="edge0"`), want, metricLines(gw, "canopy_agent_gateway"))
+		}
+	}
 }
 
 // neighbour is vm's neighbour-table line for address a ("" if none).

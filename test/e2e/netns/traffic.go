@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -309,3 +310,52 @@ func (ec *EchoConn) Err() error {
 // Sent and Echo are the bytes sent and the bytes echoed back so far.
 func (ec *EchoConn) Sent() int64 { return ec.sent.Load() }
 func (ec *EchoConn) Echo() int64 { return ec.echo.Load() }
+
+// UDPRequests opens n new UDP flows from namespace ns to addr (a socket,
+// so a source port, each), sends one datagram on each, one flow every
+// gap, and returns the flows whose one datagram was not echoed within
+// timeout of being sent: each is the first packet of a new flow, with no
+// retransmission to hide its loss.
+func UDPRequests(t testing.TB, ns, addr string, n int, gap, timeout time.Duration) (lost []int) {
+	t.Helper()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		if err := InNamespace(ns, func() (err error) { conns[i], err = net.Dial("udp4", addr); return }); err != nil {
+			t.Fatal(err)
+		}
+		defer conns[i].Close()
+	}
+	answered := make([]bool, n)
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		msg := []byte(fmt.Sprintf("request %d", i))
+		_ = c.SetReadDeadline(time.Now().Add(timeout))
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("flow %d to %s: %v", i, addr, err)
+		}
+		wg.Go(func() {
+			buf := make([]byte, 64)
+			for {
+				m, err := c.Read(buf)
+				if err != nil {
+					if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+						return
+					}
+					continue // an ICMP error reported on the socket
+				}
+				if string(buf[:m]) == string(msg) {
+					answered[i] = true
+					return
+				}
+			}
+		})
+		time.Sleep(gap)
+	}
+	wg.Wait()
+	for i, ok := range answered {
+		if !ok {
+			lost = append(lost, i)
+		}
+	}
+	return lost
+}
