@@ -17,7 +17,9 @@
 //   - the tenant's side (eip_test.go): elastic IP associate → first echo
 //     reply at the outside client and disassociate → FRR's route withdrawn,
 //     p50/p99 (target p99 ≤ 1 s), and iperf3 outside → elastic IP through
-//     the gateway against a direct veth pair (target ≥ 0.5×).
+//     the gateway against a direct veth pair (target ≥ 0.5×) on the
+//     agents' default datapath; BenchmarkEdgeThroughput
+//     (throughput_test.go) compares both datapaths side by side.
 //
 // Timed parts hold /tmp/perf.lock, as the other benchmarks do.
 package edge

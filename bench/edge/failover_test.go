@@ -119,7 +119,7 @@ func runFailover(b *testing.B) {
 }
 
 // elasticInstance launches an instance in us-east-1a with an elastic IP
-// (TCP 7007 and UDP 9000 open) through the EC2 API and returns its
+// (TCP 7007 and 5201, UDP 9000 open) through the EC2 API and returns its
 // namespace and public address.
 func elasticInstance(b *testing.B, l *netns.Lab) (ns, eip string) {
 	ctx := context.Background()
@@ -159,6 +159,7 @@ func elasticInstance(b *testing.B, l *netns.Lab) (ns, eip string) {
 	_, err = ec2.AuthorizeSecurityGroupIngress(ctx, &awsec2.AuthorizeSecurityGroupIngressInput{GroupId: sg.GroupId, IpPermissions: []types.IpPermission{
 		{IpProtocol: aws.String("icmp"), FromPort: aws.Int32(-1), ToPort: aws.Int32(-1), IpRanges: anywhere},
 		{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(7007), ToPort: aws.Int32(7007), IpRanges: anywhere},
+		{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(5201), ToPort: aws.Int32(5201), IpRanges: anywhere}, // iperf3 (throughput_test.go)
 		{IpProtocol: aws.String("udp"), FromPort: aws.Int32(9000), ToPort: aws.Int32(9000), IpRanges: anywhere}}})
 	must(err)
 	run, err := ec2.RunInstances(ctx, &awsec2.RunInstancesInput{ImageId: aws.String("ami-0deb1a12c0ffee001"), InstanceType: types.InstanceTypeT3Micro,
