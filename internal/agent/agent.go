@@ -449,9 +449,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.stopGateway()
 	stop()
 	a.miss.close()
-	if a.kernel != nil {
-		a.kernel.leave()
-	}
 	a.bmu.Lock()
 	for id, vp := range a.bound {
 		a.unplug(id, vp)

@@ -40,9 +40,6 @@ type gatewayHost struct {
 	kick   chan struct{}
 	routes []gateway.Route
 	sess   []gateway.Session
-	// staleUntil: routes are the ones learned before a graceful restart,
-	// kept until the speaker learns again or the restart time is over.
-	staleUntil time.Time
 	// Bumped by every change of what is published: the learned routes,
 	// and the status (sessions, the settings applied).
 	routesGen, statusGen uint64
@@ -307,16 +304,6 @@ func (a *Agent) runGateway(ctx context.Context) {
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	var applied *gatewayWant
-	restart, learned := a.bgpRestart()
-	if restart.Restarting {
-		// Back from a graceful stop: the routes learned before it are
-		// published again at once, as the forwarding state a restarting
-		// speaker keeps (RFC 4724), until the peers send them again.
-		g.mu.Lock()
-		g.routes, g.staleUntil = learned, time.Now().Add(restart.Time)
-		g.routesGen++
-		g.mu.Unlock()
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -331,20 +318,16 @@ func (a *Agent) runGateway(ctx context.Context) {
 		g.mu.Lock()
 		w, drained := g.want, g.drained
 		g.mu.Unlock()
-		// Just started: no speaker until the peers have had time to send
-		// this host the connection state it must hold (the retry tick
-		// comes back). Not a speaker advertising nothing: back from a
-		// graceful restart, its End-of-RIB would end the peers' stale
-		// routes through this host.
-		wait := w != nil && sp == nil && !a.live.synced()
-		if w != nil && drained {
-			// Drained: the same sessions, nothing advertised.
+		if w != nil && (drained || !a.live.synced()) {
+			// Drained: the same sessions, nothing advertised. Just
+			// started: nothing advertised until the peers have had time
+			// to send this host the connection state it must hold.
 			d := *w
 			d.settings.Networks = nil
 			w = &d
 		}
 
-		if !wait && (!reflect.DeepEqual(w, applied) || w == nil && sp != nil) {
+		if !reflect.DeepEqual(w, applied) || w == nil && sp != nil {
 			ok := a.applyPorts(w, ports)
 			switch {
 			case w == nil && sp != nil:
@@ -358,13 +341,8 @@ func (a *Agent) runGateway(ctx context.Context) {
 				a.log.Info("agent: gateway role off")
 			case w != nil:
 				if sp == nil {
-					sp = gateway.NewSpeaker(a.log, restart, func(routes []gateway.Route, sessions []gateway.Session) {
+					sp = gateway.NewSpeaker(a.log, a.bgpRestart(), func(routes []gateway.Route, sessions []gateway.Session) {
 						g.mu.Lock()
-						if len(routes) == 0 && time.Now().Before(g.staleUntil) {
-							routes = g.routes // the stale routes until the peers send theirs
-						} else {
-							g.staleUntil = time.Time{}
-						}
 						if !slices.Equal(routes, g.routes) {
 							g.routesGen++
 						}
@@ -406,7 +384,7 @@ func (a *Agent) runGateway(ctx context.Context) {
 		if drained {
 			pubRoutes = nil // the other gateways carry the outbound traffic
 		}
-		if lease == nil || w == nil && sp == nil && pub.lease == nil && len(routes) == 0 {
+		if lease == nil || sp == nil && pub.lease == nil && len(routes) == 0 {
 			continue // no lease yet, or never a gateway: nothing to publish
 		}
 		if lease != pub.lease {

@@ -1,10 +1,9 @@
 package agent
 
 import (
-	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/gateway"
@@ -21,23 +20,15 @@ import (
 //     Alone, it keeps advertising: graceful restart keeps its routes.
 //  3. The speaker stops without a NOTIFICATION (graceful restart, RFC
 //     4724): the peers keep its routes, stale, for the restart time, and it
-//     notes the time and the routes it learned in
-//     <state-dir>/bgp-graceful-stop. Back within the restart time, its OPEN
-//     says it restarted with its forwarding state kept, and its routes
-//     replace the stale ones after the End-of-RIB.
-//  4. Its learned routes (the other hosts' way out through it) are
-//     published again under a lease that runs out after the restart time
-//     (keepLearnedRoutes): they stay in the store while it restarts, and
-//     the next agent publishes them under its own lease until its peers
-//     resend them. The rest of the agent stops. On the kernel datapath the
-//     program keeps forwarding meanwhile (kernel.go): a lone gateway,
-//     which nobody can take over from, loses nothing either.
+//     notes the time in <state-dir>/bgp-graceful-stop. Back within the
+//     restart time, its OPEN says it restarted with its forwarding state
+//     kept, and its routes replace the stale ones after the End-of-RIB.
+//  4. The rest of the agent stops.
 //
-// Coming back, a gateway starts its speaker only once its peers have had
-// time to send it the connection and NAT state it must hold
-// (liveness.synced; they send it when they hear it again), so no reply it
-// receives finds its connection missing, and no End-of-RIB of nothing ends
-// the upstream routers' stale routes.
+// Coming back, a gateway advertises nothing until its peers have had time
+// to send it the connection and NAT state it must hold (liveness.synced;
+// they send it when they hear it again), so no reply it receives finds its
+// connection missing.
 
 const gracefulStopFile = "bgp-graceful-stop"
 
@@ -70,65 +61,26 @@ func (a *Agent) stopGatewayRole(sp *gateway.Speaker, w *gatewayWant) {
 	}
 	sp.StopGraceful()
 	if a.cfg.BGPRestartTime > 0 {
-		a.gw.mu.Lock()
-		st := gracefulStop{Stopped: time.Now().UTC(), Learned: a.gw.routes}
-		a.gw.mu.Unlock()
-		b, _ := json.Marshal(st)
 		path := filepath.Join(a.cfg.StateDir, gracefulStopFile)
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 			a.log.Warn("agent: noting the graceful stop", "err", err)
 		}
-		a.keepLearnedRoutes(st.Learned)
 	}
 }
 
-// keepLearnedRoutes publishes the learned routes again under a lease of
-// their own that runs out after the restart time, as the upstream routers
-// keep this speaker's routes: the host's lease goes with the agent, but
-// its learned routes — every host's way out through it — stay while it
-// restarts. The next agent publishes them under its own lease (replacing
-// these) until its peers send them again; an agent that never comes back
-// loses them after the restart time.
-func (a *Agent) keepLearnedRoutes(routes []gateway.Route) {
-	if len(routes) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	l, err := a.store.GrantLease(context.Background(), a.cfg.BGPRestartTime)
-	if err == nil {
-		l.Stop() // no keep-alive: it runs out
-		err = a.publishRoutes(ctx, &gatewayWant{}, routes, l)
-	}
-	if err != nil {
-		a.log.Warn("agent: keeping the learned routes through the restart", "err", err)
-	}
-}
-
-// gracefulStop is what a gateway stopping for a graceful restart notes in
-// its state dir: when, and the routes it had learned (its forwarding
-// state, published again by the next agent until its peers resend them).
-type gracefulStop struct {
-	Stopped time.Time       `json:"stopped"`
-	Learned []gateway.Route `json:"learned"`
-}
-
-// bgpRestart is the speaker's graceful restart — restarting when the last
-// stop was graceful and within the restart time — and the routes learned
-// before it.
-func (a *Agent) bgpRestart() (gateway.Restart, []gateway.Route) {
+// bgpRestart is the speaker's graceful restart: restarting when the last
+// stop was graceful and within the restart time.
+func (a *Agent) bgpRestart() gateway.Restart {
 	r := gateway.Restart{Time: a.cfg.BGPRestartTime}
 	path := filepath.Join(a.cfg.StateDir, gracefulStopFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return r, nil
+		return r
 	}
 	_ = os.Remove(path)
-	var st gracefulStop
-	if err := json.Unmarshal(b, &st); err == nil && r.Time > 0 && time.Since(st.Stopped) < r.Time {
+	if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b))); err == nil && r.Time > 0 && time.Since(t) < r.Time {
 		r.Restarting = true
-		a.log.Info("agent: bgp graceful restart", "stopped", st.Stopped, "restart_time", r.Time, "learned_routes", len(st.Learned))
-		return r, st.Learned
+		a.log.Info("agent: bgp graceful restart", "stopped", t, "restart_time", r.Time)
 	}
-	return r, nil
+	return r
 }

@@ -41,17 +41,12 @@ type kernelPath struct {
 
 	tun *kernelTunnel
 
-	// leaving is set when the agent stops: its ports are unplugged from
-	// the agent but stay attached in the kernel (close).
-	leaving atomic.Bool
-
 	// Mirror state (under mmu): the drop flows in the kernel (removed
 	// together by invalidateDrops) and the flows a previous agent left
 	// (adopted: forwarding on until they idle or the topology changes).
 	mmu     sync.Mutex
 	drops   map[fastpath.Key]struct{}
 	adopted map[fastpath.Key]struct{}
-	stale   bool // the topology changed since the adopted flows were decided
 	ttl     int64
 }
 
@@ -101,22 +96,20 @@ func (a *Agent) openKernel() (*kernelPath, error) {
 	return k, nil
 }
 
-// leave is the start of a planned stop: the ports the agent unplugs next
-// stay attached to the program.
-func (k *kernelPath) leave() { k.leaving.Store(true) }
-
-// close ends the agent's part of the fast path when it stops on purpose
-// (SIGTERM: an upgrade, a restart) and leaves the rest as a killed agent
-// does: the program, its attachments, pinned maps and devices stay, so the
-// kernel goes on forwarding established flows until the next agent adopts
-// them — a planned restart is hitless, also for a lone gateway. An agent
-// started with --datapath=userspace removes what is left (Purge).
+// close ends the fast path when the agent stops on purpose: its ports
+// are unplugged already, and the program, pins and devices go (the host
+// leaves; the VXLAN port is free for whatever runs next). An agent killed
+// never gets here: what is pinned keeps forwarding established flows
+// until the next agent adopts it.
 func (k *kernelPath) close() {
 	k.mr.Close()
 	k.tun.Close()
 	k.inj.Close()
-	if err := k.dp.Close(); err != nil {
-		k.a.log.Warn("agent: closing the kernel datapath", "err", err)
+	if err := k.dp.Remove(); err != nil {
+		k.a.log.Warn("agent: removing the kernel datapath", "err", err)
+	}
+	if err := fastpath.Purge(k.a.hostID, k.devs); err != nil {
+		k.a.log.Warn("agent: removing the kernel datapath", "err", err)
 	}
 }
 
@@ -263,9 +256,7 @@ func (k *kernelPath) removePort(kp *kernelPort) {
 	}
 	k.keys.Store(&keys)
 	k.mu.Unlock()
-	if !k.leaving.Load() {
-		k.dp.DetachPort(kp.name, kp.key)
-	}
+	k.dp.DetachPort(kp.name, kp.key)
 }
 
 // isKernelPort reports whether the port with tunnel key key is attached.
@@ -588,7 +579,7 @@ func (k *kernelPath) Idle(fk *flow.Key) (int64, bool) {
 }
 
 // expireAdopted removes the adopted flows (a previous agent's) that have
-// idled for a flow's life; staleAdopted removes them all when the topology
+// idled for a flow's life; dropAdopted removes them all, when the topology
 // changed and their decisions may be stale.
 func (k *kernelPath) expireAdopted() {
 	k.mmu.Lock()
@@ -601,36 +592,15 @@ func (k *kernelPath) expireAdopted() {
 	}
 }
 
-// staleAdopted notes a topology change: the adopted flows go as soon as
-// the peers have had time to send this host its connection and NAT state
-// (liveness.synced, checked by housekeeping too). Until then they forward
-// on: simulated again without that state, the replies of NAT'd
-// connections would be dropped.
-func (k *kernelPath) staleAdopted() {
-	k.mmu.Lock()
-	k.stale = true
-	k.mmu.Unlock()
-	k.dropStale()
-}
-
-func (k *kernelPath) dropStale() {
-	if !k.a.live.synced() {
-		return
-	}
+func (k *kernelPath) dropAdopted() int {
 	k.mmu.Lock()
 	defer k.mmu.Unlock()
-	if !k.stale {
-		return
-	}
-	k.stale = false
 	n := len(k.adopted)
 	for key := range k.adopted {
 		_ = k.dp.DeleteFlow(&key)
 	}
 	clear(k.adopted)
-	if n > 0 {
-		k.a.log.Info("agent: retired the flows a previous agent left", "flows", n)
-	}
+	return n
 }
 
 // reconcilePorts detaches the devices a previous agent attached for ports
@@ -654,7 +624,6 @@ func (k *kernelPath) String() string {
 // housekeeping runs every second: adopted flows that idled go, and the
 // program's counters are published.
 func (k *kernelPath) housekeeping() {
-	k.dropStale()
 	k.expireAdopted()
 	st := k.dp.Stats()
 	for name, v := range map[string]uint64{"hit": st.Hits, "miss": st.Misses, "miss_lost": st.MissesLost, "drop": st.Drops,

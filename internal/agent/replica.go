@@ -538,10 +538,10 @@ func (a *Agent) runReplica(ctx context.Context) {
 		if a.kernel != nil {
 			if gen > 1 && (all || len(changed) > 0) {
 				// A previous agent's flows were decided on an older
-				// topology: past its first view, a change retires them
-				// (once the peers have sent this host its connection
-				// state, or their replacements would miss it).
-				a.kernel.staleAdopted()
+				// topology: past its first view, a change retires them.
+				if n := a.kernel.dropAdopted(); n > 0 {
+					a.log.Info("agent: retired the flows a previous agent left", "flows", n, "changed", len(changed), "all", all)
+				}
 			}
 			a.kernel.reconcilePorts(v.want)
 		}
