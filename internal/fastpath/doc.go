@@ -1,6 +1,12 @@
 // Package fastpath is the kernel fast path (issue 12): the agent's cached
-// flows executed by an eBPF program at TC ingress (tcx) of every port's
-// host-side netdev, with kernel VXLAN between hosts.
+// flows executed by an eBPF program at TC ingress of every port's
+// host-side netdev (a veth's host end, a hypervisor's TAP, an uplink), with
+// kernel VXLAN between hosts.
+//
+// The program is attached with tcx where the kernel has it (Linux 6.6 and
+// later), else as a direct-action cls_bpf filter on a clsact qdisc
+// (attach_linux.go; Debian 12's 6.1), or as Options.Attach forces. Both
+// outlive the agent: a tcx link is pinned, a filter holds the program.
 //
 // The program (bpf/fastpath.c, compiled with clang through bpf2go; the
 // object and its Go bindings are committed and TestGeneratedObjectsMatchSource
@@ -40,9 +46,10 @@
 // source MAC. A tunnelled frame whose VNI no kernel port has goes to the
 // agent through the ring (a port it serves in userspace, or an unknown key).
 //
-// Maps and links are pinned under PinRoot/<host>: when the agent dies the
-// program keeps forwarding established flows, and a restarted agent adopts
-// the maps (Open) and the links (attach) and reconciles them.
+// Maps and tcx links are pinned under PinRoot/<host>: when the agent dies
+// the program keeps forwarding established flows, and a restarted agent
+// adopts the maps (Open) and the attachments (attach: a pinned link moved
+// to its program, a classic filter replaced) and reconciles them.
 //
 // This package does not decide anything: what a flow does is the
 // simulation's (internal/sim) and which flows exist is the agent's.

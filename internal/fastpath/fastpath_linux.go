@@ -25,8 +25,11 @@ type Datapath struct {
 	dir        string
 	tunIfindex int
 
+	mode Attach
+
 	mu    sync.Mutex
-	links map[string]link.Link // by device name
+	links map[string]link.Link // tcx links by device name
+	tc    map[string]int       // devices with a classic filter, by name
 
 	// Flows queued by QueueFlow, written in one batch by FlushFlows.
 	qmu     sync.Mutex
@@ -35,10 +38,19 @@ type Datapath struct {
 	noBatch bool // the kernel has no BPF_MAP_UPDATE_BATCH: one update each
 }
 
+// Options are how Open loads and attaches the program.
+type Options struct {
+	Attach Attach // AttachAuto: tcx where the kernel has it, else classic TC
+}
+
 // Open loads the program with the maps pinned for host, adopting the maps a
-// previous agent left there. Maps of another layout (an upgrade changed
-// them) are replaced: their flows are rewritten by the agent anyway.
-func Open(host string) (*Datapath, error) {
+// previous agent left there, and attaches with tcx where the kernel has it.
+func Open(host string) (*Datapath, error) { return OpenWith(host, Options{}) }
+
+// OpenWith is Open with options. Maps of another layout (an upgrade
+// changed them) are replaced: their flows are rewritten by the agent
+// anyway.
+func OpenWith(host string, o Options) (*Datapath, error) {
 	if err := mountBPFFS(); err != nil {
 		return nil, err
 	}
@@ -50,7 +62,7 @@ func Open(host string) (*Datapath, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fastpath: %w", err)
 	}
-	d := &Datapath{dir: dir, links: map[string]link.Link{}}
+	d := &Datapath{dir: dir, links: map[string]link.Link{}, tc: map[string]int{}}
 	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: dir}}
 	err = spec.LoadAndAssign(&d.objs, opts)
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
@@ -61,6 +73,10 @@ func Open(host string) (*Datapath, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fastpath: load: %w", err)
+	}
+	if d.mode, err = chooseAttach(o.Attach, d.objs.CanopyIngress); err != nil {
+		d.objs.Close()
+		return nil, err
 	}
 	return d, nil
 }
@@ -84,65 +100,6 @@ func mountBPFFS() error {
 		return fmt.Errorf("fastpath: mount bpffs: %w", err)
 	}
 	return nil
-}
-
-// attach puts the program at TC ingress of dev (tcx), pinned so that it
-// stays attached when the agent dies. A link pinned by a previous agent is
-// adopted and moved to this agent's program.
-func (d *Datapath) attach(dev string, ifindex int) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if l := d.links[dev]; l != nil {
-		if tcxIfindex(l) == ifindex {
-			return nil
-		}
-		_ = l.Unpin()
-		_ = l.Close()
-		delete(d.links, dev)
-	}
-	pin := filepath.Join(d.dir, "link-"+dev)
-	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
-		if tcxIfindex(l) == ifindex && l.Update(d.objs.CanopyIngress) == nil {
-			d.links[dev] = l
-			return nil
-		}
-		// The device was replaced (or the link broke): attach afresh.
-		_ = l.Unpin()
-		_ = l.Close()
-	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: d.objs.CanopyIngress, Attach: ebpf.AttachTCXIngress})
-	if err != nil {
-		return fmt.Errorf("fastpath: attach to %s: %w", dev, err)
-	}
-	if err := l.Pin(pin); err != nil {
-		_ = l.Close()
-		return fmt.Errorf("fastpath: pin link of %s: %w", dev, err)
-	}
-	d.links[dev] = l
-	return nil
-}
-
-func tcxIfindex(l link.Link) int {
-	info, err := l.Info()
-	if err != nil || info.TCX() == nil {
-		return -1
-	}
-	return int(info.TCX().Ifindex)
-}
-
-func (d *Datapath) detach(dev string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	l := d.links[dev]
-	if l == nil {
-		var err error
-		if l, err = link.LoadPinnedLink(filepath.Join(d.dir, "link-"+dev), nil); err != nil {
-			return
-		}
-	}
-	_ = l.Unpin()
-	_ = l.Close()
-	delete(d.links, dev)
 }
 
 // AttachPort makes dev (a port's host-side netdev) a port with tunnel key
@@ -332,6 +289,7 @@ func (d *Datapath) Close() error {
 		_ = l.Close()
 	}
 	d.links = map[string]link.Link{}
+	clear(d.tc)
 	d.mu.Unlock()
 	return d.objs.Close()
 }
@@ -339,12 +297,7 @@ func (d *Datapath) Close() error {
 // Remove detaches the program from every device it was attached to and
 // deletes the pins: the host goes back to no kernel fast path.
 func (d *Datapath) Remove() error {
-	ents, _ := os.ReadDir(d.dir)
-	for _, e := range ents {
-		if dev, ok := strings.CutPrefix(e.Name(), "link-"); ok {
-			d.detach(dev)
-		}
-	}
+	d.detachAll()
 	err := d.Close()
 	if rerr := os.RemoveAll(d.dir); rerr != nil && err == nil {
 		err = rerr

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -39,12 +40,21 @@ type testHost struct {
 var routerMAC = [6]byte{0x02, 0xca, 0xfe, 0, 0, 1}
 
 func newTestHost(t *testing.T, sfx, name string) *testHost {
+	return newTestHostWith(t, sfx, name, Options{})
+}
+
+// newTestHostWith is newTestHost with the program loaded and attached as o
+// says.
+func newTestHostWith(t *testing.T, sfx, name string, o Options) *testHost {
 	t.Helper()
 	h := &testHost{t: t, name: "fptest-" + name + sfx, nsName: "fp" + name + sfx, remote: map[string]netip.Addr{}}
 	h.ns = netnstest.New(t, h.nsName)
 	var err error
-	if h.dp, err = Open(h.name); err != nil {
+	if h.dp, err = OpenWith(h.name, o); err != nil {
 		t.Fatal(err)
+	}
+	if o.Attach != AttachAuto && h.dp.Attach() != o.Attach {
+		t.Fatalf("attached with %q, asked for %q", h.dp.Attach(), o.Attach)
 	}
 	t.Cleanup(func() {
 		if err := h.dp.Remove(); err != nil {
@@ -241,8 +251,21 @@ func (h *testHost) checkKeys() {
 // equal the Go ones.
 func TestSameHostRouted(t *testing.T) {
 	requireLab(t)
+	eachAttach(t, testSameHostRouted)
+}
+
+// eachAttach runs f with the program attached each way: tcx (this
+// kernel's) and classic TC (what a kernel before 6.6 gets), so that CI
+// on a recent kernel exercises both.
+func eachAttach(t *testing.T, f func(*testing.T, Options)) {
+	for _, m := range []Attach{AttachTCX, AttachTC} {
+		t.Run(string(m), func(t *testing.T) { f(t, Options{Attach: m}) })
+	}
+}
+
+func testSameHostRouted(t *testing.T, o Options) {
 	sfx := netnstest.Suffix(t)
-	h := newTestHost(t, sfx, "a")
+	h := newTestHostWith(t, sfx, "a", o)
 	a := h.addInstance(sfx, 11, "10.1.0.2/24", "10.1.0.1")
 	b := h.addInstance(sfx, 12, "10.2.0.2/24", "10.2.0.1")
 	h.route = func(p *packet.Packet, in uint32) []flow.Action {
@@ -299,9 +322,13 @@ func underlay(t *testing.T, sfx string, h1, h2 *testHost, a, b string, port uint
 // receiving host's program delivers by VNI without a flow or a miss.
 func TestCrossHostVXLAN(t *testing.T) {
 	requireLab(t)
+	eachAttach(t, testCrossHostVXLAN)
+}
+
+func testCrossHostVXLAN(t *testing.T, o Options) {
 	sfx := netnstest.Suffix(t)
-	h1 := newTestHost(t, sfx, "x")
-	h2 := newTestHost(t, sfx, "y")
+	h1 := newTestHostWith(t, sfx, "x", o)
+	h2 := newTestHostWith(t, sfx, "y", o)
 	underlay(t, sfx, h1, h2, "10.99.0.1", "10.99.0.2", 6677)
 	a := h1.addInstance(sfx, 21, "10.1.0.2/24", "10.1.0.1")
 	b := h2.addInstance(sfx, 22, "10.2.0.2/24", "10.2.0.1")
@@ -338,8 +365,12 @@ func TestCrossHostVXLAN(t *testing.T) {
 // A new Open adopts the same flows and links.
 func TestPinnedAdoption(t *testing.T) {
 	requireLab(t)
+	eachAttach(t, testPinnedAdoption)
+}
+
+func testPinnedAdoption(t *testing.T, o Options) {
 	sfx := netnstest.Suffix(t)
-	h := newTestHost(t, sfx, "p")
+	h := newTestHostWith(t, sfx, "p", o)
 	a := h.addInstance(sfx, 31, "10.1.0.2/24", "10.1.0.1")
 	b := h.addInstance(sfx, 32, "10.2.0.2/24", "10.2.0.1")
 	h.route = func(p *packet.Packet, in uint32) []flow.Action {
@@ -372,7 +403,7 @@ func TestPinnedAdoption(t *testing.T) {
 	if err := ping.Wait(); err != nil || !strings.Contains(out.String(), " 0% packet loss") {
 		t.Fatalf("ping across the owner's exit: %v\n%s", err, out.String())
 	}
-	dp, err := Open(h.name)
+	dp, err := OpenWith(h.name, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,8 +419,111 @@ func TestPinnedAdoption(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	if n := len(dp.links); n != 1 {
-		t.Errorf("%d links held after adopting one", n)
+	if n := len(dp.links) + len(dp.tc); n != 1 {
+		t.Errorf("%d attachments held after adopting one", n)
+	}
+	// The adopted attachment runs the new program: a new flow (another
+	// ping, another echo id) misses to it and is forwarded.
+	h.serve()
+	netnstest.Run(t, a.nsName, "ping", "-c", "3", "-i", "0.05", "-W", "2", b.ip)
+}
+
+// TestAttachModeChange: an agent killed on one attach mode is followed by
+// one on the other (an upgraded kernel, a forced mode): the new program
+// takes the device over and the old attachment goes, with no second copy
+// of the program on the device; Purge (a userspace agent after a killed
+// kernel agent) removes a classic filter, which no pin holds.
+func TestAttachModeChange(t *testing.T) {
+	requireLab(t)
+	sfx := netnstest.Suffix(t)
+	h := newTestHostWith(t, sfx, "m", Options{Attach: AttachTC})
+	a := h.addInstance(sfx, 51, "10.1.0.2/24", "10.1.0.1")
+	b := h.addInstance(sfx, 52, "10.2.0.2/24", "10.2.0.1")
+	h.route = func(p *packet.Packet, in uint32) []flow.Action {
+		switch {
+		case p.Flags&packet.FlagIPv4 == 0:
+			return nil
+		case p.Dst == ip4(b.ip):
+			return routed(b, flow.Action{Kind: flow.Output, Key: b.key})
+		case p.Dst == ip4(a.ip):
+			return routed(a, flow.Action{Kind: flow.Output, Key: a.key})
+		}
+		return nil
+	}
+	devA, devB := fmt.Sprintf("p%d%s", a.key, sfx), fmt.Sprintf("p%d%s", b.key, sfx)
+	attachments := func() (filters, links int) {
+		netnstest.Do(t, h.ns, func() {
+			for _, dev := range []string{devA, devB} {
+				l, err := netlink.LinkByName(dev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fs, _ := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
+				for _, f := range fs {
+					if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == tcFilterName {
+						filters++
+					}
+				}
+			}
+		})
+		ents, _ := os.ReadDir(h.dp.Dir())
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "link-p") {
+				links++
+			}
+		}
+		return filters, links
+	}
+	h.serve()
+	netnstest.Run(t, a.nsName, "ping", "-c", "3", "-i", "0.05", "-W", "2", b.ip)
+	if f, l := attachments(); f != 2 || l != 0 {
+		t.Fatalf("classic TC: %d filters and %d tcx links on the ports, want 2 and 0", f, l)
+	}
+	// Killed, then an agent attaching with tcx.
+	reopen := func(m Attach) {
+		h.mr.Close()
+		if err := h.dp.Close(); err != nil {
+			t.Fatal(err)
+		}
+		dp, err := OpenWith(h.name, Options{Attach: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.dp = dp
+		netnstest.Do(t, h.ns, func() {
+			for _, p := range []*testInst{a, b} {
+				if err := dp.AttachPort(fmt.Sprintf("p%d%s", p.key, sfx), p.key); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		h.serve()
+		netnstest.Run(t, a.nsName, "ping", "-c", "3", "-i", "0.05", "-W", "2", b.ip)
+	}
+	reopen(AttachTCX)
+	if f, l := attachments(); f != 0 || l != 2 {
+		t.Fatalf("after tcx took over: %d filters and %d tcx links, want 0 and 2", f, l)
+	}
+	reopen(AttachTC)
+	if f, l := attachments(); f != 2 || l != 0 {
+		t.Fatalf("after classic TC took over: %d filters and %d tcx links, want 2 and 0", f, l)
+	}
+	// Killed again; a userspace agent purges what is left.
+	h.mr.Close()
+	if err := h.dp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	netnstest.Do(t, h.ns, func() { err = Purge(h.name, DefaultDevices) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := attachments(); f != 0 {
+		t.Errorf("%d classic filters left after Purge", f)
+	}
+	// Nothing left to remove at the test's end: open again, empty.
+	if h.dp, err = OpenWith(h.name, Options{Attach: AttachTC}); err != nil {
+		t.Fatal(err)
 	}
 }
 

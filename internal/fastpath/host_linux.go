@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"unsafe"
 
 	"github.com/canopy-sdn/canopy/internal/datapath"
 	"github.com/canopy-sdn/canopy/internal/flow"
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -506,12 +508,17 @@ func (s *StateReader) Close() error { return s.f.Close() }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// Purge removes what a kernel fast path left on this host: its pins (the
-// program detaches from every device once nothing holds its links) and its
+// Purge removes what a kernel fast path left on this host: its classic
+// filters (on the devices its devs map names), its pins (the program
+// detaches from every device once nothing holds its tcx links) and its
 // devices, so that the userspace tunnel can have the VXLAN port. Nothing
 // there is no error.
 func Purge(host string, devs Devices) error {
 	var errs []error
+	if m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir(host), "devs"), nil); err == nil {
+		detachTCDevs(m)
+		m.Close()
+	}
 	if err := os.RemoveAll(pinDir(host)); err != nil {
 		errs = append(errs, err)
 	}
