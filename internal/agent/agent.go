@@ -106,9 +106,13 @@ type Config struct {
 	// host side of the existing device of that name (an AF_PACKET
 	// datapath.Netdev). Component tests plug in-memory ports.
 	OpenPort func(iface string) (datapath.Port, error)
-	// Datapath is DatapathUserspace (default), DatapathKernel or
-	// DatapathAuto (kernel.go).
+	// Datapath is DatapathAuto (default), DatapathKernel or
+	// DatapathUserspace (kernel.go).
 	Datapath string
+	// KernelAttach is how the kernel path attaches its program: "auto"
+	// (default: tcx where the kernel has it, else classic TC), "tcx" or
+	// "tc" (fastpath.Attach).
+	KernelAttach string
 	// KernelDevices names the kernel fast path's devices (zero:
 	// fastpath.DefaultDevices); tests sharing a namespace pick their own.
 	KernelDevices fastpath.Devices
@@ -192,9 +196,12 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("--replica %q: want %s or %s", c.Replica, ReplicaPartial, ReplicaFull)
 	}
+	if _, err := fastpath.ParseAttach(c.KernelAttach); err != nil {
+		return fmt.Errorf("--kernel-attach: %w", err)
+	}
 	switch c.Datapath {
 	case "":
-		c.Datapath = DatapathUserspace
+		c.Datapath = DatapathAuto
 	case DatapathUserspace, DatapathKernel, DatapathAuto:
 	default:
 		return fmt.Errorf("--datapath %q: want %s, %s or %s", c.Datapath, DatapathAuto, DatapathKernel, DatapathUserspace)
@@ -495,6 +502,7 @@ func (a *Agent) openDatapath() error {
 			a.kernel, a.tunnel = k, k.tun
 			a.flows.SetMirror(k, int64(a.cfg.FlowTTL))
 			a.m.datapathKernel.Set(1)
+			a.m.kernelAttach.WithLabelValues(string(k.dp.Attach())).Set(1)
 			return nil
 		case a.cfg.Datapath == DatapathKernel:
 			return fmt.Errorf("kernel datapath: %w", err)

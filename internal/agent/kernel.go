@@ -17,9 +17,9 @@ import (
 
 // Datapath modes (Config.Datapath, --datapath).
 const (
-	DatapathUserspace = "userspace" // ports read by the agent, the tunnel a UDP socket
+	DatapathAuto      = "auto"      // the default: the kernel fast path where the host has it, else userspace
 	DatapathKernel    = "kernel"    // the kernel fast path, or the agent does not start
-	DatapathAuto      = "auto"      // the kernel fast path where the host has it, else userspace
+	DatapathUserspace = "userspace" // ports read by the agent, the tunnel a UDP socket
 )
 
 // kernelPath is the agent's side of the kernel fast path
@@ -57,7 +57,11 @@ func (a *Agent) openKernel() (*kernelPath, error) {
 	if devs == (fastpath.Devices{}) {
 		devs = fastpath.DefaultDevices
 	}
-	dp, err := fastpath.Open(a.hostID)
+	attach, err := fastpath.ParseAttach(a.cfg.KernelAttach)
+	if err != nil {
+		return nil, err
+	}
+	dp, err := fastpath.OpenWith(a.hostID, fastpath.Options{Attach: attach})
 	if err != nil {
 		return nil, err
 	}
@@ -195,18 +199,15 @@ func missHdr(m *fastpath.Miss) datapath.VnetHdr {
 }
 
 // openPort attaches the program to iface, the host side of a port's
-// device, and returns the port the agent reads its misses from. A device
-// the program cannot take (not in this namespace: a TAP moved into an
-// instance) is opened the userspace way; the kernel leaves its frames to
-// the agent (flows from or to it are not mirrored).
+// device — the host end of a veth pair, a TAP a hypervisor holds, an
+// uplink — and returns the port the agent reads its misses from. The
+// kernel sends a port's frames into a veth's peer namespace
+// (bpf_redirect_peer) and out of any other device (bpf_redirect: a TAP's
+// frames reach the hypervisor's descriptor). A device the program cannot
+// take is opened the userspace way; the kernel leaves its frames to the
+// agent (flows from or to it are not mirrored).
 func (k *kernelPath) openPort(iface string, key uint32) (datapath.Port, error) {
-	// Only the host end of a veth pair for now: a TAP the netns instance
-	// driver creates here is moved into the instance after the agent
-	// opened it, which would take the program's attachment with it.
 	l, err := netlink.LinkByName(iface)
-	if err == nil && l.Type() != "veth" {
-		err = fmt.Errorf("a %s device, not the host end of a veth pair", l.Type())
-	}
 	if err == nil {
 		err = k.dp.AttachPort(iface, key)
 	}
@@ -618,7 +619,7 @@ func (k *kernelPath) reconcilePorts(want map[string]binding) {
 }
 
 func (k *kernelPath) String() string {
-	return fmt.Sprintf("kernel (tunnel %s:%d, pins %s)", k.devs.Tunnel, k.port, k.dp.Dir())
+	return fmt.Sprintf("kernel (attach %s, tunnel %s:%d, pins %s)", k.dp.Attach(), k.devs.Tunnel, k.port, k.dp.Dir())
 }
 
 // housekeeping runs every second: adopted flows that idled go, and the

@@ -27,6 +27,7 @@ type metrics struct {
 	learned, learnWrites            *prometheus.CounterVec
 	learnCoalesced                  prometheus.Counter
 	datapathKernel                  prometheus.Gauge
+	kernelAttach                    *prometheus.GaugeVec
 	kernelSkipped, kernelErrors     prometheus.Counter
 	kernelStats                     *prometheus.GaugeVec
 }
@@ -42,6 +43,8 @@ func newMetrics() *metrics {
 		reg: telemetry.NewRegistry(),
 		datapathKernel: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "canopy", Name: "datapath_kernel",
 			Help: "1 when this agent's flows run in the kernel fast path (eBPF at TC, kernel VXLAN), 0 on the userspace datapath."}),
+		kernelAttach: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "canopy", Name: "datapath_kernel_attach",
+			Help: "1 for the way the kernel fast path's program is attached to the devices: tcx (Linux 6.6 and later) or tc (a classic clsact filter); absent on the userspace datapath."}, []string{"mode"}),
 		kernelSkipped: c("kernel_flows_skipped_total", "Cached flows the kernel cannot execute (too many actions, an unknown tunnel endpoint): they stay in userspace."),
 		kernelErrors:  c("kernel_flow_errors_total", "Kernel flow map writes or deletes that failed."),
 		kernelStats: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "canopy_agent", Name: "kernel_packets",
@@ -75,7 +78,7 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.learned, m.learnWrites, m.learnCoalesced, m.rx, m.tx, m.hits, m.misses, m.drops, m.sims, m.snapshots, m.tunnelRx, m.tunnelTx,
 		m.tunnelDrops, m.tunnelUnknown, m.stateTx, m.stateRx, m.stateBad, m.dhcp, m.metadata, m.parked,
-		m.datapathKernel, m.kernelSkipped, m.kernelErrors, m.kernelStats)
+		m.datapathKernel, m.kernelAttach, m.kernelSkipped, m.kernelErrors, m.kernelStats)
 	return m
 }
 

@@ -68,7 +68,8 @@ func (c *AgentConfig) BindFlags(lf *pflag.FlagSet) {
 	lf.DurationVar(&cfg.LearnWriteInterval, "learn-write-interval", agent.DefaultLearnWriteInterval, "minimum time between two store writes of one learned entry")
 	lf.Float64Var(&cfg.LearnWriteRate, "learn-write-rate", agent.DefaultLearnWriteRate, "store writes of learned entries per second, at most")
 	lf.DurationVar(&cfg.DropTTL, "drop-ttl", agent.DefaultDropTTL, "hard expiry of cached drop flows")
-	lf.StringVar(&cfg.Datapath, "datapath", agent.DatapathUserspace, "where flows run: kernel (eBPF at each port's device, kernel VXLAN; the agent fails to start without it), auto (kernel where the host has it, else userspace, said at start-up and in canopy_datapath_kernel) or userspace")
+	lf.StringVar(&cfg.Datapath, "datapath", agent.DatapathAuto, "where flows run: auto (kernel where the host has it, else userspace, said at start-up and in canopy_datapath_kernel), kernel (eBPF at each port's device, kernel VXLAN; the agent fails to start without it) or userspace")
+	lf.StringVar(&cfg.KernelAttach, "kernel-attach", "auto", "how the kernel datapath attaches to devices: auto (tcx where the kernel has it, Linux 6.6 and later, else tc), tcx, or tc (a classic clsact filter)")
 	lf.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	lf.StringVar(&c.Driver, "instance-driver", DriverNone, "realize the EC2 instances placed on this host: netns (a network namespace per instance, with udhcpc) or none (a hypervisor hook binds their TAPs)")
 }

@@ -39,7 +39,7 @@ type UpConfig struct {
 	TunnelPort    uint16
 	MetricsListen string
 	Driver        string
-	Datapath      string // the agent's: agent.DatapathUserspace, kernel or auto
+	Datapath      string // the agent's: agent.DatapathAuto, kernel or userspace
 	Outside       bool
 	OutsideLink   string
 	Logger        *slog.Logger
@@ -56,7 +56,7 @@ func DefaultUpConfig() UpConfig {
 	// public addresses come from a documentation range (RFC 5737) until
 	// --ec2-public-pool and --cloud-config name real ones.
 	cfg.EC2.PublicPool = "198.51.100.0/24"
-	return UpConfig{Server: cfg, Account: "demo", TunnelIP: "127.0.0.1", Driver: DriverNetns, Datapath: agent.DatapathUserspace, Outside: true, OutsideLink: DefaultUpLink}
+	return UpConfig{Server: cfg, Account: "demo", TunnelIP: "127.0.0.1", Driver: DriverNetns, Datapath: agent.DatapathAuto, Outside: true, OutsideLink: DefaultUpLink}
 }
 
 // BindFlags binds the server's flags and canopy up's own.
@@ -67,7 +67,7 @@ func (c *UpConfig) BindFlags(f *pflag.FlagSet) {
 	f.Uint16Var(&c.TunnelPort, "tunnel-port", 0, "the agent's VXLAN UDP port (default 6677)")
 	f.StringVar(&c.MetricsListen, "metrics-listen", "", "host:port of the agent's /metrics, /flows and /healthz (default off)")
 	f.StringVar(&c.Driver, "instance-driver", c.Driver, "instance driver of the agent: netns or none")
-	f.StringVar(&c.Datapath, "datapath", c.Datapath, "the agent's datapath: userspace, kernel or auto (see canopy agent --help)")
+	f.StringVar(&c.Datapath, "datapath", c.Datapath, "the agent's datapath: auto, kernel or userspace (see canopy agent --help)")
 	f.BoolVar(&c.Outside, "outside", c.Outside, "make this host the edge's upstream router: route the public pool to the edge, masquerade instances' traffic behind this host (off with --outside=false, or when --cloud-config describes the edge)")
 	f.StringVar(&c.OutsideLink, "outside-link", c.OutsideLink, "the link between this host (first address) and the edge (second)")
 }

@@ -8,26 +8,74 @@ import (
 	"github.com/canopy-sdn/canopy/test/e2e/netns"
 )
 
-// TestKernelDatapath runs the agent tests that exercise what the kernel
-// fast path does differently on it (agents with --datapath=kernel, VMs on
-// veth pairs): forwarding on one host and across hosts through kernel
-// VXLAN, routing with its rewrites, flow invalidation by a rule change
-// within 1 s, stateful return traffic and 1:1 NAT with the connection
-// state sent to the peer, the MTU with the tunnel's clamp, and the kill -9
-// of both agents under a TCP stream. The rest of the suite (services,
-// learning, gateways, which the kernel path hands to the agent as misses)
-// runs on the userspace path only, to keep the suite's time; the whole
-// suite runs on the kernel path with CANOPY_E2E_DATAPATH=kernel.
-func TestKernelDatapath(t *testing.T) {
-	if netns.Datapath != "" {
-		t.Skipf("the whole run is on the %s datapath", netns.Datapath)
+// The suite runs on the agent's default datapath, auto: on this machine's
+// kernel that is the kernel fast path with tcx. (CANOPY_E2E_DATAPATH and
+// CANOPY_E2E_KERNEL_ATTACH put a whole run on another.) The tests below
+// run the agent and instance tests again on what the default run does not
+// take: the userspace path, and the kernel path attached the way kernels
+// before 6.6 (Debian 12's 6.1) get it, classic TC.
+
+// pathTest is a test run again on another datapath.
+type pathTest struct {
+	name string
+	f    func(*testing.T)
+}
+
+// onPath runs tests as subtests with the lab's agents on datapath and
+// attach mode (netns.Datapath, netns.KernelAttach), then restores them.
+func onPath(t *testing.T, datapath, attach string, tests []pathTest) {
+	saved, savedAttach := netns.Datapath, netns.KernelAttach
+	netns.Datapath, netns.KernelAttach = datapath, attach
+	defer func() { netns.Datapath, netns.KernelAttach = saved, savedAttach }()
+	for _, tc := range tests {
+		t.Run(tc.name, tc.f)
 	}
-	netns.Datapath = "kernel"
-	defer func() { netns.Datapath = "" }()
-	for _, tc := range []struct {
-		name string
-		f    func(*testing.T)
-	}{
+}
+
+// TestUserspaceDatapath runs the agent and instance tests on
+// --datapath=userspace (the path of a host without BPF or kernel VXLAN).
+// Left out, to keep the suite's time: the server's tests (the datapath
+// moves nothing of theirs) and the gateways' (BGP, failover, edge objects).
+func TestUserspaceDatapath(t *testing.T) {
+	if netns.Datapath == "userspace" {
+		t.Skip("the whole run is on the userspace datapath")
+	}
+	onPath(t, "userspace", "", []pathTest{
+		{"Bridge", TestAgentBridge},
+		{"Router", TestAgentRouter},
+		{"Filter", TestAgentFilter},
+		{"Stateful", TestAgentStateful},
+		{"FloatingIP", TestAgentFloatingIP},
+		{"MTU", TestAgentMTU},
+		{"Kill9", TestAgentKill9},
+		{"DHCPMetadata", TestAgentDHCPMetadata},
+		{"Instances", TestInstances},
+		{"InstancesSecurity", TestInstancesSecurity},
+		{"QEMUGuest", TestQEMUGuest},
+		{"SharedLearning", TestSharedLearning},
+		{"EdgeProxyARP", TestEdgeProxyARP},
+		{"StatefulPortGroup", TestStatefulPortGroup},
+		{"FragNeeded", TestFragNeeded},
+		{"AmazonProvidedDNS", TestAmazonProvidedDNS},
+	})
+}
+
+// TestKernelDatapath runs the tests of what the kernel fast path does
+// differently with its program attached as classic TC (a clsact qdisc's
+// direct-action filter: --kernel-attach=tc, what kernels before 6.6 get):
+// forwarding on one host and across hosts through kernel VXLAN, routing
+// with its rewrites, flow invalidation by a rule change within 1 s,
+// stateful return traffic and 1:1 NAT with the connection state sent to
+// the peer, the MTU with the tunnel's clamp, and the kill -9 of both
+// agents under a TCP stream.
+func TestKernelDatapath(t *testing.T) {
+	if netns.Datapath == "userspace" {
+		t.Skip("the whole run is on the userspace datapath") // TestKernelKill9Hitless still runs
+	}
+	if netns.KernelAttach == "tc" {
+		t.Skip("the whole run attaches with classic TC")
+	}
+	onPath(t, "kernel", "tc", []pathTest{
 		{"Bridge", TestAgentBridge},
 		{"Router", TestAgentRouter},
 		{"Filter", TestAgentFilter},
@@ -35,9 +83,17 @@ func TestKernelDatapath(t *testing.T) {
 		{"FloatingIP", TestAgentFloatingIP},
 		{"MTU", TestAgentMTU},
 		{"Kill9Hitless", kernelKill9Hitless},
-	} {
-		t.Run(tc.name, tc.f)
-	}
+	})
+}
+
+// TestKernelKill9Hitless is inherently the kernel path's (on the userspace
+// path forwarding stops with the agent: TestAgentKill9): agents on
+// --datapath=kernel, attached as the kernel allows.
+func TestKernelKill9Hitless(t *testing.T) {
+	saved := netns.Datapath
+	netns.Datapath = "kernel"
+	defer func() { netns.Datapath = saved }()
+	kernelKill9Hitless(t)
 }
 
 // kernelKill9Hitless: kill -9 of both agents while an iperf3 stream runs

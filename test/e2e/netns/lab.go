@@ -221,6 +221,9 @@ func (h *Host) Start() {
 	if Datapath != "" {
 		args = append(args, "--datapath", Datapath)
 	}
+	if KernelAttach != "" {
+		args = append(args, "--kernel-attach", KernelAttach)
+	}
 	args = append(append(args, AgentFlags...), h.extra...)
 	h.agent = l.start(fmt.Sprintf("agent-%s-%d", h.Name, h.starts), h.NS, args...)
 	deadline := time.Now().Add(30 * time.Second)

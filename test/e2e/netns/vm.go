@@ -44,11 +44,6 @@ func (l *Lab) AddVM(name string, h *Host, port, mac, cidr, gw string, mtu int) *
 	l.vms = append(l.vms, vm)
 	l.must("ip", "-n", vm.NS, "link", "set", "lo", "up")
 	l.wire(h, vm.Tap, vm.NS, vm.Tap)
-	if KernelDatapath() {
-		// The kernel fast path attaches its program to the host end
-		// without bringing it up.
-		l.must("ip", "-n", h.NS, "link", "set", vm.Tap, "up")
-	}
 	l.must("ip", "-n", vm.NS, "link", "set", vm.Tap, "address", vm.MAC, "mtu", fmt.Sprint(vm.MTU), "up")
 	l.must("ip", "-n", vm.NS, "addr", "add", vm.CIDR, "dev", vm.Tap)
 	if vm.GW != "" {
@@ -60,17 +55,18 @@ func (l *Lab) AddVM(name string, h *Host, port, mac, cidr, gw string, mtu int) *
 }
 
 // Datapath is the --datapath the lab's agents run with ("": the agent's
-// default). CANOPY_E2E_DATAPATH sets it for a whole run; a test may set it
-// for the labs it builds (tests of this package run one at a time).
+// default, auto). CANOPY_E2E_DATAPATH sets it for a whole run; a test may
+// set it for the labs it builds (tests of this package run one at a time).
 var Datapath = os.Getenv("CANOPY_E2E_DATAPATH")
 
 // AgentFlags are more flags for every agent the lab starts (a benchmark's
 // --pprof-listen, say).
 var AgentFlags []string
 
-// KernelDatapath reports whether the lab runs its agents on the kernel
-// fast path.
-func KernelDatapath() bool { return Datapath == "kernel" }
+// KernelAttach is the --kernel-attach the lab's agents run with ("": the
+// agent's default, auto: tcx where the kernel has it). Set for a whole run
+// by CANOPY_E2E_KERNEL_ATTACH, or by a test for its labs.
+var KernelAttach = os.Getenv("CANOPY_E2E_KERNEL_ATTACH")
 
 // wire makes a veth pair: hostEnd in h's namespace (down, for the agent to
 // plug and bring up) and inner in namespace ns. The host end's MTU is the
@@ -89,12 +85,10 @@ func (vm *VM) Plug() {
 	vm.l.waitPlugged(vm.Host, vm.Tap)
 }
 
-// waitPlugged waits until h's agent has brought device up.
+// waitPlugged waits until h's agent has brought device up (on either
+// datapath the agent does once it serves the device).
 func (l *Lab) waitPlugged(h *Host, device string) {
 	l.t.Helper()
-	if KernelDatapath() {
-		return // a veth pair outlives the agent
-	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out, err := exec.Command("ip", "-n", h.NS, "-o", "link", "show", device).CombinedOutput()
@@ -162,9 +156,6 @@ func (l *Lab) AddGuest(name string, h *Host, tap, mac string, mtu int) *VM {
 	l.vms = append(l.vms, vm)
 	l.must("ip", "-n", vm.NS, "link", "set", "lo", "up")
 	l.wire(h, tap, vm.NS, tap)
-	if KernelDatapath() {
-		l.must("ip", "-n", h.NS, "link", "set", tap, "up")
-	}
 	l.must("ip", "-n", vm.NS, "link", "set", tap, "address", mac, "mtu", fmt.Sprint(mtu), "up")
 	vm.Plug()
 	return vm
