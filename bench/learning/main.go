@@ -107,7 +107,7 @@ func main() {
 		defer os.RemoveAll(dir)
 		h.a, err = agent.New(agent.Config{Endpoints: s.Client().Endpoints(), HostName: fmt.Sprintf("h%d", i),
 			TunnelIP: netip.MustParseAddr("127.0.0.1"), TunnelPort: freeUDP(), StateDir: dir, NoMetadata: true,
-			OpenPort: h.open, Logger: slog.Default()})
+			OpenPort: h.open, Logger: slog.Default(), Datapath: agent.DatapathUserspace})
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -121,7 +121,7 @@ func runAgent(t *testing.T, endpoints []string, name string, ip netip.Addr, w *w
 	tport := uint16(uc.LocalAddr().(*net.UDPAddr).Port)
 	uc.Close()
 	cfg := Config{Endpoints: endpoints, HostName: name, TunnelIP: ip, TunnelPort: tport, StateDir: dir,
-		OpenPort: w.open, LeaseTTL: 2 * time.Second}
+		OpenPort: w.open, LeaseTTL: 2 * time.Second, Datapath: DatapathUserspace}
 	if mod != nil {
 		mod(&cfg)
 	}

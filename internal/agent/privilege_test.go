@@ -73,7 +73,8 @@ func TestAgentLeastPrivilege(t *testing.T) {
 	w := newWire()
 	ccfg := sec.ClientConfig(t, user)
 	a, err := New(Config{Endpoints: ccfg.Endpoints, Etcd: ccfg.Credentials, HostName: "a", TunnelIP: netip.MustParseAddr("127.0.0.1"),
-		TunnelPort: tport, StateDir: dir, OpenPort: w.open, LeaseTTL: 2 * time.Second, NoMetadata: true, Logger: slog.New(logs)})
+		TunnelPort: tport, StateDir: dir, OpenPort: w.open, LeaseTTL: 2 * time.Second, NoMetadata: true, Logger: slog.New(logs),
+		Datapath: DatapathUserspace})
 	if err != nil {
 		t.Fatal(err)
 	}

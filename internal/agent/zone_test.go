@@ -19,7 +19,8 @@ func TestZoneLabel(t *testing.T) {
 	runRegistrar(t, []string{cfg.ClientURL})
 	run := func(zone string) {
 		a, err := New(Config{Endpoints: []string{cfg.ClientURL}, HostName: "z", TunnelIP: netip.MustParseAddr("127.0.0.1"),
-			TunnelPort: 0, StateDir: dir, Zone: zone, OpenPort: newWire().open, LeaseTTL: 2 * time.Second, NoMetadata: true})
+			TunnelPort: 0, StateDir: dir, Zone: zone, OpenPort: newWire().open, LeaseTTL: 2 * time.Second, NoMetadata: true,
+			Datapath: DatapathUserspace})
 		if err != nil {
 			t.Fatal(err)
 		}
