@@ -17,6 +17,7 @@ import (
 	"github.com/canopy-sdn/canopy/internal/packet"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // A test host: a namespace with the program loaded, the inject pair, and
@@ -584,4 +585,33 @@ func TestNATRewrites(t *testing.T) {
 		t.Errorf("kernel hits = %d, want the stream forwarded (and rewritten) by the kernel", st.Hits)
 	}
 	h.checkKeys()
+}
+
+// TestAutoAttach: Open attaches with tcx where the kernel has it (6.6 and
+// later) and with classic TC before. (test/e2e TestFastpathOnDebian12Kernel
+// runs it, with the tests above on classic TC, on Debian 12's 6.1.)
+func TestAutoAttach(t *testing.T) {
+	netnstest.RequireRoot(t)
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	rel := unix.ByteSliceToString(u.Release[:])
+	var major, minor int
+	if _, err := fmt.Sscanf(rel, "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("kernel release %q: %v", rel, err)
+	}
+	want := AttachTC
+	if major > 6 || major == 6 && minor >= 6 {
+		want = AttachTCX
+	}
+	dp, err := Open("fptest-auto" + netnstest.Suffix(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Remove()
+	if dp.Attach() != want {
+		t.Errorf("Linux %s: attached with %q, want %q", rel, dp.Attach(), want)
+	}
+	t.Logf("Linux %s: %s", rel, dp.Attach())
 }

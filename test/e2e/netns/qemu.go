@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,9 +99,36 @@ exit 0
 // version ver: busybox, /init, the DHCP script, the NIC's modules in load
 // order, and /dev/console (the kernel opens it before /init runs).
 func BuildInitramfs(dir, ver string) (string, error) {
-	order, err := moduleOrder(ver, guestModules)
+	return BuildInitramfsWith(dir, ver, InitramfsExtra{})
+}
+
+// InitramfsExtra is what a guest needs beyond the NIC's modules and
+// busybox: more of the kernel's modules (paths under /lib/modules/<ver>,
+// loaded at boot after their dependencies) and host programs, copied into
+// /opt/bin (busybox's applets of the same names stay first in PATH) with
+// the shared libraries ldd says they load, at their host paths.
+type InitramfsExtra struct {
+	Modules  []string
+	Programs []string
+}
+
+// BuildInitramfsWith is BuildInitramfs with x.
+func BuildInitramfsWith(dir, ver string, x InitramfsExtra) (string, error) {
+	order, err := moduleOrder(ver, append(slices.Clone(guestModules), x.Modules...))
 	if err != nil {
 		return "", err
+	}
+	progs := map[string][]byte{}
+	libs := map[string][]byte{}
+	for _, p := range x.Programs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", err
+		}
+		progs[filepath.Base(p)] = b
+		if err := sharedLibs(p, libs); err != nil {
+			return "", err
+		}
 	}
 	bb, err := os.ReadFile(busyboxBin)
 	if err != nil {
@@ -133,6 +161,26 @@ func BuildInitramfs(dir, ver string) (string, error) {
 		list = append(list, name)
 	}
 	w.file("modules", 0o644, []byte(strings.Join(list, " ")+"\n"))
+	if len(progs) > 0 {
+		w.dir("opt")
+		w.dir("opt/bin")
+	}
+	for _, name := range slices.Sorted(maps.Keys(progs)) {
+		w.file("opt/bin/"+name, 0o755, progs[name])
+	}
+	made := map[string]bool{"lib": true}
+	for _, p := range slices.Sorted(maps.Keys(libs)) {
+		// Parents first: cpio makes no directory by itself.
+		parts := strings.Split(strings.TrimPrefix(filepath.Dir(p), "/"), "/")
+		for i := range parts {
+			d := strings.Join(parts[:i+1], "/")
+			if !made[d] {
+				w.dir(d)
+				made[d] = true
+			}
+		}
+		w.file(strings.TrimPrefix(p, "/"), 0o755, libs[p])
+	}
 	w.trailer()
 	if w.err != nil {
 		return "", w.err
@@ -141,6 +189,39 @@ func BuildInitramfs(dir, ver string) (string, error) {
 		return "", err
 	}
 	return path, f.Close()
+}
+
+// sharedLibs adds the shared libraries program loads (ldd's list, the
+// dynamic loader included) to libs, by path.
+func sharedLibs(program string, libs map[string][]byte) error {
+	out, err := exec.Command("ldd", program).CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "not a dynamic executable") {
+			return nil
+		}
+		return fmt.Errorf("ldd %s: %v\n%s", program, err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		var p string
+		switch {
+		case len(f) >= 3 && f[1] == "=>":
+			p = f[2]
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			p = f[0]
+		default:
+			continue
+		}
+		if !strings.HasPrefix(p, "/") {
+			continue
+		}
+		b, err := os.ReadFile(p) // through symbolic links
+		if err != nil {
+			return err
+		}
+		libs[p] = b
+	}
+	return nil
 }
 
 // moduleOrder lists mods and their dependencies (modules.dep) so that every
@@ -244,9 +325,10 @@ type Guest struct {
 type GuestConfig struct {
 	Kernel    string // version, from GuestKernel
 	Initramfs string // from BuildInitramfs
-	NS        string // the host's namespace: QEMU creates its TAP there
-	Tap       string // the TAP's name (the port's binding)
+	NS        string // the host's namespace: QEMU creates its TAP there ("": this one)
+	Tap       string // the TAP's name (the port's binding); "": no NIC
 	MAC       string // the NIC's MAC (the ENI's)
+	MemoryMB  int    // 0: 256
 }
 
 // StartGuest starts QEMU in namespace cfg.NS with a virtio-net NIC on a TAP
@@ -255,18 +337,27 @@ type GuestConfig struct {
 // waits until the guest's shell runs.
 func StartGuest(t testing.TB, cfg GuestConfig) *Guest {
 	t.Helper()
-	args := []string{"netns", "exec", cfg.NS, qemuBin,
-		"-accel", "tcg", "-m", "256", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+	mem := cfg.MemoryMB
+	if mem == 0 {
+		mem = 256
+	}
+	args := []string{qemuBin,
+		"-accel", "tcg", "-m", fmt.Sprint(mem), "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
 		"-serial", "stdio", "-no-reboot",
 		"-kernel", kernelPrefix + cfg.Kernel, "-initrd", cfg.Initramfs,
 		// Skip what costs boot time under TCG and that a guest without
 		// keyboard, disk or secrets needs not: legacy input probing,
 		// speculation mitigations, address randomization, timer checks.
 		"-append", "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init i8042.noaux i8042.nokbd i8042.nopnp " +
-			"mitigations=off nokaslr no_timer_check tsc=reliable random.trust_cpu=on",
-		"-netdev", "tap,id=n0,ifname=" + cfg.Tap + ",script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac=" + cfg.MAC + ",romfile="}
-	g := &Guest{t: t, cmd: exec.Command("ip", args...)}
+			"mitigations=off nokaslr no_timer_check tsc=reliable random.trust_cpu=on"}
+	if cfg.Tap != "" {
+		args = append(args, "-netdev", "tap,id=n0,ifname="+cfg.Tap+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=n0,mac="+cfg.MAC+",romfile=")
+	}
+	if cfg.NS != "" {
+		args = append([]string{"ip", "netns", "exec", cfg.NS}, args...)
+	}
+	g := &Guest{t: t, cmd: exec.Command(args[0], args[1:]...)}
 	g.cond = sync.NewCond(&g.mu)
 	var err error
 	if g.in, err = g.cmd.StdinPipe(); err != nil {
