@@ -51,11 +51,12 @@ var toolPackage = map[string]string{
 	"grep":               "grep",
 	"awk":                "mawk",
 	"nsenter":            "util-linux",
-	"clang":              "clang", // compiles internal/fastpath's BPF program (go generate; its test)
-	"llvm-strip":         "llvm",  // bpf2go strips the object's DWARF with it
-	"dpkg-query":         "dpkg",  // test/arch reads the package database
-	"go":                 "",      // the Go toolchain: `make deps` requires it; no Debian package
-	"canopy":             "",      // built from this repository
+	"ldd":                "libc-bin", // the shared libraries of the programs a QEMU guest gets
+	"clang":              "clang",    // compiles internal/fastpath's BPF program (go generate; its test)
+	"llvm-strip":         "llvm",     // bpf2go strips the object's DWARF with it
+	"dpkg-query":         "dpkg",     // test/arch reads the package database
+	"go":                 "",         // the Go toolchain: `make deps` requires it; no Debian package
+	"canopy":             "",         // built from this repository
 	// terraform and its AWS provider are on the machine image CI runs on
 	// (no Debian package): test/e2e TestTerraform fails under CI=true
 	// without them.
@@ -64,7 +65,7 @@ var toolPackage = map[string]string{
 
 // basePackages are on every Debian 12 system: Priority required, what
 // `debootstrap --variant=minbase` installs. Nothing else may be assumed.
-var basePackages = []string{"bash", "coreutils", "dash", "dpkg", "findutils", "grep", "mawk", "sed", "util-linux"}
+var basePackages = []string{"bash", "coreutils", "dash", "dpkg", "findutils", "grep", "libc-bin", "mawk", "sed", "util-linux"}
 
 // TestToolsAreInstalled finds every program the code runs and checks that
 // `make deps` installs it.
