@@ -72,6 +72,7 @@ func OpenWith(host string, o Options) (*Datapath, error) {
 		err = spec.LoadAndAssign(&d.objs, opts)
 	}
 	if err != nil {
+		_ = os.Remove(dir) // made for nothing (a previous agent's pins stay)
 		return nil, fmt.Errorf("fastpath: load: %w", err)
 	}
 	if d.mode, err = chooseAttach(o.Attach, d.objs.CanopyIngress); err != nil {

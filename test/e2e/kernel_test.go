@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,58 @@ func TestKernelDatapath(t *testing.T) {
 		{"MTU", TestAgentMTU},
 		{"Kill9Hitless", kernelKill9Hitless},
 	})
+}
+
+// TestKernelUnavailable: where the kernel path cannot start, auto forwards
+// in userspace and says so. The agents run without CAP_BPF and
+// CAP_SYS_ADMIN (setpriv takes them out of the bounding set, as a container
+// runtime would; without CAP_SYS_ADMIN the metadata service cannot make its
+// namespace, so it is off): they load no BPF program, log why at start-up, report
+// canopy_datapath_kernel 0 with no attach mode, and forward on one host and
+// across hosts (their own UDP tunnel) all the same.
+func TestKernelUnavailable(t *testing.T) {
+	if netns.Datapath != "" && netns.Datapath != "auto" {
+		t.Skipf("the whole run is on the %s datapath", netns.Datapath)
+	}
+	saved, savedFlags := netns.AgentPrefix, netns.AgentFlags
+	netns.AgentPrefix = []string{"setpriv", "--bounding-set", "-bpf,-sys_admin,-perfmon", "--"}
+	// The metadata service's namespace needs CAP_SYS_ADMIN too.
+	netns.AgentFlags = []string{"--no-metadata"}
+	defer func() { netns.AgentPrefix, netns.AgentFlags = saved, savedFlags }()
+	l := netns.New(t, canopyBin, netns.Options{})
+	h1, h2 := l.AddHost("h1"), l.AddHost("h2")
+	for _, h := range []*netns.Host{h1, h2} {
+		if !strings.Contains(h.Log(), "kernel datapath unavailable, forwarding in userspace") {
+			t.Errorf("agent on %s did not say why it forwards in userspace:\n%s", h.Name, h.Log())
+		}
+		m, err := h.Get("/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(m, "\ncanopy_datapath_kernel 0\n") || strings.Contains(m, "canopy_datapath_kernel_attach{") {
+			t.Errorf("/metrics of %s: want canopy_datapath_kernel 0 and no attach mode:\n%s", h.Name, grepLines(m, "canopy_datapath"))
+		}
+	}
+	l.CLI("bridge", "create", "b1")
+	p1 := bridgePort(t, l, "b1", "p1", mac(1), "10.0.0.1")
+	p2 := bridgePort(t, l, "b1", "p2", mac(2), "10.0.0.2")
+	p3 := bridgePort(t, l, "b1", "p3", mac(3), "10.0.0.3")
+	vm1 := l.AddVM("vm1", h1, p1, mac(1), "10.0.0.1/24", "", 0)
+	vm2 := l.AddVM("vm2", h1, p2, mac(2), "10.0.0.2/24", "", 0)
+	vm3 := l.AddVM("vm3", h2, p3, mac(3), "10.0.0.3/24", "", 0)
+	mustPing(t, vm1, vm2.IP())
+	mustPing(t, vm1, vm3.IP())
+}
+
+// grepLines is the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // TestKernelKill9Hitless is inherently the kernel path's (on the userspace

@@ -225,7 +225,7 @@ func (h *Host) Start() {
 		args = append(args, "--kernel-attach", KernelAttach)
 	}
 	args = append(append(args, AgentFlags...), h.extra...)
-	h.agent = l.start(fmt.Sprintf("agent-%s-%d", h.Name, h.starts), h.NS, args...)
+	h.agent = l.startUnder(fmt.Sprintf("agent-%s-%d", h.Name, h.starts), h.NS, AgentPrefix, args...)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := h.Get("/healthz"); err == nil {
@@ -382,12 +382,24 @@ type proc struct {
 
 func (l *Lab) start(name, ns string, args ...string) *proc {
 	l.t.Helper()
+	return l.startUnder(name, ns, nil, args...)
+}
+
+// AgentPrefix is a command (and its arguments) the lab's agents run under,
+// such as setpriv taking capabilities away; nil: none. A test sets it for
+// the labs it builds.
+var AgentPrefix []string
+
+// startUnder is start with the binary run by prefix (nil: directly).
+func (l *Lab) startUnder(name, ns string, prefix []string, args ...string) *proc {
+	l.t.Helper()
 	p := &proc{log: &syncBuf{}, done: make(chan struct{})}
 	// nsenter enters only the network namespace: an instance driver's
 	// namespaces (ip netns add, a bind mount under /run/netns) must be
 	// visible outside, which `ip netns exec`'s private mount namespace
 	// would prevent.
-	p.cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns, l.bin}, args...)...)
+	cmd := append([]string{"--net=/run/netns/" + ns}, prefix...)
+	p.cmd = exec.Command("nsenter", append(append(cmd, l.bin), args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		l.t.Fatalf("start %s: %v", name, err)
