@@ -208,14 +208,18 @@ func missHdr(m *fastpath.Miss) datapath.VnetHdr {
 // agent (flows from or to it are not mirrored).
 func (k *kernelPath) openPort(iface string, key uint32) (datapath.Port, error) {
 	l, err := netlink.LinkByName(iface)
-	if err == nil {
-		err = k.dp.AttachPort(iface, key)
+	if err != nil {
+		// Not there yet (a VM not started): plugged when it appears.
+		return nil, fmt.Errorf("device %s: %w", iface, err)
 	}
+	err = k.dp.AttachPort(iface, key)
 	if err == nil {
 		// Whoever made the device left it down for the agent to plug.
 		err = netlink.LinkSetUp(l)
 	}
 	if err != nil {
+		// Nothing of the program may stay on a device the agent reads.
+		k.dp.DetachPort(iface, key)
 		k.a.log.Info("agent: port served in userspace", "interface", iface, "reason", err)
 		return k.a.cfg.OpenPort(iface)
 	}

@@ -87,6 +87,19 @@ func TestQEMUGuest(t *testing.T) {
 	if out, err := l.Exec(peer.ns, "curl", "-sS", "--max-time", "3", "http://"+ip+":8080/"); err == nil {
 		t.Errorf("the denied probe (TCP 8080 from %s) got through: %q", peer.ip, out)
 	}
-	t.Logf("guest %s (%s, %s on TAP %s held by QEMU): DHCP, metadata, ping to %s, SG allow and deny all as expected",
-		id, ip, mac, tap, peer.ip)
+	// On the kernel path the program took the TAP (bpf_redirect hands the
+	// guest's frames to QEMU's descriptor): the ping and HTTP went through
+	// the kernel's flows, not the agent.
+	path := "userspace"
+	if m, err := hv.Get("/metrics"); err == nil && strings.Contains(m, "\ncanopy_datapath_kernel 1\n") {
+		path = "kernel"
+		if strings.Contains(hv.Log(), "port served in userspace") {
+			t.Errorf("the agent on hv did not attach the kernel path to the TAP:\n%s", hv.Log())
+		}
+		if hits := hv.Metric(`canopy_agent_kernel_packets{event="hit"}`); hits <= 0 {
+			t.Errorf("no kernel flow hits on hv (%v): the guest's traffic did not take the kernel path", hits)
+		}
+	}
+	t.Logf("guest %s (%s, %s on TAP %s held by QEMU, %s datapath): DHCP, metadata, ping to %s, SG allow and deny all as expected",
+		id, ip, mac, tap, path, peer.ip)
 }
