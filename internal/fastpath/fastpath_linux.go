@@ -105,7 +105,8 @@ func mountBPFFS() error {
 
 // AttachPort makes dev (a port's host-side netdev) a port with tunnel key
 // key: frames it receives are looked up in the flow map, and outputs to
-// key are sent to it (into the peer's namespace when dev is a veth).
+// key are sent to it (into the peer's namespace when dev is a veth whose
+// peer is in another one).
 func (d *Datapath) AttachPort(dev string, key uint32) error {
 	l, err := netlink.LinkByName(dev)
 	if err != nil {
@@ -113,7 +114,10 @@ func (d *Datapath) AttachPort(dev string, key uint32) error {
 	}
 	ifindex := l.Attrs().Index
 	var flags uint32
-	if l.Type() == "veth" {
+	// bpf_redirect_peer only crosses into another namespace: a veth whose
+	// peer is in this one (the link to the host's own stack that canopy up
+	// makes for the edge's uplink) takes bpf_redirect, as a TAP does.
+	if l.Type() == "veth" && l.Attrs().NetNsID >= 0 {
 		flags = portPeer
 	}
 	if err := d.objs.Devs.Put(uint32(ifindex), fastpathDevVal{Key: key, Kind: devPort}); err != nil {
