@@ -51,13 +51,12 @@ var toolPackage = map[string]string{
 	"grep":               "grep",
 	"awk":                "mawk",
 	"nsenter":            "util-linux",
-	"setpriv":            "util-linux", // an agent without BPF's capabilities (test/e2e TestKernelUnavailable)
-	"ldd":                "libc-bin",   // the shared libraries of the programs a QEMU guest gets
-	"clang":              "clang",      // compiles internal/fastpath's BPF program (go generate; its test)
-	"llvm-strip":         "llvm",       // bpf2go strips the object's DWARF with it
-	"dpkg-query":         "dpkg",       // test/arch reads the package database
-	"go":                 "",           // the Go toolchain: `make deps` requires it; no Debian package
-	"canopy":             "",           // built from this repository
+	"ldd":                "libc-bin", // the shared libraries of the programs a QEMU guest gets
+	"clang":              "clang",    // compiles internal/fastpath's BPF program (go generate; its test)
+	"llvm-strip":         "llvm",     // bpf2go strips the object's DWARF with it
+	"dpkg-query":         "dpkg",     // test/arch reads the package database
+	"go":                 "",         // the Go toolchain: `make deps` requires it; no Debian package
+	"canopy":             "",         // built from this repository
 	// terraform and its AWS provider are on the machine image CI runs on
 	// (no Debian package): test/e2e TestTerraform fails under CI=true
 	// without them.
