@@ -24,7 +24,6 @@ func (l *Lab) AddInstanceHost(name string) *Host {
 	l.mustNS(h.NS)
 	l.plugUnderlay(h.NS, h.IP)
 	l.hosts = append(l.hosts, h)
-	l.t.Cleanup(func() { purgeInstances(filepath.Join(h.stateDir, "instances")) })
 	h.Start()
 	return h
 }
@@ -35,7 +34,9 @@ func itoa(i int) string { return fmt.Sprint(i) }
 func (h *Host) InstanceStateDir() string { return filepath.Join(h.stateDir, "instances") }
 
 // purgeInstances kills the processes of every recorded instance namespace
-// and deletes it (the agent is dead by then; this runs after its kill).
+// and deletes it. The host's agent must be dead by then: a live one's
+// driver makes the namespaces again as soon as they go (the lab's cleanup
+// purges after its kills).
 func purgeInstances(dir string) {
 	recs, _ := filepath.Glob(filepath.Join(dir, "ci-*.json"))
 	for _, r := range recs {

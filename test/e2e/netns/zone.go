@@ -16,7 +16,6 @@ func (l *Lab) AddHostIn(name, zone string, instances bool) *Host {
 		stateDir: filepath.Join(l.dir, "agent-"+name), extra: []string{"--availability-zone", zone}}
 	if instances {
 		h.driver = "netns"
-		l.t.Cleanup(func() { purgeInstances(filepath.Join(h.stateDir, "instances")) })
 	}
 	l.mustNS(h.NS)
 	l.plugUnderlay(h.NS, h.IP)
