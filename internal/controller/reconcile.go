@@ -307,6 +307,9 @@ func (c *Controller) compare(desired []topology.Object) comparison {
 // the controller does not own.
 func (c *Controller) diff(p string, cmp comparison) (creates, updates, deletes []topology.Object, unsafe []topology.ObjectKey) {
 	part := c.parts[p]
+	if part == nil {
+		part = &partition{} // forgotten by an earlier try of this round
+	}
 	want := cmp.want
 	dCur := cmp.dCur
 	c.store.Read(func(r topology.Reader) {

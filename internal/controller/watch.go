@@ -43,9 +43,9 @@ type topoChange struct {
 }
 
 // watchVPC follows the VPC objects (list, then watch; a re-list after a
-// compaction comes as a reset) until ctx is done. It watches "vpc", which
-// covers vpc/ and vpc-seq, so the mirror's revision is that of the last VPC
-// write. Values are decoded here, off the loop.
+// compaction comes as a reset) until ctx is done. It watches vpc/ and
+// vpc-seq (nsdb.Store.WatchVPC), so the mirror's revision is that of the
+// last VPC write. Values are decoded here, off the loop.
 func (c *Controller) watchVPC(ctx context.Context) {
 	pfx := c.store.Prefix() + nsdb.VPCPrefix
 	decode := func(kv nsdb.KV, del bool) (vpcChange, bool) {
@@ -98,7 +98,7 @@ func (c *Controller) watchVPC(ctx context.Context) {
 			c.q.push(e)
 		},
 	}
-	_ = c.store.Watch(ctx, "vpc", h) // returns when ctx is done
+	_ = c.store.WatchVPC(ctx, h) // returns when ctx is done
 }
 
 // startTopoWatch (re)starts the topology watch from revision from, as a

@@ -252,6 +252,16 @@ func (s *Store) Watch(ctx context.Context, rel string, h Handler) error {
 	return (&watcher{cli: s.cli, log: s.log, prefix: s.prefix + rel, h: h}).run(ctx)
 }
 
+// WatchVPC runs Watch on the VPC objects (vpc/<collection>/<id>) and
+// vpc-seq, which every VPC commit writes: each commit's revision reaches h
+// even when no object changed. Not the objects' partition copies (vpcpart/,
+// which the prefix "vpc" also covers): they would double the list and the
+// events. vpc-seq sorts just before vpc/, so the two are one key range.
+func (s *Store) WatchVPC(ctx context.Context, h Handler) error {
+	return (&watcher{cli: s.cli, log: s.log, prefix: s.prefix + vpcSeqRel,
+		end: clientv3.GetPrefixRangeEnd(s.prefix + VPCPrefix), h: h}).run(ctx)
+}
+
 // Read runs f on the cache as one consistent view, without copying: f must
 // not modify or keep what it reads, and must not call the Store's methods.
 // It suits read-mostly walks such as "the ports of this router"

@@ -209,7 +209,7 @@ func OpenVPCStore(ctx context.Context, s *Store) (*VPCStore, error) {
 	}
 	go func() {
 		defer close(v.done)
-		_ = s.Watch(wctx, strings.TrimSuffix(VPCPrefix, "/"), h) // "vpc" also covers vpc-seq
+		_ = s.WatchVPC(wctx, h)
 	}()
 	if _, ok := ctx.Deadline(); !ok {
 		var c context.CancelFunc

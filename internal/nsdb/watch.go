@@ -59,6 +59,7 @@ type watcher struct {
 	cli         *clientv3.Client
 	log         *slog.Logger
 	prefix      string
+	end         string // when set, the range [prefix, end) instead of the prefix
 	h           Handler
 	beforeWatch func(rev int64)
 	onReady     func() // called after the first Reset
@@ -100,7 +101,7 @@ func (w *watcher) run(ctx context.Context) error {
 
 // list reads the prefix page by page at one revision and calls Reset.
 func (w *watcher) list(ctx context.Context) (int64, error) {
-	end := clientv3.GetPrefixRangeEnd(w.prefix)
+	end := w.rangeEnd()
 	key := w.prefix
 	var rev int64
 	var kvs []KV
@@ -136,7 +137,7 @@ func (w *watcher) watch(ctx context.Context, rev int64) error {
 	// WithRequireLeader: a member cut off from its cluster ends the watch
 	// instead of silently delivering nothing; we then re-list elsewhere.
 	wch := w.cli.Watch(clientv3.WithRequireLeader(wctx), w.prefix,
-		clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		clientv3.WithRange(w.rangeEnd()), clientv3.WithRev(rev+1))
 	for resp := range wch {
 		if resp.CompactRevision != 0 {
 			return fmt.Errorf("compacted at %d: %w", resp.CompactRevision, rpctypes.ErrCompacted)
@@ -157,6 +158,13 @@ func (w *watcher) watch(ctx context.Context, rev int64) error {
 		w.h.Events(evs, evs[len(evs)-1].KV.ModRevision)
 	}
 	return errors.New("watch channel closed")
+}
+
+func (w *watcher) rangeEnd() string {
+	if w.end != "" {
+		return w.end
+	}
+	return clientv3.GetPrefixRangeEnd(w.prefix)
 }
 
 func toKV(kv *mvccpb.KeyValue) KV {
