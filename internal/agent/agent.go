@@ -341,8 +341,16 @@ func HostID(dir string) (string, error) {
 }
 
 // Run runs the agent until ctx is done, then unplugs its ports and revokes
-// its lease (the host turns not-alive at once).
-func (a *Agent) Run(ctx context.Context) error {
+// its lease (the host turns not-alive at once). A stop asked for while it
+// is still starting (canopy down just after canopy up) is a stop, not a
+// failure: what the cancelled start-up returns is not an error.
+func (a *Agent) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			a.log.Info("agent: stopped while starting", "err", err)
+			err = nil
+		}
+	}()
 	id, err := HostID(a.cfg.StateDir)
 	if err != nil {
 		return err
