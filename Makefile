@@ -45,7 +45,7 @@ up: deps build install
 	$(PREFIX)/bin/canopy up
 
 test: deps
-	$(GO) test ./... -count=1 -timeout 25m
+	$(GO) test ./... -count=1 -timeout 35m
 
 vet:
 	$(GO) vet ./...
