@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
-	"slices"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
