@@ -49,6 +49,13 @@ func TestBadInput(t *testing.T) {
 	// An existing rule, for the duplicate.
 	p.must(201, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rule": map[string]any{
 		"security_group_id": defaultSG, "direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}}, "")
+	sg := func(a map[string]any) map[string]any { return map[string]any{"security_group": a} }
+	web := p.must(201, "POST", "/v2.0/security-groups", sg(map[string]any{"name": "web"}), "security_group")["id"].(string)
+	p.must(201, "POST", "/v2.0/ports", pt(map[string]any{"security_groups": []string{web}}), "")
+	var theirSG string
+	for _, g := range other.must(200, "GET", "/v2.0/security-groups?name=default", nil, "")["security_groups"].([]any) {
+		theirSG = g.(map[string]any)["id"].(string)
+	}
 	rl := func(a map[string]any) map[string]any {
 		m := map[string]any{"security_group_id": defaultSG, "direction": "ingress", "protocol": "tcp", "remote_ip_prefix": "0.0.0.0/0"}
 		for k, v := range a {
@@ -111,7 +118,20 @@ func TestBadInput(t *testing.T) {
 		{"update port fixed_ips", p, "PUT", "/v2.0/ports/" + port, map[string]any{"port": map[string]any{"fixed_ips": []any{}}}, 400, "HTTPBadRequest"},
 		{"update unknown port", p, "PUT", "/v2.0/ports/eni-0123456789abcdef0", map[string]any{"port": map[string]any{"name": "x"}}, 404, "PortNotFound"},
 		{"another project's port", other, "DELETE", "/v2.0/ports/" + port, nil, 404, "PortNotFound"},
-		{"create a security group", p, "POST", "/v2.0/security-groups", map[string]any{"security_group": map[string]any{"name": "web"}}, 400, "HTTPBadRequest"},
+		{"group named default", p, "POST", "/v2.0/security-groups", sg(map[string]any{"name": "default"}), 409, "SecurityGroupDefaultAlreadyExists"},
+		{"group not stateful", p, "POST", "/v2.0/security-groups", sg(map[string]any{"stateful": false}), 400, "HTTPBadRequest"},
+		{"group unknown attribute", p, "POST", "/v2.0/security-groups", sg(map[string]any{"colour": "red"}), 400, "HTTPBadRequest"},
+		{"group name not a string", p, "POST", "/v2.0/security-groups", sg(map[string]any{"name": 7}), 400, "HTTPBadRequest"},
+		{"group in another project", p, "POST", "/v2.0/security-groups", sg(map[string]any{"project_id": other.id}), 403, "PolicyNotAuthorized"},
+		{"rename the default group", p, "PUT", "/v2.0/security-groups/" + defaultSG, sg(map[string]any{"name": "x"}), 409, "SecurityGroupCannotUpdateDefault"},
+		{"rename a group default", p, "PUT", "/v2.0/security-groups/" + web, sg(map[string]any{"name": "default"}), 409, "SecurityGroupCannotUpdateDefault"},
+		{"delete the default group", p, "DELETE", "/v2.0/security-groups/" + defaultSG, nil, 409, "SecurityGroupCannotRemoveDefault"},
+		{"delete a group in use", p, "DELETE", "/v2.0/security-groups/" + web, nil, 409, "SecurityGroupInUse"},
+		{"delete another project's group", other, "DELETE", "/v2.0/security-groups/" + web, nil, 404, "SecurityGroupNotFound"},
+		{"rule remote group of another project", other, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rule": map[string]any{
+			"security_group_id": theirSG, "direction": "ingress", "remote_group_id": web}}, 404, "SecurityGroupNotFound"},
+		{"port with another project's group", other, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": theirs, "security_groups": []string{web}}}, 404, "SecurityGroupNotFound"},
+		{"port group twice", p, "POST", "/v2.0/ports", pt(map[string]any{"security_groups": []string{web, web}}), 400, "InvalidInput"},
 		{"rule without direction", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"direction": ""}), 400, "HTTPBadRequest"},
 		{"rule bad direction", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"direction": "inbound"}), 400, "HTTPBadRequest"},
 		{"rule IPv6", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"ethertype": "IPv6"}), 400, "HTTPBadRequest"},

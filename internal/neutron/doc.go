@@ -8,7 +8,9 @@
 // its own (the smallest prefix covering its subnets), a subnet is a
 // subnet, a port is a network interface, bound on a compute host by
 // binding:host_id to the TAP Nova's libvirt driver names (tap + the first
-// 11 characters of the port id); ids are the EC2 ids. Callers
+// 11 characters of the port id); a security group is a project group
+// without a VPC, copied into each network that uses it (secgroups.go);
+// ids are the EC2 ids. Callers
 // authenticate with tokens of internal/keystone; a project is an account.
 //
 // Requests are validated before anything changes and commit through

@@ -119,6 +119,9 @@ func (s *Server) createNetwork(c *call, a attrs) (string, error) {
 		if err != nil {
 			return err
 		}
+		if _, err := defaultGroup(tx, owner); err != nil {
+			return err
+		}
 		v, err := s.cfg.EC2.NewVpc(tx, owner, netip.Prefix{}, withText(nil, name, desc))
 		if err != nil {
 			return err
@@ -175,8 +178,12 @@ func (s *Server) deleteNetwork(c *call, id string) error {
 		if len(st.InterfacesOf(id)) > 0 {
 			return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
 		}
-		// Its subnets go with it, as in Neutron; anything else the EC2 API
-		// hung on it (a gateway, a route table) keeps it.
+		// Its subnets and its copies of project groups go with it, as in
+		// Neutron; anything else the EC2 API hung on it (a gateway, a
+		// route table) keeps it.
+		if err := deleteCopies(st, tx, id); err != nil {
+			return err
+		}
 		for _, sub := range st.SubnetsOf(id) {
 			if err := ec2.DeleteSubnet(st, tx, sub); err != nil {
 				return inUse("NetworkInUse", "network", id, err)

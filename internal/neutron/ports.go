@@ -93,10 +93,7 @@ func renderPort(st *vpc.State, e *vpc.NetworkInterface, hosts, active map[string
 	for _, p := range e.PrivateIPs {
 		ips = append(ips, obj{"subnet_id": e.SubnetID, "ip_address": p.Address.String()})
 	}
-	groups := slices.Clone(e.Groups)
-	if groups == nil {
-		groups = []string{}
-	}
+	groups := shownPortGroups(st, e.Groups)
 	deviceID, deviceOwner, host, vif := e.DeviceID, e.DeviceOwner, "", "unbound"
 	hostID := ""
 	if a := e.Attachment; a != nil {
@@ -176,26 +173,6 @@ func groupsAttr(a attrs) ([]string, error) {
 		return nil, badRequest("Invalid input for security_groups. Reason: '%s' is not a list of ids.", raw)
 	}
 	return gs, nil
-}
-
-// checkGroups checks a port's groups: the caller's, of the port's network.
-func (s *Server) checkGroups(st *vpc.State, owner, vpcID string, gs []string) error {
-	if len(gs) > s.cfg.EC2.Limits().SecurityGroupsPerInterface {
-		return badRequest("A port has at most %d security groups.", s.cfg.EC2.Limits().SecurityGroupsPerInterface)
-	}
-	for i, g := range gs {
-		sg := st.SecurityGroups[g]
-		if sg == nil || sg.OwnerID != owner {
-			return notFound("SecurityGroupNotFound", "Security group", g)
-		}
-		if sg.VpcID != vpcID {
-			return invalidInput("security group %s is not of the port's network %s", g, vpcID)
-		}
-		if slices.Contains(gs[:i], g) {
-			return invalidInput("security group %s is given twice", g)
-		}
-	}
-	return nil
 }
 
 // fixedIP is one entry of fixed_ips.
@@ -290,14 +267,7 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 				return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", v.ID, mac)
 			}
 		}
-		if groups == nil { // the network's default group, as Neutron gives the project's
-			for _, g := range st.SecurityGroupsOf(v.ID) {
-				if g.GroupName == vpc.DefaultGroupName {
-					groups = []string{g.ID}
-				}
-			}
-		}
-		if err := s.checkGroups(st, owner, v.ID, groups); err != nil {
+		if groups, err = s.portGroups(tx, owner, v, groups); err != nil {
 			return err
 		}
 		e := &vpc.NetworkInterface{ID: ec2.NewID(vpc.KindInterface), OwnerID: owner, VpcID: v.ID, SubnetID: sub.ID,
@@ -405,7 +375,7 @@ func (s *Server) updatePort(c *call, id string, a attrs) error {
 			return conflict("PortInUse", "Unable to complete operation on port %s: it is attached to instance %s (EC2).", id, e.Attachment.InstanceID)
 		}
 		if groups != nil {
-			if err := s.checkGroups(st, e.OwnerID, e.VpcID, groups); err != nil {
+			if groups, err = s.portGroups(tx, e.OwnerID, st.Vpcs[e.VpcID], groups); err != nil {
 				return err
 			}
 		}

@@ -2,24 +2,238 @@ package neutron
 
 import (
 	"encoding/json"
+	"errors"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 )
 
-// Security groups are the VPC groups: each network has its default group
-// (ingress from its members, egress to all), which its ports get. A group
-// belongs to one network here, where Neutron's belong to a project, so new
-// groups cannot be made through this API yet (POST answers 400); their
-// rules are Neutron's security group rules.
+// Security groups. A Neutron group belongs to a project and may guard
+// ports on any of its networks; a Canopy group belongs to one VPC, whose
+// translation realizes its chains and its members' address group. So a
+// group made through this API is a project group: a vpc.SecurityGroup
+// without a VPC (VpcID ""), which holds the rules and is never translated
+// itself, and one copy of it in each network where a port uses it (or a
+// rule of a group used there names it), tagged tagCopyOf with the project
+// group's id. A copy's rules are the project group's, with each remote
+// group replaced by that group's copy in the same network, so the
+// translator realizes a copy as any VPC group. Every change to a project
+// group rewrites its copies in the same transaction. Copies are not shown
+// through this API (a port shows its project groups); they go when their
+// network goes, or with their project group.
+//
+// Each project has a project group "default" (ingress from its members,
+// egress to all), made with its first network or group; the ports of a
+// Neutron network get it. A VPC's own groups (an EC2 VPC's, or ones made
+// with the EC2 API) are shown too, and their rules can be changed, but
+// they guard ports of their VPC only; the "default" group every VPC has
+// is not shown for a Neutron network (its ports use the project's), and
+// shows as "default-<vpc id>" for an EC2 VPC (whose ports it guards).
+
+// tagCopyOf marks a network's copy of a project group (the value is the
+// project group's id).
+const tagCopyOf = "neutron:security-group"
 
 func sgNotFound(id string) *Error { return notFound("SecurityGroupNotFound", "Security group", id) }
 func ruleNotFound(id string) *Error {
 	return notFound("SecurityGroupRuleNotFound", "Security group rule", id)
 }
+
+// projectGroup reports whether g is a project group (not tied to a VPC).
+func projectGroup(g *vpc.SecurityGroup) bool { return g.VpcID == "" }
+
+// copyOf is the project group g is a copy of ("" when none).
+func copyOf(g *vpc.SecurityGroup) string { return g.Tags[tagCopyOf] }
+
+// shownGroup reports whether the API shows g: project groups, and a VPC's
+// groups except copies and a Neutron network's own default.
+func shownGroup(st *vpc.State, g *vpc.SecurityGroup) bool {
+	if projectGroup(g) {
+		return true
+	}
+	if copyOf(g) != "" {
+		return false
+	}
+	v := st.Vpcs[g.VpcID]
+	return v != nil && !(v.Network && g.GroupName == vpc.DefaultGroupName)
+}
+
+// shownGroups are the groups the caller sees, ordered by id.
+func (c *call) shownGroups(st *vpc.State) []*vpc.SecurityGroup {
+	var out []*vpc.SecurityGroup
+	for _, g := range st.SecurityGroups {
+		if c.sees(g.OwnerID) && shownGroup(st, g) {
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b *vpc.SecurityGroup) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// group returns a group the caller sees through this API.
+func (c *call) group(st *vpc.State, id string) (*vpc.SecurityGroup, error) {
+	g := st.SecurityGroups[id]
+	if g == nil || !c.sees(g.OwnerID) || !shownGroup(st, g) {
+		return nil, sgNotFound(id)
+	}
+	return g, nil
+}
+
+// allIPv4 is a rule's "anywhere".
+var allIPv4 = netip.MustParsePrefix("0.0.0.0/0")
+
+// egressAll is the rule Neutron gives every new group.
+func egressAll() vpc.SecurityGroupRule {
+	return vpc.SecurityGroupRule{ID: ec2.NewID(vpc.KindSGRule), IsEgress: true, IPProtocol: "-1", FromPort: -1, ToPort: -1, CidrIPv4: allIPv4}
+}
+
+// defaultGroup returns owner's project group "default", made now (in tx)
+// when it has none.
+func defaultGroup(tx *nsdb.VPCTx, owner string) (*vpc.SecurityGroup, error) {
+	st := tx.State()
+	for _, g := range st.SecurityGroups {
+		if g.OwnerID == owner && projectGroup(g) && g.GroupName == vpc.DefaultGroupName {
+			return g, nil
+		}
+	}
+	g := &vpc.SecurityGroup{ID: ec2.NewID(vpc.KindSecurityGroup), OwnerID: owner, GroupName: vpc.DefaultGroupName,
+		Description: "Default security group"}
+	g.Ingress = []vpc.SecurityGroupRule{{ID: ec2.NewID(vpc.KindSGRule), IPProtocol: "-1", FromPort: -1, ToPort: -1, ReferencedGroupID: g.ID}}
+	g.Egress = []vpc.SecurityGroupRule{egressAll()}
+	return g, tx.Put(g.ID, g)
+}
+
+// copyIn returns the id of project group id's copy in VPC vpcID, made now
+// (in tx, with its rules) when there is none.
+func copyIn(tx *nsdb.VPCTx, id, vpcID string) (string, error) {
+	st := tx.State()
+	for _, g := range st.SecurityGroupsOf(vpcID) {
+		if copyOf(g) == id {
+			return g.ID, nil
+		}
+	}
+	t := st.SecurityGroups[id]
+	cp := &vpc.SecurityGroup{ID: ec2.NewID(vpc.KindSecurityGroup), OwnerID: t.OwnerID, VpcID: vpcID,
+		GroupName: t.ID, Description: t.GroupName, Tags: vpc.Tags{tagCopyOf: t.ID}}
+	// Put before its rules, so that a rule naming the group itself (or a
+	// cycle of groups) finds this copy.
+	if err := tx.Put(cp.ID, cp); err != nil {
+		return "", err
+	}
+	return cp.ID, syncCopy(tx, cp.ID)
+}
+
+// syncCopy rewrites a copy's rules from its project group's.
+func syncCopy(tx *nsdb.VPCTx, copyID string) error {
+	st := tx.State()
+	cp := clone(st.SecurityGroups[copyID])
+	t := st.SecurityGroups[copyOf(cp)]
+	var rules [2][]vpc.SecurityGroupRule
+	for i, rs := range [][]vpc.SecurityGroupRule{t.Ingress, t.Egress} {
+		for _, r := range rs {
+			if r.ReferencedGroupID != "" {
+				ref, err := copyIn(tx, r.ReferencedGroupID, cp.VpcID)
+				if err != nil {
+					return err
+				}
+				r.ReferencedGroupID = ref
+			}
+			rules[i] = append(rules[i], r)
+		}
+	}
+	cp.Ingress, cp.Egress, cp.Description = rules[0], rules[1], t.GroupName
+	return tx.Put(cp.ID, cp)
+}
+
+// syncCopies rewrites every copy of project group id.
+func syncCopies(tx *nsdb.VPCTx, id string) error {
+	var copies []string
+	for _, g := range tx.State().SecurityGroups {
+		if copyOf(g) == id {
+			copies = append(copies, g.ID)
+		}
+	}
+	slices.Sort(copies)
+	for _, cp := range copies {
+		if err := syncCopy(tx, cp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// portGroups turns the groups asked for a port of VPC v (project groups or
+// v's own) into the VPC groups the port is put in, copying project groups
+// into v as needed; none asked means the default: the project's for a
+// Neutron network, the VPC's for an EC2 VPC.
+func (s *Server) portGroups(tx *nsdb.VPCTx, owner string, v *vpc.Vpc, gs []string) ([]string, error) {
+	st := tx.State()
+	if gs == nil {
+		if !v.Network {
+			for _, g := range st.SecurityGroupsOf(v.ID) {
+				if g.GroupName == vpc.DefaultGroupName {
+					return []string{g.ID}, nil
+				}
+			}
+			return []string{}, nil
+		}
+		d, err := defaultGroup(tx, owner)
+		if err != nil {
+			return nil, err
+		}
+		gs = []string{d.ID}
+	}
+	if len(gs) > s.cfg.EC2.Limits().SecurityGroupsPerInterface {
+		return nil, badRequest("A port has at most %d security groups.", s.cfg.EC2.Limits().SecurityGroupsPerInterface)
+	}
+	out := make([]string, 0, len(gs))
+	for i, id := range gs {
+		g := tx.State().SecurityGroups[id]
+		if g == nil || g.OwnerID != owner || !shownGroup(tx.State(), g) {
+			return nil, sgNotFound(id)
+		}
+		if slices.Contains(gs[:i], id) {
+			return nil, invalidInput("security group %s is given twice", id)
+		}
+		switch {
+		case projectGroup(g):
+			cp, err := copyIn(tx, id, v.ID)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cp)
+		case g.VpcID == v.ID:
+			out = append(out, id)
+		default:
+			return nil, invalidInput("security group %s belongs to VPC %s, not to the port's network %s", id, g.VpcID, v.ID)
+		}
+	}
+	return out, nil
+}
+
+// shownPortGroups is what a port shows: each copy as its project group.
+func shownPortGroups(st *vpc.State, gs []string) []string {
+	out := []string{}
+	for _, id := range gs {
+		if g := st.SecurityGroups[id]; g != nil && copyOf(g) != "" {
+			id = copyOf(g)
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// Neutron's default quotas for security groups and their rules (a
+// project's, across its project groups; rules counted per project).
+const (
+	quotaSecurityGroups    = 10
+	quotaSecurityGroupRule = 100
+)
 
 func (s *Server) securityGroups() *resource {
 	return &resource{
@@ -27,26 +241,16 @@ func (s *Server) securityGroups() *resource {
 		list: func(c *call) ([]obj, error) {
 			var out []obj
 			err := c.read(func(st *vpc.State) error {
-				for _, v := range st.SortedVpcs() {
-					for _, g := range st.SecurityGroupsOf(v.ID) {
-						if c.sees(g.OwnerID) {
-							out = append(out, renderGroup(g))
-						}
-					}
+				for _, g := range c.shownGroups(st) {
+					out = append(out, renderGroup(g))
 				}
 				return nil
 			})
 			return out, err
 		},
-		create: func(c *call, a attrs) (string, error) {
-			return "", badRequest("Creating security groups is not supported yet: a group belongs to one network on Canopy, and each network has its default group (add rules to it).")
-		},
-		update: func(c *call, id string, a attrs) error {
-			return badRequest("Security groups cannot be changed yet; add or delete their rules.")
-		},
-		del: func(c *call, id string) error {
-			return badRequest("A network's default group goes with its network.")
-		},
+		create: s.createGroup,
+		update: s.updateGroup,
+		del:    s.deleteGroup,
 	}
 }
 
@@ -57,9 +261,198 @@ func renderGroup(g *vpc.SecurityGroup) obj {
 			rules = append(rules, renderRule(g, &rs[i]))
 		}
 	}
-	return obj{"id": g.ID, "name": g.GroupName, "description": g.Description,
+	name := g.GroupName
+	desc := g.Description
+	if projectGroup(g) {
+		desc = g.Tags[tagDescription]
+	} else if name == vpc.DefaultGroupName {
+		// An EC2 VPC's default group: named so that the project's is the
+		// one "default" (clients look it up by name).
+		name += "-" + g.VpcID
+	}
+	return obj{"id": g.ID, "name": name, "description": desc,
 		"tenant_id": g.OwnerID, "project_id": g.OwnerID, "stateful": true,
 		"security_group_rules": rules, "tags": []string{}}
+}
+
+// groupText reads a group's name and description, and refuses what
+// Canopy's groups cannot be.
+func groupText(a attrs) (name, desc string, err error) {
+	if name, err = a.str("name", "", 255); err != nil {
+		return
+	}
+	if desc, err = a.str("description", "", 255); err != nil {
+		return
+	}
+	err = a.fixed("stateful", true, "security groups are stateful on Canopy")
+	return
+}
+
+func (s *Server) createGroup(c *call, a attrs) (string, error) {
+	if err := a.only("name", "description", "stateful", "tenant_id", "project_id"); err != nil {
+		return "", err
+	}
+	name, desc, err := groupText(a)
+	if err != nil {
+		return "", err
+	}
+	var id string
+	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		owner, err := c.owner(a, func(p string) bool { return st.Accounts[p] != nil })
+		if err != nil {
+			return err
+		}
+		if _, err := defaultGroup(tx, owner); err != nil {
+			return err
+		}
+		if name == vpc.DefaultGroupName {
+			return conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
+		}
+		n := 0
+		for _, g := range tx.State().SecurityGroups {
+			if g.OwnerID == owner && projectGroup(g) {
+				n++
+			}
+		}
+		if n >= quotaSecurityGroups {
+			return conflict("OverQuota", "Quota exceeded for resources: ['security_group'].")
+		}
+		g := &vpc.SecurityGroup{ID: ec2.NewID(vpc.KindSecurityGroup), OwnerID: owner, GroupName: name,
+			Egress: []vpc.SecurityGroupRule{egressAll()}, Tags: withText(nil, "", desc)}
+		id = g.ID
+		return tx.Put(g.ID, g)
+	})
+	return id, err
+}
+
+func (s *Server) updateGroup(c *call, id string, a attrs) error {
+	if err := a.only("name", "description", "stateful"); err != nil {
+		return err
+	}
+	name, desc, err := groupText(a)
+	if err != nil {
+		return err
+	}
+	return c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		g, err := c.group(st, id)
+		if err != nil {
+			return err
+		}
+		if !projectGroup(g) {
+			if a.has("name") || a.has("description") {
+				return badRequest("Security group %s belongs to VPC %s: its name and description are fixed (EC2's rule).", id, g.VpcID)
+			}
+			return nil
+		}
+		if a.has("name") && name != g.GroupName && (g.GroupName == vpc.DefaultGroupName || name == vpc.DefaultGroupName) {
+			return conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.")
+		}
+		g = clone(g)
+		if a.has("name") {
+			g.GroupName = name
+		}
+		if a.has("description") {
+			g.Tags = withText(g.Tags, "", desc)
+		}
+		if err := tx.Put(g.ID, g); err != nil {
+			return err
+		}
+		return syncCopies(tx, g.ID)
+	})
+}
+
+func (s *Server) deleteGroup(c *call, id string) error {
+	return c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		g, err := c.group(st, id)
+		if err != nil {
+			return err
+		}
+		if !projectGroup(g) {
+			if err := vpc.CheckDeleteSecurityGroup(st, g); err != nil {
+				return groupInUse(id, err)
+			}
+			return tx.Delete("security_groups", id)
+		}
+		if g.GroupName == vpc.DefaultGroupName {
+			return conflict("SecurityGroupCannotRemoveDefault", "Insufficient rights for removing default security group.")
+		}
+		var copies []*vpc.SecurityGroup
+		for _, o := range st.SecurityGroups {
+			if copyOf(o) == id {
+				if es := st.GroupMembers(o.ID); len(es) > 0 {
+					return conflict("SecurityGroupInUse", "Security Group %s in use: port %s.", id, es[0].ID)
+				}
+				copies = append(copies, o)
+			}
+		}
+		// Rules of other project groups naming it go with it, as in
+		// Neutron, and their copies follow.
+		var naming []*vpc.SecurityGroup
+		for _, o := range st.SecurityGroups {
+			if o.ID != id && projectGroup(o) && refers(o, id) {
+				naming = append(naming, o)
+			}
+		}
+		slices.SortFunc(naming, func(a, b *vpc.SecurityGroup) int { return strings.Compare(a.ID, b.ID) })
+		for _, o := range naming {
+			o = clone(o)
+			o.Ingress = slices.DeleteFunc(o.Ingress, func(r vpc.SecurityGroupRule) bool { return r.ReferencedGroupID == id })
+			o.Egress = slices.DeleteFunc(o.Egress, func(r vpc.SecurityGroupRule) bool { return r.ReferencedGroupID == id })
+			if err := tx.Put(o.ID, o); err != nil {
+				return err
+			}
+			if err := syncCopies(tx, o.ID); err != nil {
+				return err
+			}
+		}
+		for _, cp := range copies {
+			for _, o := range tx.State().SecurityGroups {
+				if o.ID != cp.ID && copyOf(o) != id && refers(o, cp.ID) {
+					return conflict("SecurityGroupInUse", "Security Group %s in use: a rule of group %s names it.", id, o.ID)
+				}
+			}
+		}
+		for _, cp := range copies {
+			if err := tx.Delete("security_groups", cp.ID); err != nil {
+				return err
+			}
+		}
+		return tx.Delete("security_groups", id)
+	})
+}
+
+// refers reports whether a rule of g names group id.
+func refers(g *vpc.SecurityGroup, id string) bool {
+	for _, rs := range [][]vpc.SecurityGroupRule{g.Ingress, g.Egress} {
+		for _, r := range rs {
+			if r.ReferencedGroupID == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// groupInUse answers SecurityGroupInUse for the shared checks' refusals.
+func groupInUse(id string, err error) error {
+	var ve *vpc.Error
+	if errors.As(err, &ve) && (ve.Code == vpc.CodeDependencyViolation || ve.Code == vpc.CodeCannotDelete) {
+		return conflict("SecurityGroupInUse", "Security Group %s in use: %s", id, ve.Message)
+	}
+	return err
+}
+
+// deleteCopies deletes the copies of project groups in VPC vpcID (its
+// ports gone), for its network's deletion.
+func deleteCopies(st *vpc.State, tx *nsdb.VPCTx, vpcID string) error {
+	for _, g := range st.SecurityGroupsOf(vpcID) {
+		if copyOf(g) != "" {
+			if err := tx.Delete("security_groups", g.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func renderRule(g *vpc.SecurityGroup, r *vpc.SecurityGroupRule) obj {
@@ -95,12 +488,8 @@ func (s *Server) securityGroupRules() *resource {
 		list: func(c *call) ([]obj, error) {
 			var out []obj
 			err := c.read(func(st *vpc.State) error {
-				for _, v := range st.SortedVpcs() {
-					for _, g := range st.SecurityGroupsOf(v.ID) {
-						if c.sees(g.OwnerID) {
-							out = append(out, renderGroup(g)["security_group_rules"].([]obj)...)
-						}
-					}
+				for _, g := range c.shownGroups(st) {
+					out = append(out, renderGroup(g)["security_group_rules"].([]obj)...)
 				}
 				return nil
 			})
@@ -223,17 +612,24 @@ func (s *Server) createRule(c *call, a attrs) (string, error) {
 		r.CidrIPv4 = netip.MustParsePrefix("0.0.0.0/0")
 	}
 	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
-		g := st.SecurityGroups[sgID]
-		if g == nil || !c.sees(g.OwnerID) {
-			return sgNotFound(sgID)
+		g, err := c.group(st, sgID)
+		if err != nil {
+			return err
 		}
 		if remote != "" {
-			if ref := st.SecurityGroups[remote]; ref == nil || ref.OwnerID != g.OwnerID {
+			ref := st.SecurityGroups[remote]
+			if ref == nil || ref.OwnerID != g.OwnerID || !shownGroup(st, ref) {
 				return sgNotFound(remote)
+			}
+			if projectGroup(ref) != projectGroup(g) || ref.VpcID != g.VpcID {
+				return invalidInput("remote group %s and group %s are not both project groups or groups of one VPC", remote, g.ID)
 			}
 		}
 		if err := vpc.CheckAddRules(st, g, []vpc.SecurityGroupRule{r}, s.cfg.EC2.Limits()); err != nil {
 			return err
+		}
+		if projectGroup(g) && ruleCount(st, g.OwnerID) >= quotaSecurityGroupRule {
+			return conflict("OverQuota", "Quota exceeded for resources: ['security_group_rule'].")
 		}
 		g = clone(g)
 		if r.IsEgress {
@@ -241,17 +637,31 @@ func (s *Server) createRule(c *call, a attrs) (string, error) {
 		} else {
 			g.Ingress = append(g.Ingress, r)
 		}
-		return tx.Put(g.ID, g)
+		if err := tx.Put(g.ID, g); err != nil {
+			return err
+		}
+		if projectGroup(g) {
+			return syncCopies(tx, g.ID)
+		}
+		return nil
 	})
 	return r.ID, err
 }
 
+// ruleCount counts the rules of owner's project groups.
+func ruleCount(st *vpc.State, owner string) int {
+	n := 0
+	for _, g := range st.SecurityGroups {
+		if g.OwnerID == owner && projectGroup(g) {
+			n += len(g.Ingress) + len(g.Egress)
+		}
+	}
+	return n
+}
+
 func (s *Server) deleteRule(c *call, id string) error {
 	return c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
-		for _, g := range st.SecurityGroups {
-			if !c.sees(g.OwnerID) {
-				continue
-			}
+		for _, g := range c.shownGroups(st) {
 			for _, eg := range []bool{false, true} {
 				rs := g.Ingress
 				if eg {
@@ -267,7 +677,13 @@ func (s *Server) deleteRule(c *call, id string) error {
 					} else {
 						g.Ingress = append(g.Ingress[:i:i], g.Ingress[i+1:]...)
 					}
-					return tx.Put(g.ID, g)
+					if err := tx.Put(g.ID, g); err != nil {
+						return err
+					}
+					if projectGroup(g) {
+						return syncCopies(tx, g.ID)
+					}
+					return nil
 				}
 			}
 		}

@@ -16,8 +16,10 @@ import (
 // Canopy account: a network and a subnet, two ports bound on two agent
 // hosts (binding:host_id, as Nova binds them), a guest behind each port's
 // TAP (named as Nova's libvirt driver names it) that gets its address by
-// DHCP and reaches the other through the network's default group; the
-// ports turn ACTIVE. Every step must exit 0, and a refused one (deleting a
+// DHCP and reaches the other through the project's default group; the
+// ports turn ACTIVE. A group made with `security group create` guards a
+// third guest: its rule naming the default group lets in ICMP from a, and
+// c reaches a only once the default group names it. Every step must exit 0, and a refused one (deleting a
 // network with ports) must fail with Neutron's error.
 func TestOpenStackWalkthrough(t *testing.T) {
 	if _, err := exec.LookPath("openstack"); err != nil {
@@ -51,10 +53,10 @@ func TestOpenStackWalkthrough(t *testing.T) {
 			IP string `json:"ip_address"`
 		} `json:"fixed_ips"`
 	}
-	create := func(name string, h *netns.Host) port {
+	create := func(name string, h *netns.Host, extra ...string) port {
 		t.Helper()
 		var p port
-		out := osc("port", "create", "--network", "net1", "--host", h.Name, name, "-f", "json")
+		out := osc(append([]string{"port", "create", "--network", "net1", "--host", h.Name, name, "-f", "json"}, extra...)...)
 		if err := json.Unmarshal([]byte(out), &p); err != nil || len(p.FixedIPs) != 1 || p.Host != h.Name {
 			t.Fatalf("port create: %v\n%s", err, out)
 		}
@@ -84,11 +86,36 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	if out := osc("port", "list", "--host", "h1", "-f", "value", "-c", "ID"); out != pa.ID {
 		t.Errorf("port list --host h1: %q, want %s", out, pa.ID)
 	}
-	// A rule on the ports' group (the network's default).
+	// A rule on the ports' group (the project's default).
 	sg := strings.Trim(osc("port", "show", pa.ID, "-f", "value", "-c", "security_group_ids"), "[]' ") // a Python list
+	if id := osc("security", "group", "show", "default", "-f", "value", "-c", "id"); id != sg {
+		t.Errorf("the ports' group %s, the project's default %s", sg, id)
+	}
 	osc("security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "8080", sg)
 	if out := osc("security", "group", "rule", "list", sg, "-f", "value", "-c", "Port Range"); !strings.Contains(out, "8080:8080") {
 		t.Errorf("rules of %s: %s", sg, out)
+	}
+	// A group of the project: c is in "web" only, which lets in ICMP from
+	// the default group's members. a (default) reaches c; c does not reach
+	// a (the default group lets in its own members only) until a rule of
+	// the default group names web.
+	osc("security", "group", "create", "web")
+	osc("security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "--remote-group", "default", "web")
+	pc := create("pc", h2, "--security-group", "web")
+	c := l.AddGuest("c", h2, neutron.TapName(pc.ID), pc.MAC, 1450)
+	if lease := dhcpClient(t, c); lease["ip"] != pc.FixedIPs[0].IP {
+		t.Errorf("c's lease: %v, want %s", lease, pc.FixedIPs[0].IP)
+	}
+	if out, ok := a.Ping(pc.FixedIPs[0].IP, 3); !ok {
+		t.Errorf("a (default) → c (web, ICMP from default): %s", out)
+	}
+	if out, ok := c.Ping(pa.FixedIPs[0].IP, 2); ok {
+		t.Errorf("c (web) → a (default, its members only) got through: %s", out)
+	}
+	osc("security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "--remote-group", "web", "default")
+	waitUntil(t, "c → a once default lets web in", func() bool { _, ok := c.Ping(pa.FixedIPs[0].IP, 1); return ok })
+	if out, err := l.OpenStack(rc, "security", "group", "delete", "web"); err == nil || !strings.Contains(out, "in use") {
+		t.Errorf("security group delete web with a port in it: %v %s", err, out)
 	}
 	// Refused, with Neutron's error, and nothing changes.
 	if out, err := l.OpenStack(rc, "network", "delete", "net1"); err == nil || !strings.Contains(out, "ports still in use") {
