@@ -385,19 +385,19 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	if a.cfg.TunnelZone != "" {
 		if err := a.joinZone(ctx); err != nil {
-			a.tunnel.Close()
+			a.abortStart(ctx)
 			return err
 		}
 	}
 	if !a.cfg.NoMetadata {
 		if a.md, err = a.openMetadata(); err != nil {
-			a.tunnel.Close()
+			a.abortStart(ctx)
 			return err
 		}
 	}
 	// Alive last: a host that failed to start never reads as alive.
 	if err := a.keepAlive(ctx); err != nil {
-		a.tunnel.Close()
+		a.abortStart(ctx)
 		if a.md != nil {
 			a.md.close(false)
 		}
@@ -417,7 +417,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if a.cfg.MetricsListen != "" {
 		ln, err := net.Listen("tcp", a.cfg.MetricsListen)
 		if err != nil {
-			a.tunnel.Close()
+			a.abortStart(ctx)
 			return fmt.Errorf("metrics listen: %w", err)
 		}
 		// A scrape is a small GET; /flows of a big table is the longest answer.
@@ -431,7 +431,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			if srv != nil {
 				_ = srv.Close()
 			}
-			a.tunnel.Close()
+			a.abortStart(ctx)
 			return err
 		}
 		a.wg.Go(wait)
@@ -537,6 +537,19 @@ func (a *Agent) openDatapath() error {
 	a.tunnel = t
 	a.m.datapathKernel.Set(0)
 	return nil
+}
+
+// abortStart undoes the datapath of a start-up that went no further.
+// Stopped on purpose (ctx done, as when canopy up is interrupted) the
+// kernel path goes as in a planned stop, pins and all; a start-up that
+// failed leaves it as a killed agent would, forwarding established flows
+// for the next agent to adopt.
+func (a *Agent) abortStart(ctx context.Context) {
+	if a.kernel != nil && ctx.Err() != nil {
+		a.kernel.close()
+		return
+	}
+	a.tunnel.Close()
 }
 
 // register announces this host (name, interfaces, availability zone, tunnel
