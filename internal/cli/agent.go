@@ -19,9 +19,10 @@ func agentCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Run the agent role on a hypervisor or gateway host. It announces the host (id kept in
 <state-dir>/host-id) under its own etcd keys, where the server's controller registers it and
 adds it to --tunnel-zone, keeps it alive with an etcd lease, follows the topology, plugs every
-port bound to this host into its TAP device (attaching to an existing TAP or creating it) and
+port bound to this host by attaching to the host side of its device (a hypervisor's TAP, a
+veth, an uplink), which the agent never creates, and
 forwards traffic between local ports and, over VXLAN on UDP --tunnel-port, to the other hosts.
-/metrics, /flows and /healthz are served on --metrics-listen.
+/metrics, /flows, /peers and /healthz are served on --metrics-listen.
 
 --enrollment DIR uses what canopy host enroll wrote for this host: its id, etcd endpoints,
 the etcd CA and the agent's client certificate, whose etcd user may write only this host's

@@ -55,7 +55,7 @@ func (c *AgentConfig) BindFlags(lf *pflag.FlagSet) {
 	lf.StringVar(&cfg.Zone, "availability-zone", "", "EC2 availability zone this host serves (default: every zone)")
 	lf.BoolVar(&cfg.NoMetadata, "no-metadata", false, "do not answer the instance metadata service at 169.254.169.254")
 	lf.StringVar(&cfg.Replica, "replica", agent.DefaultReplica, "what of the topology this agent follows: partial (the edge, the VPCs with a port on this host and those its flows go into) or full (all of it)")
-	lf.StringVar(&cfg.MetricsListen, "metrics-listen", "", "host:port for /metrics, /flows and /healthz (default off)")
+	lf.StringVar(&cfg.MetricsListen, "metrics-listen", "", "host:port for /metrics, /flows, /peers and /healthz (default off)")
 	lf.StringVar(&cfg.PprofListen, "pprof-listen", "", "host:port for the Go profiles at /debug/pprof/ (default off; keep it on a private address)")
 	lf.DurationVar(&cfg.LeaseTTL, "lease-ttl", agent.DefaultLeaseTTL, "liveness lease TTL: a dead agent's host turns not-alive within it")
 	lf.DurationVar(&cfg.LivenessInterval, "liveness-interval", agent.DefaultLivenessInterval, "interval of the heartbeats to the peer hosts over the tunnels")
