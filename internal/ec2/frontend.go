@@ -75,3 +75,11 @@ func (s *Server) Authenticate(ctx context.Context, accessKey, secret string) (st
 
 // Limits are the endpoint's quotas.
 func (s *Server) Limits() vpc.Limits { return s.cfg.Limits }
+
+// PublicPool is the pool elastic IPs come from (the cloud's public
+// addresses; empty when none is configured).
+func (s *Server) PublicPool() []AddrRange { return s.cfg.PublicPool }
+
+// AllocPublicIP returns the lowest pool address no account holds, or
+// InsufficientAddressCapacity.
+func (s *Server) AllocPublicIP(st *vpc.State) (netip.Addr, error) { return s.allocPublicIP(st) }

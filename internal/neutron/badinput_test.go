@@ -52,10 +52,17 @@ func TestBadInput(t *testing.T) {
 	sg := func(a map[string]any) map[string]any { return map[string]any{"security_group": a} }
 	web := p.must(201, "POST", "/v2.0/security-groups", sg(map[string]any{"name": "web"}), "security_group")["id"].(string)
 	p.must(201, "POST", "/v2.0/ports", pt(map[string]any{"security_groups": []string{web}}), "")
+	theirPort := other.must(201, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": theirs}}, "port")["id"].(string)
 	var theirSG string
 	for _, g := range other.must(200, "GET", "/v2.0/security-groups?name=default", nil, "")["security_groups"].([]any) {
 		theirSG = g.(map[string]any)["id"].(string)
 	}
+	router := p.must(201, "POST", "/v2.0/routers", map[string]any{"router": map[string]any{"name": "r",
+		"external_gateway_info": map[string]any{"network_id": "public"}}}, "router")["id"].(string)
+	p.must(200, "PUT", "/v2.0/routers/"+router+"/add_router_interface", map[string]any{"subnet_id": sub}, "")
+	fip := p.must(201, "POST", "/v2.0/floatingips", map[string]any{"floatingip": map[string]any{"floating_network_id": "public", "port_id": port}}, "floatingip")["id"].(string)
+	rt := func(a map[string]any) map[string]any { return map[string]any{"router": a} }
+	fp := func(a map[string]any) map[string]any { return map[string]any{"floatingip": a} }
 	rl := func(a map[string]any) map[string]any {
 		m := map[string]any{"security_group_id": defaultSG, "direction": "ingress", "protocol": "tcp", "remote_ip_prefix": "0.0.0.0/0"}
 		for k, v := range a {
@@ -132,6 +139,34 @@ func TestBadInput(t *testing.T) {
 			"security_group_id": theirSG, "direction": "ingress", "remote_group_id": web}}, 404, "SecurityGroupNotFound"},
 		{"port with another project's group", other, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": theirs, "security_groups": []string{web}}}, 404, "SecurityGroupNotFound"},
 		{"port group twice", p, "POST", "/v2.0/ports", pt(map[string]any{"security_groups": []string{web, web}}), 400, "InvalidInput"},
+		{"router gateway on a network that is not external", p, "POST", "/v2.0/routers", rt(map[string]any{"external_gateway_info": map[string]any{"network_id": net}}), 400, "HTTPBadRequest"},
+		{"router gateway on an unknown network", p, "POST", "/v2.0/routers", rt(map[string]any{"external_gateway_info": map[string]any{"network_id": "vpc-0123456789abcdef0"}}), 404, "NetworkNotFound"},
+		{"router with SNAT", p, "POST", "/v2.0/routers", rt(map[string]any{"external_gateway_info": map[string]any{"network_id": "public", "enable_snat": true}}), 400, "HTTPBadRequest"},
+		{"router ha", p, "POST", "/v2.0/routers", rt(map[string]any{"ha": true}), 400, "HTTPBadRequest"},
+		{"router interface twice", p, "PUT", "/v2.0/routers/" + router + "/add_router_interface", map[string]any{"subnet_id": sub}, 400, "HTTPBadRequest"},
+		{"router interface on another project's subnet", p, "PUT", "/v2.0/routers/" + router + "/add_router_interface", map[string]any{"subnet_id": theirSub}, 404, "SubnetNotFound"},
+		{"router interface by port", p, "PUT", "/v2.0/routers/" + router + "/add_router_interface", map[string]any{"port_id": port}, 400, "HTTPBadRequest"},
+		{"router interface without subnet", p, "PUT", "/v2.0/routers/" + router + "/add_router_interface", map[string]any{}, 400, "HTTPBadRequest"},
+		{"router interface on the external subnet", p, "PUT", "/v2.0/routers/" + router + "/add_router_interface", map[string]any{"subnet_id": "public-subnet"}, 403, "PolicyNotAuthorized"},
+		{"remove an interface the router lacks", p, "PUT", "/v2.0/routers/" + router + "/remove_router_interface", map[string]any{"subnet_id": sub + "x"}, 404, "SubnetNotFound"},
+		{"remove the interface a floating IP needs", p, "PUT", "/v2.0/routers/" + router + "/remove_router_interface", map[string]any{"subnet_id": sub}, 409, "RouterInterfaceInUseByFloatingIP"},
+		{"clear the gateway a floating IP needs", p, "PUT", "/v2.0/routers/" + router, rt(map[string]any{"external_gateway_info": nil}), 409, "RouterExternalGatewayInUseByFloatingIp"},
+		{"delete a router with interfaces", p, "DELETE", "/v2.0/routers/" + router, nil, 409, "RouterInUse"},
+		{"delete a subnet with a router interface", p, "DELETE", "/v2.0/subnets/" + sub, nil, 409, "SubnetInUse"},
+		{"route to no port", p, "PUT", "/v2.0/routers/" + router, rt(map[string]any{"routes": []any{map[string]any{"destination": "172.16.0.0/16", "nexthop": "10.0.0.200"}}}), 400, "InvalidRoutes"},
+		{"route bad destination", p, "PUT", "/v2.0/routers/" + router, rt(map[string]any{"routes": []any{map[string]any{"destination": "172.16.0.1/16", "nexthop": "10.0.0.9"}}}), 400, "HTTPBadRequest"},
+		{"another project's router", other, "GET", "/v2.0/routers/" + router, nil, 404, "RouterNotFound"},
+		{"floating IP on a network that is not external", p, "POST", "/v2.0/floatingips", fp(map[string]any{"floating_network_id": net}), 400, "HTTPBadRequest"},
+		{"floating IP without network", p, "POST", "/v2.0/floatingips", fp(map[string]any{}), 400, "HTTPBadRequest"},
+		{"floating IP chosen address", p, "POST", "/v2.0/floatingips", fp(map[string]any{"floating_network_id": "public", "floating_ip_address": "203.0.113.5"}), 400, "HTTPBadRequest"},
+		{"floating IP on another project's port", other, "POST", "/v2.0/floatingips", fp(map[string]any{"floating_network_id": "public", "port_id": port}), 404, "PortNotFound"},
+		{"floating IP on a port without a router", other, "POST", "/v2.0/floatingips", fp(map[string]any{"floating_network_id": "public", "port_id": theirPort}), 404, "ExternalGatewayForFloatingIPNotFound"},
+		{"second floating IP on one fixed IP", p, "POST", "/v2.0/floatingips", fp(map[string]any{"floating_network_id": "public", "port_id": port}), 409, "FloatingIPPortAlreadyAssociated"},
+		{"floating IP fixed address not the port's", p, "PUT", "/v2.0/floatingips/" + fip, fp(map[string]any{"port_id": port, "fixed_ip_address": "10.0.0.99"}), 400, "HTTPBadRequest"},
+		{"another project's floating IP", other, "DELETE", "/v2.0/floatingips/" + fip, nil, 404, "FloatingIPNotFound"},
+		{"delete the external network", p, "DELETE", "/v2.0/networks/public", nil, 403, "PolicyNotAuthorized"},
+		{"subnet on the external network", p, "POST", "/v2.0/subnets", sn(map[string]any{"network_id": "public"}), 403, "PolicyNotAuthorized"},
+		{"port on the external network", p, "POST", "/v2.0/ports", pt(map[string]any{"network_id": "public"}), 403, "PolicyNotAuthorized"},
 		{"rule without direction", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"direction": ""}), 400, "HTTPBadRequest"},
 		{"rule bad direction", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"direction": "inbound"}), 400, "HTTPBadRequest"},
 		{"rule IPv6", p, "POST", "/v2.0/security-group-rules", rl(map[string]any{"ethertype": "IPv6"}), 400, "HTTPBadRequest"},

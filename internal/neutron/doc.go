@@ -9,8 +9,10 @@
 // subnet, a port is a network interface, bound on a compute host by
 // binding:host_id to the TAP Nova's libvirt driver names (tap + the first
 // 11 characters of the port id); a security group is a project group
-// without a VPC, copied into each network that uses it (secgroups.go);
-// ids are the EC2 ids. Callers
+// without a VPC, copied into each network that uses it (secgroups.go); a
+// router is an internet gateway, a floating IP an elastic IP, the
+// external network the cloud's public pool (routers.go); ids are the EC2
+// ids. Callers
 // authenticate with tokens of internal/keystone; a project is an account.
 //
 // Requests are validated before anything changes and commit through

@@ -76,3 +76,6 @@ func toError(err error) *Error {
 	}
 	return &Error{http.StatusInternalServerError, "InternalServerError", "Request failed: internal server error while processing your request."}
 }
+
+// asVPC is errors.As for the shared checks' errors.
+func asVPC(err error, ve **vpc.Error) bool { return errors.As(err, ve) }

@@ -44,6 +44,9 @@ func (s *Server) networks() *resource {
 		collection: "networks", member: "network", notFound: networkNotFound,
 		list: func(c *call) ([]obj, error) {
 			var out []obj
+			if _, ok := s.externalPrefix(); ok {
+				out = append(out, s.renderExternalNetwork())
+			}
 			err := c.read(func(st *vpc.State) error {
 				for _, v := range st.SortedVpcs() {
 					if c.sees(v.OwnerID) {
@@ -137,6 +140,9 @@ func (s *Server) createNetwork(c *call, a attrs) (string, error) {
 
 // network returns a network the caller sees.
 func (c *call) network(st *vpc.State, id string) (*vpc.Vpc, error) {
+	if c.s.isExternal(id) {
+		return nil, externalRefused("changed or given subnets and ports through this API")
+	}
 	v := st.Vpcs[id]
 	if v == nil || !c.sees(v.OwnerID) {
 		return nil, networkNotFound(id)
@@ -174,6 +180,11 @@ func (s *Server) deleteNetwork(c *call, id string) error {
 		v, err := c.network(st, id)
 		if err != nil {
 			return err
+		}
+		for _, sub := range st.SubnetsOf(id) {
+			if g := routerOn(st, sub.ID); g != nil {
+				return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network (router %s has an interface on subnet %s).", id, g.ID, sub.ID)
+			}
 		}
 		if len(st.InterfacesOf(id)) > 0 {
 			return conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)

@@ -42,7 +42,11 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(vs.Close)
 	key := make([]byte, 32)
-	srv, err := ec2.New(vs, ec2.Config{Key: key})
+	pool, err := ec2.ParsePool("203.0.113.0/29")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ec2.New(vs, ec2.Config{Key: key, PublicPool: pool})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ type resource struct {
 }
 
 func (s *Server) resources() []*resource {
-	return []*resource{s.networks(), s.subnets(), s.ports(), s.securityGroups(), s.securityGroupRules()}
+	return []*resource{s.networks(), s.subnets(), s.ports(), s.securityGroups(), s.securityGroupRules(), s.routers(), s.floatingIPs()}
 }
 
 func (s *Server) route(res *resource) {

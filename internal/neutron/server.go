@@ -59,6 +59,8 @@ func New(cfg Config) *Server {
 	for _, res := range s.resources() {
 		s.route(res)
 	}
+	s.mux.HandleFunc("PUT /v2.0/routers/{id}/add_router_interface", s.authed(s.routerInterface(true)))
+	s.mux.HandleFunc("PUT /v2.0/routers/{id}/remove_router_interface", s.authed(s.routerInterface(false)))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{http.StatusNotFound, "HTTPNotFound", "The resource could not be found."})
 	})
@@ -132,8 +134,11 @@ func (s *Server) root(c *call, w http.ResponseWriter) {
 var extensionList = []map[string]any{
 	{"alias": "binding", "name": "Port Binding", "description": "Expose port bindings of a virtual port to external application"},
 	{"alias": "external-net", "name": "Neutron external network", "description": "Adds external network attribute to network resource."},
+	{"alias": "ext-gw-mode", "name": "Neutron L3 Configurable external gateway mode", "description": "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"},
+	{"alias": "extraroute", "name": "Neutron Extra Route", "description": "Extra routes configuration for L3 router"},
 	{"alias": "net-mtu", "name": "Network MTU", "description": "Provides MTU attribute for a network resource."},
 	{"alias": "port-security", "name": "Port Security", "description": "Provides port security"},
+	{"alias": "router", "name": "Neutron L3 Router", "description": "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."},
 	{"alias": "project-id", "name": "project_id field enabled", "description": "Extension that indicates that project_id field is enabled."},
 	{"alias": "security-group", "name": "security-group", "description": "The security groups extension."},
 	{"alias": "standard-attr-description", "name": "standard-attr-description", "description": "Extension to add descriptions to standard attributes"},

@@ -24,6 +24,9 @@ func (s *Server) subnets() *resource {
 		collection: "subnets", member: "subnet", notFound: subnetNotFound,
 		list: func(c *call) ([]obj, error) {
 			var out []obj
+			if p, ok := s.externalPrefix(); ok {
+				out = append(out, s.renderExternalSubnet(p))
+			}
 			err := c.read(func(st *vpc.State) error {
 				for _, v := range st.SortedVpcs() {
 					for _, sub := range st.SubnetsOf(v.ID) {
@@ -174,6 +177,9 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 
 // subnet returns a subnet the caller sees.
 func (c *call) subnet(st *vpc.State, id string) (*vpc.Subnet, error) {
+	if id == externalSubnetID && c.s.isExternal(externalNetworkID) {
+		return nil, externalRefused("changed, deleted or given router interfaces")
+	}
 	sub := st.Subnets[id]
 	if sub == nil || !c.sees(sub.OwnerID) {
 		return nil, subnetNotFound(id)
@@ -228,6 +234,9 @@ func (s *Server) deleteSubnet(c *call, id string) error {
 		sub, err := c.subnet(st, id)
 		if err != nil {
 			return err
+		}
+		if g := routerOn(st, id); g != nil {
+			return conflict("SubnetInUse", "Unable to complete operation on subnet %s: router %s has an interface on it.", id, g.ID)
 		}
 		if err := ec2.DeleteSubnet(st, tx, sub); err != nil {
 			return inUse("SubnetInUse", "subnet", id, err)

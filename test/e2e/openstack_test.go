@@ -25,8 +25,15 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	if _, err := exec.LookPath("openstack"); err != nil {
 		t.Fatal("openstack (Debian's python3-openstackclient, installed by make deps) is needed")
 	}
-	l := netns.New(t, canopyBin, netns.Options{})
+	// A gateway host with an uplink to the outside, and the public pool
+	// (the external network) routed to it there.
+	l := cloudLab(t, `{"gateways": [{"host": "gw1", "interface": "edge0", "address": "192.0.2.2/24", "next_hop": "192.0.2.1"}]}`, "203.0.113.0/28")
+	gw1 := l.AddHostIn("gw1", "us-east-1z", false)
 	h1, h2 := l.AddHost("h1"), l.AddHost("h2")
+	up := l.AddOutside("up", gw1, "edge0", "192.0.2.1/24")
+	if o, err := up.Exec("ip", "route", "add", "203.0.113.0/28", "via", "192.0.2.2", "dev", "edge0"); err != nil {
+		t.Fatalf("upstream route to the pool: %v %s", err, o)
+	}
 	// The tenant's credentials as `canopy account create --openrc` prints
 	// them.
 	rc := netns.ParseOpenrc(l.CLI("account", "create", "e2e", "--openrc", "http://127.0.0.1:5000/v3"))
@@ -116,6 +123,28 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	waitUntil(t, "c → a once default lets web in", func() bool { _, ok := c.Ping(pa.FixedIPs[0].IP, 1); return ok })
 	if out, err := l.OpenStack(rc, "security", "group", "delete", "web"); err == nil || !strings.Contains(out, "in use") {
 		t.Errorf("security group delete web with a port in it: %v %s", err, out)
+	}
+	// A router with the external gateway and an interface on sub1, and a
+	// floating IP on pa: the outside reaches a at it, and a's connections
+	// out come from it; moved to pc, it reaches c instead; gone, nothing.
+	osc("router", "create", "r1")
+	osc("router", "set", "--external-gateway", "public", "r1")
+	osc("router", "add", "subnet", "r1", "sub1")
+	osc("security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "--remote-ip", "0.0.0.0/0", "default")
+	osc("security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "--remote-ip", "0.0.0.0/0", "web")
+	fip := osc("floating", "ip", "create", "public", "--port", pa.ID, "-f", "value", "-c", "floating_ip_address")
+	waitUntil(t, "the outside pings a's floating IP "+fip, func() bool { _, ok := up.Ping(fip, 1); return ok })
+	if out, ok := a.Ping("192.0.2.1", 2); !ok {
+		t.Errorf("a → the outside (192.0.2.1) through its floating IP: %s", out)
+	}
+	osc("floating", "ip", "set", "--port", pc.ID, fip)
+	waitUntil(t, "the outside pings the moved floating IP "+fip, func() bool { _, ok := up.Ping(fip, 1); return ok })
+	// Only c can answer at it now: a has no public address any more.
+	waitUntil(t, "a to lose its way out with its floating IP", func() bool { _, ok := a.Ping("192.0.2.1", 1); return !ok })
+	osc("floating", "ip", "unset", "--port", fip)
+	waitUntil(t, "the disassociated floating IP "+fip+" to stop answering", func() bool { _, ok := up.Ping(fip, 1); return !ok })
+	if out, err := l.OpenStack(rc, "router", "remove", "subnet", "r1", "sub1"); err != nil {
+		t.Errorf("router remove subnet: %v %s", err, out)
 	}
 	// Refused, with Neutron's error, and nothing changes.
 	if out, err := l.OpenStack(rc, "network", "delete", "net1"); err == nil || !strings.Contains(out, "ports still in use") {

@@ -1,0 +1,462 @@
+package neutron
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/canopy-sdn/canopy/internal/ec2"
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+)
+
+// Routers. Each network already has its router (the VPC's: its subnets are
+// routed to each other, as in a VPC), so a Neutron router is what links a
+// network to the outside: an internet gateway (igw-…, its id) with the
+// router's attributes in tags. Its interfaces are subnets of one network
+// (a router joining two networks would route between VPCs, which Canopy
+// does not do: 400). While it has an interface and an external gateway,
+// the gateway is attached to that network and its main route table sends
+// 0.0.0.0/0 to it (the whole network's, whichever of its subnets the
+// interfaces are on): floating IPs (elastic IPs, 1:1 NAT at the network's
+// uplink) then work both ways. Source NAT of the other ports is not
+// offered yet: enable_snat is false (Neutron's enable_snat_by_default =
+// False) and true answers 400, never a fake success. Static routes
+// ("routes") are routes of the main route table to the port holding the
+// next hop.
+
+// Tags of an internet gateway that is a Neutron router.
+const (
+	tagRouter   = "neutron:router"  // "1": made through this API
+	tagGateway  = "neutron:gateway" // the external network, when set
+	tagSubnets  = "neutron:subnets" // the interfaces' subnets, comma-separated
+	defaultSNAT = false
+)
+
+// quotaRouters is Neutron's default router quota.
+const quotaRouters = 10
+
+func routerNotFound(id string) *Error { return notFound("RouterNotFound", "Router", id) }
+
+func isRouter(g *vpc.InternetGateway) bool { return g.Tags[tagRouter] == "1" }
+
+// routerSubnets are the subnets of a router's interfaces.
+func routerSubnets(g *vpc.InternetGateway) []string {
+	if g.Tags[tagSubnets] == "" {
+		return nil
+	}
+	return strings.Split(g.Tags[tagSubnets], ",")
+}
+
+// routerNetwork is the network of a router's interfaces ("" when none).
+func routerNetwork(st *vpc.State, g *vpc.InternetGateway) string {
+	for _, id := range routerSubnets(g) {
+		if sub := st.Subnets[id]; sub != nil {
+			return sub.VpcID
+		}
+	}
+	return ""
+}
+
+// routerOn is the router with an interface on subnet subID (nil if none).
+func routerOn(st *vpc.State, subID string) *vpc.InternetGateway {
+	for _, g := range st.InternetGateways {
+		if isRouter(g) && slices.Contains(routerSubnets(g), subID) {
+			return g
+		}
+	}
+	return nil
+}
+
+func (c *call) router(st *vpc.State, id string) (*vpc.InternetGateway, error) {
+	g := st.InternetGateways[id]
+	if g == nil || !isRouter(g) || !c.sees(g.OwnerID) {
+		return nil, routerNotFound(id)
+	}
+	return g, nil
+}
+
+func (s *Server) routers() *resource {
+	return &resource{
+		collection: "routers", member: "router", notFound: routerNotFound,
+		list: func(c *call) ([]obj, error) {
+			var out []obj
+			err := c.read(func(st *vpc.State) error {
+				for _, g := range st.InternetGateways {
+					if isRouter(g) && c.sees(g.OwnerID) {
+						out = append(out, renderRouter(st, g))
+					}
+				}
+				return nil
+			})
+			return out, err
+		},
+		create: s.createRouter,
+		update: s.updateRouter,
+		del:    s.deleteRouter,
+	}
+}
+
+func renderRouter(st *vpc.State, g *vpc.InternetGateway) obj {
+	var gw any
+	if g.Tags[tagGateway] != "" {
+		gw = obj{"network_id": g.Tags[tagGateway], "enable_snat": defaultSNAT, "external_fixed_ips": []obj{}}
+	}
+	routes := []obj{}
+	if n := routerNetwork(st, g); n != "" {
+		if t := st.MainRouteTable(n); t != nil {
+			for _, r := range t.Routes {
+				if e := st.NetworkInterfaces[r.NetworkInterfaceID]; e != nil && r.Origin == vpc.OriginCreateRoute {
+					routes = append(routes, obj{"destination": r.DestinationCidrBlock.String(), "nexthop": e.PrimaryIP().String()})
+				}
+			}
+		}
+	}
+	return obj{"id": g.ID, "name": nameOf(g.Tags), "description": g.Tags[tagDescription],
+		"tenant_id": g.OwnerID, "project_id": g.OwnerID, "admin_state_up": true, "status": "ACTIVE",
+		"external_gateway_info": gw, "routes": routes, "distributed": false, "ha": false,
+		"availability_zone_hints": []string{}, "availability_zones": []string{}, "flavor_id": nil, "tags": []string{}}
+}
+
+// gatewayAttr reads external_gateway_info: the external network's id, ""
+// for none (null or {}); set is false when the attribute is absent.
+func (s *Server) gatewayAttr(c *call, st *vpc.State, a attrs) (network string, set bool, err error) {
+	raw, ok := a["external_gateway_info"]
+	if !ok {
+		return "", false, nil
+	}
+	if string(raw) == "null" {
+		return "", true, nil
+	}
+	var info attrs
+	if err := json.Unmarshal(raw, &info); err != nil || info == nil {
+		return "", false, badRequest("Invalid input for external_gateway_info. Reason: '%s' is not a dictionary.", raw)
+	}
+	if err := info.only("network_id", "enable_snat", "external_fixed_ips"); err != nil {
+		return "", false, err
+	}
+	if err := info.fixed("enable_snat", defaultSNAT, "source NAT for ports without a floating IP is not supported yet (enable_snat is false)"); err != nil {
+		return "", false, err
+	}
+	if info.has("external_fixed_ips") {
+		return "", false, badRequest("Invalid input for external_gateway_info. Reason: choosing the gateway's external fixed IPs is not supported.")
+	}
+	if network, err = info.str("network_id", "", 255); err != nil {
+		return "", false, err
+	}
+	if network == "" {
+		if len(info) == 0 {
+			return "", true, nil
+		}
+		return "", false, badRequest("Invalid input for external_gateway_info. Reason: network_id is required.")
+	}
+	if err := s.checkExternal(st, c, network); err != nil {
+		return "", false, err
+	}
+	return network, true, nil
+}
+
+func routerText(a attrs) (name, desc string, err error) {
+	if name, err = a.str("name", "", 255); err != nil {
+		return
+	}
+	if desc, err = a.str("description", "", 255); err != nil {
+		return
+	}
+	for _, f := range []struct {
+		k    string
+		want any
+		why  string
+	}{
+		{"admin_state_up", true, "a router is always up on Canopy"},
+		{"distributed", false, "a router is distributed by nature on Canopy, and not configurable"},
+		{"ha", false, "HA routers are not configurable (the gateways are)"},
+		{"availability_zone_hints", []any{}, "availability zone hints are not supported"},
+	} {
+		if err = a.fixed(f.k, f.want, f.why); err != nil {
+			return
+		}
+	}
+	return
+}
+
+func (s *Server) createRouter(c *call, a attrs) (string, error) {
+	if err := a.only("name", "description", "admin_state_up", "external_gateway_info", "distributed", "ha",
+		"availability_zone_hints", "tenant_id", "project_id"); err != nil {
+		return "", err
+	}
+	name, desc, err := routerText(a)
+	if err != nil {
+		return "", err
+	}
+	var id string
+	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		owner, err := c.owner(a, func(p string) bool { return st.Accounts[p] != nil })
+		if err != nil {
+			return err
+		}
+		gw, _, err := s.gatewayAttr(c, st, a)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, g := range st.InternetGateways {
+			if g.OwnerID == owner && isRouter(g) {
+				n++
+			}
+		}
+		if n >= quotaRouters {
+			return conflict("OverQuota", "Quota exceeded for resources: ['router'].")
+		}
+		tags := withText(nil, name, desc)
+		if tags == nil {
+			tags = vpc.Tags{}
+		}
+		tags[tagRouter] = "1"
+		if gw != "" {
+			tags[tagGateway] = gw
+		}
+		g := &vpc.InternetGateway{ID: ec2.NewID(vpc.KindInternetGW), OwnerID: owner, Tags: tags}
+		id = g.ID
+		return tx.Put(g.ID, g)
+	})
+	return id, err
+}
+
+func (s *Server) updateRouter(c *call, id string, a attrs) error {
+	if err := a.only("name", "description", "admin_state_up", "external_gateway_info", "routes", "distributed", "ha"); err != nil {
+		return err
+	}
+	name, desc, err := routerText(a)
+	if err != nil {
+		return err
+	}
+	return c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		g, err := c.router(st, id)
+		if err != nil {
+			return err
+		}
+		gw, gwSet, err := s.gatewayAttr(c, st, a)
+		if err != nil {
+			return err
+		}
+		g = clone(g)
+		if a.has("name") {
+			g.Tags = withText(g.Tags, name, g.Tags[tagDescription])
+		}
+		if a.has("description") {
+			g.Tags = withText(g.Tags, nameOf(g.Tags), desc)
+		}
+		if gwSet {
+			if gw == "" {
+				delete(g.Tags, tagGateway)
+			} else {
+				g.Tags[tagGateway] = gw
+			}
+		}
+		if err := s.realize(tx, g); err != nil {
+			return err
+		}
+		if raw, ok := a["routes"]; ok {
+			return s.setRoutes(tx, g, raw)
+		}
+		return nil
+	})
+}
+
+// realize puts router g (changed) and brings its internet gateway's
+// attachment and the network's default route in line with it.
+func (s *Server) realize(tx *nsdb.VPCTx, g *vpc.InternetGateway) error {
+	st := tx.State()
+	want := ""
+	if g.Tags[tagGateway] != "" {
+		want = routerNetwork(st, g)
+	}
+	for _, at := range slices.Clone(g.Attachments) {
+		if at.VpcID == want {
+			continue
+		}
+		if err := vpc.CheckDetachInternetGateway(st, g, at.VpcID); err != nil {
+			var ve *vpc.Error
+			if asVPC(err, &ve) && ve.Code == vpc.CodeDependencyViolation {
+				return conflict("RouterExternalGatewayInUseByFloatingIp", "Gateway of router %s cannot go or move: floating IPs of network %s use it (%s).", g.ID, at.VpcID, ve.Message)
+			}
+			return err
+		}
+		if t := st.MainRouteTable(at.VpcID); t != nil {
+			t = clone(t)
+			t.Routes = slices.DeleteFunc(t.Routes, func(r vpc.Route) bool { return r.GatewayID == g.ID })
+			if err := tx.Put(t.ID, t); err != nil {
+				return err
+			}
+		}
+		g.Attachments = slices.DeleteFunc(g.Attachments, func(x vpc.IGWAttachment) bool { return x.VpcID == at.VpcID })
+	}
+	if want != "" && !g.AttachedTo(want) {
+		if o := st.InternetGatewayOf(want); o != nil && o.ID != g.ID {
+			return conflict("RouterInUse", "Network %s already has a gateway (%s): one router per network reaches the outside on Canopy.", want, o.ID)
+		}
+		g.Attachments = append(g.Attachments, vpc.IGWAttachment{VpcID: want, State: vpc.StateAvailable})
+		if t := st.MainRouteTable(want); t != nil {
+			all := netip.MustParsePrefix("0.0.0.0/0")
+			if i := slices.IndexFunc(t.Routes, func(r vpc.Route) bool { return r.DestinationCidrBlock == all }); i >= 0 {
+				return conflict("RouterInUse", "Network %s already has a route to 0.0.0.0/0.", want)
+			}
+			t = clone(t)
+			t.Routes = append(t.Routes, vpc.Route{DestinationCidrBlock: all, GatewayID: g.ID, Origin: vpc.OriginCreateRoute, State: vpc.RouteActive})
+			if err := tx.Put(t.ID, t); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Put(g.ID, g)
+}
+
+// setRoutes replaces a router's static routes (routes of its network's
+// main route table to the port holding each next hop).
+func (s *Server) setRoutes(tx *nsdb.VPCTx, g *vpc.InternetGateway, raw json.RawMessage) error {
+	var routes []struct {
+		Destination string `json:"destination"`
+		Nexthop     string `json:"nexthop"`
+	}
+	if err := json.Unmarshal(raw, &routes); err != nil {
+		return badRequest("Invalid input for routes. Reason: '%s' is not a list of {destination, nexthop}.", raw)
+	}
+	st := tx.State()
+	n := routerNetwork(st, g)
+	if n == "" && len(routes) > 0 {
+		return badRequest("Router %s has no interface: its routes would have no network.", g.ID)
+	}
+	if n == "" {
+		return nil
+	}
+	t := clone(st.MainRouteTable(n))
+	t.Routes = slices.DeleteFunc(t.Routes, func(r vpc.Route) bool { return r.NetworkInterfaceID != "" && r.Origin == vpc.OriginCreateRoute })
+	for _, r := range routes {
+		dst, err := netip.ParsePrefix(r.Destination)
+		if err != nil || !dst.Addr().Is4() || dst.Masked() != dst {
+			return badRequest("Invalid input for routes. Reason: '%s' is not a valid IPv4 CIDR.", r.Destination)
+		}
+		hop, err := netip.ParseAddr(r.Nexthop)
+		if err != nil || !hop.Is4() {
+			return badRequest("Invalid input for routes. Reason: '%s' is not a valid IPv4 address.", r.Nexthop)
+		}
+		var port *vpc.NetworkInterface
+		for _, e := range st.InterfacesOf(n) {
+			if slices.ContainsFunc(e.PrivateIPs, func(p vpc.PrivateIP) bool { return p.Address == hop }) {
+				port = e
+			}
+		}
+		if port == nil {
+			return &Error{http.StatusBadRequest, "InvalidRoutes", "Invalid format for routes: the nexthop " + hop.String() + " is not a port's address on the router's network."}
+		}
+		if slices.ContainsFunc(t.Routes, func(x vpc.Route) bool { return x.DestinationCidrBlock == dst }) {
+			return &Error{http.StatusBadRequest, "InvalidRoutes", "Invalid format for routes: the destination " + dst.String() + " is routed already."}
+		}
+		t.Routes = append(t.Routes, vpc.Route{DestinationCidrBlock: dst, NetworkInterfaceID: port.ID, Origin: vpc.OriginCreateRoute, State: vpc.RouteActive})
+	}
+	return tx.Put(t.ID, t)
+}
+
+func (s *Server) deleteRouter(c *call, id string) error {
+	return c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		g, err := c.router(st, id)
+		if err != nil {
+			return err
+		}
+		if len(routerSubnets(g)) > 0 {
+			return conflict("RouterInUse", "Router %s still has ports", id)
+		}
+		return tx.Delete("internet_gateways", id)
+	})
+}
+
+// interfaceBody reads an add/remove_router_interface body.
+func interfaceBody(c *call) (string, error) {
+	var a attrs
+	if err := json.NewDecoder(io.LimitReader(c.r.Body, maxBody)).Decode(&a); err != nil || a == nil {
+		return "", badRequest("Malformed request body: a JSON object with subnet_id.")
+	}
+	if a.has("port_id") {
+		return "", badRequest("Bad router request: an interface is added by subnet_id on Canopy (the router's port is the subnet's gateway).")
+	}
+	if err := a.only("subnet_id"); err != nil {
+		return "", err
+	}
+	sub, err := a.str("subnet_id", "", 255)
+	if err == nil && sub == "" {
+		err = badRequest("Bad router request: Either subnet_id or port_id must be specified.")
+	}
+	return sub, err
+}
+
+// routerInterface serves add_router_interface and remove_router_interface.
+func (s *Server) routerInterface(add bool) func(c *call, w http.ResponseWriter) {
+	return func(c *call, w http.ResponseWriter) {
+		id := c.r.PathValue("id")
+		subID, err := interfaceBody(c)
+		var out obj
+		if err == nil {
+			err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+				g, err := c.router(st, id)
+				if err != nil {
+					return err
+				}
+				sub, err := c.subnet(st, subID)
+				if err != nil {
+					return err
+				}
+				subs := routerSubnets(g)
+				g = clone(g)
+				if add {
+					if slices.Contains(subs, subID) {
+						return badRequest("Bad router request: Router already has a port on subnet %s.", subID)
+					}
+					if o := routerOn(st, subID); o != nil {
+						return conflict("RouterInUse", "Subnet %s has an interface on router %s already: one router per subnet.", subID, o.ID)
+					}
+					if n := routerNetwork(st, g); n != "" && n != sub.VpcID {
+						return badRequest("Bad router request: router %s has interfaces on network %s; on Canopy a router links one network to the outside (each network routes between its own subnets).", id, n)
+					}
+					if sub.OwnerID != g.OwnerID {
+						return forbidden("Subnet %s is not of router %s's project.", subID, id)
+					}
+					subs = append(subs, subID)
+				} else {
+					i := slices.Index(subs, subID)
+					if i < 0 {
+						return notFound("RouterInterfaceNotFoundForSubnet", "Router "+id+" interface for subnet", subID)
+					}
+					subs = slices.Delete(subs, i, i+1)
+					if len(subs) == 0 && g.AttachedTo(sub.VpcID) {
+						if err := vpc.CheckDetachInternetGateway(st, g, sub.VpcID); err != nil {
+							return conflict("RouterInterfaceInUseByFloatingIP", "Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more floating IPs.", subID, id)
+						}
+					}
+					if len(subs) == 0 {
+						// Its static routes go with its last interface.
+						if err := s.setRoutes(tx, g, json.RawMessage("[]")); err != nil {
+							return err
+						}
+					}
+				}
+				if len(subs) == 0 {
+					delete(g.Tags, tagSubnets)
+				} else {
+					g.Tags[tagSubnets] = strings.Join(subs, ",")
+				}
+				out = obj{"id": id, "subnet_id": subID, "subnet_ids": []string{subID}, "port_id": "",
+					"network_id": sub.VpcID, "tenant_id": g.OwnerID, "project_id": g.OwnerID}
+				return s.realize(tx, g)
+			})
+		}
+		if err != nil {
+			writeError(w, toError(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}

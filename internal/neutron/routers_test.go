@@ -1,0 +1,129 @@
+package neutron_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/canopy-sdn/canopy/internal/translate"
+	"github.com/canopy-sdn/canopy/internal/vpc"
+)
+
+// TestRoutersAndFloatingIPs: the external network, a router with a gateway
+// and an interface (an internet gateway attached, the default route),
+// static routes, floating IPs associated, moved, disassociated, and the
+// deletes in dependency order.
+func TestRoutersAndFloatingIPs(t *testing.T) {
+	e := newEnv(t)
+	p := e.project("alpha")
+	other := e.project("beta")
+	ext := p.must(200, "GET", "/v2.0/networks?router:external=True", nil, "")["networks"].([]any)
+	if len(ext) != 1 || ext[0].(map[string]any)["id"] != "public" {
+		t.Fatalf("external networks: %v", ext)
+	}
+	if sub := p.must(200, "GET", "/v2.0/subnets/public-subnet", nil, "subnet"); sub["cidr"] != "203.0.113.0/29" {
+		t.Errorf("external subnet: %v", sub)
+	}
+	net := p.must(201, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "n"}}, "network")["id"].(string)
+	sub := p.must(201, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net, "ip_version": 4, "cidr": "10.0.0.0/24"}}, "subnet")["id"].(string)
+	port := p.must(201, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": net}}, "port")
+	portID := port["id"].(string)
+	port2 := p.must(201, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": net}}, "port")["id"].(string)
+
+	r := p.must(201, "POST", "/v2.0/routers", map[string]any{"router": map[string]any{"name": "r1",
+		"external_gateway_info": map[string]any{"network_id": "public"}}}, "router")
+	rid := r["id"].(string)
+	if gw, _ := r["external_gateway_info"].(map[string]any); gw["network_id"] != "public" || gw["enable_snat"] != false {
+		t.Errorf("router: %v", r)
+	}
+	// A floating IP before the router reaches the port's network: refused.
+	fip := p.must(201, "POST", "/v2.0/floatingips", map[string]any{"floatingip": map[string]any{"floating_network_id": "public"}}, "floatingip")
+	fid := fip["id"].(string)
+	if fip["status"] != "DOWN" || fip["port_id"] != nil {
+		t.Errorf("new floating IP: %v", fip)
+	}
+	p.must(404, "PUT", "/v2.0/floatingips/"+fid, map[string]any{"floatingip": map[string]any{"port_id": portID}}, "")
+
+	p.must(200, "PUT", "/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": sub}, "")
+	gateway := func() (attached bool, route bool) {
+		e.vpcs.Read(func(st *vpc.State) {
+			g := st.InternetGateways[rid]
+			attached = g != nil && g.AttachedTo(net)
+			for _, rt := range st.MainRouteTable(net).Routes {
+				if rt.GatewayID == rid && rt.DestinationCidrBlock == netip.MustParsePrefix("0.0.0.0/0") {
+					route = true
+				}
+			}
+		})
+		return
+	}
+	if a, rt := gateway(); !a || !rt {
+		t.Fatalf("after add_router_interface: attached %v, default route %v", a, rt)
+	}
+	// Associate, move, disassociate.
+	fip = p.must(200, "PUT", "/v2.0/floatingips/"+fid, map[string]any{"floatingip": map[string]any{"port_id": portID}}, "floatingip")
+	fixed := port["fixed_ips"].([]any)[0].(map[string]any)["ip_address"]
+	if fip["port_id"] != portID || fip["fixed_ip_address"] != fixed || fip["router_id"] != rid || fip["status"] != "ACTIVE" {
+		t.Errorf("associated: %v", fip)
+	}
+	e.vpcs.Read(func(st *vpc.State) {
+		if d := translate.Translate(st, translate.CloudConfig{}); len(d.Skipped) > 0 {
+			t.Errorf("skipped: %v", d.Skipped)
+		}
+		if a := st.Addresses[fid]; a.NetworkInterfaceID != portID || a.PrivateIPAddress.String() != fixed {
+			t.Errorf("the elastic IP: %+v", a)
+		}
+	})
+	other.must(404, "PUT", "/v2.0/floatingips/"+fid, map[string]any{"floatingip": map[string]any{"port_id": nil}}, "")
+	fip = p.must(200, "PUT", "/v2.0/floatingips/"+fid, map[string]any{"floatingip": map[string]any{"port_id": port2}}, "floatingip")
+	if fip["port_id"] != port2 {
+		t.Errorf("moved: %v", fip)
+	}
+	// The gateway cannot go while a floating IP uses it.
+	p.must(409, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"external_gateway_info": nil}}, "")
+	p.must(409, "PUT", "/v2.0/routers/"+rid+"/remove_router_interface", map[string]any{"subnet_id": sub}, "")
+	fip = p.must(200, "PUT", "/v2.0/floatingips/"+fid, map[string]any{"floatingip": map[string]any{"port_id": nil}}, "floatingip")
+	if fip["port_id"] != nil || fip["status"] != "DOWN" {
+		t.Errorf("disassociated: %v", fip)
+	}
+
+	// Static routes: to a port's address.
+	hop := port["fixed_ips"].([]any)[0].(map[string]any)["ip_address"].(string)
+	r = p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"routes": []any{
+		map[string]any{"destination": "172.16.0.0/16", "nexthop": hop}}}}, "router")
+	if rs := r["routes"].([]any); len(rs) != 1 || rs[0].(map[string]any)["nexthop"] != hop {
+		t.Errorf("routes: %v", r)
+	}
+	e.vpcs.Read(func(st *vpc.State) {
+		found := false
+		for _, rt := range st.MainRouteTable(net).Routes {
+			found = found || rt.DestinationCidrBlock.String() == "172.16.0.0/16" && rt.NetworkInterfaceID == portID
+		}
+		if !found {
+			t.Errorf("no route to 172.16.0.0/16 via %s: %+v", portID, st.MainRouteTable(net).Routes)
+		}
+	})
+
+	// Gateway off: detached, route gone; on again.
+	p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{}}}, "")
+	if a, rt := gateway(); a || rt {
+		t.Errorf("gateway cleared: attached %v, default route %v", a, rt)
+	}
+	p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{"network_id": "public"}}}, "")
+	if a, rt := gateway(); !a || !rt {
+		t.Errorf("gateway set again: attached %v, default route %v", a, rt)
+	}
+
+	// Deletes in dependency order.
+	p.must(409, "DELETE", "/v2.0/routers/"+rid, nil, "")
+	p.must(409, "DELETE", "/v2.0/subnets/"+sub, nil, "")
+	p.must(204, "DELETE", "/v2.0/floatingips/"+fid, nil, "")
+	p.must(200, "PUT", "/v2.0/routers/"+rid+"/remove_router_interface", map[string]any{"subnet_id": sub}, "")
+	if a, rt := gateway(); a || rt {
+		t.Errorf("interface removed: attached %v, default route %v", a, rt)
+	}
+	p.must(204, "DELETE", "/v2.0/routers/"+rid, nil, "")
+	for _, id := range []string{portID, port2} {
+		p.must(204, "DELETE", "/v2.0/ports/"+id, nil, "")
+	}
+	p.must(204, "DELETE", "/v2.0/networks/"+net, nil, "")
+}
