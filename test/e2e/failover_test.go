@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -115,11 +116,7 @@ func TestGatewayFailoverBGP(t *testing.T) {
 
 	// gw1 carries traffic both ways before it dies: frames arrive on its
 	// uplink from FRR, and leave by it from the compute hosts.
-	rx0, tx0 := gatewayFrames(e.gw1)
-	waitUntil(t, "gw1 forwarding both ways", func() bool {
-		rx, tx := gatewayFrames(e.gw1)
-		return rx > rx0+500 && tx > tx0+500
-	})
+	e.forwarding(t, "before the kill")
 	beforeIn, beforeOut := netns.Echoed(inConns), netns.Echoed(outConns)
 	// (Launching instances loads the machine: a BFD session at 100 ms may
 	// flap before this point. From here on, gw2's must not.)
@@ -193,20 +190,6 @@ func natAndElasticIP(t *testing.T, tn *tenant, client, net16 string) (a inst, ei
 	return a, eip, b
 }
 
-// gatewaysInUserspace runs the test's agents on the userspace path when
-// the run is on the default one. A gateway's drain and restart on the
-// kernel path (the uplink's frames forwarded by the program, the pinned
-// maps kept across a restart) is issue 11's work in progress; until it is
-// in, a gateway host needs the userspace path for this (on the kernel path
-// gw1 is never seen forwarding before the drain).
-func gatewaysInUserspace(t *testing.T) {
-	if netns.Datapath != "" {
-		return
-	}
-	netns.Datapath = "userspace"
-	t.Cleanup(func() { netns.Datapath = "" })
-}
-
 // gatewayFrames counts the frames a gateway host's uplinks took in (rx)
 // and sent out (tx), on either datapath: what the agent read and wrote,
 // plus on the kernel path what the program forwarded from the uplink
@@ -215,6 +198,29 @@ func gatewayFrames(h *netns.Host) (rx, tx float64) {
 	rx = h.Metric("canopy_agent_port_rx_frames_total") + max(0, h.Metric(`canopy_agent_kernel_packets{event="hit"}`))
 	tx = h.Metric("canopy_agent_port_tx_frames_total") + max(0, h.Metric(`canopy_agent_kernel_packets{event="tunnel_rx"}`))
 	return rx, tx
+}
+
+// forwarding waits until gw1 forwards the probes both ways: frames in from
+// its uplink (FRR's ECMP, which hashes the 5-tuple: see AddOutside) and
+// out by it (the compute hosts' ECMP, by the 5-tuple too). With 16 probe
+// flows each way, none on gw1 is one chance in 2^16 per direction; what
+// each gateway forwarded is logged, and said on failure.
+func (e *bgpEdge) forwarding(t *testing.T, what string) {
+	t.Helper()
+	rx1, tx1 := gatewayFrames(e.gw1)
+	rx2, tx2 := gatewayFrames(e.gw2)
+	counts := func() string {
+		r1, t1 := gatewayFrames(e.gw1)
+		r2, t2 := gatewayFrames(e.gw2)
+		return fmt.Sprintf("gw1 %.0f frames in from its uplink, %.0f out; gw2 %.0f in, %.0f out", r1-rx1, t1-tx1, r2-rx2, t2-tx2)
+	}
+	if !within(20*time.Second, func() bool {
+		rx, tx := gatewayFrames(e.gw1)
+		return rx > rx1+500 && tx > tx1+500
+	}) {
+		t.Fatalf("gw1 not forwarding both ways %s within 20 s: %s", what, counts())
+	}
+	t.Logf("gw1 forwarding both ways %s: %s", what, counts())
 }
 
 // TestGatewayPlannedWork is issue 11's must-show 5: with the 1,000/s UDP
@@ -226,7 +232,6 @@ func gatewayFrames(h *netns.Host) (rx, tx float64) {
 // NAT state from its peers before it advertises again. No probe datagram
 // is lost, and the sessions negotiated graceful restart.
 func TestGatewayPlannedWork(t *testing.T) {
-	gatewaysInUserspace(t)
 	// Nothing here waits for BFD: slower timers keep a loaded machine's
 	// stalls from flapping the sessions.
 	e := newBGPEdge(t, 300, "us-east-1a", "us-east-1b")
@@ -240,22 +245,9 @@ func TestGatewayPlannedWork(t *testing.T) {
 	out := netns.StartUDPProbe(t, b.ns, outsideClient+":9001", rate, 8)
 	in.Warm(t)
 	out.Warm(t)
-	// gw1 must carry probes for its drain and restart to mean anything.
-	// Which way is up to the hashing: FRR's for the inbound probe, the
-	// compute hosts' ECMP for the outbound one; in some runs no outbound
-	// flow hashed to gw1 for a whole minute (not explained yet), so one
-	// way is enough here, and the counts are logged.
-	forwarding := func(what string) {
-		t.Helper()
-		rx0, tx0 := gatewayFrames(e.gw1)
-		waitUntil(t, "gw1 forwarding "+what, func() bool {
-			rx, tx := gatewayFrames(e.gw1)
-			return rx > rx0+500 || tx > tx0+500
-		})
-		rx, tx := gatewayFrames(e.gw1)
-		t.Logf("gw1 forwarding %s: %.0f frames in from its uplink, %.0f out", what, rx-rx0, tx-tx0)
-	}
-	forwarding("before the drain")
+	// gw1 must carry probes both ways for its drain and restart to mean
+	// anything.
+	e.forwarding(t, "before the drain")
 
 	mark := func(what string) { t.Logf("%v: %s", in.Elapsed(), what) }
 	mark("drain")
@@ -268,7 +260,7 @@ func TestGatewayPlannedWork(t *testing.T) {
 	mark("undrain")
 	e.l.CLI("gateway", "undrain", "gw1")
 	waitUntil(t, "FRR's pool route via both gateways after the drain", func() bool { return e.poolVia(gw1Uplink, gw2Uplink) })
-	forwarding("after the drain")
+	e.forwarding(t, "after the drain")
 	if gr := e.f.Vtysh("show ip bgp neighbors " + gw1Uplink); !strings.Contains(gr, "Graceful Restart Capability: advertised and received") {
 		t.Errorf("FRR and gw1 did not negotiate graceful restart:\n%s", gr)
 	}
@@ -287,7 +279,7 @@ func TestGatewayPlannedWork(t *testing.T) {
 	mark("started")
 	e.settle(t)
 	mark("settled")
-	forwarding("after the restart")
+	e.forwarding(t, "after the restart")
 	if log := e.gw1.Log(); !strings.Contains(log, "bgp graceful restart") {
 		t.Errorf("gw1's agent did not come back as a graceful restart:\n%s", log)
 	}

@@ -36,7 +36,8 @@ func onPath(t *testing.T, datapath, attach string, tests []pathTest) {
 // TestUserspaceDatapath runs the agent and instance tests on
 // --datapath=userspace (the path of a host without BPF or kernel VXLAN).
 // Left out, to keep the suite's time: the server's tests (the datapath
-// moves nothing of theirs) and the gateways' (BGP, failover, edge objects).
+// moves nothing of theirs) and most of the gateways' (BGP, failover, edge
+// objects); a gateway's planned drain and restart is in.
 func TestUserspaceDatapath(t *testing.T) {
 	if netns.Datapath == "userspace" {
 		t.Skip("the whole run is on the userspace datapath")
@@ -58,6 +59,7 @@ func TestUserspaceDatapath(t *testing.T) {
 		{"StatefulPortGroup", TestStatefulPortGroup},
 		{"FragNeeded", TestFragNeeded},
 		{"AmazonProvidedDNS", TestAmazonProvidedDNS},
+		{"GatewayPlannedWork", TestGatewayPlannedWork},
 	})
 }
 

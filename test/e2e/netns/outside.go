@@ -7,12 +7,18 @@ import "strings"
 // the interface iface that h's edge uplink is bound to (by the controller,
 // from the cloud config), with address cidr, as the upstream router on the
 // gateway's link. It waits until the agent has plugged the uplink.
+//
+// The namespace's kernel spreads multipath routes by the 5-tuple
+// (fib_multipath_hash_policy=1), as a real router hashes ECMP at L4: with
+// the default, the addresses alone, every flow between one client and one
+// public address takes the same gateway.
 func (l *Lab) AddOutside(name string, h *Host, iface, cidr string) *VM {
 	l.t.Helper()
 	vm := &VM{l: l, Name: name, NS: l.id + "-out-" + name, Host: h, Tap: iface, CIDR: cidr, MTU: 1500}
 	l.mustNS(vm.NS)
 	l.vms = append(l.vms, vm)
 	l.must("ip", "-n", vm.NS, "link", "set", "lo", "up")
+	l.must("ip", "netns", "exec", vm.NS, "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1")
 	l.AttachUplink(vm, h, iface, cidr)
 	return vm
 }
