@@ -95,6 +95,9 @@ func (a *Agent) openKernel() (*kernelPath, error) {
 	for _, key := range dp.FlowKeys() {
 		k.adopted[key] = struct{}{}
 	}
+	if len(k.adopted) > 0 {
+		a.log.Info("agent: adopted the flows a previous agent left", "flows", len(k.adopted))
+	}
 	k.ports.Store(&map[int]*kernelPort{})
 	k.keys.Store(&map[uint32]*kernelPort{})
 	return k, nil
@@ -559,18 +562,26 @@ func (k *kernelPath) DeleteDrops() {
 	clear(k.drops)
 }
 
-// Clear removes every kernel flow (a full invalidation).
+// Clear removes the kernel copy of every flow of the table (a full
+// invalidation). The flows a previous agent left are not the table's: they
+// stay, forwarding, until they idle or a change of the topology past the
+// first view retires them (runReplica). The first view after a restart is a
+// full invalidation (the replica's first load), and clearing them there
+// cut every established flow at each restart: its packets missed until
+// the agent had its ports plugged and the flow simulated again, and a TCP
+// stream stalled for a retransmission timeout (TestKernelKill9Hitless).
 func (k *kernelPath) Clear() {
 	if err := k.dp.FlushFlows(); err != nil { // the queued ones go too
 		k.a.m.kernelErrors.Inc()
 	}
-	for _, key := range k.dp.FlowKeys() {
-		_ = k.dp.DeleteFlow(&key)
-	}
 	k.mmu.Lock()
+	defer k.mmu.Unlock()
+	for _, key := range k.dp.FlowKeys() {
+		if _, ok := k.adopted[key]; !ok {
+			_ = k.dp.DeleteFlow(&key)
+		}
+	}
 	clear(k.drops)
-	clear(k.adopted)
-	k.mmu.Unlock()
 }
 
 // Idle is how long the kernel's copy of a flow has not forwarded (ns);

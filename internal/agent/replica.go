@@ -125,7 +125,18 @@ func (r *replica) waitUntil(ctx context.Context, cond func(topology.Reader) bool
 // taint records the tags a change to (or removal of) o invalidates. Besides
 // the object's own tag: a port or route change also taints its device
 // (floods and route lookups consult the device, not every candidate).
+//
+// A Host object taints nothing: the simulation reads none (a host's
+// interfaces and labels decide no flow; its liveness is setAlive's), so no
+// flow carries a host's tag. Its controller rewrites it whenever the host's
+// interfaces change — each VM or instance that comes or goes, and an agent
+// that restarts (its fast-path devices now exist) — and such a change, had
+// it counted, would retire the flows a restarted agent adopted from its
+// predecessor (runReplica), which the kernel was forwarding.
 func (r *replica) taint(k topology.Kind, id string, o topology.Object) {
+	if k == topology.KindHost {
+		return
+	}
 	r.changed[flow.TagOf(string(k), id)] = struct{}{}
 	switch v := o.(type) {
 	case *topology.Port:

@@ -347,3 +347,30 @@ func TestPartialReplicaWidensAndNarrows(t *testing.T) {
 	}
 	ag.rep.mu.Unlock()
 }
+
+// A Host object's change invalidates nothing (the simulation reads no
+// host), so it does not retire the flows a restarted agent adopted: its
+// controller rewrites a host's interfaces at every agent restart. A port's
+// change taints the port and its device.
+func TestHostChangeTaintsNothing(t *testing.T) {
+	r := newReplica()
+	host := &topology.Host{Meta: topology.Meta{ID: "h1", Name: "h1", Revision: 1}}
+	port := &topology.Port{Meta: topology.Meta{ID: "p1", Revision: 1}, DeviceKind: topology.KindBridge, DeviceID: "b1", HostID: "h1"}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.putLocked(topology.KindHost, host.ID, host, "")
+	moved := topology.Clone(host).(*topology.Host)
+	moved.Revision = 2
+	moved.Interfaces = []topology.HostInterface{{Name: "canopy-vx", MTU: 1450}}
+	r.putLocked(topology.KindHost, moved.ID, moved, "")
+	r.removeLocked(topology.KindHost, moved.ID, "")
+	if len(r.changed) != 0 {
+		t.Fatalf("a host's creation, change and removal tainted %d tags, want none", len(r.changed))
+	}
+	r.putLocked(topology.KindPort, port.ID, port, "")
+	for _, want := range []flow.Tag{flow.TagOf(string(topology.KindPort), "p1"), flow.TagOf(string(topology.KindBridge), "b1")} {
+		if _, ok := r.changed[want]; !ok {
+			t.Errorf("a port's change did not taint %v: %v", want, r.changed)
+		}
+	}
+}
