@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,8 +226,17 @@ func (s *Server) checkScope(sp sigParts, service string) error {
 func (s *Server) verify(ctx context.Context, r *http.Request, body []byte, service string) (*credential, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		if r.URL.Query().Get("X-Amz-Signature") != "" {
+		// Credentials in the parameters (query string or form body) are
+		// credentials in a form not taken: say so rather than call them
+		// missing.
+		q := r.URL.Query()
+		form, _ := url.ParseQuery(string(body))
+		param := func(k string) bool { return q.Get(k) != "" || form.Get(k) != "" }
+		if param("X-Amz-Signature") {
 			return nil, authFailure("Presigned (query string) requests are not supported; sign the Authorization header")
+		}
+		if param("Signature") || param("SignatureVersion") || param("AWSAccessKeyId") {
+			return nil, authFailure("Signature Version 2 is not supported; sign the request with Signature Version 4 in the Authorization header")
 		}
 		// No credentials at all is not a failed authentication: AWS answers
 		// MissingAuthenticationToken, and clients branch on the difference.

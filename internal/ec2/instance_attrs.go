@@ -96,6 +96,14 @@ func describeInstanceAttribute(c *call) (*node, error) {
 
 // modifyInstanceAttribute changes one attribute per call, as AWS requires.
 // Type and user data change only while the instance is stopped.
+// attributeParams maps ModifyInstanceAttribute's Attribute names to the
+// parameter that sets the same attribute.
+var attributeParams = map[string]string{
+	"disableApiTermination": "DisableApiTermination", "disableApiStop": "DisableApiStop",
+	"sourceDestCheck": "SourceDestCheck", "instanceType": "InstanceType", "userData": "UserData",
+	"instanceInitiatedShutdownBehavior": "InstanceInitiatedShutdownBehavior",
+}
+
 func modifyInstanceAttribute(c *call) (*node, error) {
 	id, err := c.requiredID("InstanceId", vpc.KindInstance)
 	if err != nil {
@@ -115,8 +123,17 @@ func modifyInstanceAttribute(c *call) (*node, error) {
 			ch = append(ch, change{name, c.p.str(name + ".Value")})
 		}
 	}
-	if a := c.p.str("Attribute"); a != "" && c.p.has("Value") {
-		return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: "Give the attribute as <Name>.Value."}
+	// The other form, Attribute=<name>&Value=<value>, as `aws ec2
+	// modify-instance-attribute --attribute … --value …` sends it.
+	if a := c.p.str("Attribute"); a != "" {
+		name := attributeParams[a]
+		if name == "" {
+			return nil, &vpc.Error{Code: vpc.CodeUnsupportedOperation, Message: fmt.Sprintf("The attribute '%s' cannot be modified here (modifiable: disableApiTermination, disableApiStop, sourceDestCheck, instanceType, userData, instanceInitiatedShutdownBehavior; groups with GroupId.N).", a)}
+		}
+		if !c.p.has("Value") {
+			return nil, &vpc.Error{Code: vpc.CodeMissingParameter, Message: fmt.Sprintf("The request must contain the parameter Value (for attribute %s).", a)}
+		}
+		ch = append(ch, change{name, c.p.str("Value")})
 	}
 	if len(groups) > 0 {
 		ch = append(ch, change{name: "GroupId"})
