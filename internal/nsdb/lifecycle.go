@@ -117,46 +117,46 @@ type VPCObjectHistory struct {
 
 // VPCHistory returns every change to the objects of collection coll in the
 // revisions after from up to and including to, in revision order, from
-// etcd's history (an error if it was compacted meanwhile). It waits until
-// the watch has caught up with revision to.
+// etcd's history (an error if it was compacted meanwhile). from and to are
+// revisions of VPC commits (VPCSeqRevision): every VPC commit writes
+// vpc-seq, so the watch, which covers vpc-seq and the collection in one key
+// range, knows it has read the history up to to when it sees vpc-seq's
+// change at to (the events of one revision arrive together) or anything
+// later. It does not rely on progress notifications: etcd 3.4 (Debian 12's)
+// answers a progress request with the store's revision even for a watch
+// that has not caught up yet, and an audit that trusted it read an empty
+// history.
 func (s *Store) VPCHistory(ctx context.Context, coll string, from, to int64) ([]VPCObjectHistory, error) {
+	seq := s.prefix + vpcSeqRel
 	pfx := s.prefix + VPCPrefix + coll + "/"
+	if seq >= pfx {
+		return nil, fmt.Errorf("history of %s: %s does not sort before %s", coll, seq, pfx)
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// The progress requests must carry the watch's own context: the
-	// client finds the watch stream by it.
-	wctx := clientv3.WithRequireLeader(cctx)
-	wch := s.cli.Watch(wctx, pfx, clientv3.WithPrefix(), clientv3.WithRev(from+1))
-	// A progress notification comes once the watch has caught up; its
-	// header's revision tells how far the history goes.
-	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-t.C:
-				_ = s.cli.RequestProgress(wctx)
-			}
-		}
-	}()
+	wch := s.cli.Watch(clientv3.WithRequireLeader(cctx), seq,
+		clientv3.WithRange(clientv3.GetPrefixRangeEnd(pfx)), clientv3.WithRev(from+1))
 	var out []VPCObjectHistory
 	for resp := range wch {
 		if err := resp.Err(); err != nil {
 			return nil, fmt.Errorf("history of %s: %w", coll, err)
 		}
+		done := false
 		for _, e := range resp.Events {
-			if e.Kv.ModRevision > to {
-				return out, nil
+			rev := e.Kv.ModRevision
+			if rev > to || rev == to && string(e.Kv.Key) == seq {
+				done = true
 			}
-			h := VPCObjectHistory{ID: strings.TrimPrefix(string(e.Kv.Key), pfx), Revision: e.Kv.ModRevision}
+			if rev > to || !strings.HasPrefix(string(e.Kv.Key), pfx) {
+				continue
+			}
+			h := VPCObjectHistory{ID: strings.TrimPrefix(string(e.Kv.Key), pfx), Revision: rev}
 			if e.Type != clientv3.EventTypeDelete {
 				h.Value = e.Kv.Value
 			}
 			out = append(out, h)
 		}
-		if len(resp.Events) == 0 && resp.Header.Revision >= to {
+		if done {
 			return out, nil
 		}
 	}
