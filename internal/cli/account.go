@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -29,7 +30,7 @@ type newAccount struct {
 // tenant-facing EC2 listener accepts no admin token.
 func accountCmd(a *app) *cobra.Command {
 	noun := &cobra.Command{Use: "account", Short: "Manage tenant accounts of the EC2 API (access keys, default VPC)"}
-	var openrc string
+	var openrc, clouds string
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create an account with an access key and a default VPC; prints the secret once", Args: cobra.ExactArgs(1),
 		RunE: a.run(func(ctx context.Context, c *Client, args []string) error {
@@ -38,8 +39,14 @@ func accountCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if openrc != "" && clouds != "" {
+				return fmt.Errorf("--openrc and --clouds-yaml: one or the other")
+			}
 			if openrc != "" {
 				return printOpenrc(a, openrc, na)
+			}
+			if clouds != "" {
+				return printCloudsYAML(a, clouds, na)
 			}
 			if a.json() {
 				return printJSON(a.out, raw)
@@ -50,6 +57,7 @@ func accountCmd(a *app) *cobra.Command {
 		}),
 	}
 	create.Flags().StringVar(&openrc, "openrc", "", "print the account's OpenStack credentials as an openrc file for this Keystone URL (http://127.0.0.1:5000/v3, say) instead")
+	create.Flags().StringVar(&clouds, "clouds-yaml", "", "print the account's OpenStack credentials as a clouds.yaml (cloud named after the account) for this Keystone URL instead")
 	noun.AddCommand(create)
 	noun.AddCommand(&cobra.Command{
 		Use: "list", Short: "List accounts and their access key ids", Args: cobra.NoArgs, Aliases: []string{"ls"},
@@ -76,6 +84,27 @@ func accountCmd(a *app) *cobra.Command {
 		}),
 	})
 	return noun
+}
+
+// printCloudsYAML prints the credentials of printOpenrc as a clouds.yaml
+// whose one cloud is named after the account (`openstack --os-cloud NAME`).
+// Values are JSON strings, which YAML reads as they are.
+func printCloudsYAML(a *app, authURL string, na newAccount) error {
+	q := func(v string) string { b, _ := json.Marshal(v); return string(b) }
+	_, err := fmt.Fprintf(a.out, `# OpenStack credentials of Canopy account %s (%s); the password is shown only now
+clouds:
+  %s:
+    auth:
+      auth_url: %s
+      username: %s
+      password: %s
+      project_name: %s
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    identity_api_version: 3
+`, na.Name, na.AccountID, q(na.Name), q(authURL), q(na.AccessKeyID), q(na.SecretAccessKey), q(na.Name))
+	return err
 }
 
 // printOpenrc prints an account's OpenStack credentials (internal/keystone:

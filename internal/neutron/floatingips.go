@@ -17,9 +17,6 @@ import (
 // network (the internet gateway attached there), as Neutron needs one.
 // Instances' auto-assigned public IPs (EC2) are not shown.
 
-// quotaFloatingIPs is Neutron's default floating IP quota.
-const quotaFloatingIPs = 50
-
 func fipNotFound(id string) *Error { return notFound("FloatingIPNotFound", "Floating IP", id) }
 
 func (s *Server) floatingIPs() *resource {
@@ -46,7 +43,7 @@ func (s *Server) floatingIPs() *resource {
 func renderFIP(st *vpc.State, a *vpc.Address) obj {
 	o := obj{"id": a.AllocationID, "floating_ip_address": a.PublicIP.String(), "floating_network_id": externalNetworkID,
 		"tenant_id": a.OwnerID, "project_id": a.OwnerID, "status": "DOWN", "port_id": nil, "fixed_ip_address": nil,
-		"router_id": nil, "description": a.Tags[tagDescription], "tags": []string{}, "port_details": nil,
+		"router_id": nil, "description": a.Tags[tagDescription], "tags": neutronTags(a.Tags), "port_details": nil,
 		"dns_domain": "", "dns_name": "", "qos_policy_id": nil}
 	if e := st.NetworkInterfaces[a.NetworkInterfaceID]; e != nil {
 		o["status"], o["port_id"], o["fixed_ip_address"] = "ACTIVE", e.ID, a.PrivateIPAddress.String()
@@ -161,14 +158,11 @@ func (s *Server) createFIP(c *call, a attrs) (string, error) {
 		if e != nil && e.OwnerID != owner {
 			return portNotFound(e.ID)
 		}
-		n := 0
-		for _, x := range st.Addresses {
-			if x.OwnerID == owner && !x.AutoAssigned {
-				n++
-			}
+		if err := checkQuota(st, owner, "floatingip"); err != nil {
+			return err
 		}
-		if n >= min(quotaFloatingIPs, s.cfg.EC2.Limits().AddressesPerAccount) {
-			return conflict("OverQuota", "Quota exceeded for resources: ['floatingip'].")
+		if usage(st, owner)["floatingip"] >= s.cfg.EC2.Limits().AddressesPerAccount {
+			return conflict("OverQuota", "Quota exceeded for resources: ['floatingip'] (the cloud's elastic IP limit, %d).", s.cfg.EC2.Limits().AddressesPerAccount)
 		}
 		pub, err := s.cfg.EC2.AllocPublicIP(st)
 		if err != nil {

@@ -75,7 +75,7 @@ func (s *Server) renderNetwork(st *vpc.State, v *vpc.Vpc) obj {
 		"shared": false, "router:external": false, "mtu": s.cfg.MTU, "port_security_enabled": true,
 		"availability_zone_hints": []string{}, "availability_zones": []string{},
 		"ipv4_address_scope": nil, "ipv6_address_scope": nil, "l2_adjacency": false,
-		"tags": []string{},
+		"tags": neutronTags(v.Tags),
 	}
 }
 
@@ -120,6 +120,9 @@ func (s *Server) createNetwork(c *call, a attrs) (string, error) {
 	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		owner, err := c.owner(a, func(p string) bool { return st.Accounts[p] != nil })
 		if err != nil {
+			return err
+		}
+		if err := checkQuota(st, owner, "network"); err != nil {
 			return err
 		}
 		if _, err := defaultGroup(tx, owner); err != nil {

@@ -123,7 +123,7 @@ func renderPort(st *vpc.State, e *vpc.NetworkInterface, hosts, active map[string
 		"security_groups": groups, "allowed_address_pairs": []obj{}, "port_security_enabled": true,
 		"binding:host_id": host, "binding:vif_type": vif, "binding:vif_details": obj{},
 		"binding:vnic_type": "normal", "binding:profile": obj{}, "extra_dhcp_opts": []obj{},
-		"tags": []string{},
+		"tags": neutronTags(e.Tags),
 	}
 }
 
@@ -237,6 +237,9 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 		}
 		if owner != v.OwnerID {
 			return forbidden("A port belongs to its network's project (%s).", v.OwnerID)
+		}
+		if err := checkQuota(st, owner, "port"); err != nil {
+			return err
 		}
 		sub, explicit, err := portAddresses(st, v, fixed)
 		if err != nil {

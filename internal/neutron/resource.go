@@ -112,7 +112,10 @@ func (s *Server) list(c *call, w http.ResponseWriter, res *resource) {
 		if slices.Contains(reserved, k) {
 			continue
 		}
-		kept, known := filter(objs, k, vals)
+		kept, known := tagFilter(objs, k, vals)
+		if !known {
+			kept, known = filter(objs, k, vals)
+		}
 		if !known {
 			writeError(w, badRequest("%s is invalid attribute for filtering", k))
 			return

@@ -36,9 +36,6 @@ const (
 	defaultSNAT = false
 )
 
-// quotaRouters is Neutron's default router quota.
-const quotaRouters = 10
-
 func routerNotFound(id string) *Error { return notFound("RouterNotFound", "Router", id) }
 
 func isRouter(g *vpc.InternetGateway) bool { return g.Tags[tagRouter] == "1" }
@@ -118,7 +115,7 @@ func renderRouter(st *vpc.State, g *vpc.InternetGateway) obj {
 	return obj{"id": g.ID, "name": nameOf(g.Tags), "description": g.Tags[tagDescription],
 		"tenant_id": g.OwnerID, "project_id": g.OwnerID, "admin_state_up": true, "status": "ACTIVE",
 		"external_gateway_info": gw, "routes": routes, "distributed": false, "ha": false,
-		"availability_zone_hints": []string{}, "availability_zones": []string{}, "flavor_id": nil, "tags": []string{}}
+		"availability_zone_hints": []string{}, "availability_zones": []string{}, "flavor_id": nil, "tags": neutronTags(g.Tags)}
 }
 
 // gatewayAttr reads external_gateway_info: the external network's id, ""
@@ -202,14 +199,8 @@ func (s *Server) createRouter(c *call, a attrs) (string, error) {
 		if err != nil {
 			return err
 		}
-		n := 0
-		for _, g := range st.InternetGateways {
-			if g.OwnerID == owner && isRouter(g) {
-				n++
-			}
-		}
-		if n >= quotaRouters {
-			return conflict("OverQuota", "Quota exceeded for resources: ['router'].")
+		if err := checkQuota(st, owner, "router"); err != nil {
+			return err
 		}
 		tags := withText(nil, name, desc)
 		if tags == nil {

@@ -228,13 +228,6 @@ func shownPortGroups(st *vpc.State, gs []string) []string {
 	return out
 }
 
-// Neutron's default quotas for security groups and their rules (a
-// project's, across its project groups; rules counted per project).
-const (
-	quotaSecurityGroups    = 10
-	quotaSecurityGroupRule = 100
-)
-
 func (s *Server) securityGroups() *resource {
 	return &resource{
 		collection: "security_groups", path: "security-groups", member: "security_group", notFound: sgNotFound,
@@ -272,7 +265,7 @@ func renderGroup(g *vpc.SecurityGroup) obj {
 	}
 	return obj{"id": g.ID, "name": name, "description": desc,
 		"tenant_id": g.OwnerID, "project_id": g.OwnerID, "stateful": true,
-		"security_group_rules": rules, "tags": []string{}}
+		"security_group_rules": rules, "tags": neutronTags(g.Tags)}
 }
 
 // groupText reads a group's name and description, and refuses what
@@ -308,14 +301,8 @@ func (s *Server) createGroup(c *call, a attrs) (string, error) {
 		if name == vpc.DefaultGroupName {
 			return conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.")
 		}
-		n := 0
-		for _, g := range tx.State().SecurityGroups {
-			if g.OwnerID == owner && projectGroup(g) {
-				n++
-			}
-		}
-		if n >= quotaSecurityGroups {
-			return conflict("OverQuota", "Quota exceeded for resources: ['security_group'].")
+		if err := checkQuota(tx.State(), owner, "security_group"); err != nil {
+			return err
 		}
 		g := &vpc.SecurityGroup{ID: ec2.NewID(vpc.KindSecurityGroup), OwnerID: owner, GroupName: name,
 			Egress: []vpc.SecurityGroupRule{egressAll()}, Tags: withText(nil, "", desc)}
@@ -628,8 +615,10 @@ func (s *Server) createRule(c *call, a attrs) (string, error) {
 		if err := vpc.CheckAddRules(st, g, []vpc.SecurityGroupRule{r}, s.cfg.EC2.Limits()); err != nil {
 			return err
 		}
-		if projectGroup(g) && ruleCount(st, g.OwnerID) >= quotaSecurityGroupRule {
-			return conflict("OverQuota", "Quota exceeded for resources: ['security_group_rule'].")
+		if projectGroup(g) {
+			if err := checkQuota(st, g.OwnerID, "security_group_rule"); err != nil {
+				return err
+			}
 		}
 		g = clone(g)
 		if r.IsEgress {
@@ -646,17 +635,6 @@ func (s *Server) createRule(c *call, a attrs) (string, error) {
 		return nil
 	})
 	return r.ID, err
-}
-
-// ruleCount counts the rules of owner's project groups.
-func ruleCount(st *vpc.State, owner string) int {
-	n := 0
-	for _, g := range st.SecurityGroups {
-		if g.OwnerID == owner && projectGroup(g) {
-			n += len(g.Ingress) + len(g.Egress)
-		}
-	}
-	return n
 }
 
 func (s *Server) deleteRule(c *call, id string) error {

@@ -58,7 +58,11 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v2.0/extensions/{alias}", s.authed(s.extension))
 	for _, res := range s.resources() {
 		s.route(res)
+		if res.collection != "security_group_rules" {
+			s.routeTags(res)
+		}
 	}
+	s.routeQuotas()
 	s.mux.HandleFunc("PUT /v2.0/routers/{id}/add_router_interface", s.authed(s.routerInterface(true)))
 	s.mux.HandleFunc("PUT /v2.0/routers/{id}/remove_router_interface", s.authed(s.routerInterface(false)))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -138,8 +142,11 @@ var extensionList = []map[string]any{
 	{"alias": "extraroute", "name": "Neutron Extra Route", "description": "Extra routes configuration for L3 router"},
 	{"alias": "net-mtu", "name": "Network MTU", "description": "Provides MTU attribute for a network resource."},
 	{"alias": "port-security", "name": "Port Security", "description": "Provides port security"},
+	{"alias": "quotas", "name": "Quota management support", "description": "Expose functions for quotas management per project"},
+	{"alias": "quota_details", "name": "Quota details management support", "description": "Expose functions for quotas usage statistics per project"},
 	{"alias": "router", "name": "Neutron L3 Router", "description": "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."},
 	{"alias": "project-id", "name": "project_id field enabled", "description": "Extension that indicates that project_id field is enabled."},
+	{"alias": "standard-attr-tag", "name": "Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip", "description": "Enables to set tag on resources with standard attribute."},
 	{"alias": "security-group", "name": "security-group", "description": "The security groups extension."},
 	{"alias": "standard-attr-description", "name": "standard-attr-description", "description": "Extension to add descriptions to standard attributes"},
 }

@@ -64,7 +64,7 @@ func renderSubnet(sub *vpc.Subnet) obj {
 		"allocation_pools": []obj{{"start": first.String(), "end": last.String()}},
 		"dns_nameservers":  []string{}, "host_routes": []obj{}, "enable_dhcp": true,
 		"ipv6_ra_mode": nil, "ipv6_address_mode": nil, "subnetpool_id": nil,
-		"service_types": []string{}, "tags": []string{}, "segment_id": nil,
+		"service_types": []string{}, "tags": neutronTags(sub.Tags), "segment_id": nil,
 	}
 }
 
@@ -154,6 +154,9 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 		}
 		if !v.Network && !v.CidrBlock.Contains(cidr.Addr()) || !v.Network && cidr.Bits() < v.CidrBlock.Bits() {
 			return invalidInput("the subnet %s is outside the block %s of VPC %s", cidr, v.CidrBlock, v.ID)
+		}
+		if err := checkQuota(st, owner, "subnet"); err != nil {
+			return err
 		}
 		for _, o := range st.SubnetsOf(v.ID) {
 			if o.CidrBlock.Overlaps(cidr) {

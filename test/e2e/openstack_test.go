@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -41,6 +43,12 @@ func TestOpenStackWalkthrough(t *testing.T) {
 		t.Fatalf("openrc: %v", rc)
 	}
 	wrong := append(slices.Clone(rc), "OS_PASSWORD=wrong")
+	// A second account's clouds.yaml, used by name: it sees none of e2e's networks.
+	clouds := filepath.Join(t.TempDir(), "clouds.yaml")
+	if err := os.WriteFile(clouds, []byte(l.CLI("account", "create", "other", "--clouds-yaml", "http://127.0.0.1:5000/v3")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	otherCloud := []string{"OS_CLIENT_CONFIG_FILE=" + clouds, "OS_CLOUD=other"}
 	osc := func(args ...string) string {
 		t.Helper()
 		out, err := l.OpenStack(rc, args...)
@@ -51,6 +59,10 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	}
 	osc("network", "create", "net1")
 	osc("subnet", "create", "--network", "net1", "--subnet-range", "10.20.0.0/24", "sub1")
+	osc("network", "set", "--tag", "blue", "net1")
+	if out := osc("network", "list", "--tags", "blue", "-f", "value", "-c", "Name"); out != "net1" {
+		t.Errorf("network list --tags blue: %q, want net1", out)
+	}
 	type port struct {
 		ID       string `json:"id"`
 		MAC      string `json:"mac_address"`
@@ -155,6 +167,9 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	}
 	if out, ok := b.Ping(pa.FixedIPs[0].IP, 1); !ok {
 		t.Errorf("b → a after the refused calls: %s", out)
+	}
+	if out, err := l.OpenStack(otherCloud, "network", "list", "-f", "value", "-c", "Name"); err != nil || strings.Contains(out, "net1") || !strings.Contains(out, "public") {
+		t.Errorf("another project's network list (clouds.yaml): %v %q, want the external network and not net1", err, out)
 	}
 	// A wrong password is refused by Keystone.
 	if out, err := l.OpenStack(wrong, "network", "list"); err == nil {
