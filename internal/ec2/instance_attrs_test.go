@@ -119,8 +119,23 @@ func TestModifyInstanceAttribute(t *testing.T) {
 	}
 	must[*ec2.ModifyInstanceAttributeOutput](t)(e.cli.ModifyInstanceAttribute(c, &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(id),
 		Attribute: types.InstanceAttributeNameDisableApiTermination, Value: aws.String("false")}))
+	// ModifyNetworkInterfaceAttribute DeleteOnTermination=false: the
+	// primary interface outlives the instance, detached and available,
+	// with its address.
+	ni := e.describe(id).NetworkInterfaces[0]
+	must[*ec2.ModifyNetworkInterfaceAttributeOutput](t)(e.cli.ModifyNetworkInterfaceAttribute(c, &ec2.ModifyNetworkInterfaceAttributeInput{
+		NetworkInterfaceId: ni.NetworkInterfaceId,
+		Attachment:         &types.NetworkInterfaceAttachmentChanges{AttachmentId: ni.Attachment.AttachmentId, DeleteOnTermination: aws.Bool(false)}}))
+	if got := e.describe(id).NetworkInterfaces[0].Attachment.DeleteOnTermination; aws.ToBool(got) {
+		t.Error("DeleteOnTermination still true after ModifyNetworkInterfaceAttribute")
+	}
 	must[*ec2.TerminateInstancesOutput](t)(e.cli.TerminateInstances(c, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}))
 	e.waitState(id, types.InstanceStateNameTerminated)
+	enis := must[*ec2.DescribeNetworkInterfacesOutput](t)(e.cli.DescribeNetworkInterfaces(c, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{*ni.NetworkInterfaceId}}))
+	if len(enis.NetworkInterfaces) != 1 || enis.NetworkInterfaces[0].Status != types.NetworkInterfaceStatusAvailable ||
+		aws.ToString(enis.NetworkInterfaces[0].PrivateIpAddress) != aws.ToString(ni.PrivateIpAddress) {
+		t.Errorf("the kept interface after termination: %+v", enis.NetworkInterfaces)
+	}
 	if _, err := e.cli.ModifyInstanceAttribute(c, &ec2.ModifyInstanceAttributeInput{InstanceId: aws.String(id),
 		DisableApiTermination: &types.AttributeBooleanValue{Value: aws.Bool(true)}}); code(err) != "IncorrectInstanceState" {
 		t.Errorf("modifying a terminated instance: %v, want IncorrectInstanceState", err)
