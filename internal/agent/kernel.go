@@ -3,7 +3,10 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +51,7 @@ type kernelPath struct {
 	drops   map[fastpath.Key]struct{}
 	adopted map[fastpath.Key]struct{}
 	ttl     int64
+	delBuf  []fastpath.Key // deleteKeys'
 }
 
 // openKernel loads the fast path for this host: program and pinned maps
@@ -556,10 +560,23 @@ func (k *kernelPath) Delete(fk *flow.Key) {
 func (k *kernelPath) DeleteDrops() {
 	k.mmu.Lock()
 	defer k.mmu.Unlock()
-	for key := range k.drops {
-		_ = k.dp.DeleteFlow(&key)
-	}
+	k.deleteKeys(maps.Keys(k.drops))
 	clear(k.drops)
+}
+
+// deleteKeys removes the kernel flows of keys in one batch (their count
+// is what a batch costs: a flood's drop flows can be thousands).
+func (k *kernelPath) deleteKeys(keys iter.Seq[fastpath.Key]) {
+	k.delBuf = slices.AppendSeq(k.delBuf[:0], keys)
+	if len(k.delBuf) == 0 {
+		return
+	}
+	if err := k.dp.DeleteFlows(k.delBuf); err != nil {
+		k.a.m.kernelErrors.Inc()
+	}
+	if cap(k.delBuf) > 4096 {
+		k.delBuf = nil // a flood's worth is not kept
+	}
 }
 
 // Clear removes the kernel copy of every flow of the table (a full
@@ -576,11 +593,13 @@ func (k *kernelPath) Clear() {
 	}
 	k.mmu.Lock()
 	defer k.mmu.Unlock()
-	for _, key := range k.dp.FlowKeys() {
-		if _, ok := k.adopted[key]; !ok {
-			_ = k.dp.DeleteFlow(&key)
+	k.deleteKeys(func(yield func(fastpath.Key) bool) {
+		for _, key := range k.dp.FlowKeys() {
+			if _, ok := k.adopted[key]; !ok && !yield(key) {
+				return
+			}
 		}
-	}
+	})
 	clear(k.drops)
 }
 
@@ -600,21 +619,23 @@ func (k *kernelPath) Idle(fk *flow.Key) (int64, bool) {
 func (k *kernelPath) expireAdopted() {
 	k.mmu.Lock()
 	defer k.mmu.Unlock()
-	for key := range k.adopted {
-		if idle, ok := k.dp.IdleFor(&key); !ok || idle >= k.ttl {
-			_ = k.dp.DeleteFlow(&key)
-			delete(k.adopted, key)
+	k.deleteKeys(func(yield func(fastpath.Key) bool) {
+		for key := range k.adopted {
+			if idle, ok := k.dp.IdleFor(&key); !ok || idle >= k.ttl {
+				delete(k.adopted, key)
+				if !yield(key) {
+					return
+				}
+			}
 		}
-	}
+	})
 }
 
 func (k *kernelPath) dropAdopted() int {
 	k.mmu.Lock()
 	defer k.mmu.Unlock()
 	n := len(k.adopted)
-	for key := range k.adopted {
-		_ = k.dp.DeleteFlow(&key)
-	}
+	k.deleteKeys(maps.Keys(k.adopted))
 	clear(k.adopted)
 	return n
 }

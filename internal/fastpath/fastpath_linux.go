@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -36,6 +37,8 @@ type Datapath struct {
 	qkeys   []Key
 	qvals   []Flow
 	noBatch bool // the kernel has no BPF_MAP_UPDATE_BATCH: one update each
+
+	noBatchDel atomic.Bool // the kernel has no BPF_MAP_DELETE_BATCH: one delete each
 }
 
 // Options are how Open loads and attaches the program.
@@ -237,6 +240,39 @@ func (d *Datapath) DeleteFlow(k *Key) error {
 		return fmt.Errorf("fastpath: delete flow: %w", err)
 	}
 	return nil
+}
+
+// DeleteFlows removes the flows for keys, in one BPF_MAP_DELETE_BATCH
+// where the kernel has it (one delete each where not); a key that is not
+// there is skipped. The queued flows are written first, as for DeleteFlow.
+// A topology change or new connection state removes many flows at once,
+// under the agent's flow-table lock: one system call each held every
+// lookup for as long.
+func (d *Datapath) DeleteFlows(keys []Key) error {
+	if err := d.FlushFlows(); err != nil {
+		return err
+	}
+	for len(keys) > 0 && !d.noBatchDel.Load() {
+		n, err := d.objs.Flows.BatchDelete(keys, nil)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			// The kernel stops at a key it does not have: n went before it.
+			keys = keys[min(n+1, len(keys)):]
+		case errors.Is(err, ebpf.ErrNotSupported):
+			d.noBatchDel.Store(true)
+		default:
+			return fmt.Errorf("fastpath: delete flows: %w", err)
+		}
+	}
+	var err error
+	for i := range keys {
+		if derr := d.objs.Flows.Delete(&keys[i]); derr != nil && !errors.Is(derr, ebpf.ErrKeyNotExist) && err == nil {
+			err = fmt.Errorf("fastpath: delete flow: %w", derr)
+		}
+	}
+	return err
 }
 
 // LookupFlow reads the flow for k: its actions, counters and last use.

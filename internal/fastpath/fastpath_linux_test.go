@@ -615,3 +615,35 @@ func TestAutoAttach(t *testing.T) {
 	}
 	t.Logf("Linux %s: %s", rel, dp.Attach())
 }
+
+// DeleteFlows removes exactly the flows named, in one batch, skipping a
+// key the map does not have (the kernel's batch stops at it).
+func TestDeleteFlows(t *testing.T) {
+	netnstest.RequireRoot(t)
+	dp, err := Open("fptest-del" + netnstest.Suffix(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Remove()
+	keys := make([]Key, 6)
+	for i := range keys {
+		keys[i] = Key{InKey: 7, Sport: uint16(1000 + i), Dport: 80, Proto: packet.ProtoTCP, Ethertype: packet.EtherTypeIPv4}
+	}
+	var f Flow
+	for i := range 5 { // keys[5] is never written
+		if err := dp.PutFlow(&keys[i], &f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dp.DeleteFlows([]Key{keys[0], keys[5], keys[2], keys[4]}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, true, false, true, false, false} {
+		if got := dp.LookupFlow(&keys[i], &f); got != want {
+			t.Errorf("flow %d in the map: %v, want %v", i, got, want)
+		}
+	}
+	if err := dp.DeleteFlows(nil); err != nil {
+		t.Errorf("deleting no flow: %v", err)
+	}
+}
