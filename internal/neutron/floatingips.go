@@ -26,7 +26,7 @@ func (s *Server) floatingIPs() *resource {
 			var out []obj
 			err := c.read(func(st *vpc.State) error {
 				for _, a := range st.Addresses {
-					if !a.AutoAssigned && c.sees(a.OwnerID) {
+					if !a.AutoAssigned && a.Tags[tagGatewayOf] == "" && c.sees(a.OwnerID) {
 						out = append(out, renderFIP(st, a))
 					}
 				}
@@ -183,7 +183,7 @@ func (s *Server) createFIP(c *call, a attrs) (string, error) {
 
 func (c *call) fip(st *vpc.State, id string) (*vpc.Address, error) {
 	a := st.Addresses[id]
-	if a == nil || a.AutoAssigned || !c.sees(a.OwnerID) {
+	if a == nil || a.AutoAssigned || a.Tags[tagGatewayOf] != "" || !c.sees(a.OwnerID) {
 		return nil, fipNotFound(id)
 	}
 	return a, nil

@@ -41,7 +41,7 @@ func usage(st *vpc.State, owner string) map[string]int {
 		}
 	}
 	for _, a := range st.Addresses {
-		if a.OwnerID == owner && !a.AutoAssigned {
+		if a.OwnerID == owner && !a.AutoAssigned && a.Tags[tagGatewayOf] == "" {
 			u["floatingip"]++
 		}
 	}

@@ -22,9 +22,11 @@ import (
 // the gateway is attached to that network and its main route table sends
 // 0.0.0.0/0 to it (the whole network's, whichever of its subnets the
 // interfaces are on): floating IPs (elastic IPs, 1:1 NAT at the network's
-// uplink) then work both ways. Source NAT of the other ports is not
-// offered yet: enable_snat is false (Neutron's enable_snat_by_default =
-// False) and true answers 400, never a fake success. Static routes
+// uplink) then work both ways. A gateway holds a public address of the
+// pool (an elastic IP tagged tagGatewayOf, external_fixed_ips); with
+// enable_snat (the default, as in Neutron) it is the network's
+// SNATAddress, which what leaves without a floating IP is translated to
+// (stateful PAT at the network's uplink, internal/translate). Static routes
 // ("routes") are routes of the main route table to the port holding the
 // next hop.
 
@@ -33,8 +35,22 @@ const (
 	tagRouter   = "neutron:router"  // "1": made through this API
 	tagGateway  = "neutron:gateway" // the external network, when set
 	tagSubnets  = "neutron:subnets" // the interfaces' subnets, comma-separated
-	defaultSNAT = false
+	tagSNAT     = "neutron:snat"    // "false" when the gateway does no SNAT
+	defaultSNAT = true
+	// tagGatewayOf marks the elastic IP a router's gateway holds (the
+	// value is the router's id).
+	tagGatewayOf = "neutron:gateway-of"
 )
+
+// gatewayAddress is the address router id's gateway holds (nil if none).
+func gatewayAddress(st *vpc.State, id string) *vpc.Address {
+	for _, a := range st.Addresses {
+		if a.Tags[tagGatewayOf] == id {
+			return a
+		}
+	}
+	return nil
+}
 
 func routerNotFound(id string) *Error { return notFound("RouterNotFound", "Router", id) }
 
@@ -100,7 +116,11 @@ func (s *Server) routers() *resource {
 func renderRouter(st *vpc.State, g *vpc.InternetGateway) obj {
 	var gw any
 	if g.Tags[tagGateway] != "" {
-		gw = obj{"network_id": g.Tags[tagGateway], "enable_snat": defaultSNAT, "external_fixed_ips": []obj{}}
+		ips := []obj{}
+		if a := gatewayAddress(st, g.ID); a != nil {
+			ips = append(ips, obj{"subnet_id": externalSubnetID, "ip_address": a.PublicIP.String()})
+		}
+		gw = obj{"network_id": g.Tags[tagGateway], "enable_snat": g.Tags[tagSNAT] != "false", "external_fixed_ips": ips}
 	}
 	routes := []obj{}
 	if n := routerNetwork(st, g); n != "" {
@@ -120,40 +140,53 @@ func renderRouter(st *vpc.State, g *vpc.InternetGateway) obj {
 
 // gatewayAttr reads external_gateway_info: the external network's id, ""
 // for none (null or {}); set is false when the attribute is absent.
-func (s *Server) gatewayAttr(c *call, st *vpc.State, a attrs) (network string, set bool, err error) {
+func (s *Server) gatewayAttr(c *call, st *vpc.State, a attrs) (network string, snat, set bool, err error) {
 	raw, ok := a["external_gateway_info"]
 	if !ok {
-		return "", false, nil
+		return "", false, false, nil
 	}
 	if string(raw) == "null" {
-		return "", true, nil
+		return "", false, true, nil
 	}
 	var info attrs
 	if err := json.Unmarshal(raw, &info); err != nil || info == nil {
-		return "", false, badRequest("Invalid input for external_gateway_info. Reason: '%s' is not a dictionary.", raw)
+		return "", false, false, badRequest("Invalid input for external_gateway_info. Reason: '%s' is not a dictionary.", raw)
 	}
 	if err := info.only("network_id", "enable_snat", "external_fixed_ips"); err != nil {
-		return "", false, err
+		return "", false, false, err
 	}
-	if err := info.fixed("enable_snat", defaultSNAT, "source NAT for ports without a floating IP is not supported yet (enable_snat is false)"); err != nil {
-		return "", false, err
+	if snat, err = info.boolean("enable_snat", defaultSNAT); err != nil {
+		return "", false, false, err
 	}
-	if info.has("external_fixed_ips") {
-		return "", false, badRequest("Invalid input for external_gateway_info. Reason: choosing the gateway's external fixed IPs is not supported.")
+	if raw, ok := info["external_fixed_ips"]; ok && string(raw) != "[]" && string(raw) != "null" {
+		return "", false, false, badRequest("Invalid input for external_gateway_info. Reason: choosing the gateway's external fixed IPs is not supported.")
 	}
 	if network, err = info.str("network_id", "", 255); err != nil {
-		return "", false, err
+		return "", false, false, err
 	}
 	if network == "" {
 		if len(info) == 0 {
-			return "", true, nil
+			return "", false, true, nil
 		}
-		return "", false, badRequest("Invalid input for external_gateway_info. Reason: network_id is required.")
+		return "", false, false, badRequest("Invalid input for external_gateway_info. Reason: network_id is required.")
 	}
 	if err := s.checkExternal(st, c, network); err != nil {
-		return "", false, err
+		return "", false, false, err
 	}
-	return network, true, nil
+	return network, snat, true, nil
+}
+
+// setGateway records a router's gateway (network "" clears it) in its
+// tags.
+func setGateway(g *vpc.InternetGateway, network string, snat bool) {
+	delete(g.Tags, tagGateway)
+	delete(g.Tags, tagSNAT)
+	if network != "" {
+		g.Tags[tagGateway] = network
+		if !snat {
+			g.Tags[tagSNAT] = "false"
+		}
+	}
 }
 
 func routerText(a attrs) (name, desc string, err error) {
@@ -195,7 +228,7 @@ func (s *Server) createRouter(c *call, a attrs) (string, error) {
 		if err != nil {
 			return err
 		}
-		gw, _, err := s.gatewayAttr(c, st, a)
+		gw, snat, _, err := s.gatewayAttr(c, st, a)
 		if err != nil {
 			return err
 		}
@@ -207,12 +240,10 @@ func (s *Server) createRouter(c *call, a attrs) (string, error) {
 			tags = vpc.Tags{}
 		}
 		tags[tagRouter] = "1"
-		if gw != "" {
-			tags[tagGateway] = gw
-		}
 		g := &vpc.InternetGateway{ID: ec2.NewID(vpc.KindInternetGW), OwnerID: owner, Tags: tags}
+		setGateway(g, gw, snat)
 		id = g.ID
-		return tx.Put(g.ID, g)
+		return s.realize(tx, g)
 	})
 	return id, err
 }
@@ -230,7 +261,7 @@ func (s *Server) updateRouter(c *call, id string, a attrs) error {
 		if err != nil {
 			return err
 		}
-		gw, gwSet, err := s.gatewayAttr(c, st, a)
+		gw, snat, gwSet, err := s.gatewayAttr(c, st, a)
 		if err != nil {
 			return err
 		}
@@ -242,11 +273,7 @@ func (s *Server) updateRouter(c *call, id string, a attrs) error {
 			g.Tags = withText(g.Tags, nameOf(g.Tags), desc)
 		}
 		if gwSet {
-			if gw == "" {
-				delete(g.Tags, tagGateway)
-			} else {
-				g.Tags[tagGateway] = gw
-			}
+			setGateway(g, gw, snat)
 		}
 		if err := s.realize(tx, g); err != nil {
 			return err
@@ -258,13 +285,48 @@ func (s *Server) updateRouter(c *call, id string, a attrs) error {
 	})
 }
 
-// realize puts router g (changed) and brings its internet gateway's
-// attachment and the network's default route in line with it.
+// realize puts router g (changed) and brings its gateway's address, its
+// internet gateway's attachment, the network's default route and its
+// SNAT address in line with it.
 func (s *Server) realize(tx *nsdb.VPCTx, g *vpc.InternetGateway) error {
 	st := tx.State()
 	want := ""
 	if g.Tags[tagGateway] != "" {
 		want = routerNetwork(st, g)
+	}
+	addr := gatewayAddress(st, g.ID)
+	switch {
+	case g.Tags[tagGateway] != "" && addr == nil:
+		ip, err := s.cfg.EC2.AllocPublicIP(st)
+		if err != nil {
+			return conflict("IpAddressGenerationFailure", "No more IP addresses available on network %s.", externalNetworkID)
+		}
+		addr = &vpc.Address{AllocationID: ec2.NewID(vpc.KindAllocation), OwnerID: g.OwnerID, PublicIP: ip, Domain: "vpc",
+			Tags: vpc.Tags{tagGatewayOf: g.ID}}
+		if err := tx.Put(addr.AllocationID, addr); err != nil {
+			return err
+		}
+	case g.Tags[tagGateway] == "" && addr != nil:
+		if err := tx.Delete("addresses", addr.AllocationID); err != nil {
+			return err
+		}
+		addr = nil
+	}
+	// The SNAT address of every network this router served or serves.
+	for _, v := range st.Vpcs {
+		snat := netip.Addr{}
+		if v.ID == want && addr != nil && g.Tags[tagSNAT] != "false" {
+			snat = addr.PublicIP
+		}
+		if v.ID == want || (addr != nil && v.SNATAddress == addr.PublicIP) || g.AttachedTo(v.ID) {
+			if v.SNATAddress != snat {
+				v = clone(v)
+				v.SNATAddress = snat
+				if err := tx.Put(v.ID, v); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	for _, at := range slices.Clone(g.Attachments) {
 		if at.VpcID == want {
@@ -360,6 +422,11 @@ func (s *Server) deleteRouter(c *call, id string) error {
 		}
 		if len(routerSubnets(g)) > 0 {
 			return conflict("RouterInUse", "Router %s still has ports", id)
+		}
+		if a := gatewayAddress(st, id); a != nil {
+			if err := tx.Delete("addresses", a.AllocationID); err != nil {
+				return err
+			}
 		}
 		return tx.Delete("internet_gateways", id)
 	})

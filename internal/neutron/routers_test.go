@@ -32,8 +32,15 @@ func TestRoutersAndFloatingIPs(t *testing.T) {
 	r := p.must(201, "POST", "/v2.0/routers", map[string]any{"router": map[string]any{"name": "r1",
 		"external_gateway_info": map[string]any{"network_id": "public"}}}, "router")
 	rid := r["id"].(string)
-	if gw, _ := r["external_gateway_info"].(map[string]any); gw["network_id"] != "public" || gw["enable_snat"] != false {
-		t.Errorf("router: %v", r)
+	gw, _ := r["external_gateway_info"].(map[string]any)
+	if gw["network_id"] != "public" || gw["enable_snat"] != true || len(gw["external_fixed_ips"].([]any)) != 1 {
+		t.Fatalf("router: %v", r)
+	}
+	gwIP := gw["external_fixed_ips"].([]any)[0].(map[string]any)["ip_address"].(string)
+	snat := func() string {
+		var s string
+		e.vpcs.Read(func(st *vpc.State) { s = st.Vpcs[net].SNATAddress.String() })
+		return s
 	}
 	// A floating IP before the router reaches the port's network: refused.
 	fip := p.must(201, "POST", "/v2.0/floatingips", map[string]any{"floatingip": map[string]any{"floating_network_id": "public"}}, "floatingip")
@@ -58,6 +65,25 @@ func TestRoutersAndFloatingIPs(t *testing.T) {
 	}
 	if a, rt := gateway(); !a || !rt {
 		t.Fatalf("after add_router_interface: attached %v, default route %v", a, rt)
+	}
+	if got := snat(); got != gwIP {
+		t.Errorf("the network's SNAT address %s, want the gateway's %s", got, gwIP)
+	}
+	// SNAT off: the gateway keeps its address, the network translates no more.
+	r = p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{"network_id": "public", "enable_snat": false}}}, "router")
+	if gw := r["external_gateway_info"].(map[string]any); gw["enable_snat"] != false || gw["external_fixed_ips"].([]any)[0].(map[string]any)["ip_address"] != gwIP {
+		t.Errorf("SNAT off: %v", gw)
+	}
+	if got := snat(); got != "invalid IP" {
+		t.Errorf("SNAT off: the network's SNAT address %s", got)
+	}
+	p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{"network_id": "public", "enable_snat": true}}}, "")
+	if got := snat(); got != gwIP {
+		t.Errorf("SNAT on again: %s, want %s", got, gwIP)
+	}
+	// The gateway's address is not a floating IP.
+	if fs := p.must(200, "GET", "/v2.0/floatingips", nil, "")["floatingips"].([]any); len(fs) != 1 {
+		t.Errorf("floating IPs: %v", fs)
 	}
 	// Associate, move, disassociate.
 	fip = p.must(200, "PUT", "/v2.0/floatingips/"+fid, map[string]any{"floatingip": map[string]any{"port_id": portID}}, "floatingip")
@@ -105,9 +131,16 @@ func TestRoutersAndFloatingIPs(t *testing.T) {
 
 	// Gateway off: detached, route gone; on again.
 	p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{}}}, "")
-	if a, rt := gateway(); a || rt {
-		t.Errorf("gateway cleared: attached %v, default route %v", a, rt)
+	if a, rt := gateway(); a || rt || snat() != "invalid IP" {
+		t.Errorf("gateway cleared: attached %v, default route %v, SNAT %s", a, rt, snat())
 	}
+	e.vpcs.Read(func(st *vpc.State) {
+		for _, a := range st.Addresses {
+			if a.PublicIP.String() == gwIP {
+				t.Errorf("the cleared gateway's address %s is still held", gwIP)
+			}
+		}
+	})
 	p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{"network_id": "public"}}}, "")
 	if a, rt := gateway(); !a || !rt {
 		t.Errorf("gateway set again: attached %v, default route %v", a, rt)
@@ -118,8 +151,8 @@ func TestRoutersAndFloatingIPs(t *testing.T) {
 	p.must(409, "DELETE", "/v2.0/subnets/"+sub, nil, "")
 	p.must(204, "DELETE", "/v2.0/floatingips/"+fid, nil, "")
 	p.must(200, "PUT", "/v2.0/routers/"+rid+"/remove_router_interface", map[string]any{"subnet_id": sub}, "")
-	if a, rt := gateway(); a || rt {
-		t.Errorf("interface removed: attached %v, default route %v", a, rt)
+	if a, rt := gateway(); a || rt || snat() != "invalid IP" {
+		t.Errorf("interface removed: attached %v, default route %v, SNAT %s", a, rt, snat())
 	}
 	p.must(204, "DELETE", "/v2.0/routers/"+rid, nil, "")
 	for _, id := range []string{portID, port2} {

@@ -77,6 +77,23 @@ func (b *builder) elasticIPs(x *vpcCtx) (string, string) {
 				netip.Prefix{}, pub, b.edgeTransitPort, x.transitAddr, 0)
 		}
 	}
+	if s := v.SNATAddress; s.Is4() && v.CidrBlock.IsValid() && seen[s] == "" {
+		// A Neutron router's gateway with SNAT: what has no public
+		// address of its own leaves as s (stateful PAT, as a NAT
+		// gateway), after the 1:1 rules above took the rest.
+		pub := netip.PrefixFrom(s, 32)
+		in.Rules = append(in.Rules, topology.Rule{ID: "unsnat", Action: topology.ActionRevSNAT, Condition: topology.Condition{EtherType: etherIPv4, NwDst: pub}})
+		for _, proto := range []int{6, 17, 1} {
+			out.Rules = append(out.Rules, topology.Rule{
+				ID: map[int]string{6: "snat-tcp", 17: "snat-udp", 1: "snat-icmp"}[proto], Action: topology.ActionSNAT,
+				Condition:  topology.Condition{EtherType: etherIPv4, NwSrc: v.CidrBlock, NwProto: u8(proto)},
+				NATTargets: []topology.NATTarget{{AddrFrom: s, AddrTo: s, PortFrom: natPortFrom, PortTo: natPortTo}}})
+		}
+		b.route(v.ID, v.ID, "edge-snat", ObjectID(CloudObject, "edge-router"), topology.RouteNormal,
+			netip.Prefix{}, pub, b.edgeTransitPort, x.transitAddr, 0)
+	} else if s.IsValid() {
+		b.skip(v.ID, "SNAT address %s is not an IPv4 address of its own, or the VPC has no block", s)
+	}
 	drop := topology.Rule{ID: "no-public-address", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}}
 	in.Rules = append(in.Rules, drop)
 	out.Rules = append(out.Rules, drop)

@@ -307,3 +307,40 @@ func TestFallbackBlackholesLoseTies(t *testing.T) {
 		}
 	}
 }
+
+// TestSNATAddress: a VPC with an SNAT address (a Neutron router's gateway
+// with SNAT) translates what has no public address to it (stateful PAT)
+// after the 1:1 rules, undoes it coming back, and the edge routes it to
+// the VPC's router.
+func TestSNATAddress(t *testing.T) {
+	st := cases["eip"]()
+	v := *st.Vpcs[vpcID]
+	v.SNATAddress = ip("203.0.113.12")
+	st.Vpcs[vpcID] = &v
+	d := Translate(st, cloud())
+	out := get[*topology.Chain](t, d, vpcID, "uplink-out")
+	ids := ruleIDs(out)
+	eip, snat := slices.Index(ids, "eipalloc-000000000000002"), slices.Index(ids, "snat-tcp")
+	if eip < 0 || snat < eip {
+		t.Fatalf("uplink-out %v: want the 1:1 rules before SNAT", ids)
+	}
+	for _, id := range []string{"snat-tcp", "snat-udp", "snat-icmp"} {
+		r := rule(t, out, id)
+		if tg := r.NATTargets[0]; r.Action != topology.ActionSNAT || tg.Stateless() || tg.AddrFrom != ip("203.0.113.12") || r.NwSrc != v.CidrBlock {
+			t.Errorf("%s: %+v", id, r)
+		}
+	}
+	if r := rule(t, get[*topology.Chain](t, d, vpcID, "uplink-in"), "unsnat"); r.Action != topology.ActionRevSNAT || r.NwDst != pfx("203.0.113.12/32") {
+		t.Errorf("unsnat: %+v", r)
+	}
+	if rt := get[*topology.Route](t, d, vpcID, "route/edge-snat"); rt.DstPrefix != pfx("203.0.113.12/32") || rt.RouterID != ObjectID(CloudObject, "edge-router") {
+		t.Errorf("edge route %+v", rt)
+	}
+	if len(d.Skipped) > 0 {
+		t.Errorf("skipped: %v", d.Skipped)
+	}
+	// Without it, nothing of the kind.
+	if out := get[*topology.Chain](t, Translate(cases["eip"](), cloud()), vpcID, "uplink-out"); out.RuleIndex("snat-tcp") >= 0 {
+		t.Error("an EC2 VPC SNATs")
+	}
+}

@@ -30,6 +30,13 @@ type Vpc struct {
 	// smallest prefix covering its subnets (none until the first), where an
 	// EC2 VPC's block is chosen first and holds its subnets.
 	Network bool `json:"network,omitempty"`
+	// SNATAddress, when valid, is a public address (an Address of the
+	// pool the VPC's owner holds) that what leaves through the VPC's
+	// internet gateway from an address without a public one of its own is
+	// translated to (TCP, UDP and ICMP, stateful PAT): a Neutron router's
+	// external gateway with enable_snat. EC2 VPCs have none (AWS's internet
+	// gateway translates only public addresses).
+	SNATAddress netip.Addr `json:"snat_address,omitzero"`
 	// TransitIndex places the VPC's router on the transit network: its
 	// address there is the transit prefix's base + TransitIndex. The EC2
 	// server assigns it once at create (AllocTransitIndex) and never

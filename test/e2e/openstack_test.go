@@ -140,7 +140,7 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	// floating IP on pa: the outside reaches a at it, and a's connections
 	// out come from it; moved to pc, it reaches c instead; gone, nothing.
 	osc("router", "create", "r1")
-	osc("router", "set", "--external-gateway", "public", "r1")
+	osc("router", "set", "--external-gateway", "public", "--disable-snat", "r1")
 	osc("router", "add", "subnet", "r1", "sub1")
 	osc("security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "--remote-ip", "0.0.0.0/0", "default")
 	osc("security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "--remote-ip", "0.0.0.0/0", "web")
@@ -155,6 +155,30 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	waitUntil(t, "a to lose its way out with its floating IP", func() bool { _, ok := a.Ping("192.0.2.1", 1); return !ok })
 	osc("floating", "ip", "unset", "--port", fip)
 	waitUntil(t, "the disassociated floating IP "+fip+" to stop answering", func() bool { _, ok := up.Ping(fip, 1); return !ok })
+	// SNAT on: a, without a floating IP, reaches the outside, which sees
+	// its connection come from the router's gateway address.
+	osc("router", "set", "--external-gateway", "public", "--enable-snat", "r1")
+	var r1 struct {
+		Gateway struct {
+			IPs []struct {
+				IP string `json:"ip_address"`
+			} `json:"external_fixed_ips"`
+			SNAT bool `json:"enable_snat"`
+		} `json:"external_gateway_info"`
+	}
+	out := osc("router", "show", "r1", "-f", "json")
+	if err := json.Unmarshal([]byte(out), &r1); err != nil {
+		t.Errorf("router show: %v\n%s", err, out)
+	}
+	gwInfo := r1.Gateway
+	if len(gwInfo.IPs) != 1 || !gwInfo.SNAT {
+		t.Fatalf("r1's gateway: %+v", gwInfo)
+	}
+	peers := listenPeers(t, up.NS, "192.0.2.1:9000")
+	waitUntil(t, "a to open TCP to the outside through SNAT", func() bool { return tcpConnects(a.NS, "192.0.2.1", 9000) })
+	if got := peers.after(0).String(); got != gwInfo.IPs[0].IP {
+		t.Errorf("the outside sees a's connection from %s, want r1's gateway address %s", got, gwInfo.IPs[0].IP)
+	}
 	if out, err := l.OpenStack(rc, "router", "remove", "subnet", "r1", "sub1"); err != nil {
 		t.Errorf("router remove subnet: %v %s", err, out)
 	}
