@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
 	"github.com/canopy-sdn/canopy/internal/vpc"
@@ -188,18 +189,16 @@ func deleteACLEntry(c *call) (*node, error) {
 // subnet's implicit association with its VPC's default ACL, which AWS also
 // names (Canopy derives its id from the subnet's, so it is stable).
 func aclAssocOf(st *vpc.State, owner, id string) (*vpc.NetworkACL, string, error) {
-	for _, a := range st.NetworkACLs {
-		if a.OwnerID != owner {
-			continue
-		}
+	for _, a := range st.OwnedNetworkACLs(owner) {
 		for _, as := range a.Associations {
 			if as.ID == id {
 				return a, as.SubnetID, nil
 			}
 		}
 	}
-	for _, s := range st.Subnets {
-		if s.OwnerID == owner && implicitACLAssoc(s.ID) == id {
+	// An implicit association's id names its subnet.
+	if h, ok := strings.CutPrefix(id, "aclassoc-"); ok {
+		if s := st.Subnets["subnet-"+h]; s != nil && s.OwnerID == owner && implicitACLAssoc(s.ID) == id {
 			if a := st.NetworkACLFor(s); a != nil {
 				return a, s.ID, nil
 			}
@@ -299,7 +298,7 @@ func aclResource(st *vpc.State) resource[vpc.NetworkACL] {
 func describeNetworkACLs(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		as, next, err := describe(c, st.NetworkACLs, aclResource(st))
+		as, next, err := describeOwned(c, st.NetworkACLs, st.OwnedNetworkACLs, aclResource(st))
 		if err != nil {
 			return err
 		}

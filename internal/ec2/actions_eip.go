@@ -34,7 +34,7 @@ func allocateAddress(c *call) (*node, error) {
 	}
 	var a *vpc.Address
 	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
-		if len(ownedIDs(elasticIPs(st), c.acct, func(a *vpc.Address) string { return a.OwnerID })) >= c.s.cfg.Limits.AddressesPerAccount {
+		if len(ownedIDs(elasticIPs(st, c.acct), c.acct, func(a *vpc.Address) string { return a.OwnerID })) >= c.s.cfg.Limits.AddressesPerAccount {
 			return &vpc.Error{Code: vpc.CodeAddressLimitExceeded, Message: "The maximum number of addresses has been reached."}
 		}
 		ip, err := c.s.allocPublicIP(st)
@@ -61,8 +61,8 @@ func addressByParam(c *call, st *vpc.State) (*vpc.Address, error) {
 		return st.Address(c.acct, id)
 	}
 	if ip := c.p.str("PublicIp"); ip != "" {
-		for _, a := range st.Addresses {
-			if a.OwnerID == c.acct && a.PublicIP.String() == ip {
+		for _, a := range st.OwnedAddresses(c.acct) {
+			if a.PublicIP.String() == ip {
 				return a, nil
 			}
 		}
@@ -165,8 +165,8 @@ func disassociateAddress(c *call) (*node, error) {
 		}
 	}
 	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
-		for _, a := range st.Addresses {
-			if a.OwnerID != c.acct || a.AssociationID == "" || (id != "" && a.AssociationID != id) || (id == "" && a.PublicIP.String() != c.p.str("PublicIp")) {
+		for _, a := range st.OwnedAddresses(c.acct) {
+			if a.AssociationID == "" || (id != "" && a.AssociationID != id) || (id == "" && a.PublicIP.String() != c.p.str("PublicIp")) {
 				continue
 			}
 			if e := st.NetworkInterfaces[a.NetworkInterfaceID]; e != nil && e.InterfaceType == vpc.InterfaceTypeNatGateway {
@@ -217,7 +217,7 @@ var addrResource = resource[vpc.Address]{
 func describeAddresses(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		as, _, err := describe(c, elasticIPs(st), addrResource)
+		as, _, err := describe(c, elasticIPs(st, c.acct), addrResource)
 		if err != nil {
 			return err
 		}
@@ -279,8 +279,8 @@ func createNatGateway(c *call) (*node, error) {
 				return nil, "", &vpc.Error{Code: vpc.CodeResourceAlreadyAssociated, Message: fmt.Sprintf("Elastic IP address [%s] is already associated", allocID)}
 			}
 			n := 0
-			for _, g := range st.NatGateways {
-				if g.OwnerID == c.acct && g.State != vpc.StateDeleted && st.Subnets[g.SubnetID] != nil && st.Subnets[g.SubnetID].AvailabilityZone == sub.AvailabilityZone {
+			for _, g := range st.OwnedNatGateways(c.acct) {
+				if g.State != vpc.StateDeleted && st.Subnets[g.SubnetID] != nil && st.Subnets[g.SubnetID].AvailabilityZone == sub.AvailabilityZone {
 					n++
 				}
 			}
@@ -373,7 +373,7 @@ var natResource = resource[vpc.NatGateway]{
 func describeNatGateways(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		ns, next, err := describe(c, st.NatGateways, natResource)
+		ns, next, err := describeOwned(c, st.NatGateways, st.OwnedNatGateways, natResource)
 		if err != nil {
 			return err
 		}

@@ -203,7 +203,7 @@ func describeNetworkInterfaces(c *call) (*node, error) {
 	}
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		es, next, err := describe(c, st.NetworkInterfaces, eniResource(st, c.s.now()))
+		es, next, err := describeOwned(c, st.NetworkInterfaces, st.OwnedInterfaces, eniResource(st, c.s.now()))
 		if err != nil {
 			return err
 		}
@@ -289,8 +289,8 @@ func attachNetworkInterface(c *call) (*node, error) {
 		if i.AvailabilityZone != "" && i.AvailabilityZone != e.AvailabilityZone {
 			return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: "The instance and the interface are in different availability zones."}
 		}
-		for _, o := range st.NetworkInterfaces {
-			if o.Attachment != nil && o.Attachment.InstanceID == inst && o.Attachment.DeviceIndex == idx {
+		for _, o := range st.InstanceInterfaces(inst) {
+			if o.Attachment.DeviceIndex == idx {
 				return &vpc.Error{Code: vpc.CodeInvalidParameterValue, Message: fmt.Sprintf("Instance '%s' already has an interface attached at device index '%d'.", inst, idx)}
 			}
 		}
@@ -312,8 +312,8 @@ func detachNetworkInterface(c *call) (*node, error) {
 		return nil, err
 	}
 	return c.change(func(st *vpc.State, tx *nsdb.VPCTx) error {
-		for _, e := range st.NetworkInterfaces {
-			if e.OwnerID == c.acct && e.Attachment != nil && e.Attachment.ID == id {
+		for _, e := range st.OwnedInterfaces(c.acct) {
+			if e.Attachment != nil && e.Attachment.ID == id {
 				if e.Attachment.DeviceIndex == 0 {
 					return &vpc.Error{Code: vpc.CodeOperationNotPermitted, Message: "The network interface at device index 0 cannot be detached."}
 				}

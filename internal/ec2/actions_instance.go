@@ -354,8 +354,8 @@ func parseNetwork(c *call, r *runRequest) error {
 // ""): the subnet RunInstances uses when given none, as AWS does.
 func defaultSubnet(st *vpc.State, owner, zone string) (*vpc.Subnet, error) {
 	var best *vpc.Subnet
-	for _, s := range st.Subnets {
-		if s.OwnerID != owner || !s.DefaultForAz || (zone != "" && s.AvailabilityZone != zone) {
+	for _, s := range st.OwnedSubnets(owner) {
+		if !s.DefaultForAz || (zone != "" && s.AvailabilityZone != zone) {
 			continue
 		}
 		if best == nil || s.AvailabilityZone < best.AvailabilityZone {
@@ -407,8 +407,8 @@ func runInstances(c *call) (*node, error) {
 	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		out = nil
 		if r.token != "" {
-			for _, i := range st.Instances {
-				if i.OwnerID == c.acct && i.ClientToken == r.token {
+			for _, i := range st.OwnedInstances(c.acct) {
+				if i.ClientToken == r.token {
 					out = append(out, i)
 				}
 			}
@@ -462,8 +462,8 @@ func (c *call) launch(st *vpc.State, tx *nsdb.VPCTx, r *runRequest, hosts []vpc.
 		publicKey = kp.PublicKey
 	}
 	active := 0
-	for _, i := range st.Instances {
-		if i.OwnerID == c.acct && i.Active() {
+	for _, i := range st.OwnedInstances(c.acct) {
+		if i.Active() {
 			active++
 		}
 	}
@@ -783,7 +783,7 @@ func describeInstances(c *call) (*node, error) {
 	}
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		is, next, err := describe(c, st.Instances, instanceResource(st, c.s.privateDNSName, c.s.publicDNSName))
+		is, next, err := describeOwned(c, st.Instances, st.OwnedInstances, instanceResource(st, c.s.privateDNSName, c.s.publicDNSName))
 		if err != nil {
 			return err
 		}
@@ -990,16 +990,13 @@ func describeInstanceStatus(c *call) (*node, error) {
 			f["system-status.reachability"] = []string{reach}
 			return f
 		}
-		cand := st.Instances
-		if !all && len(c.p.list("InstanceId")) == 0 {
-			cand = map[string]*vpc.Instance{}
-			for id, i := range st.Instances {
-				if i.State == vpc.InstanceRunning {
-					cand[id] = i
-				}
+		owned := st.OwnedInstances
+		if !all {
+			owned = func(owner string) []*vpc.Instance {
+				return slices.DeleteFunc(st.OwnedInstances(owner), func(i *vpc.Instance) bool { return i.State != vpc.InstanceRunning })
 			}
 		}
-		is, next, err := describe(c, cand, r)
+		is, next, err := describeOwned(c, st.Instances, owned, r)
 		if err != nil {
 			return err
 		}
@@ -1024,14 +1021,14 @@ func describeInstanceStatus(c *call) (*node, error) {
 	return res, err
 }
 
-// elasticIPs returns the addresses that are elastic IPs: the ones accounts
-// allocated, not the public IPs auto-assigned to instances (which AWS does
-// not list in DescribeAddresses nor count against the address limit).
-func elasticIPs(st *vpc.State) map[string]*vpc.Address {
-	out := make(map[string]*vpc.Address, len(st.Addresses))
-	for id, a := range st.Addresses {
+// elasticIPs returns owner's addresses that are elastic IPs: the ones it
+// allocated, not the public IPs auto-assigned to its instances (which AWS
+// does not list in DescribeAddresses nor count against the address limit).
+func elasticIPs(st *vpc.State, owner string) map[string]*vpc.Address {
+	out := map[string]*vpc.Address{}
+	for _, a := range st.OwnedAddresses(owner) {
 		if !a.AutoAssigned {
-			out[id] = a
+			out[a.AllocationID] = a
 		}
 	}
 	return out

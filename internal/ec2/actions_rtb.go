@@ -122,7 +122,7 @@ func describeRouteTables(c *call) (*node, error) {
 	}
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		ts, next, err := describe(c, st.RouteTables, rtbResource)
+		ts, next, err := describeOwned(c, st.RouteTables, st.OwnedRouteTables, rtbResource)
 		if err != nil {
 			return err
 		}
@@ -271,10 +271,7 @@ func associateRouteTable(c *call) (*node, error) {
 
 // findRTBAssoc finds the caller's route table holding association id.
 func findRTBAssoc(st *vpc.State, owner, id string) (*vpc.RouteTable, int, error) {
-	for _, t := range st.RouteTables {
-		if t.OwnerID != owner {
-			continue
-		}
+	for _, t := range st.OwnedRouteTables(owner) {
 		for i, a := range t.Associations {
 			if a.ID == id {
 				return t, i, nil

@@ -394,7 +394,7 @@ var sgResource = resource[vpc.SecurityGroup]{
 func describeSecurityGroups(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		gs, next, err := describe(c, st.SecurityGroups, sgResource)
+		gs, next, err := describeOwned(c, st.SecurityGroups, st.OwnedSecurityGroups, sgResource)
 		if err != nil {
 			return err
 		}
@@ -503,10 +503,7 @@ func describeSecurityGroupRules(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
 		all := map[string]*sgRule{}
-		for _, g := range st.SecurityGroups {
-			if g.OwnerID != c.acct {
-				continue
-			}
+		for _, g := range st.OwnedSecurityGroups(c.acct) {
 			for _, rs := range [][]vpc.SecurityGroupRule{g.Ingress, g.Egress} {
 				for i := range rs {
 					all[rs[i].ID] = &sgRule{g: g, r: &rs[i]}

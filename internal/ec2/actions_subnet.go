@@ -165,7 +165,7 @@ func subnetResource(st *vpc.State, zoneID func(string) string, arn func(owner, r
 func describeSubnets(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		subs, next, err := describe(c, st.Subnets, subnetResource(st, c.s.zoneID, c.s.arn))
+		subs, next, err := describeOwned(c, st.Subnets, st.OwnedSubnets, subnetResource(st, c.s.zoneID, c.s.arn))
 		if err != nil {
 			return err
 		}
@@ -370,7 +370,7 @@ var igwResource = resource[vpc.InternetGateway]{
 func describeInternetGateways(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		gs, next, err := describe(c, st.InternetGateways, igwResource)
+		gs, next, err := describeOwned(c, st.InternetGateways, st.OwnedInternetGateways, igwResource)
 		if err != nil {
 			return err
 		}

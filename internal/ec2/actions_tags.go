@@ -204,37 +204,37 @@ func describeTags(c *call) (*node, error) {
 				rows[tagResource.id(r)] = r
 			}
 		}
-		for _, v := range st.Vpcs {
+		for _, v := range st.OwnedVpcs(c.acct) {
 			add(v.OwnerID, v.ID, "vpc", v.Tags)
 		}
-		for _, v := range st.Subnets {
+		for _, v := range st.OwnedSubnets(c.acct) {
 			add(v.OwnerID, v.ID, "subnet", v.Tags)
 		}
-		for _, v := range st.InternetGateways {
+		for _, v := range st.OwnedInternetGateways(c.acct) {
 			add(v.OwnerID, v.ID, "internet-gateway", v.Tags)
 		}
-		for _, v := range st.RouteTables {
+		for _, v := range st.OwnedRouteTables(c.acct) {
 			add(v.OwnerID, v.ID, "route-table", v.Tags)
 		}
-		for _, v := range st.SecurityGroups {
+		for _, v := range st.OwnedSecurityGroups(c.acct) {
 			add(v.OwnerID, v.ID, "security-group", v.Tags)
 		}
-		for _, v := range st.NetworkACLs {
+		for _, v := range st.OwnedNetworkACLs(c.acct) {
 			add(v.OwnerID, v.ID, "network-acl", v.Tags)
 		}
-		for _, v := range st.NetworkInterfaces {
+		for _, v := range st.OwnedInterfaces(c.acct) {
 			add(v.OwnerID, v.ID, "network-interface", v.Tags)
 		}
-		for _, v := range st.Addresses {
+		for _, v := range st.OwnedAddresses(c.acct) {
 			add(v.OwnerID, v.AllocationID, "elastic-ip", v.Tags)
 		}
-		for _, v := range st.NatGateways {
+		for _, v := range st.OwnedNatGateways(c.acct) {
 			add(v.OwnerID, v.ID, "natgateway", v.Tags)
 		}
-		for _, v := range st.DhcpOptions {
+		for _, v := range st.OwnedDhcpOptions(c.acct) {
 			add(v.OwnerID, v.ID, "dhcp-options", v.Tags)
 		}
-		for _, v := range st.Instances {
+		for _, v := range st.OwnedInstances(c.acct) {
 			add(v.OwnerID, v.ID, "instance", v.Tags)
 		}
 		cc := *c
@@ -384,7 +384,7 @@ var dhcpResource = resource[vpc.DhcpOptions]{
 func describeDhcpOptions(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		ds, next, err := describe(c, st.DhcpOptions, dhcpResource)
+		ds, next, err := describeOwned(c, st.DhcpOptions, st.OwnedDhcpOptions, dhcpResource)
 		if err != nil {
 			return err
 		}

@@ -50,8 +50,8 @@ func (s *Server) putNewVpc(tx *nsdb.VPCTx, owner string, cidr netip.Prefix, isDe
 		return nil, &vpc.Error{Code: vpc.CodeVpcLimitExceeded, Message: "The cloud has no room for another VPC router."}
 	}
 	dopt := vpc.DefaultDhcpOptions
-	for _, o := range st.Vpcs {
-		if o.OwnerID == owner && o.IsDefault {
+	for _, o := range st.OwnedVpcs(owner) {
+		if o.IsDefault {
 			dopt = o.DhcpOptionsID
 		}
 	}
@@ -203,7 +203,7 @@ var vpcResource = resource[vpc.Vpc]{
 func describeVpcs(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
-		vs, next, err := describe(c, st.Vpcs, vpcResource)
+		vs, next, err := describeOwned(c, st.Vpcs, st.OwnedVpcs, vpcResource)
 		if err != nil {
 			return err
 		}

@@ -37,7 +37,7 @@ func describeAddressesAttribute(c *call) (*node, error) {
 	res := newNode("")
 	err = c.read(func(st *vpc.State) error {
 		set := res.set("addressSet")
-		eips := elasticIPs(st)
+		eips := elasticIPs(st, c.acct)
 		if len(ids) == 0 {
 			for _, a := range eips {
 				if a.OwnerID == c.acct {

@@ -131,6 +131,13 @@ func glob(pattern, s string) bool {
 // list parameter (each must exist: NotFound otherwise), then by filters,
 // sorted by id, then paginated when maxPage > 0.
 func describe[T any](c *call, all map[string]*T, r resource[T]) ([]*T, string, error) {
+	return describeOwned(c, all, nil, r)
+}
+
+// describeOwned is describe for a collection the VPC state indexes by
+// owner (vpc.State.OwnedVpcs, …): without an id list it reads owned(the
+// caller), not every account's objects.
+func describeOwned[T any](c *call, all map[string]*T, owned func(owner string) []*T, r resource[T]) ([]*T, string, error) {
 	owner, idParam, kind, fl, tags, maxPage := r.owner, r.idParam, r.kind, r.fields, r.tags, r.maxPage
 	var zero T
 	fs, err := parseFilters(c.p, fl(&zero))
@@ -153,6 +160,12 @@ func describe[T any](c *call, all map[string]*T, r resource[T]) ([]*T, string, e
 			}
 			if !seen[id] {
 				seen[id] = true
+				cand = append(cand, v)
+			}
+		}
+	} else if owned != nil {
+		for _, v := range owned(c.acct) {
+			if owner(v) == c.acct {
 				cand = append(cand, v)
 			}
 		}

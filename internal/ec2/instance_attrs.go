@@ -238,7 +238,7 @@ func describeVolumes(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
 		all := map[string]*volume{}
-		for _, i := range st.Instances {
+		for _, i := range st.OwnedInstances(c.acct) {
 			if i.State != vpc.InstanceTerminated {
 				v := &volume{id: rootVolumeID(i.ID), owner: i.OwnerID, inst: i}
 				all[v.id] = v
@@ -275,7 +275,7 @@ func describeInstanceCreditSpecifications(c *call) (*node, error) {
 	res := newNode("")
 	err := c.read(func(st *vpc.State) error {
 		r := instanceResource(st, c.s.privateDNSName, c.s.publicDNSName)
-		is, next, err := describe(c, st.Instances, r)
+		is, next, err := describeOwned(c, st.Instances, st.OwnedInstances, r)
 		if err != nil {
 			return err
 		}

@@ -55,13 +55,9 @@ func ParsePool(s string) ([]AddrRange, error) {
 
 // allocPublicIP returns the lowest pool address no account holds.
 func (s *Server) allocPublicIP(st *vpc.State) (netip.Addr, error) {
-	used := map[netip.Addr]bool{}
-	for _, a := range st.Addresses {
-		used[a.PublicIP] = true
-	}
 	for _, r := range s.cfg.PublicPool {
 		for a := r.First; a.IsValid() && !r.Last.Less(a); a = a.Next() {
-			if !used[a] {
+			if st.AddressWithIP(a) == nil {
 				return a, nil
 			}
 		}

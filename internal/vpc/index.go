@@ -1,6 +1,7 @@
 package vpc
 
 import (
+	"net/netip"
 	"slices"
 )
 
@@ -28,7 +29,14 @@ const (
 	interfacesOfInstance
 	addressesOfInterface
 	membersOfGroup
+	// ownedBy: a collection's objects of one account (key ownerKey);
+	// addressByIP: the address holding a public IP (key the IP).
+	ownedBy
+	addressByIP
 )
+
+// ownerKey is the ownedBy key of collection coll's objects owned by owner.
+func ownerKey(coll, owner string) string { return coll + "/" + owner }
 
 type ref struct {
 	kind refKind
@@ -39,28 +47,36 @@ type ref struct {
 type index map[ref]map[string]struct{}
 
 // refsOf lists the lookups obj answers to.
+// An object's owner and an address's public IP never change.
 func refsOf(obj any) []ref {
+	owned := func(coll, owner string) ref { return ref{ownedBy, ownerKey(coll, owner)} }
 	switch o := obj.(type) {
+	case *Vpc:
+		return []ref{owned("vpcs", o.OwnerID)}
+	case *Instance:
+		return []ref{owned("instances", o.OwnerID)}
+	case *DhcpOptions:
+		return []ref{owned("dhcp_options", o.OwnerID)}
 	case *Subnet:
-		return []ref{{subnetsOfVPC, o.VpcID}}
+		return []ref{{subnetsOfVPC, o.VpcID}, owned("subnets", o.OwnerID)}
 	case *RouteTable:
-		return []ref{{routeTablesOfVPC, o.VpcID}}
+		return []ref{{routeTablesOfVPC, o.VpcID}, owned("route_tables", o.OwnerID)}
 	case *SecurityGroup:
-		return []ref{{groupsOfVPC, o.VpcID}}
+		return []ref{{groupsOfVPC, o.VpcID}, owned("security_groups", o.OwnerID)}
 	case *NetworkACL:
-		return []ref{{aclsOfVPC, o.VpcID}}
+		return []ref{{aclsOfVPC, o.VpcID}, owned("network_acls", o.OwnerID)}
 	case *NatGateway:
-		return []ref{{natGatewaysOfVPC, o.VpcID}}
+		return []ref{{natGatewaysOfVPC, o.VpcID}, owned("nat_gateways", o.OwnerID)}
 	case *InternetGateway:
-		var rs []ref
+		rs := []ref{owned("internet_gateways", o.OwnerID)}
 		for _, a := range o.Attachments {
 			rs = append(rs, ref{gatewaysOfVPC, a.VpcID})
 		}
 		return rs
 	case *Address:
-		return []ref{{addressesOfInterface, o.NetworkInterfaceID}}
+		return []ref{{addressesOfInterface, o.NetworkInterfaceID}, owned("addresses", o.OwnerID), {addressByIP, o.PublicIP.String()}}
 	case *NetworkInterface:
-		rs := []ref{{interfacesOfVPC, o.VpcID}, {interfacesInSubnet, o.SubnetID}}
+		rs := []ref{{interfacesOfVPC, o.VpcID}, {interfacesInSubnet, o.SubnetID}, owned("network_interfaces", o.OwnerID)}
 		if o.Attachment != nil {
 			rs = append(rs, ref{interfacesOfInstance, o.Attachment.InstanceID})
 		}
@@ -99,6 +115,15 @@ func (s *State) Reindex() {
 		add(id, o)
 	}
 	for id, o := range s.NetworkInterfaces {
+		add(id, o)
+	}
+	for id, o := range s.Vpcs {
+		add(id, o)
+	}
+	for id, o := range s.Instances {
+		add(id, o)
+	}
+	for id, o := range s.DhcpOptions {
 		add(id, o)
 	}
 }
@@ -151,4 +176,60 @@ func lookup[T any](s *State, m map[string]*T, k refKind, key string, keep func(*
 		}
 	}
 	return out
+}
+
+// The objects of one account, ordered by id (an indexed State answers from
+// its index; any other scans).
+
+func (s *State) OwnedVpcs(owner string) []*Vpc {
+	return lookup(s, s.Vpcs, ownedBy, ownerKey("vpcs", owner), func(x *Vpc) bool { return x.OwnerID == owner })
+}
+
+func (s *State) OwnedInstances(owner string) []*Instance {
+	return lookup(s, s.Instances, ownedBy, ownerKey("instances", owner), func(x *Instance) bool { return x.OwnerID == owner })
+}
+
+func (s *State) OwnedDhcpOptions(owner string) []*DhcpOptions {
+	return lookup(s, s.DhcpOptions, ownedBy, ownerKey("dhcp_options", owner), func(x *DhcpOptions) bool { return x.OwnerID == owner })
+}
+
+func (s *State) OwnedSubnets(owner string) []*Subnet {
+	return lookup(s, s.Subnets, ownedBy, ownerKey("subnets", owner), func(x *Subnet) bool { return x.OwnerID == owner })
+}
+
+func (s *State) OwnedRouteTables(owner string) []*RouteTable {
+	return lookup(s, s.RouteTables, ownedBy, ownerKey("route_tables", owner), func(x *RouteTable) bool { return x.OwnerID == owner })
+}
+
+func (s *State) OwnedSecurityGroups(owner string) []*SecurityGroup {
+	return lookup(s, s.SecurityGroups, ownedBy, ownerKey("security_groups", owner), func(x *SecurityGroup) bool { return x.OwnerID == owner })
+}
+
+func (s *State) OwnedNetworkACLs(owner string) []*NetworkACL {
+	return lookup(s, s.NetworkACLs, ownedBy, ownerKey("network_acls", owner), func(x *NetworkACL) bool { return x.OwnerID == owner })
+}
+
+func (s *State) OwnedNatGateways(owner string) []*NatGateway {
+	return lookup(s, s.NatGateways, ownedBy, ownerKey("nat_gateways", owner), func(x *NatGateway) bool { return x.OwnerID == owner })
+}
+
+func (s *State) OwnedInternetGateways(owner string) []*InternetGateway {
+	return lookup(s, s.InternetGateways, ownedBy, ownerKey("internet_gateways", owner), func(x *InternetGateway) bool { return x.OwnerID == owner })
+}
+
+func (s *State) OwnedAddresses(owner string) []*Address {
+	return lookup(s, s.Addresses, ownedBy, ownerKey("addresses", owner), func(x *Address) bool { return x.OwnerID == owner })
+}
+
+func (s *State) OwnedInterfaces(owner string) []*NetworkInterface {
+	return lookup(s, s.NetworkInterfaces, ownedBy, ownerKey("network_interfaces", owner), func(x *NetworkInterface) bool { return x.OwnerID == owner })
+}
+
+// AddressWithIP returns the address (elastic or auto-assigned, of any
+// account) holding public IP ip, or nil.
+func (s *State) AddressWithIP(ip netip.Addr) *Address {
+	for _, a := range lookup(s, s.Addresses, addressByIP, ip.String(), func(x *Address) bool { return x.PublicIP == ip }) {
+		return a
+	}
+	return nil
 }

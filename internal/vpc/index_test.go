@@ -3,6 +3,7 @@ package vpc
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"testing"
 )
@@ -17,9 +18,10 @@ func TestIndexedLookupsMatchScans(t *testing.T) {
 	for step := range 3000 {
 		id := pick("obj", 60)
 		var old, obj any
-		switch rng.IntN(4) {
+		owner := pick("acct", 3)
+		switch rng.IntN(5) {
 		case 0:
-			e := &NetworkInterface{ID: id, VpcID: pick("vpc", 4), SubnetID: pick("subnet", 6), Groups: []string{pick("sg", 5)}}
+			e := &NetworkInterface{ID: id, OwnerID: owner, VpcID: pick("vpc", 4), SubnetID: pick("subnet", 6), Groups: []string{pick("sg", 5)}}
 			if rng.IntN(2) == 0 {
 				e.Attachment = &ENIAttachment{InstanceID: pick("i", 8), DeviceIndex: rng.IntN(2)}
 			}
@@ -35,26 +37,39 @@ func TestIndexedLookupsMatchScans(t *testing.T) {
 				ix.NetworkInterfaces[id], scan.NetworkInterfaces[id] = e, e
 			}
 		case 1:
-			a := &Address{AllocationID: id, NetworkInterfaceID: pick("obj", 60)}
+			a := &Address{AllocationID: id, OwnerID: owner, NetworkInterfaceID: pick("obj", 60), PublicIP: netip.AddrFrom4([4]byte{198, 51, 100, byte(rng.IntN(10))})}
 			if o, ok := ix.Addresses[id]; ok {
 				old = o
 			}
 			obj = a
 			ix.Addresses[id], scan.Addresses[id] = a, a
 		case 2:
-			s := &Subnet{ID: id, VpcID: pick("vpc", 4)}
+			s := &Subnet{ID: id, OwnerID: owner, VpcID: pick("vpc", 4)}
 			if o, ok := ix.Subnets[id]; ok {
 				old = o
 			}
 			obj = s
 			ix.Subnets[id], scan.Subnets[id] = s, s
 		case 3:
-			g := &InternetGateway{ID: id, Attachments: []IGWAttachment{{VpcID: pick("vpc", 4), State: StateAvailable}}}
+			g := &InternetGateway{ID: id, OwnerID: owner, Attachments: []IGWAttachment{{VpcID: pick("vpc", 4), State: StateAvailable}}}
 			if o, ok := ix.InternetGateways[id]; ok {
 				old = o
 			}
 			obj = g
 			ix.InternetGateways[id], scan.InternetGateways[id] = g, g
+		case 4:
+			i := &Instance{ID: id, OwnerID: owner}
+			if o, ok := ix.Instances[id]; ok {
+				old = o
+			}
+			obj = i
+			if rng.IntN(3) == 0 {
+				obj = nil
+				delete(ix.Instances, id)
+				delete(scan.Instances, id)
+			} else {
+				ix.Instances[id], scan.Instances[id] = i, i
+			}
 		}
 		ix.Changed(id, old, obj)
 		if step%50 != 0 {
@@ -83,6 +98,20 @@ func TestIndexedLookupsMatchScans(t *testing.T) {
 			k := fmt.Sprintf("sg-%d", n)
 			if !slices.Equal(ix.GroupMembers(k), scan.GroupMembers(k)) {
 				t.Fatalf("step %d: members of %s differ", step, k)
+			}
+		}
+		for n := range 3 {
+			k := fmt.Sprintf("acct-%d", n)
+			if !slices.Equal(ix.OwnedInterfaces(k), scan.OwnedInterfaces(k)) || !slices.Equal(ix.OwnedAddresses(k), scan.OwnedAddresses(k)) ||
+				!slices.Equal(ix.OwnedSubnets(k), scan.OwnedSubnets(k)) || !slices.Equal(ix.OwnedInternetGateways(k), scan.OwnedInternetGateways(k)) ||
+				!slices.Equal(ix.OwnedInstances(k), scan.OwnedInstances(k)) {
+				t.Fatalf("step %d: objects of %s differ", step, k)
+			}
+		}
+		for n := range 10 {
+			ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(n)})
+			if ix.AddressWithIP(ip) != scan.AddressWithIP(ip) {
+				t.Fatalf("step %d: address with %s differs", step, ip)
 			}
 		}
 		for n := range 60 {

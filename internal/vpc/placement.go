@@ -2,7 +2,6 @@ package vpc
 
 import (
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -45,13 +44,10 @@ func PickHost(hosts []HostCandidate, load map[string]int, zone string) (id strin
 // InstanceInterfaces returns the interfaces attached to instance id in
 // device index order.
 func (s *State) InstanceInterfaces(id string) []*NetworkInterface {
-	var out []*NetworkInterface
-	for _, e := range s.NetworkInterfaces {
-		if e.Attachment != nil && e.Attachment.InstanceID == id {
-			out = append(out, e)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Attachment.DeviceIndex < out[j].Attachment.DeviceIndex })
+	out := lookup(s, s.NetworkInterfaces, interfacesOfInstance, id, func(e *NetworkInterface) bool {
+		return e.Attachment != nil && e.Attachment.InstanceID == id
+	})
+	slices.SortStableFunc(out, func(a, b *NetworkInterface) int { return a.Attachment.DeviceIndex - b.Attachment.DeviceIndex })
 	return out
 }
 

@@ -147,15 +147,12 @@ func Nth(p netip.Prefix, n int) netip.Addr {
 // and NAT gateways' private addresses.
 func (s *State) usedIPs(sub *Subnet) map[netip.Addr]string {
 	used := map[netip.Addr]string{}
-	for _, e := range s.NetworkInterfaces {
-		if e.SubnetID != sub.ID {
-			continue
-		}
+	for _, e := range s.InterfacesInSubnet(sub.ID) {
 		for _, p := range e.PrivateIPs {
 			used[p.Address] = e.ID
 		}
 	}
-	for _, n := range s.NatGateways {
+	for _, n := range s.NatGatewaysOf(sub.VpcID) {
 		if n.SubnetID == sub.ID && n.PrivateIP.IsValid() {
 			if _, ok := used[n.PrivateIP]; !ok {
 				used[n.PrivateIP] = n.ID

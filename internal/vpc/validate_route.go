@@ -70,13 +70,7 @@ func checkTarget(s *State, t *RouteTable, kind TargetKind, id string) error {
 		if err != nil {
 			return err
 		}
-		n := 0
-		for _, e := range s.NetworkInterfaces {
-			if e.Attachment != nil && e.Attachment.InstanceID == inst.ID {
-				n++
-			}
-		}
-		if n != 1 {
+		if n := len(s.InstanceInterfaces(inst.ID)); n != 1 {
 			return errorf(CodeInvalidInstanceID, "Instance %s has %d network interfaces; a route to an instance needs exactly one (name the interface instead).", id, n)
 		}
 		if inst.VpcID != t.VpcID {
