@@ -135,23 +135,6 @@ func (s *Server) Serve(ctx context.Context, o Options, ready func(addr string)) 
 	if err != nil {
 		return fmt.Errorf("ec2 listen: %w", err)
 	}
-	// Tenants are on the other end: a slow or idle client must not hold a
-	// connection and its goroutine forever. Bodies are at most 1 MiB and no
-	// answer streams.
-	hs := &http.Server{Handler: s, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() {
-		if tlsCfg != nil {
-			// A plain HTTP request to this listener gets net/http's 400
-			// "Client sent an HTTP request to an HTTPS server" and never
-			// reaches the handler.
-			errc <- hs.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- hs.Serve(ln)
-	}()
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
@@ -160,12 +143,41 @@ func (s *Server) Serve(ctx context.Context, o Options, ready func(addr string)) 
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	if err := ServeListener(ctx, ln, s, tlsCfg, log); err != nil {
+		return fmt.Errorf("ec2 serve: %w", err)
+	}
+	return nil
+}
+
+// ShutdownGrace bounds how long in-flight requests may take to finish once
+// a listener of ServeListener is asked to stop.
+const ShutdownGrace = 10 * time.Second
+
+// ServeListener serves h on ln (HTTPS when tlsCfg is set) until ctx is
+// done, then shuts down within ShutdownGrace. It is every tenant-facing
+// API listener's server (EC2, Neutron, Keystone): tenants are on the other
+// end, so a slow or idle client must not hold a connection and its
+// goroutine forever (bodies are at most 1 MiB and no answer streams). A
+// plain HTTP request to an HTTPS listener gets net/http's 400 "Client sent
+// an HTTP request to an HTTPS server" and never reaches h.
+func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls.Config, log *slog.Logger) error {
+	hs := &http.Server{Handler: h, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsCfg != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("ec2 serve: %w", err)
+		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
 	_ = hs.Shutdown(sctx)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {

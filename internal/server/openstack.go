@@ -3,12 +3,8 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/keystone"
@@ -39,7 +35,7 @@ func (s *Server) startOpenStack(ctx context.Context, ec2srv *ec2.Server, key []b
 		done = append(done, ch)
 		go func() {
 			defer close(ch)
-			if err := serveHTTP(ctx, ln, h(ln), tlsCfg, s.log); err != nil {
+			if err := ec2.ServeListener(ctx, ln, h(ln), tlsCfg, s.log); err != nil {
 				s.log.Error(name+" API stopped", "err", err)
 			}
 		}()
@@ -72,32 +68,4 @@ func (s *Server) startOpenStack(ctx context.Context, ec2srv *ec2.Server, key []b
 			<-ch
 		}
 	}
-}
-
-// serveHTTP serves h on ln (HTTPS when tlsCfg is set) until ctx is done,
-// with the timeouts every API listener has.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls.Config, log *slog.Logger) error {
-	hs := &http.Server{Handler: h, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() {
-		if tlsCfg != nil {
-			errc <- hs.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- hs.Serve(ln)
-	}()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	_ = hs.Shutdown(sctx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
