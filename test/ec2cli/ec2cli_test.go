@@ -39,7 +39,10 @@ func TestAWSCLIBuildsAndTearsDownAVpc(t *testing.T) {
 		t.Skip(msg)
 	}
 	store, _ := nsdbtest.OpenEmbedded(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// A guard against a hang, not a speed bound: vpc.sh starts about 85 aws
+	// CLI processes (Python), 1-3 s each on a busy 2-core machine; at load
+	// 20 it took over 5 minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	vs, err := nsdb.OpenVPCStore(ctx, store)
 	if err != nil {
