@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
 	"github.com/canopy-sdn/canopy/internal/topology"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -285,4 +286,48 @@ func testCacheRelistsAfterCompaction(t *testing.T, open opener) {
 	}
 	// And a keeps working as a writer on the rebuilt cache.
 	create(t, a, &topology.Router{Meta: topology.Meta{Name: "after"}})
+}
+
+// A listing of more keys than 8 first pages reads them all, once each and
+// in key order, in the larger pages that follow the first (watch.go,
+// nextPage).
+func TestListManyPages(t *testing.T) {
+	s, _ := nsdbtest.OpenEmbedded(t)
+	cli := s.Client()
+	const n = 12345
+	prefix := s.Prefix() + "listtest/"
+	for i := 0; i < n; i += 100 {
+		var ops []clientv3.Op
+		for j := i; j < min(i+100, n); j++ {
+			ops = append(ops, clientv3.OpPut(fmt.Sprintf("%sk%06d", prefix, j), fmt.Sprint(j)))
+		}
+		if _, err := cli.Txn(ctxT(t)).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan []nsdb.KV, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_ = nsdb.Watch(ctx, cli, prefix, nsdb.Handler{Reset: func(kvs []nsdb.KV, _ int64) {
+			select {
+			case got <- kvs:
+			default:
+			}
+		}, Events: func([]nsdb.Event, int64) {}})
+	}()
+	var kvs []nsdb.KV
+	select {
+	case kvs = <-got:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no listing")
+	}
+	if len(kvs) != n {
+		t.Fatalf("listed %d keys, want %d", len(kvs), n)
+	}
+	for i, kv := range kvs {
+		if want := fmt.Sprintf("%sk%06d", prefix, i); kv.Key != want || string(kv.Value) != fmt.Sprint(i) {
+			t.Fatalf("key %d: %s=%s, want %s=%d", i, kv.Key, kv.Value, want, i)
+		}
+	}
 }
