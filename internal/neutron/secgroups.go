@@ -118,6 +118,10 @@ func copyIn(tx *nsdb.VPCTx, id, vpcID string) (string, error) {
 		}
 	}
 	t := st.SecurityGroups[id]
+	if t == nil || !projectGroup(t) {
+		// Gone behind this API's back (DeleteSecurityGroup on EC2).
+		return "", sgNotFound(id)
+	}
 	cp := &vpc.SecurityGroup{ID: ec2.NewID(vpc.KindSecurityGroup), OwnerID: t.OwnerID, VpcID: vpcID,
 		GroupName: t.ID, Description: t.GroupName, Tags: vpc.Tags{tagCopyOf: t.ID}}
 	// Put before its rules, so that a rule naming the group itself (or a
@@ -133,6 +137,9 @@ func syncCopy(tx *nsdb.VPCTx, copyID string) error {
 	st := tx.State()
 	cp := clone(st.SecurityGroups[copyID])
 	t := st.SecurityGroups[copyOf(cp)]
+	if t == nil {
+		return sgNotFound(copyOf(cp))
+	}
 	var rules [2][]vpc.SecurityGroupRule
 	for i, rs := range [][]vpc.SecurityGroupRule{t.Ingress, t.Egress} {
 		for _, r := range rs {
