@@ -15,9 +15,14 @@
 // rule, through the controller) and a topology change (a chain written as
 // the REST API writes it), p50/p99; etcd requests and watch events per
 // second while those changes ran; and topology creates per second from 1,
-// 2, 4 and 8 parallel writers.
+// 2, 4 and 8 parallel writers (-creates 0 skips them).
 //
-//	go run ./bench/scale [-vpcs 1000] [-ports 20000] [-agents 600] [-full 2] [-changes 100] [-cpuprofile f] [-memprofile f]
+// -eips N associates N elastic IPs with the first ENI(s) of every VPC (in
+// turn): each is a /32 route on the edge that is also copied into its
+// VPC's partition and held by every partial replica (they follow the
+// edge), so this shows what they cost a replica.
+//
+//	go run ./bench/scale [-vpcs 1000] [-ports 20000] [-eips 0] [-agents 600] [-full 2] [-changes 100] [-cpuprofile f] [-memprofile f]
 package main
 
 import (
@@ -52,10 +57,11 @@ var (
 	nPorts   = flag.Int("ports", 20000, "ENIs (bridge ports), spread evenly over the VPCs")
 	nAgents  = flag.Int("agents", 600, "agent replicas (partial)")
 	nFull    = flag.Int("full", 2, "full replicas measured for comparison")
+	nEIPs    = flag.Int("eips", 0, "elastic IPs, associated with ENIs (at most -ports)")
 	nChanges = flag.Int("changes", 100, "changes of each kind timed")
 	nCreates = flag.Int("creates", 1000, "topology creates per writer level")
 	clients  = flag.Int("clients", 4, "etcd clients the replicas share (agents each have one; a few keep this process light)")
-	cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the timed changes to this file")
+	cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the timed changes to this file, and of the server's and the controller's restart to this file + \".server-restart\" and \".controller-restart\"")
 	memprof  = flag.String("memprofile", "", "write a heap profile of the server (store, controller, embedded etcd) after the first translation to this file")
 )
 
@@ -90,6 +96,14 @@ func cloudObjects() []nsdb.VPCObject {
 	}
 	add("accounts", acct, &vpc.Account{ID: acct, Name: "bench"})
 	per := *nPorts / *nVPCs
+	eipsOf := func(v int) int { // elastic IPs on VPC v's first ENIs
+		n := *nEIPs / *nVPCs
+		if v < *nEIPs%*nVPCs {
+			n++
+		}
+		return min(n, per)
+	}
+	k := 0 // elastic IPs so far
 	for v := range *nVPCs {
 		vid := fmt.Sprintf("vpc-%017x", v)
 		add("vpcs", vid, &vpc.Vpc{ID: vid, OwnerID: acct, CidrBlock: netip.MustParsePrefix("10.0.0.0/16"), DhcpOptionsID: vpc.DefaultDhcpOptions,
@@ -119,9 +133,27 @@ func cloudObjects() []nsdb.VPCObject {
 				MacAddress: fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", byte(v>>8), byte(v), byte(j>>8), byte(j)),
 				PrivateIPs: []vpc.PrivateIP{{Address: netip.AddrFrom4([4]byte{10, 0, 0, byte(4 + j)}), Primary: true}},
 				Groups:     []string{sgID(v)}, SourceDestCheck: true, Status: "in-use", InterfaceType: vpc.InterfaceTypeInterface})
+			if j < eipsOf(v) {
+				alloc := fmt.Sprintf("eipalloc-%017x", k)
+				add("addresses", alloc, &vpc.Address{AllocationID: alloc, OwnerID: acct, Domain: "vpc",
+					PublicIP: eipAddr(k), AssociationID: fmt.Sprintf("eipassoc-%017x", k),
+					NetworkInterfaceID: eni, PrivateIPAddress: netip.AddrFrom4([4]byte{10, 0, 0, byte(4 + j)}), InstanceID: inst})
+				k++
+			}
 		}
 	}
 	return out
+}
+
+// eipPool holds the elastic IPs (-eips): 198.18.0.0/15, a benchmarking
+// range, 131,072 addresses.
+var eipPool = netip.MustParsePrefix("198.18.0.0/15")
+
+// eipAddr is the pool's k-th address.
+func eipAddr(k int) netip.Addr {
+	b := eipPool.Addr().As4()
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) + uint32(k)
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
 // sg is VPC v's security group with 4 rules and n extra ones (the changes).
@@ -135,10 +167,14 @@ func sg(v, n int) *vpc.SecurityGroup {
 }
 
 func cloud() translate.CloudConfig {
-	return translate.CloudConfig{
+	cc := translate.CloudConfig{
 		Gateways:    []translate.Gateway{{HostID: gwHost, Interface: "eth1", Address: netip.MustParsePrefix("192.0.2.2/24"), NextHop: netip.MustParseAddr("192.0.2.1")}},
 		PublicPools: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")},
 	}
+	if *nEIPs > 0 {
+		cc.PublicPools = append(cc.PublicPools, eipPool)
+	}
+	return cc
 }
 
 func heapInUse() uint64 {
@@ -200,6 +236,23 @@ func etcdCounters() (requests, events float64) {
 		}
 	}
 	return requests, events
+}
+
+// startProfile starts a CPU profile into -cpuprofile + suffix (nothing
+// without -cpuprofile) and returns what stops it.
+func startProfile(suffix string) (func(), error) {
+	if *cpuprof == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(*cpuprof + suffix)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // tracked is one running replica and the last revision it built.
@@ -300,6 +353,10 @@ func run() error {
 	// on the same etcd, loading the topology, then its controller), and a
 	// controller restarting on an open store. Neither may write.
 	c.Stop()
+	stopRestartProfile, err := startProfile(".server-restart")
+	if err != nil {
+		return err
+	}
 	start, cpu0 = time.Now(), cpuTime()
 	s2, err := nsdb.Open(ctx, nsdb.Config{Endpoints: s.Client().Endpoints()})
 	if err != nil {
@@ -312,6 +369,7 @@ func run() error {
 	}
 	_, err = c2.WaitApplied(ctx, vrev)
 	restartServer, restartCPU := time.Since(start), cpuTime()-cpu0
+	stopRestartProfile()
 	st := c2.Stats()
 	c2.Stop()
 	s2.Close()
@@ -321,6 +379,9 @@ func run() error {
 	fmt.Printf("  resync, server restart on an unchanged store %v, CPU %v, load %s (store open %v; %d objects written)\n",
 		restartServer.Round(time.Millisecond), restartCPU.Round(time.Millisecond), loadAvg(), opened.Round(time.Millisecond), st.Creates+st.Updates+st.Deletes)
 	c = controller.New(s, cloud(), nil)
+	if stopRestartProfile, err = startProfile(".controller-restart"); err != nil {
+		return err
+	}
 	start, cpu0 = time.Now(), cpuTime()
 	if err := c.Start(ctx); err != nil {
 		return err
@@ -329,6 +390,7 @@ func run() error {
 	if _, err := c.WaitApplied(ctx, vrev); err != nil {
 		return err
 	}
+	stopRestartProfile()
 	st = c.Stats()
 	fmt.Printf("  resync, controller restart on an open store  %v, CPU %v, load %s (%d objects written)\n",
 		time.Since(start).Round(time.Millisecond), (cpuTime() - cpu0).Round(time.Millisecond), loadAvg(), st.Creates+st.Updates+st.Deletes)
@@ -501,6 +563,10 @@ func run() error {
 	pwg.Wait()
 
 	// Parallel topology writers (the REST API's create path: Store.Create).
+	if *nCreates <= 0 {
+		fmt.Printf("  total run                                    %v\n", time.Since(t0).Round(time.Second))
+		return nil
+	}
 	fmt.Printf("  topology creates, parallel writers:")
 	var base float64
 	for _, w := range []int{1, 2, 4, 8} {
