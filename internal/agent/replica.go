@@ -33,6 +33,7 @@ type replica struct {
 	idx     *topology.Index
 	rev     int64
 	changed map[flow.Tag]struct{} // tags of objects changed since the last build
+	flapped int                   // hosts whose liveness changed since the last build (setDown)
 	all     bool                  // a re-list: flush every flow
 	dirty   chan struct{}         // cap 1: a build is due
 	// alive are the hosts whose agents are alive (nil until first known:
@@ -478,6 +479,11 @@ func (r *replica) setDown(change func()) {
 		}
 	}
 	change()
+	for h, was := range before {
+		if isDown(h) != was {
+			r.flapped++
+		}
+	}
 	for _, o := range r.idx.List(topology.KindPort) {
 		p := o.(*topology.Port)
 		if p.HostID == "" || before[p.HostID] == isDown(p.HostID) {
@@ -537,8 +543,8 @@ func (a *Agent) runReplica(ctx context.Context) {
 		}
 		v.live = livenessPeers(r.idx, a.hostID, v.peers)
 		gw, uplinks := wantGateway(r.idx, a.hostID), uplinksOf(r.idx, a.hostID)
-		changed, all := r.changed, r.all
-		r.changed, r.all = map[flow.Tag]struct{}{}, false
+		changed, all, flapped := r.changed, r.all, r.flapped
+		r.changed, r.all, r.flapped = map[flow.Tag]struct{}{}, false, 0
 		rev := r.rev
 		r.mu.Unlock()
 
@@ -551,7 +557,10 @@ func (a *Agent) runReplica(ctx context.Context) {
 				// A previous agent's flows were decided on an older
 				// topology: past its first view, a change retires them.
 				if n := a.kernel.dropAdopted(); n > 0 {
-					a.log.Info("agent: retired the flows a previous agent left", "flows", n, "changed", len(changed), "all", all)
+					// hosts_liveness: how many hosts went down or came
+					// back (a restart that outlasted the lease is one).
+					a.log.Info("agent: retired the flows a previous agent left", "flows", n, "changed", len(changed), "all", all,
+						"hosts_liveness", flapped)
 				}
 			}
 			a.kernel.reconcilePorts(v.want)

@@ -20,8 +20,10 @@
 // port it names: the receiving host does not simulate.
 //
 // The miss path is a BPF ring buffer. A frame that misses is copied (its
-// first 2 KB with the key the program computed and the port it came from)
-// into the ring and dropped in the kernel; the agent simulates it, writes the
+// first 2 KB with the key the program computed and the port it came from;
+// a frame of up to 128 bytes in a record of that size, so that the ring
+// holds ten times as many first packets of new flows) into the ring and
+// dropped in the kernel; the agent simulates it, writes the
 // flow into the map and only then re-injects the frame. Why a ring rather
 // than the alternatives: a per-host miss device would lose which port the
 // frame came from (the mark does not cross into a packet socket's view) or

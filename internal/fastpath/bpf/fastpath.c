@@ -23,6 +23,7 @@
 
 #define MAX_ACTS 16
 #define MISS_CAP 2048
+#define MISS_SMALL 128 // misses this long or shorter take a small record
 #define INJECT_SLOTS 4096
 #define INJECT_MARK 0x40000000u
 #define STATE_VNI 0xFFFFFFu
@@ -196,6 +197,9 @@ struct {
 // through a pointer inside the program, which BTF does not describe).
 const struct miss *unused_miss __attribute__((unused));
 
+// A miss record's header: what precedes its frame.
+#define MISS_HDR __builtin_offsetof(struct miss, data)
+
 static __always_inline void count(__u32 s)
 {
 	__u64 *c = bpf_map_lookup_elem(&stats, &s);
@@ -315,14 +319,9 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k, stru
 	return 1;
 }
 
-static __always_inline int to_agent(struct __sk_buff *skb, struct flow_key *k, __u32 in_key, int looked_up)
+static __always_inline void miss_meta(struct miss *m, struct __sk_buff *skb, struct flow_key *k, __u32 in_key,
+				      int looked_up)
 {
-	count(STAT_MISS);
-	struct miss *m = bpf_ringbuf_reserve(&misses, sizeof(*m), 0);
-	if (!m) {
-		count(STAT_MISS_LOST);
-		return TC_ACT_SHOT;
-	}
 	m->key = *k;
 	m->ifindex = skb->ifindex;
 	m->in_key = in_key;
@@ -330,13 +329,42 @@ static __always_inline int to_agent(struct __sk_buff *skb, struct flow_key *k, _
 	m->gso_size = skb->gso_size;
 	m->looked_up = looked_up;
 	m->pad = 0;
+}
+
+static __always_inline int to_agent(struct __sk_buff *skb, struct flow_key *k, __u32 in_key, int looked_up)
+{
+	count(STAT_MISS);
+	struct miss *m;
 	__u32 n = skb->len;
+	if (n <= MISS_SMALL) {
+		// Most misses are the first packet of a flow, and small (a SYN,
+		// an ARP, a DNS query): a record of their size rather than the
+		// largest lets the ring hold ten times as many while the agent
+		// is off the CPU. (Records of MISS_CAP filled 4 MB with fewer
+		// than 2,000 SYNs: 40 ms at 50,000 new flows/s.)
+		m = bpf_ringbuf_reserve(&misses, MISS_HDR + MISS_SMALL, 0);
+		if (!m)
+			goto lost;
+		miss_meta(m, skb, k, in_key, looked_up);
+		m->cap = n;
+		if (n < ETH_HLEN || bpf_skb_load_bytes(skb, 0, m->data, n) < 0)
+			m->cap = 0;
+		bpf_ringbuf_submit(m, 0);
+		return TC_ACT_SHOT;
+	}
+	m = bpf_ringbuf_reserve(&misses, sizeof(*m), 0);
+	if (!m)
+		goto lost;
+	miss_meta(m, skb, k, in_key, looked_up);
 	if (n > MISS_CAP)
 		n = MISS_CAP;
 	m->cap = n;
-	if (n < ETH_HLEN || bpf_skb_load_bytes(skb, 0, m->data, n) < 0)
+	if (bpf_skb_load_bytes(skb, 0, m->data, n) < 0)
 		m->cap = 0;
 	bpf_ringbuf_submit(m, 0);
+	return TC_ACT_SHOT;
+lost:
+	count(STAT_MISS_LOST);
 	return TC_ACT_SHOT;
 }
 
