@@ -1,0 +1,106 @@
+#!/bin/sh
+# Tempest (Debian's `tempest` package) against Canopy's Neutron v2.0 and minimal Keystone v3
+# (issue 14, docs/neutron-api.md). Not part of the Go suite: run it by hand, as root:
+#
+#   go build -o /tmp/canopy ./cmd/canopy
+#   CANOPY=/tmp/canopy test/openstack/tempest.sh                      # tempest.api.network
+#   CANOPY=/tmp/canopy TEMPEST_REGEX='^tempest.api.network.test_networks' test/openstack/tempest.sh
+#
+# It starts a `canopy server` (embedded etcd, plain HTTP, no agent: ports stay DOWN, which the
+# API tests do not look at) on ports of its own in $WORK, creates the accounts, and
+# configures Tempest with pre-provisioned credentials (accounts.yaml), since Canopy's Keystone
+# has no API to create users: member accounts (primary and alt) and the operator (user `admin`,
+# password the server's admin token, role admin) scoped to accounts of its own. Only neutron is
+# "available"; the network feature flags list the extensions Canopy serves
+# (GET /v2.0/extensions). Tempest's subunit stream and summary stay in $WORK.
+set -eu
+CANOPY=${CANOPY:-canopy}
+WORK=${WORK:-/tmp/canopy-tempest}
+REGEX=${TEMPEST_REGEX:-^tempest.api.network}
+CONCURRENCY=${TEMPEST_CONCURRENCY:-2}
+P=${PORT_BASE:-17}   # ports ${P}181 (REST), ${P}788 (EC2), ${P}379/${P}380 (etcd), ${P}500 (Keystone), ${P}696 (Neutron)
+KS=http://127.0.0.1:${P}500/v3
+
+rm -rf "$WORK"; mkdir -p "$WORK"
+"$CANOPY" server --data-dir "$WORK/data" --listen 127.0.0.1:${P}181 --ec2-listen 127.0.0.1:${P}788 \
+	--etcd-client-url https://127.0.0.1:${P}379 --etcd-peer-url https://127.0.0.1:${P}380 \
+	--keystone-listen 127.0.0.1:${P}500 --neutron-listen 127.0.0.1:${P}696 \
+	--ec2-public-pool 203.0.113.0/24 >"$WORK/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+	curl -fs http://127.0.0.1:${P}696/ >/dev/null 2>&1 && break
+	sleep 0.2
+done
+cli() { "$CANOPY" --data-dir "$WORK/data" --url http://127.0.0.1:${P}181 "$@"; }
+# One accounts.yaml entry from `canopy account create --openrc`.
+entry() { # account role
+	cli account create "$1" --openrc "$KS" | sed -n 's/^export //p' >"$WORK/$1.rc"
+	(. "$WORK/$1.rc"; printf -- "- username: '%s'\n  password: '%s'\n  project_name: '%s'\n  domain_name: Default\n  roles: [%s]\n" \
+		"$OS_USERNAME" "$OS_PASSWORD" "$OS_PROJECT_NAME" "$2")
+}
+{
+	# Tempest locks an account per test class (and an alt one for some): two members and one
+	# admin per worker, else a worker finds none free and its class errors.
+	for i in $(seq $((2 * CONCURRENCY))); do entry tempest$i member; done
+	for i in $(seq "$CONCURRENCY"); do
+		cli account create tempestadmin$i --openrc "$KS" >/dev/null
+		printf -- "- username: admin\n  password: '%s'\n  project_name: tempestadmin$i\n  domain_name: Default\n  types: [admin]\n  roles: [admin]\n" \
+			"$(cat "$WORK/data/admin-token")"
+	done
+} >"$WORK/accounts.yaml"
+
+cd "$WORK"
+tempest init --workspace-path "$WORK/workspace.yaml" ws >/dev/null
+cat >ws/etc/tempest.conf <<CONF
+[DEFAULT]
+log_file = $WORK/ws/tempest.log
+
+[auth]
+use_dynamic_credentials = false
+test_accounts_file = $WORK/accounts.yaml
+default_credentials_domain_name = Default
+create_isolated_networks = false
+admin_domain_name = Default
+
+[identity]
+uri_v3 = $KS
+auth_version = v3
+region = RegionOne
+v3_endpoint_type = public
+
+[identity-feature-enabled]
+api_v2 = false
+api_v3 = true
+
+[service_available]
+neutron = true
+nova = false
+glance = false
+cinder = false
+swift = false
+horizon = false
+placement = false
+
+[network]
+catalog_type = network
+region = RegionOne
+endpoint_type = publicURL
+public_network_id = public
+floating_network_name = public
+project_network_cidr = 10.100.0.0/16
+project_network_mask_bits = 28
+project_networks_reachable = false
+
+[network-feature-enabled]
+api_extensions = binding,external-net,ext-gw-mode,extraroute,net-mtu,port-security,project-id,quotas,quota_details,router,security-group,standard-attr-description,standard-attr-tag
+ipv6 = false
+ipv6_subnet_attributes = false
+port_security = true
+floating_ips = true
+CONF
+cd ws
+rc=0
+tempest run --regex "$REGEX" --concurrency "$CONCURRENCY" || rc=$?
+stestr last --subunit >"$WORK/tempest.subunit" 2>/dev/null || true
+exit $rc
