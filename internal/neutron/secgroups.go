@@ -562,6 +562,13 @@ func (s *Server) createRule(c *call, a attrs) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Neutron's port_range_* attributes are ports (0 to 65535) whatever the
+	// protocol; -1 is only this code's "not given".
+	for _, k := range []string{"port_range_min", "port_range_max"} {
+		if v, _ := a.optInt(k); string(a[k]) != "" && string(a[k]) != "null" && (v < 0 || v > 65535) {
+			return "", &Error{400, "SecurityGroupInvalidPortValue", "Invalid value for port " + strconv.Itoa(v) + "."}
+		}
+	}
 	switch proto {
 	case "tcp", "udp":
 		if from == -1 && to == -1 {
@@ -573,6 +580,16 @@ func (s *Server) createRule(c *call, a attrs) (string, error) {
 			return "", &Error{400, "SecurityGroupInvalidPortRange", "For TCP/UDP protocols, port_range_min must be <= port_range_max"}
 		}
 	case "icmp":
+		switch {
+		case from == -1 && to != -1:
+			return "", &Error{400, "SecurityGroupMissingIcmpType", "ICMP code (port-range-max) " + strconv.Itoa(to) + " is provided but ICMP type (port-range-min) is missing."}
+		case from > 255 || to > 255:
+			field, v := "type (port-range-min)", from
+			if from <= 255 {
+				field, v = "code (port-range-max)", to
+			}
+			return "", &Error{400, "SecurityGroupInvalidIcmpValue", "Invalid value for ICMP " + field + " " + strconv.Itoa(v) + ". It must be 0 to 255."}
+		}
 	default:
 		if from != -1 || to != -1 {
 			return "", &Error{400, "SecurityGroupInvalidPortRange", "Ports are only for TCP, UDP and ICMP (type and code)"}
