@@ -140,6 +140,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.closeEtcd()
 		return nil, err
 	}
+	if tlsCfg != nil && s.etcd == nil {
+		if err := checkTLS(ctx, endpoints, tlsCfg); err != nil {
+			return nil, err
+		}
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		TLS:         tlsCfg,

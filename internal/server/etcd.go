@@ -1,9 +1,12 @@
 package server
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 
 	"github.com/canopy-sdn/canopy/internal/nsdb"
@@ -35,8 +38,21 @@ const RootUser = nsdb.RootUser
 // presents the --etcd-* credentials.
 func (c *Config) StoreConfig() (nsdb.Config, error) {
 	if !c.Embedded() {
-		return nsdb.Config{Endpoints: c.EtcdEndpoints,
-			Credentials: nsdb.Credentials{CAFile: c.EtcdCA, CertFile: c.EtcdCert, KeyFile: c.EtcdKey}}, nil
+		cfg := nsdb.Config{Endpoints: c.EtcdEndpoints,
+			Credentials: nsdb.Credentials{CAFile: c.EtcdCA, CertFile: c.EtcdCert, KeyFile: c.EtcdKey}}
+		// With etcd's root certificate the server turns etcd's
+		// authentication on (idempotent), as it does on the embedded
+		// etcd: without it every enrolled agent's certificate could
+		// write anything. With another user's certificate it leaves
+		// etcd's authentication to the operator.
+		if c.EtcdCert != "" {
+			cn, err := certCommonName(c.EtcdCert)
+			if err != nil {
+				return nsdb.Config{}, fmt.Errorf("--etcd-cert: %w", err)
+			}
+			cfg.EnableAuth = cn == RootUser
+		}
+		return cfg, nil
 	}
 	ca, err := pki.LoadOrCreateCA(EtcdCADir(c.DataDir), EtcdCAName)
 	if err != nil {
@@ -114,4 +130,22 @@ func appendIP(ips []net.IP, ip net.IP) []net.IP {
 		}
 	}
 	return append(ips, ip)
+}
+
+// certCommonName is the subject common name of the first certificate in
+// the PEM file path.
+func certCommonName(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("%s: no PEM certificate", path)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return cert.Subject.CommonName, nil
 }
