@@ -249,6 +249,10 @@ type Agent struct {
 	tunMu  sync.Mutex  // one tunnel writer at a time
 	tunOne [1]datapath.TunnelPacket
 	stOne  [1]datapath.TunnelPacket
+	// keepForwarding: a lone gateway stopping for a graceful restart
+	// leaves its kernel datapath and its lease as a killed agent would
+	// (gatewaystop.go).
+	keepForwarding atomic.Bool
 
 	vpcs *vpcMirror // VPC objects, for the metadata service
 	md   *mdRelay   // nil when the metadata service is off
@@ -464,6 +468,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	a.stopGateway()
 	stop()
 	a.miss.close()
+	keep := a.keepForwarding.Load()
+	if keep {
+		a.kernel.leave() // the ports stay attached in the kernel
+	}
 	a.bmu.Lock()
 	for id, vp := range a.bound {
 		a.unplug(id, vp)
@@ -471,7 +479,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	a.bmu.Unlock()
 	a.tunnel.Close()
 	if a.kernel != nil {
-		a.kernel.close()
+		a.kernel.close(keep)
 	}
 	if srv != nil {
 		_ = srv.Close()
@@ -481,7 +489,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	a.wg.Wait()
 	a.leaseMu.Lock()
-	if a.lease != nil {
+	switch {
+	case a.lease != nil && keep:
+		a.lease.Stop() // it runs out: the next agent comes before
+	case a.lease != nil:
 		rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		_ = a.lease.Revoke(rctx)
 		cancel()
@@ -546,7 +557,7 @@ func (a *Agent) openDatapath() error {
 // for the next agent to adopt.
 func (a *Agent) abortStart(ctx context.Context) {
 	if a.kernel != nil && ctx.Err() != nil {
-		a.kernel.close()
+		a.kernel.close(false)
 		return
 	}
 	a.tunnel.Close()

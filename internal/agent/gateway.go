@@ -40,6 +40,9 @@ type gatewayHost struct {
 	kick   chan struct{}
 	routes []gateway.Route
 	sess   []gateway.Session
+	// staleUntil: routes are the ones learned before a graceful restart,
+	// kept until the speaker learns again or the restart time is over.
+	staleUntil time.Time
 	// Bumped by every change of what is published: the learned routes,
 	// and the status (sessions, the settings applied).
 	routesGen, statusGen uint64
@@ -304,6 +307,16 @@ func (a *Agent) runGateway(ctx context.Context) {
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	var applied *gatewayWant
+	restart, learned := a.bgpRestart()
+	if restart.Restarting && len(learned) > 0 {
+		// Back from a graceful stop: the routes learned before it are
+		// published again at once, as the forwarding state a restarting
+		// speaker keeps (RFC 4724), until the peers send them again.
+		g.mu.Lock()
+		g.routes, g.staleUntil = learned, time.Now().Add(restart.Time)
+		g.routesGen++
+		g.mu.Unlock()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -318,16 +331,20 @@ func (a *Agent) runGateway(ctx context.Context) {
 		g.mu.Lock()
 		w, drained := g.want, g.drained
 		g.mu.Unlock()
-		if w != nil && (drained || !a.live.synced()) {
-			// Drained: the same sessions, nothing advertised. Just
-			// started: nothing advertised until the peers have had time
-			// to send this host the connection state it must hold.
+		// Just started: no speaker until the peers have had time to send
+		// this host the connection state it must hold (the retry tick
+		// comes back). Not a speaker advertising nothing: back from a
+		// graceful restart, its End-of-RIB would end the peers' stale
+		// routes through this host.
+		wait := w != nil && sp == nil && !a.live.synced()
+		if w != nil && drained {
+			// Drained: the same sessions, nothing advertised.
 			d := *w
 			d.settings.Networks = nil
 			w = &d
 		}
 
-		if !reflect.DeepEqual(w, applied) || w == nil && sp != nil {
+		if !wait && (!reflect.DeepEqual(w, applied) || w == nil && sp != nil) {
 			ok := a.applyPorts(w, ports)
 			switch {
 			case w == nil && sp != nil:
@@ -341,8 +358,13 @@ func (a *Agent) runGateway(ctx context.Context) {
 				a.log.Info("agent: gateway role off")
 			case w != nil:
 				if sp == nil {
-					sp = gateway.NewSpeaker(a.log, a.bgpRestart(), func(routes []gateway.Route, sessions []gateway.Session) {
+					sp = gateway.NewSpeaker(a.log, restart, func(routes []gateway.Route, sessions []gateway.Session) {
 						g.mu.Lock()
+						if len(routes) == 0 && time.Now().Before(g.staleUntil) {
+							routes = g.routes // the stale routes until the peers send theirs
+						} else {
+							g.staleUntil = time.Time{}
+						}
 						if !slices.Equal(routes, g.routes) {
 							g.routesGen++
 						}
@@ -384,8 +406,11 @@ func (a *Agent) runGateway(ctx context.Context) {
 		if drained {
 			pubRoutes = nil // the other gateways carry the outbound traffic
 		}
-		if lease == nil || sp == nil && pub.lease == nil && len(routes) == 0 {
-			continue // no lease yet, or never a gateway: nothing to publish
+		if lease == nil || sp == nil && (pub.lease == nil && len(routes) == 0 || w == nil && len(routes) > 0) {
+			// No lease yet, or never a gateway: nothing to publish. Or the
+			// routes kept from before a graceful restart, with the
+			// gateway's role not known yet: not a withdrawal.
+			continue
 		}
 		if lease != pub.lease {
 			pub = gatewayPub{lease: lease}

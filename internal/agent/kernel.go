@@ -44,14 +44,20 @@ type kernelPath struct {
 
 	tun *kernelTunnel
 
+	// leaving: the agent stops with the kernel forwarding on (leave).
+	leaving atomic.Bool
+
 	// Mirror state (under mmu): the drop flows in the kernel (removed
 	// together by invalidateDrops) and the flows a previous agent left
 	// (adopted: forwarding on until they idle or the topology changes).
 	mmu     sync.Mutex
 	drops   map[fastpath.Key]struct{}
 	adopted map[fastpath.Key]struct{}
-	ttl     int64
-	delBuf  []fastpath.Key // deleteKeys'
+	stale   bool // the topology changed since the adopted flows were decided
+	// staleAttrs: what changed, for the log of their retirement.
+	staleAttrs []any
+	ttl        int64
+	delBuf     []fastpath.Key // deleteKeys'
 }
 
 // openKernel loads the fast path for this host: program and pinned maps
@@ -107,15 +113,26 @@ func (a *Agent) openKernel() (*kernelPath, error) {
 	return k, nil
 }
 
+// leave is the start of a planned stop that keeps the kernel forwarding
+// (a lone gateway's graceful restart): the ports the agent unplugs next
+// stay attached to the program.
+func (k *kernelPath) leave() { k.leaving.Store(true) }
+
 // close ends the fast path when the agent stops on purpose: its ports
 // are unplugged already, and the program, pins and devices go (the host
-// leaves; the VXLAN port is free for whatever runs next). An agent killed
-// never gets here: what is pinned keeps forwarding established flows
-// until the next agent adopts it.
-func (k *kernelPath) close() {
+// leaves; the VXLAN port is free for whatever runs next) — unless keep
+// (leave): then, as when an agent is killed, what is pinned keeps
+// forwarding established flows until the next agent adopts it.
+func (k *kernelPath) close(keep bool) {
 	k.mr.Close()
 	k.tun.Close()
 	k.inj.Close()
+	if keep {
+		if err := k.dp.Close(); err != nil {
+			k.a.log.Warn("agent: closing the kernel datapath", "err", err)
+		}
+		return
+	}
 	if err := k.dp.Remove(); err != nil {
 		k.a.log.Warn("agent: removing the kernel datapath", "err", err)
 	}
@@ -268,7 +285,9 @@ func (k *kernelPath) removePort(kp *kernelPort) {
 	}
 	k.keys.Store(&keys)
 	k.mu.Unlock()
-	k.dp.DetachPort(kp.name, kp.key)
+	if !k.leaving.Load() {
+		k.dp.DetachPort(kp.name, kp.key)
+	}
 }
 
 // isKernelPort reports whether the port with tunnel key key is attached.
@@ -637,7 +656,23 @@ func (k *kernelPath) dropAdopted() int {
 	n := len(k.adopted)
 	k.deleteKeys(maps.Keys(k.adopted))
 	clear(k.adopted)
+	k.stale = false
 	return n
+}
+
+// retireAdopted retires the adopted flows after a topology change (what
+// changed: attrs, for the log): now when synced, else at the first
+// housekeeping once it is.
+func (k *kernelPath) retireAdopted(synced bool, attrs ...any) {
+	if !synced {
+		k.mmu.Lock()
+		k.stale, k.staleAttrs = len(k.adopted) > 0, attrs
+		k.mmu.Unlock()
+		return
+	}
+	if n := k.dropAdopted(); n > 0 {
+		k.a.log.Info("agent: retired the flows a previous agent left", append([]any{"flows", n}, attrs...)...)
+	}
 }
 
 // reconcilePorts detaches the devices a previous agent attached for ports
@@ -649,6 +684,7 @@ func (k *kernelPath) reconcilePorts(want map[string]binding) {
 	}
 	for _, key := range k.dp.PortKeys() {
 		if !keep[key] && !k.isKernelPort(key) {
+			k.a.log.Info("agent: detaching a port a previous agent attached", "tunnel_key", key)
 			k.dp.DetachPortKey(key)
 		}
 	}
@@ -662,6 +698,12 @@ func (k *kernelPath) String() string {
 // program's counters are published.
 func (k *kernelPath) housekeeping() {
 	k.expireAdopted()
+	k.mmu.Lock()
+	stale, attrs := k.stale, k.staleAttrs
+	k.mmu.Unlock()
+	if stale && k.a.live.synced() {
+		k.retireAdopted(true, attrs...)
+	}
 	st := k.dp.Stats()
 	for name, v := range map[string]uint64{"hit": st.Hits, "miss": st.Misses, "miss_lost": st.MissesLost, "drop": st.Drops,
 		"tunnel_tx": st.TunnelTx, "tunnel_rx": st.TunnelRx, "tunnel_unknown": st.TunnelUnknown, "injected": st.Injected,

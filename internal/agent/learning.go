@@ -166,6 +166,9 @@ type learning struct {
 	tb tunBatch // the watch's re-simulations of parked packets
 
 	failing bool // the last write failed (logged once until one succeeds)
+
+	// listed: the watch's first listing was applied (adoptOwn).
+	listed bool
 }
 
 func newLearning(ratePerSec float64, interval time.Duration) *learning {
@@ -370,6 +373,10 @@ func (a *Agent) applyLearned(reset bool, es []nsdb.LearnedEvent, rev int64) {
 		}
 	}
 	now := time.Now().UnixNano()
+	if reset && !l.listed {
+		l.listed = true
+		a.adoptOwn(now)
+	}
 	tags := map[flow.Tag]struct{}{}
 	var resolved []sim.Learned
 	for k := range touched {
@@ -406,6 +413,37 @@ func (a *Agent) applyLearned(reset bool, es []nsdb.LearnedEvent, rev int64) {
 		// Packets parked here for a next hop another host resolved.
 		a.resume(resolved, &l.tb)
 		a.flushTunnel(&l.tb)
+	}
+}
+
+// adoptOwn takes over the entries a previous agent of this host left in
+// the store (its lease not run out yet: it was killed, or it stopped for a
+// lone gateway's graceful restart): they are owned again and written
+// under this agent's lease, so they do not go when the old lease runs out
+// (the upstream router's ARP entry, on a gateway whose kernel datapath
+// forwarded on meanwhile, would, and every flow out through it with it).
+// Like an entry learned here, each lives while simulations report it.
+func (a *Agent) adoptOwn(now int64) {
+	l := a.learn
+	n := 0
+	for k, hosts := range l.store {
+		p, ok := hosts[a.hostID]
+		if !ok || l.owned[k] != nil {
+			continue
+		}
+		newer := false // another host saw it since: the MAC moved
+		for h, o := range hosts {
+			newer = newer || h != a.hostID && o.rev > p.rev
+		}
+		if newer {
+			continue
+		}
+		l.owned[k] = &ownedEntry{value: p.value, seen: now}
+		a.queueWrite(k, writeOp{value: p.value})
+		n++
+	}
+	if n > 0 {
+		a.log.Info("agent: adopted the learned entries a previous agent of this host published", "entries", n)
 	}
 }
 

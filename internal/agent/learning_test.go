@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -349,5 +350,38 @@ func TestGatewayDownRoutesAround(t *testing.T) {
 	})
 	if seen := via(2000); seen[idG1] != 0 || seen[idG2] != 32 {
 		t.Fatalf("g1 down: flows went to %v, want all to g2", seen)
+	}
+}
+
+// TestAdoptOwnLearned: a new agent takes over the entries a previous agent
+// of its host left in the store (written again under its own lease), but
+// not one another host has published since (the MAC moved), nor another
+// host's, nor one it already owns.
+func TestAdoptOwnLearned(t *testing.T) {
+	a := &Agent{hostID: "me", log: slog.New(slog.DiscardHandler), learn: newLearning(100, time.Second)}
+	l := a.learn
+	mine := lkey{arp: true, dev: "edge", ip: 1}
+	moved := lkey{dev: "br", mac: [6]byte{2, 0, 0, 0, 0, 1}}
+	theirs := lkey{dev: "br", mac: [6]byte{2, 0, 0, 0, 0, 2}}
+	owned := lkey{arp: true, dev: "edge", ip: 2}
+	l.store = map[lkey]map[string]published{
+		mine:   {"me": {value: "02:00:00:00:00:09", rev: 5}},
+		moved:  {"me": {value: "p1", rev: 3}, "other": {value: "p2", rev: 7}},
+		theirs: {"other": {value: "p3", rev: 4}},
+		owned:  {"me": {value: "02:00:00:00:00:08", rev: 6}},
+	}
+	l.owned[owned] = &ownedEntry{value: "02:00:00:00:00:08", seen: 1}
+	a.adoptOwn(42)
+	if o := l.owned[mine]; o == nil || o.value != "02:00:00:00:00:09" || o.seen != 42 {
+		t.Errorf("its own entry not adopted: %+v", o)
+	}
+	if l.owned[moved] != nil || l.owned[theirs] != nil {
+		t.Errorf("adopted an entry another host holds since, or another host's: %v", l.owned)
+	}
+	if o := l.owned[owned]; o.seen != 1 {
+		t.Errorf("an entry already owned was adopted again: %+v", o)
+	}
+	if len(l.pending) != 1 || l.pending[mine] != (writeOp{value: "02:00:00:00:00:09"}) {
+		t.Errorf("writes queued %v, want the adopted entry's alone", l.pending)
 	}
 }

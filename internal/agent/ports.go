@@ -183,10 +183,12 @@ func (a *Agent) unplug(id string, vp *vport) {
 	a.publishPorts()
 	vp.dev.Close()
 	<-vp.done
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := a.store.ClearPortActive(ctx, a.hostID, id); err != nil {
-		a.log.Warn("agent: clearing port active", "port_id", id, "err", err)
+	if !a.keepForwarding.Load() { // else the kernel forwards for it on (gatewaystop.go)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := a.store.ClearPortActive(ctx, a.hostID, id); err != nil {
+			a.log.Warn("agent: clearing port active", "port_id", id, "err", err)
+		}
 	}
 	a.m.forget(id)
 	a.log.Info("agent: port unplugged", "port_id", id, "interface", vp.iface)

@@ -555,13 +555,13 @@ func (a *Agent) runReplica(ctx context.Context) {
 		if a.kernel != nil {
 			if gen > 1 && (all || len(changed) > 0) {
 				// A previous agent's flows were decided on an older
-				// topology: past its first view, a change retires them.
-				if n := a.kernel.dropAdopted(); n > 0 {
-					// hosts_liveness: how many hosts went down or came
-					// back (a restart that outlasted the lease is one).
-					a.log.Info("agent: retired the flows a previous agent left", "flows", n, "changed", len(changed), "all", all,
-						"hosts_liveness", flapped)
-				}
+				// topology: past its first view, a change retires them —
+				// once this agent holds the connection state its peers
+				// send it (liveness.synced), which the flows replacing
+				// them may need (housekeeping retires them then).
+				// hosts_liveness: how many hosts went down or came back
+				// (a restart that outlasted the lease is one).
+				a.kernel.retireAdopted(a.live.synced(), "changed", len(changed), "all", all, "hosts_liveness", flapped)
 			}
 			a.kernel.reconcilePorts(v.want)
 		}
