@@ -12,8 +12,10 @@
 # has no API to create users: member accounts (primary and alt) and the operator (user `admin`,
 # password the server's admin token, role admin) scoped to accounts of its own. Only neutron is
 # "available"; the network feature flags list the extensions Canopy serves
-# (GET /v2.0/extensions). Tempest's subunit stream and summary stay in $WORK.
+# (GET /v2.0/extensions). The configuration is tempest.conf.in; Tempest's log and its stestr
+# repository (ws/.stestr: each test's result and traceback) stay in $WORK.
 set -eu
+HERE=$(cd "${0%/*}" && pwd)
 CANOPY=${CANOPY:-canopy}
 WORK=${WORK:-/tmp/canopy-tempest}
 REGEX=${TEMPEST_REGEX:-^tempest.api.network}
@@ -52,55 +54,8 @@ entry() { # account role
 
 cd "$WORK"
 tempest init --workspace-path "$WORK/workspace.yaml" ws >/dev/null
-cat >ws/etc/tempest.conf <<CONF
-[DEFAULT]
-log_file = $WORK/ws/tempest.log
-
-[auth]
-use_dynamic_credentials = false
-test_accounts_file = $WORK/accounts.yaml
-default_credentials_domain_name = Default
-create_isolated_networks = false
-admin_domain_name = Default
-
-[identity]
-uri_v3 = $KS
-auth_version = v3
-region = RegionOne
-v3_endpoint_type = public
-
-[identity-feature-enabled]
-api_v2 = false
-api_v3 = true
-
-[service_available]
-neutron = true
-nova = false
-glance = false
-cinder = false
-swift = false
-horizon = false
-placement = false
-
-[network]
-catalog_type = network
-region = RegionOne
-endpoint_type = publicURL
-public_network_id = public
-floating_network_name = public
-project_network_cidr = 10.100.0.0/16
-project_network_mask_bits = 28
-project_networks_reachable = false
-
-[network-feature-enabled]
-api_extensions = binding,external-net,ext-gw-mode,extraroute,net-mtu,port-security,project-id,quotas,quota_details,router,security-group,standard-attr-description,standard-attr-tag
-ipv6 = false
-ipv6_subnet_attributes = false
-port_security = true
-floating_ips = true
-CONF
+sed -e "s,@WORK@,$WORK,g" -e "s,@KS@,$KS,g" "$HERE/tempest.conf.in" >ws/etc/tempest.conf
 cd ws
 rc=0
 tempest run --regex "$REGEX" --concurrency "$CONCURRENCY" || rc=$?
-stestr last --subunit >"$WORK/tempest.subunit" 2>/dev/null || true
 exit $rc
