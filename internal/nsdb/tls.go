@@ -127,7 +127,7 @@ func tlsRefusal(err error) bool {
 // tlsHint says which flag to look at.
 func tlsHint(err error) string {
 	if strings.Contains(err.Error(), "remote error: tls:") {
-		return "etcd requires a client certificate signed by a CA it trusts: check --etcd-cert and --etcd-key"
+		return "etcd requires a client certificate signed by a CA it trusts: check --etcd-cert and --etcd-key, or the enrollment's agent.crt"
 	}
 	return "etcd's server certificate was not accepted: check that --etcd-ca is the CA that signed the members' certificates, for the endpoints' host names"
 }

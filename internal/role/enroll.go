@@ -76,7 +76,25 @@ func EnrollHost(ctx context.Context, root RootEtcd, dataDir string, h HostEnroll
 	}
 	e, err := enrollHost(ctx, s, enrollRequest{Name: h.Name, HostID: h.HostID, CA: ca, CAFile: rootCfg.CAFile,
 		Endpoints: endpoints, Dir: h.Dir})
-	return Enrolled{HostID: e.HostID, HostName: e.HostName, EtcdUser: e.EtcdUser}, err
+	if err != nil {
+		return Enrolled{}, err
+	}
+	// On an external cluster the agent's certificate comes from the data
+	// dir's CA, which the members may not trust: say so now, not when the
+	// agent starts on its host.
+	if root.CAFile != "" {
+		_, creds, err := readEnrollment(h.Dir)
+		if err != nil {
+			return Enrolled{}, err
+		}
+		as, err := nsdb.Open(ctx, nsdb.Config{Endpoints: rootCfg.Endpoints, Credentials: creds, NoTopology: true, Logger: log})
+		if err != nil {
+			return Enrolled{}, fmt.Errorf("host %s enrolled into %s, but etcd refuses its agent's certificate, issued by %s: make that the CA of the cluster's client certificates (its ca.crt and ca.key) or add it to the members' --trusted-ca-file, then enroll again: %w",
+				e.HostName, h.Dir, ca.CertFile(), err)
+		}
+		as.Close()
+	}
+	return Enrolled{HostID: e.HostID, HostName: e.HostName, EtcdUser: e.EtcdUser}, nil
 }
 
 // UnenrollHost deletes the etcd user and role of the host ref (an id or a
