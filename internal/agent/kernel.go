@@ -236,7 +236,7 @@ func (k *kernelPath) openPort(iface string, key uint32) (datapath.Port, error) {
 		// Not there yet (a VM not started): plugged when it appears.
 		return nil, fmt.Errorf("device %s: %w", iface, err)
 	}
-	err = k.dp.AttachPort(iface, key)
+	err = k.dp.AttachPortIngress(iface, key)
 	if err == nil {
 		// Whoever made the device left it down for the agent to plug.
 		err = netlink.LinkSetUp(l)
@@ -247,20 +247,30 @@ func (k *kernelPath) openPort(iface string, key uint32) (datapath.Port, error) {
 		k.a.log.Info("agent: port served in userspace", "interface", iface, "reason", err)
 		return k.a.cfg.OpenPort(iface)
 	}
-	ifindex := k.dp.PortIfindex(key)
-	kp := &kernelPort{k: k, name: iface, key: key, ifindex: ifindex, q: make(chan []byte, 256),
+	kp := &kernelPort{k: k, name: iface, key: key, ifindex: l.Attrs().Index, q: make(chan []byte, 256),
 		free: make(chan []byte, 256), closed: make(chan struct{}), gone: make(chan struct{})}
 	for range cap(kp.free) {
 		kp.free <- make([]byte, 0, fastpath.MissCap+3)
 	}
+	// The port's own frames reach its queue (runMisses) before anything
+	// is sent to it: the guest's first answer (the ARP request for its
+	// gateway that an echo request prompts) must not be dropped as a
+	// frame from an unknown device.
 	k.mu.Lock()
 	ports := clonePorts(*k.ports.Load())
-	ports[ifindex] = kp
+	ports[kp.ifindex] = kp
 	k.ports.Store(&ports)
 	keys := clonePorts(*k.keys.Load())
 	keys[key] = kp
 	k.keys.Store(&keys)
 	k.mu.Unlock()
+	// Frames are sent to the port once its link is up (waitLinkUp).
+	k.a.waitLinkUp(iface)
+	if err := k.dp.DeliverPort(iface, key); err != nil {
+		k.removePort(kp)
+		k.a.log.Info("agent: port served in userspace", "interface", iface, "reason", err)
+		return k.a.cfg.OpenPort(iface)
+	}
 	return kp, nil
 }
 

@@ -146,8 +146,8 @@ func (a *Agent) reconcile(ctx context.Context) {
 		var err error
 		if a.kernel != nil {
 			dev, err = a.kernel.openPort(b.iface, b.key)
-		} else {
-			dev, err = a.cfg.OpenPort(b.iface)
+		} else if dev, err = a.cfg.OpenPort(b.iface); err == nil {
+			a.waitLinkUp(b.iface) // before the port is published below
 		}
 		if err != nil {
 			// Bound before its device exists is normal (a VM not started
@@ -161,7 +161,9 @@ func (a *Agent) reconcile(ctx context.Context) {
 		delete(a.openErr, id)
 		vp := a.newVport(id, b.iface, b.key, dev)
 		a.bound[id] = vp
-		changed = true
+		// Published before its status is written (a store round trip):
+		// frames for it must not wait on that.
+		a.publishPorts()
 		a.wg.Go(func() { a.readPort(vp) })
 		a.markActive(ctx, id)
 		a.log.Info("agent: port plugged", "port_id", id, "interface", b.iface, "ifindex", vp.ifindex, "tunnel_key", b.key)

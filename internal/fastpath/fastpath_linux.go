@@ -111,11 +111,36 @@ func mountBPFFS() error {
 // key are sent to it (into the peer's namespace when dev is a veth whose
 // peer is in another one).
 func (d *Datapath) AttachPort(dev string, key uint32) error {
+	if err := d.AttachPortIngress(dev, key); err != nil {
+		return err
+	}
+	return d.DeliverPort(dev, key)
+}
+
+// AttachPortIngress is AttachPort's first half: the program takes the
+// device's frames (as the port with tunnel key key), but nothing is sent
+// to it yet: DeliverPort does that, once the device can take frames (its
+// link up: a guest whose first ARP went out of a link without carrier
+// retries it only after a second).
+func (d *Datapath) AttachPortIngress(dev string, key uint32) error {
 	l, err := netlink.LinkByName(dev)
 	if err != nil {
 		return fmt.Errorf("fastpath: port %s: %w", dev, err)
 	}
 	ifindex := l.Attrs().Index
+	if err := d.objs.Devs.Put(uint32(ifindex), fastpathDevVal{Key: key, Kind: devPort}); err != nil {
+		return fmt.Errorf("fastpath: port %s: %w", dev, err)
+	}
+	return d.attach(dev, ifindex)
+}
+
+// DeliverPort makes the port with tunnel key key on dev a destination of
+// the program's flows and tunnelled frames.
+func (d *Datapath) DeliverPort(dev string, key uint32) error {
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		return fmt.Errorf("fastpath: port %s: %w", dev, err)
+	}
 	var flags uint32
 	// bpf_redirect_peer only crosses into another namespace: a veth whose
 	// peer is in this one (the link to the host's own stack that canopy up
@@ -123,18 +148,22 @@ func (d *Datapath) AttachPort(dev string, key uint32) error {
 	if l.Type() == "veth" && l.Attrs().NetNsID >= 0 {
 		flags = portPeer
 	}
-	if err := d.objs.Devs.Put(uint32(ifindex), fastpathDevVal{Key: key, Kind: devPort}); err != nil {
+	if err := d.objs.Ports.Put(key, fastpathPortVal{Ifindex: uint32(l.Attrs().Index), Flags: flags}); err != nil {
 		return fmt.Errorf("fastpath: port %s: %w", dev, err)
 	}
-	if err := d.objs.Ports.Put(key, fastpathPortVal{Ifindex: uint32(ifindex), Flags: flags}); err != nil {
-		return fmt.Errorf("fastpath: port %s: %w", dev, err)
-	}
-	return d.attach(dev, ifindex)
+	return nil
 }
 
 // DetachPort undoes AttachPort. The device may be gone already.
 func (d *Datapath) DetachPort(dev string, key uint32) {
 	d.detach(dev)
+	if l, err := netlink.LinkByName(dev); err == nil {
+		// Attached but never delivered to (AttachPortIngress alone).
+		var dv fastpathDevVal
+		if d.objs.Devs.Lookup(uint32(l.Attrs().Index), &dv) == nil && dv.Key == key && dv.Kind == devPort {
+			_ = d.objs.Devs.Delete(uint32(l.Attrs().Index))
+		}
+	}
 	var pv fastpathPortVal
 	if d.objs.Ports.Lookup(key, &pv) == nil {
 		_ = d.objs.Devs.Delete(pv.Ifindex)
