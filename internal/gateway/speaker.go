@@ -262,6 +262,10 @@ func (s *Speaker) startServer(st Settings) error {
 		srv.Stop()
 		return fmt.Errorf("start bgp (asn %d, router id %s, listening on %v): %w", st.ASN, st.RouterID, listen, err)
 	}
+	if err := exportOwnOnly(srv); err != nil {
+		srv.Stop()
+		return err
+	}
 	wctx, wstop := context.WithCancel(context.Background())
 	cb := func() { s.poke() }
 	err = srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{
@@ -276,6 +280,31 @@ func (s *Speaker) startServer(st Settings) error {
 	}
 	s.bgp, s.wctx, s.wstop = srv, wctx, wstop
 	s.log.Info("bgp: speaker started", "asn", st.ASN, "router_id", st.RouterID, "listen", listen)
+	return nil
+}
+
+// exportOwnOnly makes the speaker advertise only the routes it
+// originates (the public pools or addresses, AddPath): GoBGP would
+// otherwise pass a route learned from one peer on to the others, and a
+// gateway with two upstreams (two providers' routers) would offer each
+// the other's default route, making the cloud a transit between them.
+func exportOwnOnly(srv *server.BgpServer) error {
+	const name = "canopy-own-routes-only"
+	ctx := context.Background()
+	err := srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: &api.Policy{Name: name, Statements: []*api.Statement{{
+		Name:       name,
+		Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+		Actions:    &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
+	}}}})
+	if err == nil {
+		err = srv.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+			Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT, Policies: []*api.Policy{{Name: name}},
+			DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
+		}})
+	}
+	if err != nil {
+		return fmt.Errorf("bgp export policy: %w", err)
+	}
 	return nil
 }
 
