@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,12 @@ func gatewayFrames(h *netns.Host) (rx, tx float64) {
 // each gateway forwarded is logged, and said on failure.
 func (e *bgpEdge) forwarding(t *testing.T, what string) {
 	t.Helper()
+	e.forwardingBy(t, e.gw1, what)
+}
+
+// forwardingBy is forwarding for gateway gw (e.gw1 or e.gw2).
+func (e *bgpEdge) forwardingBy(t *testing.T, gw *netns.Host, what string) {
+	t.Helper()
 	rx1, tx1 := gatewayFrames(e.gw1)
 	rx2, tx2 := gatewayFrames(e.gw2)
 	counts := func() string {
@@ -214,13 +221,14 @@ func (e *bgpEdge) forwarding(t *testing.T, what string) {
 		r2, t2 := gatewayFrames(e.gw2)
 		return fmt.Sprintf("gw1 %.0f frames in from its uplink, %.0f out; gw2 %.0f in, %.0f out", r1-rx1, t1-tx1, r2-rx2, t2-tx2)
 	}
+	rx0, tx0 := gatewayFrames(gw)
 	if !within(20*time.Second, func() bool {
-		rx, tx := gatewayFrames(e.gw1)
-		return rx > rx1+500 && tx > tx1+500
+		rx, tx := gatewayFrames(gw)
+		return rx > rx0+500 && tx > tx0+500
 	}) {
-		t.Fatalf("gw1 not forwarding both ways %s within 20 s: %s", what, counts())
+		t.Fatalf("%s not forwarding both ways %s within 20 s: %s", gw.Name, what, counts())
 	}
-	t.Logf("gw1 forwarding both ways %s: %s", what, counts())
+	t.Logf("%s forwarding both ways %s: %s", gw.Name, what, counts())
 }
 
 // TestGatewayPlannedWork is issue 11's must-show 5: with the 1,000/s UDP
@@ -291,5 +299,85 @@ func TestGatewayPlannedWork(t *testing.T) {
 	if inLost != 0 || outLost != 0 {
 		t.Errorf("planned work lost probe datagrams: elastic IP %d (sent at %v), NAT gateway %d (sent at %v); FRR's sessions: gw1 %+v, gw2 %+v",
 			inLost, in.LostAt(), outLost, out.LostAt(), e.f.Neighbor(gw1Uplink), e.f.Neighbor(gw2Uplink))
+	}
+}
+
+// TestGatewayAdded is issue 11's "adding a gateway breaks no existing
+// flow": the BGP edge with gw2's agent stopped before any tenant traffic,
+// so FRR and the edge route through gw1 alone; 50 TCP echo connections to
+// an elastic IP, 50 out through a NAT gateway and the two 1,000/s UDP
+// probes start through gw1; then gw2's agent starts. It gets the
+// connection and NAT state from gw1 before it advertises, so once FRR
+// routes the pool through both and gw2 forwards both ways (16 probe flows
+// each way, L4 hashing: some move to gw2), every connection still echoes
+// with no reset and no byte lost, and no probe datagram is lost (the
+// requirement is zero: nothing fails, nothing is withdrawn).
+func TestGatewayAdded(t *testing.T) {
+	// Nothing here waits for BFD: slower timers keep a loaded machine's
+	// stalls from flapping gw1's session.
+	e := newBGPEdge(t, 300, "us-east-1a", "us-east-1b")
+	e.gw2.Stop()
+	waitUntil(t, "FRR's pool route via gw1 alone", func() bool { return e.poolVia(gw1Uplink) })
+	waitUntil(t, "gw1's session settled with BFD up", func() bool {
+		return e.f.BFDPeers()[gw1Uplink] == "up" && e.f.Neighbor(gw1Uplink).UpMsec > 5000
+	})
+	waitUntil(t, "the edge's default route via gw1 alone", func() bool {
+		got := learnedRoutes(t, e.l)
+		return len(got) == 1 && got[0] == "0.0.0.0/0 via "+gw1Peer
+	})
+	tn := newTenant(t, e.l)
+	a, eip, b := natAndElasticIP(t, tn, e.client, "10.38")
+
+	netns.ServeEcho(t, a.ns, "0.0.0.0:7007")
+	netns.ServeUDPEcho(t, a.ns, "0.0.0.0:9000")
+	netns.ServeEcho(t, e.client, outsideClient+":7008")
+	netns.ServeUDPEcho(t, e.client, outsideClient+":9001")
+
+	const rate = 1000
+	in := netns.StartUDPProbe(t, e.client, eip+":9000", rate, 8)
+	out := netns.StartUDPProbe(t, b.ns, outsideClient+":9001", rate, 8)
+	in.Warm(t)
+	out.Warm(t)
+	inConns := netns.DialEchoes(t, e.client, eip+":7007", 50)
+	outConns := netns.DialEchoes(t, b.ns, outsideClient+":7008", 50)
+	stopIn := netns.RunEchoes(inConns, 100*time.Millisecond)
+	stopOut := netns.RunEchoes(outConns, 100*time.Millisecond)
+	e.forwarding(t, "before gw2 starts")
+	gw1Before := e.f.Neighbor(gw1Uplink)
+
+	mark := func(what string) { t.Logf("%v: %s", in.Elapsed(), what) }
+	mark("start gw2")
+	e.gw2.Start()
+	mark("gw2 started")
+	waitUntil(t, "FRR's pool route via both gateways", func() bool { return e.poolVia(gw1Uplink, gw2Uplink) })
+	mark("FRR routes the pool via both")
+	waitUntil(t, "the edge's default route via both uplinks", func() bool {
+		got := learnedRoutes(t, e.l)
+		slices.Sort(got)
+		return slices.Equal(got, []string{"0.0.0.0/0 via " + gw1Peer, "0.0.0.0/0 via " + gw2Peer})
+	})
+	mark("the edge's default via both")
+	e.forwardingBy(t, e.gw2, "after it started")
+	mark("gw2 forwarding both ways")
+	beforeIn, beforeOut := netns.Echoed(inConns), netns.Echoed(outConns)
+	if !within(10*time.Second, func() bool { return netns.StuckEchoes(inConns, beforeIn)+netns.StuckEchoes(outConns, beforeOut) == 0 }) {
+		t.Errorf("10 s after gw2 forwards, %d inbound and %d outbound connections have echoed nothing more",
+			netns.StuckEchoes(inConns, beforeIn), netns.StuckEchoes(outConns, beforeOut))
+	}
+	time.Sleep(time.Second) // the probes run on through both
+	stopIn()
+	stopOut()
+	inSent, inLost := in.Finish()
+	outSent, outLost := out.Finish()
+	t.Logf("gw2 added: UDP probe to the elastic IP %d sent, %d lost; out through the NAT gateway %d sent, %d lost",
+		inSent, inLost, outSent, outLost)
+	if inLost != 0 || outLost != 0 {
+		t.Errorf("adding gw2 lost probe datagrams: elastic IP %d (sent at %v), NAT gateway %d (sent at %v); FRR's sessions: gw1 %+v, gw2 %+v",
+			inLost, in.LostAt(), outLost, out.LostAt(), e.f.Neighbor(gw1Uplink), e.f.Neighbor(gw2Uplink))
+	}
+	netns.CheckEchoes(t, "inbound (to the elastic IP)", inConns)
+	netns.CheckEchoes(t, "outbound (through the NAT gateway)", outConns)
+	if s := e.f.Neighbor(gw1Uplink); s.Established != gw1Before.Established || s.Dropped != gw1Before.Dropped {
+		t.Errorf("gw1's session flapped while gw2 joined: %+v, before %+v", s, gw1Before)
 	}
 }
