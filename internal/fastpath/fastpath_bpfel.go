@@ -94,6 +94,7 @@ const (
 	fastpathMapDevs           = "devs"
 	fastpathMapFlows          = "flows"
 	fastpathMapInject         = "inject"
+	fastpathMapMissShare      = "miss_share"
 	fastpathMapMisses         = "misses"
 	fastpathMapPorts          = "ports"
 	fastpathMapStats          = "stats"
@@ -150,13 +151,14 @@ type fastpathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fastpathMapSpecs struct {
-	Cfg    *ebpf.MapSpec `ebpf:"cfg"`
-	Devs   *ebpf.MapSpec `ebpf:"devs"`
-	Flows  *ebpf.MapSpec `ebpf:"flows"`
-	Inject *ebpf.MapSpec `ebpf:"inject"`
-	Misses *ebpf.MapSpec `ebpf:"misses"`
-	Ports  *ebpf.MapSpec `ebpf:"ports"`
-	Stats  *ebpf.MapSpec `ebpf:"stats"`
+	Cfg       *ebpf.MapSpec `ebpf:"cfg"`
+	Devs      *ebpf.MapSpec `ebpf:"devs"`
+	Flows     *ebpf.MapSpec `ebpf:"flows"`
+	Inject    *ebpf.MapSpec `ebpf:"inject"`
+	MissShare *ebpf.MapSpec `ebpf:"miss_share"`
+	Misses    *ebpf.MapSpec `ebpf:"misses"`
+	Ports     *ebpf.MapSpec `ebpf:"ports"`
+	Stats     *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // fastpathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -186,13 +188,14 @@ func (o *fastpathObjects) Close() error {
 //
 // It can be passed to loadFastpathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fastpathMaps struct {
-	Cfg    *ebpf.Map `ebpf:"cfg"`
-	Devs   *ebpf.Map `ebpf:"devs"`
-	Flows  *ebpf.Map `ebpf:"flows"`
-	Inject *ebpf.Map `ebpf:"inject"`
-	Misses *ebpf.Map `ebpf:"misses"`
-	Ports  *ebpf.Map `ebpf:"ports"`
-	Stats  *ebpf.Map `ebpf:"stats"`
+	Cfg       *ebpf.Map `ebpf:"cfg"`
+	Devs      *ebpf.Map `ebpf:"devs"`
+	Flows     *ebpf.Map `ebpf:"flows"`
+	Inject    *ebpf.Map `ebpf:"inject"`
+	MissShare *ebpf.Map `ebpf:"miss_share"`
+	Misses    *ebpf.Map `ebpf:"misses"`
+	Ports     *ebpf.Map `ebpf:"ports"`
+	Stats     *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *fastpathMaps) Close() error {
@@ -201,6 +204,7 @@ func (m *fastpathMaps) Close() error {
 		m.Devs,
 		m.Flows,
 		m.Inject,
+		m.MissShare,
 		m.Misses,
 		m.Ports,
 		m.Stats,

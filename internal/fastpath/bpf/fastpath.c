@@ -193,6 +193,44 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } misses SEC(".maps");
 
+// A port's share of the miss ring while the ring is congested: a
+// generic cell rate (GCRA) per ingress port, its theoretical arrival time
+// in ns. Only enforced above MISS_CONGESTED, so a port alone may use the
+// whole ring (a burst of new flows); but a port flooding new flows can
+// fill it only to that mark, and every other port's misses still get in
+// (a flooding VM must not stop its neighbours from opening connections).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); // the miss's in_key (its ingress port's tunnel key)
+	__type(value, __u64);
+} miss_share SEC(".maps");
+
+#define MISS_CONGESTED (2 << 20)      // bytes waiting in the ring: half of it
+#define MISS_SHARE_NS (1000000000 / 2000) // 2,000 misses/s per port above it
+#define MISS_SHARE_BURST_NS 50000000  // and bursts of 100
+
+// miss_admitted tells whether in_key's miss may take ring space now.
+static __always_inline int miss_admitted(__u32 in_key)
+{
+	if (bpf_ringbuf_query(&misses, BPF_RB_AVAIL_DATA) < MISS_CONGESTED)
+		return 1;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *tat = bpf_map_lookup_elem(&miss_share, &in_key);
+	if (!tat) {
+		__u64 next = now + MISS_SHARE_NS;
+		bpf_map_update_elem(&miss_share, &in_key, &next, BPF_ANY);
+		return 1;
+	}
+	__u64 t = *tat;
+	if (t < now)
+		t = now;
+	if (t - now > MISS_SHARE_BURST_NS)
+		return 0;
+	*tat = t + MISS_SHARE_NS; // racy across CPUs: a share, not an exact count
+	return 1;
+}
+
 // Anchors the miss record's type in BTF for bpf2go (it is only used
 // through a pointer inside the program, which BTF does not describe).
 const struct miss *unused_miss __attribute__((unused));
@@ -336,6 +374,8 @@ static __always_inline int to_agent(struct __sk_buff *skb, struct flow_key *k, _
 	count(STAT_MISS);
 	struct miss *m;
 	__u32 n = skb->len;
+	if (!miss_admitted(in_key))
+		goto lost;
 	if (n <= MISS_SMALL) {
 		// Most misses are the first packet of a flow, and small (a SYN,
 		// an ARP, a DNS query): a record of their size rather than the
