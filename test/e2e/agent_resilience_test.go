@@ -258,9 +258,15 @@ func TestAgentEtcdOutage(t *testing.T) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	waitUntilFor(t, 20*time.Second, what, cond)
+}
+
+// waitUntilFor is waitUntil with a budget of its own.
+func waitUntilFor(t *testing.T, budget time.Duration, what string, cond func() bool) {
+	t.Helper()
 	for start := time.Now(); !cond(); {
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("timed out waiting for %s", what)
+		if time.Since(start) > budget {
+			t.Fatalf("timed out after %v waiting for %s", budget, what)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
