@@ -21,6 +21,7 @@ import (
 
 	"github.com/canopy-sdn/canopy/internal/nsdb/nsdbtest"
 	"github.com/canopy-sdn/canopy/internal/pki"
+	"github.com/canopy-sdn/canopy/test/e2e/netns"
 )
 
 // TestExternalEtcdTLS is an operator's set-up against an external etcd
@@ -202,6 +203,9 @@ func TestExternalEtcdTLS(t *testing.T) {
 			_ = agent.Process.Kill()
 			<-agentDone
 		}
+		// The instances outlive their agent (by design): their DHCP
+		// clients and namespaces go with the driver's records.
+		netns.PurgeInstances(filepath.Join(stateDir, "instances"))
 		for _, ns := range nss {
 			_ = exec.Command("ip", "netns", "del", ns).Run()
 		}

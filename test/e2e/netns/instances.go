@@ -33,11 +33,11 @@ func itoa(i int) string { return fmt.Sprint(i) }
 // InstanceStateDir is where the host's instance driver keeps its records.
 func (h *Host) InstanceStateDir() string { return filepath.Join(h.stateDir, "instances") }
 
-// purgeInstances kills the processes of every recorded instance namespace
+// PurgeInstances kills the processes of every recorded instance namespace
 // and deletes it. The host's agent must be dead by then: a live one's
 // driver makes the namespaces again as soon as they go (the lab's cleanup
 // purges after its kills).
-func purgeInstances(dir string) {
+func PurgeInstances(dir string) {
 	recs, _ := filepath.Glob(filepath.Join(dir, "ci-*.json"))
 	for _, r := range recs {
 		ns := strings.TrimSuffix(filepath.Base(r), ".json")
@@ -91,7 +91,7 @@ func (h *Host) PowerOff() {
 	h.l.t.Helper()
 	h.Kill()
 	dir := h.InstanceStateDir()
-	purgeInstances(dir)
+	PurgeInstances(dir)
 	recs, _ := filepath.Glob(filepath.Join(dir, "ci-*.json"))
 	for _, r := range recs {
 		if err := os.Remove(r); err != nil {

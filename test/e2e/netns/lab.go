@@ -357,7 +357,7 @@ func (l *Lab) cleanup() {
 	for _, h := range l.hosts {
 		// Only now that its agent is dead: a live instance driver would
 		// make the namespaces again (they leaked, holding only lo).
-		purgeInstances(h.InstanceStateDir())
+		PurgeInstances(h.InstanceStateDir())
 		_ = exec.Command("ip", "netns", "del", h.NS).Run()
 		// A kernel-datapath agent killed with SIGKILL leaves its pins.
 		if b, err := os.ReadFile(filepath.Join(h.stateDir, "host-id")); err == nil {
