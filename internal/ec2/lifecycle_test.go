@@ -280,6 +280,17 @@ func TestConcurrentSubnetConflict(t *testing.T) {
 	c2 := ec2.NewFromConfig(e.cfg(nc.AccessKeyID, nc.SecretAccessKey), func(o *ec2.Options) { o.BaseEndpoint = aws.String(hs2.URL) })
 
 	v := must[*ec2.CreateVpcOutput](t)(c1.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})).Vpc
+	// The second server learns of the VPC through its watch, a moment
+	// later (as AWS, eventually consistent: InvalidVpcID.NotFound right
+	// after a create elsewhere; a CI run saw it in round 0). The rounds
+	// test the subnets' conflict, so they start once both servers see it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := c2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{*v.VpcId}}); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the second server does not see %s 10 s after its creation: %v", *v.VpcId, err)
+		}
+	}
 	const rounds = 20
 	wins := [2]int{}
 	for r := range rounds {
