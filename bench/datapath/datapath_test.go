@@ -40,21 +40,7 @@ import (
 var canopyBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "canopy-bench-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	canopyBin = filepath.Join(dir, "canopy")
-	build := exec.Command("go", "build", "-o", canopyBin, "github.com/canopy-sdn/canopy/cmd/canopy")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building canopy:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	netns.RunWithCanopy(m, &canopyBin)
 }
 
 const (
@@ -89,7 +75,7 @@ func iperf(b *testing.B, c, s, ip string) float64 {
 		defer func() { _ = srv.Process.Kill() }()
 		waitListening(b, s, 5201)
 		var out string
-		locked(b, func() {
+		netns.PerfLocked(b, func() {
 			out = run(b, "ip", "netns", "exec", c, "iperf3", "-c", ip, "-t", strconv.Itoa(iperfSecs), "-J")
 		})
 		_ = srv.Wait()
@@ -129,7 +115,7 @@ func ping(b *testing.B, ns, ip string) float64 {
 	b.Helper()
 	run(b, "ip", "netns", "exec", ns, "ping", "-c", "5", "-i", "0.05", ip) // warm the flows
 	var out string
-	locked(b, func() { out = run(b, "ip", "netns", "exec", ns, "ping", "-c", "100", "-i", "0.01", ip) })
+	netns.PerfLocked(b, func() { out = run(b, "ip", "netns", "exec", ns, "ping", "-c", "100", "-i", "0.01", ip) })
 	m := rttRe.FindStringSubmatch(out)
 	if m == nil {
 		b.Fatalf("no rtt in:\n%s", out)
@@ -271,7 +257,7 @@ func newFlows(b *testing.B, c *canopyLab, perfDir string) flowRates {
 	lost := `canopy_agent_kernel_packets{event="miss_lost"}`
 	settle := func() { time.Sleep(1200 * time.Millisecond) }
 
-	locked(b, func() {
+	netns.PerfLocked(b, func() {
 		sims0, rx0, qd0 := metric(b, h1, "canopy_agent_simulations_total"), metric(b, h1, rx), metric(b, h1, qd)
 		start := time.Now()
 		flood := exec.Command("ip", "netns", "exec", c.vm2.NS, "timeout", "2", "hping3", "--flood", "-S", "-p", "5201", "-s", "1024", "-q", c.vm3.IP())
@@ -304,7 +290,7 @@ func newFlows(b *testing.B, c *canopyLab, perfDir string) flowRates {
 	g.next = 70000 // past the port pairs hping3 used
 	for _, rate := range []int{10000, 25000, 50000, 60000, 75000, 100000} {
 		var p pacedRate
-		locked(b, func() {
+		netns.PerfLocked(b, func() {
 			s1, s2, q := metric(b, h1, "canopy_agent_simulations_total"), metric(b, h2, "canopy_agent_simulations_total"), metric(b, h1, qd)
 			l1, l2 := metric(b, h1, lost), metric(b, h2, lost)
 			d := 2 * time.Second
@@ -409,7 +395,7 @@ func restToPacket(b *testing.B, c *canopyLab) (lat, put []float64) {
 	for range restTries {
 		setFilter(deny)
 		time.Sleep(300 * time.Millisecond)
-		locked(b, func() {
+		netns.PerfLocked(b, func() {
 			cmd := exec.Command("ip", "netns", "exec", c.vm1.NS, "ping", "-D", "-n", "-i", "0.001", "-W", "1", "-w", "5", c.vm3.IP())
 			out, err := cmd.StdoutPipe()
 			if err != nil {

@@ -12,37 +12,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/cli"
 	"golang.org/x/sys/unix"
 )
-
-// perfLock is the lock every timed run on this host takes (the OVN peer's
-// scripts take it too), so two benchmarks never measure at the same time.
-const perfLock = "/tmp/perf.lock"
-
-// locked runs f holding perfLock.
-func locked(b *testing.B, f func()) {
-	b.Helper()
-	fd, err := unix.Open(perfLock, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o666)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Close(fd)
-	for {
-		err = unix.Flock(fd, unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Flock(fd, unix.LOCK_UN)
-	f()
-}
 
 // inNS runs f on an OS thread that has entered network namespace ns. The
 // thread is never handed back to the runtime (the goroutine exits locked,

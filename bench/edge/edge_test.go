@@ -44,7 +44,6 @@ import (
 
 	"github.com/canopy-sdn/canopy/internal/cli"
 	"github.com/canopy-sdn/canopy/test/e2e/netns"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -56,43 +55,7 @@ var canopyBin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "canopy-bench-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	canopyBin = filepath.Join(dir, "canopy")
-	build := exec.Command("go", "build", "-o", canopyBin, "github.com/canopy-sdn/canopy/cmd/canopy")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building canopy:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-const perfLock = "/tmp/perf.lock"
-
-// locked runs f holding /tmp/perf.lock.
-func locked(b *testing.B, f func()) {
-	b.Helper()
-	fd, err := unix.Open(perfLock, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o666)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Close(fd)
-	for {
-		if err = unix.Flock(fd, unix.LOCK_EX); err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Flock(fd, unix.LOCK_UN)
-	f()
+	netns.RunWithCanopy(m, &canopyBin)
 }
 
 const pool = "198.18.0.0/17" // 32,768 addresses (the benchmarking range)
@@ -190,7 +153,7 @@ func runEdge(b *testing.B) {
 
 	var toFRR time.Duration
 	var f *netns.FRR
-	locked(b, func() {
+	netns.PerfLocked(b, func() {
 		f = netns.StartFRR(b, up.NS, `frr defaults datacenter
 hostname upstream
 !
@@ -236,7 +199,7 @@ bfd
 	var detect []time.Duration
 	for range *nFreezes {
 		settle(b, f, n)
-		locked(b, func() {
+		netns.PerfLocked(b, func() {
 			t0 := time.Now()
 			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 				b.Fatal(err)

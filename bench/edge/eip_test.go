@@ -172,7 +172,7 @@ func measureEIP(b *testing.B, l *netns.Lab, up *netns.VM, frr *netns.FRR) eipFig
 	_, _, _, _ = round() // warm-up: the first flows, FRR's first route to it
 
 	var f eipFigures
-	locked(b, func() {
+	netns.PerfLocked(b, func() {
 		for range *nAssoc {
 			before := frr.Neighbor("192.0.2.2").Dropped
 			a, api, routed, w := round()
@@ -198,7 +198,7 @@ func measureEIP(b *testing.B, l *netns.Lab, up *netns.VM, frr *netns.FRR) eipFig
 		b.Fatalf("the elastic IP %s does not answer", eip)
 	}
 	a, z := vethPair(b)
-	locked(b, func() {
+	netns.PerfLocked(b, func() {
 		f.viaGateway = iperf(b, client.NS, instNS, eip)
 		f.veth = iperf(b, a, z, "10.61.0.2")
 	})

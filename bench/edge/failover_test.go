@@ -96,7 +96,7 @@ func runFailover(b *testing.B) {
 	before := netns.Echoed(conns)
 
 	var frrDropped, moved time.Duration
-	locked(b, func() {
+	netns.PerfLocked(b, func() {
 		start := time.Now()
 		gw1.Kill()
 		wait("FRR to drop the killed gateway", poolVia([]string{"192.0.2.130"}))

@@ -27,7 +27,7 @@ func BenchmarkEdgeThroughput(b *testing.B) {
 		}
 		a, z := vethPair(b)
 		var veth float64
-		locked(b, func() { veth = iperf(b, a, z, "10.61.0.2") })
+		netns.PerfLocked(b, func() { veth = iperf(b, a, z, "10.61.0.2") })
 		for _, dp := range paths {
 			fmt.Printf("edge: iperf3 outside → elastic IP through the gateway, %s datapath: %.2f Gbit/s = %.2f× the direct veth pair's %.2f Gbit/s (target ≥ 0.5×)\n",
 				dp, got[dp], got[dp]/veth, veth)
@@ -65,6 +65,6 @@ func throughVia(b *testing.B, dp string) float64 {
 		}
 	}
 	var gbps float64
-	locked(b, func() { gbps = iperf(b, client.NS, inst, eip) })
+	netns.PerfLocked(b, func() { gbps = iperf(b, client.NS, inst, eip) })
 	return gbps
 }

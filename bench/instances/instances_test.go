@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -43,7 +42,6 @@ import (
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/canopy-sdn/canopy/test/e2e/netns"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -56,44 +54,7 @@ var canopyBin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "canopy-bench-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	canopyBin = filepath.Join(dir, "canopy")
-	build := exec.Command("go", "build", "-o", canopyBin, "github.com/canopy-sdn/canopy/cmd/canopy")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building canopy:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-const perfLock = "/tmp/perf.lock"
-
-// locked runs f holding /tmp/perf.lock (other benchmarks on this machine
-// take it for their timed runs too).
-func locked(b *testing.B, f func()) {
-	b.Helper()
-	fd, err := unix.Open(perfLock, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o666)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Close(fd)
-	for {
-		if err = unix.Flock(fd, unix.LOCK_EX); err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Flock(fd, unix.LOCK_UN)
-	f()
+	netns.RunWithCanopy(m, &canopyBin)
 }
 
 // bench is one lab with a tenant's SDK client.
@@ -213,14 +174,14 @@ func BenchmarkInstances(b *testing.B) {
 
 		var rule, reach []time.Duration
 		var cross int
-		locked(b, func() {
+		netns.PerfLocked(b, func() {
 			rule = bn.ruleChange(nsOf(probe), targetIP, sgRule)
 		})
 		_, err = bn.ec2.TerminateInstances(bn.ctx, &awsec2.TerminateInstancesInput{InstanceIds: []string{target}})
 		bn.must(err)
 		bn.waitState(target, types.InstanceStateNameTerminated)
 		probeHost := bn.hostOf(probe)
-		locked(b, func() {
+		netns.PerfLocked(b, func() {
 			for i := range *nInstances {
 				ip := fmt.Sprintf("10.40.2.%d", 10+i)
 				d, id := bn.reachable(nsOf(probe), subB, sgProbe, ip)

@@ -35,14 +35,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/canopy-sdn/canopy/test/e2e/netns"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -55,42 +53,7 @@ var canopyBin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "canopy-bench-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	canopyBin = filepath.Join(dir, "canopy")
-	build := exec.Command("go", "build", "-o", canopyBin, "github.com/canopy-sdn/canopy/cmd/canopy")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building canopy:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-const perfLock = "/tmp/perf.lock"
-
-func locked(b *testing.B, f func()) {
-	b.Helper()
-	fd, err := unix.Open(perfLock, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o666)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Close(fd)
-	for {
-		if err = unix.Flock(fd, unix.LOCK_EX); err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Flock(fd, unix.LOCK_UN)
-	f()
+	netns.RunWithCanopy(m, &canopyBin)
 }
 
 // client speaks to the lab's Neutron endpoint with a project's token.
@@ -254,7 +217,7 @@ func BenchmarkNeutron(b *testing.B) {
 		b.Logf("%d bound ports without devices created in %v", *nPorts, time.Since(start).Round(time.Millisecond))
 
 		var active, first, firstPost, fresh []time.Duration
-		locked(b, func() {
+		netns.PerfLocked(b, func() {
 			for i := range *nSamples {
 				p, d := c.createPort(netID, nil)
 				creates = append(creates, d)

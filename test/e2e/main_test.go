@@ -18,27 +18,14 @@ import (
 	"time"
 
 	"github.com/canopy-sdn/canopy/internal/cli"
+	"github.com/canopy-sdn/canopy/test/e2e/netns"
 )
 
 // canopyBin is the binary built once for the whole package.
 var canopyBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "canopy-e2e-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	canopyBin = filepath.Join(dir, "canopy")
-	build := exec.Command("go", "build", "-o", canopyBin, "github.com/canopy-sdn/canopy/cmd/canopy")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building canopy:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	netns.RunWithCanopy(m, &canopyBin)
 }
 
 // freePort returns a loopback TCP port nobody listens on right now.
