@@ -89,6 +89,34 @@ func (s *Store) EnableAuth(ctx context.Context) error {
 	return nil
 }
 
+// AuthEnabled says whether etcd's authentication is on, for a caller that
+// is not etcd's root: from AuthStatus where etcd has it, else (etcd 3.4)
+// from whether listing the users is refused — with authentication off
+// anyone may list them; with it on only root may, and a certificate naming
+// no etcd user is refused. (Root may list them either way, so on etcd 3.4
+// root cannot tell this way; the server, as root, turns it on instead.)
+// known is false when the answer was neither.
+func (s *Store) AuthEnabled(ctx context.Context) (enabled, known bool, err error) {
+	st, err := s.cli.AuthStatus(ctx)
+	switch {
+	case err == nil:
+		return st.Enabled, true, nil
+	case status.Code(err) != codes.Unimplemented:
+		return false, false, fmt.Errorf("etcd auth status: %w", err)
+	}
+	_, err = s.cli.UserList(ctx)
+	switch {
+	case err == nil:
+		return false, true, nil
+	case errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrUserNotFound) ||
+		status.Code(err) == codes.PermissionDenied:
+		// Refused, or a certificate naming no etcd user: both only
+		// with authentication on.
+		return true, true, nil
+	}
+	return false, false, fmt.Errorf("etcd user list: %w", err)
+}
+
 func (s *Store) addUser(ctx context.Context, name string) error {
 	_, err := s.cli.UserAddWithOptions(ctx, name, "", &clientv3.UserAddOptions{NoPassword: true})
 	if err != nil && !errors.Is(err, rpctypes.ErrUserAlreadyExist) {

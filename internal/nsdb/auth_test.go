@@ -221,3 +221,24 @@ func TestTLSRefusesClientWithoutCertificate(t *testing.T) {
 		t.Errorf("root with its certificate: %v", err)
 	}
 }
+
+// TestAuthEnabled: a user that is not root tells whether etcd's
+// authentication is on (the server warns when it is off and it cannot turn
+// it on), before and after root turns it on.
+func TestAuthEnabled(t *testing.T) {
+	ctx := ctxT(t)
+	c, ca := nsdbtest.StartTLSCluster(t, 1)
+	cert, key, err := ca.Issue(t.TempDir(), "canopy", pki.IssueOptions{CommonName: "canopy", Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := nsdbtest.Open(t, nsdb.Config{Endpoints: c.Endpoints, NoTopology: true,
+		Credentials: nsdb.Credentials{CAFile: ca.CertFile(), CertFile: cert, KeyFile: key}})
+	if on, known, err := other.AuthEnabled(ctx); err != nil || !known || on {
+		t.Fatalf("authentication off: AuthEnabled = %v, %v, %v; want false, true, nil", on, known, err)
+	}
+	nsdbtest.Open(t, nsdb.Config{Endpoints: c.Endpoints, Credentials: c.Root, EnableAuth: true, NoTopology: true})
+	if on, known, err := other.AuthEnabled(ctx); err != nil || !known || !on {
+		t.Fatalf("authentication on: AuthEnabled = %v, %v, %v; want true, true, nil", on, known, err)
+	}
+}

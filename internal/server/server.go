@@ -83,6 +83,18 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.log.Info("store closed")
 	}()
+	if !cfg.Embedded() && !scfg.EnableAuth {
+		// The server left etcd's authentication to the operator (its
+		// certificate is not root's): say so if it is off, since then
+		// every enrolled agent's certificate can write anything.
+		if on, known, err := store.AuthEnabled(ctx); err != nil {
+			s.log.Warn("cannot tell whether etcd's authentication is on", "err", err)
+		} else if known && !on {
+			s.log.Warn("etcd's authentication is off and this server's certificate is not root's, so it cannot turn it on: " +
+				"every client certificate the cluster trusts, an enrolled agent's too, can read and write everything; " +
+				"turn it on (etcdctl auth enable) or give the server root's certificate (docs/operations.md)")
+		}
+	}
 	// A store written before partitions existed gets its copies and index
 	// keys once; agents following partitions need them.
 	if err := store.IndexTopology(ctx); err != nil {
