@@ -140,3 +140,67 @@ func (e *bgpEdge) settle(t *testing.T) map[string]netns.BGPNeighbor {
 	waitUntil(t, "FRR's pool route via both gateways", func() bool { return e.poolVia(gw1Uplink, gw2Uplink) })
 	return map[string]netns.BGPNeighbor{gw1Uplink: e.f.Neighbor(gw1Uplink), gw2Uplink: e.f.Neighbor(gw2Uplink)}
 }
+
+// edgeTraffic is a tenant's traffic through the BGP edge both ways, as
+// natAndElasticIP sets it up: a 1,000 datagrams/s UDP probe from the
+// outside client to a's elastic IP and one from b out through the NAT
+// gateway to the client (8 flows each, so ECMP spreads them over the
+// gateways), and, when conns > 0, that many TCP echo connections each way
+// echoing a numbered line every 100 ms.
+type edgeTraffic struct {
+	in, out           *netns.UDPProbe
+	inConns, outConns []*netns.EchoConn
+	stop              func()
+}
+
+const edgeProbeRate = 1000
+
+func startEdgeTraffic(t *testing.T, client string, a inst, eip string, b inst, conns int) *edgeTraffic {
+	t.Helper()
+	netns.ServeUDPEcho(t, a.ns, "0.0.0.0:9000")
+	netns.ServeUDPEcho(t, client, outsideClient+":9001")
+	tr := &edgeTraffic{stop: func() {}}
+	if conns > 0 {
+		netns.ServeEcho(t, a.ns, "0.0.0.0:7007")
+		netns.ServeEcho(t, client, outsideClient+":7008")
+	}
+	tr.in = netns.StartUDPProbe(t, client, eip+":9000", edgeProbeRate, 8)
+	tr.out = netns.StartUDPProbe(t, b.ns, outsideClient+":9001", edgeProbeRate, 8)
+	tr.in.Warm(t)
+	tr.out.Warm(t)
+	if conns > 0 {
+		tr.inConns = netns.DialEchoes(t, client, eip+":7007", conns)
+		tr.outConns = netns.DialEchoes(t, b.ns, outsideClient+":7008", conns)
+		stopIn := netns.RunEchoes(tr.inConns, 100*time.Millisecond)
+		stopOut := netns.RunEchoes(tr.outConns, 100*time.Millisecond)
+		tr.stop = func() { stopIn(); stopOut() }
+	}
+	return tr
+}
+
+// echoed is how far each connection has echoed, inbound then outbound.
+func (tr *edgeTraffic) echoed() (in, out []int64) {
+	return netns.Echoed(tr.inConns), netns.Echoed(tr.outConns)
+}
+
+// moveOn waits up to d until every connection has echoed more than at
+// (in, out), and says how many are still stuck either way.
+func (tr *edgeTraffic) moveOn(d time.Duration, in, out []int64) (stuckIn, stuckOut int) {
+	stuck := func() (int, int) { return netns.StuckEchoes(tr.inConns, in), netns.StuckEchoes(tr.outConns, out) }
+	within(d, func() bool { i, o := stuck(); return i+o == 0 })
+	return stuck()
+}
+
+// finish stops the traffic, checks that every connection echoed all it
+// sent with no reset, and says what the probes sent and lost.
+func (tr *edgeTraffic) finish(t *testing.T) (inSent, inLost, outSent, outLost int64) {
+	t.Helper()
+	tr.stop()
+	inSent, inLost = tr.in.Finish()
+	outSent, outLost = tr.out.Finish()
+	if tr.inConns != nil {
+		netns.CheckEchoes(t, "inbound (to the elastic IP)", tr.inConns)
+		netns.CheckEchoes(t, "outbound (through the NAT gateway)", tr.outConns)
+	}
+	return
+}

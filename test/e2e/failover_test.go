@@ -99,26 +99,12 @@ func TestGatewayFailoverBGP(t *testing.T) {
 	e.settle(t)
 	tn := newTenant(t, e.l)
 	a, eip, b := natAndElasticIP(t, tn, e.client, "10.36")
-
-	netns.ServeEcho(t, a.ns, "0.0.0.0:7007")
-	netns.ServeUDPEcho(t, a.ns, "0.0.0.0:9000")
-	netns.ServeEcho(t, e.client, outsideClient+":7008")
-	netns.ServeUDPEcho(t, e.client, outsideClient+":9001")
-
-	const rate = 1000
-	in := netns.StartUDPProbe(t, e.client, eip+":9000", rate, 8)
-	out := netns.StartUDPProbe(t, b.ns, outsideClient+":9001", rate, 8)
-	in.Warm(t)
-	out.Warm(t)
-	inConns := netns.DialEchoes(t, e.client, eip+":7007", 100)
-	outConns := netns.DialEchoes(t, b.ns, outsideClient+":7008", 100)
-	stopIn := netns.RunEchoes(inConns, 100*time.Millisecond)
-	stopOut := netns.RunEchoes(outConns, 100*time.Millisecond)
+	tr := startEdgeTraffic(t, e.client, a, eip, b, 100)
 
 	// gw1 carries traffic both ways before it dies: frames arrive on its
 	// uplink from FRR, and leave by it from the compute hosts.
 	e.forwarding(t, "before the kill")
-	beforeIn, beforeOut := netns.Echoed(inConns), netns.Echoed(outConns)
+	beforeIn, beforeOut := tr.echoed()
 	// (Launching instances loads the machine: a BFD session at 100 ms may
 	// flap before this point. From here on, gw2's must not.)
 	gw2Before := e.f.Neighbor(gw2Uplink)
@@ -127,25 +113,19 @@ func TestGatewayFailoverBGP(t *testing.T) {
 	e.gw1.Kill()
 	waitUntil(t, "FRR to drop the killed gateway's next hop", func() bool { return e.poolVia(gw2Uplink) })
 	frrDropped := time.Since(start)
-	if !within(30*time.Second, func() bool { return netns.StuckEchoes(inConns, beforeIn)+netns.StuckEchoes(outConns, beforeOut) == 0 }) {
-		t.Errorf("30 s after the kill, %d inbound and %d outbound connections still stuck",
-			netns.StuckEchoes(inConns, beforeIn), netns.StuckEchoes(outConns, beforeOut))
+	if si, so := tr.moveOn(30*time.Second, beforeIn, beforeOut); si+so > 0 {
+		t.Errorf("30 s after the kill, %d inbound and %d outbound connections still stuck", si, so)
 	}
 	moved := time.Since(start)
 	time.Sleep(time.Second) // the probes run on through gw2 alone
-	stopIn()
-	stopOut()
-	inSent, inLost := in.Finish()
-	outSent, outLost := out.Finish()
+	inSent, inLost, outSent, outLost := tr.finish(t)
 	t.Logf("kill -9 of gw1: FRR dropped its next hop after %v; every connection echoing again after %v",
 		frrDropped.Round(time.Millisecond), moved.Round(time.Millisecond))
 	t.Logf("UDP probe to the elastic IP: %d sent, %d lost (%d ms at %d/s); out through the NAT gateway: %d sent, %d lost (%d ms)",
-		inSent, inLost, inLost*1000/rate, rate, outSent, outLost, outLost*1000/rate)
-	if inLost > rate || outLost > rate {
-		t.Errorf("a probe lost more than one second of datagrams: elastic IP %d, NAT gateway %d (at %d/s)", inLost, outLost, rate)
+		inSent, inLost, inLost*1000/edgeProbeRate, edgeProbeRate, outSent, outLost, outLost*1000/edgeProbeRate)
+	if inLost > edgeProbeRate || outLost > edgeProbeRate {
+		t.Errorf("a probe lost more than one second of datagrams: elastic IP %d, NAT gateway %d (at %d/s)", inLost, outLost, edgeProbeRate)
 	}
-	netns.CheckEchoes(t, "inbound (to the elastic IP)", inConns)
-	netns.CheckEchoes(t, "outbound (through the NAT gateway)", outConns)
 	for _, c := range e.compute {
 		if n := c.Metric(`canopy_agent_peer_transitions_total{peer_host="` + e.gw1.ID() + `",state="down"}`); n < 1 {
 			t.Errorf("%s never saw gw1's heartbeats stop", c.Name)
@@ -246,18 +226,12 @@ func TestGatewayPlannedWork(t *testing.T) {
 	e.settle(t)
 	tn := newTenant(t, e.l)
 	a, eip, b := natAndElasticIP(t, tn, e.client, "10.37")
-	netns.ServeUDPEcho(t, a.ns, "0.0.0.0:9000")
-	netns.ServeUDPEcho(t, e.client, outsideClient+":9001")
-	const rate = 1000
-	in := netns.StartUDPProbe(t, e.client, eip+":9000", rate, 8)
-	out := netns.StartUDPProbe(t, b.ns, outsideClient+":9001", rate, 8)
-	in.Warm(t)
-	out.Warm(t)
+	tr := startEdgeTraffic(t, e.client, a, eip, b, 0)
 	// gw1 must carry probes both ways for its drain and restart to mean
 	// anything.
 	e.forwarding(t, "before the drain")
 
-	mark := func(what string) { t.Logf("%v: %s", in.Elapsed(), what) }
+	mark := func(what string) { t.Logf("%v: %s", tr.in.Elapsed(), what) }
 	mark("drain")
 	e.l.CLI("gateway", "drain", "gw1")
 	waitUntil(t, "FRR's pool route via gw2 alone", func() bool { return e.poolVia(gw2Uplink) })
@@ -292,13 +266,12 @@ func TestGatewayPlannedWork(t *testing.T) {
 		t.Errorf("gw1's agent did not come back as a graceful restart:\n%s", log)
 	}
 
-	inSent, inLost := in.Finish()
-	outSent, outLost := out.Finish()
+	inSent, inLost, outSent, outLost := tr.finish(t)
 	t.Logf("drain, undrain and a restart of gw1: UDP probe to the elastic IP %d sent, %d lost; out through the NAT gateway %d sent, %d lost",
 		inSent, inLost, outSent, outLost)
 	if inLost != 0 || outLost != 0 {
 		t.Errorf("planned work lost probe datagrams: elastic IP %d (sent at %v), NAT gateway %d (sent at %v); FRR's sessions: gw1 %+v, gw2 %+v",
-			inLost, in.LostAt(), outLost, out.LostAt(), e.f.Neighbor(gw1Uplink), e.f.Neighbor(gw2Uplink))
+			inLost, tr.in.LostAt(), outLost, tr.out.LostAt(), e.f.Neighbor(gw1Uplink), e.f.Neighbor(gw2Uplink))
 	}
 }
 
@@ -327,25 +300,11 @@ func TestGatewayAdded(t *testing.T) {
 	})
 	tn := newTenant(t, e.l)
 	a, eip, b := natAndElasticIP(t, tn, e.client, "10.38")
-
-	netns.ServeEcho(t, a.ns, "0.0.0.0:7007")
-	netns.ServeUDPEcho(t, a.ns, "0.0.0.0:9000")
-	netns.ServeEcho(t, e.client, outsideClient+":7008")
-	netns.ServeUDPEcho(t, e.client, outsideClient+":9001")
-
-	const rate = 1000
-	in := netns.StartUDPProbe(t, e.client, eip+":9000", rate, 8)
-	out := netns.StartUDPProbe(t, b.ns, outsideClient+":9001", rate, 8)
-	in.Warm(t)
-	out.Warm(t)
-	inConns := netns.DialEchoes(t, e.client, eip+":7007", 50)
-	outConns := netns.DialEchoes(t, b.ns, outsideClient+":7008", 50)
-	stopIn := netns.RunEchoes(inConns, 100*time.Millisecond)
-	stopOut := netns.RunEchoes(outConns, 100*time.Millisecond)
+	tr := startEdgeTraffic(t, e.client, a, eip, b, 50)
 	e.forwarding(t, "before gw2 starts")
 	gw1Before := e.f.Neighbor(gw1Uplink)
 
-	mark := func(what string) { t.Logf("%v: %s", in.Elapsed(), what) }
+	mark := func(what string) { t.Logf("%v: %s", tr.in.Elapsed(), what) }
 	mark("start gw2")
 	e.gw2.Start()
 	mark("gw2 started")
@@ -359,24 +318,18 @@ func TestGatewayAdded(t *testing.T) {
 	mark("the edge's default via both")
 	e.forwardingBy(t, e.gw2, "after it started")
 	mark("gw2 forwarding both ways")
-	beforeIn, beforeOut := netns.Echoed(inConns), netns.Echoed(outConns)
-	if !within(10*time.Second, func() bool { return netns.StuckEchoes(inConns, beforeIn)+netns.StuckEchoes(outConns, beforeOut) == 0 }) {
-		t.Errorf("10 s after gw2 forwards, %d inbound and %d outbound connections have echoed nothing more",
-			netns.StuckEchoes(inConns, beforeIn), netns.StuckEchoes(outConns, beforeOut))
+	beforeIn, beforeOut := tr.echoed()
+	if si, so := tr.moveOn(10*time.Second, beforeIn, beforeOut); si+so > 0 {
+		t.Errorf("10 s after gw2 forwards, %d inbound and %d outbound connections have echoed nothing more", si, so)
 	}
 	time.Sleep(time.Second) // the probes run on through both
-	stopIn()
-	stopOut()
-	inSent, inLost := in.Finish()
-	outSent, outLost := out.Finish()
+	inSent, inLost, outSent, outLost := tr.finish(t)
 	t.Logf("gw2 added: UDP probe to the elastic IP %d sent, %d lost; out through the NAT gateway %d sent, %d lost",
 		inSent, inLost, outSent, outLost)
 	if inLost != 0 || outLost != 0 {
 		t.Errorf("adding gw2 lost probe datagrams: elastic IP %d (sent at %v), NAT gateway %d (sent at %v); FRR's sessions: gw1 %+v, gw2 %+v",
-			inLost, in.LostAt(), outLost, out.LostAt(), e.f.Neighbor(gw1Uplink), e.f.Neighbor(gw2Uplink))
+			inLost, tr.in.LostAt(), outLost, tr.out.LostAt(), e.f.Neighbor(gw1Uplink), e.f.Neighbor(gw2Uplink))
 	}
-	netns.CheckEchoes(t, "inbound (to the elastic IP)", inConns)
-	netns.CheckEchoes(t, "outbound (through the NAT gateway)", outConns)
 	if s := e.f.Neighbor(gw1Uplink); s.Established != gw1Before.Established || s.Dropped != gw1Before.Dropped {
 		t.Errorf("gw1's session flapped while gw2 joined: %+v, before %+v", s, gw1Before)
 	}
