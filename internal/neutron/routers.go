@@ -133,7 +133,7 @@ func renderRouter(st *vpc.State, g *vpc.InternetGateway) obj {
 		}
 	}
 	return obj{"id": g.ID, "name": nameOf(g.Tags), "description": g.Tags[tagDescription],
-		"tenant_id": g.OwnerID, "project_id": g.OwnerID, "admin_state_up": true, "status": "ACTIVE",
+		"tenant_id": g.OwnerID, "project_id": g.OwnerID, "admin_state_up": !g.Down, "status": "ACTIVE",
 		"external_gateway_info": gw, "routes": routes, "distributed": false, "ha": false,
 		"availability_zone_hints": []string{}, "availability_zones": []string{}, "flavor_id": nil, "tags": neutronTags(g.Tags)}
 }
@@ -201,7 +201,6 @@ func routerText(a attrs) (name, desc string, err error) {
 		want any
 		why  string
 	}{
-		{"admin_state_up", true, "a router is always up on Canopy"},
 		{"distributed", false, "a router is distributed by nature on Canopy, and not configurable"},
 		{"ha", false, "HA routers are not configurable (the gateways are)"},
 		{"availability_zone_hints", []any{}, "availability zone hints are not supported"},
@@ -219,6 +218,10 @@ func (s *Server) createRouter(c *call, a attrs) (string, error) {
 		return "", err
 	}
 	name, desc, err := routerText(a)
+	if err != nil {
+		return "", err
+	}
+	up, err := a.boolean("admin_state_up", true)
 	if err != nil {
 		return "", err
 	}
@@ -240,7 +243,7 @@ func (s *Server) createRouter(c *call, a attrs) (string, error) {
 			tags = vpc.Tags{}
 		}
 		tags[tagRouter] = "1"
-		g := &vpc.InternetGateway{ID: ec2.NewID(vpc.KindInternetGW), OwnerID: owner, Tags: tags}
+		g := &vpc.InternetGateway{ID: ec2.NewID(vpc.KindInternetGW), OwnerID: owner, Tags: tags, Down: !up}
 		setGateway(g, gw, snat)
 		id = g.ID
 		return s.realize(tx, g)
@@ -253,6 +256,10 @@ func (s *Server) updateRouter(c *call, id string, a attrs) error {
 		return err
 	}
 	name, desc, err := routerText(a)
+	if err != nil {
+		return err
+	}
+	up, err := a.boolean("admin_state_up", true)
 	if err != nil {
 		return err
 	}
@@ -274,6 +281,9 @@ func (s *Server) updateRouter(c *call, id string, a attrs) error {
 		}
 		if gwSet {
 			setGateway(g, gw, snat)
+		}
+		if a.has("admin_state_up") {
+			g.Down = !up
 		}
 		if err := s.realize(tx, g); err != nil {
 			return err

@@ -69,6 +69,23 @@ func TestRoutersAndFloatingIPs(t *testing.T) {
 	if got := snat(); got != gwIP {
 		t.Errorf("the network's SNAT address %s, want the gateway's %s", got, gwIP)
 	}
+	// Down (admin_state_up false) and up again: the gateway stays attached
+	// and keeps its route, the translator makes it forward nothing
+	// (internal/translate TestRouterDown).
+	down := func() (d bool) {
+		e.vpcs.Read(func(st *vpc.State) { d = st.InternetGateways[rid].Down })
+		return
+	}
+	for _, up := range []bool{false, true} {
+		r = p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"admin_state_up": up}}, "router")
+		if r["admin_state_up"] != up || down() == up {
+			t.Errorf("admin_state_up %v: shown %v, Down %v", up, r["admin_state_up"], down())
+		}
+		if a, rt := gateway(); !a || !rt {
+			t.Errorf("admin_state_up %v: attached %v, default route %v", up, a, rt)
+		}
+	}
+	p.must(400, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"admin_state_up": "sideways"}}, "")
 	// SNAT off: the gateway keeps its address, the network translates no more.
 	r = p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{"network_id": "public", "enable_snat": false}}}, "router")
 	if gw := r["external_gateway_info"].(map[string]any); gw["enable_snat"] != false || gw["external_fixed_ips"].([]any)[0].(map[string]any)["ip_address"] != gwIP {

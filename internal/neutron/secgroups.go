@@ -1,6 +1,7 @@
 package neutron
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/netip"
@@ -89,7 +90,7 @@ var allIPv4 = netip.MustParsePrefix("0.0.0.0/0")
 
 // egressAll is the rule Neutron gives every new group.
 func egressAll() vpc.SecurityGroupRule {
-	return vpc.SecurityGroupRule{ID: ec2.NewID(vpc.KindSGRule), IsEgress: true, IPProtocol: "-1", FromPort: -1, ToPort: -1, CidrIPv4: allIPv4}
+	return vpc.SecurityGroupRule{ID: ec2.NewID(vpc.KindSGRule), IsEgress: true, IPProtocol: "-1", FromPort: -1, ToPort: -1, CidrIPv4: allIPv4, AnyRemote: true}
 }
 
 // defaultGroup returns owner's project group "default", made now (in tx)
@@ -459,7 +460,7 @@ func renderRule(g *vpc.SecurityGroup, r *vpc.SecurityGroupRule) obj {
 		"remote_ip_prefix": nil, "remote_group_id": nil, "remote_address_group_id": nil,
 		"description": r.Description, "tenant_id": g.OwnerID, "project_id": g.OwnerID}
 	if r.IPProtocol != "-1" {
-		o["protocol"] = r.IPProtocol
+		o["protocol"] = cmp.Or(r.GivenProtocol, r.IPProtocol)
 		if r.FromPort >= 0 {
 			o["port_range_min"] = r.FromPort
 		}
@@ -470,7 +471,7 @@ func renderRule(g *vpc.SecurityGroup, r *vpc.SecurityGroupRule) obj {
 	switch {
 	case r.ReferencedGroupID != "":
 		o["remote_group_id"] = r.ReferencedGroupID
-	case r.CidrIPv4.IsValid():
+	case r.CidrIPv4.IsValid() && !r.AnyRemote:
 		o["remote_ip_prefix"] = r.CidrIPv4.String()
 	}
 	return o
@@ -538,7 +539,7 @@ func (s *Server) createRule(c *call, a attrs) (string, error) {
 	if err := a.fixed("ethertype", "IPv4", "IPv6 is not supported"); err != nil {
 		return "", err
 	}
-	proto := "-1"
+	proto, given := "-1", ""
 	if raw, ok := a["protocol"]; ok && string(raw) != "null" {
 		var p string
 		if err := json.Unmarshal(raw, &p); err != nil {
@@ -551,6 +552,9 @@ func (s *Server) createRule(c *call, a attrs) (string, error) {
 		if p != "any" && p != "" {
 			if proto, err = vpc.NormalizeProtocol(p); err != nil {
 				return "", &Error{400, "SecurityGroupRuleInvalidProtocol", "Security group rule protocol " + p + " not supported."}
+			}
+			if proto != p {
+				given = p
 			}
 		}
 	}
@@ -599,7 +603,8 @@ func (s *Server) createRule(c *call, a attrs) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r := vpc.SecurityGroupRule{ID: ec2.NewID(vpc.KindSGRule), IsEgress: dir == "egress", IPProtocol: proto, FromPort: from, ToPort: to, Description: desc}
+	r := vpc.SecurityGroupRule{ID: ec2.NewID(vpc.KindSGRule), IsEgress: dir == "egress", IPProtocol: proto, GivenProtocol: given,
+		FromPort: from, ToPort: to, Description: desc}
 	prefix, err := a.str("remote_ip_prefix", "", 64)
 	if err != nil {
 		return "", err
@@ -620,7 +625,7 @@ func (s *Server) createRule(c *call, a attrs) (string, error) {
 	case remote != "":
 		r.ReferencedGroupID = remote
 	default:
-		r.CidrIPv4 = netip.MustParsePrefix("0.0.0.0/0")
+		r.CidrIPv4, r.AnyRemote = allIPv4, true
 	}
 	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		g, err := c.group(st, sgID)

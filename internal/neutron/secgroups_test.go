@@ -42,6 +42,26 @@ func TestSecurityGroups(t *testing.T) {
 	if r80["remote_group_id"] != defID || r80["remote_ip_prefix"] != nil {
 		t.Errorf("rule: %v", r80)
 	}
+	// Neutron's shapes: a rule without a remote shows remote_ip_prefix
+	// null (any), an explicit prefix shows; the protocol shows as given.
+	for _, c := range []struct {
+		give       map[string]any
+		proto, pfx any
+	}{
+		{map[string]any{"protocol": 17}, "17", nil},
+		{map[string]any{"protocol": "udp", "remote_ip_prefix": "0.0.0.0/0", "port_range_min": 53, "port_range_max": 53}, "udp", "0.0.0.0/0"},
+		{map[string]any{"protocol": "6", "remote_ip_prefix": "10.1.2.0/24"}, "6", "10.1.2.0/24"},
+	} {
+		c.give["security_group_id"], c.give["direction"] = webID, "egress"
+		r := p.must(201, "POST", "/v2.0/security-group-rules", map[string]any{"security_group_rule": c.give}, "security_group_rule")
+		if r["protocol"] != c.proto || r["remote_ip_prefix"] != c.pfx {
+			t.Errorf("rule %v shown %v", c.give, r)
+		}
+		p.must(204, "DELETE", "/v2.0/security-group-rules/"+r["id"].(string), nil, "")
+	}
+	if r := web["security_group_rules"].([]any)[0].(map[string]any); r["remote_ip_prefix"] != nil || r["protocol"] != nil {
+		t.Errorf("a new group's egress rule: %v", r)
+	}
 	other.must(404, "GET", "/v2.0/security-groups/"+webID, nil, "")
 
 	// Ports on both networks: a port shows the project groups.

@@ -43,6 +43,16 @@ func (b *builder) elasticIPs(x *vpcCtx) (string, string) {
 	v := x.v
 	in := &topology.Chain{Meta: meta(v.ID, v.ID, "uplink-in", v.ID+"/uplink-in")}
 	out := &topology.Chain{Meta: meta(v.ID, v.ID, "uplink-out", v.ID+"/uplink-out")}
+	drop := topology.Rule{ID: "no-public-address", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}}
+	if g := b.st.InternetGatewayOf(v.ID); g != nil && g.Down {
+		// A router set down (Neutron's admin_state_up false): its
+		// network's floating IPs and SNAT address are neither translated
+		// nor routed to it until it is up again.
+		in.Rules, out.Rules = []topology.Rule{drop}, []topology.Rule{drop}
+		b.add(in)
+		b.add(out)
+		return in.ID, out.ID
+	}
 	seen := map[netip.Addr]string{}
 	for _, e := range b.st.InterfacesOf(v.ID) {
 		if e.InterfaceType == vpc.InterfaceTypeNatGateway {
@@ -94,7 +104,6 @@ func (b *builder) elasticIPs(x *vpcCtx) (string, string) {
 	} else if s.IsValid() {
 		b.skip(v.ID, "SNAT address %s is not an IPv4 address of its own, or the VPC has no block", s)
 	}
-	drop := topology.Rule{ID: "no-public-address", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}}
 	in.Rules = append(in.Rules, drop)
 	out.Rules = append(out.Rules, drop)
 	b.add(in)

@@ -412,7 +412,7 @@ func (b *builder) routeTable(x *vpcCtx, s *vpc.Subnet) {
 		}
 		switch kind {
 		case vpc.TargetIGW:
-			if g := b.st.InternetGateways[id]; g != nil && g.AttachedTo(x.v.ID) {
+			if g := b.st.InternetGateways[id]; g != nil && g.AttachedTo(x.v.ID) && !g.Down {
 				add(x.uplink, b.edgeTransitAddr, weightIGW)
 				continue
 			}

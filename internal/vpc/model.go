@@ -63,6 +63,11 @@ type InternetGateway struct {
 	OwnerID     string          `json:"owner_id"`
 	Attachments []IGWAttachment `json:"attachments,omitempty"`
 	Tags        Tags            `json:"tags,omitempty"`
+	// Down is a Neutron router set admin_state_up false: still attached,
+	// but it forwards nothing (the translator blackholes the routes to it
+	// and its VPC's uplink translates and passes no address). EC2 never
+	// sets it.
+	Down bool `json:"down,omitempty"`
 }
 
 // IGWAttachment attaches an internet gateway to a VPC. State is "available"
@@ -214,6 +219,12 @@ type SecurityGroupRule struct {
 	CidrIPv6          netip.Prefix `json:"cidr_ipv6,omitzero"`
 	ReferencedGroupID string       `json:"referenced_group_id,omitempty"`
 	Description       string       `json:"description,omitempty"`
+	// How a Neutron client gave the rule, which the Neutron API shows
+	// back (EC2 never sets them): GivenProtocol is the protocol as given
+	// when it differs from IPProtocol ("17" for udp), AnyRemote that no
+	// remote was given (CidrIPv4 is then 0.0.0.0/0; Neutron shows null).
+	GivenProtocol string `json:"given_protocol,omitempty"`
+	AnyRemote     bool   `json:"any_remote,omitempty"`
 }
 
 // NetworkACL is a stateless, numbered rule list applied at subnet borders.
