@@ -1,7 +1,10 @@
 // Package neutron measures issue 14's port figures on the netns lab (a
 // server and two agent hosts), as root:
 //
-//	go test -bench Neutron -benchtime 1x -run '^$' ./bench/neutron [-args -ports 1000 -samples 50]
+//	go test -bench Neutron -benchtime 1x -run '^$' ./bench/neutron [-args -ports 1000 -samples 50 -pprof DIR]
+//
+// -pprof DIR writes CPU profiles of the server and both agents over the
+// samples (-pprof-seconds, 30 s) and the agents' logs into DIR.
 //
 // -ports ports (in networks of 450, each its own project's: Neutron's port
 // quota is 500) are created through the Neutron API and bound alternately
@@ -31,10 +34,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
@@ -44,9 +49,11 @@ import (
 )
 
 var (
-	nPorts   = flag.Int("ports", 1000, "ports in the network (bound, without devices) before the samples")
-	nSamples = flag.Int("samples", 50, "ports bound with a guest behind them, each timed")
-	interval = flag.Duration("interval", 2*time.Millisecond, "echo request interval of the probe stream, and the status poll's")
+	nPorts       = flag.Int("ports", 1000, "ports in the network (bound, without devices) before the samples")
+	nSamples     = flag.Int("samples", 50, "ports bound with a guest behind them, each timed")
+	interval     = flag.Duration("interval", 2*time.Millisecond, "echo request interval of the probe stream, and the status poll's")
+	pprofSeconds = flag.Duration("pprof-seconds", 30*time.Second, "length of the -pprof profiles, from the first sample")
+	pprofDir     = flag.String("pprof", "", "write CPU profiles of the server and both agents over the timed samples to this directory (server.pprof, h1.pprof, h2.pprof)")
 )
 
 var canopyBin string
@@ -153,8 +160,14 @@ func guest(b *testing.B, h *netns.Host, name, tap, mac, cidr, gw string) string 
 }
 
 func BenchmarkNeutron(b *testing.B) {
+	var serverArgs []string
+	if *pprofDir != "" {
+		// Each process listens in its own namespace.
+		serverArgs = []string{"--pprof-listen", pprofAddr}
+		netns.AgentFlags = append(netns.AgentFlags, "--pprof-listen", pprofAddr)
+	}
 	for range b.N {
-		l := netns.New(b, canopyBin, netns.Options{})
+		l := netns.New(b, canopyBin, netns.Options{ServerArgs: serverArgs})
 		hosts := []*netns.Host{l.AddHost("h1"), l.AddHost("h2")}
 		// Projects: "bench" holds the sampled ports; the load ports go to
 		// further projects of 450 (Neutron's port quota is 500 a project).
@@ -218,6 +231,7 @@ func BenchmarkNeutron(b *testing.B) {
 
 		var active, first, firstPost, fresh []time.Duration
 		netns.PerfLocked(b, func() {
+			defer profile(b, l, hosts)()
 			for i := range *nSamples {
 				p, d := c.createPort(netID, nil)
 				creates = append(creates, d)
@@ -298,6 +312,58 @@ func BenchmarkNeutron(b *testing.B) {
 		report("bind → first packet, stream started before the bind (the packets met the unbound port)", first, 100*time.Millisecond)
 		if len(fresh) > 0 {
 			report("afterwards, a new echo flow to the bound port → its first reply", fresh, 0)
+		}
+	}
+}
+
+const pprofAddr = "127.0.0.1:6060"
+
+// profile starts CPU profiles of the server and the agents into -pprof
+// (nothing without it) and returns what stops them and writes the files.
+func profile(b *testing.B, l *netns.Lab, hosts []*netns.Host) func() {
+	if *pprofDir == "" {
+		return func() {}
+	}
+	if err := os.MkdirAll(*pprofDir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	// Each profile covers -pprof-seconds from the first sample (the
+	// samples take about 30 s).
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, int(pprofSeconds.Seconds()))
+	done := make(chan struct{}, len(hosts)+1)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		hc := l.EC2HTTPClient()
+		hc.Timeout = 0 // the profile takes -pprof-seconds
+		resp, err := hc.Get(url)
+		if err != nil {
+			b.Logf("server profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(filepath.Join(*pprofDir, "server.pprof"))
+		if err != nil {
+			b.Logf("server profile: %v", err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	for _, h := range hosts {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			if out, err := l.Exec(h.NS, "curl", "-sf", "--max-time", fmt.Sprint(int(pprofSeconds.Seconds())+30), "-o", filepath.Join(*pprofDir, h.Name+".pprof"), url); err != nil {
+				b.Logf("%s profile: %v %s", h.Name, err, out)
+			}
+		}()
+	}
+	return func() {
+		for range len(hosts) + 1 {
+			<-done
+		}
+		// The agents' logs, for the times of their plugs.
+		for _, h := range hosts {
+			_ = os.WriteFile(filepath.Join(*pprofDir, h.Name+".log"), []byte(h.Log()), 0o644)
 		}
 	}
 }

@@ -229,8 +229,12 @@ type Agent struct {
 	// openErr is the last error opening a wanted port's device (under bmu),
 	// logged once per change.
 	openErr map[string]string
-	plug    chan struct{} // asks runPlug for a reconcile (plug.go)
-	carrier carrier       // the interfaces' carrier, from link notifications (carrier.go)
+	// linkDevices: ports are the namespace's network devices (the
+	// default OpenPort or the kernel path), so reconcile lists the devices
+	// once instead of asking for each absent one (plug.go).
+	linkDevices bool
+	plug        chan struct{} // asks runPlug for a reconcile (plug.go)
+	carrier     carrier       // the interfaces' carrier, from link notifications (carrier.go)
 
 	flows *flow.Table
 
@@ -298,6 +302,7 @@ type binding struct {
 
 // New validates cfg; Run does the work.
 func New(cfg Config) (*Agent, error) {
+	linkDevices := cfg.OpenPort == nil
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -305,6 +310,7 @@ func New(cfg Config) (*Agent, error) {
 		plug: make(chan struct{}, 1), flows: flow.NewTable(),
 		state: flow.NewState(), tables: sim.NewTables(), m: newMetrics(), dnsSlots: make(chan struct{}, maxDNSForwards),
 		exportConns: map[packet.Key][]string{}, exportNATs: map[exportNAT][]string{}, vpcs: newVPCMirror(), rep: newReplica()}
+	a.linkDevices = linkDevices
 	a.vpcs.log = a.log.Warn
 	a.ports.Store(&portMap{})
 	a.miss = newMissQueue()

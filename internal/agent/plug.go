@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -146,4 +147,30 @@ func vethPeerUp(l netlink.Link) bool {
 		return true
 	}
 	return peer.Attrs().OperState == netlink.OperUp
+}
+
+// errNoDevice: a bound port's device does not exist (yet) in the agent's
+// namespace.
+var errNoDevice = errors.New("no such device")
+
+// devicesPresent returns what tells whether a device of that name exists,
+// from one listing of the namespace's links: a host with hundreds of
+// ports bound before their VMs start (their devices absent) asked the
+// kernel for each of them at every reconcile, one netlink socket each,
+// while the port whose device just appeared waited (bench/neutron with
+// 500 such ports a host). Every name counts as present when the ports are
+// not devices (a test's OpenPort) or the listing fails: opening says.
+func (a *Agent) devicesPresent() func(string) bool {
+	if !a.linkDevices && a.kernel == nil {
+		return func(string) bool { return true }
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return func(string) bool { return true }
+	}
+	names := make(map[string]bool, len(links))
+	for _, l := range links {
+		names[l.Attrs().Name] = true
+	}
+	return func(name string) bool { return names[name] }
 }

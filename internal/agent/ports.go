@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -138,13 +139,19 @@ func (a *Agent) reconcile(ctx context.Context) {
 			delete(a.openErr, id)
 		}
 	}
+	var present func(string) bool
 	for id, b := range v.want {
 		if _, ok := a.bound[id]; ok {
 			continue
 		}
+		if present == nil {
+			present = a.devicesPresent()
+		}
 		var dev datapath.Port
 		var err error
-		if a.kernel != nil {
+		if !present(b.iface) {
+			err = fmt.Errorf("device %s: %w", b.iface, errNoDevice)
+		} else if a.kernel != nil {
 			dev, err = a.kernel.openPort(b.iface, b.key)
 		} else if dev, err = a.cfg.OpenPort(b.iface); err == nil {
 			a.waitLinkUp(b.iface) // before the port is published below

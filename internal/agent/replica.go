@@ -530,6 +530,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 				}
 			}
 		}
+		bridges := map[string]*bridgeSvc{}
 		for _, ref := range r.idx.Referrers(topology.KindHost, a.hostID) {
 			if ref.Kind != topology.KindPort {
 				continue
@@ -538,7 +539,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 			if p.Interface != "" {
 				v.want[p.ID] = binding{iface: p.Interface, key: p.TunnelKey}
 				v.keyOf[p.ID] = p.TunnelKey
-				v.svc[p.ID] = servicesOf(r.idx, p, a.overlayMTU())
+				v.svc[p.ID] = servicesOf(r.idx, p, a.overlayMTU(), bridges)
 			}
 		}
 		v.live = livenessPeers(r.idx, a.hostID, v.peers)

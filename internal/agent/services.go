@@ -43,8 +43,20 @@ type portSvc struct {
 	dns32 uint32
 }
 
-// servicesOf computes the service info of a bound port.
-func servicesOf(r topology.Reader, p *topology.Port, overlayMTU int) *portSvc {
+// bridgeSvc is the part of the services' info that is the same for every
+// port of a bridge: its DHCP subnets, the router port's MAC, the resolver.
+type bridgeSvc struct {
+	subnets []*topology.DHCPSubnet
+	gwMAC   topology.MAC
+	dns     *topology.ProvidedDNS
+	dns32   uint32
+}
+
+// servicesOf computes the service info of a bound port. bridges (nil:
+// none) keeps each bridge's part across the calls of one snapshot: the
+// bridge's referrers are all its ports, so computing it per port made a
+// snapshot's cost the bound ports times the ports of their bridges.
+func servicesOf(r topology.Reader, p *topology.Port, overlayMTU int, bridges map[string]*bridgeSvc) *portSvc {
 	s := &portSvc{dhcp: dhcp.Port{MAC: p.MAC, IPs: p.IPs, OverlayMTU: overlayMTU}, object: p.Labels[translate.LabelObject]}
 	if s.object == "" {
 		s.object = p.Name
@@ -53,16 +65,32 @@ func servicesOf(r topology.Reader, p *topology.Port, overlayMTU int) *portSvc {
 		s.router = true
 		return s
 	}
+	b := bridges[p.DeviceID]
+	if b == nil {
+		b = bridgeServices(r, p.DeviceID)
+		if bridges != nil {
+			bridges[p.DeviceID] = b
+		}
+	}
+	s.dhcp.Subnets, s.gwMAC, s.dns, s.dns32 = b.subnets, b.gwMAC, b.dns, b.dns32
+	s.dhcp.ServerMAC = s.gwMAC
+	return s
+}
+
+// bridgeServices computes the services' info common to the ports of a
+// bridge. The subnets slice is shared by those ports: read only.
+func bridgeServices(r topology.Reader, bridgeID string) *bridgeSvc {
+	b := &bridgeSvc{}
 	var routerPorts []*topology.Port
-	for _, ref := range r.Referrers(topology.KindBridge, p.DeviceID) {
+	for _, ref := range r.Referrers(topology.KindBridge, bridgeID) {
 		switch ref.Kind {
 		case topology.KindDHCP:
 			if d, ok := r.Get(topology.KindDHCP, ref.ID).(*topology.DHCPSubnet); ok {
-				s.dhcp.Subnets = append(s.dhcp.Subnets, d)
+				b.subnets = append(b.subnets, d)
 			}
 		case topology.KindPort:
 			bp, ok := r.Get(topology.KindPort, ref.ID).(*topology.Port)
-			if !ok || bp.DeviceID != p.DeviceID || bp.PeerID == "" {
+			if !ok || bp.DeviceID != bridgeID || bp.PeerID == "" {
 				continue
 			}
 			if rp, ok := r.Get(topology.KindPort, bp.PeerID).(*topology.Port); ok && rp.DeviceKind == topology.KindRouter {
@@ -73,27 +101,26 @@ func servicesOf(r topology.Reader, p *topology.Port, overlayMTU int) *portSvc {
 	// The server MAC is the router port owning a subnet's gateway (the
 	// address the VM will ARP for); otherwise any router port on the bridge.
 	for _, rp := range routerPorts {
-		for _, d := range s.dhcp.Subnets {
+		for _, d := range b.subnets {
 			if !d.Disabled && d.Gateway.IsValid() && rp.Address.Addr() == d.Gateway {
-				s.gwMAC = rp.MAC
+				b.gwMAC = rp.MAC
 				break
 			}
 		}
-		if !s.gwMAC.IsZero() {
+		if !b.gwMAC.IsZero() {
 			break
 		}
 	}
-	if s.gwMAC.IsZero() && len(routerPorts) > 0 {
-		s.gwMAC = routerPorts[0].MAC
+	if b.gwMAC.IsZero() && len(routerPorts) > 0 {
+		b.gwMAC = routerPorts[0].MAC
 	}
-	s.dhcp.ServerMAC = s.gwMAC
-	for _, d := range s.dhcp.Subnets {
+	for _, d := range b.subnets {
 		if d.DNS != nil && !d.Disabled && d.DNS.Address.Is4() {
-			s.dns, s.dns32 = d.DNS, packet.U32(d.DNS.Address)
+			b.dns, b.dns32 = d.DNS, packet.U32(d.DNS.Address)
 			break
 		}
 	}
-	return s
+	return b
 }
 
 // isService reports whether a decoded frame from a VM port (svc: the
