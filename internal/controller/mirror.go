@@ -93,7 +93,7 @@ type mirror struct {
 	rev int64 // etcd revision the mirror reflects
 
 	inVPC     map[string]map[string]idset // vpc id → collection → ids of the objects inside it
-	igwByVPC  map[string]idset            // vpc id → internet gateways with an attachment to it
+	igwByVPC  map[string]idset            // vpc id → internet gateways attached to it or joining it
 	addrByENI map[string]idset            // eni id → allocation ids associated with it
 	// readers: "<coll>/<id>" of an object outside a VPC that the VPC's last
 	// translation looked up (present or not) → those VPCs; reads is the
@@ -238,6 +238,9 @@ func (m *mirror) index(coll, id string, obj any, add bool) {
 		for _, a := range o.Attachments {
 			put(m.igwByVPC, a.VpcID, id)
 		}
+		for _, v := range o.Joins {
+			put(m.igwByVPC, v, id)
+		}
 		return
 	case *vpc.Address:
 		put(m.addrByENI, o.NetworkInterfaceID, id)
@@ -264,7 +267,7 @@ func (m *mirror) index(coll, id string, obj any, add bool) {
 }
 
 // affected returns the VPCs whose translation may read an object: the VPC
-// it lives in, the VPCs an internet gateway is attached to, the VPC of an
+// it lives in, the VPCs an internet gateway is attached to or joins, the VPC of an
 // address's interface, and every VPC whose last translation looked it up.
 func (m *mirror) affected(coll, id string, obj any, into idset) {
 	for v := range m.readers[coll+"/"+id] {
@@ -275,6 +278,9 @@ func (m *mirror) affected(coll, id string, obj any, into idset) {
 	case *vpc.InternetGateway:
 		for _, a := range o.Attachments {
 			into.add(a.VpcID)
+		}
+		for _, v := range o.Joins {
+			into.add(v)
 		}
 	case *vpc.Address:
 		if e := m.st.NetworkInterfaces[o.NetworkInterfaceID]; e != nil {
@@ -384,7 +390,18 @@ func (m *mirror) subState(vpcID string) *vpc.State {
 		}
 	}
 	for id := range m.igwByVPC[vpcID] {
-		st.InternetGateways[id] = src.InternetGateways[id]
+		g := src.InternetGateways[id]
+		st.InternetGateways[id] = g
+		// The VPCs a gateway joins this one with: their blocks and
+		// transit addresses (translate's joinedVPCs).
+		for _, o := range g.Joins {
+			if o != vpcID {
+				read(collVpcs, o)
+				if v := src.Vpcs[o]; v != nil {
+					st.Vpcs[o] = v
+				}
+			}
+		}
 	}
 	if v := src.Vpcs[vpcID]; v != nil && v.DhcpOptionsID != "" {
 		read(collDHCP, v.DhcpOptionsID)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 
 	"github.com/canopy-sdn/canopy/internal/translate"
@@ -24,7 +25,8 @@ func partitionJSON(t *testing.T, st *vpc.State, vpcID string) []byte {
 // mutations are changes a tenant makes, including those that cross VPCs:
 // an address moving to another VPC's interface, a shared DHCP option set,
 // an instance moving host, an internet gateway re-attached elsewhere, a
-// group referenced from another VPC.
+// group referenced from another VPC, a router joining VPCs whose blocks
+// move.
 func mutations(r *rand.Rand, m *mirror) []vpcChange {
 	n := 1 + r.IntN(4)
 	other := fmt.Sprintf("vpc-%017d", 1+r.IntN(4))
@@ -40,7 +42,7 @@ func mutations(r *rand.Rand, m *mirror) []vpcChange {
 		}
 		panic(coll)
 	}
-	switch r.IntN(9) {
+	switch r.IntN(11) {
 	case 0: // move the address to another VPC's interface
 		id, o := pick(collAddresses)
 		a := clone(o.(*vpc.Address))
@@ -79,6 +81,19 @@ func mutations(r *rand.Rand, m *mirror) []vpcChange {
 			return []vpcChange{{collSGs, id, nil}}
 		}
 		return []vpcChange{{collSGs, id, &vpc.SecurityGroup{ID: id, OwnerID: acct, VpcID: fmt.Sprintf("vpc-%017d", k), GroupName: "back"}}}
+	case 9: // a router joins VPCs (a Neutron router on several networks), or is set down
+		g := &vpc.InternetGateway{ID: "igw-join", OwnerID: acct, Down: r.IntN(4) == 0}
+		for k := 1; k <= 4; k++ {
+			if r.IntN(2) == 0 {
+				g.Joins = append(g.Joins, fmt.Sprintf("vpc-%017d", k))
+			}
+		}
+		return []vpcChange{{collIGWs, g.ID, g}}
+	case 10: // a VPC's block moves (overlapping another's, or not)
+		_, o := pick(collVpcs)
+		x := clone(o.(*vpc.Vpc))
+		x.CidrBlock = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(r.IntN(3)), 0, 0}), 16)
+		return []vpcChange{{collVpcs, x.ID, x}}
 	case 7: // a subnet goes
 		return []vpcChange{{collSubnets, fmt.Sprintf("subnet-%d%016d", 1+r.IntN(2), n), nil}}
 	default: // the interface leaves its groups

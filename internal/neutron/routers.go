@@ -16,9 +16,10 @@ import (
 // Routers. Each network already has its router (the VPC's: its subnets are
 // routed to each other, as in a VPC), so a Neutron router is what links a
 // network to the outside: an internet gateway (igw-…, its id) with the
-// router's attributes in tags. Its interfaces are subnets of one network
-// (a router joining two networks would route between VPCs, which Canopy
-// does not do: 400). While it has an interface and an external gateway,
+// router's attributes in tags. Interfaces on several networks join them
+// (InternetGateway.Joins: their routers route to each other's blocks,
+// internal/translate join.go); such a router takes no external gateway
+// (yet). While it has an interface and an external gateway,
 // the gateway is attached to that network and its main route table sends
 // 0.0.0.0/0 to it (the whole network's, whichever of its subnets the
 // interfaces are on): floating IPs (elastic IPs, 1:1 NAT at the network's
@@ -64,14 +65,25 @@ func routerSubnets(g *vpc.InternetGateway) []string {
 	return strings.Split(g.Tags[tagSubnets], ",")
 }
 
-// routerNetwork is the network of a router's interfaces ("" when none).
+// routerNetwork is the network of a router's first interface ("" when
+// none).
 func routerNetwork(st *vpc.State, g *vpc.InternetGateway) string {
-	for _, id := range routerSubnets(g) {
-		if sub := st.Subnets[id]; sub != nil {
-			return sub.VpcID
-		}
+	if ns := routerNetworks(st, g); len(ns) > 0 {
+		return ns[0]
 	}
 	return ""
+}
+
+// routerNetworks are the networks of a router's interfaces, in the order
+// of their first interfaces.
+func routerNetworks(st *vpc.State, g *vpc.InternetGateway) []string {
+	var out []string
+	for _, id := range routerSubnets(g) {
+		if sub := st.Subnets[id]; sub != nil && !slices.Contains(out, sub.VpcID) {
+			out = append(out, sub.VpcID)
+		}
+	}
+	return out
 }
 
 // routerOn is the router with an interface on subnet subID (nil if none).
@@ -123,7 +135,7 @@ func renderRouter(st *vpc.State, g *vpc.InternetGateway) obj {
 		gw = obj{"network_id": g.Tags[tagGateway], "enable_snat": g.Tags[tagSNAT] != "false", "external_fixed_ips": ips}
 	}
 	routes := []obj{}
-	if n := routerNetwork(st, g); n != "" {
+	for _, n := range routerNetworks(st, g) {
 		if t := st.MainRouteTable(n); t != nil {
 			for _, r := range t.Routes {
 				if e := st.NetworkInterfaces[r.NetworkInterfaceID]; e != nil && r.Origin == vpc.OriginCreateRoute {
@@ -304,6 +316,13 @@ func (s *Server) realize(tx *nsdb.VPCTx, g *vpc.InternetGateway) error {
 	if g.Tags[tagGateway] != "" {
 		want = routerNetwork(st, g)
 	}
+	// Interfaces on several networks: the router routes between them
+	// (translate's joined VPCs).
+	if g.Joins = routerNetworks(st, g); len(g.Joins) < 2 {
+		g.Joins = nil
+	} else if g.Tags[tagGateway] != "" {
+		return badRequest("Bad router request: router %s has interfaces on %d networks; on Canopy a router with an external gateway serves one network (yet).", g.ID, len(g.Joins))
+	}
 	addr := gatewayAddress(st, g.ID)
 	switch {
 	case g.Tags[tagGateway] != "" && addr == nil:
@@ -378,26 +397,31 @@ func (s *Server) realize(tx *nsdb.VPCTx, g *vpc.InternetGateway) error {
 	return tx.Put(g.ID, g)
 }
 
-// setRoutes replaces a router's static routes (routes of its network's
-// main route table to the port holding each next hop).
+// setRoutes replaces a router's static routes: routes of the main route
+// table of the network holding each next hop (a port's address on one of
+// the router's networks), to that port.
 func (s *Server) setRoutes(tx *nsdb.VPCTx, g *vpc.InternetGateway, raw json.RawMessage) error {
 	var routes []struct {
 		Destination string `json:"destination"`
 		Nexthop     string `json:"nexthop"`
 	}
+	if string(raw) == "null" {
+		raw = json.RawMessage("[]")
+	}
 	if err := json.Unmarshal(raw, &routes); err != nil {
 		return badRequest("Invalid input for routes. Reason: '%s' is not a list of {destination, nexthop}.", raw)
 	}
 	st := tx.State()
-	n := routerNetwork(st, g)
-	if n == "" && len(routes) > 0 {
+	nets := routerNetworks(st, g)
+	if len(nets) == 0 && len(routes) > 0 {
 		return badRequest("Router %s has no interface: its routes would have no network.", g.ID)
 	}
-	if n == "" {
-		return nil
+	tables := map[string]*vpc.RouteTable{}
+	for _, n := range nets {
+		if t := st.MainRouteTable(n); t != nil {
+			tables[n] = withoutStaticRoutes(t)
+		}
 	}
-	t := clone(st.MainRouteTable(n))
-	t.Routes = slices.DeleteFunc(t.Routes, func(r vpc.Route) bool { return r.NetworkInterfaceID != "" && r.Origin == vpc.OriginCreateRoute })
 	for _, r := range routes {
 		dst, err := netip.ParsePrefix(r.Destination)
 		if err != nil || !dst.Addr().Is4() || dst.Masked() != dst {
@@ -408,20 +432,39 @@ func (s *Server) setRoutes(tx *nsdb.VPCTx, g *vpc.InternetGateway, raw json.RawM
 			return badRequest("Invalid input for routes. Reason: '%s' is not a valid IPv4 address.", r.Nexthop)
 		}
 		var port *vpc.NetworkInterface
-		for _, e := range st.InterfacesOf(n) {
-			if slices.ContainsFunc(e.PrivateIPs, func(p vpc.PrivateIP) bool { return p.Address == hop }) {
-				port = e
+		for _, n := range nets {
+			for _, e := range st.InterfacesOf(n) {
+				if slices.ContainsFunc(e.PrivateIPs, func(p vpc.PrivateIP) bool { return p.Address == hop }) {
+					port = e
+				}
 			}
 		}
 		if port == nil {
-			return &Error{http.StatusBadRequest, "InvalidRoutes", "Invalid format for routes: the nexthop " + hop.String() + " is not a port's address on the router's network."}
+			return &Error{http.StatusBadRequest, "InvalidRoutes", "Invalid format for routes: the nexthop " + hop.String() + " is not a port's address on the router's networks."}
+		}
+		t := tables[port.VpcID]
+		if t == nil {
+			return invalidInput("network %s has no main route table", port.VpcID)
 		}
 		if slices.ContainsFunc(t.Routes, func(x vpc.Route) bool { return x.DestinationCidrBlock == dst }) {
 			return &Error{http.StatusBadRequest, "InvalidRoutes", "Invalid format for routes: the destination " + dst.String() + " is routed already."}
 		}
 		t.Routes = append(t.Routes, vpc.Route{DestinationCidrBlock: dst, NetworkInterfaceID: port.ID, Origin: vpc.OriginCreateRoute, State: vpc.RouteActive})
 	}
-	return tx.Put(t.ID, t)
+	for _, t := range tables {
+		if err := tx.Put(t.ID, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withoutStaticRoutes is a copy of main route table t without a router's
+// static routes (routes to ports).
+func withoutStaticRoutes(t *vpc.RouteTable) *vpc.RouteTable {
+	t = clone(t)
+	t.Routes = slices.DeleteFunc(t.Routes, func(r vpc.Route) bool { return r.NetworkInterfaceID != "" && r.Origin == vpc.OriginCreateRoute })
+	return t
 }
 
 func (s *Server) deleteRouter(c *call, id string) error {
@@ -486,8 +529,8 @@ func (s *Server) routerInterface(add bool) func(c *call, w http.ResponseWriter) 
 					if o := routerOn(st, subID); o != nil {
 						return conflict("RouterInUse", "Subnet %s has an interface on router %s already: one router per subnet.", subID, o.ID)
 					}
-					if n := routerNetwork(st, g); n != "" && n != sub.VpcID {
-						return badRequest("Bad router request: router %s has interfaces on network %s; on Canopy a router links one network to the outside (each network routes between its own subnets).", id, n)
+					if err := checkJoin(st, g, sub); err != nil {
+						return err
 					}
 					if sub.OwnerID != g.OwnerID {
 						return forbidden("Subnet %s is not of router %s's project.", subID, id)
@@ -504,10 +547,13 @@ func (s *Server) routerInterface(add bool) func(c *call, w http.ResponseWriter) 
 							return conflict("RouterInterfaceInUseByFloatingIP", "Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more floating IPs.", subID, id)
 						}
 					}
-					if len(subs) == 0 {
-						// Its static routes go with its last interface.
-						if err := s.setRoutes(tx, g, json.RawMessage("[]")); err != nil {
-							return err
+					if !slices.ContainsFunc(subs, func(o string) bool { return st.Subnets[o] != nil && st.Subnets[o].VpcID == sub.VpcID }) {
+						// Its static routes on a network go with its last
+						// interface there.
+						if t := st.MainRouteTable(sub.VpcID); t != nil {
+							if err := tx.Put(t.ID, withoutStaticRoutes(t)); err != nil {
+								return err
+							}
 						}
 					}
 				}
@@ -527,4 +573,36 @@ func (s *Server) routerInterface(add bool) func(c *call, w http.ResponseWriter) 
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// checkJoin checks adding an interface on subnet sub to router g: on
+// another network than its interfaces', the router joins the networks
+// (their routers route to each other's blocks), which needs blocks that do
+// not overlap (Neutron refuses overlapping subnets on one router) and no
+// external gateway (a router with a gateway serves one network on Canopy,
+// yet).
+func checkJoin(st *vpc.State, g *vpc.InternetGateway, sub *vpc.Subnet) error {
+	nets := routerNetworks(st, g)
+	if len(nets) == 0 || slices.Contains(nets, sub.VpcID) {
+		return nil
+	}
+	if g.Tags[tagGateway] != "" {
+		return badRequest("Bad router request: router %s has an external gateway and interfaces on network %s; on Canopy a router with an external gateway serves one network (yet).", g.ID, nets[0])
+	}
+	mine := st.Vpcs[sub.VpcID]
+	for _, n := range nets {
+		o := st.Vpcs[n]
+		if mine == nil || o == nil || !mine.CidrBlock.Overlaps(o.CidrBlock) {
+			continue
+		}
+		for _, a := range st.SubnetsOf(sub.VpcID) {
+			for _, b := range st.SubnetsOf(n) {
+				if a.CidrBlock.Overlaps(b.CidrBlock) {
+					return badRequest("Bad router request: Cidr %s of subnet %s overlaps with cidr %s of subnet %s.", a.CidrBlock, a.ID, b.CidrBlock, b.ID)
+				}
+			}
+		}
+		return badRequest("Bad router request: network %s (%s) and network %s (%s) overlap: on Canopy a router routes between networks' blocks, the smallest prefixes covering their subnets.", sub.VpcID, mine.CidrBlock, n, o.CidrBlock)
+	}
+	return nil
 }

@@ -177,3 +177,75 @@ func TestRoutersAndFloatingIPs(t *testing.T) {
 	}
 	p.must(204, "DELETE", "/v2.0/networks/"+net, nil, "")
 }
+
+// TestRouterJoinsNetworks: a router with interfaces on two networks joins
+// them (InternetGateway.Joins, which the translator routes: internal/
+// translate TestJoinedNetworks), takes static routes to ports of either,
+// refuses an overlapping network and an external gateway, and unjoins as
+// the interfaces go.
+func TestRouterJoinsNetworks(t *testing.T) {
+	e := newEnv(t)
+	p := e.project("alpha")
+	mk := func(cidr string) (string, string) {
+		n := p.must(201, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": cidr}}, "network")["id"].(string)
+		s := p.must(201, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": n, "ip_version": 4, "cidr": cidr}}, "subnet")["id"].(string)
+		return n, s
+	}
+	n1, s1 := mk("10.1.0.0/24")
+	n2, s2 := mk("10.2.0.0/24")
+	_, s3 := mk("10.1.0.128/25") // overlaps n1
+	rid := p.must(201, "POST", "/v2.0/routers", map[string]any{"router": map[string]any{"name": "r", "admin_state_up": false}}, "router")["id"].(string)
+	joins := func() (j []string) {
+		e.vpcs.Read(func(st *vpc.State) { j = st.InternetGateways[rid].Joins })
+		return
+	}
+	iface := func(status int, verb, sub string) {
+		t.Helper()
+		p.must(status, "PUT", "/v2.0/routers/"+rid+"/"+verb+"_router_interface", map[string]any{"subnet_id": sub}, "")
+	}
+	iface(200, "add", s1)
+	if j := joins(); j != nil {
+		t.Errorf("one network joined: %v", j)
+	}
+	iface(200, "add", s2)
+	if j := joins(); len(j) != 2 || j[0] != n1 || j[1] != n2 {
+		t.Errorf("joins %v, want [%s %s]", j, n1, n2)
+	}
+	iface(400, "add", s3)
+	p.must(400, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{"network_id": "public"}}}, "")
+	// Static routes to a port of each network, in that network's main table.
+	var hops []string
+	for _, n := range []string{n1, n2} {
+		port := p.must(201, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": n}}, "port")
+		hops = append(hops, port["fixed_ips"].([]any)[0].(map[string]any)["ip_address"].(string))
+	}
+	r := p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"routes": []any{
+		map[string]any{"destination": "192.168.1.0/24", "nexthop": hops[0]}, map[string]any{"destination": "192.168.2.0/24", "nexthop": hops[1]}}}}, "router")
+	if rs := r["routes"].([]any); len(rs) != 2 {
+		t.Errorf("routes: %v", rs)
+	}
+	static := func(n string) (k int) {
+		e.vpcs.Read(func(st *vpc.State) {
+			for _, rt := range st.MainRouteTable(n).Routes {
+				if rt.NetworkInterfaceID != "" {
+					k++
+				}
+			}
+		})
+		return
+	}
+	if static(n1) != 1 || static(n2) != 1 {
+		t.Errorf("static routes: %d in %s, %d in %s", static(n1), n1, static(n2), n2)
+	}
+	// The second network's interface goes: its route with it, the join.
+	iface(200, "remove", s2)
+	if j := joins(); j != nil || static(n2) != 0 || static(n1) != 1 {
+		t.Errorf("after removing %s: joins %v, static routes %d and %d", s2, j, static(n1), static(n2))
+	}
+	r = p.must(200, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"routes": nil}}, "router")
+	if rs := r["routes"].([]any); len(rs) != 0 || static(n1) != 0 {
+		t.Errorf("routes null: %v", rs)
+	}
+	iface(200, "remove", s1)
+	p.must(204, "DELETE", "/v2.0/routers/"+rid, nil, "")
+}

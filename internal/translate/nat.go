@@ -44,11 +44,13 @@ func (b *builder) elasticIPs(x *vpcCtx) (string, string) {
 	in := &topology.Chain{Meta: meta(v.ID, v.ID, "uplink-in", v.ID+"/uplink-in")}
 	out := &topology.Chain{Meta: meta(v.ID, v.ID, "uplink-out", v.ID+"/uplink-out")}
 	drop := topology.Rule{ID: "no-public-address", Action: topology.ActionDrop, Condition: topology.Condition{EtherType: etherIPv4}}
+	// Traffic between joined VPCs passes untranslated, first.
+	in.Rules, out.Rules = b.join(x)
 	if g := b.st.InternetGatewayOf(v.ID); g != nil && g.Down {
 		// A router set down (Neutron's admin_state_up false): its
 		// network's floating IPs and SNAT address are neither translated
 		// nor routed to it until it is up again.
-		in.Rules, out.Rules = []topology.Rule{drop}, []topology.Rule{drop}
+		in.Rules, out.Rules = append(in.Rules, drop), append(out.Rules, drop)
 		b.add(in)
 		b.add(out)
 		return in.ID, out.ID

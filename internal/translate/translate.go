@@ -67,6 +67,8 @@ type builder struct {
 	edgeTransitPort string
 	transitBridge   string
 	vmMTU           int
+	// joins: VPC id → the VPCs up gateways join it with (joinedVPCs).
+	joins map[string][]string
 }
 
 // Translate computes the desired topology of a VPC state. It takes every

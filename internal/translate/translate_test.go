@@ -212,6 +212,7 @@ var cases = map[string]func() *vpc.State{
 			MacAddress: "02:00:00:00:07:02", PrivateIPs: []vpc.PrivateIP{{Address: ip("10.0.1.70"), Primary: true}}, SourceDestCheck: true}
 		return s
 	},
+	"join": joinCase,
 	"dhcp-options": func() *vpc.State {
 		s := withSubnets(base())
 		s.DhcpOptions["dopt-00000000000000001"] = &vpc.DhcpOptions{ID: "dopt-00000000000000001", OwnerID: acct, Config: map[string][]string{

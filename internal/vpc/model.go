@@ -68,6 +68,11 @@ type InternetGateway struct {
 	// and its VPC's uplink translates and passes no address). EC2 never
 	// sets it.
 	Down bool `json:"down,omitempty"`
+	// Joins are the VPCs a Neutron router with interfaces on several
+	// networks routes between (two or more, its first interface's first):
+	// the translator links their routers through a bridge of the gateway's
+	// own, with routes to each other's subnets. EC2 never sets it.
+	Joins []string `json:"joins,omitempty"`
 }
 
 // IGWAttachment attaches an internet gateway to a VPC. State is "available"
