@@ -79,6 +79,8 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v3/projects", s.projects)
 	s.mux.HandleFunc("GET /v3/auth/projects", s.projects)
 	s.mux.HandleFunc("GET /v3/projects/{id}", s.project)
+	s.mux.HandleFunc("GET /v3/domains", s.domains)
+	s.mux.HandleFunc("GET /v3/domains/{id}", s.domain)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "The resource could not be found.")
 	})
@@ -376,6 +378,38 @@ func (s *Server) project(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeError(w, http.StatusNotFound, "Could not find project: "+r.PathValue("id")+".")
+}
+
+// domainDoc is the one domain's document.
+func (s *Server) domainDoc(r *http.Request) map[string]any {
+	return map[string]any{"id": DomainID, "name": DomainName, "enabled": true,
+		"description": "The one domain: every Canopy account is a project in it", "tags": []string{}, "options": map[string]any{},
+		"links": map[string]any{"self": s.base(r) + "/v3/domains/" + DomainID}}
+}
+
+// domains lists the one domain (every caller is in it), filtered by
+// name= and enabled= as Keystone filters.
+func (s *Server) domains(w http.ResponseWriter, r *http.Request) {
+	if s.caller(w, r) == nil {
+		return
+	}
+	ds := []map[string]any{s.domainDoc(r)}
+	q := r.URL.Query()
+	if q.Has("name") && q.Get("name") != DomainName || q.Has("enabled") && !slices.Contains([]string{"", "1", "true", "True"}, q.Get("enabled")) {
+		ds = ds[:0]
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"domains": ds, "links": map[string]any{"self": s.base(r) + r.URL.Path, "next": nil, "previous": nil}})
+}
+
+func (s *Server) domain(w http.ResponseWriter, r *http.Request) {
+	if s.caller(w, r) == nil {
+		return
+	}
+	if r.PathValue("id") != DomainID {
+		writeError(w, http.StatusNotFound, "Could not find domain: "+r.PathValue("id")+".")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"domain": s.domainDoc(r)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

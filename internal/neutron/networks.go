@@ -41,7 +41,7 @@ func networkNotFound(id string) *Error { return notFound("NetworkNotFound", "Net
 
 func (s *Server) networks() *resource {
 	return &resource{
-		collection: "networks", member: "network", notFound: networkNotFound,
+		collection: "networks", member: "network", bulk: true, notFound: networkNotFound,
 		list: func(c *call) ([]obj, error) {
 			var out []obj
 			if _, ok := s.externalPrefix(); ok {

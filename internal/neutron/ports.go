@@ -31,7 +31,7 @@ const vifType = "tap"
 
 func (s *Server) ports() *resource {
 	return &resource{
-		collection: "ports", member: "port", notFound: portNotFound,
+		collection: "ports", member: "port", bulk: true, notFound: portNotFound,
 		list: func(c *call) ([]obj, error) {
 			hosts, err := s.hostNames(c)
 			if err != nil {
@@ -118,7 +118,7 @@ func renderPort(st *vpc.State, e *vpc.NetworkInterface, hosts, active map[string
 	return obj{
 		"id": e.ID, "name": nameOf(e.Tags), "description": e.Description,
 		"network_id": e.VpcID, "tenant_id": e.OwnerID, "project_id": e.OwnerID,
-		"mac_address": e.MacAddress, "admin_state_up": true, "status": status,
+		"mac_address": e.MacAddress, "admin_state_up": !e.AdminDown, "status": status,
 		"device_id": deviceID, "device_owner": deviceOwner, "fixed_ips": ips,
 		"security_groups": groups, "allowed_address_pairs": []obj{}, "port_security_enabled": true,
 		"binding:host_id": host, "binding:vif_type": vif, "binding:vif_details": obj{},
@@ -148,7 +148,6 @@ func readPortText(a attrs) (portText, error) {
 		want any
 		why  string
 	}{
-		{"admin_state_up", true, "a port is always up on Canopy"},
 		{"port_security_enabled", true, "port security cannot be turned off"},
 		{"allowed_address_pairs", []any{}, "allowed address pairs are not supported yet"},
 		{"binding:vnic_type", "normal", "only normal vNICs (a TAP device) are supported"},
@@ -209,11 +208,13 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 		}
 		mac = m.String()
 	}
-	var fixed []fixedIP
-	if raw, ok := a["fixed_ips"]; ok {
-		if err := json.Unmarshal(raw, &fixed); err != nil {
-			return "", badRequest("Invalid input for fixed_ips. Reason: '%s' is not a list of {subnet_id, ip_address}.", raw)
-		}
+	fixed, err := fixedIPsAttr(a)
+	if err != nil {
+		return "", err
+	}
+	up, err := a.boolean("admin_state_up", true)
+	if err != nil {
+		return "", err
 	}
 	groups, err := groupsAttr(a)
 	if err != nil {
@@ -241,26 +242,12 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 		if err := checkQuota(st, owner, "port"); err != nil {
 			return err
 		}
-		sub, explicit, err := portAddresses(st, v, fixed)
+		if fixed == nil && len(st.SubnetsOf(v.ID)) > 0 {
+			fixed = []fixedIP{{}} // one address of the first subnet
+		}
+		sub, ips, err := portAddresses(st, v, fixed, nil)
 		if err != nil {
 			return err
-		}
-		for i, ip := range explicit {
-			if err := vpc.CheckPrivateIP(st, sub, ip); err != nil {
-				var ve *vpc.Error
-				if errors.As(err, &ve) && ve.Code == vpc.CodeInvalidParameterValue {
-					return &Error{400, "InvalidIpForSubnet", ve.Message}
-				}
-				return err
-			}
-			if slices.Contains(explicit[:i], ip) {
-				return invalidInput("address %s is given twice", ip)
-			}
-		}
-		if len(explicit) == 0 {
-			if explicit, err = st.AllocPrivateIPs(sub, 1); err != nil {
-				return err
-			}
 		}
 		if mac == "" {
 			mac = ec2.NewMAC()
@@ -273,13 +260,11 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 		if groups, err = s.portGroups(tx, owner, v, groups); err != nil {
 			return err
 		}
-		e := &vpc.NetworkInterface{ID: ec2.NewID(vpc.KindInterface), OwnerID: owner, VpcID: v.ID, SubnetID: sub.ID,
-			AvailabilityZone: sub.AvailabilityZone, Description: txt.desc, MacAddress: mac, Groups: groups,
+		e := &vpc.NetworkInterface{ID: ec2.NewID(vpc.KindInterface), OwnerID: owner, VpcID: v.ID,
+			Description: txt.desc, MacAddress: mac, Groups: groups, AdminDown: !up,
 			SourceDestCheck: true, Status: vpc.StateAvailable, InterfaceType: vpc.InterfaceTypeInterface,
 			DeviceID: txt.deviceID, DeviceOwner: txt.deviceOwner, Tags: withText(nil, txt.name, "")}
-		for i, ip := range explicit {
-			e.PrivateIPs = append(e.PrivateIPs, vpc.PrivateIP{Address: ip, Primary: i == 0})
-		}
+		setAddresses(e, sub, ips)
 		if hostID != "" {
 			e.Binding = &vpc.HostBinding{HostID: hostID, HostName: txt.host, Interface: TapName(e.ID)}
 		}
@@ -292,16 +277,42 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 	return id, err
 }
 
-// portAddresses picks a new port's subnet and the addresses asked for:
-// every fixed IP must be in one subnet of the network (a port is an
-// interface, in one subnet); none asked means the network's first subnet.
-func portAddresses(st *vpc.State, v *vpc.Vpc, fixed []fixedIP) (*vpc.Subnet, []netip.Addr, error) {
-	subs := st.SubnetsOf(v.ID)
-	if len(subs) == 0 {
-		return nil, nil, invalidInput("network %s has no subnet: a port on Canopy needs an IPv4 address", v.ID)
+// fixedIPsAttr reads fixed_ips (nil when absent, empty for []).
+func fixedIPsAttr(a attrs) ([]fixedIP, error) {
+	raw, ok := a["fixed_ips"]
+	if !ok {
+		return nil, nil
 	}
+	fixed := []fixedIP{}
+	if err := json.Unmarshal(raw, &fixed); err != nil || fixed == nil {
+		return nil, badRequest("Invalid input for fixed_ips. Reason: '%s' is not a list of {subnet_id, ip_address}.", raw)
+	}
+	return fixed, nil
+}
+
+// setAddresses puts e in sub (none: no subnet, no address) with ips, the
+// first primary.
+func setAddresses(e *vpc.NetworkInterface, sub *vpc.Subnet, ips []netip.Addr) {
+	e.SubnetID, e.AvailabilityZone, e.PrivateIPs = "", "", nil
+	if sub == nil {
+		return
+	}
+	e.SubnetID, e.AvailabilityZone = sub.ID, sub.AvailabilityZone
+	for i, ip := range ips {
+		e.PrivateIPs = append(e.PrivateIPs, vpc.PrivateIP{Address: ip, Primary: i == 0})
+	}
+}
+
+// portAddresses resolves a port's fixed_ips to its subnet and addresses:
+// every entry must be in one subnet of the network (a port is an
+// interface, in one subnet); an entry with an ip_address takes it, one
+// with only a subnet_id takes an address of e's own there (e: the port
+// being updated, else nil) or the lowest free one. No entry: no subnet.
+func portAddresses(st *vpc.State, v *vpc.Vpc, fixed []fixedIP, e *vpc.NetworkInterface) (*vpc.Subnet, []netip.Addr, error) {
+	subs := st.SubnetsOf(v.ID)
 	var sub *vpc.Subnet
 	var ips []netip.Addr
+	auto := 0
 	for _, f := range fixed {
 		var s *vpc.Subnet
 		if f.SubnetID != "" {
@@ -325,10 +336,18 @@ func portAddresses(st *vpc.State, v *vpc.Vpc, fixed []fixedIP) (*vpc.Subnet, []n
 			} else if !s.CidrBlock.Contains(ip) {
 				return nil, nil, &Error{400, "InvalidIpForSubnet", "IP address " + ip.String() + " is not a valid IP for the specified subnet."}
 			}
+			if slices.Contains(ips, ip) {
+				return nil, nil, invalidInput("address %s is given twice", ip)
+			}
 			ips = append(ips, ip)
-		}
-		if s == nil {
-			return nil, nil, badRequest("Invalid input for fixed_ips. Reason: an entry names neither subnet_id nor ip_address.")
+		} else if s == nil {
+			if len(subs) == 0 {
+				return nil, nil, invalidInput("network %s has no subnet to take an address from", v.ID)
+			}
+			s = subs[0]
+			auto++
+		} else {
+			auto++
 		}
 		if sub != nil && sub.ID != s.ID {
 			return nil, nil, invalidInput("a port's fixed IPs must all be in one subnet on Canopy")
@@ -336,7 +355,37 @@ func portAddresses(st *vpc.State, v *vpc.Vpc, fixed []fixedIP) (*vpc.Subnet, []n
 		sub = s
 	}
 	if sub == nil {
-		sub = subs[0]
+		return nil, nil, nil
+	}
+	mine := func(ip netip.Addr) bool {
+		return e != nil && e.SubnetID == sub.ID && slices.ContainsFunc(e.PrivateIPs, func(p vpc.PrivateIP) bool { return p.Address == ip })
+	}
+	for _, ip := range ips {
+		if mine(ip) {
+			continue
+		}
+		if err := vpc.CheckPrivateIP(st, sub, ip); err != nil {
+			var ve *vpc.Error
+			if errors.As(err, &ve) && ve.Code == vpc.CodeInvalidParameterValue {
+				return nil, nil, &Error{400, "InvalidIpForSubnet", ve.Message}
+			}
+			return nil, nil, err
+		}
+	}
+	if e != nil && e.SubnetID == sub.ID {
+		for _, p := range e.PrivateIPs {
+			if auto > 0 && !slices.Contains(ips, p.Address) {
+				ips = append(ips, p.Address)
+				auto--
+			}
+		}
+	}
+	if auto > 0 {
+		more, err := st.AllocPrivateIPs(sub, auto, ips...)
+		if err != nil {
+			return nil, nil, err
+		}
+		ips = append(ips, more...)
 	}
 	return sub, ips, nil
 }
@@ -351,7 +400,7 @@ func (c *call) port(st *vpc.State, id string) (*vpc.NetworkInterface, error) {
 }
 
 func (s *Server) updatePort(c *call, id string, a attrs) error {
-	if err := a.only("name", "description", "admin_state_up", "security_groups", "device_id", "device_owner",
+	if err := a.only("name", "description", "admin_state_up", "security_groups", "device_id", "device_owner", "fixed_ips",
 		"binding:host_id", "binding:vnic_type", "binding:profile", "port_security_enabled", "allowed_address_pairs", "extra_dhcp_opts"); err != nil {
 		return err
 	}
@@ -360,6 +409,14 @@ func (s *Server) updatePort(c *call, id string, a attrs) error {
 		return err
 	}
 	groups, err := groupsAttr(a)
+	if err != nil {
+		return err
+	}
+	fixed, err := fixedIPsAttr(a)
+	if err != nil {
+		return err
+	}
+	up, err := a.boolean("admin_state_up", true)
 	if err != nil {
 		return err
 	}
@@ -377,12 +434,36 @@ func (s *Server) updatePort(c *call, id string, a attrs) error {
 		if e.Attachment != nil && (a.has("binding:host_id") || a.has("device_id") || a.has("device_owner")) {
 			return conflict("PortInUse", "Unable to complete operation on port %s: it is attached to instance %s (EC2).", id, e.Attachment.InstanceID)
 		}
+		if e.Attachment != nil && (fixed != nil || a.has("admin_state_up")) {
+			return conflict("PortInUse", "Unable to complete operation on port %s: it is attached to instance %s (EC2), whose addresses and state are EC2's.", id, e.Attachment.InstanceID)
+		}
+		var sub *vpc.Subnet
+		var ips []netip.Addr
+		if fixed != nil {
+			if sub, ips, err = portAddresses(st, st.Vpcs[e.VpcID], fixed, e); err != nil {
+				return err
+			}
+			if len(ips) > s.cfg.EC2.Limits().PrivateIPsPerInterface {
+				return badRequest("A port has at most %d fixed IPs.", s.cfg.EC2.Limits().PrivateIPsPerInterface)
+			}
+			for _, eip := range st.Addresses {
+				if eip.NetworkInterfaceID == e.ID && !slices.Contains(ips, eip.PrivateIPAddress) {
+					return conflict("PortInUse", "Unable to complete operation on port %s: floating IP %s is associated with its address %s.", id, eip.AllocationID, eip.PrivateIPAddress)
+				}
+			}
+		}
 		if groups != nil {
 			if groups, err = s.portGroups(tx, e.OwnerID, st.Vpcs[e.VpcID], groups); err != nil {
 				return err
 			}
 		}
 		e = clone(e)
+		if fixed != nil {
+			setAddresses(e, sub, ips)
+		}
+		if a.has("admin_state_up") {
+			e.AdminDown = !up
+		}
 		if a.has("name") {
 			e.Tags = withText(e.Tags, txt.name, "")
 		}

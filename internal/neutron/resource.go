@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/vpc"
 )
 
 // obj is a resource as the API shows it.
@@ -17,6 +20,8 @@ type obj = map[string]any
 // resource is one collection of the API.
 type resource struct {
 	collection, member string
+	// bulk: POST takes a list ({"<collection>": [...]}) too.
+	bulk bool
 	// path is the collection's URL segment when it differs from its JSON
 	// key ("security-groups" for "security_groups").
 	path string
@@ -37,9 +42,17 @@ func (s *Server) route(res *resource) {
 	coll := "/v2.0/" + cmp.Or(res.path, res.collection)
 	s.mux.HandleFunc("GET "+coll, s.authed(func(c *call, w http.ResponseWriter) { s.list(c, w, res) }))
 	s.mux.HandleFunc("POST "+coll, s.authed(func(c *call, w http.ResponseWriter) {
-		a, err := readBody(c.r, res.member)
+		bulk := ""
+		if res.bulk {
+			bulk = res.collection
+		}
+		a, many, err := readBodies(c.r, res.member, bulk)
 		if err != nil {
 			writeError(w, toError(err))
+			return
+		}
+		if many != nil {
+			s.createBulk(c, w, res, many)
 			return
 		}
 		id, err := res.create(c, a)
@@ -71,6 +84,45 @@ func (s *Server) route(res *resource) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
+}
+
+// createBulk creates every object of a bulk request in one store
+// transaction: all of them, or (the first refusal answered) none.
+func (s *Server) createBulk(c *call, w http.ResponseWriter, res *resource, many []attrs) {
+	var ids []string
+	err := c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
+		ids = ids[:0]
+		in := *c
+		in.tx = tx
+		for _, a := range many {
+			id, err := res.create(&in, a)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, toError(err))
+		return
+	}
+	s.log.Debug("neutron: created in bulk", "kind", res.member, "ids", ids, "project", c.project())
+	objs, err := res.list(c)
+	if err != nil {
+		writeError(w, toError(err))
+		return
+	}
+	out := make([]any, 0, len(ids))
+	for _, id := range ids {
+		i := slices.IndexFunc(objs, func(o obj) bool { return o["id"] == id })
+		if i < 0 {
+			writeError(w, res.notFound(id))
+			return
+		}
+		out = append(out, project(objs[i], c.r.URL.Query()["fields"]))
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{res.collection: out})
 }
 
 // find returns the object id among those the caller sees.

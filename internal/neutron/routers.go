@@ -535,6 +535,9 @@ func (s *Server) routerInterface(add bool) func(c *call, w http.ResponseWriter) 
 					if sub.OwnerID != g.OwnerID {
 						return forbidden("Subnet %s is not of router %s's project.", subID, id)
 					}
+					if _, ok := sub.Gateway(); !ok {
+						return badRequest("Bad router request: Subnet for router interface must have a gateway IP (%s has none).", subID)
+					}
 					subs = append(subs, subID)
 				} else {
 					i := slices.Index(subs, subID)

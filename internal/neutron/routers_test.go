@@ -20,8 +20,13 @@ func TestRoutersAndFloatingIPs(t *testing.T) {
 	if len(ext) != 1 || ext[0].(map[string]any)["id"] != "public" {
 		t.Fatalf("external networks: %v", ext)
 	}
-	if sub := p.must(200, "GET", "/v2.0/subnets/public-subnet", nil, "subnet"); sub["cidr"] != "203.0.113.0/29" {
+	// The public subnet is the admin's to see (Neutron hides a non-shared
+	// external network's subnets from members).
+	if sub := e.admin(p).must(200, "GET", "/v2.0/subnets/public-subnet", nil, "subnet"); sub["cidr"] != "203.0.113.0/29" {
 		t.Errorf("external subnet: %v", sub)
+	}
+	if subs := p.must(200, "GET", "/v2.0/subnets?network_id=public", nil, "")["subnets"].([]any); len(subs) != 0 {
+		t.Errorf("a member sees the public subnet: %v", subs)
 	}
 	net := p.must(201, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "n"}}, "network")["id"].(string)
 	sub := p.must(201, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net, "ip_version": 4, "cidr": "10.0.0.0/24"}}, "subnet")["id"].(string)

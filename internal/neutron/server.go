@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/canopy-sdn/canopy/internal/ec2"
@@ -87,6 +88,9 @@ type call struct {
 	r     *http.Request
 	tok   *keystone.Token
 	admin bool
+	// tx, during a bulk create, is the one transaction every create of the
+	// request runs in.
+	tx *nsdb.VPCTx
 }
 
 // project is the caller's project (account).
@@ -180,12 +184,18 @@ func (s *Server) extension(c *call, w http.ResponseWriter) {
 
 // update runs a change in one store transaction.
 func (c *call) update(f func(st *vpc.State, tx *nsdb.VPCTx) error) error {
+	if c.tx != nil {
+		return f(c.tx.State(), c.tx)
+	}
 	_, err := c.s.store.Update(c.ctx, f)
 	return err
 }
 
 // read runs f on the current state.
 func (c *call) read(f func(st *vpc.State) error) error {
+	if c.tx != nil {
+		return f(c.tx.State())
+	}
 	var err error
 	c.s.store.Read(func(st *vpc.State) { err = f(st) })
 	return err
@@ -204,24 +214,41 @@ func writeError(w http.ResponseWriter, e *Error) {
 
 // readBody decodes {"<member>": {...}} into its attributes.
 func readBody(r *http.Request, member string) (attrs, error) {
+	one, _, err := readBodies(r, member, "")
+	return one, err
+}
+
+// readBodies decodes {"<member>": {...}}, or (when collection is not "")
+// a bulk create's {"<collection>": [{...}, ...]}.
+func readBodies(r *http.Request, member, collection string) (attrs, []attrs, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(b) > maxBody {
-		return nil, badRequest("The request body is unreadable or larger than %d bytes.", maxBody)
+		return nil, nil, badRequest("The request body is unreadable or larger than %d bytes.", maxBody)
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, badRequest("Malformed request body: %v", err)
+		return nil, nil, badRequest("Malformed request body: %v", err)
+	}
+	if raw, ok := doc[collection]; ok && collection != "" && len(doc) == 1 {
+		var many []attrs
+		if err := json.Unmarshal(raw, &many); err != nil || len(many) == 0 || slices.ContainsFunc(many, func(a attrs) bool { return a == nil }) {
+			return nil, nil, badRequest("Malformed request body: %q is not a non-empty list of JSON objects.", collection)
+		}
+		if len(many) > maxBulk {
+			return nil, nil, badRequest("A bulk request creates at most %d %s.", maxBulk, collection)
+		}
+		return nil, many, nil
 	}
 	raw, ok := doc[member]
 	if !ok || len(doc) != 1 {
-		if _, bulk := doc[member+"s"]; bulk {
-			return nil, badRequest("Bulk operations are not supported.")
-		}
-		return nil, badRequest("Resource body required: a JSON object with the one key %q.", member)
+		return nil, nil, badRequest("Resource body required: a JSON object with the one key %q.", member)
 	}
 	var a attrs
 	if err := json.Unmarshal(raw, &a); err != nil || a == nil {
-		return nil, badRequest("Malformed request body: %q is not a JSON object.", member)
+		return nil, nil, badRequest("Malformed request body: %q is not a JSON object.", member)
 	}
-	return a, nil
+	return a, nil, nil
 }
+
+// maxBulk bounds a bulk create (one store transaction).
+const maxBulk = 100

@@ -21,10 +21,12 @@ const (
 
 func (s *Server) subnets() *resource {
 	return &resource{
-		collection: "subnets", member: "subnet", notFound: subnetNotFound,
+		collection: "subnets", member: "subnet", bulk: true, notFound: subnetNotFound,
 		list: func(c *call) ([]obj, error) {
 			var out []obj
-			if p, ok := s.externalPrefix(); ok {
+			// The public subnet is the admin's to see, as Neutron hides a
+			// non-shared external network's subnets from members.
+			if p, ok := s.externalPrefix(); ok && c.admin {
 				out = append(out, s.renderExternalSubnet(p))
 			}
 			err := c.read(func(st *vpc.State) error {
@@ -45,27 +47,16 @@ func (s *Server) subnets() *resource {
 	}
 }
 
-// gateway is a subnet's gateway: its first address, the network router's
-// port there (as in a VPC).
-func gateway(p netip.Prefix) netip.Addr { return vpc.Nth(p, 1) }
-
-// pool is the range ports get addresses from: a VPC subnet reserves its
-// first four addresses and the last.
-func pool(p netip.Prefix) (netip.Addr, netip.Addr) {
-	return vpc.Nth(p, 4), vpc.Nth(p, 1<<(32-p.Bits())-2)
-}
-
 func renderSubnet(sub *vpc.Subnet) obj {
-	first, last := pool(sub.CidrBlock)
-	return obj{
+	o := obj{
 		"id": sub.ID, "name": nameOf(sub.Tags), "description": sub.Tags[tagDescription],
 		"network_id": sub.VpcID, "tenant_id": sub.OwnerID, "project_id": sub.OwnerID,
-		"ip_version": 4, "cidr": sub.CidrBlock.String(), "gateway_ip": gateway(sub.CidrBlock).String(),
-		"allocation_pools": []obj{{"start": first.String(), "end": last.String()}},
-		"dns_nameservers":  []string{}, "host_routes": []obj{}, "enable_dhcp": true,
-		"ipv6_ra_mode": nil, "ipv6_address_mode": nil, "subnetpool_id": nil,
+		"ip_version": 4, "cidr": sub.CidrBlock.String(),
+		"ipv6_ra_mode": nil, "ipv6_address_mode": nil,
 		"service_types": []string{}, "tags": neutronTags(sub.Tags), "segment_id": nil,
 	}
+	subnetView(sub, o)
+	return o
 }
 
 func (s *Server) createSubnet(c *call, a attrs) (string, error) {
@@ -116,19 +107,11 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 	if cidr.Bits() < minSubnetBits || cidr.Bits() > maxSubnetBits {
 		return "", invalidInput("a subnet is a /%d to a /%d, not /%d", minSubnetBits, maxSubnetBits, cidr.Bits())
 	}
-	if err := a.fixed("gateway_ip", gateway(cidr).String(), "the gateway is the subnet's first address ("+gateway(cidr).String()+")"); err != nil {
-		return "", err
-	}
-	first, last := pool(cidr)
 	for _, f := range []struct {
 		k    string
 		want any
 		why  string
 	}{
-		{"enable_dhcp", true, "DHCP is always on"},
-		{"allocation_pools", []any{map[string]any{"start": first.String(), "end": last.String()}}, "the pool is " + first.String() + "-" + last.String() + " (the first four and the last address are reserved)"},
-		{"dns_nameservers", []any{}, "DNS servers per subnet are not supported yet"},
-		{"host_routes", []any{}, "host routes are not supported yet"},
 		{"subnetpool_id", nil, "subnet pools are not supported"},
 		{"ipv6_ra_mode", nil, "IPv6 is not supported"},
 		{"ipv6_address_mode", nil, "IPv6 is not supported"},
@@ -139,6 +122,11 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 			return "", err
 		}
 	}
+	sub := &vpc.Subnet{CidrBlock: cidr}
+	if err := subnetChoices(a, sub, nil, true); err != nil {
+		return "", err
+	}
+	chosen := sub.GatewayIP.IsValid() || sub.NoGateway || len(sub.Pools) > 0
 	var id string
 	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		v, err := c.network(st, netID)
@@ -155,6 +143,9 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 		if !v.Network && !v.CidrBlock.Contains(cidr.Addr()) || !v.Network && cidr.Bits() < v.CidrBlock.Bits() {
 			return invalidInput("the subnet %s is outside the block %s of VPC %s", cidr, v.CidrBlock, v.ID)
 		}
+		if !v.Network && chosen {
+			return invalidInput("a subnet of EC2 VPC %s keeps a VPC's gateway and reserved addresses", v.ID)
+		}
 		if err := checkQuota(st, owner, "subnet"); err != nil {
 			return err
 		}
@@ -167,8 +158,9 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 		if zs := s.cfg.EC2.Zones(); len(zs) > 0 {
 			zone = zs[0]
 		}
-		sub := &vpc.Subnet{ID: ec2.NewID(vpc.KindSubnet), OwnerID: owner, VpcID: v.ID, CidrBlock: cidr,
-			AvailabilityZone: zone, State: vpc.StateAvailable, Tags: withText(nil, name, desc)}
+		sub := clone(sub)
+		sub.ID, sub.OwnerID, sub.VpcID, sub.AvailabilityZone = ec2.NewID(vpc.KindSubnet), owner, v.ID, zone
+		sub.State, sub.Tags = vpc.StateAvailable, withText(nil, name, desc)
 		if err := tx.Put(sub.ID, sub); err != nil {
 			return err
 		}
@@ -207,18 +199,22 @@ func (s *Server) updateSubnet(c *call, id string, a attrs) error {
 		if err != nil {
 			return err
 		}
-		first, last := pool(sub.CidrBlock)
-		for _, f := range []struct {
-			k    string
-			want any
-		}{
-			{"enable_dhcp", true}, {"gateway_ip", gateway(sub.CidrBlock).String()},
-			{"allocation_pools", []any{map[string]any{"start": first.String(), "end": last.String()}}},
-			{"dns_nameservers", []any{}}, {"host_routes", []any{}},
-		} {
-			if err := a.fixed(f.k, f.want, "this value cannot change on Canopy"); err != nil {
-				return err
+		chosen := a.has("gateway_ip") || a.has("allocation_pools")
+		if v := st.Vpcs[sub.VpcID]; v != nil && !v.Network && chosen {
+			return invalidInput("a subnet of EC2 VPC %s keeps a VPC's gateway and reserved addresses", v.ID)
+		}
+		used := map[netip.Addr]bool{}
+		for _, e := range st.InterfacesInSubnet(sub.ID) {
+			for _, p := range e.PrivateIPs {
+				used[p.Address] = true
 			}
+		}
+		sub = clone(sub)
+		if err := subnetChoices(a, sub, used, false); err != nil {
+			return err
+		}
+		if _, ok := sub.Gateway(); !ok && routerOn(st, id) != nil {
+			return conflict("SubnetInUse", "Unable to complete operation on subnet %s: a router has an interface on it, which needs its gateway.", id)
 		}
 		if !a.has("name") {
 			name = nameOf(sub.Tags)
@@ -226,7 +222,6 @@ func (s *Server) updateSubnet(c *call, id string, a attrs) error {
 		if !a.has("description") {
 			desc = sub.Tags[tagDescription]
 		}
-		sub = clone(sub)
 		sub.Tags = withText(sub.Tags, name, desc)
 		return tx.Put(sub.ID, sub)
 	})

@@ -315,7 +315,7 @@ func (h holder) mac() string {
 
 // holderOf returns who holds address a in subnet sub.
 func (m *Model) holderOf(sub *vpc.Subnet, a netip.Addr) (holder, bool) {
-	if a == vpc.Nth(sub.CidrBlock, 1) {
+	if gw, ok := sub.Gateway(); ok && a == gw {
 		return holder{gateway: true}, true
 	}
 	for _, e := range m.st.InterfacesInSubnet(sub.ID) {
@@ -378,7 +378,7 @@ func (m *Model) arpFrom(e *vpc.NetworkInterface, sub *vpc.Subnet, p *Packet) {
 			answer(h)
 		}
 	case p.ToGateway:
-		if a.Op == ARPRequest && a.TargetIP == vpc.Nth(sub.CidrBlock, 1) {
+		if gw, ok := sub.Gateway(); ok && a.Op == ARPRequest && a.TargetIP == gw {
 			answer(holder{gateway: true})
 		}
 	case p.EthDst == own:

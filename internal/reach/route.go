@@ -91,7 +91,7 @@ func (m *Model) vpcRoute(v *vpc.Vpc, sub *vpc.Subnet, ip *IPv4) {
 // (its subnets' gateways).
 func (m *Model) routerAddr(v *vpc.Vpc, a netip.Addr) bool {
 	for _, s := range m.st.SubnetsOf(v.ID) {
-		if vpc.Nth(s.CidrBlock, 1) == a {
+		if gw, ok := s.Gateway(); ok && gw == a {
 			return true
 		}
 	}

@@ -140,7 +140,7 @@ func (b *builder) natGateway(x *vpcCtx, n *vpc.NatGateway) {
 		return
 	}
 	sub := b.st.Subnets[n.SubnetID]
-	if !sub.CidrBlock.Contains(n.PrivateIP) || vpc.IsReserved(sub.CidrBlock, n.PrivateIP) {
+	if !sub.CidrBlock.Contains(n.PrivateIP) || sub.Reserved(n.PrivateIP) {
 		b.skip(n.ID, "private address %s is not a usable address of %s", n.PrivateIP, sub.CidrBlock)
 		return
 	}
@@ -192,6 +192,8 @@ func (b *builder) natGateway(x *vpcCtx, n *vpc.NatGateway) {
 	up.InFilter, up.OutFilter = in.ID, out.ID
 
 	b.route(n.ID, v.ID, "default", r.ID, topology.RouteNormal, netip.Prefix{}, netip.MustParsePrefix("0.0.0.0/0"), up.ID, b.edgeTransitAddr, 0)
-	b.route(n.ID, v.ID, "vpc", r.ID, topology.RouteNormal, netip.Prefix{}, v.CidrBlock, sp.ID, vpc.Nth(sub.CidrBlock, 1), 0)
+	if gw, ok := sub.Gateway(); ok {
+		b.route(n.ID, v.ID, "vpc", r.ID, topology.RouteNormal, netip.Prefix{}, v.CidrBlock, sp.ID, gw, 0)
+	}
 	b.route(n.ID, v.ID, "edge", ObjectID(CloudObject, "edge-router"), topology.RouteNormal, netip.Prefix{}, pub, b.edgeTransitPort, addr, 0)
 }

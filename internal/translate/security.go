@@ -223,6 +223,12 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	if e.InterfaceType == vpc.InterfaceTypeNatGateway {
 		return // realized by its NAT gateway's router
 	}
+	if e.SubnetID == "" {
+		// A Neutron port on a network without a subnet: no address, no
+		// bridge (each subnet is its own): nothing to realize, it carries
+		// nothing until it gets a fixed IP.
+		return
+	}
 	bridge := x.bridges[e.SubnetID]
 	if bridge == "" {
 		b.skip(e.ID, "subnet %s is not realized", e.SubnetID)
@@ -236,7 +242,7 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	}
 	var ips []netip.Addr
 	for _, p := range e.PrivateIPs {
-		if !sub.CidrBlock.Contains(p.Address) || vpc.IsReserved(sub.CidrBlock, p.Address) {
+		if !sub.CidrBlock.Contains(p.Address) || sub.Reserved(p.Address) {
 			b.skip(e.ID, "address %s is not a usable address of %s", p.Address, sub.CidrBlock)
 			return
 		}
@@ -305,7 +311,7 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 		Meta:       meta(e.ID, x.v.ID, "port", e.ID),
 		DeviceKind: topology.KindBridge, DeviceID: bridge,
 		MAC: mac, IPs: own.Addresses, MTU: b.vmMTU,
-		InFilter: from.ID, OutFilter: to.ID,
+		InFilter: from.ID, OutFilter: to.ID, AdminDown: e.AdminDown,
 	}
 	if a := e.Attachment; a != nil {
 		if inst := b.st.Instances[a.InstanceID]; inst != nil && inst.Placed() {

@@ -296,23 +296,39 @@ func (b *builder) subnet(x *vpcCtx, s *vpc.Subnet, acls map[string][2]string, dh
 	br := &topology.Bridge{Meta: meta(s.ID, x.v.ID, "bridge", s.ID)}
 	b.add(br)
 	x.bridges[s.ID] = br.ID
-	gw := vpc.Nth(s.CidrBlock, 1)
-	rp := b.link(s.ID, x.v.ID, "gateway", s.ID+"/gateway", x.router, br.ID, netip.PrefixFrom(gw, s.CidrBlock.Bits()), b.vmMTU)
-	x.subnetPorts[s.ID] = rp
-	b.connected(s.ID, x.v.ID, "gateway", x.router, rp)
-	// The ACL sits on the subnet's border, the router port: what enters
-	// the router from the subnet leaves the subnet (egress entries), what
-	// the router sends into the subnet enters it (ingress entries).
-	if a := b.st.NetworkACLFor(s); a != nil {
-		if ch, ok := acls[a.ID]; ok {
-			rp.OutFilter, rp.InFilter = ch[0], ch[1]
+	// A subnet without a gateway (Neutron's gateway_ip null) has no port
+	// on the network's router: it is not routed, its ports reach each
+	// other only. DHCP then answers from the first address outside the
+	// allocation pools (none: no DHCP).
+	gw, routed := s.Gateway()
+	server := gw
+	if routed {
+		rp := b.link(s.ID, x.v.ID, "gateway", s.ID+"/gateway", x.router, br.ID, netip.PrefixFrom(gw, s.CidrBlock.Bits()), b.vmMTU)
+		x.subnetPorts[s.ID] = rp
+		b.connected(s.ID, x.v.ID, "gateway", x.router, rp)
+		// The ACL sits on the subnet's border, the router port: what enters
+		// the router from the subnet leaves the subnet (egress entries), what
+		// the router sends into the subnet enters it (ingress entries).
+		if a := b.st.NetworkACLFor(s); a != nil {
+			if ch, ok := acls[a.ID]; ok {
+				rp.OutFilter, rp.InFilter = ch[0], ch[1]
+			}
 		}
+	} else {
+		server = serviceAddr(s)
 	}
 
 	d := &topology.DHCPSubnet{
 		Meta:     meta(s.ID, x.v.ID, "dhcp", s.ID),
-		BridgeID: br.ID, Subnet: s.CidrBlock, Gateway: gw, ServerAddr: gw,
+		BridgeID: br.ID, Subnet: s.CidrBlock, Gateway: gw, ServerAddr: server,
 		DNSServers: dhcp.dns, DomainName: dhcp.domain, NTPServers: dhcp.ntp, MTU: b.vmMTU,
+		Disabled: s.DHCPDisabled || !server.IsValid(),
+	}
+	if len(s.DNSServers) > 0 {
+		d.DNSServers = slices.Clone(s.DNSServers)
+	}
+	for _, r := range s.HostRoutes {
+		d.Routes = append(d.Routes, topology.DHCPRoute{Dest: r.Destination, Gateway: r.NextHop})
 	}
 	if dhcp.provided {
 		region := regionOf(s.AvailabilityZone)
@@ -326,7 +342,7 @@ func (b *builder) subnet(x *vpcCtx, s *vpc.Subnet, acls map[string][2]string, dh
 	for _, e := range b.st.InterfacesInSubnet(s.ID) {
 		mac, err := topology.ParseMAC(e.MacAddress)
 		ip := e.PrimaryIP()
-		if err != nil || !s.CidrBlock.Contains(ip) || ip == gw || vpc.IsReserved(s.CidrBlock, ip) {
+		if err != nil || !s.CidrBlock.Contains(ip) || ip == server || s.Reserved(ip) {
 			continue // eni() reports it
 		}
 		d.Hosts = append(d.Hosts, topology.DHCPHost{MAC: mac, IP: ip, Name: hostName(ip)})
@@ -334,6 +350,20 @@ func (b *builder) subnet(x *vpcCtx, s *vpc.Subnet, acls map[string][2]string, dh
 	slices.SortFunc(d.Hosts, func(p, q topology.DHCPHost) int { return p.IP.Compare(q.IP) })
 	d.Hosts = slices.CompactFunc(d.Hosts, func(p, q topology.DHCPHost) bool { return p.IP == q.IP || p.MAC == q.MAC })
 	b.add(d)
+}
+
+// serviceAddr is the DHCP server's address on a subnet without a
+// gateway: its first host address outside the allocation pools, none when
+// the pools hold them all.
+func serviceAddr(s *vpc.Subnet) netip.Addr {
+	n := 1 << (32 - s.CidrBlock.Bits())
+	for i := 1; i < n-1; i++ {
+		a := vpc.Nth(s.CidrBlock, i)
+		if !slices.ContainsFunc(s.AllocationPools(), func(r vpc.AddrRange) bool { return r.Contains(a) }) {
+			return a
+		}
+	}
+	return netip.Addr{}
 }
 
 // hostName is the AWS-style private host name of an address, ip-10-0-1-5.

@@ -55,6 +55,78 @@ type Subnet struct {
 	DefaultForAz        bool         `json:"default_for_az,omitempty"`
 	MapPublicIPOnLaunch bool         `json:"map_public_ip_on_launch,omitempty"`
 	Tags                Tags         `json:"tags,omitempty"`
+
+	// Neutron's subnet attributes; their zero values are a VPC subnet's.
+	// GatewayIP is the network router's address on the subnet (zero: the
+	// first address); NoGateway leaves the subnet unrouted (no router
+	// port, no router handed out). Pools are the ranges addresses are
+	// allocated from (none: the fifth address to the last but one).
+	// DNSServers and HostRoutes are handed out by DHCP (DNSServers
+	// instead of the VPC's), which DHCPDisabled turns off.
+	GatewayIP    netip.Addr   `json:"gateway_ip,omitzero"`
+	NoGateway    bool         `json:"no_gateway,omitempty"`
+	Pools        []AddrRange  `json:"pools,omitempty"`
+	DNSServers   []netip.Addr `json:"dns_servers,omitempty"`
+	HostRoutes   []HostRoute  `json:"host_routes,omitempty"`
+	DHCPDisabled bool         `json:"dhcp_disabled,omitempty"`
+	// SubnetPoolID is the Neutron subnet pool the block was taken from.
+	SubnetPoolID string `json:"subnet_pool_id,omitempty"`
+}
+
+// AddrRange is an inclusive range of addresses.
+type AddrRange struct {
+	Start netip.Addr `json:"start"`
+	End   netip.Addr `json:"end"`
+}
+
+// Contains reports whether a is in the range.
+func (r AddrRange) Contains(a netip.Addr) bool {
+	return r.Start.Compare(a) <= 0 && a.Compare(r.End) <= 0
+}
+
+// HostRoute is a static route a subnet's DHCP hands out.
+type HostRoute struct {
+	Destination netip.Prefix `json:"destination"`
+	NextHop     netip.Addr   `json:"nexthop"`
+}
+
+// Gateway is the network router's address on the subnet; false when the
+// subnet has none (Neutron's gateway_ip null).
+func (s *Subnet) Gateway() (netip.Addr, bool) {
+	if s.NoGateway {
+		return netip.Addr{}, false
+	}
+	if s.GatewayIP.IsValid() {
+		return s.GatewayIP, true
+	}
+	return Nth(s.CidrBlock, 1), true
+}
+
+// custom reports whether the subnet's addresses follow Neutron's choices
+// rather than a VPC's reservations.
+func (s *Subnet) custom() bool { return s.NoGateway || s.GatewayIP.IsValid() || len(s.Pools) > 0 }
+
+// AllocationPools are the ranges addresses are allocated from.
+func (s *Subnet) AllocationPools() []AddrRange {
+	if len(s.Pools) > 0 {
+		return s.Pools
+	}
+	return []AddrRange{{Nth(s.CidrBlock, 4), Nth(s.CidrBlock, int(size(s.CidrBlock))-2)}}
+}
+
+// Reserved reports whether a cannot be a port's address: a VPC subnet's
+// five reserved addresses, or (a subnet with Neutron's choices) its
+// network and broadcast addresses and its gateway.
+func (s *Subnet) Reserved(a netip.Addr) bool {
+	if !s.custom() {
+		return IsReserved(s.CidrBlock, a)
+	}
+	v, base := addrU32(a), addrU32(s.CidrBlock.Masked().Addr())
+	if v == base || v == base+size(s.CidrBlock)-1 {
+		return true
+	}
+	gw, ok := s.Gateway()
+	return ok && gw == a
 }
 
 // InternetGateway connects VPCs to the public network.
@@ -300,6 +372,9 @@ type NetworkInterface struct {
 	// VM's TAP). An attached instance's host wins over it.
 	Binding *HostBinding `json:"binding,omitempty"`
 	Tags    Tags         `json:"tags,omitempty"`
+	// AdminDown is a Neutron port's admin_state_up false: its bridge port
+	// is down and carries nothing.
+	AdminDown bool `json:"admin_down,omitempty"`
 }
 
 // HostBinding is where an interface is plugged: a topology host and the

@@ -168,7 +168,7 @@ func CheckPrivateIP(s *State, sub *Subnet, a netip.Addr) error {
 	if !sub.CidrBlock.Contains(a) {
 		return errorf(CodeInvalidParameterValue, "Address %s does not fall within the subnet's address range %s.", a, sub.CidrBlock)
 	}
-	if IsReserved(sub.CidrBlock, a) {
+	if sub.Reserved(a) {
 		return errorf(CodeInvalidParameterValue, "Address %s is in subnet's reserved address range.", a)
 	}
 	if by, ok := s.usedIPs(sub)[a]; ok {
@@ -191,11 +191,15 @@ func (s *State) AllocPrivateIPs(sub *Subnet, n int, also ...netip.Addr) ([]netip
 		used[a] = ""
 	}
 	var out []netip.Addr
-	base, sz := addrU32(sub.CidrBlock.Addr()), size(sub.CidrBlock)
-	for i := uint32(4); i < sz-1 && len(out) < n; i++ {
-		a := u32Addr(base + i)
-		if _, ok := used[a]; !ok {
-			out = append(out, a)
+	for _, r := range sub.AllocationPools() {
+		for v := addrU32(r.Start); v <= addrU32(r.End) && len(out) < n; v++ {
+			a := u32Addr(v)
+			if _, ok := used[a]; !ok && sub.CidrBlock.Contains(a) && !sub.Reserved(a) {
+				out = append(out, a)
+			}
+			if v == ^uint32(0) {
+				break
+			}
 		}
 	}
 	if len(out) < n {

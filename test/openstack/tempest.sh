@@ -5,6 +5,7 @@
 #   go build -o /tmp/canopy ./cmd/canopy
 #   CANOPY=/tmp/canopy test/openstack/tempest.sh                      # tempest.api.network
 #   CANOPY=/tmp/canopy TEMPEST_REGEX='^tempest.api.network.test_networks' test/openstack/tempest.sh
+#   CANOPY=/tmp/canopy TEMPEST_INCLUDE_LIST=$PWD/test/openstack/interop-network.txt test/openstack/tempest.sh
 #
 # It starts a `canopy server` (embedded etcd, plain HTTP, no agent: ports stay DOWN, which the
 # API tests do not look at) on ports of its own in $WORK, creates the accounts, and
@@ -57,5 +58,9 @@ tempest init --workspace-path "$WORK/workspace.yaml" ws >/dev/null
 sed -e "s,@WORK@,$WORK,g" -e "s,@KS@,$KS,g" "$HERE/tempest.conf.in" >ws/etc/tempest.conf
 cd ws
 rc=0
-tempest run --regex "$REGEX" --concurrency "$CONCURRENCY" || rc=$?
+if [ -n "${TEMPEST_INCLUDE_LIST:-}" ]; then
+	tempest run --include-list "$TEMPEST_INCLUDE_LIST" --concurrency "$CONCURRENCY" || rc=$?
+else
+	tempest run --regex "$REGEX" --concurrency "$CONCURRENCY" || rc=$?
+fi
 exit $rc
