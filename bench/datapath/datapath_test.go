@@ -212,6 +212,8 @@ type pacedRate struct {
 	offered, achieved, h2 float64 // SYNs sent; flows simulated at h1 (the SYNs), at h2 (their RSTs)
 	queueDrops            float64 // at h1's full userspace miss queue
 	lost1, lost2          float64 // misses the kernel could not put in h1's, h2's ring (kernel path)
+	cpu1, cpu2            float64 // h1's, h2's agent CPU (ms) per 1,000 flows it simulated in the step
+	load                  string  // /proc/loadavg's first three fields after the step
 }
 
 // through is the rate at which flows got through both hosts: every SYN is
@@ -293,6 +295,7 @@ func newFlows(b *testing.B, c *canopyLab, perfDir string) flowRates {
 		netns.PerfLocked(b, func() {
 			s1, s2, q := metric(b, h1, "canopy_agent_simulations_total"), metric(b, h2, "canopy_agent_simulations_total"), metric(b, h1, qd)
 			l1, l2 := metric(b, h1, lost), metric(b, h2, lost)
+			c1, c2 := agentCPU(b, h1.NS), agentCPU(b, h2.NS)
 			d := 2 * time.Second
 			start := time.Now()
 			var prof chan error
@@ -339,6 +342,13 @@ func newFlows(b *testing.B, c *canopyLab, perfDir string) flowRates {
 				h2:         (metric(b, h2, "canopy_agent_simulations_total") - s2) / secs,
 				queueDrops: metric(b, h1, qd) - q,
 				lost1:      metric(b, h1, lost) - l1, lost2: metric(b, h2, lost) - l2}
+			// The agents' CPU over the step and its settling, per 1,000
+			// flows each simulated: a figure other sessions' load moves
+			// little (it is the agent's own work, including the kernel's
+			// forwarding of what it re-injects, done in its system calls).
+			p.cpu1 = perKFlows(agentCPU(b, h1.NS)-c1, p.achieved*secs)
+			p.cpu2 = perKFlows(agentCPU(b, h2.NS)-c2, p.h2*secs)
+			p.load = loadAvg()
 		})
 		f.paced = append(f.paced, p)
 		time.Sleep(time.Second)
@@ -354,14 +364,35 @@ func printFlows(f flowRates) {
 	fmt.Printf("  hping3 --flood: %.0f flows/s simulated at h1 (hping3 offered %.0f frames/s; %.0f dropped at the full miss queue)\n",
 		f.hping, f.hpingSent, f.hpingQueueDrop)
 	for _, p := range f.paced {
-		fmt.Printf("  paced SYNs: offered %6.0f/s → simulated at h1 %6.0f/s, their RSTs at h2 %6.0f/s; %.0f dropped at h1's full miss queue, %.0f/%.0f lost at h1's/h2's full ring\n",
-			p.offered, p.achieved, p.h2, p.queueDrops, p.lost1, p.lost2)
+		fmt.Printf("  paced SYNs: offered %6.0f/s → simulated at h1 %6.0f/s, their RSTs at h2 %6.0f/s; %.0f dropped at h1's full miss queue, %.0f/%.0f lost at h1's/h2's full ring; agent CPU per 1,000 flows h1 %.1f ms, h2 %.1f ms (load %s)\n",
+			p.offered, p.achieved, p.h2, p.queueDrops, p.lost1, p.lost2, p.cpu1, p.cpu2, p.load)
 	}
 	peak := 0.0
 	for _, p := range f.paced {
 		peak = max(peak, p.achieved)
 	}
 	fmt.Printf("  best paced rate with ≥ 95 %% through both hosts: %.0f flows/s; peak at h1 %.0f flows/s\n", f.best(), peak)
+}
+
+// perKFlows is cpu seconds per 1,000 of flows, in ms.
+func perKFlows(cpu, flows float64) float64 {
+	if flows <= 0 {
+		return 0
+	}
+	return 1e6 * cpu / flows
+}
+
+// loadAvg is the machine's load average (1, 5, 15 min) now.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // restToPacket measures, restTries times, the time from a REST PUT that
