@@ -2,6 +2,9 @@ package agent
 
 import (
 	"encoding/binary"
+	"maps"
+	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/canopy-sdn/canopy/internal/datapath"
@@ -70,5 +73,29 @@ func TestKernelKeyIsTheProgramsKey(t *testing.T) {
 				t.Errorf("kernelKey %+v (%v), fastpath.KeyFrom %+v (%v)", got, ok, want, wok)
 			}
 		})
+	}
+}
+
+// TestPeerTags: a flow carries the tag of every host it tunnels to, and a
+// host's tunnel endpoint that moved, went or came is a change of that tag
+// (the kernel's copy of a flow holds the address).
+func TestPeerTags(t *testing.T) {
+	acts := []flow.Action{{Kind: flow.SetEthDst}, {Kind: flow.Tunnel, Host: "h2", Key: 7}, {Kind: flow.Tunnel, Host: "h3", Key: 8}}
+	tags := []flow.Tag{1, 2}
+	got := withPeerTags(tags, acts)
+	if want := []flow.Tag{1, 2, peerTag("h2"), peerTag("h3")}; !slices.Equal(got, want) {
+		t.Errorf("withPeerTags = %v, want %v", got, want)
+	}
+	if len(tags) != 2 || cap(tags) != 2 {
+		t.Errorf("withPeerTags changed its input: %v", tags)
+	}
+	ap := func(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+	old := map[string]netip.AddrPort{"h2": ap("10.99.0.12:6677"), "h3": ap("10.99.0.13:6677"), "h4": ap("10.99.0.14:6677")}
+	cur := map[string]netip.AddrPort{"h2": ap("10.99.0.112:6677"), "h3": ap("10.99.0.13:6677"), "h5": ap("10.99.0.15:6677")}
+	changed := map[flow.Tag]struct{}{}
+	peersChanged(old, cur, changed)
+	want := map[flow.Tag]struct{}{peerTag("h2"): {}, peerTag("h4"): {}, peerTag("h5"): {}}
+	if !maps.Equal(changed, want) {
+		t.Errorf("peersChanged: %d tags, want h2 (moved), h4 (gone), h5 (new)", len(changed))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -306,7 +307,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 	switch res.Verdict {
 	case sim.VerdictForward:
 		if !res.Uncacheable && !isARP {
-			a.flows.InstallAt(&flow.Entry{Key: k, Actions: slices.Clone(res.Actions), Tags: slices.Clone(res.Tags),
+			a.flows.InstallAt(&flow.Entry{Key: k, Actions: slices.Clone(res.Actions), Tags: withPeerTags(res.Tags, res.Actions),
 				Refs: slices.Clone(res.Refs), Expires: now + int64(a.cfg.FlowTTL)}, v.gen, imp)
 			a.keepDoors(v, res.Tags, now+int64(a.cfg.FlowTTL))
 		}
@@ -354,6 +355,47 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 		// looked the entries up, which this one did not (it learned them).
 		a.learnLocal(res.Learned, now)
 		a.resume(res.Learned, tb)
+	}
+}
+
+// peerTag is the tag of the tunnel endpoint of host: a flow that tunnels
+// to host carries it, and a change of that host's address (its tunnel zone
+// membership: a host re-addressed, moved to another zone, gone) invalidates
+// the flow. The kernel's copy holds the address itself (fastpath.Encode),
+// so without it a kernel flow kept sending to the old address.
+func peerTag(host string) flow.Tag { return flow.TagOf("peer", host) }
+
+// withPeerTags is a copy of tags with the peer tag of every host acts
+// tunnel to.
+func withPeerTags(tags []flow.Tag, acts []flow.Action) []flow.Tag {
+	n := 0
+	for i := range acts {
+		if acts[i].Kind == flow.Tunnel {
+			n++
+		}
+	}
+	out := make([]flow.Tag, len(tags), len(tags)+n)
+	copy(out, tags)
+	for i := range acts {
+		if acts[i].Kind == flow.Tunnel {
+			out = append(out, peerTag(acts[i].Host))
+		}
+	}
+	return out
+}
+
+// peersChanged adds to changed the peer tag of every host whose tunnel
+// endpoint differs between old and cur (moved, gone or new).
+func peersChanged(old, cur map[string]netip.AddrPort, changed map[flow.Tag]struct{}) {
+	for h, ap := range old {
+		if cur[h] != ap {
+			changed[peerTag(h)] = struct{}{}
+		}
+	}
+	for h := range cur {
+		if _, ok := old[h]; !ok {
+			changed[peerTag(h)] = struct{}{}
+		}
 	}
 }
 

@@ -549,6 +549,11 @@ func (a *Agent) runReplica(ctx context.Context) {
 		rev := r.rev
 		r.mu.Unlock()
 
+		if prev := a.view.Load(); prev != nil {
+			// A flow decided to tunnel to a host holds its address in
+			// the kernel: a host whose address changed is a change.
+			peersChanged(prev.peers, v.peers, changed)
+		}
 		gen++
 		v.gen = gen
 		a.view.Store(v)

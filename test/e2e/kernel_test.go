@@ -2,6 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -257,4 +263,124 @@ func kernelKill9Hitless(t *testing.T) {
 	}
 	mustPing(t, r.vm1, r.vm2.IP()) // a new flow: simulated again
 	mustPing(t, r.vm2, r.vm1.IP())
+}
+
+// TestKernelPeerReaddressed: a host's tunnel address changes while a flow
+// to it runs (issue 12). vm1 on h1 pings vm3 on h2 with one ping process (one
+// flow); h2 takes a second underlay address as its primary and its tunnel
+// zone membership moves there; then h1 can no longer reach h2's old
+// address (a blackhole route). The kernel's copy of a flow holds the peer's
+// address (the userspace path looks it up per packet): without the peer's
+// tag on the flow, the established ping went on to the old address and
+// every echo after the blackhole was lost. With it, the change of address
+// invalidates the flow and its next packet is simulated to the new one.
+// The kernel path's alone: on the userspace path h2's agent listens on the
+// tunnel socket bound to its --tunnel-ip, so a host's address moves there
+// with a restart of its agent (and flows look the address up per packet).
+func TestKernelPeerReaddressed(t *testing.T) {
+	if netns.Datapath == "userspace" {
+		t.Skip("the whole run is on the userspace datapath")
+	}
+	l := netns.New(t, canopyBin, netns.Options{})
+	h1, h2 := l.AddHost("h1"), l.AddHost("h2")
+	l.CLI("bridge", "create", "b1")
+	p1 := bridgePort(t, l, "b1", "p1", mac(1), "10.0.0.1")
+	p3 := bridgePort(t, l, "b1", "p3", mac(3), "10.0.0.3")
+	vm1 := l.AddVM("vm1", h1, p1, mac(1), "10.0.0.1/24", "", 0)
+	vm3 := l.AddVM("vm3", h2, p3, mac(3), "10.0.0.3/24", "", 0)
+	mustPing(t, vm1, vm3.IP())
+
+	out := filepath.Join(t.TempDir(), "ping")
+	const secs = 14
+	stop := vm1.Background("sh", "-c", fmt.Sprintf("exec ping -D -i 0.1 -w %d %s > %s", secs, vm3.IP(), out))
+	defer stop()
+	waitUntilFor(t, 5*time.Second, "the ping's first replies", func() bool {
+		b, _ := os.ReadFile(out)
+		return strings.Count(string(b), "icmp_seq=") >= 5
+	})
+
+	// h2's new address becomes its primary one (what it sends from); the
+	// old one stays as a secondary, for its agent's connections.
+	old, nu := h2.IP, "10.99.0.112"
+	if _, err := l.Exec(h2.NS, "sh", "-c", fmt.Sprintf("ip addr del %[1]s/24 dev eth0 && ip addr add %[2]s/24 dev eth0 && ip addr add %[1]s/24 dev eth0", old, nu)); err != nil {
+		t.Fatal(err)
+	}
+	snaps := h1.Metric("canopy_agent_snapshots_total")
+	setMemberAddress(t, l, "tz", h2.ID(), nu)
+	// h1 builds a view with the change (the echoes are judged from a
+	// second after the blackhole: the bound a change has to reach the
+	// kernel's flows).
+	waitUntilFor(t, 10*time.Second, "h1's view after the change", func() bool {
+		return h1.Metric("canopy_agent_snapshots_total") > snaps
+	})
+	if _, err := l.Exec(h1.NS, "ip", "route", "add", "blackhole", old+"/32"); err != nil {
+		t.Fatal(err)
+	}
+	blackhole := time.Now()
+
+	// Wait for ping's end, then judge the echoes sent from a second after
+	// the blackhole on (seq s left at first + (s - s0) × 100 ms or later).
+	waitUntilFor(t, (secs+10)*time.Second, "ping's summary", func() bool {
+		b, _ := os.ReadFile(out)
+		return strings.Contains(string(b), "packets transmitted")
+	})
+	b, _ := os.ReadFile(out)
+	replies := map[int]bool{}
+	var t0 float64
+	s0 := -1
+	for _, m := range regexp.MustCompile(`\[(\d+\.\d+)\] .*icmp_seq=(\d+)`).FindAllStringSubmatch(string(b), -1) {
+		ts, _ := strconv.ParseFloat(m[1], 64)
+		s, _ := strconv.Atoi(m[2])
+		if s0 < 0 {
+			t0, s0 = ts, s
+		}
+		replies[s] = true
+	}
+	tx := 0
+	if m := regexp.MustCompile(`(\d+) packets transmitted`).FindStringSubmatch(string(b)); m != nil {
+		tx, _ = strconv.Atoi(m[1])
+	}
+	from := s0 + int(math.Ceil((float64(blackhole.UnixNano())/1e9+1-t0)/0.1))
+	to := tx - 5 // the last ones may be in flight at ping's deadline
+	if to-from < 20 {
+		t.Fatalf("only %d echoes to judge after the change (from seq %d to %d):\n%s", to-from, from, to, b)
+	}
+	lost := 0
+	for s := from; s <= to; s++ {
+		if !replies[s] {
+			lost++
+		}
+	}
+	t.Logf("echoes sent from 1 s after the blackhole: %d, lost %d", to-from+1, lost)
+	if lost > 0 {
+		t.Errorf("%d of the %d echoes sent after h2's address changed were lost: h1's flow kept the old address\n%s", lost, to-from+1, b)
+	}
+}
+
+// setMemberAddress moves host's membership of tunnel zone zone to addr in
+// one REST update.
+func setMemberAddress(t *testing.T, l *netns.Lab, zone, host, addr string) {
+	t.Helper()
+	var z map[string]any
+	if err := json.Unmarshal([]byte(l.CLI("tunnel-zone", "show", zone, "-o", "json")), &z); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range z["members"].([]any) {
+		if mm := m.(map[string]any); mm["host_id"] == host {
+			mm["address"], found = addr, true
+		}
+	}
+	if !found {
+		t.Fatalf("host %s is not a member of %s: %v", host, zone, z)
+	}
+	body, _ := json.Marshal(z)
+	tok, err := l.AdminToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := l.Exec(l.InfraNS(), "curl", "-sf", "--max-time", "10", "-X", "PUT", "-H", "Authorization: Bearer "+tok,
+		"-H", "Content-Type: application/json", "--data-binary", string(body), fmt.Sprintf("%s/tunnel-zones/%s", l.APIURL(), z["id"])); err != nil {
+		t.Fatalf("PUT tunnel zone: %v %s", err, out)
+	}
 }
