@@ -521,6 +521,11 @@ func (a *Agent) runReplica(ctx context.Context) {
 			opts = append(opts, r.elsewhereLocked())
 			doors = r.doorsLocked(a.hostID)
 		}
+		if prev := a.view.Load(); prev != nil {
+			// The replica's objects are replaced, never modified: what
+			// the last snapshot compiled from one still there is reused.
+			opts = append(opts, sim.WithPrevious(prev.snap))
+		}
 		v := &view{snap: sim.NewSnapshot(r.idx, opts...), peers: map[string]netip.AddrPort{}, want: map[string]binding{}, keyOf: map[string]uint32{},
 			svc: map[string]*portSvc{}, doors: doors, loaded: maps.Clone(r.loaded)}
 		for _, o := range r.idx.List(topology.KindTunnelZone) {
@@ -603,6 +608,7 @@ func (x *Replica) Run(ctx context.Context, built func(rev int64)) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { x.r.follow(ctx, x.store, x.host, x.partial) })
+	var snap *sim.Snapshot
 	for {
 		select {
 		case <-ctx.Done():
@@ -610,12 +616,12 @@ func (x *Replica) Run(ctx context.Context, built func(rev int64)) {
 		case <-x.r.dirty:
 		}
 		x.r.mu.Lock()
-		var opts []sim.SnapshotOption
+		opts := []sim.SnapshotOption{sim.WithPrevious(snap)}
 		if x.r.partial {
 			opts = append(opts, x.r.elsewhereLocked())
 			x.r.doorsLocked(x.host)
 		}
-		snap := sim.NewSnapshot(x.r.idx, opts...)
+		snap = sim.NewSnapshot(x.r.idx, opts...)
 		x.r.changed, x.r.all = map[flow.Tag]struct{}{}, false
 		rev := x.r.rev
 		x.r.mu.Unlock()

@@ -10,6 +10,9 @@ type chain struct {
 	id, name string
 	tag      flow.Tag
 	rules    []rule
+	// src is the object compiled: a later snapshot (WithPrevious) reuses
+	// the rules while the replica holds the same object.
+	src *topology.Chain
 }
 
 // cond bits: which conditions a compiled rule carries.
@@ -66,33 +69,91 @@ type rule struct {
 	inGroupTag, outGroupTag flow.Tag
 }
 
-func (s *Snapshot) compileChains(r topology.Reader, groupIdx map[string]int32) {
-	s.chains = make([]chain, len(s.chainIx))
-	ipg := map[string]map[uint32]struct{}{}
-	for _, o := range r.List(topology.KindIPGroup) {
+func (s *Snapshot) compileChains(r topology.Reader, groupIdx map[string]int32, prev *Snapshot) {
+	s.chains = make([]chain, s.nChains)
+	groups := r.List(topology.KindIPGroup)
+	s.ipgObj = make(map[string]*topology.IPAddrGroup, len(groups))
+	s.ipgSet = make(map[string]map[uint32]struct{}, len(groups))
+	for _, o := range groups {
 		g := o.(*topology.IPAddrGroup)
-		m := map[uint32]struct{}{}
+		s.ipgObj[g.ID] = g
+		if prev != nil && prev.ipgObj[g.ID] == g {
+			s.ipgSet[g.ID] = prev.ipgSet[g.ID]
+			continue
+		}
+		m := make(map[uint32]struct{}, len(g.Addresses))
 		for _, a := range g.Addresses {
 			if a.Is4() {
 				m[packet.U32(a)] = struct{}{}
 			}
 		}
-		ipg[g.ID] = m
+		s.ipgSet[g.ID] = m
 	}
 	for _, o := range r.List(topology.KindChain) {
 		c := o.(*topology.Chain)
 		ci := s.chainIx[c.ID]
-		sc := chain{id: c.ID, name: c.Name, tag: flow.TagOf(string(topology.KindChain), c.ID)}
+		if prev != nil {
+			if pi, ok := prev.chainIx[c.ID]; ok && s.reusable(&prev.chains[pi], c, groupIdx, prev) {
+				s.chains[ci] = prev.chains[pi]
+				s.reused++
+				continue
+			}
+		}
+		sc := chain{id: c.ID, name: c.Name, tag: flow.TagOf(string(topology.KindChain), c.ID), src: c,
+			rules: make([]rule, len(c.Rules))}
 		for i := range c.Rules {
-			sc.rules = append(sc.rules, s.compileRule(&c.Rules[i], groupIdx, ipg))
+			s.compileRule(&sc.rules[i], &c.Rules[i], groupIdx)
 		}
 		s.chains[ci] = sc
 	}
 }
 
-func (s *Snapshot) compileRule(tr *topology.Rule, groupIdx map[string]int32, ipg map[string]map[uint32]struct{}) rule {
+// reusable reports whether pc, compiled by prev, is what compiling c would
+// give in s: the same object, and every snapshot-local number its rules
+// hold (ports, port groups, the jump's chain) and every IP address set
+// they share the same in s as in prev.
+func (s *Snapshot) reusable(pc *chain, c *topology.Chain, groupIdx map[string]int32, prev *Snapshot) bool {
+	if pc.src != c || len(pc.rules) != len(c.Rules) {
+		return false
+	}
+	for i := range c.Rules {
+		tr, r := &c.Rules[i], &pc.rules[i]
+		cd := &tr.Condition
+		switch {
+		case len(cd.InPorts) > 0 && !s.samePorts(cd.InPorts, r.inPorts),
+			len(cd.OutPorts) > 0 && !s.samePorts(cd.OutPorts, r.outPorts),
+			cd.InPortGroup != "" && lookupOr(groupIdx, cd.InPortGroup) != r.inGroup,
+			cd.OutPortGroup != "" && lookupOr(groupIdx, cd.OutPortGroup) != r.outGroup,
+			cd.IPGroupSrc != "" && s.ipgObj[cd.IPGroupSrc] != prev.ipgObj[cd.IPGroupSrc],
+			cd.IPGroupDst != "" && s.ipgObj[cd.IPGroupDst] != prev.ipgObj[cd.IPGroupDst],
+			tr.Action == topology.ActionJump && lookupOr(s.chainIx, tr.JumpChain) != r.jump:
+			return false
+		}
+	}
+	return true
+}
+
+// samePorts reports whether ids compile to compiled in s (the ids s holds,
+// by their snapshot index, in order).
+func (s *Snapshot) samePorts(ids []string, compiled []int32) bool {
+	k := 0
+	for _, id := range ids {
+		i, ok := s.portIdx[id]
+		if !ok {
+			continue
+		}
+		if k == len(compiled) || compiled[k] != i {
+			return false
+		}
+		k++
+	}
+	return k == len(compiled)
+}
+
+func (s *Snapshot) compileRule(r *rule, tr *topology.Rule, groupIdx map[string]int32) {
 	c := &tr.Condition
-	r := rule{id: tr.ID, tag: flow.TagOf("rule", tr.ID), action: tr.Action, jump: none, inGroup: none, outGroup: none}
+	ipg := s.ipgSet
+	*r = rule{id: tr.ID, tag: flow.TagOf("rule", tr.ID), action: tr.Action, jump: none, inGroup: none, outGroup: none}
 	set := func(bit uint32, inv bool) {
 		r.conds |= bit
 		if inv {
@@ -205,7 +266,6 @@ func (s *Snapshot) compileRule(tr *topology.Rule, groupIdx map[string]int32, ipg
 			r.stateless = false
 		}
 	}
-	return r
 }
 
 func lookupOr(m map[string]int32, id string) int32 {

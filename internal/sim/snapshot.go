@@ -19,6 +19,20 @@ type SnapshotOption func(*snapshotOptions)
 type snapshotOptions struct {
 	hostDown  func(hostID string) bool
 	elsewhere func(*topology.Route) string
+	prev      *Snapshot
+}
+
+// WithPrevious lets NewSnapshot reuse what prev (built from an earlier
+// version of the same replica, nil: none) compiled from objects the
+// topology still holds unchanged — the same object, not an equal one: the
+// caller must not modify an object in place once a snapshot compiled it.
+// The chains are what it reuses (their compiled rules and IP address
+// sets), and their numbering and the port groups' stay as prev's where
+// they can, so an unchanged rule's jump or group still means the same: an
+// agent's replica recompiled every chain of the cloud for each change,
+// most of the cost of a snapshot (bench/neutron, bench/scale).
+func WithPrevious(prev *Snapshot) SnapshotOption {
+	return func(o *snapshotOptions) { o.prev = prev }
 }
 
 // WithElsewhere tells which routes lead into a part of the topology the
@@ -47,6 +61,13 @@ type Snapshot struct {
 	portIdx map[string]int32
 	byTag   map[flow.Tag]int32 // port tag → index (learned MAC entries name ports by tag)
 	chainIx map[string]int32
+	nChains int // len(chains): chainIx's numbers are below it (holes are empty chains)
+	groupIx map[string]int32
+	nGroups int
+	// ipgObj are the IP address groups compiled into ipgSet (by id).
+	ipgObj map[string]*topology.IPAddrGroup
+	ipgSet map[string]map[uint32]struct{}
+	reused int // chains reused from the previous snapshot
 	// hostDown (nil: every host is up) leaves out routes through the
 	// exterior ports of hosts whose agents are not alive.
 	hostDown func(hostID string) bool
@@ -107,12 +128,17 @@ func NewSnapshot(r topology.Reader, opts ...SnapshotOption) *Snapshot {
 	for _, f := range opts {
 		f(&o)
 	}
-	s := &Snapshot{portIdx: map[string]int32{}, byTag: map[flow.Tag]int32{}, chainIx: map[string]int32{}, hostDown: o.hostDown,
+	s := &Snapshot{portIdx: map[string]int32{}, byTag: map[flow.Tag]int32{}, hostDown: o.hostDown,
 		elsewhere: o.elsewhere}
-	devIdx := map[string]int32{}
-	for _, o := range r.List(topology.KindChain) {
-		s.chainIx[o.GetMeta().ID] = int32(len(s.chainIx))
+	prev := o.prev
+	var prevChains, prevGroups map[string]int32
+	var nPrevChains, nPrevGroups int
+	if prev != nil {
+		prevChains, nPrevChains, prevGroups, nPrevGroups = prev.chainIx, prev.nChains, prev.groupIx, prev.nGroups
 	}
+	chains := r.List(topology.KindChain)
+	s.chainIx, s.nChains = number(chains, prevChains, nPrevChains)
+	devIdx := map[string]int32{}
 	chainOf := func(id string) int32 {
 		if i, ok := s.chainIx[id]; ok && id != "" {
 			return i
@@ -139,13 +165,15 @@ func NewSnapshot(r topology.Reader, opts ...SnapshotOption) *Snapshot {
 		}
 	}
 	// Port groups: ids local to the snapshot; stateful ones define zones.
-	groupIdx := map[string]int32{}
+	pgs := r.List(topology.KindPortGroup)
+	s.groupIx, s.nGroups = number(pgs, prevGroups, nPrevGroups)
+	groupIdx := s.groupIx
 	groupsOf := map[string][]int32{}
 	zoneOf := map[string]uint64{}
 	stateHosts := map[string][]string{}
-	for i, o := range r.List(topology.KindPortGroup) {
+	for _, o := range pgs {
 		g := o.(*topology.PortGroup)
-		groupIdx[g.ID] = int32(i)
+		i := groupIdx[g.ID]
 		var hosts []string
 		for _, p := range g.Ports {
 			groupsOf[p] = append(groupsOf[p], int32(i))
@@ -231,9 +259,48 @@ func NewSnapshot(r topology.Reader, opts ...SnapshotOption) *Snapshot {
 		}
 	}
 	s.compileRoutes(r, devIdx)
-	s.compileChains(r, groupIdx)
+	s.compileChains(r, groupIdx, prev)
 	return s
 }
+
+// number gives objs (sorted by id) snapshot-local numbers below the
+// returned bound: the number each had in prev (nil: a first snapshot)
+// where it is still there, else a number prev's gone objects freed, else
+// a new one; renumbered from 0 when the holes outgrow the objects.
+func number(objs []topology.Object, prev map[string]int32, nPrev int) (map[string]int32, int) {
+	out := make(map[string]int32, len(objs))
+	if prev == nil || nPrev > 2*len(objs)+64 {
+		for i, o := range objs {
+			out[o.GetMeta().ID] = int32(i)
+		}
+		return out, len(objs)
+	}
+	used := make([]bool, nPrev)
+	var fresh []string
+	for _, o := range objs {
+		id := o.GetMeta().ID
+		if i, ok := prev[id]; ok && int(i) < nPrev {
+			out[id], used[i] = i, true
+		} else {
+			fresh = append(fresh, id)
+		}
+	}
+	free := 0
+	for _, id := range fresh {
+		for free < len(used) && used[free] {
+			free++
+		}
+		if free == len(used) {
+			used = append(used, false)
+		}
+		out[id], used[free] = int32(free), true
+	}
+	return out, len(used)
+}
+
+// Reused is how many chains NewSnapshot took from the previous snapshot
+// (WithPrevious) rather than compiling them.
+func (s *Snapshot) Reused() int { return s.reused }
 
 func maskOf(bits int) uint32 {
 	if bits <= 0 {

@@ -1,7 +1,9 @@
 package topology
 
 import (
-	"sort"
+	"cmp"
+	"slices"
+	"strings"
 )
 
 // Reader is a read-only view of a consistent set of objects.
@@ -93,21 +95,24 @@ func (x *Index) Referrers(k Kind, id string) []ObjectKey {
 	for r := range rs {
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Kind != out[j].Kind {
-			return out[i].Kind < out[j].Kind
-		}
-		return out[i].ID < out[j].ID
+	slices.SortFunc(out, func(a, b ObjectKey) int {
+		return cmp.Or(strings.Compare(string(a.Kind), string(b.Kind)), strings.Compare(a.ID, b.ID))
 	})
 	return out
 }
 
 func (x *Index) List(k Kind) []Object {
+	// Sorted by the map's keys (the ids), without an interface call per
+	// comparison: a snapshot lists every kind of the replica per change.
 	m := x.objs[k]
-	out := make([]Object, 0, len(m))
-	for _, o := range m {
-		out = append(out, o)
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetMeta().ID < out[j].GetMeta().ID })
+	slices.Sort(ids)
+	out := make([]Object, len(ids))
+	for i, id := range ids {
+		out[i] = m[id]
+	}
 	return out
 }
