@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/keystone"
@@ -257,6 +259,30 @@ func TestNetworkSubnetPort(t *testing.T) {
 	}
 	if !found || len(d.Skipped) > 0 {
 		t.Errorf("port realized %v, skipped %v", found, d.Skipped)
+	}
+	// GET of one port (its own read, not the list's) shows what the list
+	// shows, DOWN until its host's agent reports it plugged, then ACTIVE.
+	listed := func() map[string]any {
+		for _, o := range p.must(200, "GET", "/v2.0/ports", nil, "")["ports"].([]any) {
+			if o.(map[string]any)["id"] == portID {
+				return o.(map[string]any)
+			}
+		}
+		t.Fatalf("port %s not listed", portID)
+		return nil
+	}
+	if got, want := p.must(200, "GET", "/v2.0/ports/"+portID, nil, "port"), listed(); !reflect.DeepEqual(got, want) || got["status"] != "DOWN" {
+		t.Errorf("GET port: %v\nlisted: %v", got, want)
+	}
+	lease, err := e.store.GrantLease(context.Background(), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetPortActive(context.Background(), host.ID, translate.ObjectID(portID, "port"), lease); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.must(200, "GET", "/v2.0/ports/"+portID, nil, "port"), listed(); !reflect.DeepEqual(got, want) || got["status"] != "ACTIVE" {
+		t.Errorf("GET port once active: %v\nlisted: %v", got, want)
 	}
 
 	// Lists: filters, fields, pagination with links.

@@ -54,10 +54,58 @@ func (s *Server) ports() *resource {
 			})
 			return out, err
 		},
+		get:    s.getPort,
 		create: s.createPort,
 		update: s.updatePort,
 		del:    s.deletePort,
 	}
+}
+
+// getPort renders one port: a status poll (GET /v2.0/ports/ID, as Nova
+// and bench/neutron poll for ACTIVE) read every port of the cloud and
+// every port's status before.
+func (s *Server) getPort(c *call, id string) (obj, error) {
+	hosts, err := s.hostNames(c)
+	if err != nil {
+		return nil, err
+	}
+	var out obj
+	var hostID, portID string
+	err = c.read(func(st *vpc.State) error {
+		e := st.NetworkInterfaces[id]
+		if e == nil || st.Vpcs[e.VpcID] == nil || !c.sees(e.OwnerID) || e.InterfaceType != vpc.InterfaceTypeInterface {
+			return nil
+		}
+		hostID, portID = portHost(st, e), translate.ObjectID(e.ID, "port")
+		out = renderPort(st, e, hosts, nil)
+		return nil
+	})
+	if err != nil || out == nil || hostID == "" {
+		return out, err
+	}
+	active, err := s.store.Store().PortActive(c.ctx, hostID, portID)
+	if err != nil {
+		return nil, err
+	}
+	if active {
+		out["status"] = "ACTIVE"
+	}
+	return out, nil
+}
+
+// portHost is the topology host a port is bound on ("" for none): its
+// instance's, else its binding's.
+func portHost(st *vpc.State, e *vpc.NetworkInterface) string {
+	if a := e.Attachment; a != nil {
+		if inst := st.Instances[a.InstanceID]; inst != nil && inst.Placed() {
+			return inst.HostID
+		}
+		return ""
+	}
+	if b := e.Binding; b != nil {
+		return b.HostID
+	}
+	return ""
 }
 
 // hostNames maps topology host ids to names.
@@ -95,15 +143,10 @@ func renderPort(st *vpc.State, e *vpc.NetworkInterface, hosts, active map[string
 	}
 	groups := shownPortGroups(st, e.Groups)
 	deviceID, deviceOwner, host, vif := e.DeviceID, e.DeviceOwner, "", "unbound"
-	hostID := ""
+	hostID := portHost(st, e)
 	if a := e.Attachment; a != nil {
 		// An EC2 instance's interface: Nova's way of saying so.
 		deviceID, deviceOwner = a.InstanceID, "compute:"+e.AvailabilityZone
-		if inst := st.Instances[a.InstanceID]; inst != nil && inst.Placed() {
-			hostID = inst.HostID
-		}
-	} else if b := e.Binding; b != nil {
-		hostID = b.HostID
 	}
 	if hostID != "" {
 		host, vif = hosts[hostID], vifType

@@ -28,7 +28,10 @@ type resource struct {
 	// notFound is the answer for an id the caller cannot see.
 	notFound func(id string) *Error
 	// list renders every object the caller may see.
-	list   func(c *call) ([]obj, error)
+	list func(c *call) ([]obj, error)
+	// get (nil: list and pick) renders one object the caller may see,
+	// nil when there is none.
+	get    func(c *call, id string) (obj, error)
 	create func(c *call, a attrs) (string, error)
 	update func(c *call, id string, a attrs) error
 	del    func(c *call, id string) error
@@ -127,6 +130,13 @@ func (s *Server) createBulk(c *call, w http.ResponseWriter, res *resource, many 
 
 // find returns the object id among those the caller sees.
 func (res *resource) find(c *call, id string) (obj, error) {
+	if res.get != nil {
+		o, err := res.get(c, id)
+		if err == nil && o == nil {
+			err = res.notFound(id)
+		}
+		return o, err
+	}
 	objs, err := res.list(c)
 	if err != nil {
 		return nil, err
