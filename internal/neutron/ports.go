@@ -50,6 +50,7 @@ func (s *Server) ports() *resource {
 						}
 					}
 				}
+				out = append(out, routerPorts(c, st)...)
 				return nil
 			})
 			return out, err
@@ -436,6 +437,9 @@ func portAddresses(st *vpc.State, v *vpc.Vpc, fixed []fixedIP, e *vpc.NetworkInt
 // port returns a port the caller sees.
 func (c *call) port(st *vpc.State, id string) (*vpc.NetworkInterface, error) {
 	e := st.NetworkInterfaces[id]
+	if p := routerPortOf(c, st, id); p != nil {
+		return nil, conflict("L3PortInUse", "Port %s has owner %s and therefore cannot be changed or deleted directly via the port API.", id, p["device_owner"])
+	}
 	if e == nil || !c.sees(e.OwnerID) || e.InterfaceType != vpc.InterfaceTypeInterface {
 		return nil, portNotFound(id)
 	}

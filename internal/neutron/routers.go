@@ -10,6 +10,7 @@ import (
 
 	"github.com/canopy-sdn/canopy/internal/ec2"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
+	"github.com/canopy-sdn/canopy/internal/translate"
 	"github.com/canopy-sdn/canopy/internal/vpc"
 )
 
@@ -565,7 +566,7 @@ func (s *Server) routerInterface(add bool) func(c *call, w http.ResponseWriter) 
 				} else {
 					g.Tags[tagSubnets] = strings.Join(subs, ",")
 				}
-				out = obj{"id": id, "subnet_id": subID, "subnet_ids": []string{subID}, "port_id": "",
+				out = obj{"id": id, "subnet_id": subID, "subnet_ids": []string{subID}, "port_id": interfacePortID(subID),
 					"network_id": sub.VpcID, "tenant_id": g.OwnerID, "project_id": g.OwnerID}
 				return s.realize(tx, g)
 			})
@@ -606,6 +607,70 @@ func checkJoin(st *vpc.State, g *vpc.InternetGateway, sub *vpc.Subnet) error {
 			}
 		}
 		return badRequest("Bad router request: network %s (%s) and network %s (%s) overlap: on Canopy a router routes between networks' blocks, the smallest prefixes covering their subnets.", sub.VpcID, mine.CidrBlock, n, o.CidrBlock)
+	}
+	return nil
+}
+
+// Router ports. Neutron shows a router's interfaces and its gateway as
+// ports of the router (device_id), which clients list to find them. On
+// Canopy an interface is the network router's port on the subnet (the
+// subnet's gateway address and the MAC it answers with) and the gateway
+// is the pool address the router holds: they are shown as ports, read only
+// (409 L3PortInUse to a change or delete, as Neutron answers a delete).
+const (
+	ownerInterface = "network:router_interface"
+	ownerGateway   = "network:router_gateway"
+)
+
+func interfacePortID(subnetID string) string { return "rif-" + strings.TrimPrefix(subnetID, "subnet-") }
+func gatewayPortID(routerID string) string   { return "rgw-" + strings.TrimPrefix(routerID, "igw-") }
+
+// routerPorts renders the ports of the routers the caller sees: an
+// interface port per interface; the gateway port (of no project, as in
+// Neutron) to an admin only.
+func routerPorts(c *call, st *vpc.State) []obj {
+	var out []obj
+	port := func(id, network, project, owner, device, subnet, ip, mac string, up bool) obj {
+		status := "DOWN"
+		if up {
+			status = "ACTIVE"
+		}
+		return obj{
+			"id": id, "name": "", "description": "", "network_id": network, "tenant_id": project, "project_id": project,
+			"mac_address": mac, "admin_state_up": true, "status": status, "device_id": device, "device_owner": owner,
+			"fixed_ips":       []obj{{"subnet_id": subnet, "ip_address": ip}},
+			"security_groups": []string{}, "allowed_address_pairs": []obj{}, "port_security_enabled": false,
+			"binding:host_id": "", "binding:vif_type": "unbound", "binding:vif_details": obj{},
+			"binding:vnic_type": "normal", "binding:profile": obj{}, "extra_dhcp_opts": []obj{}, "tags": []string{},
+		}
+	}
+	for _, g := range st.InternetGateways {
+		if !isRouter(g) || !c.sees(g.OwnerID) {
+			continue
+		}
+		for _, id := range routerSubnets(g) {
+			if sub := st.Subnets[id]; sub != nil {
+				out = append(out, port(interfacePortID(id), sub.VpcID, g.OwnerID, ownerInterface, g.ID, id,
+					vpc.Nth(sub.CidrBlock, 1).String(), translate.GatewayMAC(id).String(), !g.Down))
+			}
+		}
+		if a := gatewayAddress(st, g.ID); a != nil && c.admin {
+			out = append(out, port(gatewayPortID(g.ID), externalNetworkID, "", ownerGateway, g.ID, externalSubnetID,
+				a.PublicIP.String(), translate.GatewayMAC(g.ID).String(), !g.Down))
+		}
+	}
+	return out
+}
+
+// routerPortOf is the router port id names (nil if none the caller sees).
+func routerPortOf(c *call, st *vpc.State, id string) obj {
+	if !strings.HasPrefix(id, "rif-") && !strings.HasPrefix(id, "rgw-") {
+		return nil
+	}
+	for _, p := range routerPorts(c, st) {
+		if p["id"] == id {
+			return p
+		}
 	}
 	return nil
 }

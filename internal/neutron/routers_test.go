@@ -42,6 +42,15 @@ func TestRoutersAndFloatingIPs(t *testing.T) {
 		t.Fatalf("router: %v", r)
 	}
 	gwIP := gw["external_fixed_ips"].([]any)[0].(map[string]any)["ip_address"].(string)
+	// The gateway's port: an admin sees it (of no project, as in Neutron), a member does not.
+	gwPorts := "/v2.0/ports?device_id=" + rid + "&device_owner=network:router_gateway&network_id=public"
+	if ps := e.admin(p).must(200, "GET", gwPorts, nil, "")["ports"].([]any); len(ps) != 1 ||
+		ps[0].(map[string]any)["fixed_ips"].([]any)[0].(map[string]any)["ip_address"] != gwIP {
+		t.Errorf("the gateway port: %v", ps)
+	}
+	if ps := p.must(200, "GET", gwPorts, nil, "")["ports"].([]any); len(ps) != 0 {
+		t.Errorf("a member sees the gateway port: %v", ps)
+	}
 	snat := func() string {
 		var s string
 		e.vpcs.Read(func(st *vpc.State) { s = st.Vpcs[net].SNATAddress.String() })
@@ -208,7 +217,9 @@ func TestRouterJoinsNetworks(t *testing.T) {
 		t.Helper()
 		p.must(status, "PUT", "/v2.0/routers/"+rid+"/"+verb+"_router_interface", map[string]any{"subnet_id": sub}, "")
 	}
-	iface(200, "add", s1)
+	if out := p.must(200, "PUT", "/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": s1}, ""); out["port_id"] == "" {
+		t.Errorf("add_router_interface: %v", out)
+	}
 	if j := joins(); j != nil {
 		t.Errorf("one network joined: %v", j)
 	}
@@ -218,6 +229,29 @@ func TestRouterJoinsNetworks(t *testing.T) {
 	}
 	iface(400, "add", s3)
 	p.must(400, "PUT", "/v2.0/routers/"+rid, map[string]any{"router": map[string]any{"external_gateway_info": map[string]any{"network_id": "public"}}}, "")
+	// The interfaces show as the router's ports: each subnet's gateway
+	// address, read only.
+	ports := p.must(200, "GET", "/v2.0/ports?device_id="+rid, nil, "")["ports"].([]any)
+	if len(ports) != 2 {
+		t.Fatalf("the router's ports: %v", ports)
+	}
+	bySubnet := map[string]map[string]any{}
+	for _, x := range ports {
+		rp := x.(map[string]any)
+		bySubnet[rp["fixed_ips"].([]any)[0].(map[string]any)["subnet_id"].(string)] = rp
+	}
+	for sub, net := range map[string]string{s1: n1, s2: n2} {
+		rp := bySubnet[sub]
+		if rp == nil {
+			t.Fatalf("no interface port on %s: %v", sub, ports)
+		}
+		ip := rp["fixed_ips"].([]any)[0].(map[string]any)
+		if rp["device_owner"] != "network:router_interface" || rp["network_id"] != net || ip["ip_address"] != map[string]string{s1: "10.1.0.1", s2: "10.2.0.1"}[sub] || rp["status"] != "DOWN" {
+			t.Errorf("interface port on %s: %v", sub, rp)
+		}
+		p.must(409, "DELETE", "/v2.0/ports/"+rp["id"].(string), nil, "")
+		p.must(200, "GET", "/v2.0/ports/"+rp["id"].(string), nil, "")
+	}
 	// Static routes to a port of each network, in that network's main table.
 	var hops []string
 	for _, n := range []string{n1, n2} {

@@ -58,3 +58,10 @@ func routerMAC(portID string) topology.MAC {
 	s := sha1.Sum([]byte("mac/" + portID))
 	return topology.MAC{0x02, s[0], s[1], s[2], s[3], s[4]}
 }
+
+// GatewayMAC is the MAC of a subnet's gateway: the VPC router's port on
+// the subnet's bridge (what the Neutron API shows as the router
+// interface's port).
+func GatewayMAC(subnetID string) topology.MAC {
+	return routerMAC(ObjectID(subnetID, "gateway/router-port"))
+}

@@ -21,7 +21,9 @@ import (
 // DHCP and reaches the other through the project's default group; the
 // ports turn ACTIVE. A group made with `security group create` guards a
 // third guest: its rule naming the default group lets in ICMP from a, and
-// c reaches a only once the default group names it. Every step must exit 0, and a refused one (deleting a
+// c reaches a only once the default group names it. A router on net1 and
+// a second network joins them (a guest there reaches a), and set down it
+// carries nothing until it is up again. Every step must exit 0, and a refused one (deleting a
 // network with ports) must fail with Neutron's error.
 func TestOpenStackWalkthrough(t *testing.T) {
 	if _, err := exec.LookPath("openstack"); err != nil {
@@ -181,6 +183,29 @@ func TestOpenStackWalkthrough(t *testing.T) {
 	}
 	if out, err := l.OpenStack(rc, "router", "remove", "subnet", "r1", "sub1"); err != nil {
 		t.Errorf("router remove subnet: %v %s", err, out)
+	}
+	// A router on two networks joins them: d on net2 reaches a on net1,
+	// not while the router is down, again once it is up.
+	osc("network", "create", "net2")
+	osc("subnet", "create", "--network", "net2", "--subnet-range", "10.21.0.0/24", "sub2")
+	var pd port
+	if out := osc("port", "create", "--network", "net2", "--host", h1.Name, "pd", "-f", "json"); json.Unmarshal([]byte(out), &pd) != nil || len(pd.FixedIPs) != 1 {
+		t.Fatalf("port create on net2: %s", out)
+	}
+	d := l.AddGuest("d", h1, neutron.TapName(pd.ID), pd.MAC, 1450)
+	if lease := dhcpClient(t, d); lease["ip"] != pd.FixedIPs[0].IP {
+		t.Errorf("d's lease: %v, want %s", lease, pd.FixedIPs[0].IP)
+	}
+	osc("router", "create", "r2")
+	osc("router", "add", "subnet", "r2", "sub1")
+	osc("router", "add", "subnet", "r2", "sub2")
+	waitUntil(t, "d (net2) → a (net1) through r2", func() bool { _, ok := d.Ping(pa.FixedIPs[0].IP, 1); return ok })
+	osc("router", "set", "--disable", "r2")
+	waitUntil(t, "d → a to stop with r2 down", func() bool { _, ok := d.Ping(pa.FixedIPs[0].IP, 1); return !ok })
+	osc("router", "set", "--enable", "r2")
+	waitUntil(t, "d → a again with r2 up", func() bool { _, ok := d.Ping(pa.FixedIPs[0].IP, 1); return ok })
+	if out := osc("port", "list", "--router", "r2", "-f", "value", "-c", "Fixed IP Addresses"); !strings.Contains(out, "10.20.0.1") || !strings.Contains(out, "10.21.0.1") {
+		t.Errorf("r2's ports: %s", out)
 	}
 	// Refused, with Neutron's error, and nothing changes.
 	if out, err := l.OpenStack(rc, "network", "delete", "net1"); err == nil || !strings.Contains(out, "ports still in use") {
