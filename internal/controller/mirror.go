@@ -29,6 +29,9 @@ const (
 	// collKeyPairs holds SSH keys, which translate to nothing: the
 	// controller does not read them.
 	collKeyPairs = "key_pairs"
+	// collSubnetPools holds Neutron's subnet pools, which translate to
+	// nothing either (a subnet has its block already).
+	collSubnetPools = "subnet_pools"
 )
 
 // vpcChange is one decoded VPC key: obj is nil for a delete.

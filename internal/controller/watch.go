@@ -58,7 +58,7 @@ func (c *Controller) watchVPC(ctx context.Context) {
 			c.log.Error("ignoring a malformed VPC key", "key", kv.Key)
 			return vpcChange{}, false
 		}
-		if coll == collKeyPairs {
+		if coll == collKeyPairs || coll == collSubnetPools {
 			return vpcChange{}, false
 		}
 		ch := vpcChange{coll: coll, id: id}

@@ -180,6 +180,7 @@ func deleteOwned(st *vpc.State, tx *nsdb.VPCTx, owner string) error {
 	errs = append(errs, del("dhcp_options", ownedIDs(st.DhcpOptions, owner, func(v *vpc.DhcpOptions) string { return v.OwnerID })))
 	errs = append(errs, del("instances", ownedIDs(st.Instances, owner, func(v *vpc.Instance) string { return v.OwnerID })))
 	errs = append(errs, del("key_pairs", ownedIDs(st.KeyPairs, owner, func(v *vpc.KeyPair) string { return v.OwnerID })))
+	errs = append(errs, del("subnet_pools", ownedIDs(st.SubnetPools, owner, func(v *vpc.SubnetPool) string { return v.OwnerID })))
 	errs = append(errs, tx.Delete("accounts", owner))
 	return errors.Join(errs...)
 }

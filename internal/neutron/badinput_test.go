@@ -62,6 +62,9 @@ func TestBadInput(t *testing.T) {
 	p.must(200, "PUT", "/v2.0/routers/"+router+"/add_router_interface", map[string]any{"subnet_id": sub}, "")
 	sub2 := p.must(201, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net, "ip_version": 4, "cidr": "10.0.1.0/24"}}, "subnet")["id"].(string)
 	port2 := p.must(201, "POST", "/v2.0/ports", pt(nil), "port")["id"].(string)
+	spool := p.must(201, "POST", "/v2.0/subnetpools", map[string]any{"subnetpool": map[string]any{"name": "pool", "prefixes": []any{"10.50.0.0/16"}, "default_prefixlen": 24}}, "subnetpool")["id"].(string)
+	p.must(201, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net, "ip_version": 4, "subnetpool_id": spool}}, "")
+	spl := func(a map[string]any) map[string]any { return map[string]any{"subnetpool": a} }
 	fip := p.must(201, "POST", "/v2.0/floatingips", map[string]any{"floatingip": map[string]any{"floating_network_id": "public", "port_id": port}}, "floatingip")["id"].(string)
 	rt := func(a map[string]any) map[string]any { return map[string]any{"router": a} }
 	fp := func(a map[string]any) map[string]any { return map[string]any{"floatingip": a} }
@@ -132,6 +135,17 @@ func TestBadInput(t *testing.T) {
 		{"update subnet pool outside", p, "PUT", "/v2.0/subnets/" + sub, map[string]any{"subnet": map[string]any{"allocation_pools": []any{map[string]any{"start": "10.0.0.2", "end": "10.0.1.9"}}}}, 400, "OutOfBoundsAllocationPool"},
 		{"update subnet DNS server not a list", p, "PUT", "/v2.0/subnets/" + sub, map[string]any{"subnet": map[string]any{"dns_nameservers": "8.8.8.8"}}, 400, "HTTPBadRequest"},
 		{"update subnet without gateway while routed", p, "PUT", "/v2.0/subnets/" + sub, map[string]any{"subnet": map[string]any{"gateway_ip": nil}}, 409, "SubnetInUse"},
+		{"subnet pool without prefixes", p, "POST", "/v2.0/subnetpools", spl(map[string]any{"name": "x"}), 400, "HTTPBadRequest"},
+		{"subnet pool bad prefix", p, "POST", "/v2.0/subnetpools", spl(map[string]any{"prefixes": []any{"10.60.0.0/33"}}), 400, "HTTPBadRequest"},
+		{"subnet pool default above max", p, "POST", "/v2.0/subnetpools", spl(map[string]any{"prefixes": []any{"10.60.0.0/16"}, "default_prefixlen": 27, "max_prefixlen": 26}), 400, "IllegalSubnetPoolPrefixBounds"},
+		{"subnet pool shared", p, "POST", "/v2.0/subnetpools", spl(map[string]any{"prefixes": []any{"10.60.0.0/16"}, "shared": true}), 400, "HTTPBadRequest"},
+		{"subnet pool shrunk", p, "PUT", "/v2.0/subnetpools/" + spool, spl(map[string]any{"prefixes": []any{"10.50.0.0/17"}}), 400, "HTTPBadRequest"},
+		{"subnet pool in use deleted", p, "DELETE", "/v2.0/subnetpools/" + spool, nil, 409, "SubnetPoolInUse"},
+		{"another project's subnet pool", other, "GET", "/v2.0/subnetpools/" + spool, nil, 404, "SubnetPoolNotFound"},
+		{"subnet from an unknown pool", p, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net, "ip_version": 4, "subnetpool_id": "subnetpool-0123456789abcdef0"}}, 404, "SubnetPoolNotFound"},
+		{"subnet from a pool outside it", p, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net, "ip_version": 4, "subnetpool_id": spool, "cidr": "10.51.0.0/24"}}, 400, "HTTPBadRequest"},
+		{"subnet from a pool too long a prefix", p, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": net, "ip_version": 4, "subnetpool_id": spool, "prefixlen": 30}}, 400, "HTTPBadRequest"},
+		{"subnet prefixlen without pool", p, "POST", "/v2.0/subnets", sn(map[string]any{"prefixlen": 24}), 400, "HTTPBadRequest"},
 		{"delete subnet in use", p, "DELETE", "/v2.0/subnets/" + sub, nil, 409, "SubnetInUse"},
 		{"another project's subnet", p, "GET", "/v2.0/subnets/" + theirSub, nil, 404, "SubnetNotFound"},
 		{"port without network", p, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"name": "x"}}, 400, "HTTPBadRequest"},

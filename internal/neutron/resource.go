@@ -38,7 +38,7 @@ type resource struct {
 }
 
 func (s *Server) resources() []*resource {
-	return []*resource{s.networks(), s.subnets(), s.ports(), s.securityGroups(), s.securityGroupRules(), s.routers(), s.floatingIPs()}
+	return []*resource{s.networks(), s.subnets(), s.ports(), s.securityGroups(), s.securityGroupRules(), s.routers(), s.floatingIPs(), s.subnetPools()}
 }
 
 func (s *Server) route(res *resource) {
@@ -365,6 +365,16 @@ func (a attrs) str(k, def string, max int) (string, error) {
 		return "", badRequest("Invalid input for %s. Reason: '%s' exceeds maximum length of %d.", k, s, max)
 	}
 	return s, nil
+}
+
+// nullableStr reads a string attribute that may be null ("" for null or
+// absent).
+func (a attrs) nullableStr(k string) (string, error) {
+	raw, ok := a[k]
+	if !ok || string(raw) == "null" {
+		return "", nil
+	}
+	return a.str(k, "", 255)
 }
 
 // boolean reads a boolean attribute (true/false, or their strings).

@@ -152,6 +152,7 @@ var extensionList = []map[string]any{
 	{"alias": "project-id", "name": "project_id field enabled", "description": "Extension that indicates that project_id field is enabled."},
 	{"alias": "standard-attr-tag", "name": "Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip", "description": "Enables to set tag on resources with standard attribute."},
 	{"alias": "security-group", "name": "security-group", "description": "The security groups extension."},
+	{"alias": "subnet_allocation", "name": "Subnet Allocation", "description": "Enables allocation of subnets from a subnet pool"},
 	{"alias": "standard-attr-description", "name": "standard-attr-description", "description": "Extension to add descriptions to standard attributes"},
 }
 

@@ -62,7 +62,7 @@ func renderSubnet(sub *vpc.Subnet) obj {
 func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 	if err := a.only("name", "description", "network_id", "cidr", "ip_version", "gateway_ip", "enable_dhcp",
 		"allocation_pools", "dns_nameservers", "host_routes", "tenant_id", "project_id", "subnetpool_id",
-		"ipv6_ra_mode", "ipv6_address_mode", "service_types", "use_default_subnetpool"); err != nil {
+		"ipv6_ra_mode", "ipv6_address_mode", "service_types", "use_default_subnetpool", "prefixlen"); err != nil {
 		return "", err
 	}
 	name, err := a.str("name", "", 255)
@@ -94,39 +94,48 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if cidrStr == "" {
+	poolID, err := a.nullableStr("subnetpool_id")
+	if err != nil {
+		return "", err
+	}
+	prefixlen := 0
+	if raw, ok := a["prefixlen"]; ok {
+		if err := json.Unmarshal(raw, &prefixlen); err != nil || prefixlen < minSubnetBits || prefixlen > maxSubnetBits {
+			return "", badRequest("Invalid input for prefixlen. Reason: '%s' is not a prefix length from %d to %d.", raw, minSubnetBits, maxSubnetBits)
+		}
+		if poolID == "" {
+			return "", badRequest("Bad subnets request: prefixlen is for a subnet from a subnet pool.")
+		}
+	}
+	if cidrStr == "" && poolID == "" {
 		return "", badRequest("Bad subnets request: a cidr must be specified in the absence of a subnet pool")
 	}
-	cidr, err := netip.ParsePrefix(cidrStr)
-	if err != nil || !cidr.Addr().Is4() {
-		return "", badRequest("Invalid input for cidr. Reason: '%s' is not a valid IPv4 subnet.", cidrStr)
-	}
-	if cidr != cidr.Masked() {
-		return "", badRequest("Invalid input for cidr. Reason: '%s' isn't a recommended CIDR, '%s' is recommended.", cidrStr, cidr.Masked())
-	}
-	if cidr.Bits() < minSubnetBits || cidr.Bits() > maxSubnetBits {
-		return "", invalidInput("a subnet is a /%d to a /%d, not /%d", minSubnetBits, maxSubnetBits, cidr.Bits())
+	var cidr netip.Prefix
+	if cidrStr != "" {
+		if cidr, err = netip.ParsePrefix(cidrStr); err != nil || !cidr.Addr().Is4() {
+			return "", badRequest("Invalid input for cidr. Reason: '%s' is not a valid IPv4 subnet.", cidrStr)
+		}
+		if cidr != cidr.Masked() {
+			return "", badRequest("Invalid input for cidr. Reason: '%s' isn't a recommended CIDR, '%s' is recommended.", cidrStr, cidr.Masked())
+		}
+		if cidr.Bits() < minSubnetBits || cidr.Bits() > maxSubnetBits {
+			return "", invalidInput("a subnet is a /%d to a /%d, not /%d", minSubnetBits, maxSubnetBits, cidr.Bits())
+		}
 	}
 	for _, f := range []struct {
 		k    string
 		want any
 		why  string
 	}{
-		{"subnetpool_id", nil, "subnet pools are not supported"},
 		{"ipv6_ra_mode", nil, "IPv6 is not supported"},
 		{"ipv6_address_mode", nil, "IPv6 is not supported"},
 		{"service_types", []any{}, "service types are not supported"},
-		{"use_default_subnetpool", false, "subnet pools are not supported"},
+		{"use_default_subnetpool", false, "default subnet pools are not supported"},
 	} {
 		if err := a.fixed(f.k, f.want, f.why); err != nil {
 			return "", err
 		}
 	}
-	sub := &vpc.Subnet{CidrBlock: cidr}
-	if err := subnetChoices(a, sub, nil, true); err != nil {
-		return "", err
-	}
-	chosen := sub.GatewayIP.IsValid() || sub.NoGateway || len(sub.Pools) > 0
 	var id string
 	err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		v, err := c.network(st, netID)
@@ -140,6 +149,24 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 		if owner != v.OwnerID {
 			return forbidden("A subnet belongs to its network's project (%s).", v.OwnerID)
 		}
+		cidr := cidr
+		if poolID != "" {
+			p, err := c.subnetPool(st, poolID)
+			if err != nil {
+				return err
+			}
+			if p.OwnerID != owner {
+				return forbidden("Subnet pool %s is not of the subnet's project (%s).", poolID, owner)
+			}
+			if cidr, err = fromPool(st, p, v.ID, cidr, prefixlen); err != nil {
+				return err
+			}
+		}
+		sub := &vpc.Subnet{CidrBlock: cidr, SubnetPoolID: poolID}
+		if err := subnetChoices(a, sub, nil, true); err != nil {
+			return err
+		}
+		chosen := sub.GatewayIP.IsValid() || sub.NoGateway || len(sub.Pools) > 0
 		if !v.Network && !v.CidrBlock.Contains(cidr.Addr()) || !v.Network && cidr.Bits() < v.CidrBlock.Bits() {
 			return invalidInput("the subnet %s is outside the block %s of VPC %s", cidr, v.CidrBlock, v.ID)
 		}
@@ -158,7 +185,7 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 		if zs := s.cfg.EC2.Zones(); len(zs) > 0 {
 			zone = zs[0]
 		}
-		sub := clone(sub)
+		sub = clone(sub)
 		sub.ID, sub.OwnerID, sub.VpcID, sub.AvailabilityZone = ec2.NewID(vpc.KindSubnet), owner, v.ID, zone
 		sub.State, sub.Tags = vpc.StateAvailable, withText(nil, name, desc)
 		if err := tx.Put(sub.ID, sub); err != nil {

@@ -89,6 +89,9 @@ func retag(st *vpc.State, tx *nsdb.VPCTx, id string, f func([]string) ([]string,
 	case st.SecurityGroups[id] != nil:
 		x := clone(st.SecurityGroups[id])
 		return set(x.Tags, func(t vpc.Tags) error { x.Tags = t; return tx.Put(id, x) })
+	case st.SubnetPools[id] != nil:
+		x := clone(st.SubnetPools[id])
+		return set(x.Tags, func(t vpc.Tags) error { x.Tags = t; return tx.Put(id, x) })
 	}
 	return externalRefused("tagged")
 }

@@ -33,6 +33,8 @@ var (
 	KindDhcpOptions    = IDKind{"dopt", CodeInvalidDhcpOptionIDNotFound, CodeInvalidDhcpOptionsIDMalformed}
 	KindInstance       = IDKind{"i", CodeInvalidInstanceIDNotFound, CodeInvalidInstanceIDMalformed}
 	KindKeyPair        = IDKind{"key", CodeInvalidKeyPairNotFound, CodeInvalidKeyPairMalformed}
+	// KindSubnetPool is a Neutron subnet pool's (no EC2 API names it).
+	KindSubnetPool = IDKind{"subnetpool", CodeInvalidParameterValue, CodeInvalidParameterValue}
 )
 
 // IDRandomBytes is how many random bytes NewID consumes.

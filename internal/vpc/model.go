@@ -73,6 +73,19 @@ type Subnet struct {
 	SubnetPoolID string `json:"subnet_pool_id,omitempty"`
 }
 
+// SubnetPool is a Neutron subnet pool: prefixes a project's subnets take
+// their blocks from (a subnet names it and a prefix length, or a block
+// inside it). It translates to nothing itself.
+type SubnetPool struct {
+	ID               string         `json:"id"`
+	OwnerID          string         `json:"owner_id"`
+	Prefixes         []netip.Prefix `json:"prefixes"`
+	DefaultPrefixLen int            `json:"default_prefixlen"`
+	MinPrefixLen     int            `json:"min_prefixlen"`
+	MaxPrefixLen     int            `json:"max_prefixlen"`
+	Tags             Tags           `json:"tags,omitempty"`
+}
+
 // AddrRange is an inclusive range of addresses.
 type AddrRange struct {
 	Start netip.Addr `json:"start"`

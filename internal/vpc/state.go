@@ -23,6 +23,7 @@ type State struct {
 	DhcpOptions       map[string]*DhcpOptions      `json:"dhcp_options,omitempty"`
 	Instances         map[string]*Instance         `json:"instances,omitempty"`
 	KeyPairs          map[string]*KeyPair          `json:"key_pairs,omitempty"`
+	SubnetPools       map[string]*SubnetPool       `json:"subnet_pools,omitempty"`
 
 	ix index // nil: not indexed (index.go)
 }
@@ -43,6 +44,7 @@ func NewState() *State {
 		DhcpOptions:       map[string]*DhcpOptions{},
 		Instances:         map[string]*Instance{},
 		KeyPairs:          map[string]*KeyPair{},
+		SubnetPools:       map[string]*SubnetPool{},
 	}
 }
 
