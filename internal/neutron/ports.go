@@ -73,6 +73,10 @@ func (s *Server) getPort(c *call, id string) (obj, error) {
 	var out obj
 	var hostID, portID string
 	err = c.read(func(st *vpc.State) error {
+		if p := routerPortOf(c, st, id); p != nil {
+			out = p
+			return nil
+		}
 		e := st.NetworkInterfaces[id]
 		if e == nil || st.Vpcs[e.VpcID] == nil || !c.sees(e.OwnerID) || e.InterfaceType != vpc.InterfaceTypeInterface {
 			return nil
