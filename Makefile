@@ -15,7 +15,8 @@ BIN      := bin/canopy
 # linux-image-amd64's.
 APT_PKGS := etcd-server etcd-client iproute2 iputils-ping traceroute iperf3 hping3 \
 	busybox-static curl procps python3 linux-perf ca-certificates awscli frr \
-	clang llvm libbpf-dev qemu-system-x86 linux-image-amd64 python3-openstackclient
+	clang llvm libbpf-dev qemu-system-x86 linux-image-amd64 python3-openstackclient \
+	tempest
 
 .PHONY: all deps build install up test vet clean
 
