@@ -141,6 +141,8 @@ func renderRouter(st *vpc.State, g *vpc.InternetGateway) obj {
 			for _, r := range t.Routes {
 				if e := st.NetworkInterfaces[r.NetworkInterfaceID]; e != nil && r.Origin == vpc.OriginCreateRoute {
 					routes = append(routes, obj{"destination": r.DestinationCidrBlock.String(), "nexthop": e.PrimaryIP().String()})
+				} else if r.NextHop.IsValid() {
+					routes = append(routes, obj{"destination": r.DestinationCidrBlock.String(), "nexthop": r.NextHop.String()})
 				}
 			}
 		}
@@ -432,25 +434,40 @@ func (s *Server) setRoutes(tx *nsdb.VPCTx, g *vpc.InternetGateway, raw json.RawM
 		if err != nil || !hop.Is4() {
 			return badRequest("Invalid input for routes. Reason: '%s' is not a valid IPv4 address.", r.Nexthop)
 		}
-		var port *vpc.NetworkInterface
+		// To the port holding the next hop, else to the address on the
+		// router's subnet holding it.
+		route := vpc.Route{DestinationCidrBlock: dst, Origin: vpc.OriginCreateRoute, State: vpc.RouteActive}
+		network := ""
 		for _, n := range nets {
 			for _, e := range st.InterfacesOf(n) {
 				if slices.ContainsFunc(e.PrivateIPs, func(p vpc.PrivateIP) bool { return p.Address == hop }) {
-					port = e
+					route.NetworkInterfaceID, network = e.ID, n
 				}
 			}
 		}
-		if port == nil {
-			return &Error{http.StatusBadRequest, "InvalidRoutes", "Invalid format for routes: the nexthop " + hop.String() + " is not a port's address on the router's networks."}
+		if network == "" {
+			for _, id := range routerSubnets(g) {
+				sub := st.Subnets[id]
+				if sub == nil || !sub.CidrBlock.Contains(hop) {
+					continue
+				}
+				if gw, _ := sub.Gateway(); gw == hop {
+					return &Error{http.StatusBadRequest, "InvalidRoutes", "Invalid format for routes: the nexthop " + hop.String() + " is used by router " + g.ID + "."}
+				}
+				route.NextHop, network = hop, sub.VpcID
+			}
 		}
-		t := tables[port.VpcID]
+		if network == "" {
+			return &Error{http.StatusBadRequest, "InvalidRoutes", "Invalid format for routes: the nexthop " + hop.String() + " is not connected with router " + g.ID + " (no interface subnet holds it)."}
+		}
+		t := tables[network]
 		if t == nil {
-			return invalidInput("network %s has no main route table", port.VpcID)
+			return invalidInput("network %s has no main route table", network)
 		}
-		if slices.ContainsFunc(t.Routes, func(x vpc.Route) bool { return x.DestinationCidrBlock == dst }) {
+		if slices.ContainsFunc(t.Routes, func(x vpc.Route) bool { return x.DestinationCidrBlock == dst && x.GatewayID != vpc.LocalGateway }) {
 			return &Error{http.StatusBadRequest, "InvalidRoutes", "Invalid format for routes: the destination " + dst.String() + " is routed already."}
 		}
-		t.Routes = append(t.Routes, vpc.Route{DestinationCidrBlock: dst, NetworkInterfaceID: port.ID, Origin: vpc.OriginCreateRoute, State: vpc.RouteActive})
+		t.Routes = append(t.Routes, route)
 	}
 	for _, t := range tables {
 		if err := tx.Put(t.ID, t); err != nil {
@@ -464,7 +481,9 @@ func (s *Server) setRoutes(tx *nsdb.VPCTx, g *vpc.InternetGateway, raw json.RawM
 // static routes (routes to ports).
 func withoutStaticRoutes(t *vpc.RouteTable) *vpc.RouteTable {
 	t = clone(t)
-	t.Routes = slices.DeleteFunc(t.Routes, func(r vpc.Route) bool { return r.NetworkInterfaceID != "" && r.Origin == vpc.OriginCreateRoute })
+	t.Routes = slices.DeleteFunc(t.Routes, func(r vpc.Route) bool {
+		return (r.NetworkInterfaceID != "" && r.Origin == vpc.OriginCreateRoute) || r.NextHop.IsValid()
+	})
 	return t
 }
 
@@ -650,8 +669,9 @@ func routerPorts(c *call, st *vpc.State) []obj {
 		}
 		for _, id := range routerSubnets(g) {
 			if sub := st.Subnets[id]; sub != nil {
+				gw, _ := sub.Gateway() // an interface needs one
 				out = append(out, port(interfacePortID(id), sub.VpcID, g.OwnerID, ownerInterface, g.ID, id,
-					vpc.Nth(sub.CidrBlock, 1).String(), translate.GatewayMAC(id).String(), !g.Down))
+					gw.String(), translate.GatewayMAC(id).String(), !g.Down))
 			}
 		}
 		if a := gatewayAddress(st, g.ID); a != nil && c.admin {

@@ -231,3 +231,23 @@ func TestJoinedNetworks(t *testing.T) {
 		})
 	}
 }
+
+// TestNextHopAddressRoute: a route to an address no route target names (a
+// Neutron static route's next hop, Route.NextHop) sends to it on the
+// subnet holding it; to an address no subnet holds, it blackholes.
+func TestNextHopAddressRoute(t *testing.T) {
+	for _, c := range []struct {
+		hop       string
+		delivered bool
+	}{{"10.0.1.31", true}, {"10.7.0.1", false}} {
+		st := cases["eni"]()
+		rt := st.RouteTables[mainRTB]
+		rt.Routes = append(rt.Routes, vpc.Route{DestinationCidrBlock: pfx("192.168.5.0/24"), NextHop: ip(c.hop), Origin: vpc.OriginCreateRoute, State: vpc.RouteActive})
+		n := simulated(t, st)
+		from, to := n.port("eni-0000000000000chk1", "port"), n.port("eni-0000000000000rtr1", "port")
+		out, res := n.send(from.ID, [6]byte{2, 0, 0, 0, 3, 1}, n.port(subA, "gateway/router-port").MAC, "10.0.1.30", "192.168.5.7")
+		if slices.Contains(out, to.ID) != c.delivered {
+			t.Errorf("via %s: leaves through %v (%s: %s)\n%s", c.hop, out, res.Verdict, res.Reason, sim.FormatTrace(res.Trace))
+		}
+	}
+}

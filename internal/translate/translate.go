@@ -462,6 +462,13 @@ func (b *builder) routeTable(x *vpcCtx, s *vpc.Subnet) {
 				add(x.subnetPorts[e.SubnetID].ID, e.PrimaryIP(), weightENI)
 				continue
 			}
+		case vpc.TargetAddress:
+			// An address on one of the VPC's subnets (a Neutron static
+			// route's next hop): sent there, resolved by ARP.
+			if sub := b.subnetHolding(x, rt.NextHop); sub != "" {
+				add(x.subnetPorts[sub].ID, rt.NextHop, weightENI)
+				continue
+			}
 		}
 		// A target that is gone, detached or elsewhere drops the traffic,
 		// as AWS shows such a route: state blackhole.
@@ -475,4 +482,14 @@ func regionOf(zone string) string {
 		return zone[:n-1]
 	}
 	return zone
+}
+
+// subnetHolding is the realized subnet of x's VPC whose block holds a ("" if none).
+func (b *builder) subnetHolding(x *vpcCtx, a netip.Addr) string {
+	for _, s := range b.st.SubnetsOf(x.v.ID) {
+		if x.subnetPorts[s.ID] != nil && s.CidrBlock.Contains(a) {
+			return s.ID
+		}
+	}
+	return ""
 }

@@ -217,8 +217,12 @@ type Route struct {
 	NatGatewayID         string       `json:"nat_gateway_id,omitempty"`
 	NetworkInterfaceID   string       `json:"network_interface_id,omitempty"`
 	InstanceID           string       `json:"instance_id,omitempty"`
-	Origin               string       `json:"origin"` // CreateRouteTable | CreateRoute
-	State                string       `json:"state"`  // active | blackhole
+	// NextHop is a Neutron router's static route to an address that no
+	// port holds (extraroute's nexthop): the VPC router sends to it on the
+	// subnet holding it. EC2 never sets it.
+	NextHop netip.Addr `json:"next_hop,omitzero"`
+	Origin  string     `json:"origin"` // CreateRouteTable | CreateRoute
+	State   string     `json:"state"`  // active | blackhole
 }
 
 // Route states and origins.
@@ -240,6 +244,7 @@ const (
 	TargetNat       TargetKind = "nat"
 	TargetInterface TargetKind = "eni"
 	TargetInstance  TargetKind = "instance"
+	TargetAddress   TargetKind = "address" // NextHop
 )
 
 // Target returns the kind and id of the route's target, or TargetNone when
@@ -263,6 +268,9 @@ func (r *Route) Target() (TargetKind, string, int) {
 	set(TargetNat, r.NatGatewayID)
 	set(TargetInterface, r.NetworkInterfaceID)
 	set(TargetInstance, r.InstanceID)
+	if r.NextHop.IsValid() {
+		set(TargetAddress, r.NextHop.String())
+	}
 	return k, id, n
 }
 
