@@ -284,6 +284,11 @@ func BenchmarkNeutron(b *testing.B) {
 				} else {
 					firstPost = append(firstPost, r.at.Sub(t0))
 				}
+				if d := r.at.Sub(t0); d > 100*time.Millisecond {
+					// Over the target: when, for the agents' logs (-pprof).
+					b.Logf("sample %d (port %s, stream before the bind %v): bind returned %s, ACTIVE after %v, first reply after %v",
+						i, p.ID, pre, t0.UTC().Format("15:04:05.000"), active[len(active)-1].Round(time.Millisecond), d.Round(time.Millisecond))
+				}
 				// A new flow to the now-active port, for comparison.
 				pg2, err := netns.NewPinger(prober.NS, ip)
 				if err != nil {
