@@ -60,7 +60,10 @@ func TestOpenStackWalkthrough(t *testing.T) {
 		return out
 	}
 	osc("network", "create", "net1")
-	osc("subnet", "create", "--network", "net1", "--subnet-range", "10.20.0.0/24", "sub1")
+	// The subnet's DNS server and host route reach the guests' DHCP
+	// leases (busybox udhcpc's dns and staticroutes, option 121).
+	osc("subnet", "create", "--network", "net1", "--subnet-range", "10.20.0.0/24",
+		"--dns-nameserver", "192.0.2.53", "--host-route", "destination=198.51.100.0/24,gateway=10.20.0.9", "sub1")
 	osc("network", "set", "--tag", "blue", "net1")
 	if out := osc("network", "list", "--tags", "blue", "-f", "value", "-c", "Name"); out != "net1" {
 		t.Errorf("network list --tags blue: %q, want net1", out)
@@ -91,8 +94,10 @@ func TestOpenStackWalkthrough(t *testing.T) {
 		vm *netns.VM
 		p  port
 	}{{a, pa}, {b, pb}} {
-		if lease := dhcpClient(t, c.vm); lease["ip"] != c.p.FixedIPs[0].IP || lease["mtu"] != "1450" || lease["router"] != "10.20.0.1" {
-			t.Errorf("%s's lease: ip %s mtu %s router %s, want %s 1450 10.20.0.1", c.vm.Name, lease["ip"], lease["mtu"], lease["router"], c.p.FixedIPs[0].IP)
+		if lease := dhcpClient(t, c.vm); lease["ip"] != c.p.FixedIPs[0].IP || lease["mtu"] != "1450" || lease["router"] != "10.20.0.1" ||
+			lease["dns"] != "192.0.2.53" || lease["staticroutes"] != "198.51.100.0/24 10.20.0.9 0.0.0.0/0 10.20.0.1" {
+			t.Errorf("%s's lease: ip %s mtu %s router %s dns %s staticroutes %q, want %s 1450 10.20.0.1 192.0.2.53 %q", c.vm.Name, lease["ip"], lease["mtu"], lease["router"],
+				lease["dns"], lease["staticroutes"], c.p.FixedIPs[0].IP, "198.51.100.0/24 10.20.0.9 0.0.0.0/0 10.20.0.1")
 		}
 	}
 	if out, ok := a.Ping(pb.FixedIPs[0].IP, 3); !ok {
