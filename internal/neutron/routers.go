@@ -505,36 +505,80 @@ func (s *Server) deleteRouter(c *call, id string) error {
 	})
 }
 
-// interfaceBody reads an add/remove_router_interface body.
-func interfaceBody(c *call) (string, error) {
+// interfaceBody reads an add/remove_router_interface body: a subnet or a
+// port.
+func interfaceBody(c *call) (sub, port string, err error) {
 	var a attrs
 	if err := json.NewDecoder(io.LimitReader(c.r.Body, maxBody)).Decode(&a); err != nil || a == nil {
-		return "", badRequest("Malformed request body: a JSON object with subnet_id.")
+		return "", "", badRequest("Malformed request body: a JSON object with subnet_id or port_id.")
 	}
-	if a.has("port_id") {
-		return "", badRequest("Bad router request: an interface is added by subnet_id on Canopy (the router's port is the subnet's gateway).")
+	if err := a.only("subnet_id", "port_id"); err != nil {
+		return "", "", err
 	}
-	if err := a.only("subnet_id"); err != nil {
-		return "", err
+	if sub, err = a.str("subnet_id", "", 255); err != nil {
+		return "", "", err
 	}
-	sub, err := a.str("subnet_id", "", 255)
-	if err == nil && sub == "" {
-		err = badRequest("Bad router request: Either subnet_id or port_id must be specified.")
+	if port, err = a.str("port_id", "", 255); err != nil {
+		return "", "", err
 	}
-	return sub, err
+	switch {
+	case sub != "" && port != "":
+		return "", "", badRequest("Bad router request: Cannot specify both subnet-id and port-id.")
+	case sub == "" && port == "":
+		return "", "", badRequest("Bad router request: Either subnet_id or port_id must be specified.")
+	}
+	return sub, port, nil
+}
+
+// tagPortOf is the tag prefix of the port an interface was added with
+// (+ the subnet's id; the value is the port's id).
+const tagPortOf = "neutron:port:"
+
+// interfacePortOf is the id of router g's interface port on subnet subID:
+// the port it was added with, else rif-<subnet>.
+func interfacePortOf(g *vpc.InternetGateway, subID string) string {
+	if p := g.Tags[tagPortOf+subID]; p != "" {
+		return p
+	}
+	return interfacePortID(subID)
 }
 
 // routerInterface serves add_router_interface and remove_router_interface.
 func (s *Server) routerInterface(add bool) func(c *call, w http.ResponseWriter) {
 	return func(c *call, w http.ResponseWriter) {
 		id := c.r.PathValue("id")
-		subID, err := interfaceBody(c)
+		subID, portID, err := interfaceBody(c)
 		var out obj
 		if err == nil {
 			err = c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
 				g, err := c.router(st, id)
 				if err != nil {
 					return err
+				}
+				// By port: adding, the port becomes the interface on its
+				// subnet (it keeps its id; its address is given back, the
+				// router's being the subnet's gateway); removing, the
+				// interface it names goes.
+				var byPort *vpc.NetworkInterface
+				switch {
+				case portID != "" && add:
+					if byPort, err = c.port(st, portID); err != nil {
+						return err
+					}
+					if byPort.Attachment != nil || byPort.Binding != nil || byPort.DeviceID != "" {
+						return conflict("PortInUse", "Unable to complete operation on port %s for network %s. Port already has an attached device.", portID, byPort.VpcID)
+					}
+					subID = byPort.SubnetID
+				case portID != "":
+					subID = ""
+					for _, o := range routerSubnets(g) {
+						if interfacePortOf(g, o) == portID {
+							subID = o
+						}
+					}
+					if subID == "" {
+						return notFound("RouterInterfaceNotFound", "Router "+id+" interface for port", portID)
+					}
 				}
 				sub, err := c.subnet(st, subID)
 				if err != nil {
@@ -559,6 +603,12 @@ func (s *Server) routerInterface(add bool) func(c *call, w http.ResponseWriter) 
 						return badRequest("Bad router request: Subnet for router interface must have a gateway IP (%s has none).", subID)
 					}
 					subs = append(subs, subID)
+					if byPort != nil {
+						if err := ec2.DeleteInterface(st, tx, byPort); err != nil {
+							return err
+						}
+						g.Tags[tagPortOf+subID] = byPort.ID
+					}
 				} else {
 					i := slices.Index(subs, subID)
 					if i < 0 {
@@ -585,8 +635,11 @@ func (s *Server) routerInterface(add bool) func(c *call, w http.ResponseWriter) 
 				} else {
 					g.Tags[tagSubnets] = strings.Join(subs, ",")
 				}
-				out = obj{"id": id, "subnet_id": subID, "subnet_ids": []string{subID}, "port_id": interfacePortID(subID),
+				out = obj{"id": id, "subnet_id": subID, "subnet_ids": []string{subID}, "port_id": interfacePortOf(g, subID),
 					"network_id": sub.VpcID, "tenant_id": g.OwnerID, "project_id": g.OwnerID}
+				if !add {
+					delete(g.Tags, tagPortOf+subID)
+				}
 				return s.realize(tx, g)
 			})
 		}
@@ -670,7 +723,7 @@ func routerPorts(c *call, st *vpc.State) []obj {
 		for _, id := range routerSubnets(g) {
 			if sub := st.Subnets[id]; sub != nil {
 				gw, _ := sub.Gateway() // an interface needs one
-				out = append(out, port(interfacePortID(id), sub.VpcID, g.OwnerID, ownerInterface, g.ID, id,
+				out = append(out, port(interfacePortOf(g, id), sub.VpcID, g.OwnerID, ownerInterface, g.ID, id,
 					gw.String(), translate.GatewayMAC(id).String(), !g.Down))
 			}
 		}
@@ -684,8 +737,8 @@ func routerPorts(c *call, st *vpc.State) []obj {
 
 // routerPortOf is the router port id names (nil if none the caller sees).
 func routerPortOf(c *call, st *vpc.State, id string) obj {
-	if !strings.HasPrefix(id, "rif-") && !strings.HasPrefix(id, "rgw-") {
-		return nil
+	if st.NetworkInterfaces[id] != nil {
+		return nil // a port that became an interface is no interface any more
 	}
 	for _, p := range routerPorts(c, st) {
 		if p["id"] == id {

@@ -286,5 +286,22 @@ func TestRouterJoinsNetworks(t *testing.T) {
 		t.Errorf("routes null: %v", rs)
 	}
 	iface(200, "remove", s1)
+	// By port: the port becomes the interface on its subnet (its id kept,
+	// the router's address the subnet's gateway), and goes with it.
+	q := p.must(201, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": n1}}, "port")["id"].(string)
+	if out := p.must(200, "PUT", "/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"port_id": q}, ""); out["port_id"] != q || out["subnet_id"] != s1 {
+		t.Errorf("add_router_interface by port: %v", out)
+	}
+	qp := p.must(200, "GET", "/v2.0/ports/"+q, nil, "port")
+	if qp["device_id"] != rid || qp["device_owner"] != "network:router_interface" || qp["fixed_ips"].([]any)[0].(map[string]any)["ip_address"] != "10.1.0.1" {
+		t.Errorf("the port become the interface: %v", qp)
+	}
+	if ps := p.must(200, "GET", "/v2.0/ports?device_id="+rid, nil, "")["ports"].([]any); len(ps) != 1 || ps[0].(map[string]any)["id"] != q {
+		t.Errorf("the router's ports: %v", ps)
+	}
+	p.must(409, "DELETE", "/v2.0/ports/"+q, nil, "")
+	p.must(200, "PUT", "/v2.0/routers/"+rid+"/remove_router_interface", map[string]any{"port_id": q}, "")
+	p.must(404, "GET", "/v2.0/ports/"+q, nil, "")
+	p.must(404, "PUT", "/v2.0/routers/"+rid+"/remove_router_interface", map[string]any{"port_id": q}, "")
 	p.must(204, "DELETE", "/v2.0/routers/"+rid, nil, "")
 }
