@@ -132,6 +132,12 @@ func TestBulkAndSubnetPools(t *testing.T) {
 	if len(ports) != 2 || ports[1].(map[string]any)["network_id"] != b {
 		t.Errorf("bulk ports: %v", ports)
 	}
+	// The operator's port on a project's network is the project's.
+	if port := e.admin(e.project("gamma")).must(201, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": a}}, "port"); port["project_id"] != p.id {
+		t.Errorf("the admin's port on alpha's network: %v", port)
+	} else {
+		p.must(204, "DELETE", "/v2.0/ports/"+port["id"].(string), nil, "")
+	}
 	p.must(409, "DELETE", "/v2.0/subnetpools/"+poolID, nil, "")
 	grown := p.must(200, "PUT", "/v2.0/subnetpools/"+poolID, map[string]any{"subnetpool": map[string]any{"name": "bigger", "prefixes": []any{"10.10.0.0/16", "10.20.0.0/16"}}}, "subnetpool")
 	if grown["name"] != "bigger" || len(grown["prefixes"].([]any)) != 2 {

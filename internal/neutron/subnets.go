@@ -146,6 +146,11 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 		if err != nil {
 			return err
 		}
+		if c.admin && !a.has("project_id") && !a.has("tenant_id") {
+			// The operator's subnet on a project's network is that project's (a
+			// VPC's objects belong to its account).
+			owner = v.OwnerID
+		}
 		if owner != v.OwnerID {
 			return forbidden("A subnet belongs to its network's project (%s).", v.OwnerID)
 		}
