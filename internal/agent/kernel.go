@@ -144,25 +144,68 @@ func (k *kernelPath) close(keep bool) {
 // missBatch is how many misses runMisses takes from the ring at once.
 const missBatch = 64
 
-// runMisses handles the misses in batches: what the ring holds (up to
-// missBatch) is simulated on this goroutine, the batch's flows are written
-// into the kernel in one map update and its frames re-injected with one
-// sendmmsg (Injector.Send writes the flows first). A profile of the
-// unbatched path under a flood of new flows showed each miss paying a
-// hand-off to its port's reader thread, one map update and one sendmsg:
-// system calls were 60 % of the agent's CPU. A tunnelled frame for a key no
-// kernel port has goes to the agent's port of that key.
+// pipelineMin is the fewest frames of a batch that runMisses hands to its
+// sender, when more misses wait in the ring: a smaller batch, or one with
+// nothing behind it (the agent keeps up), is sent inline, as a hand-off
+// costs a goroutine's wake-up.
+const pipelineMin = 8
+
+// runMisses handles the misses in batches, pipelined: what the ring holds
+// (up to missBatch) is simulated on this goroutine and the batch's flows are
+// written into the kernel in one map update; then its frames go to the
+// sender goroutine, which re-injects them with one sendmmsg while this one
+// reads and simulates the next batch — when the agent is behind: a batch
+// with nothing waiting behind it in the ring, or of fewer than pipelineMin
+// frames, is sent inline. A batch is handed over, or sent, only once the
+// previous one is sent (frames keep their order), and the ring's records
+// alternate between two sets (MissReader.ReadBatch), so a batch's frames
+// stay valid while it is sent. The re-injection is the larger part of a new
+// flow's cost on the agent's side: the sendmmsg carries the kernel's
+// forwarding of the frames (the program on the inject device, the VXLAN
+// encapsulation, the underlay and, in the same softirq, the receiving
+// side); done inline, it left the miss path on one CPU (docs/benchmarks.md).
+// Misses of one flow in a batch are simulated once: the first installs the
+// flow, the others hit it in the flow table (fromPort).
+// A tunnelled frame for a key no kernel port has goes to the agent's port
+// of that key.
 func (k *kernelPath) runMisses() {
-	ms := make([]fastpath.Miss, missBatch)
+	type batch struct {
+		ms []fastpath.Miss
+		in inlineSim
+	}
+	var bs [2]batch
+	for i := range bs {
+		bs[i].ms = make([]fastpath.Miss, missBatch)
+	}
+	send := make(chan *tunBatch)
+	sent := make(chan struct{}, 1)
+	var sender sync.WaitGroup
+	sender.Go(func() {
+		for tb := range send {
+			k.a.flushTunnel(tb)
+			sent <- struct{}{}
+		}
+	})
+	defer func() {
+		close(send)
+		sender.Wait()
+	}()
 	tunIf := k.dp.TunnelIfindex()
-	in := &inlineSim{}
 	var pkt packet.Packet
 	var p datapath.Packet
-	for {
-		n, err := k.mr.ReadBatch(ms)
+	busy := false // the sender has a batch
+	for cur := 0; ; cur ^= 1 {
+		// The records of batch cur were last used two batches ago, which
+		// the sender finished before the previous one was handed over.
+		b := &bs[cur]
+		n, err := k.mr.ReadBatch(b.ms)
 		if err != nil {
 			if errors.Is(err, fastpath.ErrClosed) {
 				return
+			}
+			if busy { // the next batch takes the sender's records and batch
+				<-sent
+				busy = false
 			}
 			k.a.log.Warn("agent: kernel miss read", "err", err)
 			time.Sleep(10 * time.Millisecond)
@@ -172,8 +215,9 @@ func (k *kernelPath) runMisses() {
 		pm := k.a.ports.Load()
 		kps := *k.ports.Load()
 		now := time.Now().UnixNano()
+		in := &b.in
 		for i := range n {
-			m := &ms[i]
+			m := &b.ms[i]
 			if m.Ifindex == tunIf {
 				k.a.m.tunnelRx.Inc()
 				vp := pm.byKey[m.InKey]
@@ -198,10 +242,26 @@ func (k *kernelPath) runMisses() {
 			p = datapath.Packet{Buf: m.Frame, N: len(m.Frame), Hdr: missHdr(m)}
 			k.a.fromPort(v, vp, &p, &pkt, now, in)
 		}
-		k.a.flushTunnel(&in.tb)
-		// Drop flows, and flows whose frames went nowhere yet.
+		// The batch's flows (drop flows, and flows whose frames went
+		// nowhere, included) are in before any of its frames is sent.
 		if err := k.dp.FlushFlows(); err != nil {
 			k.a.m.kernelErrors.Inc()
+		}
+		if busy {
+			<-sent
+			busy = false
+		}
+		tb := &in.tb
+		switch m := len(tb.local) + len(tb.pkts); {
+		case m >= pipelineMin && k.mr.Behind():
+			send <- tb
+			busy = true
+		case m > 0 || len(tb.held) > 0:
+			// Keeping up (nothing waits in the ring) or a few frames:
+			// sent inline, as a hand-off costs a wake-up of the sender
+			// (measured: 2-5 µs per flow more at 10,000-25,000 flows/s
+			// when every batch was handed over).
+			k.a.flushTunnel(tb)
 		}
 	}
 }

@@ -327,7 +327,7 @@ type Miss struct {
 	// Frame is the frame, or its first bytes when Truncated (a segment of
 	// a large send whose flow just went: its flow is installed from the
 	// headers and the sender retransmits through the kernel). Valid until
-	// the next Read. L4 checksums are complete (the kernel may have left
+	// the second Read after the one that returned it. L4 checksums are complete (the kernel may have left
 	// them to the device).
 	Frame     []byte
 	Truncated bool
@@ -335,8 +335,13 @@ type Miss struct {
 
 // MissReader reads misses from the ring buffer.
 type MissReader struct {
-	r    *ringbuf.Reader
-	recs []ringbuf.Record // one per Miss of a batch: its frame's buffer
+	r *ringbuf.Reader
+	// One per Miss of a batch: its frame's buffer. Batches alternate
+	// between two sets, so a batch's frames stay valid while the next one
+	// is read and handled (the agent re-injects one batch while it
+	// simulates the next).
+	recs [2][]ringbuf.Record
+	cur  int
 }
 
 // NewMissReader opens the misses ring buffer.
@@ -362,7 +367,7 @@ var (
 var ErrClosed = errors.New("fastpath: closed")
 
 // Read waits for the next miss and fills m. Its frame is valid until the
-// next Read or ReadBatch.
+// second Read or ReadBatch after this one.
 func (r *MissReader) Read(m *Miss) error {
 	_, err := r.ReadBatch(unsafe.Slice(m, 1))
 	return err
@@ -371,17 +376,20 @@ func (r *MissReader) Read(m *Miss) error {
 // ReadBatch waits for a miss, then takes the misses already in the ring
 // behind it, up to len(ms): reading them costs no system call, and the
 // agent handles them as one batch (one map update, one send). Their frames
-// are valid until the next ReadBatch.
+// are valid until the second ReadBatch after this one (Read counts as one).
 func (r *MissReader) ReadBatch(ms []Miss) (int, error) {
-	if len(r.recs) < len(ms) {
-		r.recs = append(r.recs, make([]ringbuf.Record, len(ms)-len(r.recs))...)
+	r.cur ^= 1
+	recs := r.recs[r.cur]
+	if len(recs) < len(ms) {
+		recs = append(recs, make([]ringbuf.Record, len(ms)-len(recs))...)
+		r.recs[r.cur] = recs
 	}
 	n := 0
 	for n < len(ms) {
 		if n > 0 && r.r.AvailableBytes() == 0 {
 			break
 		}
-		rec := &r.recs[n]
+		rec := &recs[n]
 		if err := r.r.ReadInto(rec); err != nil {
 			if n > 0 {
 				break // the next call returns it
@@ -397,6 +405,9 @@ func (r *MissReader) ReadBatch(ms []Miss) (int, error) {
 	}
 	return n, nil
 }
+
+// Behind reports whether misses wait in the ring (the reader is behind).
+func (r *MissReader) Behind() bool { return r.r.AvailableBytes() > 0 }
 
 // decodeMiss fills m from a ring record; false for a short one.
 func decodeMiss(b []byte, m *Miss) bool {
