@@ -1,6 +1,8 @@
 package neutron_test
 
 import (
+	"encoding/json"
+	"net/http"
 	"net/netip"
 	"slices"
 	"testing"
@@ -154,4 +156,41 @@ func TestBulkAndSubnetPools(t *testing.T) {
 	}
 	p.must(204, "DELETE", "/v2.0/subnetpools/"+poolID, nil, "")
 	p.must(404, "GET", "/v2.0/subnetpools/"+poolID, nil, "")
+}
+
+// TestKeystoneDomains: the one domain, Default, by id and by name, to any
+// caller with a token (Tempest looks it up by name); another is not found.
+func TestKeystoneDomains(t *testing.T) {
+	e := newEnv(t)
+	p := e.project("alpha")
+	get := func(token, path string) (int, map[string]any) {
+		req, _ := http.NewRequest("GET", e.keystone+path, nil)
+		if token != "" {
+			req.Header.Set("X-Auth-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&doc)
+		return resp.StatusCode, doc
+	}
+	if status, doc := get(p.token, "/v3/domains?name=Default"); status != 200 || len(doc["domains"].([]any)) != 1 ||
+		doc["domains"].([]any)[0].(map[string]any)["id"] != "default" {
+		t.Errorf("domains named Default: %d %v", status, doc)
+	}
+	if status, doc := get(p.token, "/v3/domains?name=Other"); status != 200 || len(doc["domains"].([]any)) != 0 {
+		t.Errorf("domains named Other: %d %v", status, doc)
+	}
+	if status, doc := get(p.token, "/v3/domains/default"); status != 200 || doc["domain"].(map[string]any)["name"] != "Default" {
+		t.Errorf("domain default: %d %v", status, doc)
+	}
+	if status, _ := get(p.token, "/v3/domains/other"); status != 404 {
+		t.Errorf("domain other: %d, want 404", status)
+	}
+	if status, _ := get("", "/v3/domains"); status != 401 {
+		t.Errorf("domains without a token: %d, want 401", status)
+	}
 }
