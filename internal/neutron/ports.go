@@ -456,6 +456,11 @@ func (c *call) port(st *vpc.State, id string) (*vpc.NetworkInterface, error) {
 }
 
 func (s *Server) updatePort(c *call, id string, a attrs) error {
+	if strings.HasPrefix(id, "rif-") || strings.HasPrefix(id, "rgw-") || strings.HasPrefix(id, "eni-") {
+		if done, err := updateRouterPort(c, id, a); done {
+			return err
+		}
+	}
 	if err := a.only("name", "description", "admin_state_up", "security_groups", "device_id", "device_owner", "fixed_ips",
 		"binding:host_id", "binding:vnic_type", "binding:profile", "port_security_enabled", "allowed_address_pairs", "extra_dhcp_opts"); err != nil {
 		return err

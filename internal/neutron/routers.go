@@ -747,3 +747,36 @@ func routerPortOf(c *call, st *vpc.State, id string) obj {
 	}
 	return nil
 }
+
+// updateRouterPort answers an update of a router's port (done false when
+// id is none): fixed_ips that each name the port's subnet, by subnet_id
+// alone or with its address, keep its address, as Neutron keeps a port's
+// address on a subnet asked for by subnet_id; anything else is 409
+// L3PortInUse.
+func updateRouterPort(c *call, id string, a attrs) (done bool, err error) {
+	var p obj
+	if err := c.read(func(st *vpc.State) error { p = routerPortOf(c, st, id); return nil }); err != nil {
+		return true, err
+	}
+	if p == nil {
+		return false, nil
+	}
+	ip := p["fixed_ips"].([]obj)[0]
+	refused := conflict("L3PortInUse", "Port %s has owner %s: only its fixed_ips on its own subnet, unchanged, can be given.", id, p["device_owner"])
+	if err := a.only("fixed_ips"); err != nil {
+		return true, refused
+	}
+	var want []struct {
+		Subnet string `json:"subnet_id"`
+		IP     string `json:"ip_address"`
+	}
+	if raw, ok := a["fixed_ips"]; ok && (json.Unmarshal(raw, &want) != nil || len(want) == 0) {
+		return true, refused
+	}
+	for _, w := range want {
+		if (w.Subnet != "" && w.Subnet != ip["subnet_id"]) || (w.IP != "" && w.IP != ip["ip_address"]) || (w.Subnet == "" && w.IP == "") {
+			return true, refused
+		}
+	}
+	return true, nil
+}

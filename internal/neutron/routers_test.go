@@ -251,6 +251,14 @@ func TestRouterJoinsNetworks(t *testing.T) {
 		}
 		p.must(409, "DELETE", "/v2.0/ports/"+rp["id"].(string), nil, "")
 		p.must(200, "GET", "/v2.0/ports/"+rp["id"].(string), nil, "")
+		// Its own subnet asked for again keeps its address (as Neutron);
+		// another subnet or attribute is refused.
+		u := p.must(200, "PUT", "/v2.0/ports/"+rp["id"].(string), map[string]any{"port": map[string]any{"fixed_ips": []any{map[string]any{"subnet_id": sub}}}}, "port")
+		if u["fixed_ips"].([]any)[0].(map[string]any)["ip_address"] != ip["ip_address"] {
+			t.Errorf("interface port updated: %v", u)
+		}
+		p.must(409, "PUT", "/v2.0/ports/"+rp["id"].(string), map[string]any{"port": map[string]any{"fixed_ips": []any{map[string]any{"subnet_id": s3}}}}, "")
+		p.must(409, "PUT", "/v2.0/ports/"+rp["id"].(string), map[string]any{"port": map[string]any{"name": "x"}}, "")
 	}
 	// Static routes to a port of each network, in that network's main table.
 	var hops []string
