@@ -5,8 +5,10 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/canopy-sdn/canopy/internal/flow"
 	"github.com/canopy-sdn/canopy/internal/nsdb"
@@ -55,6 +57,22 @@ type replica struct {
 	loaded  map[string]bool
 	bound   map[string]bool
 	gwParts map[string]bool
+	// far are the routes held only as the copy in their router's partition
+	// while their own partition is not loaded (partial only): the /32 of
+	// every elastic IP and NAT gateway of the cloud on the edge. The
+	// replica needs of such a route only where it leads (a simulation
+	// taking it stops with Result.Need), so it is kept out of idx and
+	// compactly (compactRoute): no name, its partition's shared labels,
+	// shared strings, no index entries. A route moves into idx when its own
+	// partition loads and back when that partition is dropped; the routes
+	// of the routers with an uplink on this host (gwRouters, set at each
+	// build) are never far (the gateway advertises them). farList is far's
+	// routes for the snapshot (nil: to be made again); labels the shared
+	// label maps, by partition.
+	far       map[string]farRoute
+	farList   []*topology.Route
+	gwRouters map[string]bool
+	labels    map[string]map[string]string
 	// wake is closed (and replaced) after every change, for waitUntil.
 	wake chan struct{}
 
@@ -67,9 +85,16 @@ type replica struct {
 	want chan struct{}
 }
 
+// farRoute is a route of replica.far and the partition it came from.
+type farRoute struct {
+	rt   *topology.Route
+	part string
+}
+
 func newReplica() *replica {
 	return &replica{idx: topology.NewIndex(), changed: map[flow.Tag]struct{}{}, dirty: make(chan struct{}, 1),
 		partOf: map[topology.ObjectKey][]string{}, loaded: map[string]bool{}, wake: make(chan struct{}),
+		far: map[string]farRoute{}, labels: map[string]map[string]string{},
 		need: map[string]int64{}, want: make(chan struct{}, 1)}
 }
 
@@ -172,6 +197,31 @@ func (r *replica) removeLocked(k topology.Kind, id string, part string) {
 
 // put holds o (from partition part), tainting what it invalidates; r.mu is held.
 func (r *replica) putLocked(k topology.Kind, id string, o topology.Object, part string) {
+	if rt, ok := o.(*topology.Route); ok && r.partial && part != "" {
+		key := topology.ObjectKey{Kind: k, ID: id}
+		if f, ok := r.far[id]; ok {
+			delete(r.far, id)
+			r.farList = nil
+			if f.rt.Revision != rt.Revision {
+				r.taint(k, id, f.rt)
+				r.taint(k, id, rt)
+			}
+			if r.farLocked(rt, part) {
+				r.putFarLocked(rt, part)
+				return
+			}
+			// Its own partition brings it: held in full from now on.
+			r.idx.Put(rt)
+			r.addPartLocked(key, f.part)
+			r.addPartLocked(key, part)
+			return
+		}
+		if r.idx.Get(k, id) == nil && r.farLocked(rt, part) {
+			r.taint(k, id, rt)
+			r.putFarLocked(rt, part)
+			return
+		}
+	}
 	if old := r.idx.Get(k, id); old != nil {
 		if old.GetMeta().Revision == o.GetMeta().Revision && part != "" {
 			// The same version from a second partition (a route and its
@@ -186,6 +236,53 @@ func (r *replica) putLocked(k topology.Kind, id string, o topology.Object, part 
 	if part != "" {
 		r.addPartLocked(topology.ObjectKey{Kind: k, ID: id}, part)
 	}
+}
+
+// farLocked is whether route rt, coming from partition part, is a far
+// one: a copy whose own partition is not loaded, on a router with no uplink
+// on this host. r.mu is held.
+func (r *replica) farLocked(rt *topology.Route, part string) bool {
+	own := nsdb.PartitionOf(rt)
+	return own != part && !r.loaded[own] && !r.gwRouters[rt.RouterID]
+}
+
+// compactRoute is what replica.far keeps of rt: the fields a simulation
+// reads, with the strings many routes share (router, next hop, type, label
+// map) shared, and its id not a slice of the watched key.
+func (r *replica) compactRoute(rt *topology.Route) *topology.Route {
+	c := &topology.Route{Meta: topology.Meta{ID: strings.Clone(rt.ID), Revision: rt.Revision}, RouterID: unique.Make(rt.RouterID).Value(),
+		Type: topology.RouteType(unique.Make(string(rt.Type)).Value()), SrcPrefix: rt.SrcPrefix, DstPrefix: rt.DstPrefix,
+		NextHopPort: unique.Make(rt.NextHopPort).Value(), NextHopGateway: rt.NextHopGateway, InPort: unique.Make(rt.InPort).Value(),
+		Weight: rt.Weight, Learned: rt.Learned}
+	if p := nsdb.PartitionOf(rt); p != nsdb.CloudPartition {
+		l := r.labels[p]
+		if l == nil {
+			l = map[string]string{topology.LabelVPC: p}
+			r.labels[p] = l
+		}
+		c.Labels = l
+	}
+	return c
+}
+
+// putFarLocked holds rt, from partition part, as a far route (keyed by the
+// compact copy's id: the watched key, which the decoded id is a slice of,
+// is not kept). r.mu is held.
+func (r *replica) putFarLocked(rt *topology.Route, part string) {
+	c := r.compactRoute(rt)
+	r.far[c.ID] = farRoute{c, part}
+	r.farList = nil
+}
+
+// farRoutesLocked are far's routes, for the snapshot; r.mu is held.
+func (r *replica) farRoutesLocked() []*topology.Route {
+	if r.farList == nil && len(r.far) > 0 {
+		r.farList = make([]*topology.Route, 0, len(r.far))
+		for _, f := range r.far {
+			r.farList = append(r.farList, f.rt)
+		}
+	}
+	return r.farList
 }
 
 func (r *replica) addPartLocked(key topology.ObjectKey, part string) {
@@ -225,6 +322,12 @@ func (r *replica) handler(part string) nsdb.Handler {
 			defer r.mu.Unlock()
 			for _, e := range evs {
 				k, id, o := nsdb.TopologyObject(e.KV)
+				if f, ok := r.far[id]; ok && k == topology.KindRoute && (e.Delete || o == nil) && f.part == part {
+					r.taint(k, id, f.rt)
+					delete(r.far, id)
+					r.farList = nil
+					continue
+				}
 				if e.Delete || o == nil {
 					if part == "" || slices.Contains(r.partOf[topology.ObjectKey{Kind: k, ID: id}], part) {
 						r.removeLocked(k, id, part)
@@ -240,13 +343,34 @@ func (r *replica) handler(part string) nsdb.Handler {
 }
 
 // dropLocked removes every object held from partition part; r.mu is held.
+// A route still held as the copy in its router's partition becomes a far
+// one again.
 func (r *replica) dropLocked(part string) {
+	var kept []topology.ObjectKey
 	for key, parts := range r.partOf {
 		if slices.Contains(parts, part) {
 			r.removeLocked(key.Kind, key.ID, part)
+			if key.Kind == topology.KindRoute && len(r.partOf[key]) == 1 {
+				kept = append(kept, key)
+			}
 		}
 	}
 	delete(r.loaded, part)
+	for _, key := range kept {
+		rt, _ := r.idx.Get(key.Kind, key.ID).(*topology.Route)
+		if from := r.partOf[key][0]; rt != nil && r.farLocked(rt, from) {
+			r.idx.Delete(key.Kind, key.ID)
+			delete(r.partOf, key)
+			r.putFarLocked(rt, from)
+		}
+	}
+	for id, f := range r.far {
+		if f.part == part {
+			r.taint(topology.KindRoute, id, f.rt)
+			delete(r.far, id)
+			r.farList = nil
+		}
+	}
 }
 
 // partitionFollower is a copy of some of the store (the topology, the VPC
@@ -404,6 +528,24 @@ func (r *replica) elsewhereLocked() sim.SnapshotOption {
 // asks follow to follow them. r.mu is held.
 func (r *replica) doorsLocked(host string) map[flow.Tag]string {
 	gw := map[string]bool{}
+	gwRouters := map[string]bool{}
+	for _, u := range uplinksOf(r.idx, host) {
+		if p, _ := r.idx.Get(topology.KindPort, u.port).(*topology.Port); p != nil {
+			gwRouters[p.DeviceID] = true
+		}
+	}
+	if !maps.Equal(gwRouters, r.gwRouters) {
+		// The far routes of a router with an uplink here come into idx.
+		r.gwRouters = gwRouters
+		for id, f := range r.far {
+			if gwRouters[f.rt.RouterID] {
+				delete(r.far, id)
+				r.farList = nil
+				r.idx.Put(f.rt)
+				r.addPartLocked(topology.Key(f.rt), f.part)
+			}
+		}
+	}
 	for _, u := range uplinksOf(r.idx, host) {
 		p, _ := r.idx.Get(topology.KindPort, u.port).(*topology.Port)
 		if p == nil {
@@ -520,6 +662,7 @@ func (a *Agent) runReplica(ctx context.Context) {
 		if r.partial {
 			opts = append(opts, r.elsewhereLocked())
 			doors = r.doorsLocked(a.hostID)
+			opts = append(opts, sim.WithRoutes(r.farRoutesLocked()))
 		}
 		if prev := a.view.Load(); prev != nil {
 			// The replica's objects are replaced, never modified: what
@@ -620,6 +763,7 @@ func (x *Replica) Run(ctx context.Context, built func(rev int64)) {
 		if x.r.partial {
 			opts = append(opts, x.r.elsewhereLocked())
 			x.r.doorsLocked(x.host)
+			opts = append(opts, sim.WithRoutes(x.r.farRoutesLocked()))
 		}
 		snap = sim.NewSnapshot(x.r.idx, opts...)
 		x.r.changed, x.r.all = map[flow.Tag]struct{}{}, false
@@ -636,7 +780,7 @@ func (x *Replica) Run(ctx context.Context, built func(rev int64)) {
 func (x *Replica) Objects() int {
 	x.r.mu.Lock()
 	defer x.r.mu.Unlock()
-	n := 0
+	n := len(x.r.far)
 	for _, k := range topology.Kinds {
 		n += x.r.idx.Len(k)
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 	"testing"
 	"time"
@@ -310,10 +311,16 @@ func TestPartialReplicaWidensAndNarrows(t *testing.T) {
 	// Plugged is not yet published: frames from a port are read once it is.
 	waitFor(t, "vmA's port published", func() bool { return len(ag.ports.Load().list) == 1 })
 	holdsB := func(rd topology.Reader) bool { return rd.Get(topology.KindRouter, rB.GetMeta().ID) != nil }
+	// The route into VPC B, copied into the edge's partition, is held as a
+	// far route (replica.far), outside the index.
+	isFar := func(rd topology.Reader) bool {
+		_, far := ag.rep.far[door.GetMeta().ID]
+		return far && rd.Get(topology.KindRoute, door.GetMeta().ID) == nil
+	}
 	if err := ag.rep.waitUntil(ctx, func(rd topology.Reader) bool {
-		return rd.Get(topology.KindRoute, door.GetMeta().ID) != nil && rd.Get(topology.KindPort, vmA.ID) != nil
+		return isFar(rd) && rd.Get(topology.KindPort, vmA.ID) != nil
 	}); err != nil {
-		t.Fatalf("the replica never held the route into VPC B: %v", err)
+		t.Fatalf("the replica never held the route into VPC B as a far route: %v", err)
 	}
 	ag.rep.mu.Lock()
 	if holdsB(ag.rep.idx) {
@@ -333,6 +340,11 @@ func TestPartialReplicaWidensAndNarrows(t *testing.T) {
 		last := e.Actions[len(e.Actions)-1]
 		return last.Kind == flow.Tunnel && last.Host == idB && last.Key == vmB.TunnelKey
 	})
+	ag.rep.mu.Lock()
+	if _, far := ag.rep.far[door.GetMeta().ID]; far || ag.rep.idx.Get(topology.KindRoute, door.GetMeta().ID) == nil {
+		t.Error("VPC B is followed but the route into it is not held in full")
+	}
+	ag.rep.mu.Unlock()
 	if got := parkedCount(t, ag, "resumed"); got != resumed+1 {
 		t.Errorf("parked packets resumed: %v, want %v", got, resumed+1)
 	}
@@ -342,8 +354,8 @@ func TestPartialReplicaWidensAndNarrows(t *testing.T) {
 		t.Fatalf("host a still follows VPC B once no flow goes there: %v", err)
 	}
 	ag.rep.mu.Lock()
-	if ag.rep.idx.Get(topology.KindPort, vmA.ID) == nil || ag.rep.idx.Get(topology.KindRoute, door.GetMeta().ID) == nil {
-		t.Error("narrowing dropped VPC A's objects or the cloud's copy of the route into VPC B")
+	if ag.rep.idx.Get(topology.KindPort, vmA.ID) == nil || !isFar(ag.rep.idx) {
+		t.Error("narrowing dropped VPC A's objects, or the cloud's copy of the route into VPC B is not a far route again")
 	}
 	ag.rep.mu.Unlock()
 }
@@ -372,5 +384,86 @@ func TestHostChangeTaintsNothing(t *testing.T) {
 		if _, ok := r.changed[want]; !ok {
 			t.Errorf("a port's change did not taint %v: %v", want, r.changed)
 		}
+	}
+}
+
+// A partial replica keeps a route copied into the edge's partition whose
+// own partition it does not follow (an elastic IP's /32) as a far route:
+// outside the index, compact, given to the snapshot (sim.WithRoutes:
+// sim's TestRouteElsewhere shows such a route leads elsewhere).
+// It is held in full once its partition loads, far again once that is
+// dropped, forgotten when deleted; on a host with an uplink of its router
+// it is held in full (the gateway advertises it).
+func TestFarRoutes(t *testing.T) {
+	const edge, uplink, rid = "e0000000-0000-4000-8000-000000000001", "e0000000-0000-4000-8000-000000000002", "e0000000-0000-4000-8000-000000000003"
+	kv := func(part string, o topology.Object) nsdb.KV {
+		b, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nsdb.KV{Key: "/canopy/part/" + part + "/" + string(o.Kind()) + "/" + o.GetMeta().ID, Value: b, ModRevision: 7}
+	}
+	route := &topology.Route{Meta: topology.Meta{ID: rid, Name: "eipalloc-1 edge", Labels: map[string]string{topology.LabelVPC: "vpc-0000000000000000b", "canopy.owner": "translate"}},
+		RouterID: edge, Type: topology.RouteNormal, DstPrefix: netip.MustParsePrefix("198.18.0.1/32"), NextHopPort: uplink}
+	cloud := []nsdb.KV{
+		kv("-", &topology.Router{Meta: topology.Meta{ID: edge}}),
+		kv("-", &topology.Port{Meta: topology.Meta{ID: uplink}, DeviceKind: topology.KindRouter, DeviceID: edge, Address: netip.MustParsePrefix("192.0.2.2/24"),
+			HostID: "gw", Interface: "eth1"}),
+		kv("-", route),
+	}
+	r := newReplica()
+	r.partial = true
+	held := func() (far, full bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		_, far = r.far[rid]
+		return far, r.idx.Get(topology.KindRoute, rid) != nil
+	}
+	r.handler(nsdb.CloudPartition).Reset(cloud, 7)
+	if far, full := held(); !far || full {
+		t.Fatalf("the edge's route into an unfollowed VPC: far %v, in the index %v; want far only", far, full)
+	}
+	r.mu.Lock()
+	c := r.far[rid].rt
+	if c.Name != "" || nsdb.PartitionOf(c) != "vpc-0000000000000000b" || c.DstPrefix != route.DstPrefix || c.NextHopPort != uplink {
+		t.Errorf("far route %+v: want no name, its partition, its prefix and next hop", c)
+	}
+	if got := r.farRoutesLocked(); len(got) != 1 || got[0] != c {
+		t.Errorf("the far routes given to the snapshot: %v, want the one", got)
+	}
+	r.mu.Unlock()
+
+	r.handler("vpc-0000000000000000b").Reset([]nsdb.KV{kv("vpc-0000000000000000b", route)}, 8)
+	if far, full := held(); far || !full {
+		t.Fatalf("with its VPC loaded: far %v, in the index %v; want in the index only", far, full)
+	}
+	r.dropPartition("vpc-0000000000000000b")
+	if far, full := held(); !far || full {
+		t.Fatalf("with its VPC dropped again: far %v, in the index %v; want far only", far, full)
+	}
+	r.mu.Lock()
+	r.changed = map[flow.Tag]struct{}{}
+	r.mu.Unlock()
+	r.handler(nsdb.CloudPartition).Events([]nsdb.Event{{Delete: true, KV: nsdb.KV{Key: cloud[2].Key}}}, 9)
+	if far, full := held(); far || full {
+		t.Fatalf("deleted: far %v, in the index %v; want neither", far, full)
+	}
+	if _, ok := r.changed[flow.TagOf(string(topology.KindRoute), rid)]; !ok {
+		t.Error("deleting a far route tainted nothing")
+	}
+
+	// The gateway host: the route comes far, the first build holds it in full.
+	r.handler(nsdb.CloudPartition).Reset(cloud, 10)
+	r.mu.Lock()
+	r.doorsLocked("gw")
+	r.mu.Unlock()
+	if far, full := held(); far || !full {
+		t.Fatalf("on the gateway host: far %v, in the index %v; want in the index only", far, full)
+	}
+	r.mu.Lock()
+	gw := r.gwParts["vpc-0000000000000000b"]
+	r.mu.Unlock()
+	if !gw {
+		t.Error("the gateway host does not follow the VPC its uplink routes to")
 	}
 }

@@ -30,19 +30,31 @@ type route struct {
 
 // routeTable groups routes by destination prefix length, longest first, and
 // within a length by masked destination, so a lookup costs one map probe per
-// distinct prefix length present.
+// distinct prefix length present. The routes are in one array (all), each
+// destination's a run of it: an edge with a /32 per elastic IP costs a
+// route and a small map entry each, not a slice of its own.
 type routeTable struct {
 	lens   []uint8
 	masks  []uint32
-	byDst  []map[uint32][]route // parallel to lens
+	byDst  []map[uint32]span // parallel to lens: each destination's run in all
+	all    []route
 	routes int
 }
 
-func (s *Snapshot) compileRoutes(r topology.Reader, devIdx map[string]int32) {
+// span is a run of routeTable.all.
+type span struct{ at, n int32 }
+
+func (s *Snapshot) compileRoutes(r topology.Reader, devIdx map[string]int32, extra []*topology.Route) {
 	per := map[int32][]route{}
 	explicit := map[int32]map[uint64]bool{} // router → dst prefix present
-	for _, o := range r.List(topology.KindRoute) {
-		rt := o.(*topology.Route)
+	held := r.List(topology.KindRoute)
+	for i := range len(held) + len(extra) {
+		var rt *topology.Route
+		if i < len(held) {
+			rt = held[i].(*topology.Route)
+		} else {
+			rt = extra[i-len(held)]
+		}
 		di, ok := devIdx[rt.RouterID]
 		if !ok || !s.devs[di].router {
 			continue
@@ -133,16 +145,23 @@ func buildTable(rs []route) routeTable {
 		if c := cmp.Compare(b.plen, a.plen); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.id, b.id)
+		return cmp.Or(cmp.Compare(a.dst, b.dst), cmp.Compare(a.id, b.id))
 	})
-	for _, r := range rs {
+	t.all = make([]route, len(rs))
+	copy(t.all, rs)
+	for i, r := range t.all {
 		if n := len(t.lens); n == 0 || t.lens[n-1] != r.plen {
 			t.lens = append(t.lens, r.plen)
 			t.masks = append(t.masks, r.dstMask)
-			t.byDst = append(t.byDst, map[uint32][]route{})
+			t.byDst = append(t.byDst, map[uint32]span{})
 		}
 		m := t.byDst[len(t.byDst)-1]
-		m[r.dst] = append(m[r.dst], r)
+		sp := m[r.dst]
+		if sp.n == 0 {
+			sp.at = int32(i)
+		}
+		sp.n++
+		m[r.dst] = sp
 		t.routes++
 	}
 	return t
@@ -169,10 +188,11 @@ func (t *routeTable) lookup(in int32, src, dst uint32, hash uint64) (r *route, e
 
 func (t *routeTable) lookupLive(in int32, src, dst uint32, hash uint64, withDown bool) (r *route, ecmp bool) {
 	for i := range t.lens {
-		cands := t.byDst[i][dst&t.masks[i]]
-		if len(cands) == 0 {
+		sp := t.byDst[i][dst&t.masks[i]]
+		if sp.n == 0 {
 			continue
 		}
+		cands := t.all[sp.at : sp.at+sp.n]
 		best, n := -1, 0
 		for j := range cands {
 			c := &cands[j]

@@ -97,4 +97,15 @@ func TestRouteElsewhere(t *testing.T) {
 	if res.Need != "" {
 		t.Errorf("need %q once held", res.Need)
 	}
+	// The same route given beside the reader (WithRoutes, a partial
+	// replica's far routes) is compiled as if the reader held it.
+	l.x.Delete(topology.KindRoute, rt.ID)
+	r.snap = NewSnapshot(l.x, elsewhere(false), WithRoutes([]*topology.Route{rt}))
+	if res := r.send("vm1", udp(mVM1, mR1, "10.0.0.11", "203.0.113.10", 5000, 53)); res.Need != "vpc-b" {
+		t.Errorf("a route given with WithRoutes: need %q, want vpc-b", res.Need)
+	}
+	r.snap = NewSnapshot(l.x, elsewhere(false))
+	if res := r.send("vm1", udp(mVM1, mR1, "10.0.0.11", "203.0.113.10", 5000, 53)); res.Need != "" {
+		t.Errorf("without the route: need %q, want none", res.Need)
+	}
 }

@@ -20,6 +20,7 @@ type snapshotOptions struct {
 	hostDown  func(hostID string) bool
 	elsewhere func(*topology.Route) string
 	prev      *Snapshot
+	routes    []*topology.Route
 }
 
 // WithPrevious lets NewSnapshot reuse what prev (built from an earlier
@@ -33,6 +34,14 @@ type snapshotOptions struct {
 // most of the cost of a snapshot (bench/neutron, bench/scale).
 func WithPrevious(prev *Snapshot) SnapshotOption {
 	return func(o *snapshotOptions) { o.prev = prev }
+}
+
+// WithRoutes adds routes the reader does not hold: a partial replica keeps
+// the routes into partitions it does not follow (an elastic IP's /32 on the
+// edge) apart from its index, compactly. They are compiled as if the
+// reader held them, after its own.
+func WithRoutes(routes []*topology.Route) SnapshotOption {
+	return func(o *snapshotOptions) { o.routes = routes }
 }
 
 // WithElsewhere tells which routes lead into a part of the topology the
@@ -258,7 +267,7 @@ func NewSnapshot(r topology.Reader, opts ...SnapshotOption) *Snapshot {
 			}
 		}
 	}
-	s.compileRoutes(r, devIdx)
+	s.compileRoutes(r, devIdx, o.routes)
 	s.compileChains(r, groupIdx, prev)
 	return s
 }
