@@ -80,8 +80,12 @@
 // What it must not do: import the API, EC2 or controller packages; log per
 // packet; allocate per packet on the flow-hit path (TestFlowHitAllocs).
 //
-// Not built yet: the replica holds the whole topology rather than only what
-// this host's ports can reach; flows are exact-match (no wildcarding by the
+// The replica (replica.go) holds, by default, only what this host needs:
+// the cloud partition, the VPCs of its ports and those its flows go into;
+// the routes into other VPCs (elastic IPs on the edge) compactly, as far
+// routes. Config.Replica full holds the whole topology.
+//
+// Not built yet: flows are exact-match (no wildcarding by the
 // fields a simulation read); the IMDSv2
 // PUT response hop limit (HttpPutResponseHopLimit) is not applied to the
 // replies' TTL; a TAP the agent created dies with the agent,
