@@ -335,6 +335,7 @@ func (a *Agent) simulate(vp *vport, it *missItem, pkt *packet.Packet, res *sim.R
 			// packet is simulated again once it is loaded.
 			a.rep.needPartition(res.Need, now+int64(a.cfg.FlowTTL))
 			a.parkForPartition(vp, frame, &it.hdr, res.Need, deadline)
+			a.rep.kickIfLoaded(res.Need)
 			break
 		}
 		a.park(vp, frame, &it.hdr, res, deadline)

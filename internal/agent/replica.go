@@ -120,6 +120,18 @@ func (r *replica) needPartition(part string, until int64) {
 	}
 }
 
+// kickIfLoaded schedules a build if partition part is loaded already: a
+// packet parked for it after the build that loaded it had resumed the
+// parked ones (the simulation, the load and the build raced on a busy
+// machine) is resumed by the next build, not left to expire.
+func (r *replica) kickIfLoaded(part string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loaded[part] {
+		r.kickLocked()
+	}
+}
+
 // kick schedules a build and wakes the waiters; r.mu is held.
 func (r *replica) kickLocked() {
 	close(r.wake)
