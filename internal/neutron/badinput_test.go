@@ -236,6 +236,7 @@ func TestBadInput(t *testing.T) {
 		{"bad limit", p, "GET", "/v2.0/networks?limit=-1", nil, 400, "HTTPBadRequest"},
 		{"unknown marker", p, "GET", "/v2.0/networks?limit=1&marker=vpc-0123456789abcdef0", nil, 404, "NetworkNotFound"},
 		{"bad sort_dir", p, "GET", "/v2.0/networks?sort_key=name&sort_dir=up", nil, 400, "HTTPBadRequest"},
+		{"unknown agent", p, "GET", "/v2.0/agents/dhcp-1", nil, 404, "AgentNotFound"},
 		{"unknown extension", p, "GET", "/v2.0/extensions/fwaas", nil, 404, "HTTPNotFound"},
 		{"unknown collection", p, "GET", "/v2.0/lbaas/loadbalancers", nil, 404, "HTTPNotFound"},
 	}

@@ -66,6 +66,15 @@ func New(cfg Config) *Server {
 	s.routeQuotas()
 	s.mux.HandleFunc("PUT /v2.0/routers/{id}/add_router_interface", s.authed(s.routerInterface(true)))
 	s.mux.HandleFunc("PUT /v2.0/routers/{id}/remove_router_interface", s.authed(s.routerInterface(false)))
+	// Neutron's agents (DHCP, L3, OVS) do not exist here: Canopy's host
+	// agents do their work and are not Neutron agents. The list is empty
+	// (a member's, as in Neutron, whose policy shows members none).
+	s.mux.HandleFunc("GET /v2.0/agents", s.authed(func(c *call, w http.ResponseWriter) {
+		writeJSON(w, http.StatusOK, map[string]any{"agents": []any{}})
+	}))
+	s.mux.HandleFunc("GET /v2.0/agents/{id}", s.authed(func(c *call, w http.ResponseWriter) {
+		writeError(w, notFound("AgentNotFound", "Agent", c.r.PathValue("id")))
+	}))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{http.StatusNotFound, "HTTPNotFound", "The resource could not be found."})
 	})
