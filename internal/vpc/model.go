@@ -155,8 +155,9 @@ type InternetGateway struct {
 	Down bool `json:"down,omitempty"`
 	// Joins are the VPCs a Neutron router with interfaces on several
 	// networks routes between (two or more, its first interface's first):
-	// the translator links their routers through a bridge of the gateway's
-	// own, with routes to each other's subnets. EC2 never sets it.
+	// the translator routes their routers to each other's blocks over
+	// their ports on the transit bridge (translate's join.go). EC2 never
+	// sets it.
 	Joins []string `json:"joins,omitempty"`
 }
 
