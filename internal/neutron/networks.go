@@ -72,7 +72,7 @@ func (s *Server) renderNetwork(st *vpc.State, v *vpc.Vpc) obj {
 		"id": v.ID, "name": nameOf(v.Tags), "description": v.Tags[tagDescription],
 		"tenant_id": v.OwnerID, "project_id": v.OwnerID,
 		"admin_state_up": true, "status": "ACTIVE", "subnets": subnets,
-		"shared": false, "router:external": false, "mtu": s.cfg.MTU, "port_security_enabled": true,
+		"shared": false, "router:external": false, "mtu": s.cfg.MTU, "port_security_enabled": !v.PortSecurityOff,
 		"availability_zone_hints": []string{}, "availability_zones": []string{},
 		"ipv4_address_scope": nil, "ipv6_address_scope": nil, "l2_adjacency": false,
 		"tags": neutronTags(v.Tags),
@@ -96,7 +96,6 @@ func (s *Server) networkAttrs(a attrs) (name, desc string, err error) {
 		{"admin_state_up", true, "a network is always up on Canopy"},
 		{"shared", false, "shared networks are not supported"},
 		{"router:external", false, "external networks are not supported yet"},
-		{"port_security_enabled", true, "port security cannot be turned off"},
 		{"mtu", s.cfg.MTU, "a network's MTU is the overlay's"},
 		{"availability_zone_hints", []any{}, "availability zone hints are not supported"},
 	} {
@@ -113,6 +112,10 @@ func (s *Server) createNetwork(c *call, a attrs) (string, error) {
 		return "", err
 	}
 	name, desc, err := s.networkAttrs(a)
+	if err != nil {
+		return "", err
+	}
+	psec, err := a.boolean("port_security_enabled", true)
 	if err != nil {
 		return "", err
 	}
@@ -135,6 +138,7 @@ func (s *Server) createNetwork(c *call, a attrs) (string, error) {
 		v = clone(v)
 		// No VPC resolver: a network has no block to place it in.
 		v.Network, v.EnableDNSSupport = true, false
+		v.PortSecurityOff = !psec
 		id = v.ID
 		return tx.Put(v.ID, v)
 	})
@@ -161,6 +165,10 @@ func (s *Server) updateNetwork(c *call, id string, a attrs) error {
 	if err != nil {
 		return err
 	}
+	psec, err := a.boolean("port_security_enabled", true)
+	if err != nil {
+		return err
+	}
 	return c.update(func(st *vpc.State, tx *nsdb.VPCTx) error {
 		v, err := c.network(st, id)
 		if err != nil {
@@ -174,6 +182,11 @@ func (s *Server) updateNetwork(c *call, id string, a attrs) error {
 		}
 		v = clone(v)
 		v.Tags = withText(v.Tags, name, desc)
+		if a.has("port_security_enabled") {
+			// The default of new ports only, as in Neutron: existing ports
+			// keep theirs.
+			v.PortSecurityOff = !psec
+		}
 		return tx.Put(v.ID, v)
 	})
 }

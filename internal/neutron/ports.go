@@ -168,7 +168,7 @@ func renderPort(st *vpc.State, e *vpc.NetworkInterface, hosts, active map[string
 		"network_id": e.VpcID, "tenant_id": e.OwnerID, "project_id": e.OwnerID,
 		"mac_address": e.MacAddress, "admin_state_up": !e.AdminDown, "status": status,
 		"device_id": deviceID, "device_owner": deviceOwner, "fixed_ips": ips,
-		"security_groups": groups, "allowed_address_pairs": []obj{}, "port_security_enabled": true,
+		"security_groups": groups, "allowed_address_pairs": []obj{}, "port_security_enabled": !e.PortSecurityOff,
 		"binding:host_id": host, "binding:vif_type": vif, "binding:vif_details": obj{},
 		"binding:vnic_type": "normal", "binding:profile": obj{}, "extra_dhcp_opts": []obj{},
 		"tags": neutronTags(e.Tags),
@@ -196,7 +196,6 @@ func readPortText(a attrs) (portText, error) {
 		want any
 		why  string
 	}{
-		{"port_security_enabled", true, "port security cannot be turned off"},
 		{"allowed_address_pairs", []any{}, "allowed address pairs are not supported yet"},
 		{"binding:vnic_type", "normal", "only normal vNICs (a TAP device) are supported"},
 		{"binding:profile", map[string]any{}, "binding profiles are not supported"},
@@ -220,6 +219,27 @@ func groupsAttr(a attrs) ([]string, error) {
 		return nil, badRequest("Invalid input for security_groups. Reason: '%s' is not a list of ids.", raw)
 	}
 	return gs, nil
+}
+
+// portSecurity checks port_security_enabled psec against the groups asked
+// (nil: none asked), as Neutron's ML2: a port without port security takes
+// no group (400 PortSecurityAndIPRequiredForSecurityGroups; an empty list
+// is fine).
+func portSecurity(psec bool, groups []string) error {
+	if !psec && len(groups) > 0 {
+		return &Error{400, "PortSecurityAndIPRequiredForSecurityGroups", "Port security must be enabled and port must have an IP address in order to use security groups."}
+	}
+	return nil
+}
+
+// setPortSecurity turns e's port security on or off: off, it has no group
+// and no source/destination check (the translator gives its bridge port no
+// chain); on, the check is back (its groups are what the caller gives).
+func setPortSecurity(e *vpc.NetworkInterface, psec bool) {
+	e.PortSecurityOff, e.SourceDestCheck = !psec, psec
+	if !psec {
+		e.Groups = nil
+	}
 }
 
 // fixedIP is one entry of fixed_ips.
@@ -268,6 +288,11 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	psecGiven := a.has("port_security_enabled")
+	psec, err := a.boolean("port_security_enabled", true)
+	if err != nil {
+		return "", err
+	}
 	hostID := ""
 	if txt.host != "" {
 		if hostID, err = s.hostID(c, txt.host); err != nil {
@@ -310,7 +335,15 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 				return conflict("MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", v.ID, mac)
 			}
 		}
-		if groups, err = s.portGroups(tx, owner, v, groups); err != nil {
+		if !psecGiven {
+			psec = !v.PortSecurityOff // the network's default
+		}
+		if err := portSecurity(psec, groups); err != nil {
+			return err
+		}
+		if !psec {
+			groups = nil
+		} else if groups, err = s.portGroups(tx, owner, v, groups); err != nil {
 			return err
 		}
 		e := &vpc.NetworkInterface{ID: ec2.NewID(vpc.KindInterface), OwnerID: owner, VpcID: v.ID,
@@ -318,6 +351,7 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 			SourceDestCheck: true, Status: vpc.StateAvailable, InterfaceType: vpc.InterfaceTypeInterface,
 			DeviceID: txt.deviceID, DeviceOwner: txt.deviceOwner, Tags: withText(nil, txt.name, "")}
 		setAddresses(e, sub, ips)
+		setPortSecurity(e, psec)
 		if hostID != "" {
 			e.Binding = &vpc.HostBinding{HostID: hostID, HostName: txt.host, Interface: TapName(e.ID)}
 		}
@@ -481,6 +515,10 @@ func (s *Server) updatePort(c *call, id string, a attrs) error {
 	if err != nil {
 		return err
 	}
+	psecArg, err := a.boolean("port_security_enabled", true)
+	if err != nil {
+		return err
+	}
 	hostID := ""
 	if txt.host != "" {
 		if hostID, err = s.hostID(c, txt.host); err != nil {
@@ -513,12 +551,32 @@ func (s *Server) updatePort(c *call, id string, a attrs) error {
 				}
 			}
 		}
-		if groups != nil {
+		psec := !e.PortSecurityOff
+		if a.has("port_security_enabled") {
+			psec = psecArg
+		}
+		if err := portSecurity(psec, groups); err != nil {
+			return err
+		}
+		if !psec && groups == nil && len(e.Groups) > 0 {
+			// Turning it off leaves the groups: Neutron refuses until they
+			// go (security_groups: [] in the same request).
+			return conflict("PortSecurityPortHasSecurityGroup", "Port has security group associated. Cannot disable port security or IP address until security group is removed.")
+		}
+		if e.PortSecurityOff && psec && groups == nil {
+			// Back on without groups: none, as Neutron (the default group
+			// is only a new port's): it drops all but return flows and ARP.
+			groups = []string{}
+		}
+		if groups != nil && psec {
 			if groups, err = s.portGroups(tx, e.OwnerID, st.Vpcs[e.VpcID], groups); err != nil {
 				return err
 			}
 		}
 		e = clone(e)
+		if a.has("port_security_enabled") {
+			setPortSecurity(e, psec)
+		}
 		if fixed != nil {
 			setAddresses(e, sub, ips)
 		}

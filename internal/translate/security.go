@@ -215,7 +215,8 @@ func (b *builder) natACL(vpcID string, sub *vpc.Subnet) (string, string) {
 // There is no DHCP exception: the agent answers DHCP requests at the port
 // before any flow exists (DESIGN.md §5.6), so these chains only keep DHCP
 // from passing between instances, and a kernel fast path running their
-// flows enforces the same boundary. ARP rules match the
+// flows enforces the same boundary. A Neutron port with port security off
+// (PortSecurityOff) has neither chain. ARP rules match the
 // sender/target protocol address with nw_src/nw_dst, the MidoNet
 // convention the simulator follows. docs/security.md says why each rule is
 // there.
@@ -253,6 +254,13 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 		return
 	}
 	slices.SortFunc(ips, netip.Addr.Compare)
+	if e.PortSecurityOff {
+		// A Neutron port with port security off: no chains, so no
+		// anti-spoofing and no groups; the bridge still answers ARP for its
+		// addresses (IPs) and delivers to its MAC.
+		b.add(b.vmPort(e, x.v.ID, bridge, mac, slices.Compact(ips), "", ""))
+		return
+	}
 	own := &topology.IPAddrGroup{Meta: meta(e.ID, x.v.ID, "addresses", e.ID+"/addresses"), Addresses: slices.Compact(ips)}
 	b.add(own)
 
@@ -307,11 +315,17 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 		topology.Rule{ID: "default-drop", Action: topology.ActionDrop})
 	b.add(to)
 
+	b.add(b.vmPort(e, x.v.ID, bridge, mac, own.Addresses, from.ID, to.ID))
+}
+
+// vmPort is interface e's bridge port with its filters, bound to its
+// instance's host when the instance is placed, else to its binding's.
+func (b *builder) vmPort(e *vpc.NetworkInterface, vpcID, bridge string, mac topology.MAC, ips []netip.Addr, in, out string) *topology.Port {
 	p := &topology.Port{
-		Meta:       meta(e.ID, x.v.ID, "port", e.ID),
+		Meta:       meta(e.ID, vpcID, "port", e.ID),
 		DeviceKind: topology.KindBridge, DeviceID: bridge,
-		MAC: mac, IPs: own.Addresses, MTU: b.vmMTU,
-		InFilter: from.ID, OutFilter: to.ID, AdminDown: e.AdminDown,
+		MAC: mac, IPs: ips, MTU: b.vmMTU,
+		InFilter: in, OutFilter: out, AdminDown: e.AdminDown,
 	}
 	if a := e.Attachment; a != nil {
 		if inst := b.st.Instances[a.InstanceID]; inst != nil && inst.Placed() {
@@ -321,5 +335,5 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	if p.HostID == "" && e.Binding != nil {
 		p.HostID, p.Interface = e.Binding.HostID, e.Binding.Interface
 	}
-	b.add(p)
+	return p
 }

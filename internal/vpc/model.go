@@ -30,6 +30,9 @@ type Vpc struct {
 	// smallest prefix covering its subnets (none until the first), where an
 	// EC2 VPC's block is chosen first and holds its subnets.
 	Network bool `json:"network,omitempty"`
+	// PortSecurityOff is a Neutron network's port_security_enabled false:
+	// the default of its new ports' port_security_enabled (nothing else).
+	PortSecurityOff bool `json:"port_security_off,omitempty"`
 	// SNATAddress, when valid, is a public address (an Address of the
 	// pool the VPC's owner holds) that what leaves through the VPC's
 	// internet gateway from an address without a public one of its own is
@@ -397,6 +400,12 @@ type NetworkInterface struct {
 	// AdminDown is a Neutron port's admin_state_up false: its bridge port
 	// is down and carries nothing.
 	AdminDown bool `json:"admin_down,omitempty"`
+	// PortSecurityOff is a Neutron port's port_security_enabled false: its
+	// bridge port has no filter chains at all (no anti-spoofing of MAC, ARP
+	// or IP, no security groups: anything leaves and reaches it, as
+	// Neutron's port security off). The Neutron API keeps Groups empty and
+	// SourceDestCheck false with it.
+	PortSecurityOff bool `json:"port_security_off,omitempty"`
 }
 
 // HostBinding is where an interface is plugged: a topology host and the
