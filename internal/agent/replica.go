@@ -704,6 +704,15 @@ func (a *Agent) runReplica(ctx context.Context) {
 		}
 		v.live = livenessPeers(r.idx, a.hostID, v.peers)
 		gw, uplinks := wantGateway(r.idx, a.hostID), uplinksOf(r.idx, a.hostID)
+		// A partial replica sets the gateway role once it holds every
+		// partition routed through this host's uplinks: a gateway that
+		// advertised (or came back from a restart) before would draw the
+		// outside's traffic into partitions it does not hold yet and park
+		// it, or lose it past the park's bound.
+		gwReady := true
+		for p := range r.gwParts {
+			gwReady = gwReady && r.loaded[p]
+		}
 		changed, all, flapped := r.changed, r.all, r.flapped
 		r.changed, r.all, r.flapped = map[flow.Tag]struct{}{}, false, 0
 		rev := r.rev
@@ -735,7 +744,9 @@ func (a *Agent) runReplica(ctx context.Context) {
 		a.log.Debug("agent: snapshot", "rev", rev, "changed", len(changed), "flows_removed", n, "took", time.Since(start))
 		a.reconcile(ctx)
 		a.live.ready.Store(true) // its ports are plugged: it forwards
-		a.setGateway(gw, uplinks)
+		if gwReady {
+			a.setGateway(gw, uplinks)
+		}
 		a.resumeLoaded(v)
 	}
 }
