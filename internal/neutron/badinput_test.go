@@ -2,6 +2,7 @@ package neutron_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -74,6 +75,11 @@ func TestBadInput(t *testing.T) {
 			m[k] = v
 		}
 		return map[string]any{"security_group_rule": m}
+	}
+	paired := p.must(201, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.100"}}}), "port")["id"].(string)
+	var elevenPairs []any
+	for i := range 11 {
+		elevenPairs = append(elevenPairs, map[string]any{"ip_address": fmt.Sprintf("10.0.0.%d", 50+i)})
 	}
 	cases := []struct {
 		name         string
@@ -162,7 +168,19 @@ func TestBadInput(t *testing.T) {
 		{"port multicast MAC", p, "POST", "/v2.0/ports", pt(map[string]any{"mac_address": "01:00:5e:00:00:01"}), 400, "HTTPBadRequest"},
 		{"port unknown host", p, "POST", "/v2.0/ports", pt(map[string]any{"binding:host_id": "nowhere"}), 400, "InvalidInput"},
 		{"port unknown group", p, "POST", "/v2.0/ports", pt(map[string]any{"security_groups": []any{"sg-0123456789abcdef0"}}), 404, "SecurityGroupNotFound"},
-		{"port address pairs", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.50"}}}), 400, "HTTPBadRequest"},
+		{"address pair without port security", p, "POST", "/v2.0/ports", pt(map[string]any{"port_security_enabled": false, "allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.50"}}}), 409, "AddressPairAndPortSecurityRequired"},
+		{"port security off, address pairs kept", p, "PUT", "/v2.0/ports/" + paired, map[string]any{"port": map[string]any{"port_security_enabled": false, "security_groups": []any{}}}, 409, "AddressPairAndPortSecurityRequired"},
+		{"address pairs not a list", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": "10.0.0.50"}), 400, "HTTPBadRequest"},
+		{"address pair bad address", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.300"}}}), 400, "HTTPBadRequest"},
+		{"address pair CIDR not its network", p, "PUT", "/v2.0/ports/" + port2, map[string]any{"port": map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.5/24"}}}}, 400, "HTTPBadRequest"},
+		{"address pair IPv6", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "2001:db8::1"}}}), 400, "HTTPBadRequest"},
+		{"address pair multicast MAC", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.50", "mac_address": "01:00:5e:00:00:01"}}}), 400, "HTTPBadRequest"},
+		{"address pair bad MAC", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.50", "mac_address": "02:00:00"}}}), 400, "HTTPBadRequest"},
+		{"address pair without address", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": []any{map[string]any{"mac_address": "02:00:00:00:00:50"}}}), 400, "AllowedAddressPairsMissingIP"},
+		{"address pair unknown attribute", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.50", "vrrp": true}}}), 400, "HTTPBadRequest"},
+		{"address pair twice", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.50"}, map[string]any{"ip_address": "10.0.0.50"}}}), 400, "DuplicateAddressPairInRequest"},
+		{"address pair twice, once with the port's MAC", p, "PUT", "/v2.0/ports/" + port, map[string]any{"port": map[string]any{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.50"}, map[string]any{"ip_address": "10.0.0.50", "mac_address": "02:00:00:00:00:01"}}}}, 400, "DuplicateAddressPairInRequest"},
+		{"address pairs above 10", p, "POST", "/v2.0/ports", pt(map[string]any{"allowed_address_pairs": elevenPairs}), 400, "AllowedAddressPairExhausted"},
 		{"port without port security, with a group", p, "POST", "/v2.0/ports", pt(map[string]any{"port_security_enabled": false, "security_groups": []string{web}}), 400, "PortSecurityAndIPRequiredForSecurityGroups"},
 		{"port security not a boolean", p, "POST", "/v2.0/ports", pt(map[string]any{"port_security_enabled": "maybe"}), 400, "HTTPBadRequest"},
 		{"port security off, groups kept", p, "PUT", "/v2.0/ports/" + port, map[string]any{"port": map[string]any{"port_security_enabled": false}}, 409, "PortSecurityPortHasSecurityGroup"},

@@ -3,6 +3,7 @@ package neutron
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -168,7 +169,7 @@ func renderPort(st *vpc.State, e *vpc.NetworkInterface, hosts, active map[string
 		"network_id": e.VpcID, "tenant_id": e.OwnerID, "project_id": e.OwnerID,
 		"mac_address": e.MacAddress, "admin_state_up": !e.AdminDown, "status": status,
 		"device_id": deviceID, "device_owner": deviceOwner, "fixed_ips": ips,
-		"security_groups": groups, "allowed_address_pairs": []obj{}, "port_security_enabled": !e.PortSecurityOff,
+		"security_groups": groups, "allowed_address_pairs": renderPairs(e.AddressPairs), "port_security_enabled": !e.PortSecurityOff,
 		"binding:host_id": host, "binding:vif_type": vif, "binding:vif_details": obj{},
 		"binding:vnic_type": "normal", "binding:profile": obj{}, "extra_dhcp_opts": []obj{},
 		"tags": neutronTags(e.Tags),
@@ -196,7 +197,6 @@ func readPortText(a attrs) (portText, error) {
 		want any
 		why  string
 	}{
-		{"allowed_address_pairs", []any{}, "allowed address pairs are not supported yet"},
 		{"binding:vnic_type", "normal", "only normal vNICs (a TAP device) are supported"},
 		{"binding:profile", map[string]any{}, "binding profiles are not supported"},
 		{"extra_dhcp_opts", []any{}, "extra DHCP options are not supported"},
@@ -240,6 +240,89 @@ func setPortSecurity(e *vpc.NetworkInterface, psec bool) {
 	if !psec {
 		e.Groups = nil
 	}
+}
+
+func renderPairs(ps []vpc.AddressPair) []obj {
+	out := []obj{}
+	for _, p := range ps {
+		out = append(out, obj{"ip_address": p.IPAddress, "mac_address": p.MAC})
+	}
+	return out
+}
+
+// maxAddressPairs is Neutron's default max_allowed_address_pair.
+const maxAddressPairs = 10
+
+// pairsAttr reads allowed_address_pairs as Neutron's validator does (nil
+// when absent); a pair without a MAC gets mac, the port's.
+func pairsAttr(a attrs) ([]vpc.AddressPair, bool, error) {
+	raw, ok := a["allowed_address_pairs"]
+	if !ok {
+		return nil, false, nil
+	}
+	var list []map[string]any
+	if err := json.Unmarshal(raw, &list); err != nil || list == nil {
+		return nil, true, badRequest("Allowed address pairs must be a list.")
+	}
+	if len(list) > maxAddressPairs {
+		return nil, true, &Error{400, "AllowedAddressPairExhausted", fmt.Sprintf("The number of allowed address pair exceeds the maximum %d.", maxAddressPairs)}
+	}
+	out := []vpc.AddressPair{}
+	for _, m := range list {
+		var p vpc.AddressPair
+		for k, v := range m {
+			s, isStr := v.(string)
+			switch k {
+			case "ip_address":
+				p.IPAddress = s
+				if !isStr {
+					return nil, true, badRequest("'%v' is not a valid IP address or subnet", v)
+				}
+			case "mac_address":
+				mac, err := topology.ParseMAC(s)
+				if !isStr || err != nil || mac.IsMulticast() || mac.IsZero() {
+					return nil, true, badRequest("'%v' is not a valid MAC address", v)
+				}
+				p.MAC = mac.String()
+			default:
+				return nil, true, badRequest("Unrecognized attribute(s) '%s'", k)
+			}
+		}
+		if _, ok := m["ip_address"]; !ok {
+			return nil, true, &Error{400, "AllowedAddressPairsMissingIP", "AllowedAddressPair must contain ip_address"}
+		}
+		pfx, err := p.Prefix()
+		if err != nil || !pfx.Addr().Is4() {
+			return nil, true, badRequest("'%s' is not a valid IPv4 address or subnet", p.IPAddress)
+		}
+		if strings.Contains(p.IPAddress, "/") && pfx.String() != p.IPAddress {
+			return nil, true, badRequest("'%s' isn't a recognized IP subnet cidr, '%s' is recommended", p.IPAddress, pfx)
+		}
+		if slices.Contains(out, p) {
+			return nil, true, &Error{400, "DuplicateAddressPairInRequest", fmt.Sprintf("Request contains duplicate address pair: mac_address %s ip_address %s.", p.MAC, p.IPAddress)}
+		}
+		out = append(out, p)
+	}
+	return out, true, nil
+}
+
+// setPairs gives e pairs, a pair without a MAC taking e's: 409
+// AddressPairAndPortSecurityRequired on a port without port security.
+func setPairs(e *vpc.NetworkInterface, pairs []vpc.AddressPair) error {
+	if len(pairs) > 0 && e.PortSecurityOff {
+		return conflict("AddressPairAndPortSecurityRequired", "Port Security must be enabled in order to have allowed address pairs on a port.")
+	}
+	e.AddressPairs = nil
+	for _, p := range pairs {
+		if p.MAC == "" {
+			p.MAC = e.MacAddress
+		}
+		if slices.Contains(e.AddressPairs, p) {
+			return &Error{400, "DuplicateAddressPairInRequest", fmt.Sprintf("Request contains duplicate address pair: mac_address %s ip_address %s.", p.MAC, p.IPAddress)}
+		}
+		e.AddressPairs = append(e.AddressPairs, p)
+	}
+	return nil
 }
 
 // fixedIP is one entry of fixed_ips.
@@ -290,6 +373,10 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 	}
 	psecGiven := a.has("port_security_enabled")
 	psec, err := a.boolean("port_security_enabled", true)
+	if err != nil {
+		return "", err
+	}
+	pairs, _, err := pairsAttr(a)
 	if err != nil {
 		return "", err
 	}
@@ -352,6 +439,9 @@ func (s *Server) createPort(c *call, a attrs) (string, error) {
 			DeviceID: txt.deviceID, DeviceOwner: txt.deviceOwner, Tags: withText(nil, txt.name, "")}
 		setAddresses(e, sub, ips)
 		setPortSecurity(e, psec)
+		if err := setPairs(e, pairs); err != nil {
+			return err
+		}
 		if hostID != "" {
 			e.Binding = &vpc.HostBinding{HostID: hostID, HostName: txt.host, Interface: TapName(e.ID)}
 		}
@@ -519,6 +609,10 @@ func (s *Server) updatePort(c *call, id string, a attrs) error {
 	if err != nil {
 		return err
 	}
+	pairs, pairsGiven, err := pairsAttr(a)
+	if err != nil {
+		return err
+	}
 	hostID := ""
 	if txt.host != "" {
 		if hostID, err = s.hostID(c, txt.host); err != nil {
@@ -576,6 +670,12 @@ func (s *Server) updatePort(c *call, id string, a attrs) error {
 		e = clone(e)
 		if a.has("port_security_enabled") {
 			setPortSecurity(e, psec)
+		}
+		if !pairsGiven {
+			pairs = e.AddressPairs // kept: turning port security off with them is refused
+		}
+		if err := setPairs(e, pairs); err != nil {
+			return err
 		}
 		if fixed != nil {
 			setAddresses(e, sub, ips)

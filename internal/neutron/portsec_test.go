@@ -1,6 +1,7 @@
 package neutron_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/canopy-sdn/canopy/internal/topology"
@@ -73,4 +74,44 @@ func TestPortSecurity(t *testing.T) {
 	if got := p.must(201, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": netID}}, "port"); got["port_security_enabled"] != true {
 		t.Errorf("a new port on the network turned on: %v", got)
 	}
+}
+
+// TestAllowedAddressPairs: pairs are shown with the port's MAC when given
+// none, reach the translation (the port's anti-spoofing jumps to a chain
+// listing them), and go with an update to [].
+func TestAllowedAddressPairs(t *testing.T) {
+	e := newEnv(t)
+	p := e.project("alpha")
+	netID := p.must(201, "POST", "/v2.0/networks", map[string]any{"network": map[string]any{"name": "n"}}, "network")["id"].(string)
+	p.must(201, "POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": netID, "ip_version": 4, "cidr": "10.0.0.0/24"}}, "")
+	port := p.must(201, "POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": netID, "mac_address": "02:00:00:00:00:11",
+		"allowed_address_pairs": []any{map[string]any{"ip_address": "10.0.0.50"}, map[string]any{"ip_address": "10.0.0.128/25", "mac_address": "02:00:00:00:00:99"}}}}, "port")
+	want := `[{"ip_address":"10.0.0.50","mac_address":"02:00:00:00:00:11"},{"ip_address":"10.0.0.128/25","mac_address":"02:00:00:00:00:99"}]`
+	if got := must(json.Marshal(port["allowed_address_pairs"])); got != want {
+		t.Errorf("pairs %s, want %s", got, want)
+	}
+	id := port["id"].(string)
+	source := func() bool {
+		var d *translate.Desired
+		e.vpcs.Read(func(st *vpc.State) { d = translate.Translate(st, translate.CloudConfig{}) })
+		for _, o := range d.Objects {
+			if c, ok := o.(*topology.Chain); ok && c.ID == translate.ObjectID(id, "from-vm/source") {
+				return c.RuleIndex("pair-0-ip") >= 0 && c.RuleIndex("pair-1-ip") >= 0
+			}
+		}
+		return false
+	}
+	if !source() {
+		t.Error("the port's pairs are not in its anti-spoofing chain")
+	}
+	// Other attributes updated: the pairs stay.
+	if got := p.must(200, "PUT", "/v2.0/ports/"+id, map[string]any{"port": map[string]any{"name": "vrrp"}}, "port"); len(got["allowed_address_pairs"].([]any)) != 2 {
+		t.Errorf("pairs after a rename: %v", got["allowed_address_pairs"])
+	}
+	cleared := p.must(200, "PUT", "/v2.0/ports/"+id, map[string]any{"port": map[string]any{"allowed_address_pairs": []any{}}}, "port")
+	if len(cleared["allowed_address_pairs"].([]any)) != 0 || source() {
+		t.Errorf("pairs after clearing: %v", cleared["allowed_address_pairs"])
+	}
+	// Without pairs and groups, port security can go.
+	p.must(200, "PUT", "/v2.0/ports/"+id, map[string]any{"port": map[string]any{"port_security_enabled": false, "security_groups": []any{}}}, "port")
 }

@@ -149,6 +149,7 @@ func (s *Server) root(c *call, w http.ResponseWriter) {
 
 // extensionList is what this endpoint implements of Neutron's extensions.
 var extensionList = []map[string]any{
+	{"alias": "allowed-address-pairs", "name": "Allowed Address Pairs", "description": "Provides allowed address pairs"},
 	{"alias": "binding", "name": "Port Binding", "description": "Expose port bindings of a virtual port to external application"},
 	{"alias": "external-net", "name": "Neutron external network", "description": "Adds external network attribute to network resource."},
 	{"alias": "ext-gw-mode", "name": "Neutron L3 Configurable external gateway mode", "description": "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"},

@@ -274,10 +274,46 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 		}
 	}
 
-	ipv4 := func(c topology.Condition) topology.Condition { c.EtherType = etherIPv4; return c }
-	arp := func(c topology.Condition) topology.Condition { c.EtherType = etherARP; return c }
-
 	from := &topology.Chain{Meta: meta(e.ID, x.v.ID, "from-vm", e.ID+"/from-vm")}
+	to := &topology.Chain{Meta: meta(e.ID, x.v.ID, "to-vm", e.ID+"/to-vm")}
+	if pairs := b.addressPairs(x, e, mac); len(pairs) > 0 {
+		src, dst := b.pairChains(x, e, mac, own, pairs)
+		from.Rules = append(from.Rules,
+			topology.Rule{ID: "vlan", Action: topology.ActionDrop, Condition: topology.Condition{VLANTagged: true}},
+			topology.Rule{ID: "rogue-dhcp", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{NwProto: u8(17), TpSrc: portRange(67, 67)})},
+			topology.Rule{ID: "dhcp-server", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{NwProto: u8(17), TpDst: portRange(67, 67)})},
+			topology.Rule{ID: "source", Action: topology.ActionJump, JumpChain: src.ID})
+		to.Rules = append(to.Rules, topology.Rule{ID: "destination", Action: topology.ActionJump, JumpChain: dst.ID})
+	} else {
+		b.antiSpoofing(e, mac, own, from, to)
+	}
+	from.Rules = append(from.Rules, topology.Rule{ID: "return-flow", Action: topology.ActionAccept, Condition: topology.Condition{MatchReturnFlow: true}})
+	for _, g := range groups {
+		from.Rules = append(from.Rules, topology.Rule{ID: g, Action: topology.ActionJump, JumpChain: ObjectID(g, "egress")})
+	}
+	from.Rules = append(from.Rules,
+		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: arp(topology.Condition{})},
+		topology.Rule{ID: "default-drop", Action: topology.ActionDrop})
+	b.add(from)
+
+	to.Rules = append(to.Rules, topology.Rule{ID: "return-flow", Action: topology.ActionAccept, Condition: topology.Condition{MatchReturnFlow: true}})
+	for _, g := range groups {
+		to.Rules = append(to.Rules, topology.Rule{ID: g, Action: topology.ActionJump, JumpChain: ObjectID(g, "ingress")})
+	}
+	to.Rules = append(to.Rules,
+		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: arp(topology.Condition{})},
+		topology.Rule{ID: "default-drop", Action: topology.ActionDrop})
+	b.add(to)
+
+	b.add(b.vmPort(e, x.v.ID, bridge, mac, b.answered(x, e, own.Addresses), from.ID, to.ID))
+}
+
+func ipv4(c topology.Condition) topology.Condition { c.EtherType = etherIPv4; return c }
+func arp(c topology.Condition) topology.Condition  { c.EtherType = etherARP; return c }
+
+// antiSpoofing puts the anti-spoofing rules of a port without address
+// pairs at the head of its chains (eni says which).
+func (b *builder) antiSpoofing(e *vpc.NetworkInterface, mac topology.MAC, own *topology.IPAddrGroup, from, to *topology.Chain) {
 	from.Rules = append(from.Rules,
 		topology.Rule{ID: "spoofed-mac", Action: topology.ActionDrop, Condition: topology.Condition{SrcMAC: mac, InvSrcMAC: true}},
 		topology.Rule{ID: "vlan", Action: topology.ActionDrop, Condition: topology.Condition{VLANTagged: true}},
@@ -289,16 +325,6 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	if e.SourceDestCheck {
 		from.Rules = append(from.Rules, topology.Rule{ID: "spoofed-ip", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{IPGroupSrc: own.ID, InvIPGroupSrc: true})})
 	}
-	from.Rules = append(from.Rules, topology.Rule{ID: "return-flow", Action: topology.ActionAccept, Condition: topology.Condition{MatchReturnFlow: true}})
-	for _, g := range groups {
-		from.Rules = append(from.Rules, topology.Rule{ID: g, Action: topology.ActionJump, JumpChain: ObjectID(g, "egress")})
-	}
-	from.Rules = append(from.Rules,
-		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: arp(topology.Condition{})},
-		topology.Rule{ID: "default-drop", Action: topology.ActionDrop})
-	b.add(from)
-
-	to := &topology.Chain{Meta: meta(e.ID, x.v.ID, "to-vm", e.ID+"/to-vm")}
 	to.Rules = append(to.Rules,
 		topology.Rule{ID: "foreign-arp", Action: topology.ActionDrop, Condition: arp(topology.Condition{IPGroupDst: own.ID, InvIPGroupDst: true})},
 		topology.Rule{ID: "foreign-mac", Action: topology.ActionDrop, Condition: topology.Condition{DstMAC: mac, InvDstMAC: true}},
@@ -306,16 +332,6 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 	if e.SourceDestCheck {
 		to.Rules = append(to.Rules, topology.Rule{ID: "foreign-ip", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{IPGroupDst: own.ID, InvIPGroupDst: true})})
 	}
-	to.Rules = append(to.Rules, topology.Rule{ID: "return-flow", Action: topology.ActionAccept, Condition: topology.Condition{MatchReturnFlow: true}})
-	for _, g := range groups {
-		to.Rules = append(to.Rules, topology.Rule{ID: g, Action: topology.ActionJump, JumpChain: ObjectID(g, "ingress")})
-	}
-	to.Rules = append(to.Rules,
-		topology.Rule{ID: "arp", Action: topology.ActionAccept, Condition: arp(topology.Condition{})},
-		topology.Rule{ID: "default-drop", Action: topology.ActionDrop})
-	b.add(to)
-
-	b.add(b.vmPort(e, x.v.ID, bridge, mac, own.Addresses, from.ID, to.ID))
 }
 
 // vmPort is interface e's bridge port with its filters, bound to its
@@ -336,4 +352,137 @@ func (b *builder) vmPort(e *vpc.NetworkInterface, vpcID, bridge string, mac topo
 		p.HostID, p.Interface = e.Binding.HostID, e.Binding.Interface
 	}
 	return p
+}
+
+// addressPair is an allowed address pair as the translator realizes it.
+type addressPair struct {
+	mac    topology.MAC
+	prefix netip.Prefix
+}
+
+// addressPairs are e's allowed address pairs (none without port
+// security); a pair that does not parse is skipped, with a note.
+func (b *builder) addressPairs(x *vpcCtx, e *vpc.NetworkInterface, own topology.MAC) []addressPair {
+	if e.PortSecurityOff {
+		return nil
+	}
+	var out []addressPair
+	for _, a := range e.AddressPairs {
+		p, err := a.Prefix()
+		m, merr := topology.ParseMAC(a.MAC)
+		if a.MAC == "" {
+			m, merr = own, nil
+		}
+		if err != nil || !p.Addr().Is4() || merr != nil || m.IsMulticast() || m.IsZero() {
+			b.skip(e.ID, "address pair %s/%s is not an IPv4 prefix and a unicast MAC", a.IPAddress, a.MAC)
+			continue
+		}
+		out = append(out, addressPair{m, p})
+	}
+	return out
+}
+
+// pairARPMax is the widest pair whose addresses an ARP rule lists (an ARP's
+// sender and target addresses match address groups, not prefixes).
+const pairARPMax = 256
+
+// pairChains are the anti-spoofing chains of a port with allowed address
+// pairs, jumped to first by its from-vm and to-vm chains: each returns
+// (the caller goes on) for what the port may send or receive and drops the
+// rest.
+//
+//	source: ARP whose Ethernet and sender MAC are the port's and sender
+//	  address its own, or a pair's MAC and an address of the pair; IPv4
+//	  from the port's MAC and own address (any address without
+//	  source/dest check), or a pair's MAC and an address in its prefix;
+//	  other frames from the port's MAC.
+//	destination: ARP for an own address to the port's MAC, ARP for a pair's
+//	  address to its MAC or broadcast (requests for a pair's address are
+//	  not answered by the bridge, which floods them: the port holding the
+//	  address answers, as a VRRP router does); IPv4 to the port's MAC and
+//	  own address (any without the check) or to a pair's MAC and prefix;
+//	  other frames to the port's MAC.
+//
+// A pair wider than pairARPMax addresses matches ARP by MAC only (any
+// sender or target address): docs/neutron-api.md says so.
+func (b *builder) pairChains(x *vpcCtx, e *vpc.NetworkInterface, mac topology.MAC, own *topology.IPAddrGroup, pairs []addressPair) (src, dst *topology.Chain) {
+	src = &topology.Chain{Meta: meta(e.ID, x.v.ID, "from-vm/source", e.ID+"/from-vm/source")}
+	dst = &topology.Chain{Meta: meta(e.ID, x.v.ID, "to-vm/destination", e.ID+"/to-vm/destination")}
+	ret := topology.ActionReturn
+	src.Rules = append(src.Rules, topology.Rule{ID: "arp", Action: ret, Condition: arp(topology.Condition{SrcMAC: mac, ARPSenderMAC: mac, IPGroupSrc: own.ID})})
+	dst.Rules = append(dst.Rules, topology.Rule{ID: "arp", Action: ret, Condition: arp(topology.Condition{DstMAC: mac, IPGroupDst: own.ID})})
+	if e.SourceDestCheck {
+		src.Rules = append(src.Rules, topology.Rule{ID: "ip", Action: ret, Condition: ipv4(topology.Condition{SrcMAC: mac, IPGroupSrc: own.ID})})
+		dst.Rules = append(dst.Rules, topology.Rule{ID: "ip", Action: ret, Condition: ipv4(topology.Condition{DstMAC: mac, IPGroupDst: own.ID})})
+	} else {
+		src.Rules = append(src.Rules, topology.Rule{ID: "ip", Action: ret, Condition: ipv4(topology.Condition{SrcMAC: mac})})
+		dst.Rules = append(dst.Rules, topology.Rule{ID: "ip", Action: ret, Condition: ipv4(topology.Condition{DstMAC: mac})})
+	}
+	broadcast := topology.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	for i, p := range pairs {
+		id := fmt.Sprintf("pair-%d", i)
+		var arpSrc, arpDst topology.Condition
+		if n := 1 << (32 - p.prefix.Bits()); n <= pairARPMax {
+			g := &topology.IPAddrGroup{Meta: meta(e.ID, x.v.ID, "pair-addresses/"+id, e.ID+"/"+id)}
+			for a, k := p.prefix.Addr(), 0; k < n; a, k = a.Next(), k+1 {
+				g.Addresses = append(g.Addresses, a)
+			}
+			b.add(g)
+			arpSrc, arpDst = topology.Condition{IPGroupSrc: g.ID}, topology.Condition{IPGroupDst: g.ID}
+		}
+		arpSrc.SrcMAC, arpSrc.ARPSenderMAC = p.mac, p.mac
+		src.Rules = append(src.Rules,
+			topology.Rule{ID: id + "-arp", Action: ret, Condition: arp(arpSrc)},
+			topology.Rule{ID: id + "-ip", Action: ret, Condition: ipv4(topology.Condition{SrcMAC: p.mac, NwSrc: p.prefix})})
+		unicast, flooded := arpDst, arpDst
+		unicast.DstMAC, flooded.DstMAC = p.mac, broadcast
+		dst.Rules = append(dst.Rules,
+			topology.Rule{ID: id + "-arp", Action: ret, Condition: arp(unicast)},
+			topology.Rule{ID: id + "-arp-broadcast", Action: ret, Condition: arp(flooded)},
+			topology.Rule{ID: id + "-ip", Action: ret, Condition: ipv4(topology.Condition{DstMAC: p.mac, NwDst: p.prefix})})
+	}
+	src.Rules = append(src.Rules,
+		topology.Rule{ID: "spoofed-arp", Action: topology.ActionDrop, Condition: arp(topology.Condition{})},
+		topology.Rule{ID: "spoofed-ip", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{})},
+		topology.Rule{ID: "own-mac", Action: ret, Condition: topology.Condition{SrcMAC: mac}},
+		topology.Rule{ID: "spoofed-mac", Action: topology.ActionDrop})
+	dst.Rules = append(dst.Rules,
+		topology.Rule{ID: "foreign-arp", Action: topology.ActionDrop, Condition: arp(topology.Condition{})},
+		topology.Rule{ID: "foreign-ip", Action: topology.ActionDrop, Condition: ipv4(topology.Condition{})},
+		topology.Rule{ID: "own-mac", Action: ret, Condition: topology.Condition{DstMAC: mac}},
+		topology.Rule{ID: "foreign-mac", Action: topology.ActionDrop})
+	b.add(src)
+	b.add(dst)
+	return src, dst
+}
+
+// answered are the addresses of e the bridge answers ARP for: its own,
+// but one that is another port's allowed address pair (a /32: a VRRP
+// address reserved with a port of its own, say), whose ARP the bridge
+// floods to the ports holding the pair. A wider pair takes no port's
+// address from the bridge.
+func (b *builder) answered(x *vpcCtx, e *vpc.NetworkInterface, ips []netip.Addr) []netip.Addr {
+	if x.pairs == nil {
+		x.pairs = map[netip.Addr][]string{}
+		for _, o := range b.st.InterfacesOf(x.v.ID) {
+			if o.PortSecurityOff {
+				continue
+			}
+			for _, a := range o.AddressPairs {
+				if p, err := a.Prefix(); err == nil && p.IsSingleIP() {
+					x.pairs[p.Addr()] = append(x.pairs[p.Addr()], o.ID)
+				}
+			}
+		}
+	}
+	if len(x.pairs) == 0 {
+		return ips
+	}
+	var out []netip.Addr
+	for _, ip := range ips {
+		if !slices.ContainsFunc(x.pairs[ip], func(id string) bool { return id != e.ID }) {
+			out = append(out, ip)
+		}
+	}
+	return out
 }

@@ -247,6 +247,7 @@ type vpcCtx struct {
 	transitAddr netip.Addr
 	subnetPorts map[string]*topology.Port // subnet id → VPC router port
 	bridges     map[string]string         // subnet id → bridge id
+	pairs       map[netip.Addr][]string   // /32 allowed address pair → ports holding it (nil: not listed yet)
 }
 
 func (b *builder) vpc(v *vpc.Vpc) {

@@ -2,6 +2,7 @@ package vpc
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -406,6 +407,31 @@ type NetworkInterface struct {
 	// Neutron's port security off). The Neutron API keeps Groups empty and
 	// SourceDestCheck false with it.
 	PortSecurityOff bool `json:"port_security_off,omitempty"`
+	// AddressPairs are a Neutron port's allowed_address_pairs: sources it
+	// may send from besides its own (anti-spoofing lets them out) and
+	// addresses it receives for (ARP for them, flooded on the bridge, and
+	// IPv4 to them reach it), as for a VRRP address two ports share.
+	AddressPairs []AddressPair `json:"address_pairs,omitempty"`
+}
+
+// AddressPair is one allowed address pair: an IPv4 address or prefix, as
+// given, and the MAC it uses (the port's unless given).
+type AddressPair struct {
+	IPAddress string `json:"ip_address"`
+	MAC       string `json:"mac_address"`
+}
+
+// Prefix is the pair's address as a prefix (an address: its /32).
+func (a AddressPair) Prefix() (netip.Prefix, error) {
+	if strings.Contains(a.IPAddress, "/") {
+		p, err := netip.ParsePrefix(a.IPAddress)
+		return p.Masked(), err
+	}
+	ip, err := netip.ParseAddr(a.IPAddress)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
 }
 
 // HostBinding is where an interface is plugged: a topology host and the
