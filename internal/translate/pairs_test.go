@@ -28,8 +28,12 @@ func TestAllowedAddressPairs(t *testing.T) {
 	place(s, holder, "i-00000000000000ap1")
 	client := eni(s, "eni-00000000000000ap2", subA, "02:00:00:00:08:02", true, []string{open}, "10.0.1.82")
 	place(s, client, "i-00000000000000ap2")
-	// The VRRP address reserved with a port of its own, not bound.
+	// The VRRP address reserved with a port of its own, not bound (with
+	// port security off, the bridge does not answer for it either).
 	eni(s, "eni-00000000000000ap3", subA, "02:00:00:00:08:03", true, []string{open}, "10.0.1.100")
+	reserved := eni(s, "eni-00000000000000ap4", subA, "02:00:00:00:08:04", false, nil, "10.0.1.101")
+	reserved.PortSecurityOff = true
+	holder.AddressPairs = append(holder.AddressPairs, vpc.AddressPair{IPAddress: "10.0.1.101", MAC: "02:00:00:00:08:01"})
 
 	d := Translate(s, cloud())
 	if len(d.Skipped) > 0 {
@@ -39,8 +43,10 @@ func TestAllowedAddressPairs(t *testing.T) {
 	for _, o := range d.Objects {
 		x.Put(o)
 	}
-	if p := get[*topology.Port](t, d, "eni-00000000000000ap3", "port"); len(p.IPs) != 0 {
-		t.Errorf("the bridge answers ARP for the pair's address for the port reserving it: %v", p.IPs)
+	for _, id := range []string{"eni-00000000000000ap3", "eni-00000000000000ap4"} {
+		if p := get[*topology.Port](t, d, id, "port"); len(p.IPs) != 0 {
+			t.Errorf("the bridge answers ARP for the pair's address for the port reserving it (%s): %v", id, p.IPs)
+		}
 	}
 	snap := sim.NewSnapshot(x)
 	portOf := func(e *vpc.NetworkInterface) *topology.Port { return get[*topology.Port](t, d, e.ID, "port") }

@@ -258,7 +258,7 @@ func (b *builder) eni(x *vpcCtx, e *vpc.NetworkInterface) {
 		// A Neutron port with port security off: no chains, so no
 		// anti-spoofing and no groups; the bridge still answers ARP for its
 		// addresses (IPs) and delivers to its MAC.
-		b.add(b.vmPort(e, x.v.ID, bridge, mac, slices.Compact(ips), "", ""))
+		b.add(b.vmPort(e, x.v.ID, bridge, mac, b.answered(x, e, slices.Compact(ips)), "", ""))
 		return
 	}
 	own := &topology.IPAddrGroup{Meta: meta(e.ID, x.v.ID, "addresses", e.ID+"/addresses"), Addresses: slices.Compact(ips)}
