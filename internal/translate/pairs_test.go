@@ -96,6 +96,28 @@ func TestAllowedAddressPairs(t *testing.T) {
 	if !reaches(res, holder) {
 		t.Errorf("a datagram to the pair's address: %v %s %+v", res.Verdict, res.Reason, res.Outputs)
 	}
+	// A remote-group rule admits the members' pairs too (Neutron's).
+	const peers = "sg-0000000000000peers"
+	s.SecurityGroups[peers] = &vpc.SecurityGroup{ID: peers, OwnerID: acct, VpcID: vpcID, GroupName: "peers",
+		Ingress: []vpc.SecurityGroupRule{{ID: "sgr-0000000000peers01", IPProtocol: "-1", FromPort: -1, ToPort: -1, ReferencedGroupID: peers}}}
+	holder.Groups = append(holder.Groups, peers)
+	member := eni(s, "eni-00000000000000ap5", subA, "02:00:00:00:08:05", true, []string{peers}, "10.0.1.85")
+	place(s, member, "i-00000000000000ap5")
+	d = Translate(s, cloud())
+	x = topology.NewIndex()
+	for _, o := range d.Objects {
+		x.Put(o)
+	}
+	snap = sim.NewSnapshot(x)
+	if res := udp(holder, member, "02:00:00:00:08:01", "10.0.1.100"); !reaches(res, member) {
+		t.Errorf("from the pair's address to a port admitting its group: %v %s", res.Verdict, res.Reason)
+	}
+	if res := udp(holder, member, "02:00:00:00:08:99", "10.0.1.150"); !reaches(res, member) {
+		t.Errorf("from the /25 pair to a port admitting its group: %v %s", res.Verdict, res.Reason)
+	}
+	if res := udp(client, member, "02:00:00:00:08:02", "10.0.1.82"); reaches(res, member) {
+		t.Errorf("from outside the group: delivered")
+	}
 	// A port without the pair does not take it.
 	res = run(holder, (&packet.Spec{EthSrc: portMAC(t, "02:00:00:00:08:01"), EthDst: portOf(client).MAC, Src: packet.U32(ip("10.0.1.81")),
 		Dst: packet.U32(ip("10.0.1.100")), Proto: packet.ProtoUDP, SrcPort: 4000, DstPort: 5000}).Build())

@@ -74,7 +74,8 @@ func (b *builder) sgRule(r *vpc.SecurityGroupRule) (topology.Rule, bool) {
 }
 
 // securityGroups produces, per group, an ingress and an egress chain and
-// the IP address group of its members' private addresses.
+// the IP address group of its members' private addresses (and allowed
+// address pairs).
 func (b *builder) securityGroups(v *vpc.Vpc) {
 	for _, g := range b.st.SecurityGroupsOf(v.ID) {
 		members := &topology.IPAddrGroup{Meta: meta(g.ID, v.ID, "members", g.ID+"/members")}
@@ -82,6 +83,19 @@ func (b *builder) securityGroups(v *vpc.Vpc) {
 			for _, p := range e.PrivateIPs {
 				if p.Address.Is4() {
 					members.Addresses = append(members.Addresses, p.Address)
+				}
+			}
+			// A member's allowed address pairs are members too, as in
+			// Neutron; a pair wider than pairARPMax addresses is not (an
+			// address group lists addresses).
+			if e.PortSecurityOff {
+				continue
+			}
+			for _, a := range e.AddressPairs {
+				if p, err := a.Prefix(); err == nil && p.Addr().Is4() && p.Bits() >= 32-8 {
+					for a, k := p.Addr(), 0; k < 1<<(32-p.Bits()); a, k = a.Next(), k+1 {
+						members.Addresses = append(members.Addresses, a)
+					}
 				}
 			}
 		}
