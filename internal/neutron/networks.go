@@ -82,10 +82,7 @@ func (s *Server) renderNetwork(st *vpc.State, v *vpc.Vpc) obj {
 // networkAttrs are what POST and PUT take: name and description, and the
 // attributes whose only value here is Neutron's default.
 func (s *Server) networkAttrs(a attrs) (name, desc string, err error) {
-	if name, err = a.str("name", "", 255); err != nil {
-		return
-	}
-	if desc, err = a.str("description", "", 255); err != nil {
+	if name, desc, err = a.nameDesc(); err != nil {
 		return
 	}
 	for _, f := range []struct {

@@ -352,6 +352,16 @@ func (a attrs) only(allowed ...string) error {
 func (a attrs) has(k string) bool { _, ok := a[k]; return ok }
 
 // str reads a string attribute (def when absent) of at most max runes.
+// nameDesc reads the name and description every resource takes (at most
+// 255 characters each, empty when absent).
+func (a attrs) nameDesc() (name, desc string, err error) {
+	if name, err = a.str("name", "", 255); err != nil {
+		return "", "", err
+	}
+	desc, err = a.str("description", "", 255)
+	return name, desc, err
+}
+
 func (a attrs) str(k, def string, max int) (string, error) {
 	raw, ok := a[k]
 	if !ok {

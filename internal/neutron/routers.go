@@ -205,10 +205,7 @@ func setGateway(g *vpc.InternetGateway, network string, snat bool) {
 }
 
 func routerText(a attrs) (name, desc string, err error) {
-	if name, err = a.str("name", "", 255); err != nil {
-		return
-	}
-	if desc, err = a.str("description", "", 255); err != nil {
+	if name, desc, err = a.nameDesc(); err != nil {
 		return
 	}
 	for _, f := range []struct {

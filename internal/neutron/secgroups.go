@@ -279,10 +279,7 @@ func renderGroup(g *vpc.SecurityGroup) obj {
 // groupText reads a group's name and description, and refuses what
 // Canopy's groups cannot be.
 func groupText(a attrs) (name, desc string, err error) {
-	if name, err = a.str("name", "", 255); err != nil {
-		return
-	}
-	if desc, err = a.str("description", "", 255); err != nil {
+	if name, desc, err = a.nameDesc(); err != nil {
 		return
 	}
 	err = a.fixed("stateful", true, "security groups are stateful on Canopy")

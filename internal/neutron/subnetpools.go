@@ -149,11 +149,7 @@ func (s *Server) createSubnetPool(c *call, a attrs) (string, error) {
 		"shared", "is_default", "address_scope_id", "default_quota", "tenant_id", "project_id"); err != nil {
 		return "", err
 	}
-	name, err := a.str("name", "", 255)
-	if err != nil {
-		return "", err
-	}
-	desc, err := a.str("description", "", 255)
+	name, desc, err := a.nameDesc()
 	if err != nil {
 		return "", err
 	}
@@ -202,11 +198,7 @@ func (s *Server) updateSubnetPool(c *call, id string, a attrs) error {
 	if err := a.only("name", "description", "prefixes", "default_prefixlen", "min_prefixlen", "max_prefixlen"); err != nil {
 		return err
 	}
-	name, err := a.str("name", "", 255)
-	if err != nil {
-		return err
-	}
-	desc, err := a.str("description", "", 255)
+	name, desc, err := a.nameDesc()
 	if err != nil {
 		return err
 	}

@@ -65,11 +65,7 @@ func (s *Server) createSubnet(c *call, a attrs) (string, error) {
 		"ipv6_ra_mode", "ipv6_address_mode", "service_types", "use_default_subnetpool", "prefixlen"); err != nil {
 		return "", err
 	}
-	name, err := a.str("name", "", 255)
-	if err != nil {
-		return "", err
-	}
-	desc, err := a.str("description", "", 255)
+	name, desc, err := a.nameDesc()
 	if err != nil {
 		return "", err
 	}
@@ -218,11 +214,7 @@ func (s *Server) updateSubnet(c *call, id string, a attrs) error {
 	if err := a.only("name", "description", "enable_dhcp", "gateway_ip", "allocation_pools", "dns_nameservers", "host_routes"); err != nil {
 		return err
 	}
-	name, err := a.str("name", "", 255)
-	if err != nil {
-		return err
-	}
-	desc, err := a.str("description", "", 255)
+	name, desc, err := a.nameDesc()
 	if err != nil {
 		return err
 	}
